@@ -1,0 +1,25 @@
+# detr-tui: `make run` opens the explorer, `make test` runs the whole suite.
+SWIFT ?= swift
+ARGS ?=
+
+.PHONY: run test build bench bootstrap clean
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+build: bootstrap
+	$(SWIFT) build -c release --product detr-tui
+
+run: build
+	@.build/release/detr-tui $(ARGS)
+
+# Tests run on an optimised build: the numeric golden tests do real forward passes.
+test: bootstrap
+	$(SWIFT) build -c release --product detr-tui
+	$(SWIFT) test -c release -Xswiftc -enable-testing
+
+bench: build
+	@.build/release/detr-tui bench ops
+
+clean:
+	rm -rf .build

@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "detr-tui",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "detr-tui", targets: ["detr-tui"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CNcurses", path: "Sources/CNcurses", pkgConfig: "ncursesw",
+                       providers: [.apt(["libncurses-dev"])]),
+        .systemLibrary(name: "CChafa", path: "Sources/CChafa", pkgConfig: "chafa",
+                       providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
+        .systemLibrary(name: "CImage", path: "Sources/CImage",
+                       providers: [.apt(["libpng-dev", "libjpeg-dev"])]),
+        .target(name: "Tensor", dependencies: ["CBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
+        .target(name: "ModelZoo", dependencies: [
+            "Tensor", "CImage",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        ]),
+        .target(name: "Explorer", dependencies: ["ModelZoo", "Tensor", "CNcurses", "CChafa"]),
+        .executableTarget(name: "detr-tui", dependencies: [
+            "Explorer", "ModelZoo", "Tensor",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo", "Tensor"]),
+        .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "ModelZoo", "Tensor"]),
+        .testTarget(name: "CLITests", dependencies: ["detr-tui"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

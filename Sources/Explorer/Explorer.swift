@@ -1,0 +1,4 @@
+import ModelZoo
+
+/// Explorer: the terminal user interface (state, update, view, rendering, terminal driver).
+public enum Explorer {}

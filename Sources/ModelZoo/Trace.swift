@@ -1,0 +1,192 @@
+import Foundation
+import Tensor
+
+/// A grid size (rows, columns).
+public struct GridSize: Sendable, Equatable, Hashable, Codable {
+    public var height: Int
+    public var width: Int
+    public init(_ height: Int, _ width: Int) {
+        self.height = height
+        self.width = width
+    }
+    public var count: Int { height * width }
+}
+
+/// One detection, with its box in the pixels of the original image (x1, y1, x2, y2).
+public struct Detection: Sendable, Equatable, Codable {
+    public var classIndex: Int
+    public var className: String
+    public var score: Float
+    public var x1: Float, y1: Float, x2: Float, y2: Float
+    /// Index of the query (DETR family) or anchor (YOLO) that produced it.
+    public var source: Int
+
+    public init(classIndex: Int, className: String, score: Float, x1: Float, y1: Float, x2: Float, y2: Float, source: Int) {
+        self.classIndex = classIndex
+        self.className = className
+        self.score = score
+        self.x1 = x1; self.y1 = y1; self.x2 = x2; self.y2 = y2
+        self.source = source
+    }
+}
+
+/// Deformable attention's sampling, for a set of queries:
+/// - `referencePoints` [Q, 2] (x, y) or [Q, 4] (cx, cy, w, h), normalised to [0, 1] of the input;
+/// - `locations` [Q, heads, levels, points, 2] (x, y), normalised to [0, 1];
+/// - `weights` [Q, heads, levels, points], softmax over levels*points per head;
+/// - `levelShapes`: each level's (H, W);
+/// - `queryGrid`: for encoder (pixel) queries, each query's level and grid position; nil for decoder queries.
+public struct SamplingPoints: Sendable {
+    public var referencePoints: Tensor
+    public var locations: Tensor
+    public var weights: Tensor
+    public var levelShapes: [GridSize]
+    public var queryLevels: [GridSize]?
+
+    public init(referencePoints: Tensor, locations: Tensor, weights: Tensor, levelShapes: [GridSize], queryLevels: [GridSize]? = nil) {
+        self.referencePoints = referencePoints
+        self.locations = locations
+        self.weights = weights
+        self.levelShapes = levelShapes
+        self.queryLevels = queryLevels
+    }
+
+    public var queries: Int { locations.shape[0] }
+    public var heads: Int { locations.shape[1] }
+    public var levels: Int { locations.shape[2] }
+    public var points: Int { locations.shape[3] }
+}
+
+/// What a probe holds, typed by how the explorer draws it.
+public enum ProbeData: Sendable {
+    /// [C, H, W] activations.
+    case featureMap(Tensor)
+    /// Dense attention [heads, Q, K] from a query grid to a key grid.
+    case attention(Tensor, query: GridSize, key: GridSize)
+    /// A context or gate map [C, H, W] (C may be 1); `signed` picks a diverging colormap.
+    case contextMap(Tensor, signed: Bool)
+    /// Per-channel weights [C] (a bar chart).
+    case channelWeights(Tensor)
+    /// Spatial weights [H, W].
+    case spatialWeights(Tensor)
+    /// Deformable sampling points.
+    case sampling(SamplingPoints)
+    /// Final detections; `inputSize` is the model input (H, W) the boxes were predicted in.
+    case detections([Detection])
+    /// Any other tensor worth keeping in a dump (e.g. refined reference boxes).
+    case tensor(Tensor)
+}
+
+/// A named thing a module recorded under its dotted path, e.g. `model.28.decoder.layers.0.cross_attn`.
+public struct Probe: Sendable {
+    public var path: String
+    /// What it is, in words ("static context k1", "channel weights |gamma|/sum").
+    public var label: String
+    public var data: ProbeData
+
+    public init(path: String, label: String, data: ProbeData) {
+        self.path = path
+        self.label = label
+        self.data = data
+    }
+}
+
+/// One executed top-level layer (or sub-module when the model records them).
+public struct TraceStep: Sendable {
+    public var index: Int
+    public var path: String
+    public var moduleType: String
+    public var inputShapes: [[Int]]
+    public var outputShape: [Int]
+    /// The output (its first tensor when a layer returns several), batch dim included.
+    public var output: Tensor?
+    public var params: Int
+    public var flops: Double
+    public var seconds: Double
+
+    public init(index: Int, path: String, moduleType: String, inputShapes: [[Int]], outputShape: [Int],
+                output: Tensor?, params: Int, flops: Double, seconds: Double) {
+        self.index = index
+        self.path = path
+        self.moduleType = moduleType
+        self.inputShapes = inputShapes
+        self.outputShape = outputShape
+        self.output = output
+        self.params = params
+        self.flops = flops
+        self.seconds = seconds
+    }
+}
+
+/// What a forward pass records: the steps in order and the probes modules left.
+///
+/// A forward pass is single-threaded at the level of modules (ops may use several threads inside), so a
+/// `Trace` is filled by one thread and then handed over as a value snapshot (`TraceSnapshot`).
+public final class Trace: @unchecked Sendable {
+    /// Whether to keep tensors (outputs and probes). Off, a trace records only shapes and times.
+    public let keepTensors: Bool
+    /// Called after each recorded step with (steps done, steps expected); for progress bars.
+    public var progress: (@Sendable (Int, Int) -> Void)?
+    public var expectedSteps: Int = 0
+    public private(set) var steps: [TraceStep] = []
+    public private(set) var probes: [Probe] = []
+    private let lock = NSLock()
+    /// Set from another thread to stop the forward pass at the next step.
+    private var cancelled = false
+
+    public init(keepTensors: Bool = true) { self.keepTensors = keepTensors }
+
+    public func record(_ step: TraceStep) {
+        lock.lock()
+        var s = step
+        if !keepTensors { s.output = nil }
+        steps.append(s)
+        let n = steps.count
+        lock.unlock()
+        progress?(n, expectedSteps)
+    }
+
+    public func probe(_ path: String, _ label: String, _ data: @autoclosure () -> ProbeData) {
+        guard keepTensors else { return }
+        let p = Probe(path: path, label: label, data: data())
+        lock.lock()
+        probes.append(p)
+        lock.unlock()
+    }
+
+    public func cancel() {
+        lock.lock(); cancelled = true; lock.unlock()
+    }
+
+    public var isCancelled: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return cancelled
+    }
+
+    public var snapshot: TraceSnapshot {
+        lock.lock(); defer { lock.unlock() }
+        return TraceSnapshot(steps: steps, probes: probes)
+    }
+}
+
+/// Thrown by a forward pass that noticed `Trace.cancel()`.
+public struct CancelledError: Error, CustomStringConvertible, Sendable {
+    public init() {}
+    public var description: String { "the forward pass was cancelled" }
+}
+
+/// An immutable copy of a finished trace.
+public struct TraceSnapshot: Sendable {
+    public var steps: [TraceStep]
+    public var probes: [Probe]
+
+    public init(steps: [TraceStep], probes: [Probe]) {
+        self.steps = steps
+        self.probes = probes
+    }
+
+    /// Probes recorded under `path` or below it.
+    public func probes(under path: String) -> [Probe] {
+        probes.filter { $0.path == path || $0.path.hasPrefix(path + ".") }
+    }
+}

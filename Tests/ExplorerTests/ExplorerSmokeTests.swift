@@ -1,0 +1,6 @@
+import XCTest
+@testable import Explorer
+
+final class ExplorerSmokeTests: XCTestCase {
+    func testModuleLoads() { _ = Explorer.self }
+}

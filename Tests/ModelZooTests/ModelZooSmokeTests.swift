@@ -1,0 +1,6 @@
+import XCTest
+@testable import ModelZoo
+
+final class ModelZooSmokeTests: XCTestCase {
+    func testVersion() { XCTAssertFalse(ModelZoo.version.isEmpty) }
+}
