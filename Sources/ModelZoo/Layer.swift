@@ -1,0 +1,39 @@
+import Tensor
+
+/// What a module sees of the forward pass it runs in: the trace to record into and its own dotted path.
+public struct ForwardContext: Sendable {
+    public let trace: Trace?
+    /// Dotted path of the module, in checkpoint key style (e.g. `model.28.decoder.layers.0`).
+    public let path: String
+
+    public init(trace: Trace?, path: String) {
+        self.trace = trace
+        self.path = path
+    }
+
+    public func child(_ name: String) -> ForwardContext {
+        ForwardContext(trace: trace, path: path.isEmpty ? name : path + "." + name)
+    }
+
+    public func child(_ index: Int) -> ForwardContext { child(String(index)) }
+
+    /// Records a probe under this module's path (or a child name of it) when tracing with tensors.
+    public func probe(_ label: String, _ data: @autoclosure () -> ProbeData, name: String? = nil) {
+        guard let trace, trace.keepTensors else { return }
+        trace.probe(name.map { path.isEmpty ? $0 : path + "." + $0 } ?? path, label, data())
+    }
+
+    /// Throws `CancelledError` when the trace was cancelled (call between layers).
+    public func checkCancelled() throws {
+        if trace?.isCancelled == true { throw CancelledError() }
+    }
+}
+
+/// A module with one input and one output (most blocks). Built from a `WeightScope` by its own initialiser.
+public protocol Layer: Sendable {
+    /// Parameters as PyTorch counts them (BN's weight and bias included, its running stats not).
+    var parameterCount: Int { get }
+    /// FLOPs for an input of `inputShape` (NCHW), multiply-adds counted as 2.
+    func flops(inputShape: [Int]) -> Double
+    func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor
+}
