@@ -190,3 +190,41 @@ public struct TraceSnapshot: Sendable {
         probes.filter { $0.path == path || $0.path.hasPrefix(path + ".") }
     }
 }
+
+extension ProbeData {
+    /// The tensors a dump writes for this probe, keyed by suffix ("" = the probe's own path), batch dim added
+    /// where the reference has one (sampling tensors become [1, Q, heads, levels, points, ...]).
+    public var dumpTensors: [String: Tensor] {
+        func batched(_ t: Tensor) -> Tensor { t.reshaped([1] + t.shape) }
+        switch self {
+        case .featureMap(let t), .contextMap(let t, _), .channelWeights(let t), .spatialWeights(let t), .tensor(let t):
+            return ["": t]
+        case .attention(let t, _, _):
+            return ["": t]
+        case .sampling(let s):
+            return [
+                "reference_points": batched(s.referencePoints),
+                "sampling_locations": batched(s.locations),
+                "attention_weights": batched(s.weights),
+            ]
+        case .detections(let ds):
+            guard !ds.isEmpty else { return [:] }
+            var rows: [Float] = []
+            for d in ds { rows += [d.x1, d.y1, d.x2, d.y2, d.score, Float(d.classIndex)] }
+            return ["": Tensor(shape: [ds.count, 6], data: rows)]
+        }
+    }
+}
+
+extension TraceSnapshot {
+    /// Every probe's tensors under its dotted path (`path` or `path.suffix`).
+    public var probeTensors: [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for p in probes {
+            for (suffix, t) in p.data.dumpTensors {
+                out[suffix.isEmpty ? p.path : p.path + "." + suffix] = t
+            }
+        }
+        return out
+    }
+}
