@@ -25,16 +25,9 @@ public enum ColorMode: String, CaseIterable, Sendable {
 public enum SymbolSet: String, CaseIterable, Sendable {
     case half, quadrants, sextants, braille, ascii
 
-    /// Pixels per cell (x, y) of the pictures drawn for this symbol set.
-    public var pixelsPerCell: (Int, Int) {
-        switch self {
-        case .half: return (1, 2)
-        case .quadrants: return (2, 2)
-        case .sextants: return (2, 3)
-        case .braille: return (2, 4)
-        case .ascii: return (1, 2)
-        }
-    }
+    /// Pixels per cell (x, y) of the pictures drawn for the terminal: libchafa works on 8x8 pixels per cell,
+    /// so pictures painted at that size reach it unscaled and map cells stay crisp.
+    public var pixelsPerCell: (Int, Int) { (8, 8) }
 
     var tags: ChafaSymbolTags {
         switch self {
@@ -130,7 +123,12 @@ public enum Renderer {
             for c in 0 ..< cols {
                 let ch = chafa_canvas_get_char_at(canvas, gint(c), gint(r))
                 var fg: gint = 0, bg: gint = 0
-                chafa_canvas_get_colors_at(canvas, gint(c), gint(r), &fg, &bg)
+                // Packed RGB in truecolor; palette indices (the raw colours) in the indexed modes.
+                if truecolor {
+                    chafa_canvas_get_colors_at(canvas, gint(c), gint(r), &fg, &bg)
+                } else {
+                    chafa_canvas_get_raw_colors_at(canvas, gint(c), gint(r), &fg, &bg)
+                }
                 let scalar = Unicode.Scalar(UInt32(ch)) ?? " "
                 out[r * cols + c] = Cell(scalar, fg: color(fg), bg: color(bg))
             }

@@ -393,7 +393,8 @@ func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
     }
     var left = " " + parts.joined(separator: " │ ")
     if let n = state.notice { left += " │ " + n }
-    let keys = state.mode == .browse ? "/ search  Enter run  ? help  q quit " : "n/p step  v view  Tab pane  ? help  Esc back "
+    let long = state.mode == .browse ? "/ search  Enter run  ? help  q quit " : "n/p step  v view  Tab pane  ? help  Esc back "
+    let keys = r.width >= left.count + long.count + 2 ? long : " ? help "
     let room = r.width - keys.count
     if room > 10 {
         screen.text(0, r.y, clip(left, room - 1), st, maxWidth: room - 1)

@@ -496,6 +496,9 @@ func drawBars(_ state: State, _ t: Tensor, into screen: inout Screen, area: Rect
     let span = max(hi - lo, 1e-12)
     let cols = min(C, area.width)
     let perCol = (C + cols - 1) / cols
+    // Few channels: wider bars (with a gap) so each is easy to see.
+    let barWidth = perCol == 1 ? max(1, min(6, area.width / C - 1)) : 1
+    let step = perCol == 1 && barWidth > 1 ? barWidth + 1 : 1
     let eighths: [Unicode.Scalar] = [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
     let mono = state.render.colorMode == .none
     let h = area.height - 1
@@ -514,7 +517,7 @@ func drawBars(_ state: State, _ t: Tensor, into screen: inout Screen, area: Rect
             let fill = max(0, min(8, units - r * 8))
             if fill == 0 { continue }
             let sym: Unicode.Scalar = mono ? (selected ? "#" : "|") : eighths[fill]
-            screen.set(area.x + col, area.y + h - 1 - r, Cell(sym, fg: mono ? .none : color))
+            for k in 0 ..< barWidth { screen.set(area.x + col * step + k, area.y + h - 1 - r, Cell(sym, fg: mono ? .none : color)) }
         }
     }
     let order = vals.indices.sorted { vals[$0] > vals[$1] }.prefix(5).map { "\($0):\(fmt(vals[$0]))" }.joined(separator: " ")
