@@ -8,7 +8,7 @@ import Tensor
 enum Fixtures {
     static func entry(_ id: String, family: String, kind: String = "detector", summary: String = "A test entry.") -> CatalogueEntry {
         CatalogueEntry(id: id, title: id.uppercased(), family: family, kind: kind, scale: nil, summary: summary, paper: nil,
-                       code: nil, config: "models/\(id).yaml", inputSize: 64, probes: [], insert: kind == "module" ? "after the backbone" : nil,
+                       code: nil, config: "models/fixture-\(id).yaml", inputSize: 64, probes: [], insert: kind == "module" ? "after the backbone" : nil,
                        reference: nil)
     }
 
