@@ -84,26 +84,37 @@ public final class Runner: @unchecked Sendable {
         thread.start()
     }
 
-    /// Runs synchronously (the thread body; also used by tests and benchmarks).
+    /// Runs synchronously (the thread body).
     public func execute(_ request: RunRequest, trace: Trace, generation g: Int, backend: Backend) {
         do {
-            let model = try backend.open(request.model, request.weights)
-            let side = request.inputSize ?? model.defaultInputSize
-            let rows = model.layerTable(inputSize: GridSize(side, side))
-            send(g, .opened(OpenedModel(name: model.name, family: model.family, rows: rows, inputSize: GridSize(side, side), classNames: model.classNames)))
-            if trace.isCancelled { return }
-            let (input, display) = try backend.prepare(request.image, model, side)
-            trace.expectedSteps = rows.count
-            trace.progress = { [weak self] done, total in self?.send(g, .progress(done: done, total: total)) }
-            let t0 = Date()
-            let out = try model.forward(input, trace: trace)
-            let seconds = Date().timeIntervalSince(t0)
-            send(g, .finished(RunResult(trace: trace.snapshot, detections: out.detections, image: display, seconds: seconds)))
+            let result = try Runner.perform(request, backend: backend, trace: trace,
+                                            opened: { self.send(g, .opened($0)) },
+                                            progress: { [weak self] done, total in self?.send(g, .progress(done: done, total: total)) })
+            send(g, .finished(result))
         } catch is CancelledError {
             return
         } catch {
-            send(g, .failed("\(request.model): \(error)"))
+            send(g, .failed("\(error)"))
         }
+    }
+
+    /// One run: open the model, build its layer table, prepare the input, run the forward pass with `trace`.
+    /// Used by the explorer's background thread, the command line and the benchmarks.
+    public static func perform(_ request: RunRequest, backend: Backend, trace: Trace = Trace(keepTensors: true),
+                               opened: (OpenedModel) -> Void = { _ in },
+                               progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> RunResult {
+        let model = try backend.open(request.model, request.weights)
+        let side = request.inputSize ?? model.defaultInputSize
+        let rows = model.layerTable(inputSize: GridSize(side, side))
+        opened(OpenedModel(name: model.name, family: model.family, rows: rows, inputSize: GridSize(side, side), classNames: model.classNames))
+        if trace.isCancelled { throw CancelledError() }
+        let (input, display) = try backend.prepare(request.image, model, side)
+        trace.expectedSteps = rows.count
+        trace.progress = progress
+        let t0 = Date()
+        let out = try model.forward(input, trace: trace)
+        let seconds = Date().timeIntervalSince(t0)
+        return RunResult(trace: trace.snapshot, detections: out.detections, image: display, seconds: seconds)
     }
 }
 
