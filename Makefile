@@ -15,7 +15,6 @@ run: build
 
 # Tests run on an optimised build: the numeric golden tests do real forward passes.
 test: bootstrap
-	$(SWIFT) build -c release --product detr-tui
 	$(SWIFT) test -c release -Xswiftc -enable-testing
 
 bench: build

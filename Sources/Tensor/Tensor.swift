@@ -9,8 +9,8 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
 
     /// A tensor with the given shape and values; `data.count` must equal the product of `shape`.
     public init(shape: [Int], data: [Float]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
-        precondition(Tensor.count(of: shape) == data.count,
+        check(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
+        check(Tensor.count(of: shape) == data.count,
                      "Tensor: shape \(shape) holds \(Tensor.count(of: shape)) values, got \(data.count)")
         self.shape = shape
         self.data = data
@@ -64,7 +64,7 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     /// Maps a possibly negative axis into 0..<rank.
     public func normalizedAxis(_ axis: Int) -> Int {
         let a = axis < 0 ? axis + rank : axis
-        precondition(a >= 0 && a < Swift.max(rank, 1), "Tensor: axis \(axis) out of range for shape \(shape)")
+        check(a >= 0 && a < Swift.max(rank, 1), "Tensor: axis \(axis) out of range for shape \(shape)")
         return a
     }
 
@@ -73,10 +73,10 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         var s = newShape
         if let i = s.firstIndex(of: -1) {
             let known = s.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
-            precondition(known > 0 && count % known == 0, "reshape: cannot infer \(newShape) from \(shape)")
+            check(known > 0 && count % known == 0, "reshape: cannot infer \(newShape) from \(shape)")
             s[i] = count / known
         }
-        precondition(Tensor.count(of: s) == count, "reshape: \(shape) (\(count) values) to \(newShape)")
+        check(Tensor.count(of: s) == count, "reshape: \(shape) (\(count) values) to \(newShape)")
         var t = self
         t.shape = s
         return t
@@ -89,10 +89,10 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func flatIndex(_ index: [Int]) -> Int {
-        precondition(index.count == rank, "Tensor: index \(index) for shape \(shape)")
+        check(index.count == rank, "Tensor: index \(index) for shape \(shape)")
         var flat = 0
         for (i, v) in index.enumerated() {
-            precondition(v >= 0 && v < shape[i], "Tensor: index \(index) out of bounds for shape \(shape)")
+            check(v >= 0 && v < shape[i], "Tensor: index \(index) out of bounds for shape \(shape)")
             flat = flat * shape[i] + v
         }
         return flat

@@ -1,0 +1,137 @@
+import Foundation
+
+// Element-wise arithmetic with NumPy broadcasting.
+
+/// The broadcast shape of two shapes (NumPy rules: align at the right, 1 stretches).
+public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
+    let r = Swift.max(a.count, b.count)
+    var out = [Int](repeating: 1, count: r)
+    for i in 0 ..< r {
+        let da = i < r - a.count ? 1 : a[i - (r - a.count)]
+        let db = i < r - b.count ? 1 : b[i - (r - b.count)]
+        check(da == db || da == 1 || db == 1, "broadcast: shapes \(a) and \(b) are incompatible")
+        out[i] = da == 1 ? db : da
+    }
+    return out
+}
+
+/// Strides of `shape` when broadcast to `outShape` (0 for stretched dimensions).
+func broadcastStrides(_ shape: [Int], to outShape: [Int]) -> [Int] {
+    let r = outShape.count
+    var s = [Int](repeating: 0, count: r)
+    var acc = 1
+    for i in stride(from: shape.count - 1, through: 0, by: -1) {
+        let o = i + (r - shape.count)
+        s[o] = shape[i] == 1 ? 0 : acc
+        acc *= shape[i]
+    }
+    return s
+}
+
+/// Applies `f` to broadcast pairs. Dimensions are merged where both operands stay contiguous, so the
+/// inner loop is as long as possible; the common cases (same shape, a scalar, a per-channel vector)
+/// become one or two plain loops.
+@inline(__always)
+func broadcastBinary(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    if a.shape == b.shape {
+        return Tensor(shape: a.shape) { out in
+            a.data.withUnsafeBufferPointer { pa in
+                b.data.withUnsafeBufferPointer { pb in
+                    for i in 0 ..< out.count { out[i] = f(pa[i], pb[i]) }
+                }
+            }
+        }
+    }
+    let shape = broadcastShape(a.shape, b.shape)
+    let sa0 = broadcastStrides(a.shape, to: shape)
+    let sb0 = broadcastStrides(b.shape, to: shape)
+    // Drop size-1 dimensions, then merge neighbours whose strides chain.
+    var dims: [Int] = [], sa: [Int] = [], sb: [Int] = []
+    for i in 0 ..< shape.count where shape[i] != 1 {
+        if let last = dims.last, sa.last! == sa0[i] * shape[i], sb.last! == sb0[i] * shape[i] {
+            dims[dims.count - 1] = last * shape[i]
+            sa[sa.count - 1] = sa0[i]
+            sb[sb.count - 1] = sb0[i]
+        } else {
+            dims.append(shape[i]); sa.append(sa0[i]); sb.append(sb0[i])
+        }
+    }
+    return Tensor(shape: shape) { out in
+        if out.count == 0 { return }
+        a.data.withUnsafeBufferPointer { pa in
+            b.data.withUnsafeBufferPointer { pb in
+                if dims.isEmpty {
+                    out[0] = f(pa[0], pb[0])
+                    return
+                }
+                let r = dims.count
+                let inner = dims[r - 1], ia = sa[r - 1], ib = sb[r - 1]
+                let outer = out.count / inner
+                var idx = [Int](repeating: 0, count: r)
+                var offA = 0, offB = 0
+                var o = 0
+                for _ in 0 ..< outer {
+                    var ja = offA, jb = offB
+                    for _ in 0 ..< inner {
+                        out[o] = f(pa[ja], pb[jb])
+                        o += 1; ja += ia; jb += ib
+                    }
+                    // Advance the outer multi-index.
+                    var d = r - 2
+                    while d >= 0 {
+                        idx[d] += 1
+                        offA += sa[d]; offB += sb[d]
+                        if idx[d] < dims[d] { break }
+                        offA -= sa[d] * dims[d]; offB -= sb[d] * dims[d]
+                        idx[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies `f` to every element.
+@inline(__always)
+func mapElements(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+    Tensor(shape: x.shape) { out in
+        x.data.withUnsafeBufferPointer { p in
+            for i in 0 ..< out.count { out[i] = f(p[i]) }
+        }
+    }
+}
+
+extension Tensor {
+    public static func + (a: Tensor, b: Tensor) -> Tensor { broadcastBinary(a, b, +) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { broadcastBinary(a, b, -) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { broadcastBinary(a, b, *) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { broadcastBinary(a, b, /) }
+
+    public static func + (a: Tensor, s: Float) -> Tensor { mapElements(a) { $0 + s } }
+    public static func - (a: Tensor, s: Float) -> Tensor { mapElements(a) { $0 - s } }
+    public static func * (a: Tensor, s: Float) -> Tensor { mapElements(a) { $0 * s } }
+    public static func / (a: Tensor, s: Float) -> Tensor { mapElements(a) { $0 / s } }
+
+    public static func + (s: Float, a: Tensor) -> Tensor { mapElements(a) { s + $0 } }
+    public static func - (s: Float, a: Tensor) -> Tensor { mapElements(a) { s - $0 } }
+    public static func * (s: Float, a: Tensor) -> Tensor { mapElements(a) { s * $0 } }
+    public static func / (s: Float, a: Tensor) -> Tensor { mapElements(a) { s / $0 } }
+
+    public static prefix func - (a: Tensor) -> Tensor { mapElements(a) { -$0 } }
+}
+
+/// Element-wise maximum with broadcasting (NaN propagates, as in torch.maximum).
+public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor {
+    broadcastBinary(a, b) { x, y in (x.isNaN || y.isNaN) ? .nan : (x > y ? x : y) }
+}
+
+/// Element-wise minimum with broadcasting (NaN propagates, as in torch.minimum).
+public func minimum(_ a: Tensor, _ b: Tensor) -> Tensor {
+    broadcastBinary(a, b) { x, y in (x.isNaN || y.isNaN) ? .nan : (x < y ? x : y) }
+}
+
+/// Clamps every element into [min, max] (torch.clamp; NaN stays NaN).
+public func clamp(_ x: Tensor, min lo: Float, max hi: Float) -> Tensor {
+    mapElements(x) { v in v.isNaN ? v : (v < lo ? lo : (v > hi ? hi : v)) }
+}

@@ -1,0 +1,127 @@
+import Foundation
+
+// Normalisation layers (inference).
+
+/// Folds an inference batch norm into the preceding convolution: w' = w * s, b' = (b - mean) * s + beta,
+/// with s = gamma / sqrt(var + eps) per output channel.
+public func foldBatchNorm(weight: Tensor, bias: Tensor?, gamma: Tensor, beta: Tensor, mean: Tensor,
+                          variance: Tensor, eps: Float) -> (weight: Tensor, bias: Tensor) {
+    let cout = weight.shape[0]
+    check(gamma.count == cout && beta.count == cout && mean.count == cout && variance.count == cout,
+                 "foldBatchNorm: batch norm parameters do not have \(cout) channels")
+    if let bias { check(bias.count == cout, "foldBatchNorm: bias \(bias.shape) for \(cout) channels") }
+    let per = weight.count / Swift.max(cout, 1)
+    var w = weight
+    var b = [Float](repeating: 0, count: cout)
+    for o in 0 ..< cout {
+        let s = gamma.data[o] / sqrtf(variance.data[o] + eps)
+        for i in 0 ..< per { w.data[o * per + i] *= s }
+        b[o] = ((bias?.data[o] ?? 0) - mean.data[o]) * s + beta.data[o]
+    }
+    return (w, Tensor(shape: [cout], data: b))
+}
+
+/// Inference batch norm over dimension 1 of [N, C, ...].
+public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor, eps: Float) -> Tensor {
+    check(x.rank >= 2, "batchNorm: input needs [N, C, ...], got \(x.shape)")
+    let c = x.shape[1]
+    check(gamma.count == c && beta.count == c && mean.count == c && variance.count == c,
+                 "batchNorm: parameters do not have \(c) channels")
+    let inner = x.shape[2...].reduce(1, *)
+    var scale = [Float](repeating: 0, count: c), shift = [Float](repeating: 0, count: c)
+    for i in 0 ..< c {
+        scale[i] = gamma.data[i] / sqrtf(variance.data[i] + eps)
+        shift[i] = beta.data[i] - mean.data[i] * scale[i]
+    }
+    return Tensor(shape: x.shape) { out in
+        x.data.withUnsafeBufferPointer { p in
+            for b in 0 ..< x.shape[0] {
+                for ch in 0 ..< c {
+                    let base = (b * c + ch) * inner
+                    let s = scale[ch], t = shift[ch]
+                    for i in 0 ..< inner { out[base + i] = p[base + i] * s + t }
+                }
+            }
+        }
+    }
+}
+
+/// Layer norm over the last dimension (biased variance, as torch).
+public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+    check(x.rank >= 1, "layerNorm: scalar input")
+    let d = x.shape[x.rank - 1]
+    if let weight { check(weight.count == d, "layerNorm: weight \(weight.shape) for last dimension \(d)") }
+    if let bias { check(bias.count == d, "layerNorm: bias \(bias.shape) for last dimension \(d)") }
+    let rows = d == 0 ? 0 : x.count / d
+    return Tensor(shape: x.shape) { out in
+        let dst = SharedPointer(out.baseAddress ?? UnsafeMutablePointer(bitPattern: 16)!)
+        x.data.withUnsafeBufferPointer { p in
+            withOptionalBuffer(weight) { wp in
+                withOptionalBuffer(bias) { bp in
+                    guard let src = p.baseAddress else { return }
+                    Parallel.forEach(rows, cost: d * 4) { range in
+                        for r in range {
+                            let s = src + r * d, o = dst.base + r * d
+                            var m: Float = 0
+                            for i in 0 ..< d { m += s[i] }
+                            m /= Float(d)
+                            var v: Float = 0
+                            for i in 0 ..< d { let t = s[i] - m; v += t * t }
+                            let inv = 1 / sqrtf(v / Float(d) + eps)
+                            for i in 0 ..< d {
+                                var y = (s[i] - m) * inv
+                                if let wp { y *= wp[i] }
+                                if let bp { y += bp[i] }
+                                o[i] = y
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Group norm over [N, C, ...]: statistics per (image, group of C / groups channels); affine per channel.
+public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+    check(x.rank >= 2, "groupNorm: input needs [N, C, ...], got \(x.shape)")
+    let n = x.shape[0], c = x.shape[1]
+    check(groups > 0 && c % groups == 0, "groupNorm: \(groups) groups do not divide \(c) channels")
+    if let weight { check(weight.count == c, "groupNorm: weight \(weight.shape) for \(c) channels") }
+    if let bias { check(bias.count == c, "groupNorm: bias \(bias.shape) for \(c) channels") }
+    let inner = x.shape[2...].reduce(1, *)
+    let cg = c / groups
+    let size = cg * inner
+    return Tensor(shape: x.shape) { out in
+        if out.count == 0 { return }
+        let dst = SharedPointer(out.baseAddress!)
+        x.data.withUnsafeBufferPointer { p in
+            withOptionalBuffer(weight) { wp in
+                withOptionalBuffer(bias) { bp in
+                    let src = p.baseAddress!
+                    Parallel.forEach(n * groups, cost: size * 4) { range in
+                        for ng in range {
+                            let s = src + ng * size, o = dst.base + ng * size
+                            // Two-pass statistics in Double for stability on large groups.
+                            var m: Double = 0
+                            for i in 0 ..< size { m += Double(s[i]) }
+                            m /= Double(size)
+                            var v: Double = 0
+                            for i in 0 ..< size { let t = Double(s[i]) - m; v += t * t }
+                            let inv = Float(1 / (v / Double(size) + Double(eps)).squareRoot())
+                            let mf = Float(m)
+                            let gi = ng % groups
+                            for cc in 0 ..< cg {
+                                let ch = gi * cg + cc
+                                let a = inv * (wp?[ch] ?? 1)
+                                let b = (bp?[ch] ?? 0) - mf * a
+                                let so = s + cc * inner, oo = o + cc * inner
+                                for i in 0 ..< inner { oo[i] = so[i] * a + b }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

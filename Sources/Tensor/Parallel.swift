@@ -1,0 +1,49 @@
+import Foundation
+
+/// Work splitting shared by the ops.
+///
+/// `parallelFor` runs `body` over `0..<count` in contiguous chunks on all cores, but only when
+/// the total amount of work (`count * costPerItem`, roughly in float operations) is large enough
+/// to pay for the dispatch. Small jobs run inline on the calling thread.
+enum Parallel {
+    /// Number of worker chunks to use (the machine's active processor count).
+    static let cores: Int = Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Below this much work (float ops) the loop runs on the calling thread.
+    static let threshold = 1 << 15
+
+    @inline(__always)
+    static func forEach(_ count: Int, cost costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+        if count <= 0 { return }
+        let work = count &* Swift.max(1, costPerItem)
+        let chunks = Swift.min(count, cores)
+        if chunks <= 1 || work < threshold {
+            body(0 ..< count)
+            return
+        }
+        // Workers touch disjoint index ranges; the closure only looks non-Sendable because it
+        // captures raw pointers, so it is passed on as @Sendable for the duration of this call.
+        withoutActuallyEscaping(body) { escapable in
+            let work = unsafeBitCast(escapable, to: (@Sendable (Range<Int>) -> Void).self)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let lo = count * c / chunks
+                let hi = count * (c + 1) / chunks
+                if lo < hi { work(lo ..< hi) }
+            }
+        }
+    }
+}
+
+/// A mutable pointer that may be captured by the concurrent closures of `Parallel.forEach`.
+/// Every use writes disjoint ranges from different workers.
+struct SharedPointer: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Float>
+    init(_ base: UnsafeMutablePointer<Float>) { self.base = base }
+}
+
+/// A shape/argument check that stays in -Ounchecked builds (where `precondition` is compiled out):
+/// a programming error stops with its message instead of reading out of bounds.
+@inline(__always)
+func check(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
+    if !condition { fatalError(message(), file: file, line: line) }
+}

@@ -1,0 +1,148 @@
+import Foundation
+
+// Pooling and nearest upsampling on [N, C, H, W].
+
+/// Output length of a pooling window along one axis, with torch's ceil_mode rule (the last window
+/// must start inside the input or the left padding).
+func poolOutputSize(_ n: Int, kernel: Int, stride: Int, padding: Int, ceilMode: Bool) -> Int {
+    let span = n + 2 * padding - kernel
+    var out = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
+    if ceilMode && (out - 1) * stride >= n + padding { out -= 1 }
+    return out
+}
+
+private func poolCheck(_ x: Tensor, _ name: String, kernel: Int, stride: Int, padding: Int) {
+    check(x.rank == 4, "\(name): input must be [N, C, H, W], got \(x.shape)")
+    check(kernel > 0 && stride > 0, "\(name): kernel and stride must be positive")
+    check(padding >= 0 && padding * 2 <= kernel, "\(name): padding \(padding) must be at most half the kernel \(kernel)")
+    check(x.shape[2] + 2 * padding >= kernel && x.shape[3] + 2 * padding >= kernel,
+                 "\(name): kernel \(kernel) larger than padded input \(x.shape)")
+}
+
+/// Max pooling; padding counts as -infinity.
+public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false) -> Tensor {
+    poolCheck(x, "maxPool2d", kernel: kernel, stride: stride, padding: padding)
+    let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+    let oh = poolOutputSize(h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+    let ow = poolOutputSize(w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+    return Tensor(shape: [x.shape[0], x.shape[1], oh, ow]) { out in
+        if out.count == 0 { return }
+        let dst = SharedPointer(out.baseAddress!)
+        x.data.withUnsafeBufferPointer { p in
+            let src = p.baseAddress!
+            Parallel.forEach(planes, cost: oh * ow * kernel * kernel) { range in
+                for pl in range {
+                    let s = src + pl * h * w, d = dst.base + pl * oh * ow
+                    for i in 0 ..< oh {
+                        let y0 = Swift.max(i * stride - padding, 0), y1 = Swift.min(i * stride - padding + kernel, h)
+                        for j in 0 ..< ow {
+                            let x0 = Swift.max(j * stride - padding, 0), x1 = Swift.min(j * stride - padding + kernel, w)
+                            var m = -Float.infinity
+                            for y in y0 ..< y1 {
+                                for xx in x0 ..< x1 {
+                                    let v = s[y * w + xx]
+                                    if v > m || v.isNaN { m = v }
+                                }
+                            }
+                            d[i * ow + j] = m
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Average pooling with torch's divisor rules (count_include_pad counts the padding but not the
+/// part of a ceil_mode window that hangs past it).
+public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false,
+                      countIncludePad: Bool = true) -> Tensor {
+    poolCheck(x, "avgPool2d", kernel: kernel, stride: stride, padding: padding)
+    let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+    let oh = poolOutputSize(h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+    let ow = poolOutputSize(w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+    return Tensor(shape: [x.shape[0], x.shape[1], oh, ow]) { out in
+        if out.count == 0 { return }
+        let dst = SharedPointer(out.baseAddress!)
+        x.data.withUnsafeBufferPointer { p in
+            let src = p.baseAddress!
+            Parallel.forEach(planes, cost: oh * ow * kernel * kernel) { range in
+                for pl in range {
+                    let s = src + pl * h * w, d = dst.base + pl * oh * ow
+                    for i in 0 ..< oh {
+                        var y0 = i * stride - padding, y1 = Swift.min(y0 + kernel, h + padding)
+                        let padH = y1 - y0
+                        y0 = Swift.max(y0, 0); y1 = Swift.min(y1, h)
+                        for j in 0 ..< ow {
+                            var x0 = j * stride - padding, x1 = Swift.min(x0 + kernel, w + padding)
+                            let padW = x1 - x0
+                            x0 = Swift.max(x0, 0); x1 = Swift.min(x1, w)
+                            var acc: Float = 0
+                            for y in y0 ..< y1 { for xx in x0 ..< x1 { acc += s[y * w + xx] } }
+                            let divisor = countIncludePad ? padH * padW : (y1 - y0) * (x1 - x0)
+                            d[i * ow + j] = acc / Float(divisor)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adaptive average pooling: output cell i covers [floor(i*H/out), ceil((i+1)*H/out)).
+public func adaptiveAvgPool2d(_ x: Tensor, outputSize: (Int, Int)) -> Tensor {
+    check(x.rank == 4, "adaptiveAvgPool2d: input must be [N, C, H, W], got \(x.shape)")
+    let (oh, ow) = outputSize
+    check(oh > 0 && ow > 0, "adaptiveAvgPool2d: output size must be positive")
+    let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+    check(h > 0 && w > 0, "adaptiveAvgPool2d: empty input \(x.shape)")
+    return Tensor(shape: [x.shape[0], x.shape[1], oh, ow]) { out in
+        if out.count == 0 { return }
+        let dst = SharedPointer(out.baseAddress!)
+        x.data.withUnsafeBufferPointer { p in
+            let src = p.baseAddress!
+            Parallel.forEach(planes, cost: h * w) { range in
+                for pl in range {
+                    let s = src + pl * h * w, d = dst.base + pl * oh * ow
+                    for i in 0 ..< oh {
+                        let y0 = i * h / oh, y1 = ((i + 1) * h + oh - 1) / oh
+                        for j in 0 ..< ow {
+                            let x0 = j * w / ow, x1 = ((j + 1) * w + ow - 1) / ow
+                            var acc: Float = 0
+                            for y in y0 ..< y1 { for xx in x0 ..< x1 { acc += s[y * w + xx] } }
+                            d[i * ow + j] = acc / Float((y1 - y0) * (x1 - x0))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Nearest-neighbour upsampling by an integer factor (nn.Upsample(scale_factor=s, mode="nearest")).
+public func upsampleNearest(_ x: Tensor, scale: Int) -> Tensor {
+    check(x.rank == 4, "upsampleNearest: input must be [N, C, H, W], got \(x.shape)")
+    check(scale > 0, "upsampleNearest: scale must be positive")
+    let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+    let oh = h * scale, ow = w * scale
+    return Tensor(shape: [x.shape[0], x.shape[1], oh, ow]) { out in
+        if out.count == 0 { return }
+        let dst = SharedPointer(out.baseAddress!)
+        x.data.withUnsafeBufferPointer { p in
+            let src = p.baseAddress!
+            Parallel.forEach(planes, cost: oh * ow) { range in
+                for pl in range {
+                    let s = src + pl * h * w, d = dst.base + pl * oh * ow
+                    for y in 0 ..< h {
+                        let line = d + y * scale * ow
+                        for xx in 0 ..< w {
+                            let v = s[y * w + xx]
+                            for k in 0 ..< scale { line[xx * scale + k] = v }
+                        }
+                        for r in 1 ..< scale { (line + r * ow).update(from: line, count: ow) }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+
+// Moving values around: concat, split, chunk, slice, permute, transpose, gather, indexSelect, topK.
+
+/// Concatenates along `axis`; every other dimension must agree.
+public func concat(_ xs: [Tensor], axis: Int) -> Tensor {
+    check(!xs.isEmpty, "concat: no tensors")
+    let first = xs[0]
+    let a = first.normalizedAxis(axis)
+    var shape = first.shape
+    var total = 0
+    for t in xs {
+        check(t.rank == first.rank, "concat: rank of \(t.shape) differs from \(first.shape)")
+        for d in 0 ..< t.rank where d != a {
+            check(t.shape[d] == first.shape[d], "concat: shape \(t.shape) does not match \(first.shape) off axis \(a)")
+        }
+        total += t.shape[a]
+    }
+    shape[a] = total
+    let inner = first.shape[(a + 1)...].reduce(1, *)
+    let outer = first.shape[..<a].reduce(1, *)
+    return Tensor(shape: shape) { out in
+        let rowOut = total * inner
+        var offset = 0
+        for t in xs {
+            let block = t.shape[a] * inner
+            t.data.withUnsafeBufferPointer { p in
+                for o in 0 ..< outer {
+                    (out.baseAddress! + o * rowOut + offset).update(from: p.baseAddress! + o * block, count: block)
+                }
+            }
+            offset += block
+        }
+    }
+}
+
+/// A contiguous range of indices along `axis`.
+public func slice(_ x: Tensor, axis: Int, range: Range<Int>) -> Tensor {
+    let a = x.normalizedAxis(axis)
+    check(range.lowerBound >= 0 && range.upperBound <= x.shape[a],
+                 "slice: range \(range) out of bounds for axis \(a) of \(x.shape)")
+    var shape = x.shape
+    shape[a] = range.count
+    let inner = x.shape[(a + 1)...].reduce(1, *)
+    let outer = x.shape[..<a].reduce(1, *)
+    let rowIn = x.shape[a] * inner, block = range.count * inner
+    return Tensor(shape: shape) { out in
+        x.data.withUnsafeBufferPointer { p in
+            for o in 0 ..< outer {
+                (out.baseAddress! + o * block).update(from: p.baseAddress! + o * rowIn + range.lowerBound * inner, count: block)
+            }
+        }
+    }
+}
+
+/// Splits along `axis` into pieces of the given sizes (which must add up to the dimension).
+public func split(_ x: Tensor, sizes: [Int], axis: Int) -> [Tensor] {
+    let a = x.normalizedAxis(axis)
+    check(sizes.reduce(0, +) == x.shape[a], "split: sizes \(sizes) do not add up to \(x.shape[a]) (axis \(a) of \(x.shape))")
+    var start = 0
+    return sizes.map { s in
+        defer { start += s }
+        return slice(x, axis: a, range: start ..< start + s)
+    }
+}
+
+/// torch.chunk: pieces of ceil(n / parts) along `axis`, the last possibly smaller (so there may be
+/// fewer than `parts` pieces).
+public func chunk(_ x: Tensor, _ parts: Int, axis: Int) -> [Tensor] {
+    check(parts > 0, "chunk: parts must be positive")
+    let n = x.dim(axis)
+    let size = Swift.max(1, (n + parts - 1) / parts)
+    var sizes: [Int] = []
+    var left = n
+    while left > 0 { sizes.append(Swift.min(size, left)); left -= size }
+    if sizes.isEmpty { sizes = [0] }
+    return split(x, sizes: sizes, axis: axis)
+}
+
+/// Reorders the dimensions (output dimension i is input dimension dims[i]); the result is contiguous.
+public func permute(_ x: Tensor, _ dims: [Int]) -> Tensor {
+    let r = x.rank
+    let d = dims.map { $0 < 0 ? $0 + r : $0 }
+    check(d.count == r && Set(d).count == r && d.allSatisfy { $0 >= 0 && $0 < r },
+                 "permute: \(dims) is not a permutation of \(r) dimensions")
+    let shape = d.map { x.shape[$0] }
+    if d == Array(0 ..< r) { return x }
+    let inStrides = x.strides
+    // Merge output dims that are also adjacent (in order) in the input.
+    var sizes: [Int] = [], strides: [Int] = []
+    for i in 0 ..< r where shape[i] != 1 {
+        let s = inStrides[d[i]]
+        if let last = strides.last, last == s * shape[i] {
+            sizes[sizes.count - 1] *= shape[i]; strides[strides.count - 1] = s
+        } else {
+            sizes.append(shape[i]); strides.append(s)
+        }
+    }
+    return Tensor(shape: shape) { out in
+        if out.count == 0 { return }
+        x.data.withUnsafeBufferPointer { p in
+            let src = p.baseAddress!
+            let k = sizes.count
+            if k == 0 { out[0] = src[0]; return }
+            let inner = sizes[k - 1], si = strides[k - 1]
+            let outer = out.count / inner
+            var idx = [Int](repeating: 0, count: k)
+            var off = 0, o = 0
+            for _ in 0 ..< outer {
+                var j = off
+                if si == 1 {
+                    (out.baseAddress! + o).update(from: src + j, count: inner)
+                    o += inner
+                } else {
+                    for _ in 0 ..< inner { out[o] = src[j]; o += 1; j += si }
+                }
+                var q = k - 2
+                while q >= 0 {
+                    idx[q] += 1; off += strides[q]
+                    if idx[q] < sizes[q] { break }
+                    off -= strides[q] * sizes[q]; idx[q] = 0
+                    q -= 1
+                }
+            }
+        }
+    }
+}
+
+/// Swaps two dimensions (materialised).
+public func transpose(_ x: Tensor, _ a: Int, _ b: Int) -> Tensor {
+    var dims = Array(0 ..< x.rank)
+    dims.swapAt(x.normalizedAxis(a), x.normalizedAxis(b))
+    return permute(x, dims)
+}
+
+/// torch.gather: out[..., i, ...] = x[..., indices[..., i, ...], ...] along `axis`; the output has the
+/// shape of `indices`, whose other dimensions may be smaller than x's.
+public func gather(_ x: Tensor, axis: Int, indices: Tensor) -> Tensor {
+    let a = x.normalizedAxis(axis)
+    check(indices.rank == x.rank, "gather: indices rank \(indices.rank) differs from input rank \(x.rank)")
+    for d in 0 ..< x.rank where d != a {
+        check(indices.shape[d] <= x.shape[d], "gather: indices shape \(indices.shape) exceeds input \(x.shape) at dim \(d)")
+    }
+    let xs = x.strides
+    let r = x.rank
+    return Tensor(shape: indices.shape) { out in
+        if out.count == 0 { return }
+        x.data.withUnsafeBufferPointer { p in
+            indices.data.withUnsafeBufferPointer { ip in
+                var idx = [Int](repeating: 0, count: r)
+                for o in 0 ..< out.count {
+                    let k = Int(ip[o])
+                    check(k >= 0 && k < x.shape[a], "gather: index \(k) out of range for axis \(a) of \(x.shape)")
+                    var off = 0
+                    for d in 0 ..< r { off += (d == a ? k : idx[d]) * xs[d] }
+                    out[o] = p[off]
+                    var d = r - 1
+                    while d >= 0 {
+                        idx[d] += 1
+                        if idx[d] < indices.shape[d] { break }
+                        idx[d] = 0; d -= 1
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// torch.index_select: the given positions along `axis`, in the given order.
+public func indexSelect(_ x: Tensor, axis: Int, indices: [Int]) -> Tensor {
+    let a = x.normalizedAxis(axis)
+    let n = x.shape[a]
+    var shape = x.shape
+    shape[a] = indices.count
+    let inner = x.shape[(a + 1)...].reduce(1, *)
+    let outer = x.shape[..<a].reduce(1, *)
+    for k in indices { check(k >= 0 && k < n, "indexSelect: index \(k) out of range for axis \(a) of \(x.shape)") }
+    return Tensor(shape: shape) { out in
+        x.data.withUnsafeBufferPointer { p in
+            var o = 0
+            for b in 0 ..< outer {
+                for k in indices {
+                    (out.baseAddress! + o).update(from: p.baseAddress! + (b * n + k) * inner, count: inner)
+                    o += inner
+                }
+            }
+        }
+    }
+}
+
+/// The k largest (or smallest) values along `axis`, sorted, with their indices as Float values.
+/// Equal values keep their original order (lowest index first).
+public func topK(_ x: Tensor, k: Int, axis: Int = -1, largest: Bool = true) -> (values: Tensor, indices: Tensor) {
+    let a = x.normalizedAxis(axis)
+    let n = x.shape[a]
+    check(k >= 0 && k <= n, "topK: k = \(k) out of range for axis \(a) of \(x.shape)")
+    let inner = x.shape[(a + 1)...].reduce(1, *)
+    let outer = x.shape[..<a].reduce(1, *)
+    var shape = x.shape
+    shape[a] = k
+    var values = [Float](repeating: 0, count: outer * k * inner)
+    var indices = [Float](repeating: 0, count: outer * k * inner)
+    x.data.withUnsafeBufferPointer { p in
+        var order = [Int](repeating: 0, count: n)
+        var column = [Float](repeating: 0, count: n)
+        for o in 0 ..< outer {
+            for j in 0 ..< inner {
+                for i in 0 ..< n { column[i] = p[(o * n + i) * inner + j]; order[i] = i }
+                // NaN counts as the largest value, as in torch.
+                let before: (Int, Int) -> Bool = largest
+                    ? { l, r in
+                        let u = column[l], v = column[r]
+                        if u.isNaN || v.isNaN { return u.isNaN && !v.isNaN ? true : (u.isNaN == v.isNaN && l < r) }
+                        return u > v || (u == v && l < r) }
+                    : { l, r in
+                        let u = column[l], v = column[r]
+                        if u.isNaN || v.isNaN { return !u.isNaN && v.isNaN ? true : (u.isNaN == v.isNaN && l < r) }
+                        return u < v || (u == v && l < r) }
+                if k < n / 4 {
+                    // Partial selection: keep a sorted buffer of the best k.
+                    var best: [Int] = []
+                    best.reserveCapacity(k + 1)
+                    for i in 0 ..< n {
+                        if best.count == k, let last = best.last, !before(i, last) { continue }
+                        var lo = 0, hi = best.count
+                        while lo < hi { let m = (lo + hi) / 2; if before(best[m], i) { lo = m + 1 } else { hi = m } }
+                        best.insert(i, at: lo)
+                        if best.count > k { best.removeLast() }
+                    }
+                    for (t, i) in best.enumerated() { order[t] = i }
+                } else {
+                    order.sort(by: before)
+                }
+                for t in 0 ..< k {
+                    let dst = (o * k + t) * inner + j
+                    values[dst] = column[order[t]]
+                    indices[dst] = Float(order[t])
+                }
+            }
+        }
+    }
+    return (Tensor(shape: shape, data: values), Tensor(shape: shape, data: indices))
+}

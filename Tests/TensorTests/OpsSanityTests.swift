@@ -1,0 +1,106 @@
+import XCTest
+@testable import Tensor
+
+/// Small hand-checked cases for every op family (the PyTorch golden tests cover the odd shapes).
+final class OpsSanityTests: XCTestCase {
+    func t(_ shape: [Int], _ values: [Float]) -> Tensor { Tensor(shape: shape, data: values) }
+    func iota(_ shape: [Int]) -> Tensor { Tensor(shape: shape, data: (0 ..< shape.reduce(1, *)).map(Float.init)) }
+
+    func testBroadcastArithmetic() {
+        let a = iota([2, 3])
+        XCTAssertEqual((a + t([3], [10, 20, 30])).data, [10, 21, 32, 13, 24, 35])
+        XCTAssertEqual((a * t([2, 1], [1, -1])).data, [0, 1, 2, -3, -4, -5])
+        XCTAssertEqual((t([2, 1], [1, 2]) - t([1, 3], [0, 1, 2])).data, [1, 0, -1, 2, 1, 0])
+        XCTAssertEqual((2 / t([2], [1, 4])).data, [2, 0.5])
+        XCTAssertEqual((-a).data, [0, -1, -2, -3, -4, -5])
+        XCTAssertEqual(maximum(a, Tensor(scalar: 2.5)).data, [2.5, 2.5, 2.5, 3, 4, 5])
+        XCTAssertEqual(clamp(a, min: 1, max: 3).data, [1, 1, 2, 3, 3, 3])
+        let b = iota([2, 1, 3, 1]) + iota([4, 1, 1])
+        XCTAssertEqual(b.shape, [2, 4, 3, 1])
+        XCTAssertEqual(b[1, 2, 1, 0], 4 + 2)
+    }
+
+    func testActivationsAndSoftmax() {
+        let x = t([4], [-2, -0.5, 0, 1.5])
+        XCTAssertEqual(relu(x).data, [0, 0, 0, 1.5])
+        XCTAssertEqual(hardswish(x).data[3], 1.5 * 4.5 / 6, accuracy: 1e-6)
+        XCTAssertEqual(gelu(t([1], [1])).data[0], 0.8413447, accuracy: 1e-6)
+        XCTAssertEqual(silu(t([1], [1])).data[0], 0.7310586, accuracy: 1e-6)
+        let s = softmax(iota([2, 3]), axis: 0)
+        XCTAssertEqual(s[0, 1] + s[1, 1], 1, accuracy: 1e-6)
+        XCTAssertEqual(s[1, 0], 1 / (1 + expf(-3)), accuracy: 1e-6)
+        XCTAssertEqual(inverseSigmoid(sigmoid(t([1], [0.3]))).data[0], 0.3, accuracy: 1e-5)
+    }
+
+    func testReductions() {
+        let x = iota([2, 3, 2])
+        XCTAssertEqual(sum(x, axis: 1).data, [6, 9, 24, 27])
+        XCTAssertEqual(mean(x, axis: -1, keepDims: true).shape, [2, 3, 1])
+        XCTAssertEqual(max(x, axis: 0).data, [6, 7, 8, 9, 10, 11])
+        XCTAssertEqual(min(x, axis: 2).data, [0, 2, 4, 6, 8, 10])
+        XCTAssertEqual(argmax(t([2, 3], [1, 5, 5, 7, 0, 2]), axis: 1).data, [1, 0])
+    }
+
+    func testShapeOps() {
+        let x = iota([2, 3])
+        XCTAssertEqual(concat([x, x], axis: 1).data, [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5])
+        XCTAssertEqual(transpose(x, 0, 1).data, [0, 3, 1, 4, 2, 5])
+        XCTAssertEqual(chunk(iota([5]), 2, axis: 0).map(\.shape), [[3], [2]])
+        XCTAssertEqual(split(x, sizes: [1, 2], axis: 1)[1].data, [1, 2, 4, 5])
+        XCTAssertEqual(indexSelect(x, axis: 1, indices: [2, 0]).data, [2, 0, 5, 3])
+        XCTAssertEqual(gather(x, axis: 1, indices: t([2, 2], [2, 2, 0, 1])).data, [2, 2, 3, 4])
+        let (v, i) = topK(t([1, 5], [3, 9, 1, 9, 4]), k: 3)
+        XCTAssertEqual(v.data, [9, 9, 4])
+        XCTAssertEqual(i.data, [1, 3, 4])
+        XCTAssertEqual(permute(iota([2, 3, 4]), [2, 0, 1])[3, 1, 2], iota([2, 3, 4])[1, 2, 3])
+    }
+
+    func testGemmOps() {
+        let a = iota([2, 2, 3]), b = iota([3, 2])
+        let c = matmul(a, b)
+        XCTAssertEqual(c.shape, [2, 2, 2])
+        XCTAssertEqual(c.data, [10, 13, 28, 40, 46, 67, 64, 94])
+        XCTAssertEqual(matmul(a, transpose(b, 0, 1), transposeB: true).data, c.data)
+        let l = linear(t([1, 2], [1, 2]), weight: t([3, 2], [1, 0, 0, 1, 1, 1]), bias: t([3], [0, 10, 100]))
+        XCTAssertEqual(l.data, [1, 12, 103])
+    }
+
+    func testConvAgainstReference() {
+        let x = Tensor(shape: [1, 4, 5, 6], data: (0 ..< 120).map { Float(($0 * 7) % 11) - 5 })
+        let w = Tensor(shape: [6, 2, 3, 3], data: (0 ..< 108).map { Float(($0 * 5) % 7) - 3 })
+        let bias = t([6], [1, 2, 3, 4, 5, 6])
+        let fast = conv2d(x, weight: w, bias: bias, stride: 2, padding: 1, groups: 2)
+        let ref = conv2dReference(x, weight: w, bias: bias, stride: (2, 2), padding: (1, 1), dilation: (1, 1), groups: 2)
+        XCTAssertEqual(fast.shape, [1, 6, 3, 3])
+        XCTAssertEqual(fast.data, ref.data)
+        let u = unfold(iota([1, 1, 3, 3]), kernel: 2)
+        XCTAssertEqual(u.shape, [1, 4, 4])
+        XCTAssertEqual(u.data, [0, 1, 3, 4, 1, 2, 4, 5, 3, 4, 6, 7, 4, 5, 7, 8])
+    }
+
+    func testPoolingAndNorms() {
+        let x = iota([1, 1, 4, 4])
+        XCTAssertEqual(maxPool2d(x, kernel: 2, stride: 2).data, [5, 7, 13, 15])
+        XCTAssertEqual(avgPool2d(x, kernel: 2, stride: 2).data, [2.5, 4.5, 10.5, 12.5])
+        XCTAssertEqual(adaptiveAvgPool2d(x, outputSize: (1, 1)).data, [7.5])
+        XCTAssertEqual(upsampleNearest(t([1, 1, 1, 2], [1, 2]), scale: 2).data, [1, 1, 2, 2, 1, 1, 2, 2])
+        let ln = layerNorm(t([1, 2], [1, 3]), weight: nil, bias: nil, eps: 0)
+        XCTAssertEqual(ln.data, [-1, 1])
+        let bn = batchNorm(t([1, 1, 1, 1], [3]), gamma: t([1], [2]), beta: t([1], [1]), mean: t([1], [1]), variance: t([1], [4]), eps: 0)
+        XCTAssertEqual(bn.data, [3])
+        let gn = groupNorm(t([1, 2, 1, 1], [1, 3]), groups: 1, weight: nil, bias: nil, eps: 0)
+        XCTAssertEqual(gn.data, [-1, 1])
+    }
+
+    func testSamplingOps() {
+        let x = iota([1, 1, 2, 2])
+        // Pixel centres sit at (2i + 1) / W - 1; the centre of the map averages all four.
+        let g = gridSample(x, grid: t([1, 1, 3, 2], [-0.5, -0.5, 0, 0, 5, 5]))
+        XCTAssertEqual(g.data, [0, 1.5, 0])
+        let value = Tensor(shape: [1, 4, 1, 1], data: [0, 1, 2, 3])
+        let loc = t([1, 1, 1, 1, 1, 2], [0.5, 0.5])
+        let out = multiScaleDeformableAttention(value: value, levelShapes: [(2, 2)], samplingLocations: loc,
+                                                attentionWeights: t([1, 1, 1, 1, 1], [2]))
+        XCTAssertEqual(out.data, [3])
+    }
+}
