@@ -68,6 +68,14 @@ final class IOCheckpointTests: XCTestCase {
         XCTAssertEqual(s.width, 0.25)
     }
 
+    func testEmbeddedYAMLFeedsTheGraphBuilderSpec() throws {
+        let ckpt = try Checkpoint.open(path: IOFixtures.path("ultra_tiny_best.pt"))
+        let dict = try XCTUnwrap(ckpt.ultralyticsYAML?.foundationObject as? [String: Any])
+        let spec = try UltralyticsModelSpec.parse(dictionary: dict, source: ckpt.path)
+        XCTAssertEqual(spec.nc, 3)
+        XCTAssertEqual(spec.rows.count, 9)
+    }
+
     func testUltralyticsLastPtUsesEMA() throws {
         let ckpt = try Checkpoint.open(path: IOFixtures.path("ultra_tiny_last.pt"))
         XCTAssertEqual(ckpt.format, .ultralytics)

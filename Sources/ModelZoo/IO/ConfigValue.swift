@@ -203,3 +203,22 @@ extension ConfigValue {
 }
 
 enum ConfigValueError: Error { case tooDeep, tooLarge }
+
+extension ConfigValue {
+    /// The value as Foundation objects (NSNull, Bool, Int, Double, String, [Any], [String: Any]), for code
+    /// that reads dictionaries, e.g. `UltralyticsModelSpec.parse(dictionary:source:)`.
+    public var foundationObject: Any {
+        switch self {
+        case .null: return NSNull()
+        case .bool(let b): return b
+        case .int(let i): return i
+        case .double(let d): return d
+        case .string(let s): return s
+        case .list(let items): return items.map(\.foundationObject)
+        case .map(let pairs):
+            var d: [String: Any] = [:]
+            for (k, v) in pairs { d[k] = v.foundationObject }
+            return d
+        }
+    }
+}
