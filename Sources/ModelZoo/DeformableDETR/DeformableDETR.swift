@@ -40,8 +40,20 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
 
     /// Builds the model from `store` (a checkpoint, strict, or the seeded default init). Throws a `WeightError`
     /// naming every missing, unused or wrong-shape key.
-    public init(config c: DeformableDETRConfig, store: WeightStore, name: String = "deformable-detr",
+    public convenience init(config c: DeformableDETRConfig, store: WeightStore, name: String = "deformable-detr",
                 preprocessing: Preprocessing = .resizeNormalize(size: 800, maxSize: 1333), defaultInputSize: Int = 800) throws {
+        try self.init(config: c, store: store, name: name, preprocessing: preprocessing, defaultInputSize: defaultInputSize, verify: true)
+    }
+
+    /// The model's structure with zero weights (no random draws, no key check): for parameter counts and layer
+    /// tables without the cost of initialising tens of millions of weights.
+    static func structure(config: DeformableDETRConfig) -> DeformableDETR {
+        // An empty checkpoint hands out zeros for every key; `verify: false` skips the missing-key report.
+        try! DeformableDETR(config: config, store: WeightStore(.checkpoint(name: "structure", tensors: [:])), name: "structure",
+                            preprocessing: .resizeNormalize(size: 800, maxSize: 1333), defaultInputSize: 800, verify: false)
+    }
+
+    init(config c: DeformableDETRConfig, store: WeightStore, name: String, preprocessing: Preprocessing, defaultInputSize: Int, verify: Bool) throws {
         self.name = name
         self.config = c
         self.preprocessing = preprocessing
@@ -109,7 +121,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         }
         classEmbed = classes
         bboxEmbed = boxes
-        try store.finish()
+        if verify { try store.finish() }
     }
 
     static func scope(_ root: WeightScope, _ dotted: String) -> WeightScope {
