@@ -1,0 +1,5 @@
+import Tensor
+
+extension UltralyticsRegistry {
+    static func registerBlocks(into registry: UltralyticsRegistry) {}
+}

@@ -1,0 +1,186 @@
+import Foundation
+import Tensor
+
+/// One built top-level layer: `model.{index}`.
+public struct GraphNode: Sendable {
+    public var index: Int
+    /// `from` as written; `fromIsList` tells a one-element list from a plain integer.
+    public var from: [Int]
+    public var fromIsList: Bool
+    /// Repeats after the depth gain (what ultralytics prints as n).
+    public var repeats: Int
+    /// YAML module name.
+    public var module: String
+    /// The type as ultralytics prints it.
+    public var typeName: String
+    public var arguments: [ModuleArg]
+    public var layer: any GraphLayer
+    public var outputChannels: Int
+    public var params: Int { layer.parameterCount }
+}
+
+/// `n` copies of a layer applied in sequence, as parse_model wraps a non-repeat module whose row has n > 1
+/// (weights under `model.{i}.{j}`).
+struct SequentialGraphLayer: GraphLayer {
+    let layers: [any GraphLayer]
+    var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
+    func outputShape(inputShapes: [[Int]]) -> [Int] {
+        var s = inputShapes
+        for l in layers { s = [l.outputShape(inputShapes: s)] }
+        return s[0]
+    }
+    func flops(inputShapes: [[Int]]) -> Double {
+        var s = inputShapes
+        var total = 0.0
+        for l in layers {
+            total += l.flops(inputShapes: s)
+            s = [l.outputShape(inputShapes: s)]
+        }
+        return total
+    }
+    func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        var x = inputs
+        var out = LayerOutput(inputs[0])
+        for (j, l) in layers.enumerated() {
+            out = try l.forward(x, ctx.child(j))
+            x = [out.main]
+        }
+        return out
+    }
+}
+
+/// The module types that parse_model scales by width and prints with their full type path.
+let ultralyticsTypeNames: [String: String] = [
+    "Conv": "ultralytics.nn.modules.conv.Conv",
+    "DWConv": "ultralytics.nn.modules.conv.DWConv",
+    "LightConv": "ultralytics.nn.modules.conv.LightConv",
+    "RepConv": "ultralytics.nn.modules.conv.RepConv",
+    "Concat": "ultralytics.nn.modules.conv.Concat",
+    "Bottleneck": "ultralytics.nn.modules.block.Bottleneck",
+    "C2f": "ultralytics.nn.modules.block.C2f",
+    "SPPF": "ultralytics.nn.modules.block.SPPF",
+    "HGStem": "ultralytics.nn.modules.block.HGStem",
+    "HGBlock": "ultralytics.nn.modules.block.HGBlock",
+    "RepC3": "ultralytics.nn.modules.block.RepC3",
+    "ResNetLayer": "ultralytics.nn.modules.block.ResNetLayer",
+    "Detect": "ultralytics.nn.modules.head.Detect",
+    "RTDETRDecoder": "ultralytics.nn.modules.head.RTDETRDecoder",
+    "AIFI": "ultralytics.nn.modules.transformer.AIFI",
+    "nn.Upsample": "torch.nn.modules.upsampling.Upsample",
+]
+
+/// The graph parse_model builds from a spec: the layers, each layer's output channels and the save list.
+public struct UltralyticsGraph: Sendable {
+    public var spec: UltralyticsModelSpec
+    public var nodes: [GraphNode]
+    /// Indices whose outputs later layers read (parse_model's `save`).
+    public var save: [Int]
+    public var inputChannels: Int
+
+    /// Builds every row as ultralytics' parse_model does, asking `weights` for each layer's tensors under `model.{i}`.
+    public init(spec unresolved: UltralyticsModelSpec, scale: String? = nil, weights: WeightStore, inputChannels: Int = 3) throws {
+        let spec = try unresolved.resolved(scale: scale)
+        self.spec = spec
+        self.inputChannels = inputChannels
+        var ch: [Int] = [inputChannels]
+        var nodes: [GraphNode] = []
+        var save: Set<Int> = []
+        let rows = spec.rows
+        guard !rows.isEmpty else { throw ModelBuildError(file: spec.source, row: nil, problem: "the model has no layers") }
+        let modelScope = weights.root.scope("model")
+        for (i, row) in rows.enumerated() {
+            guard let builder = UltralyticsRegistry.builder(row.module) else {
+                throw ModelBuildError(file: spec.source, row: i,
+                                      problem: "unknown module '\(row.module)'; known modules: \(UltralyticsRegistry.knownModules.joined(separator: ", "))")
+            }
+            var inCh: [Int] = []
+            for f in row.from {
+                let j = f < 0 ? ch.count + f : f
+                guard j >= 0, j < ch.count, f < i else {
+                    throw ModelBuildError(file: spec.source, row: i, problem: "'from' \(f) does not name an earlier layer")
+                }
+                inCh.append(ch[j])
+            }
+            let args = row.args.map { Self.substitute($0, spec: spec) }
+            let n = row.repeats > 1 ? max(Int((Double(row.repeats) * spec.depthMultiple).rounded(.toNearestOrEven)), 1) : row.repeats
+            func context(_ scope: WeightScope) -> BuildContext {
+                BuildContext(index: i, from: row.from, inputChannels: inCh, repeats: n, rawRepeats: row.repeats,
+                             module: row.module, args: args, nc: spec.nc, depthMultiple: spec.depthMultiple,
+                             widthMultiple: spec.widthMultiple, maxChannels: spec.maxChannels, scale: spec.scale,
+                             regMax: spec.regMax, activation: spec.activation, weights: scope, file: spec.source)
+            }
+            var built = try builder(context(modelScope.scope(i)))
+            if n > 1 && !UltralyticsRegistry.handlesRepeats(row.module) {
+                // parse_model: nn.Sequential(*(m(*args) for _ in range(n)))
+                var layers: [any GraphLayer] = []
+                for j in 0 ..< n { layers.append(try builder(context(modelScope.scope(i).scope(j))).layer) }
+                built.layer = SequentialGraphLayer(layers: layers)
+            }
+            nodes.append(GraphNode(index: i, from: row.from, fromIsList: row.fromIsList, repeats: n, module: row.module,
+                                   typeName: built.typeName ?? ultralyticsTypeNames[row.module] ?? row.module,
+                                   arguments: built.printedArguments, layer: built.layer, outputChannels: built.outputChannels))
+            for f in row.from where f != -1 { save.insert(((f % i) + i) % i) }
+            if i == 0 { ch = [] }
+            ch.append(built.outputChannels)
+        }
+        self.nodes = nodes
+        self.save = save.sorted()
+    }
+
+    /// parse_model's substitution of strings in args: config names (nc, ...) become their values, Python
+    /// literals are evaluated, anything else stays a string.
+    static func substitute(_ a: ModuleArg, spec: UltralyticsModelSpec) -> ModuleArg {
+        switch a {
+        case .string(let s):
+            if s == "nc" { return .int(spec.nc) }
+            if s == "reg_max" { return .int(spec.regMax) }
+            if let v = spec.extra[s], s != "activation" { return v }
+            return ModuleArg.literal(s) ?? a
+        case .list(let xs): return .list(xs.map { substitute($0, spec: spec) })
+        default: return a
+        }
+    }
+
+    /// Input shapes of each layer and its output shape, for an input of `inputShape` (NCHW), without running anything.
+    public func shapes(inputShape: [Int]) -> [(inputs: [[Int]], output: [Int])] {
+        var outs: [[Int]] = []
+        var result: [(inputs: [[Int]], output: [Int])] = []
+        var prev = inputShape
+        for node in nodes {
+            let ins: [[Int]] = (node.from == [-1] && !node.fromIsList) ? [prev]
+                : node.from.map { $0 == -1 ? prev : outs[$0 < 0 ? outs.count + $0 : $0] }
+            let o = node.layer.outputShape(inputShapes: ins)
+            result.append((ins, o))
+            outs.append(o)
+            prev = o
+        }
+        return result
+    }
+}
+
+extension UltralyticsRegistry {
+    /// Modules that take the repeat count as an argument (parse_model's `repeat_modules`, HGBlock and the
+    /// ones registered with `handlesRepeats: true`); any other module with n > 1 becomes a Sequential of n copies.
+    static func handlesRepeats(_ name: String) -> Bool {
+        repeatModules.contains(name)
+    }
+
+    private static let repeatLock = NSLock()
+    nonisolated(unsafe) private static var extraRepeatModules: Set<String> = []
+
+    static var repeatModules: Set<String> {
+        repeatLock.lock(); defer { repeatLock.unlock() }
+        return Set(["BottleneckCSP", "C1", "C2", "C2f", "C3k2", "C2fAttn", "C3", "C3TR", "C3Ghost", "C3x", "RepC3",
+                "C2fPSA", "C2fCIB", "C2PSA", "A2C2f", "HGBlock"]).union(extraRepeatModules)
+    }
+
+    /// Registers a builder for a module that consumes `ctx.repeats` itself (it is not wrapped in a Sequential).
+    public static func register(_ name: String, handlesRepeats: Bool, _ builder: @escaping Builder) {
+        if handlesRepeats {
+            repeatLock.lock()
+            extraRepeatModules.insert(name)
+            repeatLock.unlock()
+        }
+        register(name, builder)
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import Tensor
+
+/// A model built from an ultralytics YAML (YOLOv8, RT-DETR, or a user's own config with these modules):
+/// the layers `model.{i}` run in order, each reading the outputs its `from` names.
+public final class UltralyticsModel: DetectionModel {
+    public let name: String
+    public let graph: UltralyticsGraph
+    public let classNames: [String]
+    /// Post-processing settings (ultralytics predictor defaults).
+    public let confidenceThreshold: Float = 0.25
+    public let iouThreshold: Float = 0.7
+    public let maxDetections = 300
+
+    public enum Head: Sendable { case detect, rtdetr, none }
+    public let head: Head
+
+    /// Builds the graph from a spec; `weights` supplies the tensors (call `weights.finish()` afterwards for
+    /// strict loading). `names` are the class names (defaults to COCO's when nc is 80, else "class{i}").
+    public init(name: String, spec: UltralyticsModelSpec, scale: String? = nil, weights: WeightStore,
+                names: [String]? = nil, inputChannels: Int = 3) throws {
+        self.name = name
+        self.graph = try UltralyticsGraph(spec: spec, scale: scale, weights: weights, inputChannels: inputChannels)
+        let nc = graph.spec.nc
+        if let names, names.count == nc {
+            classNames = names
+        } else if nc == cocoClassNames.count {
+            classNames = cocoClassNames
+        } else {
+            classNames = (0 ..< nc).map { "class\($0)" }
+        }
+        switch graph.nodes.last?.module {
+        case "Detect": head = .detect
+        case "RTDETRDecoder": head = .rtdetr
+        default: head = .none
+        }
+    }
+
+    public var family: String {
+        switch head {
+        case .detect: return "YOLOv8"
+        case .rtdetr: return "RT-DETR"
+        case .none: return "Ultralytics"
+        }
+    }
+
+    public var preprocessing: Preprocessing { head == .rtdetr ? .stretch : .letterbox }
+    public var defaultInputSize: Int { 640 }
+    public var inputChannels: Int { graph.inputChannels }
+
+    public var parameterCount: Int { graph.nodes.reduce(0) { $0 + $1.params } }
+
+    public func layerTable(inputSize: GridSize) -> [LayerRow] {
+        let shapes = graph.shapes(inputShape: [1, inputChannels, inputSize.height, inputSize.width])
+        return graph.nodes.enumerated().map { i, node in
+            LayerRow(index: node.index, from: node.from, repeats: node.repeats, params: node.params,
+                     module: node.typeName, arguments: "[" + node.arguments.map(\.description).joined(separator: ", ") + "]",
+                     flops: node.layer.flops(inputShapes: shapes[i].inputs), outputShape: shapes[i].output)
+        }
+    }
+
+    /// Total FLOPs (multiply-adds as 2) at an input size.
+    public func totalFlops(inputSize: GridSize) -> Double {
+        layerTable(inputSize: inputSize).reduce(0) { $0 + $1.flops }
+    }
+
+    public func forward(_ input: Tensor, trace: Trace?) throws -> ModelOutput {
+        guard input.rank == 4, input.shape[0] == 1, input.shape[1] == inputChannels else {
+            throw ModelBuildError(file: name, row: nil, problem: "the input must be [1, \(inputChannels), H, W], got \(input.shape)")
+        }
+        let nodes = graph.nodes
+        trace?.expectedSteps = nodes.count
+        let saved = Set(graph.save)
+        let keep = trace?.keepTensors ?? false
+        var ys: [Tensor?] = []
+        ys.reserveCapacity(nodes.count)
+        var x = input
+        var extras: [String: Tensor] = [:]
+        for node in nodes {
+            let ctx = ForwardContext(trace: trace, path: "model.\(node.index)")
+            try ctx.checkCancelled()
+            var inputs: [Tensor]
+            if node.from == [-1] && !node.fromIsList {
+                inputs = [x]
+            } else {
+                inputs = []
+                for f in node.from {
+                    if f == -1 { inputs.append(x); continue }
+                    let j = f < 0 ? ys.count + f : f
+                    guard j >= 0, j < ys.count, let t = ys[j] else {
+                        throw ModelBuildError(file: name, row: node.index, problem: "input from layer \(f) is not available")
+                    }
+                    inputs.append(t)
+                }
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let out = try node.layer.forward(inputs, ctx)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            x = out.main
+            for (k, v) in out.extras { extras[k] = v }
+            ys.append(saved.contains(node.index) || keep ? x : nil)
+            if let trace {
+                let shapes = inputs.map(\.shape)
+                trace.record(TraceStep(index: node.index, path: ctx.path, moduleType: node.module, inputShapes: shapes,
+                                       outputShape: x.shape, output: x, params: node.params,
+                                       flops: node.layer.flops(inputShapes: shapes), seconds: seconds))
+                if x.rank == 4 {
+                    let fm = x.reshaped(Array(x.shape.dropFirst()))
+                    ctx.probe("output feature map", .featureMap(fm))
+                }
+            }
+        }
+        let inputSize = GridSize(input.shape[2], input.shape[3])
+        let detections: [Detection]
+        switch head {
+        case .detect: detections = yoloPostprocess(x, inputSize: inputSize)
+        case .rtdetr: detections = rtdetrPostprocess(x, inputSize: inputSize)
+        case .none: detections = []
+        }
+        if let trace, trace.keepTensors, head != .none {
+            trace.probe("detections", "detections after post-processing", .detections(detections))
+        }
+        return ModelOutput(output: x, extras: extras, detections: detections)
+    }
+
+    /// YOLOv8: [1, 4+nc, anchors] (xywh in input pixels, sigmoid scores) -> confidence filter, class-aware NMS,
+    /// at most `maxDetections`, as ultralytics' non_max_suppression.
+    func yoloPostprocess(_ y: Tensor, inputSize: GridSize) -> [Detection] {
+        let nc = y.shape[1] - 4, a = y.shape[2]
+        var cands: [Detection] = []
+        y.data.withUnsafeBufferPointer { p in
+            for j in 0 ..< a {
+                var best: Float = -1, cls = 0
+                for c in 0 ..< nc {
+                    let s = p[(4 + c) * a + j]
+                    if s > best { best = s; cls = c }
+                }
+                guard best > confidenceThreshold else { continue }
+                let cx = p[j], cy = p[a + j], w = p[2 * a + j], h = p[3 * a + j]
+                cands.append(Detection(classIndex: cls, className: classNames[cls], score: best,
+                                       x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: j))
+            }
+        }
+        return nonMaxSuppression(cands, iou: iouThreshold, maxDetections: maxDetections, maxCandidates: 30000)
+    }
+
+    /// RT-DETR: [1, queries, 4+nc] (cxcywh normalised, sigmoid scores) -> each query's best class, kept when above
+    /// the confidence threshold, no NMS (as ultralytics' RTDETRPredictor), sorted by score.
+    func rtdetrPostprocess(_ y: Tensor, inputSize: GridSize) -> [Detection] {
+        let q = y.shape[1], nc = y.shape[2] - 4
+        let W = Float(inputSize.width), H = Float(inputSize.height)
+        var out: [Detection] = []
+        for i in 0 ..< q {
+            let base = i * (4 + nc)
+            var best: Float = -1, cls = 0
+            for c in 0 ..< nc where y.data[base + 4 + c] > best {
+                best = y.data[base + 4 + c]; cls = c
+            }
+            guard best > confidenceThreshold else { continue }
+            let cx = y.data[base] * W, cy = y.data[base + 1] * H, w = y.data[base + 2] * W, h = y.data[base + 3] * H
+            out.append(Detection(classIndex: cls, className: classNames[cls], score: best,
+                                 x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: i))
+        }
+        return out.sorted { $0.score > $1.score }
+    }
+}
+
+/// Greedy NMS per class, highest score first (torchvision's batched_nms semantics: boxes of different classes never
+/// suppress each other); keeps at most `maxDetections`.
+public func nonMaxSuppression(_ dets: [Detection], iou threshold: Float, maxDetections: Int, maxCandidates: Int = .max) -> [Detection] {
+    let sorted = Array(dets.sorted { $0.score > $1.score }.prefix(maxCandidates))
+    var kept: [Detection] = []
+    var suppressed = [Bool](repeating: false, count: sorted.count)
+    for i in sorted.indices where !suppressed[i] {
+        let a = sorted[i]
+        kept.append(a)
+        if kept.count >= maxDetections { break }
+        for j in (i + 1) ..< sorted.count where !suppressed[j] && sorted[j].classIndex == a.classIndex {
+            if boxIoU(a, sorted[j]) > threshold { suppressed[j] = true }
+        }
+    }
+    return kept
+}
+
+func boxIoU(_ a: Detection, _ b: Detection) -> Float {
+    let iw = max(0, min(a.x2, b.x2) - max(a.x1, b.x1)), ih = max(0, min(a.y2, b.y2) - max(a.y1, b.y1))
+    let inter = iw * ih
+    let ua = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter
+    return ua > 0 ? inter / ua : 0
+}
+
+/// The 80 COCO class names, in ultralytics' order.
+public let cocoClassNames: [String] = [
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
+    "hair drier", "toothbrush",
+]
