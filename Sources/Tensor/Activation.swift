@@ -22,8 +22,9 @@ public func relu(_ x: Tensor) -> Tensor { mapParallel(x, cost: 1) { $0 > 0 ? $0 
 public func leakyRelu(_ x: Tensor, slope: Float) -> Tensor { mapParallel(x, cost: 1) { $0 >= 0 ? $0 : $0 * slope } }
 public func sigmoid(_ x: Tensor) -> Tensor { mapParallel(x) { sigmoidScalar($0) } }
 public func silu(_ x: Tensor) -> Tensor { mapParallel(x) { $0 * sigmoidScalar($0) } }
-/// Exact GELU: x * Phi(x) with the error function (torch's default, approximate='none').
-public func gelu(_ x: Tensor) -> Tensor { mapParallel(x, cost: 16) { 0.5 * $0 * (1 + erff($0 * 0.70710678118654752)) } }
+/// Exact GELU: x * Phi(x) (torch's default, approximate="none"); written with erfc, which keeps its
+/// precision in the negative tail where 1 + erf cancels.
+public func gelu(_ x: Tensor) -> Tensor { mapParallel(x, cost: 16) { 0.5 * $0 * erfcf(-$0 * 0.70710678118654752) } }
 /// x * relu6(x + 3) / 6.
 public func hardswish(_ x: Tensor) -> Tensor {
     mapParallel(x, cost: 1) { v in v * Swift.min(Swift.max(v + 3, 0), 6) / 6 }
