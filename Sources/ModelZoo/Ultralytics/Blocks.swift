@@ -46,7 +46,7 @@ func convOut(_ n: Int, k: Int, s: Int, p: Int, d: Int) -> Int { (n + 2 * p - d *
 
 /// Conv2d(bias=False) + BatchNorm2d + activation (ultralytics `Conv`), BN folded at load time.
 /// Keys: `conv.weight`, `bn.{weight,bias,running_mean,running_var}`.
-public struct ConvBN: UnaryBlock {
+public struct ConvBlock: UnaryBlock {
     public let c1: Int, c2: Int, k: Int, s: Int, p: Int, g: Int, d: Int
     public let act: Activation
     public let weight: Tensor
@@ -122,8 +122,8 @@ public struct PlainConv: UnaryBlock {
 }
 
 /// Depth-wise conv (ultralytics `DWConv`): Conv with groups = gcd(c1, c2).
-public func makeDWConv(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, s: Int = 1, d: Int = 1, act: Activation = .silu) -> ConvBN {
-    ConvBN(w, c1: c1, c2: c2, k: k, s: s, g: gcd(c1, c2), d: d, act: act)
+public func makeDWConv(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, s: Int = 1, d: Int = 1, act: Activation = .silu) -> ConvBlock {
+    ConvBlock(w, c1: c1, c2: c2, k: k, s: s, g: gcd(c1, c2), d: d, act: act)
 }
 
 func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
@@ -147,9 +147,9 @@ struct Chain: UnaryBlock {
 
 /// `LightConv`: 1x1 Conv without activation, then a depth-wise k x k Conv with `act` (ReLU by default).
 public struct LightConv: UnaryBlock {
-    let conv1: ConvBN, conv2: ConvBN
+    let conv1: ConvBlock, conv2: ConvBlock
     public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, act: Activation = .relu) {
-        conv1 = ConvBN(w.scope("conv1"), c1: c1, c2: c2, k: 1, act: .identity)
+        conv1 = ConvBlock(w.scope("conv1"), c1: c1, c2: c2, k: 1, act: .identity)
         conv2 = makeDWConv(w.scope("conv2"), c1: c2, c2: c2, k: k, act: act)
     }
     public var parameterCount: Int { conv1.parameterCount + conv2.parameterCount }
@@ -164,13 +164,13 @@ public struct LightConv: UnaryBlock {
 
 /// `Bottleneck`: cv1 (k0) -> cv2 (k1, groups g), with a residual when `shortcut` and c1 == c2.
 public struct Bottleneck: UnaryBlock {
-    let cv1: ConvBN, cv2: ConvBN
+    let cv1: ConvBlock, cv2: ConvBlock
     let add: Bool
     public init(_ w: WeightScope, c1: Int, c2: Int, shortcut: Bool = true, g: Int = 1, k: (Int, Int) = (3, 3), e: Double = 0.5,
                 act: Activation = .silu) {
         let c = Int(Double(c2) * e)
-        cv1 = ConvBN(w.scope("cv1"), c1: c1, c2: c, k: k.0, act: act)
-        cv2 = ConvBN(w.scope("cv2"), c1: c, c2: c2, k: k.1, g: g, act: act)
+        cv1 = ConvBlock(w.scope("cv1"), c1: c1, c2: c, k: k.0, act: act)
+        cv2 = ConvBlock(w.scope("cv2"), c1: c, c2: c2, k: k.1, g: g, act: act)
         add = shortcut && c1 == c2
     }
     public var parameterCount: Int { cv1.parameterCount + cv2.parameterCount }
@@ -187,14 +187,14 @@ public struct Bottleneck: UnaryBlock {
 /// `C2f`: cv1 to 2c channels, split in two, n Bottlenecks chained on the second half, all concatenated, cv2.
 public struct C2f: UnaryBlock {
     let c: Int, c2: Int
-    let cv1: ConvBN, cv2: ConvBN
+    let cv1: ConvBlock, cv2: ConvBlock
     let m: [Bottleneck]
     public init(_ w: WeightScope, c1: Int, c2: Int, n: Int = 1, shortcut: Bool = false, g: Int = 1, e: Double = 0.5,
                 act: Activation = .silu) {
         c = Int(Double(c2) * e)
         self.c2 = c2
-        cv1 = ConvBN(w.scope("cv1"), c1: c1, c2: 2 * c, k: 1, act: act)
-        cv2 = ConvBN(w.scope("cv2"), c1: (2 + n) * c, c2: c2, k: 1, act: act)
+        cv1 = ConvBlock(w.scope("cv1"), c1: c1, c2: 2 * c, k: 1, act: act)
+        cv2 = ConvBlock(w.scope("cv2"), c1: (2 + n) * c, c2: c2, k: 1, act: act)
         let c = self.c
         m = (0 ..< n).map { Bottleneck(w.scope("m").scope($0), c1: c, c2: c, shortcut: shortcut, g: g, k: (3, 3), e: 1, act: act) }
     }
@@ -214,12 +214,12 @@ public struct C2f: UnaryBlock {
 
 /// `SPPF`: cv1 (c1/2), three chained max pools (k, stride 1), concatenated, cv2.
 public struct SPPF: UnaryBlock {
-    let cv1: ConvBN, cv2: ConvBN
+    let cv1: ConvBlock, cv2: ConvBlock
     let k: Int, n: Int, add: Bool, c2: Int
     public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 5, n: Int = 3, shortcut: Bool = false, cv1Act: Activation, act: Activation = .silu) {
         let c = c1 / 2
-        cv1 = ConvBN(w.scope("cv1"), c1: c1, c2: c, k: 1, act: cv1Act)
-        cv2 = ConvBN(w.scope("cv2"), c1: c * (n + 1), c2: c2, k: 1, act: act)
+        cv1 = ConvBlock(w.scope("cv1"), c1: c1, c2: c, k: 1, act: cv1Act)
+        cv2 = ConvBlock(w.scope("cv2"), c1: c * (n + 1), c2: c2, k: 1, act: act)
         self.k = k; self.n = n; self.c2 = c2
         add = shortcut && c1 == c2
     }
@@ -255,13 +255,13 @@ func padRightBottom(_ x: Tensor) -> Tensor {
 
 /// `HGStem` (PPHGNetV2 stem), ReLU throughout.
 public struct HGStem: UnaryBlock {
-    let stem1: ConvBN, stem2a: ConvBN, stem2b: ConvBN, stem3: ConvBN, stem4: ConvBN
+    let stem1: ConvBlock, stem2a: ConvBlock, stem2b: ConvBlock, stem3: ConvBlock, stem4: ConvBlock
     public init(_ w: WeightScope, c1: Int, cm: Int, c2: Int) {
-        stem1 = ConvBN(w.scope("stem1"), c1: c1, c2: cm, k: 3, s: 2, act: .relu)
-        stem2a = ConvBN(w.scope("stem2a"), c1: cm, c2: cm / 2, k: 2, s: 1, p: 0, act: .relu)
-        stem2b = ConvBN(w.scope("stem2b"), c1: cm / 2, c2: cm, k: 2, s: 1, p: 0, act: .relu)
-        stem3 = ConvBN(w.scope("stem3"), c1: cm * 2, c2: cm, k: 3, s: 2, act: .relu)
-        stem4 = ConvBN(w.scope("stem4"), c1: cm, c2: c2, k: 1, s: 1, act: .relu)
+        stem1 = ConvBlock(w.scope("stem1"), c1: c1, c2: cm, k: 3, s: 2, act: .relu)
+        stem2a = ConvBlock(w.scope("stem2a"), c1: cm, c2: cm / 2, k: 2, s: 1, p: 0, act: .relu)
+        stem2b = ConvBlock(w.scope("stem2b"), c1: cm / 2, c2: cm, k: 2, s: 1, p: 0, act: .relu)
+        stem3 = ConvBlock(w.scope("stem3"), c1: cm * 2, c2: cm, k: 3, s: 2, act: .relu)
+        stem4 = ConvBlock(w.scope("stem4"), c1: cm, c2: c2, k: 1, s: 1, act: .relu)
     }
     public var parameterCount: Int { [stem1, stem2a, stem2b, stem3, stem4].reduce(0) { $0 + $1.parameterCount } }
     public func outputShape(inputShape x: [Int]) -> [Int] {
@@ -288,7 +288,7 @@ public struct HGStem: UnaryBlock {
 /// to c2/2 and excite (ec) to c2, with a residual when `shortcut` and c1 == c2.
 public struct HGBlock: UnaryBlock {
     let m: [any UnaryBlock]
-    let sc: ConvBN, ec: ConvBN
+    let sc: ConvBlock, ec: ConvBlock
     let add: Bool
     let c1: Int, cm: Int, c2: Int
     public init(_ w: WeightScope, c1: Int, cm: Int, c2: Int, k: Int = 3, n: Int = 6, lightconv: Bool = false,
@@ -297,10 +297,10 @@ public struct HGBlock: UnaryBlock {
         m = (0 ..< n).map { i -> any UnaryBlock in
             let cin = i == 0 ? c1 : cm
             return lightconv ? LightConv(w.scope("m").scope(i), c1: cin, c2: cm, k: k, act: act)
-                : ConvBN(w.scope("m").scope(i), c1: cin, c2: cm, k: k, act: act)
+                : ConvBlock(w.scope("m").scope(i), c1: cin, c2: cm, k: k, act: act)
         }
-        sc = ConvBN(w.scope("sc"), c1: c1 + n * cm, c2: c2 / 2, k: 1, act: act)
-        ec = ConvBN(w.scope("ec"), c1: c2 / 2, c2: c2, k: 1, act: act)
+        sc = ConvBlock(w.scope("sc"), c1: c1 + n * cm, c2: c2 / 2, k: 1, act: act)
+        ec = ConvBlock(w.scope("ec"), c1: c2 / 2, c2: c2, k: 1, act: act)
         add = shortcut && c1 == c2
     }
     public var parameterCount: Int { m.reduce(0) { $0 + $1.parameterCount } + sc.parameterCount + ec.parameterCount }
@@ -321,19 +321,19 @@ public struct HGBlock: UnaryBlock {
 /// `RepConv` (as RT-DETR uses it, without the identity BN): 3x3 Conv+BN plus 1x1 Conv+BN, summed, SiLU.
 /// Both branches are folded into one 3x3 conv at load time.
 public struct RepConv: UnaryBlock {
-    let fused: ConvBN
+    let fused: ConvBlock
     let c1: Int, c2: Int
     public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, g: Int = 1, act: Activation = .silu) {
         self.c1 = c1; self.c2 = c2
-        let a = ConvBN(w.scope("conv1"), c1: c1, c2: c2, k: 3, s: s, p: 1, g: g, act: .identity)
-        let b = ConvBN(w.scope("conv2"), c1: c1, c2: c2, k: 1, s: s, p: 0, g: g, act: .identity)
+        let a = ConvBlock(w.scope("conv1"), c1: c1, c2: c2, k: 3, s: s, p: 1, g: g, act: .identity)
+        let b = ConvBlock(w.scope("conv2"), c1: c1, c2: c2, k: 1, s: s, p: 0, g: g, act: .identity)
         // Pad the 1x1 kernel to 3x3 (its weight at the centre) and add.
         var wt = a.weight
         let per = (c1 / g)
         for o in 0 ..< c2 {
             for i in 0 ..< per { wt.data[(o * per + i) * 9 + 4] += b.weight.data[o * per + i] }
         }
-        fused = ConvBN(folded: wt, bias: a.bias + b.bias, c1: c1, c2: c2, k: 3, s: s, p: 1, g: g, d: 1, act: act)
+        fused = ConvBlock(folded: wt, bias: a.bias + b.bias, c1: c1, c2: c2, k: 3, s: s, p: 1, g: g, d: 1, act: act)
     }
     public var parameterCount: Int { (c2 * (c1 / fused.g) * 9 + 2 * c2) + (c2 * (c1 / fused.g) + 2 * c2) }
     public func outputShape(inputShape: [Int]) -> [Int] { fused.outputShape(inputShape: inputShape) }
@@ -347,16 +347,16 @@ public struct RepConv: UnaryBlock {
 
 /// `RepC3`: cv1 -> n RepConvs, plus cv2, summed, then cv3 (identity when c_ == c2).
 public struct RepC3: UnaryBlock {
-    let cv1: ConvBN, cv2: ConvBN, cv3: ConvBN?
+    let cv1: ConvBlock, cv2: ConvBlock, cv3: ConvBlock?
     let m: [RepConv]
     let c: Int, c2: Int
     public init(_ w: WeightScope, c1: Int, c2: Int, n: Int = 3, e: Double = 1, act: Activation = .silu) {
         let c = Int(Double(c2) * e)
         self.c = c; self.c2 = c2
-        cv1 = ConvBN(w.scope("cv1"), c1: c1, c2: c, k: 1, act: act)
-        cv2 = ConvBN(w.scope("cv2"), c1: c1, c2: c, k: 1, act: act)
+        cv1 = ConvBlock(w.scope("cv1"), c1: c1, c2: c, k: 1, act: act)
+        cv2 = ConvBlock(w.scope("cv2"), c1: c1, c2: c, k: 1, act: act)
         m = (0 ..< n).map { RepConv(w.scope("m").scope($0), c1: c, c2: c) }
-        cv3 = c != c2 ? ConvBN(w.scope("cv3"), c1: c, c2: c2, k: 1, act: act) : nil
+        cv3 = c != c2 ? ConvBlock(w.scope("cv3"), c1: c, c2: c2, k: 1, act: act) : nil
     }
     public var parameterCount: Int {
         cv1.parameterCount + cv2.parameterCount + (cv3?.parameterCount ?? 0) + m.reduce(0) { $0 + $1.parameterCount }
@@ -377,14 +377,14 @@ public struct RepC3: UnaryBlock {
 
 /// `ResNetBlock`: 1x1 -> 3x3 (stride s) -> 1x1 (e * c2, no activation) plus the shortcut, then ReLU.
 public struct ResNetBlock: UnaryBlock {
-    let cv1: ConvBN, cv2: ConvBN, cv3: ConvBN
-    let shortcut: ConvBN?
+    let cv1: ConvBlock, cv2: ConvBlock, cv3: ConvBlock
+    let shortcut: ConvBlock?
     public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, e: Int = 4, act: Activation = .silu) {
         let c3 = e * c2
-        cv1 = ConvBN(w.scope("cv1"), c1: c1, c2: c2, k: 1, s: 1, act: act)
-        cv2 = ConvBN(w.scope("cv2"), c1: c2, c2: c2, k: 3, s: s, p: 1, act: act)
-        cv3 = ConvBN(w.scope("cv3"), c1: c2, c2: c3, k: 1, act: .identity)
-        shortcut = (s != 1 || c1 != c3) ? ConvBN(w.scope("shortcut").scope(0), c1: c1, c2: c3, k: 1, s: s, act: .identity) : nil
+        cv1 = ConvBlock(w.scope("cv1"), c1: c1, c2: c2, k: 1, s: 1, act: act)
+        cv2 = ConvBlock(w.scope("cv2"), c1: c2, c2: c2, k: 3, s: s, p: 1, act: act)
+        cv3 = ConvBlock(w.scope("cv3"), c1: c2, c2: c3, k: 1, act: .identity)
+        shortcut = (s != 1 || c1 != c3) ? ConvBlock(w.scope("shortcut").scope(0), c1: c1, c2: c3, k: 1, s: s, act: .identity) : nil
     }
     public var parameterCount: Int {
         cv1.parameterCount + cv2.parameterCount + cv3.parameterCount + (shortcut?.parameterCount ?? 0)
@@ -404,11 +404,11 @@ public struct ResNetBlock: UnaryBlock {
 
 /// `ResNetLayer`: the 7x7 stem + 3x3/2 max pool when `isFirst`, else n ResNetBlocks (the first with stride s).
 public struct ResNetLayer: UnaryBlock {
-    let stem: ConvBN?
+    let stem: ConvBlock?
     let blocks: [ResNetBlock]
     public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, isFirst: Bool = false, n: Int = 1, e: Int = 4, act: Activation = .silu) {
         if isFirst {
-            stem = ConvBN(w.scope("layer").scope(0), c1: c1, c2: c2, k: 7, s: 2, p: 3, act: act)
+            stem = ConvBlock(w.scope("layer").scope(0), c1: c1, c2: c2, k: 7, s: 2, p: 3, act: act)
             blocks = []
         } else {
             stem = nil
@@ -473,7 +473,7 @@ extension UltralyticsRegistry {
             let k = try ctx.int(1, default: 1), s = try ctx.int(2, default: 1)
             let p = try ctx.optionalInt(3), g = try ctx.int(4, default: 1), d = try ctx.int(5, default: 1)
             let act = try ctx.activationArg(6)
-            let layer = ConvBN(ctx.weights, c1: ctx.c1, c2: c2, k: k, s: s, p: p, g: g, d: d, act: act)
+            let layer = ConvBlock(ctx.weights, c1: ctx.c1, c2: c2, k: k, s: s, p: p, g: g, d: d, act: act)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2)] + ctx.args.dropFirst())
         }
         r.add("DWConv") { ctx in

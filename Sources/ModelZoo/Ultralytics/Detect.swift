@@ -25,14 +25,14 @@ public struct DetectHead: GraphLayer {
             let stride = Double(8 << i)
             let b = w.scope("cv2").scope(i), c = w.scope("cv3").scope(i)
             box.append(Chain(blocks: [
-                ConvBN(b.scope(0), c1: x, c2: c2, k: 3, act: act),
-                ConvBN(b.scope(1), c1: c2, c2: c2, k: 3, act: act),
+                ConvBlock(b.scope(0), c1: x, c2: c2, k: 3, act: act),
+                ConvBlock(b.scope(1), c1: c2, c2: c2, k: 3, act: act),
                 PlainConv(b.scope(2), c1: c2, c2: 4 * regMax, k: 1, biasInit: .constant(2.0)),
             ]))
             let clsBias = Float(log(5 / Double(nc) / pow(640 / stride, 2)))
             cls.append(Chain(blocks: [
-                ConvBN(c.scope(0), c1: x, c2: c3, k: 3, act: act),
-                ConvBN(c.scope(1), c1: c3, c2: c3, k: 3, act: act),
+                ConvBlock(c.scope(0), c1: x, c2: c3, k: 3, act: act),
+                ConvBlock(c.scope(1), c1: c3, c2: c3, k: 3, act: act),
                 PlainConv(c.scope(2), c1: c3, c2: nc, k: 1, biasInit: .constant(clsBias)),
             ]))
         }
