@@ -62,7 +62,8 @@ public enum ImageLimits {
     /// The most pixels accepted (e.g. 8192 x 8192).
     public static let maxPixels = 8192 * 8192
 
-    static func check(width: Int, height: Int, file: String) throws {
+    /// Throws when a decoder would refuse an image of this size.
+    public static func check(width: Int, height: Int, file: String) throws {
         guard width > 0, height > 0 else {
             throw FileFormatError(file: file, problem: "the image header gives an empty size \(width)x\(height)")
         }
