@@ -59,7 +59,7 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
     case .yaml(let path):
         let spec = try UltralyticsModelSpec.load(path: path)
         let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        return try buildUltralytics(name: stem, spec: spec, scale: scale ?? guessScale(stem, spec: spec), weights: weights, seed: seed)
+        return try buildUltralytics(name: stem, spec: spec, scale: scale ?? scaleFromFileName(stem, spec: spec), weights: weights, seed: seed)
     case .checkpoint(let path):
         let ckpt = try Checkpoint.open(path: path)
         guard let yaml = ckpt.ultralyticsYAML, let dict = yaml.foundationObject as? [String: Any] else {
@@ -81,7 +81,7 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
 }
 
 /// ultralytics' guess from a file name: yolov8n.yaml -> scale n of yolov8.yaml.
-func guessScale(_ stem: String, spec: UltralyticsModelSpec) -> String? {
+func scaleFromFileName(_ stem: String, spec: UltralyticsModelSpec) -> String? {
     guard !spec.scales.isEmpty else { return nil }
     let names = Set(spec.scales.map(\.name))
     // the letter after the version digits, e.g. yolov8n, yolov8s-ca
