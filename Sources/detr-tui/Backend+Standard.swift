@@ -9,11 +9,13 @@ extension Backend {
     static func standard(inputTensor: String? = nil) -> Backend {
         Backend(
             open: { model, weights in
-                throw CommandError("\(model): no model builder is available in this build yet")
+                try openModel(model, weights: weights)
             },
             prepare: { image, model, size in
                 if let inputTensor { return try readInputTensor(inputTensor, model: model) }
-                throw CommandError("no image loader is available in this build yet")
+                guard let image else { throw CommandError("no image chosen (i picks a sample, I types a path)") }
+                let prepared = Preprocess.prepare(try ImageIO.load(path: image), model.preprocessing, size: size)
+                return (prepared.tensor, displayImage(prepared.tensor, preprocessing: model.preprocessing))
             })
     }
 

@@ -130,5 +130,5 @@ extension Colormap: ExpressibleByArgument {}
 
 /// PNG bytes of a picture (RGBA, 8 bits).
 func encodePNG(_ pic: Picture) throws -> Data {
-    throw CommandError("PNG encoding is not available in this build yet")
+    try PNGCodec.encode(rgba: pic.rgba, width: pic.width, height: pic.height)
 }

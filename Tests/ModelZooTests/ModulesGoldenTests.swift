@@ -188,7 +188,7 @@ final class ModulesGoldenTests: XCTestCase {
         try store.finish()
         let (y, snap) = try run(m, fx["input"], path: "m")
         assertClose(y, fx["output"], "MSDeformAttn layer output")
-        guard case .sampling(let s)? = probe(snap, "m") else { return XCTFail("no sampling probe") }
+        guard case .sampling(let s)? = probe(snap, "m.sampling") else { return XCTFail("no sampling probe") }
         assertClose(s.locations, fx["locations"], "pixel-query sampling locations")
         assertClose(s.weights, fx["weights"], "pixel-query attention weights")
         XCTAssertEqual(m.parameterCount, fx.int("params"))

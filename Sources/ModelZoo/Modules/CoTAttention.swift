@@ -25,7 +25,7 @@ import Tensor
 /// [C, H, W] and averaged over channels [1, H, W].
 public struct CoTAttention: Layer {
     public let channels: Int, kernel: Int
-    public let keyEmbed: ConvBN, valueEmbed: ConvBN, attentionEmbed0: ConvBN
+    public let keyEmbed: FoldedConvBN, valueEmbed: FoldedConvBN, attentionEmbed0: FoldedConvBN
     public let attentionEmbed3: Conv2dParams
 
     public init(_ w: WeightScope, channels c: Int, kernel k: Int = 3) throws {
@@ -33,9 +33,9 @@ public struct CoTAttention: Layer {
         guard k % 2 == 1 else { throw ModuleInputError("CoTAttention", "kernel size must be odd, got \(k)") }
         channels = c
         kernel = k
-        keyEmbed = ConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4)
-        valueEmbed = ConvBN(w.scope("value_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1)
-        attentionEmbed0 = ConvBN(w.scope("attention_embed"), convKey: "0", bnKey: "1", in: 2 * c, out: 2 * c / 4, kernel: 1)
+        keyEmbed = FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4)
+        valueEmbed = FoldedConvBN(w.scope("value_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1)
+        attentionEmbed0 = FoldedConvBN(w.scope("attention_embed"), convKey: "0", bnKey: "1", in: 2 * c, out: 2 * c / 4, kernel: 1)
         attentionEmbed3 = Conv2dParams(w.scope("attention_embed").scope("3"), in: 2 * c / 4, out: k * k * c, kernel: 1, bias: true)
     }
 

@@ -24,12 +24,12 @@ import Tensor
 /// [C/8 * k*k, H, W] and their mean over channel groups [k*k, H, W], and the radix fusion weights [C, 2].
 public struct CotLayer: Layer {
     public let channels: Int, kernel: Int, shareGroups: Int, attnChannels: Int
-    public let keyEmbed: ConvBN, embed0: ConvBN
+    public let keyEmbed: FoldedConvBN, embed0: FoldedConvBN
     public let embed3: Conv2dParams
     public let embedNormWeight: Tensor, embedNormBias: Tensor
-    public let conv1x1: ConvBN
+    public let conv1x1: FoldedConvBN
     public let bn: BatchNorm2dParams
-    public let se0: ConvBN
+    public let se0: FoldedConvBN
     public let se3: Conv2dParams
 
     public init(_ w: WeightScope, channels c: Int, kernel k: Int = 3) throws {
@@ -38,15 +38,15 @@ public struct CotLayer: Layer {
         channels = c
         kernel = k
         shareGroups = c / 8
-        keyEmbed = ConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4)
-        embed0 = ConvBN(w.scope("embed"), convKey: "0", bnKey: "1", in: 2 * c, out: c / 2, kernel: 1)
+        keyEmbed = FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4)
+        embed0 = FoldedConvBN(w.scope("embed"), convKey: "0", bnKey: "1", in: 2 * c, out: c / 2, kernel: 1)
         embed3 = Conv2dParams(w.scope("embed").scope("3"), in: c / 2, out: k * k * c / 8, kernel: 1, bias: true)
         embedNormWeight = w.scope("embed").scope("4").tensor("weight", shape: [k * k * c / 8], init: .ones)
         embedNormBias = w.scope("embed").scope("4").tensor("bias", shape: [k * k * c / 8], init: .zeros)
-        conv1x1 = ConvBN(w.scope("conv1x1"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1)
+        conv1x1 = FoldedConvBN(w.scope("conv1x1"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1)
         bn = BatchNorm2dParams(w.scope("bn"), channels: c)
         attnChannels = max(c * 2 / 4, 32)
-        se0 = ConvBN(w.scope("se"), convKey: "0", bnKey: "1", in: c, out: attnChannels, kernel: 1, convBias: true)
+        se0 = FoldedConvBN(w.scope("se"), convKey: "0", bnKey: "1", in: c, out: attnChannels, kernel: 1, convBias: true)
         se3 = Conv2dParams(w.scope("se").scope("3"), in: attnChannels, out: 2 * c, kernel: 1, bias: true)
     }
 

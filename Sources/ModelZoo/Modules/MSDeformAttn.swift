@@ -73,9 +73,9 @@ public struct MSDeformAttn: Sendable {
         2 * Double(q * heads * levels * points * (dModel / heads) * 5)
     }
 
-    /// Runs the attention; records the sampling points of batch element 0 under `ctx` (label `sampling points`).
+    /// Runs the attention; records the sampling points of batch element 0 under `ctx` (or its child `probeName`).
     public func forward(query: Tensor, reference: Tensor, value: Tensor, levelShapes: [GridSize], _ ctx: ForwardContext,
-                        queryLevels: [GridSize]? = nil) throws -> Tensor {
+                        queryLevels: [GridSize]? = nil, probeName: String? = nil) throws -> Tensor {
         guard query.rank == 3, query.shape[2] == dModel else { throw ModuleInputError("MSDeformAttn", "query must be [N, Q, \(dModel)], got \(query.shape)") }
         guard value.rank == 3, value.shape[2] == dModel, value.shape[0] == query.shape[0] else {
             throw ModuleInputError("MSDeformAttn", "value must be [N, S, \(dModel)], got \(value.shape)")
@@ -112,7 +112,7 @@ public struct MSDeformAttn: Sendable {
                 referencePoints: unbatched(slice(reference, axis: 0, range: 0 ..< 1)),
                 locations: unbatched(slice(locations, axis: 0, range: 0 ..< 1)),
                 weights: unbatched(slice(weights, axis: 0, range: 0 ..< 1)),
-                levelShapes: levelShapes, queryLevels: queryLevels)))
+                levelShapes: levelShapes, queryLevels: queryLevels)), name: probeName)
         }
         return outputProj(out)
     }
@@ -121,7 +121,8 @@ public struct MSDeformAttn: Sendable {
 /// MSDeformAttn run alone on one feature map, as the module catalogue entry shows it: the map [1, d, H, W] and
 /// `levels - 1` 2x average-pooled copies form the value pyramid; every pixel of every level is a query (its own
 /// feature, no position embedding) with its pixel centre as 2-d reference point, as in Deformable DETR's encoder.
-/// Output: the attended features of the finest level, [N, d, H, W]. Keys as `MSDeformAttn`.
+/// Output: the attended features of the finest level, [N, d, H, W]. Keys as `MSDeformAttn`. Probe: the sampling
+/// points of every pixel query under `<path>.sampling` (queries ordered level by level, row-major).
 public struct MSDeformAttnLayer: Layer {
     public let attn: MSDeformAttn
 
@@ -163,7 +164,8 @@ public struct MSDeformAttnLayer: Layer {
         }
         let total = refs.count / 2
         let reference = concat([Tensor](repeating: Tensor(shape: [1, total, 2], data: refs), count: n), axis: 0)
-        let out = try attn.forward(query: value, reference: reference, value: value, levelShapes: shapes, ctx, queryLevels: shapes)
+        let out = try attn.forward(query: value, reference: reference, value: value, levelShapes: shapes, ctx, queryLevels: shapes,
+                                   probeName: "sampling")
         let first = slice(out, axis: 1, range: 0 ..< shapes[0].count)                 // [N, HW, d]
         return permute(first, [0, 2, 1]).reshaped([n, d, shapes[0].height, shapes[0].width])
     }

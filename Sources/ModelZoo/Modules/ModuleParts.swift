@@ -67,7 +67,7 @@ public struct Conv2dParams: Sendable {
 
 /// `nn.Conv2d(bias=False)` followed by `nn.BatchNorm2d`, folded into one convolution at load time.
 /// `convKey`/`bnKey` name the two children (`conv`/`bn` in ultralytics' Conv, `0`/`1` in an nn.Sequential).
-public struct ConvBN: Sendable {
+public struct FoldedConvBN: Sendable {
     public let conv: Conv2dParams
     public let folded: (weight: Tensor, bias: Tensor)
     let bnParams: Int
@@ -199,22 +199,25 @@ public struct MultiheadAttentionParams: Sendable {
 }
 
 /// ultralytics' `Conv`: Conv2d(bias=False) + BatchNorm2d(eps 1e-3) + activation, folded.
-public struct UltralyticsConv: Sendable {
-    public enum Activation: Sendable { case silu, relu, none }
-    public let unit: ConvBN
+public struct ConvBNAct: Sendable {
+    public let unit: FoldedConvBN
     public let act: Activation
 
     public init(_ w: WeightScope, in cin: Int, out cout: Int, kernel k: Int = 1, stride s: Int = 1, groups g: Int = 1, act: Activation = .silu) {
-        unit = ConvBN(w, convKey: "conv", bnKey: "bn", in: cin, out: cout, kernel: k, stride: s, groups: g, bnEps: 1e-3)
+        unit = FoldedConvBN(w, convKey: "conv", bnKey: "bn", in: cin, out: cout, kernel: k, stride: s, groups: g, bnEps: 1e-3)
         self.act = act
     }
     public var parameterCount: Int { unit.parameterCount }
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let y = unit(x)
         switch act {
+        case .identity: return y
         case .silu: return silu(y)
         case .relu: return relu(y)
-        case .none: return y
+        case .gelu: return gelu(y)
+        case .sigmoid: return sigmoid(y)
+        case .hardswish: return hardswish(y)
+        case .leakyRelu(let a): return leakyRelu(y, slope: a)
         }
     }
     public func flops(height h: Int, width w: Int) -> Double { unit.flops(height: h, width: w) }

@@ -69,7 +69,7 @@ public struct RTDETRDecoderLayer: Sendable {
 /// self-attention [heads, nq, nq], `decoder.layers.{l}.boxes` the boxes after layer l [nq, 4].
 public struct RTDETRDecoder: Sendable {
     public let nc: Int, inputChannels: [Int], hidden: Int, queries: Int, heads: Int, points: Int
-    public let inputProj: [ConvBN]
+    public let inputProj: [FoldedConvBN]
     public let layers: [RTDETRDecoderLayer]
     public let denoisingClassEmbed: Tensor
     public let queryPosHead: MLPParams
@@ -91,7 +91,7 @@ public struct RTDETRDecoder: Sendable {
         heads = nh
         points = ndp
         inputProj = channels.enumerated().map { i, c in
-            ConvBN(w.scope("input_proj").scope(i), convKey: "0", bnKey: "1", in: c, out: hd, kernel: 1,
+            FoldedConvBN(w.scope("input_proj").scope(i), convKey: "0", bnKey: "1", in: c, out: hd, kernel: 1,
                    weightInit: .xavierUniform(fanIn: c, fanOut: hd))
         }
         layers = try (0 ..< ndl).map { l in
