@@ -118,6 +118,45 @@ public final class Runner: @unchecked Sendable {
     }
 }
 
+/// Computes catalogue entries' layer tables on a background thread, one at a time.
+final class Describer: @unchecked Sendable {
+    private let backend: Backend
+    private let post: @Sendable (Message) -> Void
+    private let lock = NSLock()
+    private var busy = false
+    private var asked: Set<String> = []
+
+    init(backend: Backend, post: @escaping @Sendable (Message) -> Void) {
+        self.backend = backend
+        self.post = post
+    }
+
+    func describe(_ id: String) {
+        lock.lock()
+        guard !busy, !asked.contains(id) else { lock.unlock(); return }
+        busy = true
+        asked.insert(id)
+        lock.unlock()
+        let backend = self.backend, post = self.post
+        let thread = Thread { [self] in
+            let figures: ModelFigures
+            do {
+                let model = try backend.open(id, nil)
+                let side = model.defaultInputSize
+                let rows = model.layerTable(inputSize: GridSize(side, side))
+                figures = ModelFigures(params: rows.reduce(0) { $0 + $1.params }, flops: rows.reduce(0) { $0 + $1.flops },
+                                       inputSize: side, layers: rows.count)
+            } catch {
+                figures = ModelFigures(params: 0, flops: 0, inputSize: 0, layers: 0, error: "\(error)")
+            }
+            post(.described(id: id, figures: figures))
+            self.lock.lock(); self.busy = false; self.lock.unlock()
+        }
+        thread.stackSize = 16 << 20
+        thread.start()
+    }
+}
+
 /// Options for the interactive program.
 public struct LaunchOptions: Sendable {
     public var render: RenderOptions
@@ -141,6 +180,10 @@ public enum App {
         terminal.draw(view(state))
         var lastTick = Date()
         var running = true
+        // Params/FLOPs of the entry under the selection, computed off the UI thread once it rests there.
+        let describer = Describer(backend: backend) { inbox.post($0) }
+        var lastSelection = state.selectedEntry?.id
+        var selectionSince = Date()
         func handle(_ m: Message) {
             switch update(&state, m) {
             case .none: break
@@ -168,6 +211,11 @@ public enum App {
                 dirty = true
             }
             if running, dirty { terminal.draw(view(state)) }
+            let sel = state.mode == .browse ? state.selectedEntry?.id : nil
+            if sel != lastSelection { lastSelection = sel; selectionSince = Date() }
+            if let sel, state.described[sel] == nil, !state.isRunning, Date().timeIntervalSince(selectionSince) > 0.3 {
+                describer.describe(sel)
+            }
         }
     }
 }

@@ -139,10 +139,14 @@ func detailLines(_ state: State, _ e: CatalogueEntry, width: Int) -> [(String, T
     }
     if let c = e.code { add("Code: \(c)") }
     add("Default input: \(e.inputSize)x\(e.inputSize)")
-    if let opened = state.opened, opened.name == e.id || state.modelID == e.id, !opened.rows.isEmpty {
-        let params = opened.rows.reduce(0) { $0 + $1.params }
-        let flops = opened.rows.reduce(0.0) { $0 + $1.flops }
-        add("Params \(humanCount(Double(params))) (\(params)) · \(String(format: "%.1f", flops / 1e9)) GFLOPs at \(opened.inputSize.height)x\(opened.inputSize.width) (this build)", .good)
+    if let f = state.described[e.id] {
+        if let err = f.error {
+            add("Layer table: \(err)", .error)
+        } else {
+            add("Params \(humanCount(Double(f.params))) (\(f.params)) · \(String(format: "%.1f", f.flops / 1e9)) GFLOPs at \(f.inputSize)x\(f.inputSize) · \(f.layers) layers (this build's layer table)", .good)
+        }
+    } else {
+        add("Params and FLOPs: computing…", .dim)
     }
     if let ref = e.reference { add("Reference: \(ref)") }
     if !e.probes.isEmpty { add("Shows: " + e.probes.joined(separator: ", ")) }
