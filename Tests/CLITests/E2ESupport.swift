@@ -30,19 +30,29 @@ final class TmuxSession {
         _ = try? tmux(["set-option", "-t", name, "remain-on-exit", "on"])
     }
 
+    /// Runs tmux with `posix_spawn` and `waitpid` (Foundation's Process waits for descriptors that the tmux
+    /// server inherits when the first command starts it, and would never see the client exit).
     @discardableResult
     func tmux(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TmuxSession.tmuxPath!)
-        p.arguments = ["-L", socket] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = Pipe()
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw NSError(domain: "tmux", code: Int(p.terminationStatus), userInfo: [NSLocalizedDescriptionKey: "tmux \(args.joined(separator: " ")) failed"])
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket)-\(UInt32.random(in: 0 ... UInt32.max)).out").path
+        defer { unlink(outPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = [TmuxSession.tmuxPath!, "-L", socket] + args
+        var cargs = argv.map { strdup($0) } + [nil]
+        defer { for a in cargs { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, TmuxSession.tmuxPath!, &actions, nil, &cargs, environ)
+        guard rc == 0 else { throw NSError(domain: "tmux", code: Int(rc)) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let data = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
+        guard status == 0 else {
+            throw NSError(domain: "tmux", code: Int(status), userInfo: [NSLocalizedDescriptionKey: "tmux \(args.joined(separator: " ")) failed"])
         }
         return String(decoding: data, as: UTF8.self)
     }

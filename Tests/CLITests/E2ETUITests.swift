@@ -8,7 +8,7 @@ final class E2ETUITests: XCTestCase {
         defer { t.close() }
         var s = t.wait(for: "Catalogue")
         XCTAssertTrue(s.contains("detr-tui · catalogue"), s)
-        XCTAssertTrue(s.contains("? help"), s)
+        XCTAssertTrue(s.contains("help"), s)
         // Find a model with /.
         t.send("/")
         t.type("yolov8n")
@@ -16,7 +16,7 @@ final class E2ETUITests: XCTestCase {
         XCTAssertTrue(s.contains("• yolov8n"), s)
         XCTAssertFalse(s.contains("RT-DETR ("), s)
         t.send("Enter")
-        s = t.wait(for: "catalogue 1 entries")
+        s = t.wait(for: "entries │ yolov8n")
         XCTAssertTrue(s.contains("YOLOv8n"), s)
         // Help opens, scrolls, closes.
         t.send("?")
