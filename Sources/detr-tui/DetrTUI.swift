@@ -7,7 +7,7 @@ struct DetrTUI: ParsableCommand {
         commandName: "detr-tui",
         abstract: "Look inside detection models (RT-DETR, YOLOv8, Deformable DETR) from a terminal.",
         version: ModelZoo.version,
-        subcommands: []
+        subcommands: [BenchCommand.self]
     )
 
     func run() throws {
