@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "For `bench ops`: only shapes whose model or label contains this text (e.g. yolov8s, k5, g192).")
     var filter: String?
 
+    @Option(help: "For model benchmarks: a weights file (default: seeded initialisation).")
+    var weights: String?
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -61,9 +64,9 @@ struct BenchCommand: ParsableCommand {
     }
 }
 
-// MARK: - Model benchmarks (`bench MODEL`), to be filled in by the model work.
+// MARK: - Model benchmarks (`bench MODEL`, BenchModel.swift).
 extension BenchCommand {
     func runModel() throws {
-        throw ValidationError("bench: unknown target '\(target)'; `bench ops` is available (model benchmarks are not built yet)")
+        try runModelBenchmark(model: target, imgsz: imgsz, runs: runs, json: json, weights: weights)
     }
 }

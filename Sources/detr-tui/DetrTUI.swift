@@ -1,4 +1,6 @@
 import ArgumentParser
+import Explorer
+import Foundation
 import ModelZoo
 
 @main
@@ -6,11 +8,39 @@ struct DetrTUI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "detr-tui",
         abstract: "Look inside detection models (RT-DETR, YOLOv8, Deformable DETR) from a terminal.",
+        discussion: "Run with no subcommand to open the interactive explorer (press ? inside for the keys).",
         version: ModelZoo.version,
-        subcommands: [BenchCommand.self]
+        subcommands: [ListCommand.self, RunCommand.self, InfoCommand.self, BenchCommand.self]
     )
 
+    @OptionGroup var display: DisplayOptions
+
     func run() throws {
-        print("detr-tui \(ModelZoo.version)")
+        guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
+            throw ValidationError("the explorer needs a terminal; for scripts use a subcommand (see --help)")
+        }
+        let catalogue = try Catalogue.load()
+        try App.run(catalogue: catalogue, backend: .standard, options: LaunchOptions(render: display.renderOptions))
     }
 }
+
+/// Display flags shared by the explorer and the commands that draw.
+struct DisplayOptions: ParsableArguments {
+    @Flag(name: .long, help: "No colours: plain text and a glyph-density ramp for maps (also NO_COLOR, TERM=dumb).")
+    var noColor = false
+
+    @Option(name: .long, help: "Symbols for maps: half (default), quadrants, sextants, braille, ascii.")
+    var symbols: SymbolSet = .half
+
+    @Option(name: .long, help: "Colour mode: truecolor, 256, 16, 8 or none (default: from the terminal and COLORTERM).")
+    var colors: ColorMode?
+
+    var renderOptions: RenderOptions {
+        var mode = colors ?? ColorMode.detect()
+        if noColor { mode = .none }
+        return RenderOptions(colorMode: mode, symbols: symbols)
+    }
+}
+
+extension SymbolSet: ExpressibleByArgument {}
+extension ColorMode: ExpressibleByArgument {}

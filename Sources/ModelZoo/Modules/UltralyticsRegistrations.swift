@@ -1,6 +1,154 @@
+import Foundation
+import Tensor
+
+/// A graph layer around RTDETRDecoder (several inputs, the `from` list).
+struct RTDETRDecoderGraphLayer: GraphLayer {
+    let decoder: RTDETRDecoder
+    var parameterCount: Int { decoder.parameterCount }
+    func outputShape(inputShapes: [[Int]]) -> [Int] {
+        let tokens = inputShapes.reduce(0) { $0 + $1[2] * $1[3] }
+        return [inputShapes.first?.first ?? 1, min(decoder.queries, tokens), 4 + decoder.nc]
+    }
+    func flops(inputShapes: [[Int]]) -> Double { decoder.flops(inputShapes: inputShapes) }
+    func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        LayerOutput(try decoder.forward(inputs, ctx))
+    }
+}
+
 extension UltralyticsRegistry {
-    /// Builders for the attention modules (owned by the Modules/ area): add each here with
-    /// `registry.add("NAM") { ctx in BuiltLayer(...) }`, or `handlesRepeats` via `UltralyticsRegistry.register`.
-    /// Called once, when the registry is first used, after the built-in blocks.
-    static func registerAttentionModules(into registry: UltralyticsRegistry) {}
+    /// Builders for the attention modules, with the argument conventions of ultralytics and of the tutorials
+    /// that graft these modules (each tutorial edits parse_model so the module receives its input channels):
+    ///
+    /// | YAML row                                              | built as                                      |
+    /// |-------------------------------------------------------|-----------------------------------------------|
+    /// | `[-1, 1, AIFI, [cm, heads]]`                          | AIFI(c1 = ch[f], cm = 2048, heads = 8)        |
+    /// | `[[a, b, c], 1, RTDETRDecoder, [nc, hd, nq, ndp, nh, ndl, d_ffn]]` | RTDETRDecoder(nc, [ch[a], ch[b], ch[c]], ...) |
+    /// | `[-1, 1, CoTAttention, [k]]` or `[c, k]`              | CoTAttention(c1, k = 3); out c1               |
+    /// | `[-1, 1, CotLayer, [k]]` or `[c, k]`                  | CotLayer(c1, k = 3); out c1                   |
+    /// | `[-1, 1, ContextAggregation, [r]]`                    | ContextAggregation(c1, reduction r = 1)       |
+    /// | `[-1, 1, NAMAttention, []]` (also `NAM`)              | NAM(c1)                                       |
+    /// | `[-1, n, HGBlock_NAM, [cm, c2, k, light, shortcut]]`  | as HGBlock, NAM on its output                 |
+    /// | `[-1, 1, MSDeformAttn, [levels, heads, points]]`      | MSDeformAttnLayer(d = c1, 4, 8, 4)            |
+    /// | `[-1, 1, ResNetLayer_CoT, [c1, c2, s, False, n, e]]`  | ResNetLayer with CotLayer bottlenecks; out e*c2 |
+    ///
+    /// A leading channel argument (`[c, k]`, as in tutorials whose parse_model does `c1, c2 = ch[f], args[0]`)
+    /// is width-scaled like any output channel count and must equal the input channels: these modules keep
+    /// the channel count.
+    static func registerAttentionModules(into r: UltralyticsRegistry) {
+        @Sendable func ints(_ ctx: BuildContext) throws -> [Int] {
+            try ctx.args.indices.map { try ctx.int($0) }
+        }
+        /// (kernel) or (channels, kernel) -> kernel; checks the channels.
+        @Sendable func kernelArg(_ ctx: BuildContext) throws -> Int {
+            let a = try ints(ctx)
+            switch a.count {
+            case 0: return 3
+            case 1: return a[0]
+            default:
+                let c = ctx.scaledChannels(a[0])
+                guard c == ctx.c1 else {
+                    throw ctx.error("keeps its channel count: the first argument (\(a[0]), \(c) after width scaling) must equal the input channels \(ctx.c1)")
+                }
+                return a[1]
+            }
+        }
+        @Sendable func wrap(_ error: Error, _ ctx: BuildContext) -> Error {
+            if let e = error as? ModuleInputError { return ctx.error(e.problem) }
+            return error
+        }
+
+        r.add("AIFI") { ctx in
+            let cm = try ctx.int(0, default: 2048, name: "cm"), heads = try ctx.int(1, default: 8, name: "num_heads")
+            do {
+                let m = try AIFI(ctx.weights, channels: ctx.c1, hidden: cm, heads: heads)
+                return BuiltLayer(UnaryGraphLayer(m), outputChannels: ctx.c1, arguments: [.int(ctx.c1)] + ctx.args,
+                                  typeName: "ultralytics.nn.modules.transformer.AIFI")
+            } catch { throw wrap(error, ctx) }
+        }
+        r.add("RTDETRDecoder") { ctx in
+            let nc = try ctx.int(0, default: ctx.nc, name: "nc")
+            let hd = try ctx.int(1, default: 256, name: "hd"), nq = try ctx.int(2, default: 300, name: "nq")
+            let ndp = try ctx.int(3, default: 4, name: "ndp"), nh = try ctx.int(4, default: 8, name: "nh")
+            let ndl = try ctx.int(5, default: 6, name: "ndl"), ffn = try ctx.int(6, default: 1024, name: "d_ffn")
+            do {
+                let d = try RTDETRDecoder(ctx.weights, nc: nc, channels: ctx.inputChannels, hidden: hd, queries: nq,
+                                          points: ndp, heads: nh, layers: ndl, ffn: ffn)
+                var printed = ctx.args.isEmpty ? [ModuleArg.int(nc)] : ctx.args
+                printed.insert(.list(ctx.inputChannels.map { .int($0) }), at: 1)
+                return BuiltLayer(RTDETRDecoderGraphLayer(decoder: d), outputChannels: 4 + nc, arguments: printed,
+                                  typeName: "ultralytics.nn.modules.head.RTDETRDecoder")
+            } catch { throw wrap(error, ctx) }
+        }
+        r.add("CoTAttention") { ctx in
+            let k = try kernelArg(ctx)
+            do {
+                return BuiltLayer(UnaryGraphLayer(try CoTAttention(ctx.weights, channels: ctx.c1, kernel: k)),
+                                  outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(k)])
+            } catch { throw wrap(error, ctx) }
+        }
+        r.add("CotLayer") { ctx in
+            let k = try kernelArg(ctx)
+            do {
+                return BuiltLayer(UnaryGraphLayer(try CotLayer(ctx.weights, channels: ctx.c1, kernel: k)),
+                                  outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(k)])
+            } catch { throw wrap(error, ctx) }
+        }
+        r.add("ContextAggregation") { ctx in
+            let a = try ints(ctx)
+            let red = a.first ?? 1
+            guard red > 0 else { throw ctx.error("reduction must be positive, got \(red)") }
+            return BuiltLayer(UnaryGraphLayer(ContextAggregation(ctx.weights, channels: ctx.c1, reduction: red)),
+                              outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(red)])
+        }
+        let nam: Builder = { ctx in
+            BuiltLayer(UnaryGraphLayer(NAM(ctx.weights, channels: ctx.c1)), outputChannels: ctx.c1, arguments: [.int(ctx.c1)])
+        }
+        r.add("NAMAttention", nam)
+        r.add("NAM", nam)
+        r.add("ResNetLayer_CoT") { ctx in
+            // parse_model's ResNetLayer handling: args as written [c1, c2, s, is_first, n, e]; c2 out = e * c2.
+            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), s = try ctx.int(2, default: 1)
+            let first = try ctx.bool(3, default: false), n = try ctx.int(4, default: 1), e = try ctx.int(5, default: 4)
+            guard !first else { throw ctx.error("the stem (is_first True) has no 3x3 bottleneck conv to replace; use ResNetLayer for it") }
+            guard c1 == ctx.c1 else { throw ctx.error("c1 (\(c1)) does not match the input channels (\(ctx.c1))") }
+            do {
+                let m = try ResNetLayerCoT(ctx.weights, c1: c1, c2: c2, s: s, n: n, e: e)
+                return BuiltLayer(UnaryGraphLayer(m, outputShape: { m.outputShape($0) }), outputChannels: e * c2, arguments: ctx.args)
+            } catch { throw wrap(error, ctx) }
+        }
+        r.add("CoTResNetLayer") { ctx in try UltralyticsRegistry.builder("ResNetLayer_CoT")!(ctx) }
+        r.add("HGBlock_NAM", buildHGBlockNAM)
+        r.add("HGBlockNAM", buildHGBlockNAM)
+        r.add("MSDeformAttn") { ctx in
+            let levels = try ctx.int(0, default: 4, name: "n_levels"), heads = try ctx.int(1, default: 8, name: "n_heads")
+            let points = try ctx.int(2, default: 4, name: "n_points")
+            do {
+                let m = try MSDeformAttnLayer(ctx.weights, dModel: ctx.c1, levels: levels, heads: heads, points: points)
+                return BuiltLayer(UnaryGraphLayer(m), outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(levels), .int(heads), .int(points)])
+            } catch { throw wrap(error, ctx) }
+        }
+    }
+
+    /// HGBlock_NAM consumes its repeat count like HGBlock (parse_model inserts n into the arguments and builds one
+    /// module). The registry is still being set up when `registerAttentionModules` runs, so the module is marked
+    /// as handling its repeats on its first build, before the graph builder asks.
+    @Sendable static func buildHGBlockNAM(_ ctx: BuildContext) throws -> BuiltLayer {
+        if !UltralyticsRegistry.handlesRepeats(ctx.module) {
+            UltralyticsRegistry.register(ctx.module, handlesRepeats: true, buildHGBlockNAM)
+        }
+        // HGBlock's parse_model handling: args = [c1, cm, c2, k, n, lightconv, shortcut] (n inserted at 4).
+        var full: [ModuleArg] = [.int(ctx.c1)] + ctx.args
+        full.insert(.int(ctx.repeats), at: min(4, full.count))
+        func at(_ i: Int) -> ModuleArg? { i < full.count ? full[i] : nil }
+        // (parse_model does not width-scale HGBlock's channels.)
+        guard let cm = at(1)?.intValue, let c2 = at(2)?.intValue else { throw ctx.error("needs [cm, c2, k, lightconv, shortcut]") }
+        let k = at(3)?.intValue ?? 3, n = at(4)?.intValue ?? 6
+        let light = at(5)?.boolValue ?? false, shortcut = at(6)?.boolValue ?? false
+        do {
+            let m = try HGBlockNAM(ctx.weights, c1: ctx.c1, cm: cm, c2: c2, k: k, n: n, lightconv: light, shortcut: shortcut)
+            return BuiltLayer(UnaryGraphLayer(m, outputShape: { [$0[0], c2, $0[2], $0[3]] }), outputChannels: c2, arguments: full)
+        } catch let e as ModuleInputError {
+            throw ctx.error(e.problem)
+        }
+    }
 }

@@ -125,6 +125,12 @@ public struct UltralyticsGraph: Sendable {
         }
         self.nodes = nodes
         self.save = save.sorted()
+        // DetectionModel measures the head's strides with a 256x256 forward pass: 256 / each input's height.
+        if let last = nodes.last, var head = last.layer as? DetectHead {
+            let shapes = self.shapes(inputShape: [1, inputChannels, 256, 256])
+            head.strides = shapes[last.index].inputs.map { Float(256 / max($0[2], 1)) }
+            self.nodes[last.index].layer = head
+        }
     }
 
     /// parse_model's substitution of strings in args: config names (nc, ...) become their values, Python

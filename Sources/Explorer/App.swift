@@ -1,0 +1,162 @@
+import Foundation
+import ModelZoo
+import Tensor
+
+/// The running program: the main loop (terminal input -> update -> view -> draw) and the background
+/// forward pass that reports back through messages.
+
+/// How the explorer opens models and images. The executable wires these to ModelZoo's `openModel` and
+/// image loader; tests may wire them to models built in the test.
+public struct Backend: Sendable {
+    /// Opens a model by catalogue id or path, with weights (nil = the default seeded initialisation).
+    public var open: @Sendable (_ model: String, _ weights: String?) throws -> any DetectionModel
+    /// Turns an image file into the model input [1, C, S, S] at input side S, and an RGB picture of that
+    /// input in [0, 1] ([3, S, S]) to lay maps over. A nil path asks for an input without an image.
+    public var prepare: @Sendable (_ image: String?, _ model: any DetectionModel, _ size: Int) throws -> (input: Tensor, display: Tensor?)
+
+    public init(open: @escaping @Sendable (String, String?) throws -> any DetectionModel,
+                prepare: @escaping @Sendable (String?, any DetectionModel, Int) throws -> (input: Tensor, display: Tensor?)) {
+        self.open = open
+        self.prepare = prepare
+    }
+}
+
+/// A thread-safe mailbox of messages for the main loop.
+final class Inbox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var messages: [Message] = []
+
+    func post(_ m: Message) {
+        lock.lock(); messages.append(m); lock.unlock()
+    }
+
+    func drain() -> [Message] {
+        lock.lock(); defer { lock.unlock() }
+        let out = messages
+        messages.removeAll()
+        return out
+    }
+}
+
+/// Runs forward passes on a background thread, one at a time; a newer run or `cancel()` stops the
+/// older one (through `Trace.cancel`) and its late messages are dropped.
+public final class Runner: @unchecked Sendable {
+    private let backend: Backend
+    private let post: @Sendable (Message) -> Void
+    private let lock = NSLock()
+    private var generation = 0
+    private var trace: Trace?
+
+    public init(backend: Backend, post: @escaping @Sendable (Message) -> Void) {
+        self.backend = backend
+        self.post = post
+    }
+
+    public func cancel() {
+        lock.lock()
+        generation += 1
+        trace?.cancel()
+        trace = nil
+        lock.unlock()
+    }
+
+    private func isCurrent(_ g: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return g == generation
+    }
+
+    private func send(_ g: Int, _ m: Message) {
+        if isCurrent(g) { post(m) }
+    }
+
+    public func start(_ request: RunRequest) {
+        cancel()
+        lock.lock()
+        let g = generation
+        let trace = Trace(keepTensors: true)
+        self.trace = trace
+        lock.unlock()
+        let backend = self.backend
+        let thread = Thread { [self] in
+            self.execute(request, trace: trace, generation: g, backend: backend)
+        }
+        thread.stackSize = 16 << 20
+        thread.start()
+    }
+
+    /// Runs synchronously (the thread body; also used by tests and benchmarks).
+    public func execute(_ request: RunRequest, trace: Trace, generation g: Int, backend: Backend) {
+        do {
+            let model = try backend.open(request.model, request.weights)
+            let side = request.inputSize ?? model.defaultInputSize
+            let rows = model.layerTable(inputSize: GridSize(side, side))
+            send(g, .opened(OpenedModel(name: model.name, family: model.family, rows: rows, inputSize: GridSize(side, side), classNames: model.classNames)))
+            if trace.isCancelled { return }
+            let (input, display) = try backend.prepare(request.image, model, side)
+            trace.expectedSteps = rows.count
+            trace.progress = { [weak self] done, total in self?.send(g, .progress(done: done, total: total)) }
+            let t0 = Date()
+            let out = try model.forward(input, trace: trace)
+            let seconds = Date().timeIntervalSince(t0)
+            send(g, .finished(RunResult(trace: trace.snapshot, detections: out.detections, image: display, seconds: seconds)))
+        } catch is CancelledError {
+            return
+        } catch {
+            send(g, .failed("\(request.model): \(error)"))
+        }
+    }
+}
+
+/// Options for the interactive program.
+public struct LaunchOptions: Sendable {
+    public var render: RenderOptions
+    public init(render: RenderOptions) { self.render = render }
+}
+
+public enum App {
+    /// Runs the explorer until the user leaves. The terminal is restored on return, on a thrown error,
+    /// and on SIGINT/SIGTERM (the driver's signal handlers).
+    public static func run(catalogue: Catalogue, backend: Backend, options: LaunchOptions) throws {
+        let terminal = Terminal(colorMode: options.render.colorMode)
+        defer { terminal.end() }
+        var render = options.render
+        render.colorMode = terminal.colorMode
+        var state = State(catalogue: catalogue, render: render)
+        state.size = terminal.size
+        state.selection = firstEntryRow(state)
+        let inbox = Inbox()
+        let runner = Runner(backend: backend) { inbox.post($0) }
+        defer { runner.cancel() }
+        terminal.draw(view(state))
+        var lastTick = Date()
+        var running = true
+        func handle(_ m: Message) {
+            switch update(&state, m) {
+            case .none: break
+            case .quit: running = false
+            case .redraw: terminal.invalidate()
+            case .run(let r): runner.start(r)
+            case .cancel: runner.cancel()
+            }
+        }
+        while running {
+            var dirty = false
+            if let m = terminal.read() {
+                handle(m)
+                dirty = true
+                // Take whatever else is already waiting before drawing (key repeat, pasted text).
+                while running, let more = terminal.readNow() { handle(more) }
+            }
+            for m in inbox.drain() where running {
+                handle(m)
+                dirty = true
+            }
+            if state.playing, Date().timeIntervalSince(lastTick) > 0.35 {
+                lastTick = Date()
+                handle(.tick)
+                dirty = true
+            }
+            if running, dirty { terminal.draw(view(state)) }
+        }
+    }
+}

@@ -1,4 +1,0 @@
-import ModelZoo
-
-/// Explorer: the terminal user interface (state, update, view, rendering, terminal driver).
-public enum Explorer {}

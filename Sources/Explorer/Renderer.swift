@@ -1,0 +1,252 @@
+import CChafa
+import Foundation
+
+/// Turns pictures into terminal cells through libchafa (the only file that talks to it), and cells into
+/// ANSI text for the command line.
+
+/// The terminal's colour capability.
+public enum ColorMode: String, CaseIterable, Sendable {
+    case truecolor, c256 = "256", c16 = "16", c8 = "8", none
+
+    /// From the environment: NO_COLOR or TERM=dumb give none; COLORTERM=truecolor/24bit truecolor;
+    /// TERM containing 256color 256; else 16.
+    public static func detect(environment env: [String: String] = ProcessInfo.processInfo.environment) -> ColorMode {
+        if let nc = env["NO_COLOR"], !nc.isEmpty { return .none }
+        let term = env["TERM"] ?? ""
+        if term == "dumb" || term.isEmpty { return .none }
+        let ct = (env["COLORTERM"] ?? "").lowercased()
+        if ct == "truecolor" || ct == "24bit" || term.hasSuffix("-direct") { return .truecolor }
+        if term.contains("256") { return .c256 }
+        return .c16
+    }
+}
+
+/// The symbols libchafa may use for maps.
+public enum SymbolSet: String, CaseIterable, Sendable {
+    case half, quadrants, sextants, braille, ascii
+
+    /// Pixels per cell (x, y) of the pictures drawn for the terminal: libchafa works on 8x8 pixels per cell,
+    /// so pictures painted at that size reach it unscaled and map cells stay crisp.
+    public var pixelsPerCell: (Int, Int) { (8, 8) }
+
+    var tags: ChafaSymbolTags {
+        switch self {
+        case .half: return ChafaSymbolTags(rawValue: CHAFA_SYMBOL_TAG_HALF.rawValue | CHAFA_SYMBOL_TAG_SPACE.rawValue | CHAFA_SYMBOL_TAG_SOLID.rawValue)
+        case .quadrants: return ChafaSymbolTags(rawValue: CHAFA_SYMBOL_TAG_QUAD.rawValue | CHAFA_SYMBOL_TAG_HALF.rawValue | CHAFA_SYMBOL_TAG_SPACE.rawValue | CHAFA_SYMBOL_TAG_SOLID.rawValue)
+        case .sextants: return ChafaSymbolTags(rawValue: CHAFA_SYMBOL_TAG_SEXTANT.rawValue | CHAFA_SYMBOL_TAG_HALF.rawValue | CHAFA_SYMBOL_TAG_SPACE.rawValue | CHAFA_SYMBOL_TAG_SOLID.rawValue)
+        case .braille: return ChafaSymbolTags(rawValue: CHAFA_SYMBOL_TAG_BRAILLE.rawValue | CHAFA_SYMBOL_TAG_SPACE.rawValue)
+        case .ascii: return ChafaSymbolTags(rawValue: CHAFA_SYMBOL_TAG_ASCII.rawValue | CHAFA_SYMBOL_TAG_SPACE.rawValue)
+        }
+    }
+}
+
+/// Rendering options shared by the TUI, the CLI's ANSI output and tests.
+public struct RenderOptions: Sendable, Equatable {
+    public var colorMode: ColorMode
+    public var symbols: SymbolSet
+    public init(colorMode: ColorMode = .truecolor, symbols: SymbolSet = .half) {
+        self.colorMode = colorMode
+        self.symbols = symbols
+    }
+}
+
+public enum Renderer {
+    /// The glyph-density ramp used without colour (dark to bright).
+    public static let ramp: [Unicode.Scalar] = [" ", ".", ":", "-", "=", "+", "*", "#", "%", "@"]
+
+    /// The picture as `cols` x `rows` cells. With colour, libchafa picks symbols and colours for the mode;
+    /// without, each cell is a glyph from a density ramp by the cell's mean luminance.
+    public static func cells(_ pic: Picture, cols: Int, rows: Int, options: RenderOptions) -> [Cell] {
+        guard cols > 0, rows > 0, pic.width > 0, pic.height > 0 else { return [] }
+        if options.colorMode == .none { return rampCells(pic, cols: cols, rows: rows) }
+        return chafaCells(pic, cols: cols, rows: rows, options: options)
+    }
+
+    static func rampCells(_ pic: Picture, cols: Int, rows: Int) -> [Cell] {
+        var out = [Cell](repeating: .blank, count: cols * rows)
+        for r in 0 ..< rows {
+            let y0 = r * pic.height / rows, y1 = max(y0 + 1, (r + 1) * pic.height / rows)
+            for c in 0 ..< cols {
+                let x0 = c * pic.width / cols, x1 = max(x0 + 1, (c + 1) * pic.width / cols)
+                var sum: Float = 0, n: Float = 0
+                for y in y0 ..< min(y1, pic.height) {
+                    for x in x0 ..< min(x1, pic.width) {
+                        let p = pic.pixel(x, y)
+                        sum += 0.2126 * Float(p.0) + 0.7152 * Float(p.1) + 0.0722 * Float(p.2)
+                        n += 1
+                    }
+                }
+                let l = n > 0 ? sum / n / 255 : 0
+                let k = min(ramp.count - 1, Int(l * Float(ramp.count - 1) + 0.5))
+                out[r * cols + c] = Cell(ramp[k])
+            }
+        }
+        return out
+    }
+
+    static func canvasMode(_ m: ColorMode) -> ChafaCanvasMode {
+        switch m {
+        case .truecolor: return CHAFA_CANVAS_MODE_TRUECOLOR
+        case .c256: return CHAFA_CANVAS_MODE_INDEXED_240
+        case .c16: return CHAFA_CANVAS_MODE_INDEXED_16
+        case .c8: return CHAFA_CANVAS_MODE_INDEXED_8
+        case .none: return CHAFA_CANVAS_MODE_FGBG
+        }
+    }
+
+    static func chafaCells(_ pic: Picture, cols: Int, rows: Int, options: RenderOptions) -> [Cell] {
+        guard let config = chafa_canvas_config_new() else { return rampCells(pic, cols: cols, rows: rows) }
+        defer { chafa_canvas_config_unref(config) }
+        chafa_canvas_config_set_geometry(config, gint(cols), gint(rows))
+        chafa_canvas_config_set_canvas_mode(config, canvasMode(options.colorMode))
+        chafa_canvas_config_set_color_space(config, CHAFA_COLOR_SPACE_RGB)
+        chafa_canvas_config_set_dither_mode(config, CHAFA_DITHER_MODE_NONE)
+        chafa_canvas_config_set_work_factor(config, 0.3)
+        let symbols = chafa_symbol_map_new()
+        chafa_symbol_map_add_by_tags(symbols, options.symbols.tags)
+        chafa_canvas_config_set_symbol_map(config, symbols)
+        chafa_symbol_map_unref(symbols)
+        guard let canvas = chafa_canvas_new(config) else { return rampCells(pic, cols: cols, rows: rows) }
+        defer { chafa_canvas_unref(canvas) }
+        pic.rgba.withUnsafeBufferPointer { p in
+            chafa_canvas_draw_all_pixels(canvas, CHAFA_PIXEL_RGBA8_UNASSOCIATED, p.baseAddress,
+                                         gint(pic.width), gint(pic.height), gint(pic.width * 4))
+        }
+        var out = [Cell](repeating: .blank, count: cols * rows)
+        let truecolor = options.colorMode == .truecolor
+        func color(_ v: gint) -> CellColor {
+            if v < 0 { return .none }
+            if truecolor { return CellColor(hex: UInt32(v)) }
+            return v < 256 ? .index(UInt8(v)) : .none
+        }
+        for r in 0 ..< rows {
+            for c in 0 ..< cols {
+                let ch = chafa_canvas_get_char_at(canvas, gint(c), gint(r))
+                var fg: gint = 0, bg: gint = 0
+                // Packed RGB in truecolor; palette indices (the raw colours) in the indexed modes.
+                if truecolor {
+                    chafa_canvas_get_colors_at(canvas, gint(c), gint(r), &fg, &bg)
+                } else {
+                    chafa_canvas_get_raw_colors_at(canvas, gint(c), gint(r), &fg, &bg)
+                }
+                let scalar = Unicode.Scalar(UInt32(ch)) ?? " "
+                out[r * cols + c] = Cell(scalar, fg: color(fg), bg: color(bg))
+            }
+        }
+        return out
+    }
+
+    /// Draws a picture into `rect` of a screen.
+    public static func draw(_ pic: Picture, into screen: inout Screen, at rect: Rect, options: RenderOptions) {
+        let cells = cells(pic, cols: rect.width, rows: rect.height, options: options)
+        guard cells.count == rect.width * rect.height else { return }
+        for r in 0 ..< rect.height {
+            for c in 0 ..< rect.width { screen.set(rect.x + c, rect.y + r, cells[r * rect.width + c]) }
+        }
+    }
+
+    // MARK: ANSI text
+
+    /// The screen as ANSI text (SGR colours for the mode; plain text without colour), lines joined by newlines,
+    /// trailing blank cells trimmed.
+    public static func ansi(_ screen: Screen, mode: ColorMode) -> String {
+        var out = ""
+        for y in 0 ..< screen.height {
+            var last = screen.width
+            while last > 0, screen[last - 1, y] == .blank { last -= 1 }
+            var current: (CellColor, CellColor, CellAttributes)? = nil
+            for x in 0 ..< last {
+                let cell = screen[x, y]
+                if mode != .none, current == nil || current!.0 != cell.fg || current!.1 != cell.bg || current!.2 != cell.attrs {
+                    out += sgr(cell, mode: mode)
+                    current = (cell.fg, cell.bg, cell.attrs)
+                }
+                out.unicodeScalars.append(cell.symbol)
+            }
+            if mode != .none, current != nil { out += "\u{1b}[0m" }
+            out += "\n"
+        }
+        return out
+    }
+
+    static func sgr(_ cell: Cell, mode: ColorMode) -> String {
+        var parts = ["0"]
+        if cell.attrs.contains(.bold) { parts.append("1") }
+        if cell.attrs.contains(.dim) { parts.append("2") }
+        if cell.attrs.contains(.underline) { parts.append("4") }
+        if cell.attrs.contains(.reverse) { parts.append("7") }
+        if let f = code(cell.fg, mode: mode, background: false) { parts.append(f) }
+        if let b = code(cell.bg, mode: mode, background: true) { parts.append(b) }
+        return "\u{1b}[" + parts.joined(separator: ";") + "m"
+    }
+
+    static func code(_ c: CellColor, mode: ColorMode, background: Bool) -> String? {
+        switch c {
+        case .none: return nil
+        case .index(let i):
+            if i < 8 { return String((background ? 40 : 30) + Int(i)) }
+            if i < 16 { return String((background ? 100 : 90) + Int(i) - 8) }
+            return (background ? "48;5;" : "38;5;") + String(i)
+        case .rgb(let r, let g, let b):
+            switch mode {
+            case .truecolor: return (background ? "48;2;" : "38;2;") + "\(r);\(g);\(b)"
+            case .c256: return (background ? "48;5;" : "38;5;") + String(Palette.nearest256(r, g, b))
+            case .c16, .c8:
+                let i = Palette.nearest(r, g, b, count: mode == .c16 ? 16 : 8)
+                if i < 8 { return String((background ? 40 : 30) + i) }
+                return String((background ? 100 : 90) + i - 8)
+            case .none: return nil
+            }
+        }
+    }
+}
+
+/// The xterm palette, for quantising RGB colours to the indexed modes.
+public enum Palette {
+    public static let base16: [(Int, Int, Int)] = [
+        (0, 0, 0), (205, 0, 0), (0, 205, 0), (205, 205, 0), (0, 0, 238), (205, 0, 205), (0, 205, 205), (229, 229, 229),
+        (127, 127, 127), (255, 0, 0), (0, 255, 0), (255, 255, 0), (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255),
+    ]
+
+    static let cube = [0, 95, 135, 175, 215, 255]
+
+    /// The RGB of palette index i (0...255).
+    public static func rgb(_ i: Int) -> (Int, Int, Int) {
+        if i < 16 { return base16[i] }
+        if i < 232 {
+            let k = i - 16
+            return (cube[k / 36], cube[(k / 6) % 6], cube[k % 6])
+        }
+        let v = 8 + 10 * (i - 232)
+        return (v, v, v)
+    }
+
+    /// The nearest of the first `count` palette entries.
+    public static func nearest(_ r: UInt8, _ g: UInt8, _ b: UInt8, count: Int) -> Int {
+        var best = 0, bestD = Int.max
+        for i in 0 ..< count {
+            let p = rgb(i)
+            let d = (p.0 - Int(r)) * (p.0 - Int(r)) + (p.1 - Int(g)) * (p.1 - Int(g)) + (p.2 - Int(b)) * (p.2 - Int(b))
+            if d < bestD { bestD = d; best = i }
+        }
+        return best
+    }
+
+    /// The nearest entry of the 6x6x6 cube or the grey ramp (indices 16...255).
+    public static func nearest256(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> Int {
+        func level(_ v: UInt8) -> Int {
+            var best = 0
+            for k in 1 ..< 6 where abs(cube[k] - Int(v)) < abs(cube[best] - Int(v)) { best = k }
+            return best
+        }
+        let ci = 16 + 36 * level(r) + 6 * level(g) + level(b)
+        let cc = rgb(ci)
+        let grey = (Int(r) + Int(g) + Int(b)) / 3
+        let gi = 232 + max(0, min(23, (grey - 8 + 5) / 10))
+        let gc = rgb(gi)
+        func d(_ p: (Int, Int, Int)) -> Int {
+            (p.0 - Int(r)) * (p.0 - Int(r)) + (p.1 - Int(g)) * (p.1 - Int(g)) + (p.2 - Int(b)) * (p.2 - Int(b))
+        }
+        return d(gc) < d(cc) ? gi : ci
+    }
+}

@@ -1,0 +1,774 @@
+import Foundation
+import ModelZoo
+import Tensor
+
+/// The explorer's value state, its messages, and `update(&state, message) -> Effect`.
+
+/// A key as the explorer sees it.
+public enum Key: Equatable, Sendable {
+    case char(Character)
+    case up, down, left, right, pageUp, pageDown, home, end
+    case enter, escape, tab, backTab, backspace
+    /// Ctrl + a letter (lowercase), e.g. `.ctrl("l")` to redraw, `.ctrl("c")` to leave.
+    case ctrl(Character)
+}
+
+/// What a background run reports when it has opened the model (before the forward pass).
+public struct OpenedModel: Sendable {
+    public var name: String
+    public var family: String
+    public var rows: [LayerRow]
+    public var inputSize: GridSize
+    public var classNames: [String]
+    public init(name: String, family: String, rows: [LayerRow], inputSize: GridSize, classNames: [String]) {
+        self.name = name
+        self.family = family
+        self.rows = rows
+        self.inputSize = inputSize
+        self.classNames = classNames
+    }
+}
+
+/// What a finished forward pass hands back.
+public struct RunResult: Sendable {
+    public var trace: TraceSnapshot
+    public var detections: [Detection]
+    /// The model input as an RGB picture in [0, 1], [3, H, W] (for laying maps over the image).
+    public var image: Tensor?
+    public var seconds: Double
+    public init(trace: TraceSnapshot, detections: [Detection], image: Tensor?, seconds: Double) {
+        self.trace = trace
+        self.detections = detections
+        self.image = image
+        self.seconds = seconds
+    }
+}
+
+public enum Message: Sendable {
+    case key(Key)
+    /// A mouse click at a cell.
+    case click(x: Int, y: Int)
+    case scroll(up: Bool)
+    case resize(width: Int, height: Int)
+    case opened(OpenedModel)
+    case progress(done: Int, total: Int)
+    case finished(RunResult)
+    case failed(String)
+    /// A timer tick (play mode).
+    case tick
+}
+
+/// What to run: a catalogue id (or path), weights (nil = default init), an image, an input size.
+public struct RunRequest: Equatable, Sendable {
+    public var model: String
+    public var weights: String?
+    public var image: String?
+    public var inputSize: Int?
+    public init(model: String, weights: String? = nil, image: String? = nil, inputSize: Int? = nil) {
+        self.model = model
+        self.weights = weights
+        self.image = image
+        self.inputSize = inputSize
+    }
+}
+
+public enum Effect: Equatable, Sendable {
+    case none
+    case quit
+    /// Forget the drawn screen and draw everything again.
+    case redraw
+    case run(RunRequest)
+    case cancel
+}
+
+public enum Pane: Sendable, Equatable { case catalogue, details, layers, visual }
+
+public enum Mode: Sendable, Equatable { case browse, model }
+
+/// How a feature map's channels are shown.
+public enum ChannelMode: String, Sendable, CaseIterable {
+    case single, grid, mean, max
+    var next: ChannelMode {
+        let all = ChannelMode.allCases
+        return all[(all.firstIndex(of: self)! + 1) % all.count]
+    }
+}
+
+/// A line-editing prompt at the bottom of the screen.
+public struct Prompt: Sendable, Equatable {
+    public enum Purpose: Sendable, Equatable { case search, number, imagePath, inputSize, weights }
+    public var purpose: Purpose
+    public var text: String
+}
+
+/// The run state of the current model.
+public enum RunPhase: Sendable, Equatable {
+    case idle
+    case opening
+    case running(done: Int, total: Int)
+    case done
+    case failed(String)
+    case cancelled
+}
+
+/// Everything the explorer shows is a function of this value.
+public struct State: Sendable {
+    // Catalogue
+    public var catalogue: Catalogue
+    public var collapsed: Set<String> = []
+    public var selection = 0
+    public var catalogueScroll = 0
+    public var filter = ""
+    public var detailsScroll = 0
+
+    // Where we are
+    public var mode: Mode = .browse
+    public var focus: Pane = .catalogue
+    public var prompt: Prompt?
+    public var showHelp = false
+    public var helpScroll = 0
+    public var notice: String?
+
+    // Inputs of a run
+    public var images: [URL]
+    public var imageIndex = 0
+    /// A path typed by the user (takes precedence over the samples).
+    public var imagePath: String?
+    public var inputSize: Int?
+    public var weights: String?
+
+    // The open model
+    public var modelID: String?
+    public var opened: OpenedModel?
+    public var phase: RunPhase = .idle
+    public var result: RunResult?
+    /// Per layer row, the indices of its trace step and probes (filled when a run finishes).
+    public var index: TraceIndex?
+
+    // Model view
+    public var layer = 0
+    public var layerScroll = 0
+    public var expanded: Set<Int> = []
+    public var playing = false
+
+    // Visual view
+    public var visual = 0
+    public var channel = 0
+    public var channelMode: ChannelMode = .single
+    public var cursor = (x: 0, y: 0)
+    public var head = -1
+    public var level = -1
+    public var query = 0
+    public var detectionPick = 0
+    public var aggregate = false
+    public var overlay = false
+    public var colormap: Colormap = .viridis
+
+    // Rendering
+    public var render: RenderOptions
+    public var size = (width: 80, height: 24)
+
+    public init(catalogue: Catalogue, images: [URL] = Assets.sampleImages, render: RenderOptions = RenderOptions()) {
+        self.catalogue = catalogue
+        self.images = images
+        self.render = render
+    }
+
+    public var theme: Theme { Theme(monochrome: render.colorMode == .none) }
+
+    /// The catalogue tree as visible rows: family headers and (unless collapsed) their entries.
+    public var treeRows: [TreeRow] {
+        let entries = filter.isEmpty ? catalogue.entries : catalogue.search(filter)
+        var rows: [TreeRow] = []
+        for family in catalogue.families {
+            let members = entries.filter { $0.family == family }
+            if members.isEmpty { continue }
+            rows.append(.family(family, count: members.count))
+            if !collapsed.contains(family) || !filter.isEmpty {
+                for e in members { rows.append(.entry(e)) }
+            }
+        }
+        return rows
+    }
+
+    /// The selected catalogue entry, if the selection is on one.
+    public var selectedEntry: CatalogueEntry? {
+        let rows = treeRows
+        guard selection >= 0, selection < rows.count, case .entry(let e) = rows[selection] else { return nil }
+        return e
+    }
+
+    /// The layer rows of the open model: its layer table, or rows made from the trace when it has none.
+    public var layerRows: [LayerRow] {
+        if let rows = opened?.rows, !rows.isEmpty { return rows }
+        guard let trace = result?.trace else { return [] }
+        return trace.steps.map {
+            LayerRow(index: $0.index, from: [-1], repeats: 1, params: $0.params, module: $0.moduleType,
+                     arguments: $0.path, flops: $0.flops, outputShape: $0.outputShape)
+        }
+    }
+
+    public var imageLabel: String {
+        if let p = imagePath { return (p as NSString).lastPathComponent }
+        guard !images.isEmpty else { return "(no image)" }
+        return images[imageIndex % images.count].lastPathComponent
+    }
+
+    /// The request that runs the open (or selected) model with the chosen inputs.
+    public func runRequest(for id: String) -> RunRequest {
+        let img = imagePath ?? (images.isEmpty ? nil : images[imageIndex % images.count].path)
+        return RunRequest(model: id, weights: weights, image: img, inputSize: inputSize)
+    }
+
+    public var isRunning: Bool {
+        switch phase {
+        case .opening, .running: return true
+        default: return false
+        }
+    }
+}
+
+public enum TreeRow: Sendable, Equatable {
+    case family(String, count: Int)
+    case entry(CatalogueEntry)
+}
+
+/// Which trace step and probes belong to each layer row, computed once per finished run.
+public struct TraceIndex: Sendable {
+    /// Row position -> step position in the trace (nil when the layer did not run).
+    public var steps: [Int?]
+    /// Row position -> probe positions recorded under the step's path.
+    public var probes: [[Int]]
+
+    public init(rows: [LayerRow], trace: TraceSnapshot) {
+        var byIndex: [Int: Int] = [:]
+        for (i, s) in trace.steps.enumerated() where byIndex[s.index] == nil { byIndex[s.index] = i }
+        steps = rows.map { byIndex[$0.index] }
+        probes = steps.map { si in
+            guard let si else { return [] }
+            let path = trace.steps[si].path
+            return trace.probes.indices.filter {
+                let p = trace.probes[$0].path
+                return p == path || p.hasPrefix(path + ".")
+            }
+        }
+        // Final detections belong to the last layer (the head), wherever the model recorded them.
+        if let last = probes.indices.last {
+            let assigned = Set(probes.joined())
+            for (i, p) in trace.probes.enumerated() where !assigned.contains(i) {
+                if case .detections = p.data { probes[last].append(i) }
+            }
+        }
+    }
+}
+
+// MARK: - update
+
+public func update(_ state: inout State, _ message: Message) -> Effect {
+    switch message {
+    case .resize(let w, let h):
+        state.size = (w, h)
+        return .redraw
+    case .opened(let m):
+        state.opened = m
+        state.layer = min(state.layer, max(0, m.rows.count - 1))
+        if case .opening = state.phase { state.phase = .running(done: 0, total: m.rows.count) }
+        return .none
+    case .progress(let done, let total):
+        if state.isRunning { state.phase = .running(done: done, total: total) }
+        return .none
+    case .finished(let r):
+        state.result = r
+        state.phase = .done
+        state.index = TraceIndex(rows: state.layerRows, trace: r.trace)
+        state.notice = String(format: "forward pass: %.2f s, %d detections", r.seconds, r.detections.count)
+        clampVisual(&state)
+        return .none
+    case .failed(let msg):
+        state.phase = .failed(msg)
+        state.notice = msg
+        return .none
+    case .tick:
+        guard state.playing, state.mode == .model else { return .none }
+        if state.layer + 1 < state.layerRows.count {
+            stepLayer(&state, 1)
+        } else {
+            state.playing = false
+        }
+        return .none
+    case .scroll(let up):
+        if state.showHelp { state.helpScroll = max(0, state.helpScroll + (up ? -3 : 3)); return .none }
+        switch state.mode {
+        case .browse: moveSelection(&state, up ? -3 : 3)
+        case .model: stepLayer(&state, up ? -1 : 1)
+        }
+        return .none
+    case .click(let x, let y):
+        return click(&state, x: x, y: y)
+    case .key(let key):
+        return handleKey(&state, key)
+    }
+}
+
+func handleKey(_ state: inout State, _ key: Key) -> Effect {
+    if key == .ctrl("l") { return .redraw }
+    if key == .ctrl("c") { return .quit }
+    if state.prompt != nil { return promptKey(&state, key) }
+    if state.showHelp {
+        switch key {
+        case .char("?"), .escape, .char("q"): state.showHelp = false
+        case .down, .char("j"): state.helpScroll += 1
+        case .up, .char("k"): state.helpScroll = max(0, state.helpScroll - 1)
+        case .pageDown, .char(" "): state.helpScroll += 10
+        case .pageUp: state.helpScroll = max(0, state.helpScroll - 10)
+        case .home, .char("g"): state.helpScroll = 0
+        default: break
+        }
+        return .none
+    }
+    state.notice = nil
+    switch key {
+    case .char("?"):
+        state.showHelp = true
+        state.helpScroll = 0
+        return .none
+    case .char("q"):
+        return .quit
+    case .char("m"):
+        state.colormap = state.colormap.next
+        return .none
+    case .char("i"):
+        if !state.images.isEmpty {
+            state.imagePath = nil
+            state.imageIndex = (state.imageIndex + 1) % state.images.count
+            state.notice = "image: \(state.imageLabel) (r runs again)"
+        }
+        return .none
+    case .char("I"):
+        state.prompt = Prompt(purpose: .imagePath, text: state.imagePath ?? "")
+        return .none
+    case .char("s"):
+        state.prompt = Prompt(purpose: .inputSize, text: state.inputSize.map(String.init) ?? "")
+        return .none
+    case .char("w"):
+        state.prompt = Prompt(purpose: .weights, text: state.weights ?? "")
+        return .none
+    default:
+        break
+    }
+    switch state.mode {
+    case .browse: return browseKey(&state, key)
+    case .model: return modelKey(&state, key)
+    }
+}
+
+func promptKey(_ state: inout State, _ key: Key) -> Effect {
+    guard var p = state.prompt else { return .none }
+    switch key {
+    case .escape:
+        if p.purpose == .search { state.filter = ""; state.selection = firstEntryRow(state) }
+        state.prompt = nil
+    case .enter:
+        state.prompt = nil
+        return commitPrompt(&state, p)
+    case .backspace:
+        if !p.text.isEmpty { p.text.removeLast() }
+        state.prompt = p
+        if p.purpose == .search { state.filter = p.text; state.selection = firstEntryRow(state) }
+    case .char(let c):
+        if p.purpose == .number || p.purpose == .inputSize, !c.isNumber { break }
+        p.text.append(c)
+        state.prompt = p
+        if p.purpose == .search { state.filter = p.text; state.selection = firstEntryRow(state) }
+    case .down, .up:
+        if p.purpose == .search { moveSelection(&state, key == .down ? 1 : -1) }
+    default:
+        break
+    }
+    return .none
+}
+
+func commitPrompt(_ state: inout State, _ p: Prompt) -> Effect {
+    switch p.purpose {
+    case .search:
+        state.filter = p.text
+        state.selection = firstEntryRow(state)
+        state.focus = .catalogue
+    case .number:
+        guard let n = Int(p.text) else { return .none }
+        switch currentVisualKind(state) {
+        case .sampling, .detections: state.query = n
+        case .attention:
+            if let (q, _, _) = attentionGrids(state), q.width > 0 { state.cursor = (n % q.width, n / q.width) }
+        default: state.channel = n
+        }
+        clampVisual(&state)
+    case .imagePath:
+        let path = (p.text as NSString).expandingTildeInPath
+        if p.text.isEmpty { state.imagePath = nil; return .none }
+        guard FileManager.default.fileExists(atPath: path) else {
+            state.notice = "\(p.text): no such file"
+            return .none
+        }
+        state.imagePath = path
+        state.notice = "image: \(state.imageLabel) (r runs again)"
+    case .inputSize:
+        if p.text.isEmpty { state.inputSize = nil; return .none }
+        guard let n = Int(p.text), n >= 32, n <= 2048 else {
+            state.notice = "input size must be a number from 32 to 2048"
+            return .none
+        }
+        state.inputSize = n
+        state.notice = "input size \(n) (r runs again)"
+    case .weights:
+        if p.text.isEmpty { state.weights = nil; state.notice = "weights: default initialisation"; return .none }
+        let path = (p.text as NSString).expandingTildeInPath
+        guard FileManager.default.fileExists(atPath: path) else {
+            state.notice = "\(p.text): no such file"
+            return .none
+        }
+        state.weights = path
+        state.notice = "weights: \((path as NSString).lastPathComponent) (r runs again)"
+    }
+    return .none
+}
+
+func firstEntryRow(_ state: State) -> Int {
+    state.treeRows.firstIndex { if case .entry = $0 { return true } else { return false } } ?? 0
+}
+
+func moveSelection(_ state: inout State, _ delta: Int) {
+    let n = state.treeRows.count
+    guard n > 0 else { state.selection = 0; return }
+    state.selection = max(0, min(n - 1, state.selection + delta))
+    state.detailsScroll = 0
+}
+
+func browseKey(_ state: inout State, _ key: Key) -> Effect {
+    let rows = state.treeRows
+    switch key {
+    case .escape:
+        if !state.filter.isEmpty {
+            state.filter = ""
+            state.selection = firstEntryRow(state)
+            return .none
+        }
+        if state.focus == .details { state.focus = .catalogue; return .none }
+        return .quit
+    case .char("/"):
+        state.prompt = Prompt(purpose: .search, text: state.filter)
+        state.focus = .catalogue
+    case .tab, .backTab:
+        state.focus = state.focus == .catalogue ? .details : .catalogue
+    case .down, .char("j"):
+        if state.focus == .details { state.detailsScroll += 1 } else { moveSelection(&state, 1) }
+    case .up, .char("k"):
+        if state.focus == .details { state.detailsScroll = max(0, state.detailsScroll - 1) } else { moveSelection(&state, -1) }
+    case .pageDown: moveSelection(&state, 10)
+    case .pageUp: moveSelection(&state, -10)
+    case .home, .char("g"): state.selection = 0
+    case .end, .char("G"): state.selection = max(0, rows.count - 1)
+    case .left, .char("h"):
+        if state.selection < rows.count {
+            switch rows[state.selection] {
+            case .family(let f, _): state.collapsed.insert(f)
+            case .entry(let e):
+                if let i = rows.firstIndex(of: .family(e.family, count: rows.filter {
+                    if case .entry(let x) = $0 { return x.family == e.family } else { return false }
+                }.count)) { state.selection = i }
+            }
+        }
+    case .right, .char("l"):
+        if state.selection < rows.count, case .family(let f, _) = rows[state.selection] { state.collapsed.remove(f) }
+    case .enter, .char("r"):
+        guard state.selection < rows.count else { return .none }
+        switch rows[state.selection] {
+        case .family(let f, _):
+            if state.collapsed.contains(f) { state.collapsed.remove(f) } else { state.collapsed.insert(f) }
+        case .entry(let e):
+            return openModel(&state, e.id)
+        }
+    case .char("o"):
+        // Back to an already open model.
+        if state.modelID != nil { state.mode = .model; state.focus = .layers }
+    default:
+        break
+    }
+    return .none
+}
+
+/// Switches to the model view and asks for a run of `id` with the chosen inputs.
+func openModel(_ state: inout State, _ id: String) -> Effect {
+    if state.modelID != id {
+        state.layer = 0
+        state.layerScroll = 0
+        state.expanded = []
+        state.opened = nil
+        resetVisual(&state)
+    }
+    state.modelID = id
+    state.mode = .model
+    state.focus = .layers
+    state.result = nil
+    state.index = nil
+    state.playing = false
+    state.phase = .opening
+    return .run(state.runRequest(for: id))
+}
+
+func resetVisual(_ state: inout State) {
+    state.visual = 0
+    state.channel = 0
+    state.channelMode = .single
+    state.cursor = (0, 0)
+    state.head = -1
+    state.level = -1
+    state.query = 0
+    state.detectionPick = 0
+    state.aggregate = false
+}
+
+func stepLayer(_ state: inout State, _ delta: Int) {
+    let n = state.layerRows.count
+    guard n > 0 else { return }
+    let old = state.layer
+    state.layer = max(0, min(n - 1, state.layer + delta))
+    if state.layer != old {
+        state.visual = 0
+        state.channel = min(state.channel, max(0, channelCount(state) - 1))
+        clampVisual(&state)
+    }
+}
+
+func modelKey(_ state: inout State, _ key: Key) -> Effect {
+    switch key {
+    case .escape:
+        if state.isRunning {
+            state.phase = .cancelled
+            state.notice = "cancelled"
+            return .cancel
+        }
+        state.mode = .browse
+        state.focus = .catalogue
+        state.playing = false
+        return .none
+    case .char("r"):
+        if let id = state.modelID { return openModel(&state, id) }
+        return .none
+    case .char("b"):
+        state.mode = .browse
+        state.focus = .catalogue
+        state.playing = false
+        return .none
+    case .tab, .backTab:
+        state.focus = state.focus == .layers ? .visual : .layers
+        return .none
+    case .char("n"): stepLayer(&state, 1); return .none
+    case .char("p"): stepLayer(&state, -1); return .none
+    case .char("g"), .home: stepLayer(&state, -state.layer); return .none
+    case .char("G"), .end: stepLayer(&state, state.layerRows.count); return .none
+    case .pageDown: stepLayer(&state, 10); return .none
+    case .pageUp: stepLayer(&state, -10); return .none
+    case .char(" "):
+        state.playing.toggle()
+        state.notice = state.playing ? "playing (space stops)" : nil
+        return .none
+    case .char("e"), .enter:
+        if state.focus == .layers {
+            if state.expanded.contains(state.layer) { state.expanded.remove(state.layer) } else { state.expanded.insert(state.layer) }
+        }
+        return .none
+    case .char("v"), .char("V"):
+        let n = visualSources(state).count
+        if n > 0 {
+            state.visual = (state.visual + (key == .char("v") ? 1 : n - 1)) % n
+            clampVisual(&state)
+        }
+        return .none
+    case .char("c"), .char("C"):
+        let n = channelCount(state)
+        if n > 0 { state.channel = (state.channel + (key == .char("c") ? 1 : n - 1)) % n }
+        state.channelMode = .single
+        return .none
+    case .char("a"):
+        state.channelMode = state.channelMode.next
+        return .none
+    case .char("]"), .char("["):
+        let heads = headCount(state)
+        if heads > 0 {
+            // -1 = all heads averaged (attention) or drawn together (sampling).
+            let cycle = heads + 1
+            let cur = state.head + 1
+            state.head = (cur + (key == .char("]") ? 1 : cycle - 1)) % cycle - 1
+        }
+        return .none
+    case .char("}"), .char("{"):
+        let levels = levelCount(state)
+        if levels > 0 {
+            let cycle = levels + 1
+            let cur = state.level + 1
+            state.level = (cur + (key == .char("}") ? 1 : cycle - 1)) % cycle - 1
+        }
+        return .none
+    case .char(">"), .char("<"):
+        let dets = currentDetections(state)
+        if !dets.isEmpty {
+            state.detectionPick = (state.detectionPick + (key == .char(">") ? 1 : dets.count - 1)) % dets.count
+            state.query = dets[state.detectionPick].source
+        } else {
+            state.query = max(0, state.query + (key == .char(">") ? 1 : -1))
+        }
+        clampVisual(&state)
+        return .none
+    case .char("x"):
+        state.aggregate.toggle()
+        return .none
+    case .char("o"):
+        state.overlay.toggle()
+        return .none
+    case .char(let c) where c.isNumber:
+        state.prompt = Prompt(purpose: .number, text: String(c))
+        return .none
+    case .char("#"):
+        state.prompt = Prompt(purpose: .number, text: "")
+        return .none
+    default:
+        break
+    }
+    if state.focus == .visual {
+        switch key {
+        case .left, .char("h"): moveCursor(&state, -1, 0)
+        case .right, .char("l"): moveCursor(&state, 1, 0)
+        case .up, .char("k"): moveCursor(&state, 0, -1)
+        case .down, .char("j"): moveCursor(&state, 0, 1)
+        default: break
+        }
+    } else {
+        switch key {
+        case .down, .char("j"): stepLayer(&state, 1)
+        case .up, .char("k"): stepLayer(&state, -1)
+        case .right, .char("l"): state.expanded.insert(state.layer)
+        case .left, .char("h"): state.expanded.remove(state.layer)
+        default: break
+        }
+    }
+    return .none
+}
+
+func moveCursor(_ state: inout State, _ dx: Int, _ dy: Int) {
+    if case .channelWeights = currentVisualKind(state) {
+        let n = channelCount(state)
+        if n > 0 { state.channel = max(0, min(n - 1, state.channel + dx + dy)) }
+        return
+    }
+    if case .sampling(let s) = currentVisualKind(state), s.queryLevels == nil {
+        // Decoder queries: the cursor steps through queries.
+        state.query = max(0, min(s.queries - 1, state.query + dx + dy))
+        return
+    }
+    guard let g = cursorGrid(state) else { return }
+    state.cursor.x = max(0, min(g.width - 1, state.cursor.x + dx))
+    state.cursor.y = max(0, min(g.height - 1, state.cursor.y + dy))
+    if case .sampling(let s) = currentVisualKind(state), let q = encoderQuery(s, level: max(0, state.level), x: state.cursor.x, y: state.cursor.y) {
+        state.query = q
+    }
+}
+
+/// Keeps channel, head, level, query and cursor inside what the current visual holds.
+func clampVisual(_ state: inout State) {
+    let sources = visualSources(state)
+    if state.visual >= sources.count { state.visual = 0 }
+    let n = channelCount(state)
+    state.channel = n > 0 ? max(0, min(n - 1, state.channel)) : 0
+    let heads = headCount(state)
+    if state.head >= heads { state.head = -1 }
+    let levels = levelCount(state)
+    if state.level >= levels { state.level = -1 }
+    if case .sampling(let s) = currentVisualKind(state) {
+        state.query = max(0, min(s.queries - 1, state.query))
+    }
+    if let g = cursorGrid(state) {
+        state.cursor.x = max(0, min(g.width - 1, state.cursor.x))
+        state.cursor.y = max(0, min(g.height - 1, state.cursor.y))
+    }
+}
+
+/// The encoder query index at grid position (x, y) of `level` (for pixel queries).
+func encoderQuery(_ s: SamplingPoints, level: Int, x: Int, y: Int) -> Int? {
+    guard s.queryLevels != nil, level < s.levelShapes.count else { return nil }
+    var offset = 0
+    for l in 0 ..< level { offset += s.levelShapes[l].count }
+    let g = s.levelShapes[level]
+    let q = offset + y * g.width + x
+    return q < s.queries ? q : nil
+}
+
+// MARK: - clicks
+
+func click(_ state: inout State, x: Int, y: Int) -> Effect {
+    let layout = Layout(state: state)
+    if state.showHelp { state.showHelp = false; return .none }
+    switch state.mode {
+    case .browse:
+        if layout.left.contains(x: x, y: y) {
+            state.focus = .catalogue
+            let row = y - layout.left.y - 1 + state.catalogueScroll
+            let rows = state.treeRows
+            if row >= 0, row < rows.count {
+                if row == state.selection, case .entry(let e) = rows[row] { return openModel(&state, e.id) }
+                state.selection = row
+                state.detailsScroll = 0
+                if case .family(let f, _) = rows[row] {
+                    if state.collapsed.contains(f) { state.collapsed.remove(f) } else { state.collapsed.insert(f) }
+                }
+            }
+        } else if layout.right.contains(x: x, y: y) {
+            state.focus = .details
+        }
+    case .model:
+        if layout.left.contains(x: x, y: y) {
+            state.focus = .layers
+            let lines = layerLines(state)
+            let line = y - layout.left.y - 2 + state.layerScroll
+            if line >= 0, line < lines.count {
+                let target = lines[line].row
+                if target != state.layer { stepLayer(&state, target - state.layer) }
+            }
+        } else if layout.right.contains(x: x, y: y) {
+            state.focus = .visual
+            if let (geo, _) = visualGeometry(state, layout.right), let (mx, my) = geo.mapCoordinate(col: x, row: y) {
+                if case .sampling(let s) = currentVisualKind(state), s.queryLevels == nil {
+                    // Pick the detection nearest the click.
+                    let dets = currentDetections(state)
+                    if let best = nearestDetection(dets, x: mx, y: my, geo: geo) {
+                        state.detectionPick = best
+                        state.query = dets[best].source
+                    }
+                } else if let g = cursorGrid(state) {
+                    state.cursor = (max(0, min(g.width - 1, Int(mx / geo.mapWidth * Float(g.width)))),
+                                    max(0, min(g.height - 1, Int(my / geo.mapHeight * Float(g.height)))))
+                    if case .sampling(let s) = currentVisualKind(state),
+                       let q = encoderQuery(s, level: max(0, state.level), x: state.cursor.x, y: state.cursor.y) {
+                        state.query = q
+                    }
+                }
+            }
+        }
+    }
+    return .none
+}
+
+func nearestDetection(_ dets: [Detection], x: Float, y: Float, geo: MapGeometry) -> Int? {
+    guard !dets.isEmpty, let input = geo.inputSize else { return nil }
+    // geo is in the map's own units; detections are in input pixels.
+    let px = x / geo.mapWidth * Float(input.width), py = y / geo.mapHeight * Float(input.height)
+    var best = 0
+    var bestD = Float.infinity
+    for (i, d) in dets.enumerated() {
+        let inside = px >= d.x1 && px <= d.x2 && py >= d.y1 && py <= d.y2
+        let cx = (d.x1 + d.x2) / 2, cy = (d.y1 + d.y2) / 2
+        let dist = (cx - px) * (cx - px) + (cy - py) * (cy - py) - (inside ? 1e9 : 0)
+        if dist < bestD { bestD = dist; best = i }
+    }
+    return best
+}

@@ -1,0 +1,463 @@
+import Foundation
+import ModelZoo
+import Tensor
+
+/// The pure view: `view(state) -> Screen` at the state's size. Panes: catalogue tree, details, layer table,
+/// visual; a title line, a status bar, prompts and the help overlay.
+
+public let minimumSize = (width: 40, height: 12)
+
+/// Where the panes are for a state's size and mode.
+public struct Layout: Sendable {
+    public var title: Rect
+    public var left: Rect
+    public var right: Rect
+    public var status: Rect
+
+    public init(state: State) {
+        let w = state.size.width, h = state.size.height
+        title = Rect(x: 0, y: 0, width: w, height: 1)
+        status = Rect(x: 0, y: h - 1, width: w, height: 1)
+        let body = Rect(x: 0, y: 1, width: w, height: h - 2)
+        switch state.mode {
+        case .browse:
+            let lw = max(22, min(40, w * 2 / 5))
+            left = Rect(x: 0, y: body.y, width: lw, height: body.height)
+            right = Rect(x: lw, y: body.y, width: w - lw, height: body.height)
+        case .model:
+            if w < 90 {
+                // Narrow: layers on top, the visual below.
+                let th = max(5, body.height * 2 / 5)
+                left = Rect(x: 0, y: body.y, width: w, height: th)
+                right = Rect(x: 0, y: body.y + th, width: w, height: body.height - th)
+            } else {
+                let lw = max(44, min(96, w * 9 / 20))
+                left = Rect(x: 0, y: body.y, width: lw, height: body.height)
+                right = Rect(x: lw, y: body.y, width: w - lw, height: body.height)
+            }
+        }
+    }
+}
+
+public func view(_ state: State) -> Screen {
+    var screen = Screen(width: state.size.width, height: state.size.height)
+    let theme = state.theme
+    if state.size.width < minimumSize.width || state.size.height < minimumSize.height {
+        let lines = ["terminal too small", "need \(minimumSize.width)x\(minimumSize.height),", "have \(state.size.width)x\(state.size.height)", "(q quits)"]
+        for (i, l) in lines.enumerated() {
+            let y = state.size.height / 2 - 2 + i
+            screen.text(max(0, (state.size.width - l.count) / 2), y, l, theme.style(i == 0 ? .warning : .text))
+        }
+        return screen
+    }
+    let layout = Layout(state: state)
+    drawTitle(state, &screen, layout.title)
+    switch state.mode {
+    case .browse:
+        drawCatalogue(state, &screen, layout.left)
+        drawDetails(state, &screen, layout.right)
+    case .model:
+        drawLayers(state, &screen, layout.left)
+        drawVisualPane(state, &screen, layout.right)
+    }
+    drawStatus(state, &screen, layout.status)
+    if state.showHelp { drawHelp(state, &screen) }
+    return screen
+}
+
+func drawTitle(_ state: State, _ screen: inout Screen, _ r: Rect) {
+    let theme = state.theme
+    screen.fill(r, Cell(" ", fg: theme.style(.status).fg, bg: theme.style(.status).bg, attrs: theme.style(.status).attrs))
+    var title = " detr-tui"
+    switch state.mode {
+    case .browse: title += " · catalogue"
+    case .model: title += " · \(state.opened?.name ?? state.modelID ?? "")"
+    }
+    screen.text(0, r.y, title, theme.style(.statusKey))
+    let inputs = "image \(state.imageLabel) · size \(state.inputSize.map(String.init) ?? "default") · weights \(state.weights.map { ($0 as NSString).lastPathComponent } ?? "default init")"
+    let x = max(title.count + 2, r.width - inputs.count - 1)
+    screen.text(x, r.y, inputs, theme.style(.status), maxWidth: r.width - x)
+}
+
+// MARK: - Catalogue and details
+
+func drawCatalogue(_ state: State, _ screen: inout Screen, _ r: Rect) {
+    let theme = state.theme
+    let focused = state.focus == .catalogue
+    let title = state.filter.isEmpty ? "Catalogue" : "Catalogue /\(state.filter)"
+    screen.frame(r, title: title, style: theme.style(focused ? .borderFocus : .border), titleStyle: theme.style(.title))
+    let inner = r.inset(1)
+    let rows = state.treeRows
+    if rows.isEmpty {
+        screen.text(inner.x, inner.y, "no match for \"\(state.filter)\"", theme.style(.dim), maxWidth: inner.width)
+        screen.text(inner.x, inner.y + 1, "Esc clears the search", theme.style(.dim), maxWidth: inner.width)
+        return
+    }
+    let scroll = scrollOffset(selection: state.selection, count: rows.count, height: inner.height)
+    for (i, row) in rows.enumerated().dropFirst(scroll).prefix(inner.height) {
+        let y = inner.y + i - scroll
+        let selected = i == state.selection
+        var line: String
+        var style: Style
+        switch row {
+        case .family(let f, let n):
+            let open = !state.collapsed.contains(f) || !state.filter.isEmpty
+            line = "\(open ? "▾" : "▸") \(f) (\(n))"
+            style = theme.style(.header)
+        case .entry(let e):
+            let kind = e.kind == "module" ? "◆" : "•"
+            line = "  \(kind) \(e.id)"
+            if e.id != e.title.lowercased() { line += "  \(e.title)" }
+            style = theme.style(.text)
+        }
+        if selected { style = theme.style(focused ? .selected : .selectedDim) }
+        screen.text(inner.x, y, pad(clip(line, inner.width), inner.width), style, maxWidth: inner.width)
+    }
+}
+
+/// The first visible row so that `selection` stays on screen (kept near the middle when scrolling).
+func scrollOffset(selection: Int, count: Int, height: Int) -> Int {
+    guard count > height, height > 0 else { return 0 }
+    return max(0, min(count - height, selection - height / 2))
+}
+
+/// The details of the selected entry as lines (wrapped to `width`).
+func detailLines(_ state: State, _ e: CatalogueEntry, width: Int) -> [(String, Theme.Role)] {
+    var out: [(String, Theme.Role)] = []
+    func add(_ s: String, _ role: Theme.Role = .text) { for l in wrap(s, width: width) { out.append((l, role)) } }
+    add(e.title, .title)
+    add("\(e.family) · \(e.kind)" + (e.scale.map { " · scale \($0)" } ?? "") + " · id \(e.id)", .dim)
+    out.append(("", .text))
+    add(e.summary)
+    out.append(("", .text))
+    if let p = e.paper {
+        var s = "Paper: \(p.title)"
+        if let a = p.authors { s += ", \(a)" }
+        if let y = p.year { s += " (\(y))" }
+        if let x = p.arxiv { s += " arXiv:\(x)" }
+        add(s)
+    }
+    if let c = e.code { add("Code: \(c)") }
+    add("Default input: \(e.inputSize)x\(e.inputSize)")
+    if let opened = state.opened, opened.name == e.id || state.modelID == e.id, !opened.rows.isEmpty {
+        let params = opened.rows.reduce(0) { $0 + $1.params }
+        let flops = opened.rows.reduce(0.0) { $0 + $1.flops }
+        add("Params \(humanCount(Double(params))) (\(params)) · \(String(format: "%.1f", flops / 1e9)) GFLOPs at \(opened.inputSize.height)x\(opened.inputSize.width) (this build)", .good)
+    }
+    if let ref = e.reference { add("Reference: \(ref)") }
+    if !e.probes.isEmpty { add("Shows: " + e.probes.joined(separator: ", ")) }
+    if let ins = e.insert {
+        out.append(("", .text))
+        add("Where it is inserted:", .header)
+        add(ins)
+    }
+    out.append(("", .text))
+    add("Enter runs it on \(state.imageLabel) · i next image · I image path · s size · w weights", .accent)
+    out.append(("", .text))
+    let yamlPath = Assets.url(e.config).path
+    if let text = try? String(contentsOfFile: yamlPath, encoding: .utf8) {
+        add("Config \(e.config):", .header)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).prefix(400) {
+            out.append((clip(String(line), width), .dim))
+        }
+    } else {
+        add("Config: \(e.config)", .dim)
+    }
+    return out
+}
+
+func drawDetails(_ state: State, _ screen: inout Screen, _ r: Rect) {
+    let theme = state.theme
+    screen.frame(r, title: "Details", style: theme.style(state.focus == .details ? .borderFocus : .border), titleStyle: theme.style(.title))
+    let inner = r.inset(1)
+    let rows = state.treeRows
+    guard state.selection < rows.count else { return }
+    switch rows[state.selection] {
+    case .family(let f, let n):
+        let about: [String: String] = [
+            "RT-DETR": "Real-time DETR (Baidu, 2023): a CNN backbone, an efficient hybrid encoder (AIFI attention on the last level plus a CNN cross-scale fusion), IoU-aware query selection and a decoder with multi-scale deformable cross-attention. No NMS.",
+            "YOLOv8": "Ultralytics YOLOv8 (2023): C2f CSP backbone, SPPF, PAN neck and an anchor-free decoupled head with distribution focal loss; NMS after.",
+            "Deformable DETR": "Deformable DETR (Zhu et al., ICLR 2021): each query attends to a few sampling points around a reference point on several feature levels, learned offsets and weights, instead of all pixels.",
+            "Modules": "Attention modules people graft onto detectors: CoT, ContextAggregation, NAM, multi-scale deformable attention, AIFI. Each runs alone on a feature map.",
+        ]
+        var y = inner.y
+        screen.text(inner.x, y, "\(f) · \(n) entries", theme.style(.title)); y += 2
+        for l in wrap(about[f] ?? "", width: inner.width) where y < inner.maxY { screen.text(inner.x, y, l); y += 1 }
+        if y + 1 < inner.maxY { screen.text(inner.x, y + 1, "Enter or ←/→ folds the family.", theme.style(.dim)) }
+    case .entry(let e):
+        let lines = detailLines(state, e, width: inner.width)
+        let scroll = max(0, min(state.detailsScroll, max(0, lines.count - inner.height)))
+        for (i, (l, role)) in lines.dropFirst(scroll).prefix(inner.height).enumerated() {
+            screen.text(inner.x, inner.y + i, l, theme.style(role), maxWidth: inner.width)
+        }
+    }
+}
+
+// MARK: - Layer table
+
+struct LayerLine {
+    var row: Int
+    var child: Int?
+    var text: String
+}
+
+/// Column widths of the layer table for a pane width.
+struct LayerColumns {
+    var from = 0, n = 0, params = 0, module = 0, args = 0, shape = 0, ms = 0
+
+    init(width: Int) {
+        // Always: index (3) and module; then shape, params, ms, from, n, arguments as room allows.
+        var room = width - 4
+        module = min(18, max(8, room / 3)); room -= module + 1
+        func take(_ w: Int) -> Int { if room >= w + 1 { room -= w + 1; return w }; return 0 }
+        shape = take(17)
+        params = take(10)
+        ms = take(7)
+        from = take(9)
+        n = take(3)
+        args = room > 6 ? room - 1 : 0
+    }
+
+    func header() -> String {
+        var s = pad("#", 3, right: true) + " "
+        if from > 0 { s += pad("from", from) + " " }
+        if n > 0 { s += pad("n", n, right: true) + " " }
+        if params > 0 { s += pad("params", params, right: true) + " " }
+        s += pad("module", module) + " "
+        if args > 0 { s += pad("arguments", args) + " " }
+        if shape > 0 { s += pad("output", shape) + " " }
+        if ms > 0 { s += pad("ms", ms, right: true) }
+        return s
+    }
+
+    func line(index: String, from f: String, n r: String, params p: String, module m: String, args a: String, shape sh: String, ms t: String) -> String {
+        var s = pad(index, 3, right: true) + " "
+        if from > 0 { s += pad(clip(f, from), from) + " " }
+        if n > 0 { s += pad(r, n, right: true) + " " }
+        if params > 0 { s += pad(p, params, right: true) + " " }
+        s += pad(clip(m, module), module) + " "
+        if args > 0 { s += pad(clip(a, args), args) + " " }
+        if shape > 0 { s += pad(clip(sh, shape), shape) + " " }
+        if ms > 0 { s += pad(t, ms, right: true) }
+        return s
+    }
+}
+
+func layerLines(_ state: State, width: Int = 200) -> [LayerLine] {
+    let cols = LayerColumns(width: width)
+    let rows = state.layerRows
+    let trace = state.result?.trace
+    var out: [LayerLine] = []
+    for (i, row) in rows.enumerated() {
+        var shape = row.outputShape
+        var ms = ""
+        if let trace, let idx = state.index, i < idx.steps.count, let si = idx.steps[i] {
+            shape = trace.steps[si].outputShape
+            ms = String(format: "%.1f", trace.steps[si].seconds * 1000)
+        }
+        let from = row.from.count == 1 ? String(row.from[0]) : "[" + row.from.map(String.init).joined(separator: ",") + "]"
+        let marker = row.children.isEmpty ? " " : (state.expanded.contains(i) ? "▾" : "▸")
+        out.append(LayerLine(row: i, child: nil, text: cols.line(index: String(row.index), from: from, n: String(row.repeats),
+                                                               params: String(row.params), module: marker + row.module,
+                                                               args: row.arguments, shape: shape.isEmpty ? "" : shapeText(shape), ms: ms)))
+        if state.expanded.contains(i) {
+            for (k, c) in row.children.enumerated() {
+                out.append(LayerLine(row: i, child: k, text: cols.line(index: "", from: "", n: "", params: String(c.params),
+                                                                     module: "  " + c.module, args: c.arguments,
+                                                                     shape: c.outputShape.isEmpty ? "" : shapeText(c.outputShape), ms: "")))
+            }
+        }
+    }
+    return out
+}
+
+func drawLayers(_ state: State, _ screen: inout Screen, _ r: Rect) {
+    let theme = state.theme
+    let focused = state.focus == .layers
+    var title = "Layers"
+    if let o = state.opened {
+        let params = o.rows.reduce(0) { $0 + $1.params }
+        title += " · \(o.family) · \(humanCount(Double(params))) params"
+    }
+    screen.frame(r, title: title, style: theme.style(focused ? .borderFocus : .border), titleStyle: theme.style(.title))
+    let inner = r.inset(1)
+    guard inner.height > 1 else { return }
+    let cols = LayerColumns(width: inner.width)
+    screen.text(inner.x, inner.y, cols.header(), theme.style(.header), maxWidth: inner.width)
+    let lines = layerLines(state, width: inner.width)
+    if lines.isEmpty {
+        let msg: String
+        switch state.phase {
+        case .opening: msg = "opening \(state.modelID ?? "")…"
+        case .failed(let m): msg = m
+        default: msg = "no layers"
+        }
+        for (i, l) in wrap(msg, width: inner.width).prefix(inner.height - 1).enumerated() {
+            screen.text(inner.x, inner.y + 1 + i, l, theme.style(state.phase == .failed(msg) ? .error : .dim))
+        }
+        return
+    }
+    let body = inner.height - 1
+    let selectedLine = lines.firstIndex { $0.row == state.layer && $0.child == nil } ?? 0
+    let scroll = scrollOffset(selection: selectedLine, count: lines.count, height: body)
+    let ran = state.index
+    for (i, line) in lines.enumerated().dropFirst(scroll).prefix(body) {
+        let y = inner.y + 1 + i - scroll
+        var style = theme.style(line.child == nil ? .text : .dim)
+        if let ran, line.row < ran.steps.count, ran.steps[line.row] == nil { style = theme.style(.dim) }
+        if case .running(let done, _) = state.phase, line.row >= done { style = theme.style(.dim) }
+        if line.row == state.layer && line.child == nil { style = theme.style(focused ? .selected : .selectedDim) }
+        screen.text(inner.x, y, pad(line.text, inner.width), style, maxWidth: inner.width)
+    }
+}
+
+// MARK: - Visual pane
+
+func drawVisualPane(_ state: State, _ screen: inout Screen, _ r: Rect) {
+    let theme = state.theme
+    let rows = state.layerRows
+    var title = "Visual"
+    if state.layer < rows.count {
+        let row = rows[state.layer]
+        title = "Layer \(row.index) · \(row.module)"
+    }
+    screen.frame(r, title: title, style: theme.style(state.focus == .visual ? .borderFocus : .border), titleStyle: theme.style(.title))
+    let inner = r.inset(1)
+    if case .running(let done, let total) = state.phase, state.result == nil {
+        screen.text(inner.x, inner.y, "forward pass on \(state.imageLabel)… (Esc cancels)", theme.style(.accent), maxWidth: inner.width)
+        drawProgress(&screen, x: inner.x, y: inner.y + 2, width: inner.width, done: done, total: total, theme: theme)
+        return
+    }
+    if case .opening = state.phase {
+        screen.text(inner.x, inner.y, "opening \(state.modelID ?? "the model")… (Esc cancels)", theme.style(.accent), maxWidth: inner.width)
+        return
+    }
+    drawVisual(state, into: &screen, inner: inner, paneRect: r)
+}
+
+// MARK: - Status bar, prompt, help
+
+/// The mode word shown in the status bar for the current visual.
+func modeText(_ state: State) -> String {
+    switch currentVisualKind(state) {
+    case .featureMap: return state.channelMode == .single ? "featuremap ch \(state.channel)" : "featuremap \(state.channelMode.rawValue)"
+    case .attention: return "attention " + (state.head >= 0 ? "head \(state.head)" : "mean")
+    case .channelWeights: return "channel weights"
+    case .spatial: return "spatial weights"
+    case .sampling: return "sampling q\(state.query) " + (state.head >= 0 ? "h\(state.head)" : "h*") + " " + (state.level >= 0 ? "l\(state.level)" : "l*")
+    case .detections: return "detections"
+    case .other: return "tensor"
+    case .none: return "—"
+    }
+}
+
+func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
+    let theme = state.theme
+    let st = theme.style(.status)
+    screen.fill(r, Cell(" ", fg: st.fg, bg: st.bg, attrs: st.attrs))
+    if let p = state.prompt {
+        let label: String
+        switch p.purpose {
+        case .search: label = "/"
+        case .number: label = "number: "
+        case .imagePath: label = "image path: "
+        case .inputSize: label = "input size: "
+        case .weights: label = "weights file (empty = default init): "
+        }
+        screen.text(0, r.y, label + p.text + "█", theme.style(.statusKey), maxWidth: r.width)
+        return
+    }
+    var parts: [String] = []
+    switch state.mode {
+    case .browse:
+        let n = state.filter.isEmpty ? state.catalogue.entries.count : state.catalogue.search(state.filter).count
+        parts.append("catalogue \(n) entries")
+        if let e = state.selectedEntry { parts.append(e.id) }
+    case .model:
+        parts.append("model \(state.opened?.name ?? state.modelID ?? "")")
+        let rows = state.layerRows
+        if state.layer < rows.count {
+            parts.append("layer \(rows[state.layer].index)/\(max(0, rows.count - 1)) \(rows[state.layer].module)")
+            let shape = currentStep(state)?.outputShape ?? rows[state.layer].outputShape
+            if !shape.isEmpty { parts.append(shapeText(shape)) }
+        }
+        switch state.phase {
+        case .running(let d, let t): parts.append("running \(d)/\(t)")
+        case .opening: parts.append("opening")
+        case .failed: parts.append("failed")
+        case .cancelled: parts.append("cancelled")
+        default: parts.append(modeText(state))
+        }
+        parts.append(state.colormap.rawValue)
+        if state.playing { parts.append("▶ playing") }
+    }
+    var left = " " + parts.joined(separator: " │ ")
+    if let n = state.notice { left += " │ " + n }
+    let long = state.mode == .browse ? "/ search  Enter run  ? help  q quit " : "n/p step  v view  Tab pane  ? help  Esc back "
+    let keys = r.width >= left.count + long.count + 2 ? long : " ? help "
+    let room = r.width - keys.count
+    if room > 10 {
+        screen.text(0, r.y, clip(left, room - 1), st, maxWidth: room - 1)
+        screen.text(room, r.y, keys, theme.style(.statusKey))
+    } else {
+        screen.text(0, r.y, clip(left, r.width), st, maxWidth: r.width)
+    }
+}
+
+public let helpText: [String] = [
+    "detr-tui — keys",
+    "",
+    "Everywhere",
+    "  ?            this help (j/k, PgUp/PgDn scroll; ? or Esc closes)",
+    "  q, Ctrl-C    quit            Ctrl-L  redraw the screen",
+    "  m            next colormap (viridis, inferno, turbo, gray, diverging)",
+    "  i / I        next sample image / type an image path",
+    "  s            type the input size     w  type a weights file",
+    "",
+    "Catalogue",
+    "  ↑↓ j k       move              ←→ h l   fold / unfold a family",
+    "  /            search (Enter keeps the filter, Esc clears it)",
+    "  Enter, r     open the model and run it on the chosen image",
+    "  Tab          details pane (↑↓ scroll it)    o  back to the open model",
+    "",
+    "Model view",
+    "  n p, ↑↓ j k  next / previous layer     g G  first / last layer",
+    "  PgUp PgDn    ten layers                Space  play (steps by itself)",
+    "  e, Enter, →  expand a layer into its sub-modules",
+    "  Tab          switch between layer table and visual",
+    "  v V          next / previous visual of this layer (output, probes)",
+    "  r            run again (after changing image, size or weights)",
+    "  Esc          cancel a running forward pass; else back to the catalogue",
+    "",
+    "Visuals",
+    "  c C          next / previous channel   0-9  type a channel or query",
+    "  a            channel mode: single, grid, mean, max",
+    "  arrows hjkl  (visual focused) move the cursor / query",
+    "  [ ]          previous / next head (and all heads)",
+    "  { }          previous / next level (and all levels)",
+    "  < >          previous / next detection (its query for sampling points)",
+    "  x            sampling: aggregated heatmap of all queries' point weights",
+    "  o            lay the map over the input image",
+    "  mouse        click a row or entry to select it, a map to move the cursor",
+    "",
+    "Sampling points: the cross is the reference point, dots are sampling points",
+    "coloured by head and brighter for larger attention weights.",
+]
+
+func drawHelp(_ state: State, _ screen: inout Screen) {
+    let theme = state.theme
+    let w = min(screen.width - 2, 80), h = min(screen.height - 2, helpText.count + 2)
+    let r = Rect(x: (screen.width - w) / 2, y: (screen.height - h) / 2, width: w, height: h)
+    screen.fill(r, Cell(" "))
+    screen.frame(r, title: "Help", style: theme.style(.borderFocus), titleStyle: theme.style(.title))
+    let inner = r.inset(1)
+    let scroll = max(0, min(state.helpScroll, helpText.count - inner.height))
+    for (i, l) in helpText.dropFirst(scroll).prefix(inner.height).enumerated() {
+        let role: Theme.Role = l.hasPrefix("  ") || l.isEmpty ? .text : .header
+        screen.text(inner.x, inner.y + i, l, theme.style(role), maxWidth: inner.width)
+    }
+    if helpText.count > inner.height {
+        let more = "\(scroll + 1)-\(min(helpText.count, scroll + inner.height))/\(helpText.count)"
+        screen.text(r.maxX - more.count - 2, r.maxY - 1, more, theme.style(.dim))
+    }
+}

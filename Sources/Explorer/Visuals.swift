@@ -1,0 +1,690 @@
+import Foundation
+import ModelZoo
+import Tensor
+
+/// The visual view: what the current step holds (its output and probes), and how each kind is drawn —
+/// a colormapped picture through the renderer plus crisp text overlays placed by `MapGeometry`.
+
+/// Something the visual view can show for the current layer.
+public enum VisualSource: Sendable, Equatable {
+    /// The layer's output feature map.
+    case output
+    /// A probe, by its position in the trace.
+    case probe(Int)
+}
+
+/// A visual's data, typed by how it is drawn.
+public enum VisualKind: Sendable {
+    case featureMap(Tensor, signed: Bool)
+    case attention(Tensor, query: GridSize, key: GridSize)
+    case channelWeights(Tensor)
+    case spatial(Tensor)
+    case sampling(SamplingPoints)
+    case detections([Detection])
+    /// Nothing drawable (a tensor of another rank); shown as its shape and statistics.
+    case other(Tensor)
+    case none(String)
+}
+
+/// Maps between tensor coordinates and the cells a map was drawn into.
+public struct MapGeometry: Sendable, Equatable {
+    /// The cells the map covers.
+    public var rect: Rect
+    /// The map's extent in its own units (tensor columns/rows, or input pixels for images).
+    public var mapWidth: Float
+    public var mapHeight: Float
+    /// The model input size when the map is laid out in input space (images, detections, sampling).
+    public var inputSize: GridSize?
+
+    public init(rect: Rect, mapWidth: Float, mapHeight: Float, inputSize: GridSize? = nil) {
+        self.rect = rect
+        self.mapWidth = mapWidth
+        self.mapHeight = mapHeight
+        self.inputSize = inputSize
+    }
+
+    /// The largest rectangle inside `area` that shows a `width` x `height` map with square map cells
+    /// (a terminal cell is about twice as tall as it is wide), centred.
+    public static func fit(width: Int, height: Int, in area: Rect, inputSize: GridSize? = nil) -> MapGeometry {
+        guard width > 0, height > 0, area.width > 0, area.height > 0 else {
+            return MapGeometry(rect: Rect(x: area.x, y: area.y, width: 0, height: 0), mapWidth: Float(max(1, width)), mapHeight: Float(max(1, height)), inputSize: inputSize)
+        }
+        let aspect = Double(width) / Double(height)
+        var cw = min(area.width, Int((Double(area.height) * 2 * aspect).rounded()))
+        cw = max(1, cw)
+        var ch = Int((Double(cw) / (2 * aspect)).rounded())
+        ch = max(1, min(area.height, ch))
+        let x = area.x + (area.width - cw) / 2
+        let y = area.y + (area.height - ch) / 2
+        return MapGeometry(rect: Rect(x: x, y: y, width: cw, height: ch), mapWidth: Float(width), mapHeight: Float(height), inputSize: inputSize)
+    }
+
+    /// The cell holding map coordinate (x, y) (continuous: cell k of the map spans [k, k+1)).
+    public func cell(x: Float, y: Float) -> (col: Int, row: Int)? {
+        guard x.isFinite, y.isFinite, x >= 0, y >= 0, x <= mapWidth, y <= mapHeight, rect.width > 0, rect.height > 0 else { return nil }
+        let c = min(rect.width - 1, Int((x / mapWidth * Float(rect.width)).rounded(.down)))
+        let r = min(rect.height - 1, Int((y / mapHeight * Float(rect.height)).rounded(.down)))
+        return (rect.x + c, rect.y + r)
+    }
+
+    /// The cell holding a point given in [0, 1] of the map's width and height.
+    public func cell(normalizedX nx: Float, normalizedY ny: Float) -> (col: Int, row: Int)? {
+        cell(x: nx * mapWidth, y: ny * mapHeight)
+    }
+
+    /// The cell covering the centre of map cell (mx, my) of a grid with `grid` cells over this map.
+    public func cell(gridX mx: Int, gridY my: Int, grid: GridSize) -> (col: Int, row: Int)? {
+        cell(normalizedX: (Float(mx) + 0.5) / Float(grid.width), normalizedY: (Float(my) + 0.5) / Float(grid.height))
+    }
+
+    /// The map coordinate at the centre of a screen cell (nil outside the map).
+    public func mapCoordinate(col: Int, row: Int) -> (Float, Float)? {
+        guard rect.contains(x: col, y: row) else { return nil }
+        return ((Float(col - rect.x) + 0.5) / Float(rect.width) * mapWidth,
+                (Float(row - rect.y) + 0.5) / Float(rect.height) * mapHeight)
+    }
+}
+
+// MARK: - What the current layer holds
+
+func currentTrace(_ state: State) -> TraceSnapshot? { state.result?.trace }
+
+/// The current row's step in the trace.
+func currentStep(_ state: State) -> TraceStep? {
+    guard let trace = currentTrace(state), let idx = state.index, state.layer < idx.steps.count, let si = idx.steps[state.layer] else { return nil }
+    return trace.steps[si]
+}
+
+/// What the visual view can show for the current layer, in order: the output when it is a feature map,
+/// then the probes (sampling points and attention first), then the output when it is not a map.
+public func visualSources(_ state: State) -> [VisualSource] {
+    guard let trace = currentTrace(state), let idx = state.index, state.layer < idx.probes.count else { return [] }
+    let probeIDs = idx.probes[state.layer]
+    var out: [VisualSource] = []
+    let step = currentStep(state)
+    let outputIsMap = step?.output.map { $0.rank == 4 && $0.shape[2] > 1 && $0.shape[3] > 1 } ?? false
+    if outputIsMap { out.append(.output) }
+    func rank(_ p: Probe) -> Int {
+        switch p.data {
+        case .detections: return 0
+        case .sampling: return 1
+        case .attention: return 2
+        case .contextMap, .channelWeights, .spatialWeights: return 3
+        case .featureMap: return 4
+        case .tensor: return 5
+        }
+    }
+    let sorted = probeIDs.enumerated().sorted { a, b in
+        let ra = rank(trace.probes[a.element]), rb = rank(trace.probes[b.element])
+        return ra != rb ? ra < rb : a.offset < b.offset
+    }
+    for (_, p) in sorted { out.append(.probe(p)) }
+    if !outputIsMap, step?.output != nil { out.append(.output) }
+    return out
+}
+
+func currentSource(_ state: State) -> VisualSource? {
+    let s = visualSources(state)
+    guard !s.isEmpty else { return nil }
+    return s[min(state.visual, s.count - 1)]
+}
+
+/// The probe behind the current visual, if it is one.
+func currentProbe(_ state: State) -> Probe? {
+    guard case .probe(let i)? = currentSource(state), let trace = currentTrace(state) else { return nil }
+    return trace.probes[i]
+}
+
+public func currentVisualKind(_ state: State) -> VisualKind {
+    guard state.result != nil else {
+        switch state.phase {
+        case .running, .opening: return .none("running the forward pass…")
+        case .failed(let m): return .none(m)
+        case .cancelled: return .none("the forward pass was cancelled (r runs it again)")
+        default: return .none("no trace yet (r runs the model)")
+        }
+    }
+    switch currentSource(state) {
+    case nil:
+        return .none("this layer did not run or recorded nothing")
+    case .output?:
+        guard let t = currentStep(state)?.output else { return .none("no output recorded") }
+        if t.rank == 4, t.shape[0] == 1 { return .featureMap(t, signed: false) }
+        return .other(t)
+    case .probe(let i)?:
+        let p = currentTrace(state)!.probes[i]
+        switch p.data {
+        case .featureMap(let t): return .featureMap(t, signed: false)
+        case .contextMap(let t, let signed): return .featureMap(t, signed: signed)
+        case .attention(let t, let q, let k): return .attention(t, query: q, key: k)
+        case .channelWeights(let t): return .channelWeights(t)
+        case .spatialWeights(let t): return .spatial(t)
+        case .sampling(let s): return .sampling(s)
+        case .detections(let d): return .detections(d)
+        case .tensor(let t):
+            if t.rank == 3 || (t.rank == 4 && t.shape[0] == 1) { return .featureMap(t, signed: t.data.contains { $0 < 0 }) }
+            return .other(t)
+        }
+    }
+}
+
+func channelCount(_ state: State) -> Int {
+    switch currentVisualKind(state) {
+    case .featureMap(let t, _): return ScalarMap.chw(t)?.0 ?? 0
+    case .channelWeights(let t): return t.count
+    default: return 0
+    }
+}
+
+func headCount(_ state: State) -> Int {
+    switch currentVisualKind(state) {
+    case .attention(let t, _, _): return t.shape[0]
+    case .sampling(let s): return s.heads
+    default: return 0
+    }
+}
+
+func levelCount(_ state: State) -> Int {
+    if case .sampling(let s) = currentVisualKind(state) { return s.levels }
+    return 0
+}
+
+func attentionGrids(_ state: State) -> (GridSize, GridSize, Tensor)? {
+    if case .attention(let t, let q, let k) = currentVisualKind(state) { return (q, k, t) }
+    return nil
+}
+
+/// The grid the movable cursor lives on for the current visual.
+func cursorGrid(_ state: State) -> GridSize? {
+    switch currentVisualKind(state) {
+    case .featureMap(let t, _):
+        guard let (_, h, w) = ScalarMap.chw(t) else { return nil }
+        return GridSize(h, w)
+    case .attention(_, let q, _): return q
+    case .spatial(let t): return t.rank == 2 ? GridSize(t.shape[0], t.shape[1]) : nil
+    case .sampling(let s):
+        guard s.queryLevels != nil, !s.levelShapes.isEmpty else { return nil }
+        return s.levelShapes[max(0, min(s.levelShapes.count - 1, state.level))]
+    default: return nil
+    }
+}
+
+/// Final detections of the run.
+func currentDetections(_ state: State) -> [Detection] { state.result?.detections ?? [] }
+
+/// The model input size, from the image or the opened model.
+func inputGrid(_ state: State) -> GridSize? {
+    if let img = state.result?.image, img.rank >= 3 { return GridSize(img.shape[img.rank - 2], img.shape[img.rank - 1]) }
+    return state.opened?.inputSize
+}
+
+/// The effective colormap: signed maps use the diverging map unless another was chosen with `m`.
+func effectiveColormap(_ state: State, signed: Bool) -> Colormap {
+    signed && state.colormap == .viridis ? .diverging : state.colormap
+}
+
+// MARK: - Layout of the visual area
+
+/// The map area inside the visual pane (below its title line, above the colour bar and info lines).
+func mapArea(_ r: Rect) -> Rect { Rect(x: r.x, y: r.y + 1, width: r.width, height: r.height - 4) }
+
+/// The geometry the current visual's main map is drawn with inside `pane` (the pane's inner rect),
+/// and the map's size in its own units.
+func visualGeometry(_ state: State, _ paneRect: Rect) -> (MapGeometry, GridSize)? {
+    let inner = paneRect.inset(1)
+    let area = mapArea(inner)
+    switch currentVisualKind(state) {
+    case .featureMap(let t, _):
+        guard let (_, h, w) = ScalarMap.chw(t) else { return nil }
+        if state.channelMode == .grid { return nil }
+        if state.overlay, let input = inputGrid(state) {
+            return (MapGeometry.fit(width: input.width, height: input.height, in: area, inputSize: input), GridSize(h, w))
+        }
+        return (MapGeometry.fit(width: w, height: h, in: area), GridSize(h, w))
+    case .attention(_, _, let k):
+        if state.overlay, let input = inputGrid(state) {
+            return (MapGeometry.fit(width: input.width, height: input.height, in: area, inputSize: input), k)
+        }
+        return (MapGeometry.fit(width: k.width, height: k.height, in: area), k)
+    case .spatial(let t):
+        guard t.rank == 2 else { return nil }
+        return (MapGeometry.fit(width: t.shape[1], height: t.shape[0], in: area), GridSize(t.shape[0], t.shape[1]))
+    case .sampling, .detections:
+        let input = inputGrid(state) ?? GridSize(640, 640)
+        return (MapGeometry.fit(width: input.width, height: input.height, in: area, inputSize: input), input)
+    default:
+        return nil
+    }
+}
+
+// MARK: - Drawing
+
+/// Draws the visual pane's content inside `inner`.
+func drawVisual(_ state: State, into screen: inout Screen, inner: Rect, paneRect: Rect) {
+    let theme = state.theme
+    let kind = currentVisualKind(state)
+    let title = visualTitle(state, kind)
+    screen.text(inner.x, inner.y, clip(title, inner.width), theme.style(.header), maxWidth: inner.width)
+    guard inner.height >= 6, inner.width >= 10 else { return }
+    let area = mapArea(inner)
+    let barRow = inner.maxY - 3
+    let infoRow = inner.maxY - 2
+    let info2Row = inner.maxY - 1
+    switch kind {
+    case .none(let msg):
+        for (i, line) in wrap(msg, width: inner.width).prefix(area.height).enumerated() {
+            screen.text(inner.x, area.y + 1 + i, line, theme.style(.dim))
+        }
+        if case .running(let done, let total) = state.phase {
+            drawProgress(&screen, x: inner.x, y: area.y + 3, width: inner.width, done: done, total: total, theme: theme)
+        }
+    case .other(let t):
+        let stats = tensorStats(t)
+        screen.text(inner.x, area.y + 1, "tensor \(shapeText(t.shape))", theme.style(.text))
+        screen.text(inner.x, area.y + 2, stats, theme.style(.dim), maxWidth: inner.width)
+    case .featureMap(let t, let signed):
+        drawFeatureMap(state, t, signed: signed, into: &screen, area: area, paneRect: paneRect, barRow: barRow, infoRow: infoRow)
+    case .attention(let t, let q, let k):
+        drawAttention(state, t, query: q, key: k, into: &screen, paneRect: paneRect, barRow: barRow, infoRow: infoRow)
+    case .channelWeights(let t):
+        drawBars(state, t, into: &screen, area: area, infoRow: infoRow)
+    case .spatial(let t):
+        guard t.rank == 2 else { break }
+        let map = ScalarMap(width: t.shape[1], height: t.shape[0], values: t.data, signed: t.data.contains { $0 < 0 })
+        let geo = visualGeometry(state, paneRect)!.0
+        drawMap(state, map, geo: geo, into: &screen, barRow: barRow, x: inner.x, width: inner.width)
+        drawCursorValue(state, map, geo: geo, into: &screen, infoRow: infoRow, x: inner.x, width: inner.width)
+    case .sampling(let s):
+        drawSampling(state, s, into: &screen, paneRect: paneRect, barRow: barRow, infoRow: infoRow, info2Row: info2Row)
+    case .detections(let dets):
+        drawDetections(state, dets, into: &screen, paneRect: paneRect, infoRow: infoRow)
+    }
+}
+
+func visualTitle(_ state: State, _ kind: VisualKind) -> String {
+    let sources = visualSources(state)
+    let which = sources.count > 1 ? " [\(min(state.visual, sources.count - 1) + 1)/\(sources.count) v:next]" : ""
+    let label: String
+    if let p = currentProbe(state) {
+        label = "\(p.label) · \(p.path)"
+    } else if case .output? = currentSource(state) {
+        label = "output feature map"
+    } else {
+        label = "visual"
+    }
+    return label + which
+}
+
+func shapeText(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
+
+func tensorStats(_ t: Tensor) -> String {
+    guard !t.data.isEmpty else { return "empty" }
+    var lo = Float.infinity, hi = -Float.infinity, sum: Double = 0
+    for v in t.data { lo = min(lo, v); hi = max(hi, v); sum += Double(v) }
+    return "min \(fmt(lo))  max \(fmt(hi))  mean \(fmt(Float(sum / Double(t.data.count))))"
+}
+
+func drawProgress(_ screen: inout Screen, x: Int, y: Int, width: Int, done: Int, total: Int, theme: Theme) {
+    let label = total > 0 ? " \(done)/\(total) layers" : " \(done) layers"
+    let barWidth = max(4, width - label.count - 2)
+    let filled = total > 0 ? min(barWidth, barWidth * done / total) : 0
+    var bar = "["
+    bar += String(repeating: "█", count: filled)
+    bar += String(repeating: "·", count: barWidth - filled)
+    bar += "]"
+    screen.text(x, y, bar + label, theme.style(.accent), maxWidth: width)
+}
+
+/// Paints `map` (optionally over the input image) into `geo.rect` and draws a colour bar on `barRow`.
+@discardableResult
+func drawMap(_ state: State, _ map: ScalarMap, geo: MapGeometry, into screen: inout Screen, barRow: Int, x: Int, width: Int,
+             norm given: Normalization? = nil) -> Normalization {
+    let norm = given ?? Normalization.fit(map.values, signed: map.signed)
+    let cmap = effectiveColormap(state, signed: map.signed)
+    let (sx, sy) = state.render.symbols.pixelsPerCell
+    let pw = geo.rect.width * sx, ph = geo.rect.height * sy
+    var pic = Painter.paint(map, colormap: cmap, norm: norm, width: pw, height: ph)
+    if state.overlay, let img = state.result?.image, geo.inputSize != nil {
+        pic = Painter.blend(Painter.image(img, width: pw, height: ph), pic, alpha: 0.6)
+    }
+    Renderer.draw(pic, into: &screen, at: geo.rect, options: state.render)
+    drawColorBar(state, cmap, norm: norm, into: &screen, x: x, y: barRow, width: width)
+    return norm
+}
+
+func drawColorBar(_ state: State, _ cmap: Colormap, norm: Normalization, into screen: inout Screen, x: Int, y: Int, width: Int) {
+    let lo = fmt(norm.lo), hi = fmt(norm.hi)
+    let barWidth = max(4, min(40, width - lo.count - hi.count - 4 - cmap.rawValue.count - 1))
+    screen.text(x, y, lo, state.theme.style(.text))
+    let bx = x + lo.count + 1
+    if state.render.colorMode == .none {
+        var s = ""
+        for i in 0 ..< barWidth {
+            let k = min(Renderer.ramp.count - 1, i * Renderer.ramp.count / barWidth)
+            s.unicodeScalars.append(Renderer.ramp[k])
+        }
+        screen.text(bx, y, s)
+    } else {
+        let pic = Painter.colorBar(cmap, width: barWidth, height: 2)
+        Renderer.draw(pic, into: &screen, at: Rect(x: bx, y: y, width: barWidth, height: 1), options: state.render)
+    }
+    screen.text(bx + barWidth + 1, y, hi + " " + cmap.rawValue, state.theme.style(.text))
+}
+
+/// The channel map selected by the channel mode (nil in grid mode).
+func featureMapScalar(_ state: State, _ t: Tensor, signed: Bool) -> ScalarMap? {
+    var m: ScalarMap?
+    switch state.channelMode {
+    case .single: m = ScalarMap.channel(t, state.channel)
+    case .mean: m = ScalarMap.reduce(t, max: false)
+    case .max: m = ScalarMap.reduce(t, max: true)
+    case .grid: return nil
+    }
+    m?.signed = signed
+    return m
+}
+
+func drawFeatureMap(_ state: State, _ t: Tensor, signed: Bool, into screen: inout Screen, area: Rect, paneRect: Rect, barRow: Int, infoRow: Int) {
+    guard let (C, H, W) = ScalarMap.chw(t) else { return }
+    let inner = paneRect.inset(1)
+    if state.channelMode == .grid {
+        drawChannelGrid(state, t, C: C, H: H, W: W, signed: signed, into: &screen, area: area, barRow: barRow, infoRow: infoRow, x: inner.x, width: inner.width)
+        return
+    }
+    guard let map = featureMapScalar(state, t, signed: signed), let (geo, _) = visualGeometry(state, paneRect) else { return }
+    drawMap(state, map, geo: geo, into: &screen, barRow: barRow, x: inner.x, width: inner.width)
+    drawCursorValue(state, map, geo: geo, into: &screen, infoRow: infoRow, x: inner.x, width: inner.width)
+    let what: String
+    switch state.channelMode {
+    case .single: what = "channel \(state.channel)/\(C) (c/C, digits)"
+    case .mean: what = "mean of \(C) channels"
+    case .max: what = "max of \(C) channels"
+    case .grid: what = ""
+    }
+    screen.text(inner.x, infoRow + 1, clip("\(what) · \(H)x\(W) · a: single/grid/mean/max · o: over image", inner.width), state.theme.style(.dim))
+}
+
+/// The value under the cursor, and the cursor itself on the map.
+func drawCursorValue(_ state: State, _ map: ScalarMap, geo: MapGeometry, into screen: inout Screen, infoRow: Int, x: Int, width: Int) {
+    let cx = max(0, min(map.width - 1, state.cursor.x)), cy = max(0, min(map.height - 1, state.cursor.y))
+    let v = map.value(x: cx, y: cy)
+    screen.text(x, infoRow, clip("cursor (y \(cy), x \(cx)) = \(fmt(v))   [Tab, then arrows/hjkl move it]", width), state.theme.style(.text))
+    if let (c, r) = geo.cell(gridX: cx, gridY: cy, grid: GridSize(map.height, map.width)) {
+        drawCursorCell(state, &screen, c, r)
+    }
+}
+
+func drawCursorCell(_ state: State, _ screen: inout Screen, _ c: Int, _ r: Int) {
+    guard c >= 0, r >= 0, c < screen.width, r < screen.height else { return }
+    var cell = screen[c, r]
+    cell.symbol = "✛"
+    if state.render.colorMode == .none {
+        cell.symbol = "X"
+        cell.attrs = [.bold, .reverse]
+    } else {
+        cell.fg = .rgb(255, 255, 255)
+        cell.attrs = [.bold]
+        if cell.bg == .none { cell.bg = .rgb(0, 0, 0) }
+    }
+    screen[c, r] = cell
+}
+
+func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed: Bool, into screen: inout Screen, area: Rect,
+                     barRow: Int, infoRow: Int, x: Int, width: Int) {
+    // Tiles of at least 6x3 cells; as many channels as fit, starting at the current channel's page.
+    let tileW = max(6, min(area.width, W + 1)), tileH = max(3, min(area.height, (H + 1) / 2 + 1))
+    let cols = max(1, area.width / tileW), rows = max(1, area.height / tileH)
+    let perPage = cols * rows
+    let start = (state.channel / perPage) * perPage
+    var all: [Float] = []
+    for c in start ..< min(C, start + perPage) {
+        let base = c * H * W
+        all.append(contentsOf: t.data[base ..< base + H * W])
+    }
+    let norm = Normalization.fit(all, signed: signed)
+    let cmap = effectiveColormap(state, signed: signed)
+    for k in 0 ..< perPage {
+        let c = start + k
+        guard c < C, let m0 = ScalarMap.channel(t, c) else { break }
+        var m = m0
+        m.signed = signed
+        let tile = Rect(x: area.x + (k % cols) * tileW, y: area.y + (k / cols) * tileH, width: tileW - 1, height: tileH - 1)
+        let geo = MapGeometry.fit(width: W, height: H, in: tile)
+        let (sx, sy) = state.render.symbols.pixelsPerCell
+        let pic = Painter.paint(m, colormap: cmap, norm: norm, width: geo.rect.width * sx, height: geo.rect.height * sy)
+        Renderer.draw(pic, into: &screen, at: geo.rect, options: state.render)
+        let label = "\(c)"
+        let style = c == state.channel ? state.theme.style(.selected) : state.theme.style(.dim)
+        screen.text(tile.x, tile.maxY, label, style, maxWidth: tileW - 1)
+    }
+    drawColorBar(state, cmap, norm: norm, into: &screen, x: x, y: barRow, width: width)
+    screen.text(x, infoRow, clip("channels \(start)-\(min(C, start + perPage) - 1) of \(C) · shared range · c/C pages · a: mode", width), state.theme.style(.dim))
+}
+
+func drawAttention(_ state: State, _ t: Tensor, query: GridSize, key: GridSize, into screen: inout Screen, paneRect: Rect, barRow: Int, infoRow: Int) {
+    let inner = paneRect.inset(1)
+    guard t.rank == 3, let (geo, _) = visualGeometry(state, paneRect) else { return }
+    let heads = t.shape[0], Q = t.shape[1], K = t.shape[2]
+    let qx = max(0, min(query.width - 1, state.cursor.x)), qy = max(0, min(query.height - 1, state.cursor.y))
+    let q = min(Q - 1, qy * query.width + qx)
+    var values = [Float](repeating: 0, count: K)
+    let hs = state.head >= 0 ? [state.head] : Array(0 ..< heads)
+    for h in hs {
+        let base = (h * Q + q) * K
+        for k in 0 ..< K { values[k] += t.data[base + k] }
+    }
+    if hs.count > 1 { for k in 0 ..< K { values[k] /= Float(hs.count) } }
+    guard K == key.count else { return }
+    let map = ScalarMap(width: key.width, height: key.height, values: values)
+    drawMap(state, map, geo: geo, into: &screen, barRow: barRow, x: inner.x, width: inner.width)
+    // The query's own position on the key grid (same spatial extent) as the cursor.
+    if let (c, r) = geo.cell(normalizedX: (Float(qx) + 0.5) / Float(query.width), normalizedY: (Float(qy) + 0.5) / Float(query.height)) {
+        drawCursorCell(state, &screen, c, r)
+    }
+    var best = 0
+    for k in 0 ..< K where values[k] > values[best] { best = k }
+    let headText = state.head >= 0 ? "head \(state.head)/\(heads)" : "mean of \(heads) heads"
+    screen.text(inner.x, infoRow, clip("query (y \(qy), x \(qx)) #\(q) · \(headText) · peak key (y \(best / key.width), x \(best % key.width)) \(fmt(values[best]))", inner.width), state.theme.style(.text))
+    screen.text(inner.x, infoRow + 1, clip("Tab then arrows move the query · [ ] head · o: over image", inner.width), state.theme.style(.dim))
+}
+
+func drawBars(_ state: State, _ t: Tensor, into screen: inout Screen, area: Rect, infoRow: Int) {
+    let C = t.count
+    guard C > 0, area.width > 2, area.height > 2 else { return }
+    let vals = t.data
+    let hi = max(vals.max() ?? 1, 0), lo = min(vals.min() ?? 0, 0)
+    let span = max(hi - lo, 1e-12)
+    let cols = min(C, area.width)
+    let perCol = (C + cols - 1) / cols
+    // Few channels: wider bars (with a gap) so each is easy to see.
+    let barWidth = perCol == 1 ? max(1, min(6, area.width / C - 1)) : 1
+    let step = perCol == 1 && barWidth > 1 ? barWidth + 1 : 1
+    let eighths: [Unicode.Scalar] = [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+    let mono = state.render.colorMode == .none
+    let h = area.height - 1
+    for col in 0 ..< (C + perCol - 1) / perCol {
+        let c0 = col * perCol, c1 = min(C, c0 + perCol)
+        var v = vals[c0]
+        for c in c0 ..< c1 where abs(vals[c]) > abs(v) { v = vals[c] }
+        let frac = (v - lo) / span
+        let units = Int((frac * Float(h * 8)).rounded())
+        let selected = state.channel >= c0 && state.channel < c1
+        let color: CellColor = selected ? .rgb(255, 215, 95) : {
+            let c = Colormap.viridis.color(0.25 + 0.75 * frac)
+            return .rgb(c.0, c.1, c.2)
+        }()
+        for r in 0 ..< h {
+            let fill = max(0, min(8, units - r * 8))
+            if fill == 0 { continue }
+            let sym: Unicode.Scalar = mono ? (selected ? "#" : "|") : eighths[fill]
+            for k in 0 ..< barWidth { screen.set(area.x + col * step + k, area.y + h - 1 - r, Cell(sym, fg: mono ? .none : color)) }
+        }
+    }
+    let order = vals.indices.sorted { vals[$0] > vals[$1] }.prefix(5).map { "\($0):\(fmt(vals[$0]))" }.joined(separator: " ")
+    screen.text(area.x, area.maxY - 1, clip("\(C) channels" + (perCol > 1 ? ", \(perCol) per column (largest shown)" : ""), area.width), state.theme.style(.dim))
+    screen.text(area.x, infoRow, clip("channel \(state.channel) = \(fmt(vals[min(C - 1, state.channel)])) · top: \(order)", area.width), state.theme.style(.text))
+    screen.text(area.x, infoRow + 1, clip("Tab then ←/→ choose a channel", area.width), state.theme.style(.dim))
+}
+
+/// The sampling view: image (or aggregated heatmap) with the reference point and the sampling points.
+func drawSampling(_ state: State, _ s: SamplingPoints, into screen: inout Screen, paneRect: Rect, barRow: Int, infoRow: Int, info2Row: Int) {
+    let inner = paneRect.inset(1)
+    guard let (geo, input) = visualGeometry(state, paneRect) else { return }
+    let (sx, sy) = state.render.symbols.pixelsPerCell
+    let pw = geo.rect.width * sx, ph = geo.rect.height * sy
+    let q = max(0, min(s.queries - 1, state.query))
+    let heads = state.head >= 0 ? [state.head] : Array(0 ..< s.heads)
+    let levels = state.level >= 0 ? [state.level] : Array(0 ..< s.levels)
+    let P = s.points, L = s.levels, H = s.heads
+    // Background: the aggregated weights of every query's points, or the input image, or a level's grid.
+    if state.aggregate {
+        let grid = s.levelShapes.isEmpty ? GridSize(64, 64) : s.levelShapes[levels.count == 1 ? levels[0] : 0]
+        var acc = [Float](repeating: 0, count: grid.count)
+        s.locations.data.withUnsafeBufferPointer { loc in
+            s.weights.data.withUnsafeBufferPointer { w in
+                for qq in 0 ..< s.queries {
+                    for h in heads {
+                        for l in levels {
+                            for p in 0 ..< P {
+                                let wi = ((qq * H + h) * L + l) * P + p
+                                let x = loc[2 * wi], y = loc[2 * wi + 1]
+                                let gx = Int(x * Float(grid.width)), gy = Int(y * Float(grid.height))
+                                if gx >= 0, gy >= 0, gx < grid.width, gy < grid.height { acc[gy * grid.width + gx] += w[wi] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let map = ScalarMap(width: grid.width, height: grid.height, values: acc)
+        drawMap(state, map, geo: geo, into: &screen, barRow: barRow, x: inner.x, width: inner.width)
+    } else if let img = state.result?.image {
+        Renderer.draw(Painter.image(img, width: pw, height: ph), into: &screen, at: geo.rect, options: state.render)
+        screen.text(inner.x, barRow, clip("points: colour = head, brightness = weight · x: aggregated heatmap", inner.width), state.theme.style(.dim))
+    } else {
+        screen.fill(geo.rect, Cell("·", fg: state.theme.monochrome ? .none : .rgb(80, 80, 80)))
+    }
+    // Sampling points, the strongest point per cell wins.
+    var maxW: Float = 1e-12
+    for h in heads { for l in levels { for p in 0 ..< P { maxW = max(maxW, s.weights.data[((q * H + h) * L + l) * P + p]) } } }
+    var best: [Int: (Float, Int)] = [:]
+    for h in heads {
+        for l in levels {
+            for p in 0 ..< P {
+                let wi = ((q * H + h) * L + l) * P + p
+                let w = s.weights.data[wi]
+                let x = s.locations.data[2 * wi], y = s.locations.data[2 * wi + 1]
+                guard let (c, r) = geo.cell(normalizedX: x, normalizedY: y) else { continue }
+                let key = r * 10000 + c
+                if best[key] == nil || best[key]!.0 < w { best[key] = (w, h) }
+            }
+        }
+    }
+    for (key, (w, h)) in best {
+        let r = key / 10000, c = key % 10000
+        var cell = screen[c, r]
+        if state.render.colorMode == .none {
+            cell.symbol = Unicode.Scalar(UInt8(48 + h % 10))
+            cell.attrs = w / maxW > 0.5 ? [.bold] : []
+        } else {
+            cell.symbol = "●"
+            cell.fg = HeadColors.color(head: h, shade: w / maxW)
+        }
+        screen[c, r] = cell
+    }
+    // The reference point as a cross (drawn last so it stays visible).
+    let rp = s.referencePoints
+    let rd = rp.shape.last ?? 2
+    let rx = rp.data[q * rd], ry = rp.data[q * rd + 1]
+    if rd == 4, !state.theme.monochrome || true {
+        let w = rp.data[q * rd + 2], h = rp.data[q * rd + 3]
+        drawBox(state, &screen, geo: geo, x1: (rx - w / 2) * Float(input.width), y1: (ry - h / 2) * Float(input.height),
+                x2: (rx + w / 2) * Float(input.width), y2: (ry + h / 2) * Float(input.height), label: nil, color: .rgb(200, 200, 200), dim: true)
+    }
+    if let (c, r) = geo.cell(normalizedX: rx, normalizedY: ry) {
+        var cell = screen[c, r]
+        cell.symbol = "╋"
+        cell.fg = state.theme.monochrome ? .none : .rgb(255, 255, 255)
+        cell.attrs = [.bold]
+        screen[c, r] = cell
+    }
+    // Info.
+    let dets = currentDetections(state)
+    var qtext = "query \(q)/\(s.queries)"
+    if s.queryLevels == nil, let d = dets.first(where: { $0.source == q }) {
+        qtext += " = \(d.className) \(String(format: "%.2f", d.score))"
+    } else if let ql = s.queryLevels, q < ql.count {
+        qtext += " (level \(ql[q].height) pos \(ql[q].width))"
+    }
+    let headText = state.head >= 0 ? "head \(state.head)/\(H)" : "all \(H) heads"
+    let levelText = state.level >= 0 ? "level \(state.level)/\(L) \(state.level < s.levelShapes.count ? "\(s.levelShapes[state.level].height)x\(s.levelShapes[state.level].width)" : "")" : "all \(L) levels"
+    screen.text(inner.x, infoRow, clip("\(qtext) · \(headText) · \(levelText) · \(P) points", inner.width), state.theme.style(.text))
+    let how = s.queryLevels == nil ? "< > detection · digits: query" : "Tab, arrows: query pixel"
+    screen.text(inner.x, info2Row, clip("\(how) · [ ] head · { } level · x heatmap", inner.width), state.theme.style(.dim))
+}
+
+/// Class colours for boxes.
+func classColor(_ i: Int) -> CellColor {
+    let palette: [UInt32] = [0xff5f5f, 0x5fd7ff, 0xffd75f, 0x87ff87, 0xd787ff, 0xffaf5f, 0x5fffd7, 0xff87d7, 0xafafff, 0xd7ff5f]
+    return CellColor(hex: palette[((i % palette.count) + palette.count) % palette.count])
+}
+
+/// A box in input pixels drawn with box-drawing characters, with an optional label on its top edge.
+func drawBox(_ state: State, _ screen: inout Screen, geo: MapGeometry, x1: Float, y1: Float, x2: Float, y2: Float, label: String?, color: CellColor, dim: Bool = false) {
+    guard let input = geo.inputSize else { return }
+    func clampX(_ v: Float) -> Float { max(0, min(Float(input.width) - 0.001, v)) }
+    func clampY(_ v: Float) -> Float { max(0, min(Float(input.height) - 0.001, v)) }
+    let sx = geo.mapWidth / Float(input.width), sy = geo.mapHeight / Float(input.height)
+    guard let (c1, r1) = geo.cell(x: clampX(x1) * sx, y: clampY(y1) * sy),
+          let (c2, r2) = geo.cell(x: clampX(x2) * sx, y: clampY(y2) * sy) else { return }
+    let fg: CellColor = state.theme.monochrome ? .none : color
+    let attrs: CellAttributes = dim ? [] : [.bold]
+    func put(_ c: Int, _ r: Int, _ s: Unicode.Scalar) {
+        guard c >= 0, r >= 0, c < screen.width, r < screen.height else { return }
+        var cell = screen[c, r]
+        cell.symbol = s
+        cell.fg = fg
+        cell.attrs = attrs
+        screen[c, r] = cell
+    }
+    if c2 > c1 {
+        for c in c1 + 1 ..< c2 { put(c, r1, dim ? "┄" : "─"); put(c, r2, dim ? "┄" : "─") }
+    }
+    if r2 > r1 {
+        for r in r1 + 1 ..< r2 { put(c1, r, dim ? "┆" : "│"); put(c2, r, dim ? "┆" : "│") }
+    }
+    put(c1, r1, "┌"); put(c2, r1, "┐"); put(c1, r2, "└"); put(c2, r2, "┘")
+    if let label {
+        let room = max(0, min(c2 - c1 - 1, screen.width - c1 - 1))
+        var col = c1 + 1
+        for s in clip(label, max(room, 0)).unicodeScalars {
+            guard col < screen.width else { break }
+            var cell = screen[col, r1]
+            cell.symbol = s
+            cell.fg = state.theme.monochrome ? .none : .rgb(0, 0, 0)
+            cell.bg = state.theme.monochrome ? .none : color
+            cell.attrs = state.theme.monochrome ? [.reverse] : []
+            screen[col, r1] = cell
+            col += 1
+        }
+    }
+}
+
+func drawDetections(_ state: State, _ dets: [Detection], into screen: inout Screen, paneRect: Rect, infoRow: Int) {
+    let inner = paneRect.inset(1)
+    guard let (geo, _) = visualGeometry(state, paneRect) else { return }
+    let (sx, sy) = state.render.symbols.pixelsPerCell
+    if let img = state.result?.image {
+        Renderer.draw(Painter.image(img, width: geo.rect.width * sx, height: geo.rect.height * sy), into: &screen, at: geo.rect, options: state.render)
+    }
+    // Weakest first so the strongest boxes end on top.
+    let shown = dets.enumerated().sorted { $0.element.score < $1.element.score }.suffix(30)
+    for (i, d) in shown {
+        let picked = i == state.detectionPick
+        drawBox(state, &screen, geo: geo, x1: d.x1, y1: d.y1, x2: d.x2, y2: d.y2,
+                label: "\(d.className) \(String(format: "%.2f", d.score))", color: picked ? .rgb(255, 255, 255) : classColor(d.classIndex))
+    }
+    let top = dets.sorted { $0.score > $1.score }.prefix(4).map { "\($0.className) \(String(format: "%.2f", $0.score))" }.joined(separator: ", ")
+    screen.text(inner.x, infoRow, clip("\(dets.count) detections" + (dets.isEmpty ? "" : ": \(top)"), inner.width), state.theme.style(.text))
+    screen.text(inner.x, infoRow + 1, clip("< > pick a detection (its query in the sampling view)", inner.width), state.theme.style(.dim))
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Tensor
+
+/// NAM channel attention (normalisation-based attention).
+///
+/// Liu et al., "NAM: Normalization-based Attention Module" (arXiv 2111.12419); official code
+/// Christian-lyc/NAM `MODELS/attention.py` (`Channel_Att`, wrapped as `Att` / the tutorials' `NAMAttention`).
+///
+/// The batch norm's own scale factors say how much each channel varies, and NAM turns them into channel
+/// importances: `w_c = |gamma_c| / sum_j |gamma_j|`, then `out = sigmoid(w * BN(x)) * x`.
+/// Only the channel branch exists in the official code, and only it is implemented here.
+///
+/// Shapes: x [N, C, H, W] -> [N, C, H, W]. Keys: `Channel_Att.bn2.{weight,bias,running_mean,running_var}`.
+/// Probes: `channel weights` [C] (a bar chart), the gate `sigmoid(w * BN(x))` [C, H, W], the gated map [C, H, W].
+public struct NAM: Layer {
+    public let channels: Int
+    public let bn: BatchNorm2dParams
+    /// |gamma| / sum |gamma|, fixed at load time.
+    public let channelWeights: Tensor
+
+    public init(_ w: WeightScope, channels c: Int) {
+        channels = c
+        bn = BatchNorm2dParams(w.scope("Channel_Att").scope("bn2"), channels: c)
+        let a = abs(bn.gamma)
+        let total = a.data.reduce(0, +)
+        channelWeights = a * (total > 0 ? 1 / total : 0)
+    }
+
+    public var parameterCount: Int { bn.parameterCount }
+
+    /// thop counts the batch norm only (4 ops an element); the scaling, sigmoid and product are element-wise.
+    public func flops(inputShape: [Int]) -> Double { bn.flops(elements: inputShape.reduce(1, *)) }
+
+    public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
+        try expectNCHW(x, channels: channels, "NAM")
+        let gate = sigmoid(bn(x) * channelWeights.reshaped([1, channels, 1, 1]))
+        let y = gate * x
+        ctx.probe("channel weights |gamma|/sum|gamma|", .channelWeights(channelWeights), name: "channel_weights")
+        ctx.probe("gate sigmoid(w * BN(x))", .contextMap(unbatched(slice(gate, axis: 0, range: 0 ..< 1)), signed: false), name: "gate")
+        ctx.probe("gated map sigmoid(w * BN(x)) * x", .featureMap(unbatched(slice(y, axis: 0, range: 0 ..< 1))), name: "gated")
+        return y
+    }
+}

@@ -1,0 +1,151 @@
+import XCTest
+import Tensor
+import ModelZoo
+@testable import Explorer
+
+final class RenderingTests: XCTestCase {
+    func testColormapEndpointsArePublishedValues() {
+        XCTAssertTrue(Colormap.viridis.color(0) == (0x44, 0x01, 0x54))
+        XCTAssertTrue(Colormap.viridis.color(1) == (0xfd, 0xe7, 0x25))
+        XCTAssertTrue(Colormap.inferno.color(0) == (0x00, 0x00, 0x04))
+        XCTAssertTrue(Colormap.turbo.color(1) == (0x7a, 0x04, 0x03))
+        XCTAssertTrue(Colormap.gray.color(0.5) == (128, 128, 128))
+        // The diverging map is near white in the middle.
+        let mid = Colormap.diverging.color(0.5)
+        XCTAssertGreaterThan(Int(mid.0) + Int(mid.1) + Int(mid.2), 3 * 235)
+        XCTAssertEqual(Colormap.viridis.next, .inferno)
+        XCTAssertEqual(Colormap.diverging.next, .viridis)
+    }
+
+    func testNormalization() {
+        let n = Normalization.fit([-1, 0, 3], signed: true)
+        XCTAssertEqual(n.lo, -3); XCTAssertEqual(n.hi, 3)
+        XCTAssertEqual(n.apply(0), 0.5)
+        let u = Normalization.fit([2, 4, 6], signed: false)
+        XCTAssertEqual(u.lo, 2); XCTAssertEqual(u.hi, 6)
+        let values = (0 ... 100).map(Float.init)
+        let c = Normalization.fit(values + [10000], signed: false, clip: 1)
+        XCTAssertEqual(c.lo, 1); XCTAssertEqual(c.hi, 100)
+        let flat = Normalization.fit([5, 5], signed: false)
+        XCTAssertEqual(flat.apply(5), 0)
+    }
+
+    func testPaintIsNearestNeighbourPerMapCell() {
+        let map = ScalarMap(width: 2, height: 2, values: [0, 1, 1, 0])
+        let pic = Painter.paint(map, colormap: .gray, norm: Normalization(lo: 0, hi: 1, signed: false), width: 4, height: 4)
+        XCTAssertTrue(pic.pixel(0, 0) == (0, 0, 0))
+        XCTAssertTrue(pic.pixel(1, 1) == (0, 0, 0))
+        XCTAssertTrue(pic.pixel(2, 0) == (255, 255, 255))
+        XCTAssertTrue(pic.pixel(0, 3) == (255, 255, 255))
+        XCTAssertTrue(pic.pixel(3, 3) == (0, 0, 0))
+    }
+
+    func testChafaHalfBlocksCarryBothColours() {
+        // Top pixel red, bottom pixel blue in each of 3 cells: one half-block symbol per cell with both colours.
+        // libchafa works on 8x8 pixels per cell.
+        var pic = Picture(width: 24, height: 8)
+        for x in 0 ..< 24 { for y in 0 ..< 8 { pic.setPixel(x, y, y < 4 ? (255, 0, 0) : (0, 0, 255)) } }
+        let cells = Renderer.cells(pic, cols: 3, rows: 1, options: RenderOptions(colorMode: .truecolor, symbols: .half))
+        XCTAssertEqual(cells.count, 3)
+        for c in cells {
+            XCTAssertTrue(["▀", "▄"].contains(c.symbol), "symbol \(c.symbol)")
+            let colors = Set([c.fg, c.bg])
+            XCTAssertEqual(colors, [.rgb(255, 0, 0), .rgb(0, 0, 255)])
+        }
+    }
+
+    func testChafaIndexedModesGivePaletteIndices() {
+        let pic = Picture(width: 4, height: 4, fill: (255, 0, 0))
+        for mode in [ColorMode.c256, .c16, .c8] {
+            let cells = Renderer.cells(pic, cols: 2, rows: 2, options: RenderOptions(colorMode: mode, symbols: .half))
+            XCTAssertEqual(cells.count, 4)
+            for c in cells {
+                let colors = [c.fg, c.bg].filter { if case .index = $0 { return true } else { return false } }
+                XCTAssertFalse(colors.isEmpty, "\(mode): \(c)")
+            }
+        }
+    }
+
+    func testOtherSymbolSetsProduceTheirGlyphs() {
+        var pic = Picture(width: 8, height: 8)
+        for y in 0 ..< 8 { for x in 0 ..< 8 where (x / 2 + y / 2) % 2 == 0 { pic.setPixel(x, y, (255, 255, 255)) } }
+        let braille = Renderer.cells(pic, cols: 4, rows: 2, options: RenderOptions(colorMode: .truecolor, symbols: .braille))
+        XCTAssertTrue(braille.allSatisfy { $0.symbol == " " || (0x2800 ... 0x28ff).contains($0.symbol.value) })
+        let ascii = Renderer.cells(pic, cols: 4, rows: 2, options: RenderOptions(colorMode: .truecolor, symbols: .ascii))
+        XCTAssertTrue(ascii.allSatisfy { $0.symbol.isASCII })
+    }
+
+    func testMonochromeUsesDensityRamp() {
+        var pic = Picture(width: 2, height: 2)
+        pic.setPixel(1, 0, (255, 255, 255)); pic.setPixel(1, 1, (255, 255, 255))
+        let cells = Renderer.cells(pic, cols: 2, rows: 1, options: RenderOptions(colorMode: .none))
+        XCTAssertEqual(cells.map(\.symbol), [" ", "@"])
+        XCTAssertTrue(cells.allSatisfy { $0.fg == .none && $0.bg == .none })
+    }
+
+    func testColorModeDetection() {
+        XCTAssertEqual(ColorMode.detect(environment: ["TERM": "xterm-256color", "NO_COLOR": "1"]), ColorMode.none)
+        XCTAssertEqual(ColorMode.detect(environment: ["TERM": "dumb"]), ColorMode.none)
+        XCTAssertEqual(ColorMode.detect(environment: ["TERM": "xterm-256color", "COLORTERM": "truecolor"]), .truecolor)
+        XCTAssertEqual(ColorMode.detect(environment: ["TERM": "xterm-256color"]), .c256)
+        XCTAssertEqual(ColorMode.detect(environment: ["TERM": "xterm"]), .c16)
+    }
+
+    func testPaletteQuantisation() {
+        XCTAssertEqual(Palette.nearest256(255, 0, 0), 196)
+        XCTAssertEqual(Palette.nearest256(128, 128, 128), 244)
+        XCTAssertEqual(Palette.nearest(250, 250, 250, count: 16), 15)
+        XCTAssertEqual(Palette.nearest(0, 0, 0, count: 8), 0)
+    }
+
+    func testAnsiOutput() {
+        var s = Screen(width: 3, height: 1)
+        s.set(0, 0, Cell("a", fg: .rgb(1, 2, 3)))
+        s.set(1, 0, Cell("b", bg: .index(200)))
+        let t = Renderer.ansi(s, mode: .truecolor)
+        XCTAssertEqual(t, "\u{1b}[0;38;2;1;2;3ma\u{1b}[0;48;5;200mb\u{1b}[0m\n")
+        XCTAssertEqual(Renderer.ansi(s, mode: .none), "ab\n")
+    }
+
+    // MARK: geometry: tensor coordinates -> cells
+
+    func testFitKeepsSquareMapCells() {
+        let g = MapGeometry.fit(width: 20, height: 20, in: Rect(x: 10, y: 5, width: 60, height: 20))
+        XCTAssertEqual(g.rect, Rect(x: 20, y: 5, width: 40, height: 20))
+        let wide = MapGeometry.fit(width: 40, height: 10, in: Rect(x: 0, y: 0, width: 40, height: 30))
+        XCTAssertEqual(wide.rect.width, 40)
+        XCTAssertEqual(wide.rect.height, 5)
+        XCTAssertEqual(wide.rect.y, 12)
+    }
+
+    func testTensorCoordinatesMapExactlyToCells() {
+        // A 20x20 map in 40x20 cells: each map cell is 2 columns by 1 row.
+        let g = MapGeometry.fit(width: 20, height: 20, in: Rect(x: 10, y: 5, width: 60, height: 20))
+        XCTAssertTrue(g.cell(x: 0, y: 0)! == (20, 5))
+        XCTAssertTrue(g.cell(x: 19.99, y: 19.99)! == (59, 24))
+        XCTAssertTrue(g.cell(x: 20, y: 20)! == (59, 24))
+        XCTAssertTrue(g.cell(x: 3.5, y: 7.2)! == (27, 12))
+        XCTAssertTrue(g.cell(gridX: 3, gridY: 7, grid: GridSize(20, 20))! == (27, 12))
+        XCTAssertTrue(g.cell(normalizedX: 0.5, normalizedY: 0.5)! == (40, 15))
+        XCTAssertNil(g.cell(x: -0.1, y: 0))
+        XCTAssertNil(g.cell(x: 0, y: 20.5))
+        // And back: the centre of each cell maps into the map cell drawn there.
+        for col in 20 ..< 60 {
+            let (mx, _) = g.mapCoordinate(col: col, row: 5)!
+            XCTAssertEqual(Int(mx), (col - 20) / 2)
+            XCTAssertTrue(g.cell(x: mx, y: 0)!.col == col)
+        }
+        XCTAssertNil(g.mapCoordinate(col: 19, row: 5))
+    }
+
+    func testImageSpaceGeometryForDetectionsAndPoints() {
+        // A 640x320 input in a 64x16 area: 10 input pixels per column, 20 per row.
+        let g = MapGeometry.fit(width: 640, height: 320, in: Rect(x: 0, y: 0, width: 64, height: 16), inputSize: GridSize(320, 640))
+        XCTAssertEqual(g.rect, Rect(x: 0, y: 0, width: 64, height: 16))
+        XCTAssertTrue(g.cell(x: 105, y: 45)! == (10, 2))
+        XCTAssertTrue(g.cell(normalizedX: 0.25, normalizedY: 0.75)! == (16, 12))
+    }
+}
+
+private func == (a: (UInt8, UInt8, UInt8), b: (UInt8, UInt8, UInt8)) -> Bool { a.0 == b.0 && a.1 == b.1 && a.2 == b.2 }
+private func == (a: (col: Int, row: Int), b: (Int, Int)) -> Bool { a.col == b.0 && a.row == b.1 }

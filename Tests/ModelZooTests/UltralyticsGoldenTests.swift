@@ -1,0 +1,90 @@
+import Foundation
+import Tensor
+import XCTest
+@testable import ModelZoo
+
+/// Equality with ultralytics: the fixtures (scripts/fixtures/gen_ultralytics.py) hold a small model's weights under
+/// ultralytics' key names, an input, every top-level layer's output and the final output.
+final class UltralyticsGoldenTests: XCTestCase {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/ultralytics")
+
+    struct Loaded {
+        let model: UltralyticsModel
+        let file: SafetensorsFile
+        let tensors: [String: Tensor]
+    }
+
+    func load(_ name: String) throws -> Loaded {
+        let path = Self.dir.appendingPathComponent("\(name).safetensors").path
+        let file = try SafetensorsFile(path: path)
+        let all = try file.allTensors()
+        let weights = all.filter { $0.key.hasPrefix("model.") }
+        let store = WeightStore(.checkpoint(name: path, tensors: weights))
+        let spec = try UltralyticsModelSpec.parse(yaml: try XCTUnwrap(file.metadata["yaml"]), source: path)
+        let model = try UltralyticsModel(name: name, spec: spec, weights: store)
+        try store.finish()
+        return Loaded(model: model, file: file, tensors: all)
+    }
+
+    /// max |a - b| <= tol * max |b|, reporting the first offending element.
+    func assertClose(_ a: Tensor, _ b: Tensor, _ what: String, tol: Float = 1e-3, file: StaticString = #filePath, line: UInt = #line) {
+        guard a.shape == b.shape else {
+            XCTFail("\(what): shape \(a.shape), expected \(b.shape)", file: file, line: line)
+            return
+        }
+        let scale = max(b.maxAbs, 1e-6)
+        var worst: Float = 0, at = 0
+        for i in 0 ..< a.count {
+            let d = abs(a.data[i] - b.data[i])
+            if d > worst { worst = d; at = i }
+        }
+        if ProcessInfo.processInfo.environment["GOLDEN_VERBOSE"] != nil { print("GOLDEN \(what) rel \(worst / scale)") }
+        XCTAssertLessThanOrEqual(worst / scale, tol,
+                                 "\(what): max abs error \(worst) (relative \(worst / scale)) at flat index \(at): \(a.data[at]) vs \(b.data[at])",
+                                 file: file, line: line)
+    }
+
+    func check(_ name: String) throws {
+        let l = try load(name)
+        let images = try XCTUnwrap(l.tensors["images"])
+        let trace = Trace(keepTensors: true)
+        let out = try l.model.forward(images, trace: trace)
+        let steps = trace.snapshot.steps
+        XCTAssertEqual(steps.count, l.model.graph.nodes.count)
+        for step in steps {
+            let ref = try XCTUnwrap(l.tensors["layers.\(step.index)"], "no layers.\(step.index) in the fixture")
+            assertClose(try XCTUnwrap(step.output), ref, "\(name) layers.\(step.index) (\(step.moduleType))")
+        }
+        assertClose(out.output, try XCTUnwrap(l.tensors["output"]), "\(name) output")
+        // Parameters per layer as ultralytics counts them.
+        let params = try JSONDecoder().decode([Int].self, from: Data(try XCTUnwrap(l.file.metadata["params"]).utf8))
+        XCTAssertEqual(l.model.graph.nodes.map(\.params), params, "\(name): params per layer")
+        // Shapes predicted without running agree with the run.
+        let table = l.model.layerTable(inputSize: GridSize(images.shape[2], images.shape[3]))
+        XCTAssertEqual(table.map(\.outputShape), steps.map(\.outputShape), "\(name): predicted shapes")
+    }
+
+    func testYOLOv8TinyMatchesUltralytics() throws { try check("yolov8-tiny") }
+    func testHGNetBlocksMatchUltralytics() throws { try check("hgnet-tiny") }
+    func testResNetLayersMatchUltralytics() throws { try check("resnet-tiny") }
+
+    func testStrictLoadingNamesBadKeys() throws {
+        let path = Self.dir.appendingPathComponent("resnet-tiny.safetensors").path
+        let file = try SafetensorsFile(path: path)
+        var weights = try file.allTensors().filter { $0.key.hasPrefix("model.") }
+        weights.removeValue(forKey: "model.1.layer.0.cv1.conv.weight")
+        weights["model.9.extra"] = Tensor(zeros: [2])
+        weights["model.0.layer.0.bn.weight"] = Tensor(zeros: [3])
+        let store = WeightStore(.checkpoint(name: path, tensors: weights))
+        let spec = try UltralyticsModelSpec.parse(yaml: try XCTUnwrap(file.metadata["yaml"]), source: path)
+        _ = try UltralyticsModel(name: "r", spec: spec, weights: store)
+        XCTAssertThrowsError(try store.finish()) { e in
+            let s = "\(e)"
+            XCTAssertTrue(s.contains("missing key 'model.1.layer.0.cv1.conv.weight'"), s)
+            XCTAssertTrue(s.contains("unused key 'model.9.extra'"), s)
+            XCTAssertTrue(s.contains("model.0.layer.0.bn.weight"), s)
+            XCTAssertTrue(s.contains("resnet-tiny.safetensors"), s)
+        }
+    }
+}

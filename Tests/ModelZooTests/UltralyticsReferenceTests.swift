@@ -1,0 +1,39 @@
+import Foundation
+import XCTest
+@testable import ModelZoo
+
+/// Parameters per layer equal to ultralytics' counts and GFLOPs within 1% of ultralytics' get_flops at 640, for the
+/// full-size catalogue models (reference.json is written by scripts/fixtures/gen_ultralytics.py ... reference).
+final class UltralyticsReferenceTests: XCTestCase {
+    struct Ref: Decodable {
+        let params: Int
+        let layer_params: [Int]
+        let gflops_640: Double
+    }
+
+    static let refs: [String: Ref] = {
+        let url = UltralyticsGoldenTests.dir.appendingPathComponent("reference.json")
+        guard let data = try? Data(contentsOf: url) else { return [:] }
+        return (try? JSONDecoder().decode([String: Ref].self, from: data)) ?? [:]
+    }()
+
+    func check(_ id: String, yaml: String, scale: String?) throws {
+        let ref = try XCTUnwrap(Self.refs[id], "reference.json has no \(id)")
+        let spec = try UltralyticsModelSpec.load(path: Assets.url("models/\(yaml)").path)
+        for m in Set(spec.rows.map(\.module)) where UltralyticsRegistry.builder(m) == nil {
+            throw XCTSkip("\(id): module \(m) is not registered yet")
+        }
+        let model = try UltralyticsModel(name: id, spec: spec, scale: scale, weights: WeightStore(.initialise(seed: 1)))
+        let table = model.layerTable(inputSize: GridSize(640, 640))
+        XCTAssertEqual(table.map(\.params), ref.layer_params, "\(id): params per layer")
+        XCTAssertEqual(model.parameterCount, ref.params, "\(id): total params")
+        let gflops = table.reduce(0) { $0 + $1.flops } / 1e9
+        XCTAssertEqual(gflops, ref.gflops_640, accuracy: ref.gflops_640 * 0.01, "\(id): GFLOPs at 640")
+        print("REFERENCE \(id) params \(model.parameterCount) (ultralytics \(ref.params)) GFLOPs \(String(format: "%.3f", gflops)) (ultralytics \(ref.gflops_640))")
+    }
+
+    func testYOLOv8n() throws { try check("yolov8n", yaml: "yolov8.yaml", scale: "n") }
+    func testYOLOv8s() throws { try check("yolov8s", yaml: "yolov8.yaml", scale: "s") }
+    func testRTDETRl() throws { try check("rtdetr-l", yaml: "rtdetr-l.yaml", scale: nil) }
+    func testRTDETRResNet50() throws { try check("rtdetr-resnet50", yaml: "rtdetr-resnet50.yaml", scale: nil) }
+}
