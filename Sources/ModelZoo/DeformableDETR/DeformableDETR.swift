@@ -23,18 +23,18 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
     public let defaultInputSize: Int
     public var inputChannels: Int { config.backbone.numChannels }
 
-    let backbone: ResNetBackbone
-    let inputProj: [InputProjection]
+    let backbone: DDETRResNetBackbone
+    let inputProj: [DDETRInputProjection]
     let levelEmbed: Tensor
     let queryPositionEmbeddings: Tensor?
-    let referencePoints: LinearLayer?
-    let encOutput: LinearLayer?, encOutputNorm: LayerNormLayer?
-    let posTrans: LinearLayer?, posTransNorm: LayerNormLayer?
-    let encoderLayers: [DeformableEncoderLayer]
-    let decoderLayers: [DeformableDecoderLayer]
+    let referencePoints: DDETRLinear?
+    let encOutput: DDETRLinear?, encOutputNorm: DDETRLayerNorm?
+    let posTrans: DDETRLinear?, posTransNorm: DDETRLayerNorm?
+    let encoderLayers: [DDETREncoderLayer]
+    let decoderLayers: [DDETRDecoderLayer]
     /// The heads per prediction (decoder layers, + 1 for the two-stage proposals), tied as transformers ties them.
-    let classEmbed: [LinearLayer]
-    let bboxEmbed: [MLPPredictionHead]
+    let classEmbed: [DDETRLinear]
+    let bboxEmbed: [DDETRMLPPredictionHead]
     /// Whether the decoder refines its reference points with `bboxEmbed` (with_box_refine).
     var refines: Bool { config.withBoxRefine }
 
@@ -61,22 +61,22 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         let root = store.root
         let model = root.scope("model")
         let d = c.dModel
-        backbone = ResNetBackbone(config: c.backbone, scope: model.scope("backbone").scope("conv_encoder").scope("model"))
+        backbone = DDETRResNetBackbone(config: c.backbone, scope: model.scope("backbone").scope("conv_encoder").scope("model"))
 
         // Input projections: one per backbone output, then 3x3/2 convs for the extra levels.
-        var projs: [InputProjection] = []
+        var projs: [DDETRInputProjection] = []
         let outC = c.backbone.outChannels
         if c.numFeatureLevels > 1 {
             for (l, ch) in outC.enumerated() {
-                projs.append(InputProjection(scope: model.scope("input_proj").scope(l), in: ch, out: d, downsample: false))
+                projs.append(DDETRInputProjection(scope: model.scope("input_proj").scope(l), in: ch, out: d, downsample: false))
             }
             var inC = outC.last!
             for l in outC.count ..< c.numFeatureLevels {
-                projs.append(InputProjection(scope: model.scope("input_proj").scope(l), in: inC, out: d, downsample: true))
+                projs.append(DDETRInputProjection(scope: model.scope("input_proj").scope(l), in: inC, out: d, downsample: true))
                 inC = d
             }
         } else {
-            projs.append(InputProjection(scope: model.scope("input_proj").scope(0), in: outC.last!, out: d, downsample: false))
+            projs.append(DDETRInputProjection(scope: model.scope("input_proj").scope(0), in: outC.last!, out: d, downsample: false))
         }
         inputProj = projs
         levelEmbed = model.tensor("level_embed", shape: [c.numFeatureLevels, d], init: .normal(mean: 0, std: 1))
@@ -84,18 +84,18 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         if c.twoStage {
             queryPositionEmbeddings = nil
             referencePoints = nil
-            encOutput = LinearLayer(scope: model.scope("enc_output"), in: d, out: d)
-            encOutputNorm = LayerNormLayer(scope: model.scope("enc_output_norm"), dim: d)
-            posTrans = LinearLayer(scope: model.scope("pos_trans"), in: 2 * d, out: 2 * d)
-            posTransNorm = LayerNormLayer(scope: model.scope("pos_trans_norm"), dim: 2 * d)
+            encOutput = DDETRLinear(scope: model.scope("enc_output"), in: d, out: d)
+            encOutputNorm = DDETRLayerNorm(scope: model.scope("enc_output_norm"), dim: d)
+            posTrans = DDETRLinear(scope: model.scope("pos_trans"), in: 2 * d, out: 2 * d)
+            posTransNorm = DDETRLayerNorm(scope: model.scope("pos_trans_norm"), dim: 2 * d)
         } else {
             queryPositionEmbeddings = model.tensor("query_position_embeddings.weight", shape: [c.numQueries, 2 * d], init: .normal(mean: 0, std: 0.02))
-            referencePoints = LinearLayer(scope: model.scope("reference_points"), in: d, out: 2,
+            referencePoints = DDETRLinear(scope: model.scope("reference_points"), in: d, out: 2,
                                           weightInit: .xavierUniform(fanIn: d, fanOut: 2), biasInit: .zeros)
             encOutput = nil; encOutputNorm = nil; posTrans = nil; posTransNorm = nil
         }
-        encoderLayers = (0 ..< c.encoderLayers).map { DeformableEncoderLayer(scope: model.scope("encoder").scope("layers").scope($0), config: c) }
-        decoderLayers = (0 ..< c.decoderLayers).map { DeformableDecoderLayer(scope: model.scope("decoder").scope("layers").scope($0), config: c) }
+        encoderLayers = (0 ..< c.encoderLayers).map { DDETREncoderLayer(scope: model.scope("encoder").scope("layers").scope($0), config: c) }
+        decoderLayers = (0 ..< c.decoderLayers).map { DDETRDecoderLayer(scope: model.scope("decoder").scope("layers").scope($0), config: c) }
 
         // Heads, tied as transformers ties them (the saved file holds only the source of each tie):
         //   plain:      class_embed.i = class_embed.0,                bbox_embed.i = bbox_embed.0
@@ -110,14 +110,14 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             }
             return DeformableDETR.scope(root, canonical)
         }
-        var classes: [LinearLayer] = [], boxes: [MLPPredictionHead] = []
+        var classes: [DDETRLinear] = [], boxes: [DDETRMLPPredictionHead] = []
         for i in 0 ..< numPred {
             let classCanon = c.twoStage ? "model.decoder.class_embed.\(i)" : "class_embed.0"
             let boxCanon = (c.withBoxRefine || c.twoStage) ? "model.decoder.bbox_embed.\(i)" : "bbox_embed.0"
             let cs = resolve("class_embed.\(i)", classCanon, probe: "weight")
             let bs = resolve("bbox_embed.\(i)", boxCanon, probe: "layers.0.weight")
-            classes.append(LinearLayer(scope: cs, in: d, out: c.numLabels))
-            boxes.append(MLPPredictionHead(scope: bs, input: d, hidden: d, output: 4, numLayers: 3))
+            classes.append(DDETRLinear(scope: cs, in: d, out: c.numLabels))
+            boxes.append(DDETRMLPPredictionHead(scope: bs, input: d, hidden: d, output: 4, numLayers: 3))
         }
         classEmbed = classes
         bboxEmbed = boxes
@@ -218,7 +218,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         for (l, src) in sources.enumerated() {
             let (h, w) = levelShapes[l]
             tokens.append(transpose(src.reshaped([d, h * w]), 0, 1))                       // [HW, d]
-            let sine = SinePositionEmbedding.flattened(height: h, width: w, features: d / 2)
+            let sine = DDETRSinePositionEmbedding.flattened(height: h, width: w, features: d / 2)
             pos.append(sine + slice(levelEmbed, axis: 0, range: l ..< l + 1))              // [HW, d]
         }
         var memory = concat(tokens, axis: 0)                                                // [S, d]
@@ -266,7 +266,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             let idx = top.indices.data.map { Int($0) }
             let topLogits = indexSelect(coordLogits, axis: 0, indices: idx)                 // [K, 4]
             reference = sigmoid(topLogits)
-            let posOut = posTransNorm!(posTrans!(SinePositionEmbedding.proposals(topLogits, features: d / 2)))  // [K, 2d]
+            let posOut = posTransNorm!(posTrans!(DDETRSinePositionEmbedding.proposals(topLogits, features: d / 2)))  // [K, 2d]
             queryPos = slice(posOut, axis: 1, range: 0 ..< d)
             target = slice(posOut, axis: 1, range: d ..< 2 * d)
             if let trace, trace.keepTensors {
@@ -329,7 +329,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
                flops: classEmbed[last].flops(rows: q), since: t0)
         t0 = DispatchTime.now()
         let predBoxes = DeformableDETR.boxes(delta: bboxEmbed[last](hidden), reference: lastReference)   // [Q, 4]
-        record("bbox_embed", "MLPPredictionHead", [[1, q, d]], predBoxes.reshaped([1, q, 4]), params: uniqueBoxParameters,
+        record("bbox_embed", "DDETRMLPPredictionHead", [[1, q, d]], predBoxes.reshaped([1, q, 4]), params: uniqueBoxParameters,
                flops: bboxEmbed[last].flops(rows: q), since: t0)
 
         let detections = DeformableDETR.postProcess(logits: logits, boxes: predBoxes, width: Float(inW), height: Float(inH),

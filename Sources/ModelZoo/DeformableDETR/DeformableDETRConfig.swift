@@ -13,7 +13,7 @@ public struct DeformableDETRError: Error, CustomStringConvertible, Sendable {
 
 /// The ResNet backbone of a Deformable DETR: Hugging Face `ResNetConfig` (use_timm_backbone=false) or a timm
 /// ResNet named by `backbone` (use_timm_backbone=true, as in the released SenseTime checkpoints).
-public struct ResNetBackboneConfig: Sendable, Equatable {
+public struct DeformableDETRBackboneConfig: Sendable, Equatable {
     /// How the checkpoint names the backbone's parameters.
     public enum KeyLayout: String, Sendable, Equatable {
         /// transformers' ResNetModel: embedder.embedder.convolution, encoder.stages.{s}.layers.{b}.layer.{i}...
@@ -48,7 +48,7 @@ public struct ResNetBackboneConfig: Sendable, Equatable {
 
 /// `DeformableDetrConfig` of Hugging Face transformers (the fields the forward pass uses), with its defaults.
 public struct DeformableDETRConfig: Sendable, Equatable {
-    public var backbone = ResNetBackboneConfig()
+    public var backbone = DeformableDETRBackboneConfig()
     public var dModel = 256
     public var encoderLayers = 6
     public var decoderLayers = 6
@@ -150,8 +150,8 @@ public struct DeformableDETRConfig: Sendable, Equatable {
         return c
     }
 
-    static func parseBackbone(_ d: [String: Any], numFeatureLevels: Int, file: String) throws -> ResNetBackboneConfig {
-        var b = ResNetBackboneConfig()
+    static func parseBackbone(_ d: [String: Any], numFeatureLevels: Int, file: String) throws -> DeformableDETRBackboneConfig {
+        var b = DeformableDETRBackboneConfig()
         func fail(_ s: String) -> DeformableDETRError { DeformableDETRError(file: file, problem: s) }
         let defaultOut = numFeatureLevels > 1 ? [2, 3, 4] : [4]
         if let bc = d["backbone_config"] as? [String: Any] {
@@ -195,8 +195,8 @@ public struct DeformableDETRConfig: Sendable, Equatable {
         return try timmBackbone(name: d["backbone"] as? String ?? "resnet50", outIndices: numFeatureLevels > 1 ? [2, 3, 4] : [4], file: file)
     }
 
-    static func timmBackbone(name: String, outIndices: [Int], file: String) throws -> ResNetBackboneConfig {
-        var b = ResNetBackboneConfig()
+    static func timmBackbone(name: String, outIndices: [Int], file: String) throws -> DeformableDETRBackboneConfig {
+        var b = DeformableDETRBackboneConfig()
         b.layout = .timm
         switch name {
         case "resnet18": b.depths = [2, 2, 2, 2]; b.layerType = "basic"

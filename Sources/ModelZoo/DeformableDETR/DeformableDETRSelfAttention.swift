@@ -5,15 +5,15 @@ import Tensor
 /// q = k = x + pos, v = x; `q_proj`, `k_proj`, `v_proj`, `out_proj` (`o_proj` in memory); scaled dot product, softmax over keys.
 ///
 /// x [Q, d], pos [Q, d] -> ([Q, d], attention [heads, Q, Q]).
-struct DeformableDETRSelfAttention: Sendable {
-    let qProj: LinearLayer, kProj: LinearLayer, vProj: LinearLayer, oProj: LinearLayer
+struct DDETRSelfAttention: Sendable {
+    let qProj: DDETRLinear, kProj: DDETRLinear, vProj: DDETRLinear, oProj: DDETRLinear
     let heads: Int, dModel: Int
 
     init(scope: WeightScope, dModel d: Int, heads h: Int) {
-        qProj = LinearLayer(scope: scope.scope("q_proj"), in: d, out: d)
-        kProj = LinearLayer(scope: scope.scope("k_proj"), in: d, out: d)
-        vProj = LinearLayer(scope: scope.scope("v_proj"), in: d, out: d)
-        oProj = LinearLayer(scope: scope.scope("out_proj"), in: d, out: d)
+        qProj = DDETRLinear(scope: scope.scope("q_proj"), in: d, out: d)
+        kProj = DDETRLinear(scope: scope.scope("k_proj"), in: d, out: d)
+        vProj = DDETRLinear(scope: scope.scope("v_proj"), in: d, out: d)
+        oProj = DDETRLinear(scope: scope.scope("out_proj"), in: d, out: d)
         heads = h; dModel = d
     }
 

@@ -375,8 +375,8 @@ public struct RepC3: UnaryBlock {
     }
 }
 
-/// `ResNetBlock`: 1x1 -> 3x3 (stride s) -> 1x1 (e * c2, no activation) plus the shortcut, then ReLU.
-public struct ResNetBlock: UnaryBlock {
+/// `ResNetBottleneck`: 1x1 -> 3x3 (stride s) -> 1x1 (e * c2, no activation) plus the shortcut, then ReLU.
+public struct ResNetBottleneck: UnaryBlock {
     let cv1: ConvBlock, cv2: ConvBlock, cv3: ConvBlock
     let shortcut: ConvBlock?
     public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, e: Int = 4, act: Activation = .silu) {
@@ -405,7 +405,7 @@ public struct ResNetBlock: UnaryBlock {
 /// `ResNetLayer`: the 7x7 stem + 3x3/2 max pool when `isFirst`, else n ResNetBlocks (the first with stride s).
 public struct ResNetLayer: UnaryBlock {
     let stem: ConvBlock?
-    let blocks: [ResNetBlock]
+    let blocks: [ResNetBottleneck]
     public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, isFirst: Bool = false, n: Int = 1, e: Int = 4, act: Activation = .silu) {
         if isFirst {
             stem = ConvBlock(w.scope("layer").scope(0), c1: c1, c2: c2, k: 7, s: 2, p: 3, act: act)
@@ -413,7 +413,7 @@ public struct ResNetLayer: UnaryBlock {
         } else {
             stem = nil
             blocks = (0 ..< n).map { j in
-                ResNetBlock(w.scope("layer").scope(j), c1: j == 0 ? c1 : e * c2, c2: c2, s: j == 0 ? s : 1, e: e, act: act)
+                ResNetBottleneck(w.scope("layer").scope(j), c1: j == 0 ? c1 : e * c2, c2: c2, s: j == 0 ? s : 1, e: e, act: act)
             }
         }
     }

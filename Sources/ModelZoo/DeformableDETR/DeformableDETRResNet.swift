@@ -6,7 +6,7 @@ import Tensor
 ///
 /// x [N, I, H, W] -> [N, O, H/stride, W/stride]. Parameters as transformers counts them: the conv weight only
 /// (a frozen batch norm's tensors are buffers).
-struct FrozenConvBN: Sendable {
+struct DDETRFrozenConvBN: Sendable {
     let weight: Tensor
     let bias: Tensor
     let stride: Int
@@ -53,20 +53,20 @@ struct FrozenConvBN: Sendable {
 ///
 /// Bottleneck: 1x1 (in -> out/4), 3x3 (stride, unless `downsample_in_bottleneck` moves it to the 1x1), 1x1 (-> out);
 /// a 1x1 projection shortcut when the shape changes; ReLU after the sum.
-struct ResNetBlock: Sendable {
-    let convs: [FrozenConvBN]
-    let shortcut: FrozenConvBN?
+struct DDETRResNetBlock: Sendable {
+    let convs: [DDETRFrozenConvBN]
+    let shortcut: DDETRFrozenConvBN?
 
-    init(scope: WeightScope, layout: ResNetBackboneConfig.KeyLayout, bottleneck: Bool, in i: Int, out o: Int, stride: Int, strideInFirst: Bool) {
+    init(scope: WeightScope, layout: DeformableDETRBackboneConfig.KeyLayout, bottleneck: Bool, in i: Int, out o: Int, stride: Int, strideInFirst: Bool) {
         let needsShortcut = i != o || stride != 1
-        func conv(_ idx: Int, in ci: Int, out co: Int, k: Int, s: Int, relu: Bool) -> FrozenConvBN {
+        func conv(_ idx: Int, in ci: Int, out co: Int, k: Int, s: Int, relu: Bool) -> DDETRFrozenConvBN {
             switch layout {
             case .huggingFace:
                 let l = scope.scope("layer").scope(idx)
-                return FrozenConvBN(conv: l.scope("convolution"), convName: "weight", bn: l.scope("normalization"),
+                return DDETRFrozenConvBN(conv: l.scope("convolution"), convName: "weight", bn: l.scope("normalization"),
                                     in: ci, out: co, kernel: k, stride: s, relu: relu)
             case .timm:
-                return FrozenConvBN(conv: scope, convName: "conv\(idx + 1).weight", bn: scope.scope("bn\(idx + 1)"),
+                return DDETRFrozenConvBN(conv: scope, convName: "conv\(idx + 1).weight", bn: scope.scope("bn\(idx + 1)"),
                                     in: ci, out: co, kernel: k, stride: s, relu: relu)
             }
         }
@@ -84,11 +84,11 @@ struct ResNetBlock: Sendable {
             switch layout {
             case .huggingFace:
                 let s = scope.scope("shortcut")
-                shortcut = FrozenConvBN(conv: s.scope("convolution"), convName: "weight", bn: s.scope("normalization"),
+                shortcut = DDETRFrozenConvBN(conv: s.scope("convolution"), convName: "weight", bn: s.scope("normalization"),
                                         in: i, out: o, kernel: 1, stride: stride, relu: false)
             case .timm:
                 let s = scope.scope("downsample")
-                shortcut = FrozenConvBN(conv: s.scope("0"), convName: "weight", bn: s.scope("1"), in: i, out: o, kernel: 1, stride: stride, relu: false)
+                shortcut = DDETRFrozenConvBN(conv: s.scope("0"), convName: "weight", bn: s.scope("1"), in: i, out: o, kernel: 1, stride: stride, relu: false)
             }
         } else {
             shortcut = nil
@@ -122,36 +122,36 @@ struct ResNetBlock: Sendable {
 ///
 /// Keys under `model.backbone.conv_encoder.model` in either transformers' ResNet layout or timm's.
 /// Reference: transformers `DeformableDetrConvEncoder`, `ResNetModel` (models/resnet/modeling_resnet.py).
-struct ResNetBackbone: Sendable {
-    let config: ResNetBackboneConfig
-    let stem: FrozenConvBN
-    let stages: [[ResNetBlock]]
+struct DDETRResNetBackbone: Sendable {
+    let config: DeformableDETRBackboneConfig
+    let stem: DDETRFrozenConvBN
+    let stages: [[DDETRResNetBlock]]
 
-    init(config: ResNetBackboneConfig, scope: WeightScope) {
+    init(config: DeformableDETRBackboneConfig, scope: WeightScope) {
         self.config = config
         switch config.layout {
         case .huggingFace:
             let e = scope.scope("embedder").scope("embedder")
-            stem = FrozenConvBN(conv: e.scope("convolution"), convName: "weight", bn: e.scope("normalization"),
+            stem = DDETRFrozenConvBN(conv: e.scope("convolution"), convName: "weight", bn: e.scope("normalization"),
                                 in: config.numChannels, out: config.embeddingSize, kernel: 7, stride: 2, relu: true)
         case .timm:
-            stem = FrozenConvBN(conv: scope, convName: "conv1.weight", bn: scope.scope("bn1"),
+            stem = DDETRFrozenConvBN(conv: scope, convName: "conv1.weight", bn: scope.scope("bn1"),
                                 in: config.numChannels, out: config.embeddingSize, kernel: 7, stride: 2, relu: true)
         }
-        var stages: [[ResNetBlock]] = []
+        var stages: [[DDETRResNetBlock]] = []
         var inC = config.embeddingSize
         let lastStage = config.outStages.max() ?? config.depths.count
         for (s, depth) in config.depths.enumerated() where s < lastStage {
             let outC = config.hiddenSizes[s]
             let stride = s == 0 ? (config.downsampleInFirstStage ? 2 : 1) : 2
-            var blocks: [ResNetBlock] = []
+            var blocks: [DDETRResNetBlock] = []
             for b in 0 ..< depth {
                 let bs: WeightScope
                 switch config.layout {
                 case .huggingFace: bs = scope.scope("encoder").scope("stages").scope(s).scope("layers").scope(b)
                 case .timm: bs = scope.scope("layer\(s + 1)").scope(b)
                 }
-                blocks.append(ResNetBlock(scope: bs, layout: config.layout, bottleneck: config.layerType == "bottleneck",
+                blocks.append(DDETRResNetBlock(scope: bs, layout: config.layout, bottleneck: config.layerType == "bottleneck",
                                           in: b == 0 ? inC : outC, out: outC, stride: b == 0 ? stride : 1,
                                           strideInFirst: config.downsampleInBottleneck))
             }

@@ -6,18 +6,18 @@ import Tensor
 /// feed-forward `fc1`, `fc2`, add & `final_layer_norm` (post-norm).
 ///
 /// x [S, d], pos [S, d] (sine + level embedding), reference [S, 2] -> [S, d] and the sampling of every query.
-struct DeformableEncoderLayer: Sendable {
-    let selfAttn: MultiscaleDeformableAttention
-    let selfAttnLayerNorm: LayerNormLayer
-    let mlp: FeedForward
-    let finalLayerNorm: LayerNormLayer
+struct DDETREncoderLayer: Sendable {
+    let selfAttn: DDETRMultiscaleDeformableAttention
+    let selfAttnLayerNorm: DDETRLayerNorm
+    let mlp: DDETRFeedForward
+    let finalLayerNorm: DDETRLayerNorm
 
     init(scope: WeightScope, config c: DeformableDETRConfig) {
-        selfAttn = MultiscaleDeformableAttention(scope: scope.scope("self_attn"), dModel: c.dModel, heads: c.encoderHeads,
+        selfAttn = DDETRMultiscaleDeformableAttention(scope: scope.scope("self_attn"), dModel: c.dModel, heads: c.encoderHeads,
                                                  levels: c.numFeatureLevels, points: c.encoderPoints)
-        selfAttnLayerNorm = LayerNormLayer(scope: scope.scope("self_attn_layer_norm"), dim: c.dModel)
-        mlp = FeedForward(scope: scope, dModel: c.dModel, ffn: c.encoderFFNDim, activation: c.activation)
-        finalLayerNorm = LayerNormLayer(scope: scope.scope("final_layer_norm"), dim: c.dModel)
+        selfAttnLayerNorm = DDETRLayerNorm(scope: scope.scope("self_attn_layer_norm"), dim: c.dModel)
+        mlp = DDETRFeedForward(scope: scope, dModel: c.dModel, ffn: c.encoderFFNDim, activation: c.activation)
+        finalLayerNorm = DDETRLayerNorm(scope: scope.scope("final_layer_norm"), dim: c.dModel)
     }
 
     var parameterCount: Int {
@@ -28,7 +28,7 @@ struct DeformableEncoderLayer: Sendable {
         selfAttn.flops(queries: s, values: s) + mlp.flops(rows: s) + Double(s * selfAttn.dModel) * 2 * 2 // residual sums
     }
 
-    func forward(_ x: Tensor, pos: Tensor, reference: Tensor, levelShapes: [(Int, Int)]) -> (Tensor, MultiscaleDeformableAttention.Output) {
+    func forward(_ x: Tensor, pos: Tensor, reference: Tensor, levelShapes: [(Int, Int)]) -> (Tensor, DDETRMultiscaleDeformableAttention.Output) {
         let attn = selfAttn.forward(query: x + pos, input: x, reference: reference, levelShapes: levelShapes)
         var h = selfAttnLayerNorm(x + attn.output)
         h = finalLayerNorm(h + mlp(h))

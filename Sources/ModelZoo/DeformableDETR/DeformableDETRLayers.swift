@@ -3,7 +3,7 @@ import Tensor
 
 /// A `nn.Linear` (weight [out, in], bias [out]) read from `scope`; default init as transformers' `_init_weights`
 /// (normal(0, init_std 0.02) weight, zero bias) unless given.
-struct LinearLayer: Sendable {
+struct DDETRLinear: Sendable {
     let weight: Tensor
     let bias: Tensor
     let inFeatures: Int, outFeatures: Int
@@ -20,7 +20,7 @@ struct LinearLayer: Sendable {
 }
 
 /// A `nn.LayerNorm(d)` (eps 1e-5), init ones and zeros.
-struct LayerNormLayer: Sendable {
+struct DDETRLayerNorm: Sendable {
     let weight: Tensor
     let bias: Tensor
     init(scope: WeightScope, dim: Int) {
@@ -32,7 +32,7 @@ struct LayerNormLayer: Sendable {
 }
 
 /// The activation named by `activation_function`.
-func activate(_ x: Tensor, _ name: String) -> Tensor {
+func ddetrActivate(_ x: Tensor, _ name: String) -> Tensor {
     switch name {
     case "gelu": return gelu(x)
     case "silu": return silu(x)
@@ -41,28 +41,28 @@ func activate(_ x: Tensor, _ name: String) -> Tensor {
 }
 
 /// transformers' `DeformableDetrMLP`: fc1 -> activation -> fc2 (the transformer layers' feed-forward block).
-struct FeedForward: Sendable {
-    let fc1: LinearLayer, fc2: LinearLayer
+struct DDETRFeedForward: Sendable {
+    let fc1: DDETRLinear, fc2: DDETRLinear
     let activation: String
     init(scope: WeightScope, dModel d: Int, ffn: Int, activation: String) {
-        fc1 = LinearLayer(scope: scope.scope("fc1"), in: d, out: ffn)
-        fc2 = LinearLayer(scope: scope.scope("fc2"), in: ffn, out: d)
+        fc1 = DDETRLinear(scope: scope.scope("fc1"), in: d, out: ffn)
+        fc2 = DDETRLinear(scope: scope.scope("fc2"), in: ffn, out: d)
         self.activation = activation
     }
     var parameterCount: Int { fc1.parameterCount + fc2.parameterCount }
     func flops(rows: Int) -> Double { fc1.flops(rows: rows) + fc2.flops(rows: rows) }
-    func callAsFunction(_ x: Tensor) -> Tensor { fc2(activate(fc1(x), activation)) }
+    func callAsFunction(_ x: Tensor) -> Tensor { fc2(ddetrActivate(fc1(x), activation)) }
 }
 
 /// transformers' `DeformableDetrMLPPredictionHead`: `layers.{i}` linears with ReLU between (the box head, 3 layers).
 /// x [Q, in] -> [Q, out].
-struct MLPPredictionHead: Sendable {
-    let layers: [LinearLayer]
+struct DDETRMLPPredictionHead: Sendable {
+    let layers: [DDETRLinear]
     init(scope: WeightScope, input: Int, hidden: Int, output: Int, numLayers: Int) {
-        var ls: [LinearLayer] = []
+        var ls: [DDETRLinear] = []
         for i in 0 ..< numLayers {
             let inF = i == 0 ? input : hidden, outF = i == numLayers - 1 ? output : hidden
-            ls.append(LinearLayer(scope: scope.scope("layers").scope(i), in: inF, out: outF))
+            ls.append(DDETRLinear(scope: scope.scope("layers").scope(i), in: inF, out: outF))
         }
         layers = ls
     }

@@ -7,7 +7,7 @@ import Tensor
 /// cos (c odd) of y / 10000^(2*floor(c/2)/features); the y channels come first, then the x channels.
 ///
 /// Returns [H*W, 2*features], row-major over (row, column), ready to add to a flattened level.
-enum SinePositionEmbedding {
+enum DDETRSinePositionEmbedding {
     static func flattened(height h: Int, width w: Int, features f: Int, temperature: Float = 10000) -> Tensor {
         let scale = Float(2 * Double.pi), eps: Float = 1e-6
         // torch: dim_t float32, temperature ** (2 * floor(i/2) / f)

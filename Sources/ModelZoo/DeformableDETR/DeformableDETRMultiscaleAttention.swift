@@ -13,7 +13,7 @@ import Tensor
 /// Default init (transformers' `_init_weights`): offsets weight 0, bias the per-head grid direction
 /// (cos, sin of 2*pi*h/heads over its largest component) times point index + 1; attention weights 0;
 /// value/output projections xavier uniform with zero bias.
-struct MultiscaleDeformableAttention: Sendable {
+struct DDETRMultiscaleDeformableAttention: Sendable {
     let dModel: Int, heads: Int, levels: Int, points: Int
     let samplingOffsetsWeight: Tensor, samplingOffsetsBias: Tensor
     let attentionWeightsWeight: Tensor, attentionWeightsBias: Tensor
@@ -25,7 +25,7 @@ struct MultiscaleDeformableAttention: Sendable {
         let so = scope.scope("sampling_offsets"), aw = scope.scope("attention_weights")
         let vp = scope.scope("value_proj"), op = scope.scope("output_proj")
         samplingOffsetsWeight = so.tensor("weight", shape: [h * l * p * 2, d], init: .zeros)
-        samplingOffsetsBias = so.tensor("bias", shape: [h * l * p * 2], init: .value(MultiscaleDeformableAttention.gridInit(heads: h, levels: l, points: p)))
+        samplingOffsetsBias = so.tensor("bias", shape: [h * l * p * 2], init: .value(DDETRMultiscaleDeformableAttention.gridInit(heads: h, levels: l, points: p)))
         attentionWeightsWeight = aw.tensor("weight", shape: [h * l * p, d], init: .zeros)
         attentionWeightsBias = aw.tensor("bias", shape: [h * l * p], init: .zeros)
         valueProjWeight = vp.tensor("weight", shape: [d, d], init: .xavierUniform(fanIn: d, fanOut: d))
@@ -84,7 +84,7 @@ struct MultiscaleDeformableAttention: Sendable {
         // [Q, heads, L*P] softmax per head -> [1, Q, heads, L, P]
         let logits = linear(query, weight: attentionWeightsWeight, bias: attentionWeightsBias).reshaped([q, heads, levels * points])
         let weights = softmax(logits, axis: -1).reshaped([1, q, heads, levels, points])
-        let locations = MultiscaleDeformableAttention.samplingLocations(
+        let locations = DDETRMultiscaleDeformableAttention.samplingLocations(
             offsets: offsets, reference: reference, heads: heads, levels: levels, points: points, levelShapes: levelShapes)
         let sampled = multiScaleDeformableAttention(value: value, levelShapes: levelShapes, samplingLocations: locations, attentionWeights: weights)
         let out = linear(sampled.reshaped([q, dModel]), weight: outputProjWeight, bias: outputProjBias)

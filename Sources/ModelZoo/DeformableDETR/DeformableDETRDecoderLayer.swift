@@ -8,22 +8,22 @@ import Tensor
 ///
 /// x [Q, d], queryPos [Q, d], reference [Q, 2] or [Q, 4], memory [S, d] -> [Q, d], the self-attention
 /// [heads, Q, Q] and the cross-attention sampling.
-struct DeformableDecoderLayer: Sendable {
-    let selfAttn: DeformableDETRSelfAttention
-    let selfAttnLayerNorm: LayerNormLayer
-    let encoderAttn: MultiscaleDeformableAttention
-    let encoderAttnLayerNorm: LayerNormLayer
-    let mlp: FeedForward
-    let finalLayerNorm: LayerNormLayer
+struct DDETRDecoderLayer: Sendable {
+    let selfAttn: DDETRSelfAttention
+    let selfAttnLayerNorm: DDETRLayerNorm
+    let encoderAttn: DDETRMultiscaleDeformableAttention
+    let encoderAttnLayerNorm: DDETRLayerNorm
+    let mlp: DDETRFeedForward
+    let finalLayerNorm: DDETRLayerNorm
 
     init(scope: WeightScope, config c: DeformableDETRConfig) {
-        selfAttn = DeformableDETRSelfAttention(scope: scope.scope("self_attn"), dModel: c.dModel, heads: c.decoderHeads)
-        selfAttnLayerNorm = LayerNormLayer(scope: scope.scope("self_attn_layer_norm"), dim: c.dModel)
-        encoderAttn = MultiscaleDeformableAttention(scope: scope.scope("encoder_attn"), dModel: c.dModel, heads: c.decoderHeads,
+        selfAttn = DDETRSelfAttention(scope: scope.scope("self_attn"), dModel: c.dModel, heads: c.decoderHeads)
+        selfAttnLayerNorm = DDETRLayerNorm(scope: scope.scope("self_attn_layer_norm"), dim: c.dModel)
+        encoderAttn = DDETRMultiscaleDeformableAttention(scope: scope.scope("encoder_attn"), dModel: c.dModel, heads: c.decoderHeads,
                                                     levels: c.numFeatureLevels, points: c.decoderPoints)
-        encoderAttnLayerNorm = LayerNormLayer(scope: scope.scope("encoder_attn_layer_norm"), dim: c.dModel)
-        mlp = FeedForward(scope: scope, dModel: c.dModel, ffn: c.decoderFFNDim, activation: c.activation)
-        finalLayerNorm = LayerNormLayer(scope: scope.scope("final_layer_norm"), dim: c.dModel)
+        encoderAttnLayerNorm = DDETRLayerNorm(scope: scope.scope("encoder_attn_layer_norm"), dim: c.dModel)
+        mlp = DDETRFeedForward(scope: scope, dModel: c.dModel, ffn: c.decoderFFNDim, activation: c.activation)
+        finalLayerNorm = DDETRLayerNorm(scope: scope.scope("final_layer_norm"), dim: c.dModel)
     }
 
     var parameterCount: Int {
@@ -38,7 +38,7 @@ struct DeformableDecoderLayer: Sendable {
     struct Output {
         var hidden: Tensor
         var selfAttention: Tensor
-        var cross: MultiscaleDeformableAttention.Output
+        var cross: DDETRMultiscaleDeformableAttention.Output
     }
 
     func forward(_ x: Tensor, queryPos: Tensor, reference: Tensor, memory: Tensor, levelShapes: [(Int, Int)]) -> Output {

@@ -6,7 +6,7 @@ import Tensor
 /// (padding 1) from the last backbone stage (then from the previous extra level).
 ///
 /// x [1, C_in, H, W] -> [1, d, H', W'].
-struct InputProjection: Sendable {
+struct DDETRInputProjection: Sendable {
     let convWeight: Tensor, convBias: Tensor
     let groupNormWeight: Tensor, groupNormBias: Tensor
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int

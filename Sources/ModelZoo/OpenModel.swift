@@ -1,0 +1,109 @@
+import Foundation
+import Tensor
+
+/// Why a model could not be opened; names the file or id and the problem.
+public struct OpenModelError: Error, CustomStringConvertible, Sendable {
+    public let subject: String
+    public let problem: String
+    public init(_ subject: String, _ problem: String) {
+        self.subject = subject
+        self.problem = problem
+    }
+    public var description: String { "\(subject): \(problem)" }
+}
+
+/// What MODEL names, as `openModel` understands it.
+public enum ModelReference: Sendable, Equatable {
+    /// A catalogue id (assets/catalogue/<id>.yaml).
+    case catalogue(CatalogueEntry)
+    /// An ultralytics-style model YAML.
+    case yaml(path: String)
+    /// A checkpoint file (ultralytics .pt with its embedded YAML, or safetensors / .pth).
+    case checkpoint(path: String)
+    /// A Hugging Face model directory (config.json + model.safetensors).
+    case huggingFace(directory: String)
+
+    /// Resolves MODEL: an existing path first (directory, YAML, else checkpoint), then a catalogue id.
+    public static func resolve(_ spec: String, catalogue: Catalogue? = nil) throws -> ModelReference {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: spec, isDirectory: &isDir) {
+            if isDir.boolValue { return .huggingFace(directory: spec) }
+            let ext = (spec as NSString).pathExtension.lowercased()
+            return ["yaml", "yml"].contains(ext) ? .yaml(path: spec) : .checkpoint(path: spec)
+        }
+        let cat = try catalogue ?? Catalogue.load()
+        if let e = cat.entry(spec) { return .catalogue(e) }
+        let looksLikePath = spec.contains("/") || spec.contains(".")
+        let hint = looksLikePath ? "no such file" : "not a catalogue id (known: \(cat.entries.map(\.id).joined(separator: ", ")))"
+        throw OpenModelError(spec, hint)
+    }
+}
+
+/// Opens MODEL (a catalogue id, a model YAML path, a checkpoint path or a Hugging Face model directory) with
+/// weights from `weights` (a checkpoint; strict: every missing, unused or wrong-shape key is an error naming the
+/// file) or, without it, the model's own checkpoint when MODEL is one, else a seeded default initialisation.
+/// `scale` picks a scale of a multi-scale YAML (else the catalogue's, the file name's, the YAML's own, or its first).
+public func openModel(_ spec: String, weights: String? = nil, scale: String? = nil, seed: UInt64 = 0) throws -> any DetectionModel {
+    let ref = try ModelReference.resolve(spec)
+    switch ref {
+    case .catalogue(let entry):
+        let config = entry.config
+        if config.hasSuffix(".yaml") || config.hasSuffix(".yml") {
+            let path = Assets.url(config).path
+            let spec = try UltralyticsModelSpec.load(path: path)
+            return try buildUltralytics(name: entry.id, spec: spec, scale: scale ?? entry.scale, weights: weights, seed: seed)
+        }
+        // Other families' catalogue entries (a JSON config for Deformable DETR, `module:<id>` for a module alone)
+        // are opened by their own builders.
+        throw OpenModelError(entry.id, "config '\(config)' is not an ultralytics model YAML and no other builder is linked for it")
+    case .yaml(let path):
+        let spec = try UltralyticsModelSpec.load(path: path)
+        let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        return try buildUltralytics(name: stem, spec: spec, scale: scale ?? scaleFromFileName(stem, spec: spec), weights: weights, seed: seed)
+    case .checkpoint(let path):
+        let ckpt = try Checkpoint.open(path: path)
+        guard let yaml = ckpt.ultralyticsYAML, let dict = yaml.foundationObject as? [String: Any] else {
+            throw OpenModelError(path, "holds no model YAML (not an ultralytics checkpoint): pass the model (a catalogue id or its YAML) as MODEL and this file with --weights")
+        }
+        let spec = try UltralyticsModelSpec.parse(dictionary: dict, source: "\(path) (embedded model yaml)")
+        let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        if let weights {
+            return try buildUltralytics(name: stem, spec: spec, scale: scale, weights: weights, seed: seed, names: ckpt.classNames)
+        }
+        let store = WeightStore(.checkpoint(name: path, tensors: try ckpt.tensors))
+        let model = try UltralyticsModel(name: stem, spec: spec, scale: scale, weights: store, names: ckpt.classNames)
+        try store.finish()
+        return model
+    case .huggingFace(let dir):
+        // Hugging Face model directories (Deformable DETR): opened by the DeformableDETR builder.
+        throw OpenModelError(dir, "a Hugging Face model directory, but no builder for it is linked in this build")
+    }
+}
+
+/// ultralytics' guess from a file name: yolov8n.yaml -> scale n of yolov8.yaml.
+func scaleFromFileName(_ stem: String, spec: UltralyticsModelSpec) -> String? {
+    guard !spec.scales.isEmpty else { return nil }
+    let names = Set(spec.scales.map(\.name))
+    // the letter after the version digits, e.g. yolov8n, yolov8s-ca
+    let chars = Array(stem.lowercased())
+    for i in chars.indices.dropFirst() where chars[i - 1].isNumber && names.contains(String(chars[i])) {
+        if i + 1 == chars.count || !chars[i + 1].isLetter { return String(chars[i]) }
+    }
+    return nil
+}
+
+/// Builds an ultralytics graph with weights from a checkpoint file (strict) or the seeded default init.
+public func buildUltralytics(name: String, spec: UltralyticsModelSpec, scale: String?, weights: String?, seed: UInt64 = 0,
+                             names: [String] = []) throws -> UltralyticsModel {
+    guard let weights else {
+        return try UltralyticsModel(name: name, spec: spec, scale: scale, weights: WeightStore(.initialise(seed: seed)),
+                                    names: names.isEmpty ? nil : names)
+    }
+    let ckpt = try Checkpoint.open(path: weights)
+    let store = WeightStore(.checkpoint(name: weights, tensors: try ckpt.tensors))
+    let classNames = names.isEmpty ? ckpt.classNames : names
+    let model = try UltralyticsModel(name: name, spec: spec, scale: scale, weights: store,
+                                     names: classNames.isEmpty ? nil : classNames)
+    try store.finish()
+    return model
+}
