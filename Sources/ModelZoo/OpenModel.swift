@@ -53,6 +53,9 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
             let spec = try UltralyticsModelSpec.load(path: path)
             return try buildUltralytics(name: entry.id, spec: spec, scale: scale ?? entry.scale, weights: weights, seed: seed)
         }
+        if config.hasPrefix("module:") {
+            return try openModuleModel(String(config.dropFirst("module:".count)), weights: weights, seed: seed)
+        }
         // Other families' catalogue entries (a JSON config for Deformable DETR, `module:<id>` for a module alone)
         // are opened by their own builders.
         throw OpenModelError(entry.id, "config '\(config)' is not an ultralytics model YAML and no other builder is linked for it")
@@ -104,6 +107,17 @@ public func buildUltralytics(name: String, spec: UltralyticsModelSpec, scale: St
     let classNames = names.isEmpty ? ckpt.classNames : names
     let model = try UltralyticsModel(name: name, spec: spec, scale: scale, weights: store,
                                      names: classNames.isEmpty ? nil : classNames)
+    try store.finish()
+    return model
+}
+
+/// A module alone (`module:<id>` catalogue entries): weights from a file under the module's own key names (strict),
+/// else the seeded default init that follows the module's reference initialisation.
+public func openModuleModel(_ id: String, weights: String?, seed: UInt64 = 0) throws -> ModuleModel {
+    guard let weights else { return try ModuleModel(id: id, weights: WeightStore(.initialise(seed: seed))) }
+    let ckpt = try Checkpoint.open(path: weights)
+    let store = WeightStore(.checkpoint(name: weights, tensors: try ckpt.tensors))
+    let model = try ModuleModel(id: id, weights: store)
     try store.finish()
     return model
 }
