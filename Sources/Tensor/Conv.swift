@@ -136,7 +136,11 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
             let plane = n * p.cin + o / mult
             if plane != loaded {
                 let src = s.base + plane * p.inPlane
-                for y in 0 ..< g.h { (padded + (y + g.ph) * wpad + g.pw).update(from: src + y * g.w, count: g.w) }
+                if hasAVX2FMA {
+                    ck_copy_plane_avx2(padded, wpad, src, g.h, g.w, g.ph, g.pw)
+                } else {
+                    for y in 0 ..< g.h { (padded + (y + g.ph) * wpad + g.pw).update(from: src + y * g.w, count: g.w) }
+                }
                 loaded = plane
             }
             let dst = d.base + pl * oh * ow
