@@ -53,6 +53,9 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
             let spec = try UltralyticsModelSpec.load(path: path)
             return try buildUltralytics(name: entry.id, spec: spec, scale: scale ?? entry.scale, weights: weights, seed: seed)
         }
+        if entry.family == "Deformable DETR" && config.hasSuffix(".json") {
+            return try DeformableDETR.catalogue(id: entry.id, weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed)
+        }
         // Other families' catalogue entries (a JSON config for Deformable DETR, `module:<id>` for a module alone)
         // are opened by their own builders.
         throw OpenModelError(entry.id, "config '\(config)' is not an ultralytics model YAML and no other builder is linked for it")
@@ -76,6 +79,14 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
         return model
     case .huggingFace(let dir):
         // Hugging Face model directories (Deformable DETR): opened by the DeformableDETR builder.
+        let url = URL(fileURLWithPath: dir)
+        if DeformableDETR.isModelDirectory(url) {
+            if let weights {
+                let config = try DeformableDETRConfig.load(url.appendingPathComponent("config.json"))
+                return try DeformableDETR.open(config: config, weights: URL(fileURLWithPath: weights), name: url.lastPathComponent)
+            }
+            return try DeformableDETR.open(directory: url)
+        }
         throw OpenModelError(dir, "a Hugging Face model directory, but no builder for it is linked in this build")
     }
 }
