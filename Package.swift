@@ -20,7 +20,7 @@ let package = Package(
         .systemLibrary(name: "CChafa", path: "Sources/CChafa", pkgConfig: "chafa",
                        providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
         .systemLibrary(name: "CImage", path: "Sources/CImage",
-                       providers: [.apt(["libpng-dev", "libjpeg-dev"])]),
+                       providers: [.apt(["libpng-dev", "libjpeg-dev", "libturbojpeg0-dev"])]),
         .target(name: "Tensor", dependencies: ["CBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "ModelZoo", dependencies: [

@@ -10,6 +10,7 @@ have chafa || need+=(libchafa-dev libglib2.0-dev)
 have glib-2.0 || need+=(libglib2.0-dev)
 have libpng || need+=(libpng-dev)
 have libjpeg || need+=(libjpeg-dev)
+have libturbojpeg || need+=(libturbojpeg0-dev)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -79,9 +79,10 @@ public struct RTDETRDecoder: Sendable {
     public let decScoreHead: [LinearParams]
     public let decBBoxHead: [MLPParams]
 
-    /// ultralytics' signature: RTDETRDecoder(nc, ch, hd=256, nq=300, ndp=4, nh=8, ndl=6, d_ffn=1024).
+    /// ultralytics' signature: RTDETRDecoder(nc, ch, hd=256, nq=300, ndp=4, nh=8, ndl=6, d_ffn=1024). `bnEps` is the
+    /// input projections' batch-norm eps: 1e-5 standalone, 1e-3 inside an ultralytics model (`initialize_weights`).
     public init(_ w: WeightScope, nc: Int = 80, channels: [Int], hidden hd: Int = 256, queries nq: Int = 300,
-                points ndp: Int = 4, heads nh: Int = 8, layers ndl: Int = 6, ffn: Int = 1024) throws {
+                points ndp: Int = 4, heads nh: Int = 8, layers ndl: Int = 6, ffn: Int = 1024, bnEps: Float = 1e-5) throws {
         guard !channels.isEmpty else { throw ModuleInputError("RTDETRDecoder", "needs at least one input level") }
         guard nc > 0, nq > 0, ndl > 0 else { throw ModuleInputError("RTDETRDecoder", "nc, nq and ndl must be positive") }
         self.nc = nc
@@ -92,7 +93,7 @@ public struct RTDETRDecoder: Sendable {
         points = ndp
         inputProj = channels.enumerated().map { i, c in
             FoldedConvBN(w.scope("input_proj").scope(i), convKey: "0", bnKey: "1", in: c, out: hd, kernel: 1,
-                   weightInit: .xavierUniform(fanIn: c, fanOut: hd))
+                   bnEps: bnEps, weightInit: .xavierUniform(fanIn: c, fanOut: hd))
         }
         layers = try (0 ..< ndl).map { l in
             try RTDETRDecoderLayer(w.scope("decoder").scope("layers").scope(l), hidden: hd, heads: nh, ffn: ffn, levels: channels.count, points: ndp)

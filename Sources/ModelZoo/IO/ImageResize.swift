@@ -1,0 +1,147 @@
+import Foundation
+
+/// Image resizing as the reference preprocessors do it, bit for bit where practical.
+public enum ImageResize {
+    /// Bilinear resize as OpenCV's `cv2.resize(..., interpolation=cv2.INTER_LINEAR)` computes it for 8-bit images:
+    /// half-pixel centres (src = (dst + 0.5) * scale - 0.5; columns clamp their weights at the borders, rows clamp
+    /// only the row index), weights quantised to 11 bits,
+    /// a horizontal pass into 32-bit sums, then the vertical pass with OpenCV's rounding
+    /// `((b0 * (S0 >> 4)) >> 16) + ((b1 * (S1 >> 4)) >> 16) + 2) >> 2`.
+    ///
+    /// Known difference: for an exact 2x downscale in both directions OpenCV switches to its INTER_AREA fast
+    /// path; the values are the same 2x2 means up to rounding (at most 1 apart). No antialiasing, as in OpenCV.
+    public static func bilinearCV(_ src: RGBImage, width dw: Int, height dh: Int) -> RGBImage {
+        precondition(dw > 0 && dh > 0, "resize to an empty size")
+        if dw == src.width && dh == src.height { return src }
+        let sw = src.width, sh = src.height
+        let coefScale: Float = 2048
+        func table(_ dsize: Int, _ ssize: Int, clampWeights: Bool) -> (idx: [Int], a0: [Int32], a1: [Int32]) {
+            let scale = Double(ssize) / Double(dsize)
+            var idx = [Int](repeating: 0, count: dsize)
+            var a0 = [Int32](repeating: 0, count: dsize), a1 = [Int32](repeating: 0, count: dsize)
+            for d in 0 ..< dsize {
+                var f = Float((Double(d) + 0.5) * scale - 0.5)
+                var s = Int(f.rounded(.down))
+                f -= Float(s)
+                // Columns clamp the weight at the borders; rows keep it and clamp the row index instead
+                // (OpenCV's resizeGeneric_ does exactly this asymmetric thing).
+                if clampWeights {
+                    if s < 0 { f = 0; s = 0 }
+                    if s >= ssize - 1 { f = 0; s = ssize - 1 }
+                }
+                idx[d] = s
+                a0[d] = Int32(((1 - f) * coefScale).rounded(.toNearestOrEven))
+                a1[d] = Int32((f * coefScale).rounded(.toNearestOrEven))
+            }
+            return (idx, a0, a1)
+        }
+        let (xi, xa0, xa1) = table(dw, sw, clampWeights: true)
+        let (yi, ya0, ya1) = table(dh, sh, clampWeights: false)
+        // Horizontal pass for every source row a destination row uses.
+        var rowCache: [Int: [Int32]] = [:]
+        func hrow(_ y: Int) -> [Int32] {
+            if let r = rowCache[y] { return r }
+            var out = [Int32](repeating: 0, count: dw * 3)
+            src.pixels.withUnsafeBufferPointer { p in
+                let base = y * sw * 3
+                for x in 0 ..< dw {
+                    let s = xi[x]
+                    let s1 = min(s + 1, sw - 1)
+                    for c in 0 ..< 3 {
+                        out[x * 3 + c] = Int32(p[base + s * 3 + c]) * xa0[x] + Int32(p[base + s1 * 3 + c]) * xa1[x]
+                    }
+                }
+            }
+            rowCache[y] = out
+            return out
+        }
+        var dst = [UInt8](repeating: 0, count: dw * dh * 3)
+        for y in 0 ..< dh {
+            let s = yi[y]
+            let r0 = hrow(min(max(s, 0), sh - 1)), r1 = hrow(min(max(s + 1, 0), sh - 1))
+            let b0 = ya0[y], b1 = ya1[y]
+            let base = y * dw * 3
+            for i in 0 ..< dw * 3 {
+                let v = (((b0 * (r0[i] >> 4)) >> 16) + ((b1 * (r1[i] >> 4)) >> 16) + 2) >> 2
+                dst[base + i] = UInt8(clamping: v)
+            }
+            // Rows above the current source row are no longer needed.
+            if y + 1 < dh, yi[y + 1] > s, s >= 0 { rowCache[s] = nil }
+        }
+        return RGBImage(width: dw, height: dh, pixels: dst)
+    }
+
+    /// Antialiased bilinear resize as Pillow's `Image.resize(..., BILINEAR)` computes it (and torchvision's
+    /// antialiased uint8 resize, which follows Pillow): a triangle filter whose support widens with the
+    /// downscale factor, weights in 22-bit fixed point, horizontal pass then vertical, each rounded to 8 bits.
+    public static func bilinearPIL(_ src: RGBImage, width dw: Int, height dh: Int) -> RGBImage {
+        precondition(dw > 0 && dh > 0, "resize to an empty size")
+        if dw == src.width && dh == src.height { return src }
+        let precision = 22
+        func coefficients(_ inSize: Int, _ outSize: Int) -> (bounds: [(Int, Int)], k: [[Int32]]) {
+            let scale = Double(inSize) / Double(outSize)
+            let filterScale = max(scale, 1)
+            let support = 1.0 * filterScale
+            var bounds: [(Int, Int)] = []
+            var ks: [[Int32]] = []
+            for o in 0 ..< outSize {
+                let center = (Double(o) + 0.5) * scale
+                let ss = 1 / filterScale
+                var xmin = Int(center - support + 0.5)
+                if xmin < 0 { xmin = 0 }
+                var xmax = Int(center + support + 0.5)
+                if xmax > inSize { xmax = inSize }
+                xmax -= xmin
+                var w = [Double](repeating: 0, count: xmax)
+                var total = 0.0
+                for x in 0 ..< xmax {
+                    let t = abs((Double(x + xmin) - center + 0.5) * ss)
+                    let v = t < 1 ? 1 - t : 0
+                    w[x] = v
+                    total += v
+                }
+                let fixed = w.map { v -> Int32 in
+                    let n = total != 0 ? v / total : 0
+                    return Int32(n < 0 ? Int(-0.5 + n * Double(1 << precision)) : Int(0.5 + n * Double(1 << precision)))
+                }
+                bounds.append((xmin, xmax))
+                ks.append(fixed)
+            }
+            return (bounds, ks)
+        }
+        func clip8(_ v: Int64) -> UInt8 { UInt8(clamping: v >> Int64(precision)) }
+        let half = Int64(1) << Int64(precision - 1)
+        // Horizontal pass.
+        var mid = src
+        if dw != src.width {
+            let (b, k) = coefficients(src.width, dw)
+            var out = [UInt8](repeating: 0, count: dw * src.height * 3)
+            for y in 0 ..< src.height {
+                for x in 0 ..< dw {
+                    let (x0, n) = b[x]
+                    for c in 0 ..< 3 {
+                        var acc = half
+                        for i in 0 ..< n { acc += Int64(src.pixels[(y * src.width + x0 + i) * 3 + c]) * Int64(k[x][i]) }
+                        out[(y * dw + x) * 3 + c] = clip8(acc)
+                    }
+                }
+            }
+            mid = RGBImage(width: dw, height: src.height, pixels: out)
+        }
+        // Vertical pass.
+        if dh != mid.height {
+            let (b, k) = coefficients(mid.height, dh)
+            var out = [UInt8](repeating: 0, count: dw * dh * 3)
+            for y in 0 ..< dh {
+                let (y0, n) = b[y]
+                for x in 0 ..< dw * 3 {
+                    var acc = half
+                    for i in 0 ..< n { acc += Int64(mid.pixels[(y0 + i) * dw * 3 + x]) * Int64(k[y][i]) }
+                    out[y * dw * 3 + x] = clip8(acc)
+                }
+            }
+            mid = RGBImage(width: dw, height: dh, pixels: out)
+        }
+        return mid
+    }
+}

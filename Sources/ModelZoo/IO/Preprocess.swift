@@ -1,0 +1,113 @@
+import Foundation
+import Tensor
+
+/// An image turned into a model input: the [1, 3, H, W] tensor and the map back to image pixels.
+public struct PreparedInput: Sendable {
+    public var tensor: Tensor
+    public var transform: ImageTransform
+    /// The resized (and padded) RGB image the tensor was made from, for drawing.
+    public var image: RGBImage
+}
+
+/// Preprocessing as each model family does it.
+public enum Preprocess {
+    /// Dispatches on a model's `Preprocessing`; `size` is the square input side for ultralytics models.
+    public static func prepare(_ image: RGBImage, _ kind: Preprocessing, size: Int) -> PreparedInput {
+        switch kind {
+        case .letterbox: return letterbox(image, size: size)
+        case .stretch: return stretch(image, size: size)
+        case .resizeNormalize(let shortest, let maxSize): return resizeNormalize(image, shortestEdge: shortest, longestEdge: maxSize)
+        }
+    }
+
+    /// Ultralytics' LetterBox (center, scaleup, pad value 114): scale r = min(H/h, W/w), resize to
+    /// (round(w*r), round(h*r)) with cv2 INTER_LINEAR, pad top/left round(d/2 - 0.1) and bottom/right
+    /// round(d/2 + 0.1) (Python's round: half to even), then RGB / 255. With `auto`, padding is reduced to
+    /// the remainder modulo `stride` (the rectangular inference ultralytics' predictor uses for .pt models).
+    public static func letterbox(_ image: RGBImage, size: Int, auto: Bool = false, stride: Int = 32, padValue: UInt8 = 114) -> PreparedInput {
+        letterbox(image, height: size, width: size, auto: auto, stride: stride, padValue: padValue)
+    }
+
+    public static func letterbox(_ image: RGBImage, height: Int, width: Int, auto: Bool = false, stride: Int = 32, padValue: UInt8 = 114) -> PreparedInput {
+        let h = image.height, w = image.width
+        let r = min(Double(height) / Double(h), Double(width) / Double(w))
+        let nw = max(Int((Double(w) * r).rounded(.toNearestOrEven)), 1)
+        let nh = max(Int((Double(h) * r).rounded(.toNearestOrEven)), 1)
+        var dw = Double(width - nw), dh = Double(height - nh)
+        if auto {
+            dw = Double((width - nw) % stride)
+            dh = Double((height - nh) % stride)
+        }
+        dw /= 2
+        dh /= 2
+        let top = Int((dh - 0.1).rounded(.toNearestOrEven)), bottom = Int((dh + 0.1).rounded(.toNearestOrEven))
+        let left = Int((dw - 0.1).rounded(.toNearestOrEven)), right = Int((dw + 0.1).rounded(.toNearestOrEven))
+        let resized = ImageResize.bilinearCV(image, width: nw, height: nh)
+        let ow = nw + left + right, oh = nh + top + bottom
+        var padded = RGBImage(width: ow, height: oh, fill: (padValue, padValue, padValue))
+        for y in 0 ..< nh {
+            let srcBase = y * nw * 3, dstBase = ((y + top) * ow + left) * 3
+            padded.pixels.replaceSubrange(dstBase ..< dstBase + nw * 3, with: resized.pixels[srcBase ..< srcBase + nw * 3])
+        }
+        let t = ImageTransform(scaleX: Float(r), scaleY: Float(r), padX: Float(left), padY: Float(top),
+                               imageWidth: w, imageHeight: h, inputWidth: ow, inputHeight: oh)
+        return PreparedInput(tensor: tensor(padded, mean: nil, std: nil), transform: t, image: padded)
+    }
+
+    /// RT-DETR's preprocessing (LetterBox with scale_fill): stretch to size x size with cv2 INTER_LINEAR, RGB / 255.
+    public static func stretch(_ image: RGBImage, size: Int) -> PreparedInput {
+        let resized = ImageResize.bilinearCV(image, width: size, height: size)
+        let t = ImageTransform(scaleX: Float(size) / Float(image.width), scaleY: Float(size) / Float(image.height), padX: 0, padY: 0,
+                               imageWidth: image.width, imageHeight: image.height, inputWidth: size, inputHeight: size)
+        return PreparedInput(tensor: tensor(resized, mean: nil, std: nil), transform: t, image: resized)
+    }
+
+    /// The output (height, width) of the Hugging Face DETR resize: shortest edge to `shortestEdge` unless the
+    /// longest would then exceed `longestEdge` (transformers' get_size_with_aspect_ratio, truncating like `int()`).
+    public static func detrSize(height: Int, width: Int, shortestEdge: Int, longestEdge: Int?) -> (height: Int, width: Int) {
+        var size = shortestEdge
+        var raw: Double?
+        if let maxSize = longestEdge {
+            let mn = Double(min(height, width)), mx = Double(max(height, width))
+            if mx / mn * Double(size) > Double(maxSize) {
+                raw = Double(maxSize) * mn / mx
+                size = Int(raw!.rounded(.toNearestOrEven))
+            }
+        }
+        if (height <= width && height == size) || (width <= height && width == size) { return (height, width) }
+        if width < height {
+            let oh = raw.map { Int($0 * Double(height) / Double(width)) } ?? Int(Double(size) * Double(height) / Double(width))
+            return (oh, size)
+        }
+        let ow = raw.map { Int($0 * Double(width) / Double(height)) } ?? Int(Double(size) * Double(width) / Double(height))
+        return (size, ow)
+    }
+
+    public static let imagenetMean: [Float] = [0.485, 0.456, 0.406]
+    public static let imagenetStd: [Float] = [0.229, 0.224, 0.225]
+
+    /// Hugging Face DETR / Deformable DETR preprocessing: resize (antialiased bilinear, as Pillow and
+    /// torchvision do) so the shortest edge is `shortestEdge` and the longest at most `longestEdge`, then
+    /// RGB / 255 and ImageNet mean/std. No padding (a single image is its own batch maximum).
+    public static func resizeNormalize(_ image: RGBImage, shortestEdge: Int, longestEdge: Int?) -> PreparedInput {
+        let (oh, ow) = detrSize(height: image.height, width: image.width, shortestEdge: shortestEdge, longestEdge: longestEdge)
+        let resized = ImageResize.bilinearPIL(image, width: ow, height: oh)
+        let t = ImageTransform(scaleX: Float(ow) / Float(image.width), scaleY: Float(oh) / Float(image.height), padX: 0, padY: 0,
+                               imageWidth: image.width, imageHeight: image.height, inputWidth: ow, inputHeight: oh)
+        return PreparedInput(tensor: tensor(resized, mean: imagenetMean, std: imagenetStd), transform: t, image: resized)
+    }
+
+    /// [1, 3, H, W] from RGB bytes: v / 255, then (v - mean) / std when given.
+    public static func tensor(_ image: RGBImage, mean: [Float]?, std: [Float]?) -> Tensor {
+        let hw = image.width * image.height
+        return Tensor(shape: [1, 3, image.height, image.width]) { out in
+            for c in 0 ..< 3 {
+                let m = mean?[c] ?? 0, s = std?[c] ?? 1
+                for i in 0 ..< hw {
+                    let v = Float(image.pixels[3 * i + c]) / 255
+                    out[c * hw + i] = mean == nil ? v : (v - m) / s
+                }
+            }
+        }
+    }
+}
