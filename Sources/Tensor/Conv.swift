@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // 2-D convolution (cross-correlation, as torch.nn.functional.conv2d), NCHW input, OIHW weight.
@@ -141,6 +142,10 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
             let dst = d.base + pl * oh * ow
             let kern = wp.base + o * taps
             let b0 = b?.base[o] ?? 0
+            if hasAVX2FMA {
+                ck_depthwise_plane_avx2(dst, padded, wpad, kern, b0, oh, ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw)
+                continue
+            }
             switch (g.kw, g.sw, g.dw, g.dh) {
             case (3, 1, 1, 1): depthwisePlane(dst, padded, kern, b0, g, rowLength: wpad, kw: 3, stride: 1)
             case (5, 1, 1, 1): depthwisePlane(dst, padded, kern, b0, g, rowLength: wpad, kw: 5, stride: 1)
@@ -151,6 +156,9 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
         }
     }
 }
+
+/// Whether the processor runs the AVX2/FMA kernels of CKernels (checked once).
+let hasAVX2FMA: Bool = ProcessInfo.processInfo.environment["DETR_TUI_NO_AVX2"] == nil && ck_has_avx2_fma() != 0
 
 @inline(__always)
 private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {

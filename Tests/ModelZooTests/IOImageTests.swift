@@ -31,6 +31,15 @@ final class IOImageTests: XCTestCase {
         XCTAssertEqual(try maxDiff(try image("p3.ppm"), "p6.ppm"), 0)
     }
 
+    func testExifOrientationIsAppliedLikeOpenCV() throws {
+        for o in 2 ... 8 {
+            let name = "exif\(o).jpg"
+            XCTAssertEqual(ExifOrientation.read(jpeg: try Data(contentsOf: URL(fileURLWithPath: IOFixtures.path("images/" + name)))), o)
+            XCTAssertEqual(try maxDiff(try image(name), name), 0, name)
+        }
+        XCTAssertNil(ExifOrientation.read(jpeg: try Data(contentsOf: URL(fileURLWithPath: IOFixtures.path("images/photo.jpg")))))
+    }
+
     func testInfoReportsSizeAndColourType() throws {
         let cases: [(String, String, String, Int)] = [("rgb.png", "PNG", "RGB", 8), ("gray.png", "PNG", "gray", 8),
                                                       ("rgba.png", "PNG", "RGBA", 8), ("palette.png", "PNG", "palette", 4),

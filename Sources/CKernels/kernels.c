@@ -1,0 +1,103 @@
+#include "CKernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+int ck_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+#define CK_AVX2 __attribute__((target("avx2,fma")))
+
+/* The even-indexed floats of p[0..15], in order. */
+static inline CK_AVX2 __m256 ck_evens(const float *p) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));           /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* The plane for a fixed kernel width KW and stride SW (dilation 1 along rows), so the tap loop unrolls. */
+static inline CK_AVX2 void ck_plane_fixed(float *out, const float *in, long ld, const float *k, float bias,
+                                          long oh, long ow, long kh, long sh, long dh, const long KW, const long SW) {
+    for (long i = 0; i < oh; i++) {
+        float *line = out + i * ow;
+        const float *top = in + i * sh * ld;
+        long j = 0;
+        for (; j + 16 <= ow; j += 16) {
+            __m256 acc0 = _mm256_set1_ps(bias), acc1 = acc0;
+            for (long ki = 0; ki < kh; ki++) {
+                const float *r = top + ki * dh * ld + j * SW;
+                const float *kr = k + ki * KW;
+                for (long kj = 0; kj < KW; kj++) {
+                    __m256 w = _mm256_broadcast_ss(kr + kj);
+                    if (SW == 1) {
+                        acc0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + kj), acc0);
+                        acc1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + kj + 8), acc1);
+                    } else {
+                        acc0 = _mm256_fmadd_ps(w, ck_evens(r + kj), acc0);
+                        acc1 = _mm256_fmadd_ps(w, ck_evens(r + kj + 16), acc1);
+                    }
+                }
+            }
+            _mm256_storeu_ps(line + j, acc0);
+            _mm256_storeu_ps(line + j + 8, acc1);
+        }
+        /* The last partial group is recomputed as the final 8 pixels of the row (outputs are written, not
+           accumulated, so overlapping pixels get the same values again). */
+        for (; j < ow && ow >= 8; j += 8) {
+            if (j + 8 > ow) j = ow - 8;
+            __m256 acc = _mm256_set1_ps(bias);
+            for (long ki = 0; ki < kh; ki++) {
+                const float *r = top + ki * dh * ld + j * SW;
+                const float *kr = k + ki * KW;
+                for (long kj = 0; kj < KW; kj++) {
+                    __m256 v = SW == 1 ? _mm256_loadu_ps(r + kj) : ck_evens(r + kj);
+                    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(kr + kj), v, acc);
+                }
+            }
+            _mm256_storeu_ps(line + j, acc);
+        }
+        for (; j < ow; j++) {
+            float acc = bias;
+            for (long ki = 0; ki < kh; ki++) {
+                const float *r = top + ki * dh * ld + j * SW;
+                for (long kj = 0; kj < KW; kj++) acc += k[ki * KW + kj] * r[kj];
+            }
+            line[j] = acc;
+        }
+    }
+}
+
+CK_AVX2 void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *k, float bias,
+                                     long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw) {
+    if (dw == 1 && sw == 1 && kw == 3) { ck_plane_fixed(out, in, ld, k, bias, oh, ow, kh, sh, dh, 3, 1); return; }
+    if (dw == 1 && sw == 1 && kw == 5) { ck_plane_fixed(out, in, ld, k, bias, oh, ow, kh, sh, dh, 5, 1); return; }
+    if (dw == 1 && sw == 2 && kw == 3) { ck_plane_fixed(out, in, ld, k, bias, oh, ow, kh, sh, dh, 3, 2); return; }
+    if (dw == 1 && sw == 2 && kw == 5) { ck_plane_fixed(out, in, ld, k, bias, oh, ow, kh, sh, dh, 5, 2); return; }
+    if (dw == 1 && sw == 1 && kw == 7) { ck_plane_fixed(out, in, ld, k, bias, oh, ow, kh, sh, dh, 7, 1); return; }
+    /* Anything else: plain loops (the compiler vectorises the stride-1 case). */
+    for (long i = 0; i < oh; i++) {
+        float *line = out + i * ow;
+        for (long j = 0; j < ow; j++) line[j] = bias;
+        for (long ki = 0; ki < kh; ki++) {
+            const float *r = in + (i * sh + ki * dh) * ld;
+            for (long kj = 0; kj < kw; kj++) {
+                const float w = k[ki * kw + kj], *q = r + kj * dw;
+                for (long j = 0; j < ow; j++) line[j] += w * q[j * sw];
+            }
+        }
+    }
+}
+
+#else
+
+int ck_has_avx2_fma(void) { return 0; }
+
+void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *k, float bias,
+                             long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw) {
+    (void)out; (void)in; (void)ld; (void)k; (void)bias; (void)oh; (void)ow;
+    (void)kh; (void)kw; (void)sh; (void)sw; (void)dh; (void)dw;
+}
+
+#endif
