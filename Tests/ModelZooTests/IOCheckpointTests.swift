@@ -31,6 +31,20 @@ final class IOCheckpointTests: XCTestCase {
         }
     }
 
+    func testNestedStateDictAndSafetensorsWithAnotherExtension() throws {
+        let ckpt = try Checkpoint.open(path: IOFixtures.path("nested.pt"))
+        XCTAssertEqual(ckpt.source, "model")
+        XCTAssertEqual(ckpt.keys, ["backbone.w", "head.b"])
+        let dir = try IOFixtures.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let renamed = dir.appendingPathComponent("weights.bin").path
+        try FileManager.default.copyItem(atPath: IOFixtures.path("hf_tiny/model.safetensors"), toPath: renamed)
+        XCTAssertEqual(try Checkpoint.open(path: renamed).format, .safetensors)
+        let text = dir.appendingPathComponent("notes.txt").path
+        try Data("just some text, long enough".utf8).write(to: URL(fileURLWithPath: text))
+        assertFileError(text, ["not a checkpoint"]) { try Checkpoint.open(path: text) }
+    }
+
     func testUntypedStorageV3IsReportedByDtype() throws {
         let ckpt = try Checkpoint.open(path: IOFixtures.path("uint16.pt"))
         XCTAssertEqual(ckpt.info["u16"], TensorInfo(dtype: "U16", shape: [2, 3]))

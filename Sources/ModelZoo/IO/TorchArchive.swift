@@ -142,6 +142,12 @@ public final class TorchArchive: @unchecked Sendable {
         } catch {
             throw fail("cannot reopen the zip archive (\(error))")
         }
+        // One pass over the central directory (ZIPFoundation's subscript scans it on every lookup).
+        var entries: [String: Entry] = [:]
+        let storagePrefix = prefix + "data/"
+        for entry in archive where entry.path.hasPrefix(storagePrefix) {
+            entries[String(entry.path.dropFirst(storagePrefix.count))] = entry
+        }
         var cache: [String: Data] = [:]
         var out: [String: Tensor] = [:]
         for (key, ref) in refs {
@@ -153,7 +159,7 @@ public final class TorchArchive: @unchecked Sendable {
             if let d = cache[skey] {
                 data = d
             } else {
-                guard let entry = archive[prefix + "data/" + skey] else { throw fail("storage data/\(skey) is missing") }
+                guard let entry = entries[skey] else { throw fail("storage data/\(skey) is missing") }
                 data = try TorchArchive.read(archive, entry, limit: Int(entry.uncompressedSize), file: path)
                 cache[skey] = data
             }
