@@ -90,9 +90,23 @@ CK_AVX2 void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const
     }
 }
 
+CK_AVX2 void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw) {
+    for (long y = 0; y < h; y++) {
+        float *d = dst + (y + ph) * ld + pw;
+        const float *s = src + y * w;
+        long x = 0;
+        for (; x + 8 <= w; x += 8) _mm256_storeu_ps(d + x, _mm256_loadu_ps(s + x));
+        for (; x < w; x++) d[x] = s[x];
+    }
+}
+
 #else
 
 int ck_has_avx2_fma(void) { return 0; }
+
+void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw) {
+    (void)dst; (void)ld; (void)src; (void)h; (void)w; (void)ph; (void)pw;
+}
 
 void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *k, float bias,
                              long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw) {

@@ -19,6 +19,11 @@ int ck_has_avx2_fma(void);
 void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *k, float bias,
                              long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw);
 
+/* Copies an h x w plane into rows ph .. ph + h - 1, columns pw .. pw + w - 1 of a buffer with row
+   length ld (inline vector copies: many short rows cost less than one memcpy call each).
+   Only call when ck_has_avx2_fma() returned 1. */
+void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw);
+
 #ifdef __cplusplus
 }
 #endif
