@@ -21,6 +21,24 @@ final class IOCheckpointTests: XCTestCase {
         XCTAssertEqual(ckpt.keys.first, "fp32.weight")
     }
 
+    func testLegacyTorchSaveFormat() throws {
+        let ckpt = try Checkpoint.open(path: IOFixtures.path("state_dict_legacy.pt"))
+        XCTAssertEqual(ckpt.format, .torch)
+        let expected = try SafetensorsFile(path: IOFixtures.path("state_dict.expected.safetensors"))
+        XCTAssertEqual(Set(ckpt.keys), Set(expected.names))
+        let tensors = try ckpt.tensors
+        for name in expected.names {
+            assertClose(tensors[name]!, try expected.tensor(name), name)
+        }
+        // Cut short: the last storage is missing.
+        let dir = try IOFixtures.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cut = dir.appendingPathComponent("cut.pt").path
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: IOFixtures.path("state_dict_legacy.pt")))
+        try bytes.prefix(bytes.count - 10).write(to: URL(fileURLWithPath: cut))
+        assertFileError(cut, ["truncated"]) { try Checkpoint.open(path: cut) }
+    }
+
     func testWrappedStateDictProtocol5() throws {
         let ckpt = try Checkpoint.open(path: IOFixtures.path("state_dict_p5.pt"))
         XCTAssertEqual(ckpt.source, "state_dict")

@@ -84,13 +84,15 @@ final class IOFuzzTests: XCTestCase {
     }
 
     func testMutatedCheckpointFilesNeverCrash() throws {
-        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: IOFixtures.path("state_dict.pt"))))
+        let originals = try ["state_dict.pt", "state_dict_legacy.pt"].map {
+            [UInt8](try Data(contentsOf: URL(fileURLWithPath: IOFixtures.path($0))))
+        }
         let dir = try IOFixtures.tempDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var rng = Rng(state: 7)
-        for i in 0 ..< 100 {
+        for i in 0 ..< 120 {
             let path = dir.appendingPathComponent("m\(i).pt").path
-            try Data(mutate(original, &rng)).write(to: URL(fileURLWithPath: path))
+            try Data(mutate(originals[i % 2], &rng)).write(to: URL(fileURLWithPath: path))
             do {
                 _ = try Checkpoint.open(path: path).tensors
             } catch let e as FileFormatError {

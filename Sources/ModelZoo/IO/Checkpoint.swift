@@ -149,7 +149,7 @@ public final class Checkpoint: @unchecked Sendable {
         if head.isEmpty { throw FileFormatError(file: path, problem: "the file is empty") }
         if head.starts(with: [0x50, 0x4B]) { return try openTorch(path: path) }
         if head.count >= 2, head[head.startIndex] == 0x80, head[head.startIndex + 1] <= 5 {
-            throw FileFormatError(file: path, problem: "a legacy (pre-1.6, non-zip) torch.save file or a bare pickle; re-save it with a current PyTorch")
+            return try openTorch(path: path) // legacy (pre-1.6) torch.save
         }
         let ext = (path as NSString).pathExtension.lowercased()
         do {
