@@ -53,9 +53,18 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
             let spec = try UltralyticsModelSpec.load(path: path)
             return try buildUltralytics(name: entry.id, spec: spec, scale: scale ?? entry.scale, weights: weights, seed: seed)
         }
-        // Other families' catalogue entries (a JSON config for Deformable DETR, `module:<id>` for a module alone)
-        // are opened by their own builders.
-        throw OpenModelError(entry.id, "config '\(config)' is not an ultralytics model YAML and no other builder is linked for it")
+        if config.hasPrefix("module:") {
+            // A module alone (Modules/ModuleModel), run on a feature map.
+            let store = try weights.map { WeightStore(.checkpoint(name: $0, tensors: try Checkpoint.open(path: $0).tensors)) }
+                ?? WeightStore(.initialise(seed: seed))
+            let model = try ModuleModel(id: String(config.dropFirst("module:".count)), weights: store)
+            try store.finish()
+            return model
+        }
+        if config.hasSuffix(".json"), entry.family == "Deformable DETR" {
+            return try DeformableDETR.catalogue(id: entry.id, weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed)
+        }
+        throw OpenModelError(entry.id, "config '\(config)' is neither an ultralytics model YAML, a module nor a Deformable DETR config")
     case .yaml(let path):
         let spec = try UltralyticsModelSpec.load(path: path)
         let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -75,8 +84,16 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
         try store.finish()
         return model
     case .huggingFace(let dir):
-        // Hugging Face model directories (Deformable DETR): opened by the DeformableDETR builder.
-        throw OpenModelError(dir, "a Hugging Face model directory, but no builder for it is linked in this build")
+        // Hugging Face model directories (config.json + model.safetensors): the Deformable DETR family.
+        let url = URL(fileURLWithPath: dir)
+        guard DeformableDETR.isModelDirectory(url) else {
+            throw OpenModelError(dir, "a directory, but not a Hugging Face Deformable DETR model (config.json with model_type deformable_detr)")
+        }
+        if let weights {
+            let config = try DeformableDETRConfig.load(url.appendingPathComponent("config.json"))
+            return try DeformableDETR.open(config: config, weights: URL(fileURLWithPath: weights), name: url.lastPathComponent)
+        }
+        return try DeformableDETR.open(directory: url)
     }
 }
 

@@ -30,14 +30,19 @@ func broadcastStrides(_ shape: [Int], to outShape: [Int]) -> [Int] {
 
 /// Applies `f` to broadcast pairs. Dimensions are merged where both operands stay contiguous, so the
 /// inner loop is as long as possible; the common cases (same shape, a scalar, a per-channel vector)
-/// become one or two plain loops.
+/// become one or two plain loops. Large outputs are split across cores by outer rows.
 @inline(__always)
-func broadcastBinary(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+func broadcastBinary(_ a: Tensor, _ b: Tensor, _ f: @escaping @Sendable (Float, Float) -> Float) -> Tensor {
     if a.shape == b.shape {
         return Tensor(shape: a.shape) { out in
+            guard let o = out.baseAddress else { return }
+            let d = SharedPointer(o)
             a.data.withUnsafeBufferPointer { pa in
                 b.data.withUnsafeBufferPointer { pb in
-                    for i in 0 ..< out.count { out[i] = f(pa[i], pb[i]) }
+                    let x = ConstPointer(pa.baseAddress!), y = ConstPointer(pb.baseAddress!)
+                    Parallel.forEach(out.count, cost: 2) { r in
+                        for i in r { d.base[i] = f(x.base[i], y.base[i]) }
+                    }
                 }
             }
         }
@@ -67,24 +72,31 @@ func broadcastBinary(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> 
                 let r = dims.count
                 let inner = dims[r - 1], ia = sa[r - 1], ib = sb[r - 1]
                 let outer = out.count / inner
-                var idx = [Int](repeating: 0, count: r)
-                var offA = 0, offB = 0
-                var o = 0
-                for _ in 0 ..< outer {
-                    var ja = offA, jb = offB
-                    for _ in 0 ..< inner {
-                        out[o] = f(pa[ja], pb[jb])
-                        o += 1; ja += ia; jb += ib
+                let x = ConstPointer(pa.baseAddress!), y = ConstPointer(pb.baseAddress!), d = SharedPointer(out.baseAddress!)
+                Parallel.forEach(outer, cost: inner * 2) { rows in
+                    // Multi-index and offsets of the first outer row of this range.
+                    var idx = [Int](repeating: 0, count: r)
+                    var offA = 0, offB = 0, rest = rows.lowerBound
+                    for q in stride(from: r - 2, through: 0, by: -1) {
+                        idx[q] = rest % dims[q]; rest /= dims[q]
+                        offA += idx[q] * sa[q]; offB += idx[q] * sb[q]
                     }
-                    // Advance the outer multi-index.
-                    var d = r - 2
-                    while d >= 0 {
-                        idx[d] += 1
-                        offA += sa[d]; offB += sb[d]
-                        if idx[d] < dims[d] { break }
-                        offA -= sa[d] * dims[d]; offB -= sb[d] * dims[d]
-                        idx[d] = 0
-                        d -= 1
+                    var o = rows.lowerBound * inner
+                    for _ in rows {
+                        var ja = offA, jb = offB
+                        for _ in 0 ..< inner {
+                            d.base[o] = f(x.base[ja], y.base[jb])
+                            o += 1; ja += ia; jb += ib
+                        }
+                        var q = r - 2
+                        while q >= 0 {
+                            idx[q] += 1
+                            offA += sa[q]; offB += sb[q]
+                            if idx[q] < dims[q] { break }
+                            offA -= sa[q] * dims[q]; offB -= sb[q] * dims[q]
+                            idx[q] = 0
+                            q -= 1
+                        }
                     }
                 }
             }
@@ -92,14 +104,10 @@ func broadcastBinary(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> 
     }
 }
 
-/// Applies `f` to every element.
+/// Applies `f` to every element (split across cores when large).
 @inline(__always)
-func mapElements(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
-    Tensor(shape: x.shape) { out in
-        x.data.withUnsafeBufferPointer { p in
-            for i in 0 ..< out.count { out[i] = f(p[i]) }
-        }
-    }
+func mapElements(_ x: Tensor, _ f: @escaping @Sendable (Float) -> Float) -> Tensor {
+    mapParallel(x, cost: 1, f)
 }
 
 extension Tensor {

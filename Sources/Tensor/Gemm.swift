@@ -3,12 +3,17 @@ import Foundation
 
 // Matrix products through OpenBLAS. This is the only file that talks to CBLAS.
 
-/// C[m x n] = alpha * op(A) * op(B) + beta * C, all row-major.
+/// The engine does its own splitting across cores (by rows or columns of the output, by conv tiles,
+/// by batch), so OpenBLAS runs single-threaded: two thread pools on two cores would oversubscribe them.
+private let blasSingleThreaded: Void = { openblas_set_num_threads(1) }()
+
+/// C[m x n] = alpha * op(A) * op(B) + beta * C, all row-major, on the calling thread.
 /// op(A) is m x k (A is k x m when transA); op(B) is k x n (B is n x k when transB).
 @inline(__always)
 func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    _ = blasSingleThreaded
     if m == 0 || n == 0 { return }
     if k == 0 {
         for i in 0 ..< m { for j in 0 ..< n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
@@ -18,10 +23,61 @@ func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, a
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// Threads OpenBLAS may use (its own pool).
+/// The same product split across cores: by rows of C when it is taller than wide, else by columns.
+func parallelSgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    let work = m * n * Swift.max(k, 1)
+    let parts = Swift.min(Parallel.cores, work < 1 << 18 ? 1 : Parallel.cores)
+    if parts <= 1 || (m < 16 && n < 64) {
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+              beta: beta, c: c, ldc: ldc)
+        return
+    }
+    let out = SharedPointer(c)
+    let pa = ConstPointer(a), pb = ConstPointer(b)
+    if m >= n {
+        let blocks = (m + 7) / 8
+        Parallel.forEach(parts, cost: Parallel.threshold) { range in
+            for part in range {
+                let m0 = Swift.min(m, blocks * part / parts * 8), m1 = Swift.min(m, blocks * (part + 1) / parts * 8)
+                if m0 >= m1 { continue }
+                sgemm(transA: transA, transB: transB, m: m1 - m0, n: n, k: k, alpha: alpha,
+                      a: pa.base + (transA ? m0 : m0 * lda), lda: lda, b: pb.base, ldb: ldb,
+                      beta: beta, c: out.base + m0 * ldc, ldc: ldc)
+            }
+        }
+    } else {
+        let blocks = (n + 15) / 16
+        Parallel.forEach(parts, cost: Parallel.threshold) { range in
+            for part in range {
+                let n0 = Swift.min(n, blocks * part / parts * 16), n1 = Swift.min(n, blocks * (part + 1) / parts * 16)
+                if n0 >= n1 { continue }
+                sgemm(transA: transA, transB: transB, m: m, n: n1 - n0, k: k, alpha: alpha,
+                      a: pa.base, lda: lda, b: pb.base + (transB ? n0 * ldb : n0), ldb: ldb,
+                      beta: beta, c: out.base + n0, ldc: ldc)
+            }
+        }
+    }
+}
+
+/// A plain square-ish product with whatever threads OpenBLAS currently has (see `withBlasThreads`).
+func sgemmThreaded(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
+}
+
+/// Runs `body` with OpenBLAS allowed `threads` threads (for measuring its own threaded rate).
+func withBlasThreads<R>(_ threads: Int, _ body: () -> R) -> R {
+    _ = blasSingleThreaded
+    openblas_set_num_threads(Int32(threads))
+    defer { openblas_set_num_threads(1) }
+    return body()
+}
+
+/// Threads OpenBLAS itself uses (1: the engine splits the work across cores itself).
 public var blasThreads: Int {
-    get { Int(openblas_get_num_threads()) }
-    set { openblas_set_num_threads(Int32(newValue)) }
+    _ = blasSingleThreaded
+    return Int(openblas_get_num_threads())
 }
 
 /// x [..., in] times weight [out, in] transposed, plus bias [out].
@@ -45,7 +101,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         if inF == 0 { return }
         x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in
-                sgemm(transB: true, m: rows, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
+                parallelSgemm(transB: true, m: rows, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
                       b: wp.baseAddress!, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
             }
         }
@@ -73,20 +129,38 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
                 let pa = ap.baseAddress!, pb = bp.baseAddress!
                 // b shared by every batch and a not transposed: one tall gemm.
                 if batchB.reduce(1, *) == 1 && !transposeA && batchA.reduce(1, *) == nb {
-                    sgemm(transB: transposeB, m: nb * m, n: n, k: k, a: pa, lda: transposeA ? m : k,
+                    parallelSgemm(transB: transposeB, m: nb * m, n: n, k: k, a: pa, lda: transposeA ? m : k,
                           b: pb, ldb: transposeB ? k : n, c: c, ldc: n)
                     return
                 }
+                // Offsets of every batch entry, then the entries spread over the cores (each a
+                // single-threaded gemm); a lone large product is split inside instead.
+                var offsets = [(Int, Int)]()
+                offsets.reserveCapacity(nb)
                 var idx = [Int](repeating: 0, count: batch.count)
-                for i in 0 ..< nb {
+                for _ in 0 ..< nb {
                     var offA = 0, offB = 0
                     for d in 0 ..< batch.count { offA += idx[d] * sa[d]; offB += idx[d] * sb[d] }
-                    sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k,
-                          a: pa + offA * m * k, lda: transposeA ? m : k,
-                          b: pb + offB * k * n, ldb: transposeB ? k : n,
-                          c: c + i * m * n, ldc: n)
+                    offsets.append((offA * m * k, offB * k * n))
                     var d = batch.count - 1
                     while d >= 0 { idx[d] += 1; if idx[d] < batch[d] { break }; idx[d] = 0; d -= 1 }
+                }
+                if nb == 1 {
+                    parallelSgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: pa + offsets[0].0,
+                                  lda: transposeA ? m : k, b: pb + offsets[0].1, ldb: transposeB ? k : n, c: c, ldc: n)
+                    return
+                }
+                let out = SharedPointer(c), ca = ConstPointer(pa), cb = ConstPointer(pb)
+                offsets.withUnsafeBufferPointer { op in
+                    let offs = ConstPairs(op.baseAddress!)
+                    Parallel.forEach(nb, cost: m * n * k) { range in
+                        for i in range {
+                            sgemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k,
+                                  a: ca.base + offs.base[i].0, lda: transposeA ? m : k,
+                                  b: cb.base + offs.base[i].1, ldb: transposeB ? k : n,
+                                  c: out.base + i * m * n, ldc: n)
+                        }
+                    }
                 }
             }
         }

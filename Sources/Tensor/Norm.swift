@@ -34,12 +34,19 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, va
         shift[i] = beta.data[i] - mean.data[i] * scale[i]
     }
     return Tensor(shape: x.shape) { out in
+        if out.count == 0 { return }
+        let d = SharedPointer(out.baseAddress!)
         x.data.withUnsafeBufferPointer { p in
-            for b in 0 ..< x.shape[0] {
-                for ch in 0 ..< c {
-                    let base = (b * c + ch) * inner
-                    let s = scale[ch], t = shift[ch]
-                    for i in 0 ..< inner { out[base + i] = p[base + i] * s + t }
+            scale.withUnsafeBufferPointer { sp in
+                shift.withUnsafeBufferPointer { tp in
+                    let src = ConstPointer(p.baseAddress!), sc = ConstPointer(sp.baseAddress!), sh = ConstPointer(tp.baseAddress!)
+                    Parallel.forEach(x.shape[0] * c, cost: inner * 2) { planes in
+                        for pl in planes {
+                            let ch = pl % c, base = pl * inner
+                            let s = sc.base[ch], t = sh.base[ch]
+                            for i in 0 ..< inner { d.base[base + i] = src.base[base + i] * s + t }
+                        }
+                    }
                 }
             }
         }

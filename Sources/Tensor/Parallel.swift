@@ -6,8 +6,11 @@ import Foundation
 /// the total amount of work (`count * costPerItem`, roughly in float operations) is large enough
 /// to pay for the dispatch. Small jobs run inline on the calling thread.
 enum Parallel {
-    /// Number of worker chunks to use (the machine's active processor count).
-    static let cores: Int = Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Number of worker chunks to use: the machine's active processor count, or DETR_TUI_THREADS when set.
+    static let cores: Int = {
+        if let text = ProcessInfo.processInfo.environment["DETR_TUI_THREADS"], let n = Int(text), n > 0 { return n }
+        return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
 
     /// Below this much work (float ops) the loop runs on the calling thread.
     static let threshold = 1 << 15
@@ -39,6 +42,18 @@ enum Parallel {
 struct SharedPointer: @unchecked Sendable {
     let base: UnsafeMutablePointer<Float>
     init(_ base: UnsafeMutablePointer<Float>) { self.base = base }
+}
+
+/// A read-only pointer that may be captured by the concurrent closures of `Parallel.forEach`.
+struct ConstPointer: @unchecked Sendable {
+    let base: UnsafePointer<Float>
+    init(_ base: UnsafePointer<Float>) { self.base = base }
+}
+
+/// Read-only (Int, Int) pairs for concurrent closures.
+struct ConstPairs: @unchecked Sendable {
+    let base: UnsafePointer<(Int, Int)>
+    init(_ base: UnsafePointer<(Int, Int)>) { self.base = base }
 }
 
 /// A shape/argument check that stays in -Ounchecked builds (where `precondition` is compiled out):

@@ -13,39 +13,51 @@ struct Window: Sendable {
     var outW: Int { (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1 }
 }
 
-/// Writes the patches of `channels` planes of `src` ([channels, h, w]) into `col`
-/// ([channels * kh * kw, outH * outW]), zero outside the image. Rows are split across cores.
-func im2col(_ src: UnsafePointer<Float>, channels: Int, _ g: Window, into col: UnsafeMutablePointer<Float>) {
+/// Writes rows `rows` of the im2col matrix of `channels` planes of `src` ([channels, h, w]), restricted to
+/// the output pixels `pixels`, into `col` (row r - rows.lowerBound, column p - pixels.lowerBound, row
+/// length `ld`). Row r is (channel, ki, kj); values outside the image are zero. Runs on the calling thread.
+@inline(__always)
+func im2colTile(_ src: UnsafePointer<Float>, _ g: Window, rows: Range<Int>, pixels: Range<Int>,
+                into col: UnsafeMutablePointer<Float>, ld: Int) {
     let oh = g.outH, ow = g.outW
-    let rows = channels * g.kh * g.kw
-    let dst = SharedPointer(col)
-    Parallel.forEach(rows, cost: oh * ow) { range in
-        for r in range {
-            let c = r / (g.kh * g.kw), ki = (r / g.kw) % g.kh, kj = r % g.kw
-            let plane = src + c * g.h * g.w
-            let row = dst.base + r * oh * ow
-            // Output columns whose input column is inside [0, w).
-            let dx = kj * g.dw - g.pw
-            var jLo = 0, jHi = ow
-            while jLo < ow && jLo * g.sw + dx < 0 { jLo += 1 }
-            while jHi > jLo && (jHi - 1) * g.sw + dx >= g.w { jHi -= 1 }
-            for i in 0 ..< oh {
-                let y = i * g.sh + ki * g.dh - g.ph
-                let line = row + i * ow
-                if y < 0 || y >= g.h {
-                    line.initialize(repeating: 0, count: ow)
-                    continue
-                }
-                let srcLine = plane + y * g.w + dx
-                for j in 0 ..< jLo { line[j] = 0 }
-                if g.sw == 1 {
-                    (line + jLo).update(from: srcLine + jLo, count: jHi - jLo)
-                } else {
-                    for j in jLo ..< jHi { line[j] = srcLine[j * g.sw] }
-                }
-                for j in jHi ..< ow { line[j] = 0 }
+    if pixels.isEmpty { return }
+    let firstRow = pixels.lowerBound / ow, lastRow = (pixels.upperBound - 1) / ow
+    for r in rows {
+        let c = r / (g.kh * g.kw), ki = (r / g.kw) % g.kh, kj = r % g.kw
+        let plane = src + c * g.h * g.w
+        let row = col + (r - rows.lowerBound) * ld - pixels.lowerBound
+        // Output columns whose input column falls inside [0, w).
+        let dx = kj * g.dw - g.pw
+        var jLo = 0, jHi = ow
+        while jLo < ow && jLo * g.sw + dx < 0 { jLo += 1 }
+        while jHi > jLo && (jHi - 1) * g.sw + dx >= g.w { jHi -= 1 }
+        for i in firstRow ... lastRow where i < oh {
+            let a = Swift.max(pixels.lowerBound - i * ow, 0), b = Swift.min(pixels.upperBound - i * ow, ow)
+            let line = row + i * ow
+            let y = i * g.sh + ki * g.dh - g.ph
+            if y < 0 || y >= g.h {
+                (line + a).initialize(repeating: 0, count: b - a)
+                continue
             }
+            let srcLine = plane + y * g.w + dx
+            let lo = Swift.min(Swift.max(jLo, a), b), hi = Swift.max(Swift.min(jHi, b), lo)
+            for j in a ..< lo { line[j] = 0 }
+            if g.sw == 1 {
+                (line + lo).update(from: srcLine + lo, count: hi - lo)
+            } else {
+                for j in lo ..< hi { line[j] = srcLine[j * g.sw] }
+            }
+            for j in hi ..< b { line[j] = 0 }
         }
+    }
+}
+
+/// The whole im2col matrix ([channels * kh * kw, outH * outW]), rows split across cores.
+func im2col(_ src: UnsafePointer<Float>, channels: Int, _ g: Window, into col: UnsafeMutablePointer<Float>) {
+    let plane = g.outH * g.outW
+    let dst = SharedPointer(col), s = ConstPointer(src)
+    Parallel.forEach(channels * g.kh * g.kw, cost: plane) { range in
+        im2colTile(s.base, g, rows: range, pixels: 0 ..< plane, into: dst.base + range.lowerBound * plane, ld: plane)
     }
 }
 

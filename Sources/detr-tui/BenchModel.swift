@@ -48,11 +48,13 @@ func runModelBenchmark(model id: String, imgsz: Int, runs: Int, json: Bool, weig
         print(String(decoding: try enc.encode(r), as: UTF8.self))
         return
     }
-    print("layer  module                  ms   GFLOPs  GFLOP/s")
+    let w = max(6, steps.map { $0.moduleType.count }.max() ?? 6)
+    func pad(_ s: String) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
+    print("layer  " + pad("module") + "        ms   GFLOPs  GFLOP/s")
     for (i, s) in steps.enumerated() {
         let ms = layerMedians[i]
-        print(String(format: "%5d  %-18@ %8.2f  %7.3f  %7.1f", s.index, s.moduleType as NSString, ms, s.flops / 1e9,
-                     ms > 0 ? s.flops / 1e6 / ms : 0))
+        print(String(format: "%5d  ", s.index) + pad(s.moduleType)
+              + String(format: "  %8.2f  %7.3f  %7.1f", ms, s.flops / 1e9, ms > 0 ? s.flops / 1e6 / ms : 0))
     }
     let gflops = steps.reduce(0) { $0 + $1.flops } / 1e9
     print(String(format: "%@ at %dx%d: median %.1f ms over %d runs (min %.1f ms), %.1f GFLOPs, %.1f GFLOP/s; with a full trace %.1f ms (%+.1f%%)",

@@ -10,7 +10,7 @@ struct DetrTUI: ParsableCommand {
         abstract: "Look inside detection models (RT-DETR, YOLOv8, Deformable DETR) from a terminal.",
         discussion: "Run with no subcommand to open the interactive explorer (press ? inside for the keys).",
         version: ModelZoo.version,
-        subcommands: [ListCommand.self, RunCommand.self, InfoCommand.self, InspectCommand.self, RenderCommand.self, BenchUICommand.self]
+        subcommands: [ListCommand.self, RunCommand.self, InfoCommand.self, InspectCommand.self, BenchCommand.self, RenderCommand.self, BenchUICommand.self]
     )
 
     @OptionGroup var display: DisplayOptions

@@ -24,10 +24,26 @@ struct InspectCommand: ParsableCommand {
     @Option(name: .long, help: "Show at most this many tensor keys in text output (0 = all).")
     var limit = 0
 
+    @Flag(name: .long, help: "Also read every tensor of a checkpoint as Float32 (checks every storage) and count non-finite values.")
+    var verify = false
+
     func run() throws {
         let report: [String: Any]
         do {
-            report = try InspectCommand.describe(file)
+            var r = try InspectCommand.describe(file)
+            if verify, r["kind"] as? String == "checkpoint" {
+                let start = Date()
+                let ckpt = try Checkpoint.open(path: file)
+                let tensors = try ckpt.tensors
+                var values = 0, nonFinite = 0
+                for t in tensors.values {
+                    values += t.count
+                    for v in t.data where !v.isFinite { nonFinite += 1 }
+                }
+                r["verify"] = ["tensors": tensors.count, "values": values, "nonFinite": nonFinite,
+                               "seconds": (Date().timeIntervalSince(start) * 1000).rounded() / 1000] as [String: Any]
+            }
+            report = r
         } catch let e as FileFormatError {
             FileHandle.standardError.write(Data("detr-tui inspect: \(e.description)\n".utf8))
             throw ExitCode(1)
@@ -62,8 +78,15 @@ struct InspectCommand: ParsableCommand {
             let info = try ImageIO.info(path: path)
             // An image too large to decode is one the tool cannot open: say so rather than describe it.
             try ImageLimits.check(width: info.width, height: info.height, file: path)
-            return ["kind": "image", "file": path, "format": info.format, "width": info.width, "height": info.height,
-                    "colorType": info.colorType, "bitDepth": info.bitDepth]
+            // Decode it too, so a truncated or corrupt image is reported here rather than when it is used.
+            let image = try ImageIO.load(path: path)
+            var out: [String: Any] = ["kind": "image", "file": path, "format": info.format, "width": info.width, "height": info.height,
+                                      "colorType": info.colorType, "bitDepth": info.bitDepth]
+            if image.width != info.width || image.height != info.height {
+                out["uprightWidth"] = image.width
+                out["uprightHeight"] = image.height // after the EXIF orientation
+            }
+            return out
         case .yaml:
             let spec = try ModelSpec.load(path: path)
             var out: [String: Any] = ["kind": "model-yaml", "file": path, "layers": spec.layers.map(row)]
@@ -148,6 +171,7 @@ struct InspectCommand: ParsableCommand {
         switch r["kind"] as! String {
         case "image":
             out += "image: \(r["format"]!) \(r["width"]!)x\(r["height"]!), \(r["colorType"]!), \(r["bitDepth"]!)-bit\n"
+            if let w = r["uprightWidth"], let h = r["uprightHeight"] { out += "upright (EXIF orientation applied): \(w)x\(h)\n" }
         case "model-yaml":
             out += "model yaml: \(r["layers"].map { ($0 as! [Any]).count } ?? 0) layers"
             if let nc = r["nc"] { out += ", nc \(nc)" }
@@ -193,6 +217,9 @@ struct InspectCommand: ParsableCommand {
                 out += "model yaml (embedded):\n" + y.split(separator: "\n").map { "  " + $0 + "\n" }.joined()
             }
             if let rows = r["layers"] as? [[String: Any]] { out += "layers:\n" + layerTable(rows) }
+            if let v = r["verify"] as? [String: Any] {
+                out += "verified: read \(v["tensors"]!) tensors (\(grouped(v["values"] as! Int)) values) as Float32 in \(v["seconds"]!) s; non-finite values: \(v["nonFinite"]!)\n"
+            }
             let tensors = r["tensors"] as! [[String: Any]]
             let nameW = min(70, tensors.map { ($0["name"] as! String).count }.max() ?? 4)
             out += "keys:\n"

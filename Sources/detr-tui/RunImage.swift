@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import ModelZoo
 
-/// Loads an image and preprocesses it as the model's family does.
+/// Loads an image and preprocesses it as the model's family does (letterbox for YOLOv8, stretch for RT-DETR,
+/// resize + ImageNet normalisation for Deformable DETR).
 func prepareImage(path: String, for net: any DetectionModel, size: Int) throws -> PreparedModelInput {
-    throw ValidationError("\(path): image decoding is not linked in this build yet; pass a preprocessed tensor with --input")
+    let image = try ImageIO.load(path: path)
+    let prepared = Preprocess.prepare(image, net.preprocessing, size: size)
+    return PreparedModelInput(tensor: prepared.tensor, transform: prepared.transform)
 }

@@ -66,4 +66,18 @@ final class UltralyticsCLITests: XCTestCase {
         XCTAssertTrue(badWeights.stderr.contains("yolov8-tiny.safetensors"), badWeights.stderr)
         XCTAssertTrue(badWeights.stderr.contains("model.0.conv.weight"), badWeights.stderr)
     }
+
+    func testUltralyticsCheckpointOpensWithItsYAMLAndNames() throws {
+        let ckpt = CLI.root.appendingPathComponent("Tests/Fixtures/io/ultra_tiny_best.pt").path
+        let r = try CLI.run(["info", ckpt, "--imgsz", "64", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any])
+        XCTAssertEqual(obj["params"] as? Int, 135_006)
+        let run = try CLI.run(["run", ckpt, "--image", CLI.root.appendingPathComponent("assets/images/chelsea.png").path,
+                               "--imgsz", "128", "--json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let out = try XCTUnwrap(try JSONSerialization.jsonObject(with: run.stdoutData) as? [String: Any])
+        XCTAssertEqual(out["input_shape"] as? [Int], [1, 3, 128, 128])
+        XCTAssertEqual(out["image_size"] as? [Int], [451, 300])
+    }
 }

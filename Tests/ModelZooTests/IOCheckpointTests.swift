@@ -21,6 +21,24 @@ final class IOCheckpointTests: XCTestCase {
         XCTAssertEqual(ckpt.keys.first, "fp32.weight")
     }
 
+    func testLegacyTorchSaveFormat() throws {
+        let ckpt = try Checkpoint.open(path: IOFixtures.path("state_dict_legacy.pt"))
+        XCTAssertEqual(ckpt.format, .torch)
+        let expected = try SafetensorsFile(path: IOFixtures.path("state_dict.expected.safetensors"))
+        XCTAssertEqual(Set(ckpt.keys), Set(expected.names))
+        let tensors = try ckpt.tensors
+        for name in expected.names {
+            assertClose(tensors[name]!, try expected.tensor(name), name)
+        }
+        // Cut short: the last storage is missing.
+        let dir = try IOFixtures.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cut = dir.appendingPathComponent("cut.pt").path
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: IOFixtures.path("state_dict_legacy.pt")))
+        try bytes.prefix(bytes.count - 10).write(to: URL(fileURLWithPath: cut))
+        assertFileError(cut, ["truncated"]) { try Checkpoint.open(path: cut) }
+    }
+
     func testWrappedStateDictProtocol5() throws {
         let ckpt = try Checkpoint.open(path: IOFixtures.path("state_dict_p5.pt"))
         XCTAssertEqual(ckpt.source, "state_dict")
@@ -29,6 +47,20 @@ final class IOCheckpointTests: XCTestCase {
         for name in expected.names {
             assertClose(try ckpt.tensor(name), try expected.tensor(name), name)
         }
+    }
+
+    func testNestedStateDictAndSafetensorsWithAnotherExtension() throws {
+        let ckpt = try Checkpoint.open(path: IOFixtures.path("nested.pt"))
+        XCTAssertEqual(ckpt.source, "model")
+        XCTAssertEqual(ckpt.keys, ["backbone.w", "head.b"])
+        let dir = try IOFixtures.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let renamed = dir.appendingPathComponent("weights.bin").path
+        try FileManager.default.copyItem(atPath: IOFixtures.path("hf_tiny/model.safetensors"), toPath: renamed)
+        XCTAssertEqual(try Checkpoint.open(path: renamed).format, .safetensors)
+        let text = dir.appendingPathComponent("notes.txt").path
+        try Data("just some text, long enough".utf8).write(to: URL(fileURLWithPath: text))
+        assertFileError(text, ["not a checkpoint"]) { try Checkpoint.open(path: text) }
     }
 
     func testUntypedStorageV3IsReportedByDtype() throws {

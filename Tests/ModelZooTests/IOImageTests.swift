@@ -31,6 +31,15 @@ final class IOImageTests: XCTestCase {
         XCTAssertEqual(try maxDiff(try image("p3.ppm"), "p6.ppm"), 0)
     }
 
+    func testExifOrientationIsAppliedLikeOpenCV() throws {
+        for o in 2 ... 8 {
+            let name = "exif\(o).jpg"
+            XCTAssertEqual(ExifOrientation.read(jpeg: try Data(contentsOf: URL(fileURLWithPath: IOFixtures.path("images/" + name)))), o)
+            XCTAssertEqual(try maxDiff(try image(name), name), 0, name)
+        }
+        XCTAssertNil(ExifOrientation.read(jpeg: try Data(contentsOf: URL(fileURLWithPath: IOFixtures.path("images/photo.jpg")))))
+    }
+
     func testInfoReportsSizeAndColourType() throws {
         let cases: [(String, String, String, Int)] = [("rgb.png", "PNG", "RGB", 8), ("gray.png", "PNG", "gray", 8),
                                                       ("rgba.png", "PNG", "RGBA", 8), ("palette.png", "PNG", "palette", 4),
@@ -95,11 +104,22 @@ final class IOImageTests: XCTestCase {
         let p = Preprocess.resizeNormalize(img, shortestEdge: 32, longestEdge: 40)
         let ref = try Self.expected.tensor("detr32")
         XCTAssertEqual(p.tensor.shape, [1] + ref.shape)
-        // One 8-bit step after normalisation is 1/255/0.224 = 0.0175.
+        // Exact up to float rounding of the normalisation (one 8-bit step would be 1/255/0.229 = 0.017).
         var m: Float = 0
         for i in 0 ..< ref.count { m = max(m, abs(p.tensor.data[i] - ref.data[i])) }
         print("IO-measure detr32: max |swift - transformers| = \(m)")
-        XCTAssertLessThanOrEqual(m, 0.0176, "antialiased resize differs from transformers by \(m)")
+        XCTAssertLessThanOrEqual(m, 1e-5, "antialiased resize differs from transformers by \(m)")
+    }
+
+    func testDetrUpscaleAndPillowPrecision() throws {
+        let p = Preprocess.resizeNormalize(try image("rgb.png"), shortestEdge: 64, longestEdge: 100)
+        let ref = try Self.expected.tensor("detr64_up")
+        XCTAssertEqual(p.tensor.shape, [1] + ref.shape)
+        var m: Float = 0
+        for i in 0 ..< ref.count { m = max(m, abs(p.tensor.data[i] - ref.data[i])) }
+        XCTAssertLessThanOrEqual(m, 1e-5, "upscaling differs from transformers by \(m)")
+        let pil = ImageResize.bilinearPIL(try image("big.png"), width: 40, height: 30, precision: .pillow)
+        XCTAssertEqual(try maxDiff(pil, "pil40x30"), 0)
     }
 
     func testBrokenImages() {

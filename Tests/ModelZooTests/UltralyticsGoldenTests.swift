@@ -68,6 +68,7 @@ final class UltralyticsGoldenTests: XCTestCase {
     func testYOLOv8TinyMatchesUltralytics() throws { try check("yolov8-tiny") }
     func testHGNetBlocksMatchUltralytics() throws { try check("hgnet-tiny") }
     func testResNetLayersMatchUltralytics() throws { try check("resnet-tiny") }
+    func testRTDETRTinyMatchesUltralytics() throws { try check("rtdetr-tiny") }
 
     func testStrictLoadingNamesBadKeys() throws {
         let path = Self.dir.appendingPathComponent("resnet-tiny.safetensors").path
@@ -86,5 +87,33 @@ final class UltralyticsGoldenTests: XCTestCase {
             XCTAssertTrue(s.contains("model.0.layer.0.bn.weight"), s)
             XCTAssertTrue(s.contains("resnet-tiny.safetensors"), s)
         }
+    }
+}
+
+extension UltralyticsGoldenTests {
+    /// RT-DETR post-processing selects the same (query, class, score) pairs as ultralytics' decoder top-k.
+    func testRTDETRTopKMatchesUltralytics() throws {
+        let l = try load("rtdetr-tiny")
+        let ref = try XCTUnwrap(l.tensors["postprocessed"])   // [1, k, 6]: cx, cy, w, h, score, class
+        let y = try XCTUnwrap(l.tensors["output"])
+        let mine = rtdetrTopK(y)
+        XCTAssertEqual(mine.count, ref.shape[1])
+        for (i, t) in mine.enumerated() {
+            let row = Array(ref.data[(i * 6) ..< (i * 6 + 6)])
+            XCTAssertEqual(t.score, row[4], accuracy: 1e-5, "rank \(i) score")
+            XCTAssertEqual(Float(t.cls), row[5], "rank \(i) class")
+            let nc = y.shape[2] - 4
+            for j in 0 ..< 4 { XCTAssertEqual(y.data[t.query * (4 + nc) + j], row[j], accuracy: 1e-5, "rank \(i) box \(j)") }
+        }
+    }
+
+    /// YOLOv8 post-processing: confidence filter, then class-aware NMS.
+    func testNMSIsClassAware() {
+        func det(_ c: Int, _ s: Float, _ x: Float) -> Detection {
+            Detection(classIndex: c, className: "c\(c)", score: s, x1: x, y1: 0, x2: x + 10, y2: 10, source: 0)
+        }
+        let kept = nonMaxSuppression([det(0, 0.9, 0), det(0, 0.8, 1), det(1, 0.7, 1), det(0, 0.6, 50)], iou: 0.7, maxDetections: 300)
+        XCTAssertEqual(kept.map(\.score), [0.9, 0.7, 0.6])
+        XCTAssertEqual(nonMaxSuppression([det(0, 0.9, 0), det(0, 0.6, 50)], iou: 0.7, maxDetections: 1).count, 1)
     }
 }

@@ -1,4 +1,5 @@
 import XCTest
+import Tensor
 @testable import ModelZoo
 
 final class UltralyticsSpecTests: XCTestCase {
@@ -40,6 +41,28 @@ final class UltralyticsSpecTests: XCTestCase {
         XCTAssertThrowsError(try UltralyticsGraph(spec: try UltralyticsModelSpec.parse(yaml: unknown, source: "u.yaml"),
                                                   weights: WeightStore(.initialise(seed: 0)))) { e in
             XCTAssertTrue("\(e)".contains("NoSuchBlock") && "\(e)".contains("u.yaml"), "\(e)")
+        }
+    }
+}
+
+final class UltralyticsActivationTests: XCTestCase {
+    func testSIMDExpAndInPlaceActivations() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            let v = simdExp(SIMD8<Float>(repeating: x))[3]
+            worst = max(worst, abs(v - Foundation.exp(x)) / Foundation.exp(x))
+            x += 0.37
+        }
+        XCTAssertLessThan(worst, 1e-6)
+        let values: [Float] = (0 ..< 1003).map { Float($0 - 500) * 0.05 }
+        for act in [Activation.silu, .sigmoid, .relu] {
+            var t = Tensor(shape: [1, 1003], data: values)
+            activateInPlace(&t, act)
+            let ref = act.apply(Tensor(shape: [1, 1003], data: values))
+            for i in 0 ..< values.count {
+                XCTAssertEqual(t.data[i], ref.data[i], accuracy: 1e-6 * max(1, abs(ref.data[i])), "\(act) at \(values[i])")
+            }
         }
     }
 }

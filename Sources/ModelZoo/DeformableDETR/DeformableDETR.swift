@@ -329,7 +329,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
                flops: classEmbed[last].flops(rows: q), since: t0)
         t0 = DispatchTime.now()
         let predBoxes = DeformableDETR.boxes(delta: bboxEmbed[last](hidden), reference: lastReference)   // [Q, 4]
-        record("bbox_embed", "DDETRMLPPredictionHead", [[1, q, d]], predBoxes.reshaped([1, q, 4]), params: uniqueBoxParameters,
+        record("bbox_embed", "MLPPredictionHead", [[1, q, d]], predBoxes.reshaped([1, q, 4]), params: uniqueBoxParameters,
                flops: bboxEmbed[last].flops(rows: q), since: t0)
 
         let detections = DeformableDETR.postProcess(logits: logits, boxes: predBoxes, width: Float(inW), height: Float(inH),

@@ -32,11 +32,11 @@ struct DDETRLayerNorm: Sendable {
 }
 
 /// The activation named by `activation_function`.
-func ddetrActivate(_ x: Tensor, _ name: String) -> Tensor {
+func ddetrActivate(_ x: inout Tensor, _ name: String) {
     switch name {
-    case "gelu": return gelu(x)
-    case "silu": return silu(x)
-    default: return relu(x)
+    case "gelu": x = gelu(x)
+    case "silu": x = silu(x)
+    default: ddetrReluInPlace(&x)
     }
 }
 
@@ -51,7 +51,11 @@ struct DDETRFeedForward: Sendable {
     }
     var parameterCount: Int { fc1.parameterCount + fc2.parameterCount }
     func flops(rows: Int) -> Double { fc1.flops(rows: rows) + fc2.flops(rows: rows) }
-    func callAsFunction(_ x: Tensor) -> Tensor { fc2(ddetrActivate(fc1(x), activation)) }
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = fc1(x)
+        ddetrActivate(&h, activation)
+        return fc2(h)
+    }
 }
 
 /// transformers' `DeformableDetrMLPPredictionHead`: `layers.{i}` linears with ReLU between (the box head, 3 layers).
@@ -72,8 +76,25 @@ struct DDETRMLPPredictionHead: Sendable {
         var y = x
         for (i, l) in layers.enumerated() {
             y = l(y)
-            if i < layers.count - 1 { y = relu(y) }
+            if i < layers.count - 1 { ddetrReluInPlace(&y) }
         }
         return y
+    }
+}
+
+/// max(x, 0) in place (x is usually a fresh, uniquely owned result, so no copy is made).
+func ddetrReluInPlace(_ x: inout Tensor) {
+    x.data.withUnsafeMutableBufferPointer { p in
+        for i in p.indices { p[i] = p[i] < 0 ? 0 : p[i] }
+    }
+}
+
+/// max(x + y, 0) in place into x (the ResNet residual sum and its ReLU in one pass); shapes must match.
+func ddetrAddReluInPlace(_ x: inout Tensor, _ y: Tensor) {
+    precondition(x.shape == y.shape, "residual sum: \(x.shape) and \(y.shape)")
+    y.data.withUnsafeBufferPointer { q in
+        x.data.withUnsafeMutableBufferPointer { p in
+            for i in p.indices { p[i] = Swift.max(p[i] + q[i], 0) }
+        }
     }
 }

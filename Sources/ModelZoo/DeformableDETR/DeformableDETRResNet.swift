@@ -44,8 +44,9 @@ struct DDETRFrozenConvBN: Sendable {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
-        return applyRelu ? relu(y) : y
+        var y = conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+        if applyRelu { ddetrReluInPlace(&y) }
+        return y
     }
 }
 
@@ -113,7 +114,9 @@ struct DDETRResNetBlock: Sendable {
         for c in convs.dropLast() { y = c(y) }
         let residual = shortcut.map { $0(x) } ?? x
         let last = convs[convs.count - 1]
-        return relu(conv2d(y, weight: last.weight, bias: last.bias, stride: last.stride, padding: last.padding) + residual)
+        var out = conv2d(y, weight: last.weight, bias: last.bias, stride: last.stride, padding: last.padding)
+        ddetrAddReluInPlace(&out, residual)
+        return out
     }
 }
 

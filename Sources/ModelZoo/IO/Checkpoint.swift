@@ -149,13 +149,17 @@ public final class Checkpoint: @unchecked Sendable {
         if head.isEmpty { throw FileFormatError(file: path, problem: "the file is empty") }
         if head.starts(with: [0x50, 0x4B]) { return try openTorch(path: path) }
         if head.count >= 2, head[head.startIndex] == 0x80, head[head.startIndex + 1] <= 5 {
-            throw FileFormatError(file: path, problem: "a legacy (pre-1.6, non-zip) torch.save file or a bare pickle; re-save it with a current PyTorch")
+            return try openTorch(path: path) // legacy (pre-1.6) torch.save
         }
         let ext = (path as NSString).pathExtension.lowercased()
-        if ["pt", "pth", "bin", "ckpt"].contains(ext) {
-            throw FileFormatError(file: path, problem: "not a torch.save zip archive (it does not start with a zip header)")
+        do {
+            return try openSafetensors(path: path)
+        } catch let e as FileFormatError where ext != "safetensors" {
+            if ["pt", "pth", "bin", "ckpt"].contains(ext) {
+                throw FileFormatError(file: path, problem: "not a torch.save zip archive (it does not start with a zip header)")
+            }
+            throw FileFormatError(file: path, problem: "not a checkpoint this tool reads (torch.save zip, safetensors or a Hugging Face directory): \(e.problem)")
         }
-        return try openSafetensors(path: path)
     }
 
     static func openSafetensors(path: String, format: CheckpointFormat = .safetensors, config: ConfigValue? = nil,
@@ -329,16 +333,18 @@ public final class Checkpoint: @unchecked Sendable {
                           loader: .torch(archive, refs))
     }
 
-    /// A dict whose values are all tensors (nested dicts flatten with dots), or nil.
-    static func tensorDict(_ v: PickleValue) -> [(String, TorchTensorRef)]? {
-        guard let pairs = v.dictPairs else { return nil }
+    /// A dict whose values are all tensors, or nested dicts of tensors (flattened with dots), or nil.
+    static func tensorDict(_ v: PickleValue, prefix: String = "", depth: Int = 0) -> [(String, TorchTensorRef)]? {
+        guard depth < 20, let pairs = v.dictPairs else { return nil }
         var out: [(String, TorchTensorRef)] = []
         for (k, value) in pairs {
             guard let key = k.stringValue ?? k.intValue.map(String.init) else { return nil }
             switch value {
-            case .tensor(let t): out.append((key, t))
+            case .tensor(let t): out.append((prefix + key, t))
             case .none: continue
-            default: return nil
+            default:
+                guard let inner = tensorDict(value, prefix: prefix + key + ".", depth: depth + 1) else { return nil }
+                out += inner
             }
         }
         return out

@@ -152,8 +152,9 @@ extension ConfigValue {
         if quoted { return .string(s) }
         switch s {
         case "", "~", "null", "Null", "NULL": return .null
-        case "true", "True", "TRUE": return .bool(true)
-        case "false", "False", "FALSE": return .bool(false)
+        // YAML 1.1 booleans, as PyYAML (which ultralytics uses) resolves them.
+        case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": return .bool(true)
+        case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": return .bool(false)
         default: break
         }
         let cleaned = s.replacingOccurrences(of: "_", with: "")

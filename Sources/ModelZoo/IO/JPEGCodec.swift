@@ -6,7 +6,8 @@ import Foundation
 /// would need an error_exit that never returns).
 ///
 /// Decoding uses the library defaults (accurate integer IDCT, fancy upsampling), as OpenCV's imread does,
-/// so pixels match cv2 when both use libjpeg-turbo. A JPEG that ends early is an error (libjpeg would only
+/// so pixels match cv2 when both use libjpeg-turbo; the EXIF orientation is applied as imread applies it
+/// (`info` reports the stored size). A JPEG that ends early is an error (libjpeg would only
 /// warn and pad with grey); other warnings (e.g. extraneous bytes) are tolerated.
 public enum JPEGCodec {
     static func isJPEG(_ data: Data) -> Bool { data.starts(with: [0xFF, 0xD8, 0xFF]) }
@@ -55,7 +56,9 @@ public enum JPEGCodec {
                 throw FileFormatError(file: file, problem: "cannot decode the JPEG (\(m)\(fatal ? "" : "; the file is truncated"))")
             }
         }
-        return RGBImage(width: w, height: h, pixels: rgb)
+        let decoded = RGBImage(width: w, height: h, pixels: rgb)
+        if let o = ExifOrientation.read(jpeg: data) { return ExifOrientation.apply(o, to: decoded) }
+        return decoded
     }
 
     private static func message(_ handle: tjhandle) -> String {

@@ -86,12 +86,13 @@ public enum Preprocess {
     public static let imagenetMean: [Float] = [0.485, 0.456, 0.406]
     public static let imagenetStd: [Float] = [0.229, 0.224, 0.225]
 
-    /// Hugging Face DETR / Deformable DETR preprocessing: resize (antialiased bilinear, as Pillow and
-    /// torchvision do) so the shortest edge is `shortestEdge` and the longest at most `longestEdge`, then
+    /// Hugging Face DETR / Deformable DETR preprocessing: resize (antialiased bilinear on 8-bit values, as
+    /// transformers' default torchvision backend does; `.pillow` precision gives its PIL backend) so the shortest edge is `shortestEdge` and the longest at most `longestEdge`, then
     /// RGB / 255 and ImageNet mean/std. No padding (a single image is its own batch maximum).
-    public static func resizeNormalize(_ image: RGBImage, shortestEdge: Int, longestEdge: Int?) -> PreparedInput {
+    public static func resizeNormalize(_ image: RGBImage, shortestEdge: Int, longestEdge: Int?,
+                                       precision: ImageResize.WeightPrecision = .torchvision) -> PreparedInput {
         let (oh, ow) = detrSize(height: image.height, width: image.width, shortestEdge: shortestEdge, longestEdge: longestEdge)
-        let resized = ImageResize.bilinearPIL(image, width: ow, height: oh)
+        let resized = ImageResize.bilinearPIL(image, width: ow, height: oh, precision: precision)
         let t = ImageTransform(scaleX: Float(ow) / Float(image.width), scaleY: Float(oh) / Float(image.height), padX: 0, padY: 0,
                                imageWidth: image.width, imageHeight: image.height, inputWidth: ow, inputHeight: oh)
         return PreparedInput(tensor: tensor(resized, mean: imagenetMean, std: imagenetStd), transform: t, image: resized)

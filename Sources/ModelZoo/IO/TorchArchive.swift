@@ -17,6 +17,11 @@ public final class TorchArchive: @unchecked Sendable {
     public let storageBytes: [String: Int]
     /// Inert (unknown) classes and functions the pickle named, e.g. `ultralytics.nn.tasks.DetectionModel`.
     public let inertGlobals: Set<String>
+    /// Whether this is the legacy (pre-1.6) format: consecutive pickles followed by raw storages.
+    public let isLegacy: Bool
+    /// Storage byte ranges of a legacy file, and its bytes.
+    private let legacyRanges: [String: Range<Int>]
+    private let legacyBytes: [UInt8]
 
     /// The most data.pkl may hold (a pickle this size is not a checkpoint's).
     public static let maxPickleBytes = 1 << 30
@@ -26,13 +31,25 @@ public final class TorchArchive: @unchecked Sendable {
         func fail(_ p: String) -> FileFormatError { FileFormatError(file: path, problem: p) }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? -1
         if size == 0 { throw fail("the file is empty") }
+        if TorchArchive.isLegacyPickle(path) {
+            let legacy = try TorchArchive.readLegacy(path: path)
+            root = legacy.root
+            inertGlobals = legacy.inert
+            legacyRanges = legacy.ranges
+            legacyBytes = legacy.bytes
+            isLegacy = true
+            prefix = ""
+            storageBytes = legacy.ranges.mapValues(\.count)
+            return
+        }
+        isLegacy = false
+        legacyRanges = [:]
+        legacyBytes = []
         let archive: Archive
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {
-            throw fail(TorchArchive.isLegacyPickle(path)
-                ? "a legacy (pre-1.6, non-zip) torch.save file; re-save it with a current PyTorch"
-                : "not a readable zip archive (truncated or corrupt); a torch.save checkpoint is a zip file")
+            throw fail("not a readable zip archive (truncated or corrupt); a torch.save checkpoint is a zip file")
         }
         var pkl: Entry?
         var sizes: [String: Int] = [:]
@@ -51,7 +68,7 @@ public final class TorchArchive: @unchecked Sendable {
         let prefix = String(pkl.path.dropLast("data.pkl".count))
         self.prefix = prefix
         for (p, e) in entries where p.hasPrefix(prefix + "data/") {
-            sizes[String(p.dropFirst(prefix.count + 5))] = Int(e.uncompressedSize)
+            sizes[String(p.dropFirst(prefix.count + 5))] = Int(clamping: e.uncompressedSize)
         }
         storageBytes = sizes
         if let bo = entries[prefix + "byteorder"] {
@@ -77,6 +94,60 @@ public final class TorchArchive: @unchecked Sendable {
         inertGlobals = unpickler.inertGlobals
     }
 
+    /// Reads a legacy torch.save file: pickles of the magic number, the protocol version (1001) and system
+    /// info, then the object (storages by persistent id), then the list of storage keys, then for each key an
+    /// int64 element count and the raw little-endian elements.
+    static func readLegacy(path: String) throws -> (root: PickleValue, inert: Set<String>, ranges: [String: Range<Int>], bytes: [UInt8]) {
+        func fail(_ p: String) -> FileFormatError { FileFormatError(file: path, problem: p) }
+        let bytes = [UInt8](try readUserFile(path, maxBytes: 16 << 30))
+        let name = "\(path) (legacy torch.save)"
+        let magic = Unpickler(bytes: bytes, start: 0, file: name)
+        let m = try magic.load()
+        guard case .bigInt(let v) = m, abs(v / 0x1950a86a20f9469cfc6c - 1) < 1e-9 else {
+            throw fail("a pickle, but not a torch.save file (no torch magic number)")
+        }
+        let proto = Unpickler(bytes: bytes, start: magic.endOffset, file: name)
+        guard try proto.load().intValue == 1001 else { throw fail("legacy torch.save protocol version is not 1001") }
+        let info = Unpickler(bytes: bytes, start: proto.endOffset, file: name)
+        let sys = try info.load()
+        if case .bool(false)? = sys["little_endian"] { throw fail("storages are big-endian, which is not supported") }
+        var claimed: [String: TorchStorageRef] = [:]
+        let main = Unpickler(bytes: bytes, start: info.endOffset, file: name) { pid in
+            // ('storage', type, key, location, numel, view_metadata)
+            let value = try TorchArchive.storage(from: pid, sizes: nil, file: path)
+            if case .storage(let s) = value {
+                if case .tuple(let items) = pid, items.count >= 6, !items[5].isNone {
+                    throw FileFormatError(file: path, problem: "storage views (a pre-1.0 torch.save feature) are not supported")
+                }
+                claimed[s.key] = s
+            }
+            return value
+        }
+        let root = try main.load()
+        if !main.dangerousCalls.isEmpty {
+            let names = Array(Set(main.dangerousCalls)).sorted()
+            throw fail("the pickle calls unsupported global\(names.count > 1 ? "s" : "") \(names.joined(separator: ", ")) (not executed); this file tries to run code when loaded")
+        }
+        let keysPickle = Unpickler(bytes: bytes, start: main.endOffset, file: name)
+        guard let keys = try keysPickle.load().items?.compactMap(\.stringValue) else { throw fail("the storage key list is missing") }
+        var pos = keysPickle.endOffset
+        var ranges: [String: Range<Int>] = [:]
+        for key in keys {
+            guard let s = claimed[key], let size = s.dtype.byteSize else { throw fail("storage '\(key)' is listed but never used") }
+            guard pos + 8 <= bytes.count else { throw fail("the file ends before storage '\(key)' (truncated)") }
+            var n: UInt64 = 0
+            for i in 0 ..< 8 { n |= UInt64(bytes[pos + i]) << (8 * UInt64(i)) }
+            pos += 8
+            let (len, overflow) = Int(clamping: n).multipliedReportingOverflow(by: size)
+            guard !overflow, pos + len <= bytes.count else { throw fail("storage '\(key)' claims \(n) elements but the file ends first (truncated)") }
+            guard Int(clamping: n) >= s.numel else { throw fail("storage '\(key)' holds \(n) elements, fewer than the \(s.numel) its tensors claim") }
+            ranges[key] = pos ..< pos + len
+            pos += len
+        }
+        for key in claimed.keys where ranges[key] == nil { throw fail("storage '\(key)' has no data in the file") }
+        return (root, main.inertGlobals, ranges, bytes)
+    }
+
     /// Whether the file starts like a pre-zip torch.save pickle (protocol 2 and the magic number).
     static func isLegacyPickle(_ path: String) -> Bool {
         guard let h = FileHandle(forReadingAtPath: path) else { return false }
@@ -89,8 +160,13 @@ public final class TorchArchive: @unchecked Sendable {
         guard entry.uncompressedSize <= UInt64(limit) else {
             throw FileFormatError(file: file, problem: "zip entry \(entry.path) claims \(entry.uncompressedSize) bytes, more than expected")
         }
+        if entry.isCompressed, entry.uncompressedSize > 200 * max(entry.compressedSize, 1) {
+            throw FileFormatError(file: file, problem: "zip entry \(entry.path) claims to expand \(entry.compressedSize) bytes to \(entry.uncompressedSize) (a zip bomb?); torch.save stores entries uncompressed")
+        }
         var out = Data()
-        out.reserveCapacity(Int(entry.uncompressedSize))
+        // Reserve no more than the file could hold when stored: a corrupt directory may claim anything.
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.intValue ?? 0
+        out.reserveCapacity(min(Int(clamping: entry.uncompressedSize), fileSize))
         do {
             _ = try archive.extract(entry, bufferSize: 1 << 20, skipCRC32: true) { chunk in
                 guard out.count + chunk.count <= limit else { throw FileFormatError(file: file, problem: "zip entry \(entry.path) is larger than it claims") }
@@ -105,7 +181,7 @@ public final class TorchArchive: @unchecked Sendable {
     }
 
     /// Resolves torch's persistent id ('storage', <storage class>, key, location, numel).
-    static func storage(from pid: PickleValue, sizes: [String: Int], file: String) throws -> PickleValue {
+    static func storage(from pid: PickleValue, sizes: [String: Int]?, file: String) throws -> PickleValue {
         func fail(_ p: String) -> FileFormatError { FileFormatError(file: file, problem: p) }
         guard case .tuple(let items) = pid, items.count >= 5, items[0].stringValue == "storage" else {
             throw fail("data.pkl has a persistent id that is not a torch storage")
@@ -123,8 +199,12 @@ public final class TorchArchive: @unchecked Sendable {
         }
         let location = items[3].stringValue ?? "cpu"
         guard let numel = items[4].intValue, numel >= 0 else { throw fail("storage '\(key)' has a bad element count") }
-        guard let bytes = sizes[key] else { throw fail("storage '\(key)' is missing from the archive (data/\(key))") }
-        if let size = dtype.byteSize {
+        if let sizes {
+            guard let bytes = sizes[key] else { throw fail("storage '\(key)' is missing from the archive (data/\(key))") }
+            try checkSize(bytes)
+        }
+        func checkSize(_ bytes: Int) throws {
+            guard let size = dtype.byteSize else { return }
             let (needed, overflow) = numel.multipliedReportingOverflow(by: size)
             if overflow || needed > bytes {
                 throw fail("storage '\(key)' claims \(numel) elements of \(dtype) (\(overflow ? "too many" : String(needed)) bytes) but data/\(key) holds only \(bytes) bytes")
@@ -136,11 +216,29 @@ public final class TorchArchive: @unchecked Sendable {
     /// Materialises tensors as Float32, reading each storage once. Unsupported dtypes are an error naming the key.
     public func materialise(_ refs: [(key: String, ref: TorchTensorRef)]) throws -> [String: Tensor] {
         func fail(_ p: String) -> FileFormatError { FileFormatError(file: path, problem: p) }
+        if isLegacy {
+            var out: [String: Tensor] = [:]
+            for (key, ref) in refs {
+                guard ref.dtype.isConvertibleToFloat else {
+                    throw fail("tensor '\(key)' has dtype \(ref.dtype), which cannot be read as float")
+                }
+                guard let range = legacyRanges[ref.storage.key] else { throw fail("storage '\(ref.storage.key)' is missing") }
+                let data = legacyBytes.withUnsafeBufferPointer { Data(buffer: UnsafeBufferPointer(rebasing: $0[range])) }
+                out[key] = try TorchArchive.tensor(ref, from: data, key: key, file: path)
+            }
+            return out
+        }
         let archive: Archive
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {
             throw fail("cannot reopen the zip archive (\(error))")
+        }
+        // One pass over the central directory (ZIPFoundation's subscript scans it on every lookup).
+        var entries: [String: Entry] = [:]
+        let storagePrefix = prefix + "data/"
+        for entry in archive where entry.path.hasPrefix(storagePrefix) {
+            entries[String(entry.path.dropFirst(storagePrefix.count))] = entry
         }
         var cache: [String: Data] = [:]
         var out: [String: Tensor] = [:]
@@ -153,8 +251,8 @@ public final class TorchArchive: @unchecked Sendable {
             if let d = cache[skey] {
                 data = d
             } else {
-                guard let entry = archive[prefix + "data/" + skey] else { throw fail("storage data/\(skey) is missing") }
-                data = try TorchArchive.read(archive, entry, limit: Int(entry.uncompressedSize), file: path)
+                guard let entry = entries[skey] else { throw fail("storage data/\(skey) is missing") }
+                data = try TorchArchive.read(archive, entry, limit: Int(clamping: entry.uncompressedSize), file: path)
                 cache[skey] = data
             }
             out[key] = try TorchArchive.tensor(ref, from: data, key: key, file: path)

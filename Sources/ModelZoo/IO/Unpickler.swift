@@ -49,12 +49,21 @@ public final class Unpickler {
     /// - Parameters:
     ///   - data: the pickle bytes.
     ///   - file: a name for errors ("best.pt (data.pkl)").
-    public init(data: Data, file: String, limits: PickleLimits = PickleLimits(), persistentLoad: PersistentLoader? = nil) {
-        self.bytes = [UInt8](data)
+    public convenience init(data: Data, file: String, limits: PickleLimits = PickleLimits(), persistentLoad: PersistentLoader? = nil) {
+        self.init(bytes: [UInt8](data), start: 0, file: file, limits: limits, persistentLoad: persistentLoad)
+    }
+
+    /// Reads the pickle that starts at byte `start` of `bytes` (files that hold several pickles in a row).
+    public init(bytes: [UInt8], start: Int, file: String, limits: PickleLimits = PickleLimits(), persistentLoad: PersistentLoader? = nil) {
+        self.bytes = bytes
+        self.pos = start
         self.file = file
         self.limits = limits
         self.persistentLoad = persistentLoad
     }
+
+    /// The byte after the STOP opcode once `load()` has returned.
+    public var endOffset: Int { pos }
 
     deinit { tearDown() }
 

@@ -28,14 +28,15 @@ public struct CoTAttention: Layer {
     public let keyEmbed: FoldedConvBN, valueEmbed: FoldedConvBN, attentionEmbed0: FoldedConvBN
     public let attentionEmbed3: Conv2dParams
 
-    public init(_ w: WeightScope, channels c: Int, kernel k: Int = 3) throws {
+    /// `bnEps`: 1e-5 as the reference builds it; 1e-3 inside an ultralytics model (its `initialize_weights`).
+    public init(_ w: WeightScope, channels c: Int, kernel k: Int = 3, bnEps: Float = 1e-5) throws {
         guard c % 4 == 0, c > 0 else { throw ModuleInputError("CoTAttention", "channels must be a positive multiple of 4 (groups 4), got \(c)") }
         guard k % 2 == 1 else { throw ModuleInputError("CoTAttention", "kernel size must be odd, got \(k)") }
         channels = c
         kernel = k
-        keyEmbed = FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4)
-        valueEmbed = FoldedConvBN(w.scope("value_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1)
-        attentionEmbed0 = FoldedConvBN(w.scope("attention_embed"), convKey: "0", bnKey: "1", in: 2 * c, out: 2 * c / 4, kernel: 1)
+        keyEmbed = FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4, bnEps: bnEps)
+        valueEmbed = FoldedConvBN(w.scope("value_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1, bnEps: bnEps)
+        attentionEmbed0 = FoldedConvBN(w.scope("attention_embed"), convKey: "0", bnKey: "1", in: 2 * c, out: 2 * c / 4, kernel: 1, bnEps: bnEps)
         attentionEmbed3 = Conv2dParams(w.scope("attention_embed").scope("3"), in: 2 * c / 4, out: k * k * c, kernel: 1, bias: true)
     }
 

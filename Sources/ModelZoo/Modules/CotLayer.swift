@@ -32,21 +32,22 @@ public struct CotLayer: Layer {
     public let se0: FoldedConvBN
     public let se3: Conv2dParams
 
-    public init(_ w: WeightScope, channels c: Int, kernel k: Int = 3) throws {
+    /// `bnEps`: 1e-5 as the reference builds it; 1e-3 inside an ultralytics model (its `initialize_weights`).
+    public init(_ w: WeightScope, channels c: Int, kernel k: Int = 3, bnEps: Float = 1e-5) throws {
         guard c % 8 == 0, c > 0 else { throw ModuleInputError("CotLayer", "channels must be a positive multiple of 8 (share_planes 8, groups 4), got \(c)") }
         guard k % 2 == 1 else { throw ModuleInputError("CotLayer", "kernel size must be odd, got \(k)") }
         channels = c
         kernel = k
         shareGroups = c / 8
-        keyEmbed = FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4)
-        embed0 = FoldedConvBN(w.scope("embed"), convKey: "0", bnKey: "1", in: 2 * c, out: c / 2, kernel: 1)
+        keyEmbed = FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4, bnEps: bnEps)
+        embed0 = FoldedConvBN(w.scope("embed"), convKey: "0", bnKey: "1", in: 2 * c, out: c / 2, kernel: 1, bnEps: bnEps)
         embed3 = Conv2dParams(w.scope("embed").scope("3"), in: c / 2, out: k * k * c / 8, kernel: 1, bias: true)
         embedNormWeight = w.scope("embed").scope("4").tensor("weight", shape: [k * k * c / 8], init: .ones)
         embedNormBias = w.scope("embed").scope("4").tensor("bias", shape: [k * k * c / 8], init: .zeros)
-        conv1x1 = FoldedConvBN(w.scope("conv1x1"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1)
-        bn = BatchNorm2dParams(w.scope("bn"), channels: c)
+        conv1x1 = FoldedConvBN(w.scope("conv1x1"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1, bnEps: bnEps)
+        bn = BatchNorm2dParams(w.scope("bn"), channels: c, eps: bnEps)
         attnChannels = max(c * 2 / 4, 32)
-        se0 = FoldedConvBN(w.scope("se"), convKey: "0", bnKey: "1", in: c, out: attnChannels, kernel: 1, convBias: true)
+        se0 = FoldedConvBN(w.scope("se"), convKey: "0", bnKey: "1", in: c, out: attnChannels, kernel: 1, convBias: true, bnEps: bnEps)
         se3 = Conv2dParams(w.scope("se").scope("3"), in: attnChannels, out: 2 * c, kernel: 1, bias: true)
     }
 

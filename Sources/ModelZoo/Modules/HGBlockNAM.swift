@@ -39,7 +39,7 @@ public struct HGBlockNAM: Layer {
         }
         sc = ConvBNAct(w.scope("sc"), in: c1 + n * cm, out: c2 / 2, kernel: 1, act: .relu)
         ec = ConvBNAct(w.scope("ec"), in: c2 / 2, out: c2, kernel: 1, act: .relu)
-        nam = NAM(w.scope("nam"), channels: c2)
+        nam = NAM(w.scope("nam"), channels: c2, bnEps: 1e-3)  // ultralytics sets BN eps 1e-3 model-wide
         add = shortcut && c1 == c2
     }
 

@@ -13,12 +13,12 @@ public struct CoTResNetBlock: Sendable {
     public let shortcut: ConvBNAct?
     public let stride: Int, c2: Int, c3: Int
 
-    public init(_ w: WeightScope, c1: Int, c2: Int, s: Int, e: Int) throws {
+    public init(_ w: WeightScope, c1: Int, c2: Int, s: Int, e: Int, bnEps: Float = 1e-3) throws {
         c3 = e * c2
         self.c2 = c2
         stride = s
         cv1 = ConvBNAct(w.scope("cv1"), in: c1, out: c2, kernel: 1, act: .silu)
-        cot = try CotLayer(w.scope("cv2"), channels: c2, kernel: 3)
+        cot = try CotLayer(w.scope("cv2"), channels: c2, kernel: 3, bnEps: bnEps)
         cv3 = ConvBNAct(w.scope("cv3"), in: c2, out: c3, kernel: 1, act: .identity)
         shortcut = (s != 1 || c1 != c3) ? ConvBNAct(w.scope("shortcut").scope("0"), in: c1, out: c3, kernel: 1, stride: s, act: .identity) : nil
     }

@@ -15,6 +15,10 @@ struct RTDETRDecoderGraphLayer: GraphLayer {
     }
 }
 
+/// ultralytics' `initialize_weights` sets the eps of every nn.BatchNorm2d in a model to 1e-3, the modules'
+/// own included, so modules built into an ultralytics graph use it.
+let ultralyticsBNEps: Float = 1e-3
+
 extension UltralyticsRegistry {
     /// Builders for the attention modules, with the argument conventions of ultralytics and of the tutorials
     /// that graft these modules (each tutorial edits parse_model so the module receives its input channels):
@@ -72,7 +76,7 @@ extension UltralyticsRegistry {
             let ndl = try ctx.int(5, default: 6, name: "ndl"), ffn = try ctx.int(6, default: 1024, name: "d_ffn")
             do {
                 let d = try RTDETRDecoder(ctx.weights, nc: nc, channels: ctx.inputChannels, hidden: hd, queries: nq,
-                                          points: ndp, heads: nh, layers: ndl, ffn: ffn)
+                                          points: ndp, heads: nh, layers: ndl, ffn: ffn, bnEps: ultralyticsBNEps)
                 var printed = ctx.args.isEmpty ? [ModuleArg.int(nc)] : ctx.args
                 printed.insert(.list(ctx.inputChannels.map { .int($0) }), at: 1)
                 return BuiltLayer(RTDETRDecoderGraphLayer(decoder: d), outputChannels: 4 + nc, arguments: printed,
@@ -82,14 +86,14 @@ extension UltralyticsRegistry {
         r.add("CoTAttention") { ctx in
             let k = try kernelArg(ctx)
             do {
-                return BuiltLayer(UnaryGraphLayer(try CoTAttention(ctx.weights, channels: ctx.c1, kernel: k)),
+                return BuiltLayer(UnaryGraphLayer(try CoTAttention(ctx.weights, channels: ctx.c1, kernel: k, bnEps: ultralyticsBNEps)),
                                   outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(k)])
             } catch { throw wrap(error, ctx) }
         }
         r.add("CotLayer") { ctx in
             let k = try kernelArg(ctx)
             do {
-                return BuiltLayer(UnaryGraphLayer(try CotLayer(ctx.weights, channels: ctx.c1, kernel: k)),
+                return BuiltLayer(UnaryGraphLayer(try CotLayer(ctx.weights, channels: ctx.c1, kernel: k, bnEps: ultralyticsBNEps)),
                                   outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(k)])
             } catch { throw wrap(error, ctx) }
         }
@@ -101,7 +105,7 @@ extension UltralyticsRegistry {
                               outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(red)])
         }
         let nam: Builder = { ctx in
-            BuiltLayer(UnaryGraphLayer(NAM(ctx.weights, channels: ctx.c1)), outputChannels: ctx.c1, arguments: [.int(ctx.c1)])
+            BuiltLayer(UnaryGraphLayer(NAM(ctx.weights, channels: ctx.c1, bnEps: ultralyticsBNEps)), outputChannels: ctx.c1, arguments: [.int(ctx.c1)])
         }
         r.add("NAMAttention", nam)
         r.add("NAM", nam)

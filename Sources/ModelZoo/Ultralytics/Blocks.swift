@@ -81,7 +81,9 @@ public struct ConvBlock: UnaryBlock {
         return convFlops(o, cinPerGroup: c1 / g, k: k) + batchNormFlops(o)
     }
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
-        act.apply(conv2d(x, weight: weight, bias: bias, stride: s, padding: p, dilation: d, groups: g))
+        var y = conv2d(x, weight: weight, bias: bias, stride: s, padding: p, dilation: d, groups: g)
+        activateInPlace(&y, act)
+        return y
     }
 }
 
@@ -398,7 +400,9 @@ public struct ResNetBottleneck: UnaryBlock {
     }
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
         let y = try cv3.forward(cv2.forward(cv1.forward(x, ctx), ctx), ctx)
-        return relu(y + (try shortcut?.forward(x, ctx) ?? x))
+        var sum = y + (try shortcut?.forward(x, ctx) ?? x)
+        activateInPlace(&sum, .relu)
+        return sum
     }
 }
 

@@ -73,7 +73,8 @@ public struct DetectHead: GraphLayer {
         }
         let a = anchors.count
         let boxCat = concat(boxes, axis: 1)    // [4*regMax, A]
-        let clsCat = sigmoid(concat(scores, axis: 1))   // [nc, A]
+        var clsCat = concat(scores, axis: 1)   // [nc, A]
+        activateInPlace(&clsCat, .sigmoid)
         var out = [Float](repeating: 0, count: (4 + nc) * a)
         boxCat.data.withUnsafeBufferPointer { bp in
             var dist = [Float](repeating: 0, count: 4)

@@ -144,25 +144,31 @@ public final class UltralyticsModel: DetectionModel {
         return nonMaxSuppression(cands, iou: iouThreshold, maxDetections: maxDetections, maxCandidates: 30000)
     }
 
-    /// RT-DETR: [1, queries, 4+nc] (cxcywh normalised, sigmoid scores) -> each query's best class, kept when above
-    /// the confidence threshold, no NMS (as ultralytics' RTDETRPredictor), sorted by score.
+    /// RT-DETR: [1, queries, 4+nc] (cxcywh normalised, sigmoid scores) -> the top `queries` (query, class) pairs by
+    /// score, as ultralytics' RTDETRDecoder.postprocess, kept when above the confidence threshold; no NMS.
     func rtdetrPostprocess(_ y: Tensor, inputSize: GridSize) -> [Detection] {
-        let q = y.shape[1], nc = y.shape[2] - 4
         let W = Float(inputSize.width), H = Float(inputSize.height)
-        var out: [Detection] = []
-        for i in 0 ..< q {
-            let base = i * (4 + nc)
-            var best: Float = -1, cls = 0
-            for c in 0 ..< nc where y.data[base + 4 + c] > best {
-                best = y.data[base + 4 + c]; cls = c
-            }
-            guard best > confidenceThreshold else { continue }
+        let nc = y.shape[2] - 4
+        return rtdetrTopK(y).filter { $0.score > confidenceThreshold }.map { t in
+            let base = t.query * (4 + nc)
             let cx = y.data[base] * W, cy = y.data[base + 1] * H, w = y.data[base + 2] * W, h = y.data[base + 3] * H
-            out.append(Detection(classIndex: cls, className: classNames[cls], score: best,
-                                 x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: i))
+            return Detection(classIndex: t.cls, className: classNames[t.cls], score: t.score,
+                             x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: t.query)
         }
-        return out.sorted { $0.score > $1.score }
     }
+}
+
+/// The k = min(queries, queries * nc) best (query, class) pairs of an RT-DETR output [1, queries, 4 + nc], best first
+/// (ties by lower flat index), as ultralytics' RTDETRDecoder.postprocess selects them.
+public func rtdetrTopK(_ y: Tensor) -> [(query: Int, cls: Int, score: Float)] {
+    let q = y.shape[1], nc = y.shape[2] - 4
+    var all: [(query: Int, cls: Int, score: Float)] = []
+    all.reserveCapacity(q * nc)
+    for i in 0 ..< q {
+        for c in 0 ..< nc { all.append((i, c, y.data[i * (4 + nc) + 4 + c])) }
+    }
+    all.sort { $0.score != $1.score ? $0.score > $1.score : ($0.query * nc + $0.cls) < ($1.query * nc + $1.cls) }
+    return Array(all.prefix(min(q, q * nc)))
 }
 
 /// Greedy NMS per class, highest score first (torchvision's batched_nms semantics: boxes of different classes never

@@ -1,0 +1,38 @@
+#ifndef DETR_TUI_CKERNELS_H
+#define DETR_TUI_CKERNELS_H
+
+/* Small hot loops of the tensor engine with AVX2/FMA code paths, chosen at run time: the Swift code is
+   compiled for the baseline x86-64 (SSE2) so that the binary runs anywhere; these functions are only
+   called when ck_has_avx2_fma() says the processor has the instructions. */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 when the processor supports AVX2 and FMA (always 0 on other architectures). */
+int ck_has_avx2_fma(void);
+
+/* One output plane of a depthwise convolution read from a zero-padded input plane with row length
+   `ld` (at least 32 readable floats past the last row):
+   out[i * ow + j] = bias + sum over (ki, kj) of k[ki * kw + kj] * in[(i * sh + ki * dh) * ld + j * sw + kj * dw].
+   Only call when ck_has_avx2_fma() returned 1. */
+void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *k, float bias,
+                             long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw);
+
+/* Copies an h x w plane into rows ph .. ph + h - 1, columns pw .. pw + w - 1 of a buffer with row
+   length ld (inline vector copies: many short rows cost less than one memcpy call each).
+   Only call when ck_has_avx2_fma() returned 1. */
+void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw);
+
+/* dst[i] = exp(src[i]), 1 / (1 + exp(-src[i])) or src[i] / (1 + exp(-src[i])) for i < n, with a vector
+   exponential (Cephes-style polynomial, relative error about 2e-7; arguments clamped to [-87.3, 88.3]).
+   dst may equal src. Only call when ck_has_avx2_fma() returned 1. */
+void ck_exp_avx2(float *dst, const float *src, long n);
+void ck_sigmoid_avx2(float *dst, const float *src, long n);
+void ck_silu_avx2(float *dst, const float *src, long n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,168 @@
+#include "CKernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+int ck_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+#define CK_AVX2 __attribute__((target("avx2,fma")))
+
+/* The even-indexed floats of p[0..15], in order. */
+static inline CK_AVX2 __m256 ck_evens(const float *p) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));           /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* The plane for a fixed kernel width KW and stride SW (dilation 1 along rows), so the tap loop unrolls. */
+static inline CK_AVX2 void ck_plane_fixed(float *out, const float *in, long ld, const float *k, float bias,
+                                          long oh, long ow, long kh, long sh, long dh, const long KW, const long SW) {
+    for (long i = 0; i < oh; i++) {
+        float *line = out + i * ow;
+        const float *top = in + i * sh * ld;
+        long j = 0;
+        for (; j + 16 <= ow; j += 16) {
+            __m256 acc0 = _mm256_set1_ps(bias), acc1 = acc0;
+            for (long ki = 0; ki < kh; ki++) {
+                const float *r = top + ki * dh * ld + j * SW;
+                const float *kr = k + ki * KW;
+                for (long kj = 0; kj < KW; kj++) {
+                    __m256 w = _mm256_broadcast_ss(kr + kj);
+                    if (SW == 1) {
+                        acc0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + kj), acc0);
+                        acc1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + kj + 8), acc1);
+                    } else {
+                        acc0 = _mm256_fmadd_ps(w, ck_evens(r + kj), acc0);
+                        acc1 = _mm256_fmadd_ps(w, ck_evens(r + kj + 16), acc1);
+                    }
+                }
+            }
+            _mm256_storeu_ps(line + j, acc0);
+            _mm256_storeu_ps(line + j + 8, acc1);
+        }
+        /* The last partial group is recomputed as the final 8 pixels of the row (outputs are written, not
+           accumulated, so overlapping pixels get the same values again). */
+        for (; j < ow && ow >= 8; j += 8) {
+            if (j + 8 > ow) j = ow - 8;
+            __m256 acc = _mm256_set1_ps(bias);
+            for (long ki = 0; ki < kh; ki++) {
+                const float *r = top + ki * dh * ld + j * SW;
+                const float *kr = k + ki * KW;
+                for (long kj = 0; kj < KW; kj++) {
+                    __m256 v = SW == 1 ? _mm256_loadu_ps(r + kj) : ck_evens(r + kj);
+                    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(kr + kj), v, acc);
+                }
+            }
+            _mm256_storeu_ps(line + j, acc);
+        }
+        for (; j < ow; j++) {
+            float acc = bias;
+            for (long ki = 0; ki < kh; ki++) {
+                const float *r = top + ki * dh * ld + j * SW;
+                for (long kj = 0; kj < KW; kj++) acc += k[ki * KW + kj] * r[kj];
+            }
+            line[j] = acc;
+        }
+    }
+}
+
+CK_AVX2 void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *k, float bias,
+                                     long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw) {
+    if (dw == 1 && sw == 1 && kw == 3) { ck_plane_fixed(out, in, ld, k, bias, oh, ow, kh, sh, dh, 3, 1); return; }
+    if (dw == 1 && sw == 1 && kw == 5) { ck_plane_fixed(out, in, ld, k, bias, oh, ow, kh, sh, dh, 5, 1); return; }
+    if (dw == 1 && sw == 2 && kw == 3) { ck_plane_fixed(out, in, ld, k, bias, oh, ow, kh, sh, dh, 3, 2); return; }
+    if (dw == 1 && sw == 2 && kw == 5) { ck_plane_fixed(out, in, ld, k, bias, oh, ow, kh, sh, dh, 5, 2); return; }
+    if (dw == 1 && sw == 1 && kw == 7) { ck_plane_fixed(out, in, ld, k, bias, oh, ow, kh, sh, dh, 7, 1); return; }
+    /* Anything else: plain loops (the compiler vectorises the stride-1 case). */
+    for (long i = 0; i < oh; i++) {
+        float *line = out + i * ow;
+        for (long j = 0; j < ow; j++) line[j] = bias;
+        for (long ki = 0; ki < kh; ki++) {
+            const float *r = in + (i * sh + ki * dh) * ld;
+            for (long kj = 0; kj < kw; kj++) {
+                const float w = k[ki * kw + kj], *q = r + kj * dw;
+                for (long j = 0; j < ow; j++) line[j] += w * q[j * sw];
+            }
+        }
+    }
+}
+
+CK_AVX2 void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw) {
+    for (long y = 0; y < h; y++) {
+        float *d = dst + (y + ph) * ld + pw;
+        const float *s = src + y * w;
+        long x = 0;
+        for (; x + 8 <= w; x += 8) _mm256_storeu_ps(d + x, _mm256_loadu_ps(s + x));
+        for (; x < w; x++) d[x] = s[x];
+    }
+}
+
+/* e^x for eight lanes: x = n ln2 + r with |r| <= ln2 / 2, e^r from a degree-7 polynomial, 2^n put into
+   the exponent bits. */
+static inline CK_AVX2 __m256 ck_exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* kind 0: exp, 1: sigmoid, 2: silu. NaN inputs stay NaN. */
+static inline CK_AVX2 __m256 ck_act8(__m256 x, int kind) {
+    __m256 y;
+    if (kind == 0) {
+        y = ck_exp8(x);
+    } else {
+        __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), ck_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+        y = _mm256_div_ps(kind == 1 ? _mm256_set1_ps(1.0f) : x, d);
+    }
+    __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    return _mm256_blendv_ps(y, x, nan);
+}
+
+static inline CK_AVX2 void ck_act(float *dst, const float *src, long n, int kind) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ck_act8(_mm256_loadu_ps(src + i), kind));
+    if (i < n) {
+        float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (long t = 0; t < n - i; t++) tmp[t] = src[i + t];
+        _mm256_storeu_ps(tmp, ck_act8(_mm256_loadu_ps(tmp), kind));
+        for (long t = 0; t < n - i; t++) dst[i + t] = tmp[t];
+    }
+}
+
+CK_AVX2 void ck_exp_avx2(float *dst, const float *src, long n) { ck_act(dst, src, n, 0); }
+CK_AVX2 void ck_sigmoid_avx2(float *dst, const float *src, long n) { ck_act(dst, src, n, 1); }
+CK_AVX2 void ck_silu_avx2(float *dst, const float *src, long n) { ck_act(dst, src, n, 2); }
+
+#else
+
+int ck_has_avx2_fma(void) { return 0; }
+
+void ck_exp_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
+void ck_sigmoid_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
+void ck_silu_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
+
+void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw) {
+    (void)dst; (void)ld; (void)src; (void)h; (void)w; (void)ph; (void)pw;
+}
+
+void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *k, float bias,
+                             long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw) {
+    (void)out; (void)in; (void)ld; (void)k; (void)bias; (void)oh; (void)ow;
+    (void)kh; (void)kw; (void)sh; (void)sw; (void)dh; (void)dw;
+}
+
+#endif

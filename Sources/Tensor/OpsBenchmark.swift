@@ -1,0 +1,340 @@
+import Foundation
+
+// `detr-tui bench ops`: the machine's sgemm rate next to the conv shapes RT-DETR-l and YOLOv8s run.
+
+/// One distinct convolution of a model at 640x640 and how often the model runs it.
+public struct ConvShape: Sendable, Codable, Equatable {
+    public var model: String
+    public var cin: Int, cout: Int, kh: Int, kw: Int, stride: Int, padding: Int, dilation: Int, groups: Int
+    public var h: Int, w: Int
+    public var count: Int
+
+    public init(_ model: String, cin: Int, cout: Int, k: (Int, Int), stride: Int, padding: Int, dilation: Int,
+                groups: Int, h: Int, w: Int, count: Int) {
+        self.model = model
+        self.cin = cin; self.cout = cout; kh = k.0; kw = k.1
+        self.stride = stride; self.padding = padding; self.dilation = dilation; self.groups = groups
+        self.h = h; self.w = w; self.count = count
+    }
+
+    public var outH: Int { (h + 2 * padding - dilation * (kh - 1) - 1) / stride + 1 }
+    public var outW: Int { (w + 2 * padding - dilation * (kw - 1) - 1) / stride + 1 }
+    public var isDepthwise: Bool { groups > 1 && groups == cin }
+    /// Multiply-adds counted as two operations.
+    public var flops: Double { 2 * Double(cout * (cin / groups) * kh * kw) * Double(outH * outW) }
+    public var label: String {
+        "\(cin)->\(cout) k\(kh == kw ? "\(kh)" : "\(kh)x\(kw)") s\(stride)\(groups > 1 ? " g\(groups)" : "") \(h)x\(w)"
+    }
+}
+
+public enum OpsBenchmark {
+    /// The distinct conv2d shapes of RT-DETR-l and YOLOv8s on a 1x3x640x640 input, with how many times
+    /// each runs in one forward pass. Extracted from the ultralytics configs (rtdetr-l.yaml, yolov8s.yaml)
+    /// by scripts/bench/conv_shapes.py.
+    public static let convShapes: [ConvShape] = [
+    ConvShape("rtdetr-l", cin: 256, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 5),
+    ConvShape("rtdetr-l", cin: 256, cout: 256, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 20, w: 20, count: 3),
+    ConvShape("rtdetr-l", cin: 384, cout: 384, k: (5, 5), stride: 1, padding: 2, dilation: 1, groups: 384, h: 20, w: 20, count: 6),
+    ConvShape("rtdetr-l", cin: 384, cout: 384, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 5),
+    ConvShape("rtdetr-l", cin: 512, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 2),
+    ConvShape("rtdetr-l", cin: 1024, cout: 384, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("rtdetr-l", cin: 1024, cout: 2048, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("rtdetr-l", cin: 2048, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("rtdetr-l", cin: 3328, cout: 1024, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("rtdetr-l", cin: 192, cout: 192, k: (5, 5), stride: 1, padding: 2, dilation: 1, groups: 192, h: 40, w: 40, count: 18),
+    ConvShape("rtdetr-l", cin: 192, cout: 192, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 15),
+    ConvShape("rtdetr-l", cin: 256, cout: 256, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 40, w: 40, count: 6),
+    ConvShape("rtdetr-l", cin: 256, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 8),
+    ConvShape("rtdetr-l", cin: 256, cout: 256, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("rtdetr-l", cin: 512, cout: 192, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("rtdetr-l", cin: 512, cout: 1024, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 3),
+    ConvShape("rtdetr-l", cin: 512, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 4),
+    ConvShape("rtdetr-l", cin: 1024, cout: 192, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 2),
+    ConvShape("rtdetr-l", cin: 1024, cout: 1024, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1024, h: 40, w: 40, count: 1),
+    ConvShape("rtdetr-l", cin: 1024, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("rtdetr-l", cin: 1664, cout: 512, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("rtdetr-l", cin: 2176, cout: 512, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 2),
+    ConvShape("rtdetr-l", cin: 96, cout: 96, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 80, w: 80, count: 5),
+    ConvShape("rtdetr-l", cin: 128, cout: 96, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("rtdetr-l", cin: 256, cout: 512, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("rtdetr-l", cin: 256, cout: 256, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 80, w: 80, count: 3),
+    ConvShape("rtdetr-l", cin: 256, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 80, w: 80, count: 4),
+    ConvShape("rtdetr-l", cin: 256, cout: 256, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("rtdetr-l", cin: 512, cout: 512, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 512, h: 80, w: 80, count: 1),
+    ConvShape("rtdetr-l", cin: 512, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 80, w: 80, count: 3),
+    ConvShape("rtdetr-l", cin: 704, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("rtdetr-l", cin: 32, cout: 48, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 160, w: 160, count: 1),
+    ConvShape("rtdetr-l", cin: 48, cout: 48, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 160, w: 160, count: 6),
+    ConvShape("rtdetr-l", cin: 64, cout: 128, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 160, w: 160, count: 1),
+    ConvShape("rtdetr-l", cin: 128, cout: 128, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 128, h: 160, w: 160, count: 1),
+    ConvShape("rtdetr-l", cin: 336, cout: 64, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 160, w: 160, count: 1),
+    ConvShape("rtdetr-l", cin: 64, cout: 32, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 320, w: 320, count: 1),
+    ConvShape("rtdetr-l", cin: 16, cout: 32, k: (2, 2), stride: 1, padding: 0, dilation: 1, groups: 1, h: 321, w: 321, count: 1),
+    ConvShape("rtdetr-l", cin: 32, cout: 16, k: (2, 2), stride: 1, padding: 0, dilation: 1, groups: 1, h: 321, w: 321, count: 1),
+    ConvShape("rtdetr-l", cin: 3, cout: 32, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 640, w: 640, count: 1),
+    ConvShape("yolov8s", cin: 16, cout: 1, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 4, w: 8400, count: 1),
+    ConvShape("yolov8s", cin: 64, cout: 64, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("yolov8s", cin: 64, cout: 64, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("yolov8s", cin: 128, cout: 128, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("yolov8s", cin: 128, cout: 80, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("yolov8s", cin: 256, cout: 256, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 20, w: 20, count: 4),
+    ConvShape("yolov8s", cin: 512, cout: 512, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("yolov8s", cin: 512, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("yolov8s", cin: 512, cout: 64, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("yolov8s", cin: 512, cout: 128, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("yolov8s", cin: 768, cout: 512, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 3),
+    ConvShape("yolov8s", cin: 1024, cout: 512, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 20, w: 20, count: 1),
+    ConvShape("yolov8s", cin: 64, cout: 64, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("yolov8s", cin: 64, cout: 64, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("yolov8s", cin: 128, cout: 128, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 40, w: 40, count: 9),
+    ConvShape("yolov8s", cin: 128, cout: 80, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("yolov8s", cin: 256, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("yolov8s", cin: 256, cout: 512, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("yolov8s", cin: 256, cout: 256, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("yolov8s", cin: 256, cout: 64, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("yolov8s", cin: 256, cout: 128, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("yolov8s", cin: 384, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 3),
+    ConvShape("yolov8s", cin: 512, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("yolov8s", cin: 768, cout: 256, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 40, w: 40, count: 1),
+    ConvShape("yolov8s", cin: 64, cout: 64, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 80, w: 80, count: 7),
+    ConvShape("yolov8s", cin: 64, cout: 64, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("yolov8s", cin: 128, cout: 128, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("yolov8s", cin: 128, cout: 256, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("yolov8s", cin: 128, cout: 128, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("yolov8s", cin: 128, cout: 64, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("yolov8s", cin: 128, cout: 128, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 80, w: 80, count: 2),
+    ConvShape("yolov8s", cin: 128, cout: 80, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("yolov8s", cin: 192, cout: 128, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("yolov8s", cin: 256, cout: 128, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("yolov8s", cin: 384, cout: 128, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 80, w: 80, count: 1),
+    ConvShape("yolov8s", cin: 32, cout: 32, k: (3, 3), stride: 1, padding: 1, dilation: 1, groups: 1, h: 160, w: 160, count: 2),
+    ConvShape("yolov8s", cin: 64, cout: 64, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 160, w: 160, count: 1),
+    ConvShape("yolov8s", cin: 64, cout: 128, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 160, w: 160, count: 1),
+    ConvShape("yolov8s", cin: 96, cout: 64, k: (1, 1), stride: 1, padding: 0, dilation: 1, groups: 1, h: 160, w: 160, count: 1),
+    ConvShape("yolov8s", cin: 32, cout: 64, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 320, w: 320, count: 1),
+    ConvShape("yolov8s", cin: 3, cout: 32, k: (3, 3), stride: 2, padding: 1, dilation: 1, groups: 1, h: 640, w: 640, count: 1),
+    ]
+
+    public struct Row: Sendable, Codable {
+        public var model: String
+        public var shape: String
+        public var count: Int
+        public var depthwise: Bool
+        public var gflops: Double
+        /// Wall time of one call (best of the runs).
+        public var ms: Double
+        public var gflopsPerSecond: Double
+        public var percentOfSgemm: Double
+        /// Processor time of one call summed over all threads (best of the runs): robust to other load.
+        public var cpuMs: Double
+        /// GFLOPs per processor-second, as a share of single-threaded sgemm's GFLOPs per processor-second.
+        public var percentOfSgemmPerCore: Double
+        /// For depthwise convs: (share of the model's conv time) / (share of its conv FLOPs), from wall
+        /// and from processor time. Only when every shape of the model was measured.
+        public var costRatio: Double?
+        public var costRatioCpu: Double?
+    }
+
+    public struct ModelSummary: Sendable, Codable {
+        public var model: String
+        public var convGflops: Double
+        public var convMs: Double
+        public var gflopsPerSecond: Double
+        public var percentOfSgemm: Double
+        public var convCpuMs: Double
+        public var percentOfSgemmPerCore: Double
+        public var depthwiseFlopShare: Double
+        public var depthwiseTimeShare: Double
+        public var depthwiseCpuShare: Double
+    }
+
+    public struct Report: Sendable, Codable {
+        /// OpenBLAS 1024^3 sgemm on all cores, wall clock.
+        public var sgemmGflopsPerSecond: Double
+        /// OpenBLAS 1024^3 sgemm on one thread, per processor-second.
+        public var sgemmGflopsPerCpuSecond: Double
+        /// The same 1024^3 product through the engine's own `matmul`.
+        public var matmulGflopsPerSecond: Double
+        public var sgemmSize: Int
+        public var cores: Int
+        public var runs: Int
+        public var loadAverage: Double?
+        public var rows: [Row]
+        public var models: [ModelSummary]
+    }
+
+    struct Timing { var wall: Double; var cpu: Double }
+
+    /// Processor time of the whole process (all threads), in seconds.
+    static func processCPUTime() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Best wall time and best processor time of `runs` calls, in seconds.
+    static func measure(runs: Int, _ body: () -> Void) -> Timing {
+        var best = Timing(wall: .infinity, cpu: .infinity)
+        for _ in 0 ..< Swift.max(1, runs) {
+            let c0 = processCPUTime(), t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            let cpu = processCPUTime() - c0
+            best.wall = Swift.min(best.wall, wall)
+            best.cpu = Swift.min(best.cpu, cpu)
+        }
+        return best
+    }
+
+    static func bestTime(runs: Int, _ body: () -> Void) -> Double { measure(runs: runs, body).wall }
+
+    static func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
+        var state = seed &* 6364136223846793005 &+ 1442695040888963407
+        return Tensor(shape: shape) { buf in
+            for i in 0 ..< buf.count {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                buf[i] = Float(Int32(truncatingIfNeeded: state >> 32)) / Float(Int32.max)
+            }
+        }
+    }
+
+    /// A 1024^3 sgemm through OpenBLAS with `threads` threads of its own.
+    static func sgemmTiming(size n: Int, threads: Int, runs: Int) -> Timing {
+        let a = randomTensor([n, n], seed: 1), b = randomTensor([n, n], seed: 2)
+        var c = [Float](repeating: 0, count: n * n)
+        return withBlasThreads(threads) { () -> Timing in
+            a.data.withUnsafeBufferPointer { pa in
+                b.data.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        let out = pc.baseAddress!
+                        // the first call warms up the BLAS thread pool
+                        sgemmThreaded(m: n, n: n, k: n, a: pa.baseAddress!, b: pb.baseAddress!, c: out)
+                        return measure(runs: runs) {
+                            sgemmThreaded(m: n, n: n, k: n, a: pa.baseAddress!, b: pb.baseAddress!, c: out)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// GFLOP/s of an n x n x n single-precision gemm through OpenBLAS with its own threads on every core,
+    /// best of `runs`: the machine's rate.
+    public static func sgemmRate(size n: Int = 1024, runs: Int = 5) -> Double {
+        2 * Double(n * n * n) / sgemmTiming(size: n, threads: Parallel.cores, runs: runs).wall / 1e9
+    }
+
+    /// GFLOPs per processor-second of the same product on one OpenBLAS thread.
+    public static func sgemmCoreRate(size n: Int = 1024, runs: Int = 5) -> Double {
+        2 * Double(n * n * n) / sgemmTiming(size: n, threads: 1, runs: runs).cpu / 1e9
+    }
+
+    /// The same product through the engine's `matmul` (its own split across cores).
+    public static func matmulRate(size n: Int = 1024, runs: Int = 5) -> Double {
+        let a = randomTensor([n, n], seed: 1), b = randomTensor([n, n], seed: 2)
+        _ = matmul(a, b)
+        return 2 * Double(n * n * n) / bestTime(runs: runs) { _ = matmul(a, b) } / 1e9
+    }
+
+    /// The shapes whose model or label contains `filter` (all of them for nil or "").
+    public static func shapes(matching filter: String?) -> [ConvShape] {
+        guard let filter, !filter.isEmpty else { return convShapes }
+        return convShapes.filter { $0.model.contains(filter) || $0.label.contains(filter) }
+    }
+
+    /// Times every shape (optionally those whose model or label contains `filter`).
+    public static func run(runs: Int = 3, filter: String? = nil, progress: ((String) -> Void)? = nil) -> Report {
+        let rate = sgemmRate(runs: Swift.max(5, runs))
+        let coreRate = sgemmCoreRate(runs: Swift.max(5, runs))
+        let ownRate = matmulRate(runs: Swift.max(5, runs))
+        let filtered = filter.map { !$0.isEmpty } ?? false
+        let shapes = self.shapes(matching: filter)
+        var rows: [Row] = []
+        for (i, s) in shapes.enumerated() {
+            progress?("[\(i + 1)/\(shapes.count)] \(s.model) \(s.label)")
+            let x = randomTensor([1, s.cin, s.h, s.w], seed: UInt64(i) + 10)
+            let w = randomTensor([s.cout, s.cin / s.groups, s.kh, s.kw], seed: UInt64(i) + 1000)
+            let b = randomTensor([s.cout], seed: UInt64(i) + 2000)
+            let conv = {
+                _ = conv2d(x, weight: w, bias: b, stride: (s.stride, s.stride), padding: (s.padding, s.padding),
+                           dilation: (s.dilation, s.dilation), groups: s.groups)
+            }
+            conv()
+            // Small shapes repeat inside one sample (about 0.05 GFLOP per sample).
+            let reps = Swift.max(1, Int(5e7 / Swift.max(s.flops, 1)))
+            var t = measure(runs: runs) { for _ in 0 ..< reps { conv() } }
+            t.wall /= Double(reps); t.cpu /= Double(reps)
+            let gf = s.flops / 1e9
+            rows.append(Row(model: s.model, shape: s.label, count: s.count, depthwise: s.isDepthwise, gflops: gf,
+                            ms: t.wall * 1e3, gflopsPerSecond: gf / t.wall, percentOfSgemm: 100 * gf / t.wall / rate,
+                            cpuMs: t.cpu * 1e3, percentOfSgemmPerCore: 100 * gf / t.cpu / coreRate,
+                            costRatio: nil, costRatioCpu: nil))
+        }
+        var models: [ModelSummary] = []
+        for model in Array(Set(rows.map(\.model))).sorted() {
+            let idx = rows.indices.filter { rows[$0].model == model }
+            let flops = idx.reduce(0.0) { $0 + rows[$1].gflops * Double(rows[$1].count) }
+            let time = idx.reduce(0.0) { $0 + rows[$1].ms * Double(rows[$1].count) }
+            let cpu = idx.reduce(0.0) { $0 + rows[$1].cpuMs * Double(rows[$1].count) }
+            var dwFlops = 0.0, dwTime = 0.0, dwCpu = 0.0
+            for i in idx where rows[i].depthwise {
+                let flopShare = rows[i].gflops * Double(rows[i].count) / flops
+                let timeShare = rows[i].ms * Double(rows[i].count) / time
+                let cpuShare = rows[i].cpuMs * Double(rows[i].count) / cpu
+                if !filtered {
+                    rows[i].costRatio = timeShare / flopShare
+                    rows[i].costRatioCpu = cpuShare / flopShare
+                }
+                dwFlops += flopShare; dwTime += timeShare; dwCpu += cpuShare
+            }
+            let r = flops / (time / 1e3)
+            models.append(ModelSummary(model: model, convGflops: flops, convMs: time, gflopsPerSecond: r,
+                                       percentOfSgemm: 100 * r / rate, convCpuMs: cpu,
+                                       percentOfSgemmPerCore: 100 * flops / (cpu / 1e3) / coreRate,
+                                       depthwiseFlopShare: dwFlops, depthwiseTimeShare: dwTime, depthwiseCpuShare: dwCpu))
+        }
+        return Report(sgemmGflopsPerSecond: rate, sgemmGflopsPerCpuSecond: coreRate, matmulGflopsPerSecond: ownRate,
+                      sgemmSize: 1024, cores: Parallel.cores, runs: runs, loadAverage: loadAverage(), rows: rows, models: models)
+    }
+
+    /// The 1-minute load average, where the system reports it.
+    static func loadAverage() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
+              let first = text.split(separator: " ").first else { return nil }
+        return Double(first)
+    }
+
+    /// The report as a text table.
+    public static func format(_ r: Report) -> String {
+        func f(_ v: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", v) }
+        func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
+            s.count >= n ? s : (left ? s + String(repeating: " ", count: n - s.count) : String(repeating: " ", count: n - s.count) + s)
+        }
+        var lines: [String] = []
+        lines.append("sgemm \(r.sgemmSize)^3: \(f(r.sgemmGflopsPerSecond, 1)) GFLOP/s on \(r.cores) OpenBLAS threads (best of \(Swift.max(5, r.runs))); "
+            + "\(f(r.sgemmGflopsPerCpuSecond, 1)) GFLOP per CPU-second on one thread")
+        lines.append("engine matmul \(r.sgemmSize)^3: \(f(r.matmulGflopsPerSecond, 1)) GFLOP/s"
+            + (r.loadAverage.map { "; load average \(f($0, 2)) on \(r.cores) cores" } ?? ""))
+        lines.append("")
+        lines.append(pad("model", 9, left: true) + pad("conv", 27, left: true) + pad("x", 3) + pad("GFLOPs", 7)
+            + pad("ms", 8) + pad("GFLOP/s", 8) + pad("%sgemm", 7) + pad("cpu ms", 8) + pad("%/core", 7)
+            + pad("dw cost", 8) + pad("(cpu)", 7))
+        for row in r.rows {
+            lines.append(pad(row.model, 9, left: true) + pad(row.shape, 27, left: true) + pad("\(row.count)", 3)
+                + pad(f(row.gflops, 3), 7) + pad(f(row.ms, 2), 8) + pad(f(row.gflopsPerSecond, 1), 8)
+                + pad(f(row.percentOfSgemm, 0) + "%", 7) + pad(f(row.cpuMs, 2), 8)
+                + pad(f(row.percentOfSgemmPerCore, 0) + "%", 7)
+                + pad(row.costRatio.map { f($0, 2) + "x" } ?? "", 8) + pad(row.costRatioCpu.map { f($0, 2) + "x" } ?? "", 7))
+        }
+        lines.append("")
+        for m in r.models {
+            lines.append("\(m.model): all convs (x count) \(f(m.convGflops, 1)) GFLOPs in \(f(m.convMs, 1)) ms = "
+                + "\(f(m.gflopsPerSecond, 1)) GFLOP/s = \(f(m.percentOfSgemm, 0))% of sgemm (\(f(m.percentOfSgemmPerCore, 0))% per core); "
+                + "depthwise: \(f(100 * m.depthwiseFlopShare, 1))% of FLOPs, \(f(100 * m.depthwiseTimeShare, 1))% of time "
+                + "(\(f(100 * m.depthwiseCpuShare, 1))% of CPU)")
+        }
+        lines.append("%/core: GFLOPs per CPU-second over one-thread sgemm's, robust to other load on the machine.")
+        lines.append("dw cost: a depthwise conv's share of its model's conv time over its share of the FLOPs (goal <= 3x).")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,172 @@
+import XCTest
+@testable import Tensor
+
+/// The fast paths (tiled im2col + gemm split across cores, 1x1 gemm, direct depthwise, split gemms,
+/// direct deformable attention) against the plain references, over many seeded random shapes.
+final class FastPathPropertyTests: XCTestCase {
+    /// A small deterministic generator (SplitMix64).
+    struct Rng {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
+        mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
+        mutating func tensor(_ shape: [Int]) -> Tensor {
+            Tensor(shape: shape, data: (0 ..< shape.reduce(1, *)).map { _ in float() })
+        }
+    }
+
+    /// max |a - b| <= 1e-4 * max |b| (gemm-based tolerance), with a message naming the case.
+    func assertClose(_ a: Tensor, _ b: Tensor, _ what: @autoclosure () -> String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.shape, b.shape, what(), file: file, line: line)
+        guard a.shape == b.shape else { return }
+        let scale = Swift.max(b.maxAbs, 1e-6)
+        var worst: Float = 0, at = 0
+        for i in 0 ..< a.count where Swift.abs(a.data[i] - b.data[i]) > worst { worst = Swift.abs(a.data[i] - b.data[i]); at = i }
+        XCTAssertLessThanOrEqual(worst, 1e-4 * scale, "\(what()): worst error \(worst) at flat index \(at) (scale \(scale))",
+                                 file: file, line: line)
+    }
+
+    func testConvPathsMatchReference() {
+        var rng = Rng(state: 2024)
+        for trial in 0 ..< 120 {
+            let kind = trial % 4   // 0 general, 1 pointwise, 2 depthwise, 3 grouped
+            let groups = kind == 2 ? rng.int(1 ... 12) : (kind == 3 ? rng.int(2 ... 4) : 1)
+            let cin = kind == 2 ? groups : groups * rng.int(1 ... 9)
+            let cout = kind == 2 ? groups * rng.int(1 ... 2) : groups * rng.int(1 ... 9)
+            let k = kind == 1 ? 1 : [1, 2, 3, 3, 5, 7][rng.int(0 ... 5)]
+            let kw = trial % 7 == 0 ? rng.int(1 ... 4) : k
+            let stride = kind == 1 ? 1 : rng.int(1 ... 3)
+            let dilation = kind == 1 || trial % 5 != 0 ? 1 : rng.int(1 ... 3)
+            let pad = kind == 1 ? 0 : rng.int(0 ... k)
+            let padW = kw == k ? pad : rng.int(0 ... kw)
+            let h = rng.int(1 ... 19) + dilation * (k - 1), w = rng.int(1 ... 23) + dilation * (kw - 1)
+            let n = rng.int(1 ... 2)
+            let x = rng.tensor([n, cin, h, w])
+            let wt = rng.tensor([cout, cin / groups, k, kw])
+            let bias = trial % 3 == 0 ? nil : rng.tensor([cout])
+            let args = "trial \(trial): x \(x.shape) w \(wt.shape) stride \(stride) pad (\(pad), \(padW)) dilation \(dilation) groups \(groups)"
+            let fast = conv2d(x, weight: wt, bias: bias, stride: (stride, stride), padding: (pad, padW),
+                              dilation: (dilation, dilation), groups: groups)
+            let ref = conv2dReference(x, weight: wt, bias: bias, stride: (stride, stride), padding: (pad, padW),
+                                      dilation: (dilation, dilation), groups: groups)
+            assertClose(fast, ref, "conv2d " + args)
+            if trial % 4 == 0 {
+                let plain = conv2dIm2col(x, weight: wt, bias: bias, stride: (stride, stride), padding: (pad, padW),
+                                         dilation: (dilation, dilation), groups: groups)
+                assertClose(plain, ref, "conv2dIm2col " + args)
+            }
+        }
+    }
+
+    /// Large enough that the tiled path uses several tiles and both cores, and depthwise planes split.
+    func testLargeConvsMatchReference() {
+        var rng = Rng(state: 7)
+        let cases: [(cin: Int, cout: Int, k: Int, s: Int, p: Int, g: Int, h: Int, w: Int)] = [
+            (16, 24, 3, 1, 1, 1, 40, 37), (8, 16, 3, 2, 1, 1, 61, 64), (64, 32, 1, 1, 0, 1, 30, 30),
+            (96, 8, 1, 1, 0, 1, 9, 11), (24, 24, 5, 1, 2, 24, 33, 35), (40, 40, 3, 2, 1, 40, 41, 38),
+            (20, 20, 5, 2, 2, 20, 30, 29), (16, 16, 3, 1, 1, 16, 12, 71), (3, 16, 3, 2, 1, 1, 64, 64),
+        ]
+        for c in cases {
+            let x = rng.tensor([1, c.cin, c.h, c.w])
+            let wt = rng.tensor([c.cout, c.cin / c.g, c.k, c.k])
+            let b = rng.tensor([c.cout])
+            let fast = conv2d(x, weight: wt, bias: b, stride: c.s, padding: c.p, groups: c.g)
+            let ref = conv2dReference(x, weight: wt, bias: b, stride: (c.s, c.s), padding: (c.p, c.p), dilation: (1, 1), groups: c.g)
+            assertClose(fast, ref, "conv \(c)")
+        }
+    }
+
+    func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, transA: Bool, transB: Bool) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        for i in 0 ..< m {
+            for j in 0 ..< n {
+                var acc: Double = 0
+                for t in 0 ..< k {
+                    let av = transA ? a[t * m + i] : a[i * k + t]
+                    let bv = transB ? b[j * k + t] : b[t * n + j]
+                    acc += Double(av) * Double(bv)
+                }
+                c[i * n + j] = Float(acc)
+            }
+        }
+        return c
+    }
+
+    func testMatmulAndLinearMatchNaive() {
+        var rng = Rng(state: 99)
+        for trial in 0 ..< 40 {
+            let m = rng.int(1 ... (trial % 5 == 0 ? 300 : 40)), n = rng.int(1 ... (trial % 7 == 0 ? 300 : 40))
+            let k = rng.int(1 ... 70)
+            let batch = rng.int(1 ... 3)
+            let ta = trial % 2 == 1, tb = trial % 3 == 1
+            let a = rng.tensor([batch, ta ? k : m, ta ? m : k])
+            let bShared = trial % 4 == 0
+            let b = bShared ? rng.tensor([tb ? n : k, tb ? k : n]) : rng.tensor([batch, tb ? n : k, tb ? k : n])
+            let c = matmul(a, b, transposeA: ta, transposeB: tb)
+            var expected: [Float] = []
+            for i in 0 ..< batch {
+                let ai = Array(a.data[(i * m * k) ..< ((i + 1) * m * k)])
+                let bi = bShared ? b.data : Array(b.data[(i * k * n) ..< ((i + 1) * k * n)])
+                expected += naiveMatmul(ai, bi, m: m, n: n, k: k, transA: ta, transB: tb)
+            }
+            assertClose(c, Tensor(shape: [batch, m, n], data: expected), "matmul trial \(trial) m \(m) n \(n) k \(k) tA \(ta) tB \(tb)")
+        }
+        for trial in 0 ..< 10 {
+            let rows = rng.int(1 ... 500), fin = rng.int(1 ... 64), fout = rng.int(1 ... 300)
+            let x = rng.tensor([rows, fin]), w = rng.tensor([fout, fin]), b = rng.tensor([fout])
+            var expected = naiveMatmul(x.data, w.data, m: rows, n: fout, k: fin, transA: false, transB: true)
+            for r in 0 ..< rows { for o in 0 ..< fout { expected[r * fout + o] += b.data[o] } }
+            assertClose(linear(x, weight: w, bias: b), Tensor(shape: [rows, fout], data: expected), "linear trial \(trial)")
+        }
+    }
+
+    func testDeformableAttentionMatchesGridSampleReference() {
+        var rng = Rng(state: 5)
+        for trial in 0 ..< 25 {
+            let n = rng.int(1 ... 2), heads = rng.int(1 ... 4), dim = rng.int(1 ... 9)
+            let levels = (0 ..< rng.int(1 ... 4)).map { _ in (rng.int(1 ... 9), rng.int(1 ... 9)) }
+            let points = rng.int(1 ... 4), q = rng.int(1 ... 30)
+            let s = levels.reduce(0) { $0 + $1.0 * $1.1 }
+            let value = rng.tensor([n, s, heads, dim])
+            // locations in [-0.2, 1.2]: some points fall outside their level
+            let loc = rng.tensor([n, q, heads, levels.count, points, 2]) * 0.7 + 0.5
+            let weights = rng.tensor([n, q, heads, levels.count, points])
+            let fast = multiScaleDeformableAttention(value: value, levelShapes: levels, samplingLocations: loc, attentionWeights: weights)
+            let ref = multiScaleDeformableAttentionReference(value: value, levelShapes: levels, samplingLocations: loc,
+                                                             attentionWeights: weights)
+            assertClose(fast, ref, "msda trial \(trial) levels \(levels) heads \(heads) dim \(dim) points \(points) q \(q)")
+        }
+    }
+
+    func testBroadcastAndPermuteMatchIndexing() {
+        var rng = Rng(state: 11)
+        for trial in 0 ..< 60 {
+            let rank = rng.int(1 ... 4)
+            let shape = (0 ..< rank).map { _ in rng.int(1 ... 4) }
+            let other = shape.map { rng.int(0 ... 2) == 0 ? 1 : $0 }
+            let a = rng.tensor(shape), b = rng.tensor(Array(other.suffix(rng.int(0 ... rank))))
+            let sum = a + b
+            let bs = broadcastStrides(b.shape, to: shape)
+            for i in 0 ..< a.count {
+                var rest = i, off = 0
+                for (d, st) in a.strides.enumerated() { off += (rest / st) * bs[d]; rest %= st }
+                XCTAssertEqual(sum.data[i], a.data[i] + b.data[off], "broadcast trial \(trial) \(a.shape) + \(b.shape) at \(i)")
+            }
+            let dims = Array(0 ..< rank).shuffled(using: &rng)
+            let p = permute(a, dims)
+            for i in 0 ..< p.count {
+                var rest = i, off = 0
+                for (d, st) in p.strides.enumerated() { off += (rest / st) * a.strides[dims[d]]; rest %= st }
+                XCTAssertEqual(p.data[i], a.data[off], "permute trial \(trial) \(a.shape) by \(dims)")
+            }
+        }
+    }
+}
+
+extension FastPathPropertyTests.Rng: RandomNumberGenerator {}
