@@ -85,7 +85,7 @@ struct DDETRMLPPredictionHead: Sendable {
 /// max(x, 0) in place (x is usually a fresh, uniquely owned result, so no copy is made).
 func ddetrReluInPlace(_ x: inout Tensor) {
     x.data.withUnsafeMutableBufferPointer { p in
-        for i in p.indices where !(p[i] > 0) && !p[i].isNaN { p[i] = 0 }
+        for i in p.indices { p[i] = p[i] < 0 ? 0 : p[i] }
     }
 }
 

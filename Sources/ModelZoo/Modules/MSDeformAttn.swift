@@ -74,8 +74,10 @@ public struct MSDeformAttn: Sendable {
     }
 
     /// Runs the attention; records the sampling points of batch element 0 under `ctx` (or its child `probeName`).
+    /// `valueProjected`: `value` already went through `value_proj` (RT-DETR's decoder projects the features for all
+    /// its layers in one product).
     public func forward(query: Tensor, reference: Tensor, value: Tensor, levelShapes: [GridSize], _ ctx: ForwardContext,
-                        queryLevels: [GridSize]? = nil, probeName: String? = nil) throws -> Tensor {
+                        queryLevels: [GridSize]? = nil, probeName: String? = nil, valueProjected: Bool = false) throws -> Tensor {
         guard query.rank == 3, query.shape[2] == dModel else { throw ModuleInputError("MSDeformAttn", "query must be [N, Q, \(dModel)], got \(query.shape)") }
         guard value.rank == 3, value.shape[2] == dModel, value.shape[0] == query.shape[0] else {
             throw ModuleInputError("MSDeformAttn", "value must be [N, S, \(dModel)], got \(value.shape)")
@@ -90,7 +92,7 @@ public struct MSDeformAttn: Sendable {
             throw ModuleInputError("MSDeformAttn", "reference points must be [N, Q, 2] or [N, Q, 4], got \(reference.shape)")
         }
         let h = heads, l = levels, p = points, dh = dModel / heads
-        let v = valueProj(value).reshaped([n, value.shape[1], h, dh])
+        let v = (valueProjected ? value : valueProj(value)).reshaped([n, value.shape[1], h, dh])
         let offsets = samplingOffsets(query).reshaped([n, q, h, l, p, 2])
         let weights = softmax(attentionWeights(query).reshaped([n, q, h, l * p]), axis: -1).reshaped([n, q, h, l, p])
         let locations: Tensor

@@ -32,8 +32,9 @@ public struct RTDETRDecoderLayer: Sendable {
             + 3 * norm1.flops(elements: q * d) + linear1.flops(tokens: q) + linear2.flops(tokens: q)
     }
 
-    /// embed [Q, d], reference boxes [Q, 4], feats [S, d], queryPos [Q, d] (one image) -> [Q, d].
-    func forward(embed: Tensor, reference: Tensor, feats: Tensor, shapes: [GridSize], queryPos: Tensor,
+    /// embed [Q, d], reference boxes [Q, 4], values [S, d] (the features after this layer's `cross_attn.value_proj`),
+    /// queryPos [Q, d] (one image) -> [Q, d].
+    func forward(embed: Tensor, reference: Tensor, values: Tensor, shapes: [GridSize], queryPos: Tensor,
                  _ ctx: ForwardContext) throws -> Tensor {
         let qk = embed + queryPos
         let (attended, weights) = selfAttn.attend(query: qk, key: qk, value: embed)
@@ -42,7 +43,8 @@ public struct RTDETRDecoderLayer: Sendable {
         var x = norm1(embed + attended)
         let d = x.shape[1]
         let cross = try crossAttn.forward(query: (x + queryPos).reshaped([1, q, d]), reference: reference.reshaped([1, q, 4]),
-                                          value: feats.reshaped([1, feats.shape[0], d]), levelShapes: shapes, ctx.child("cross_attn"))
+                                          value: values.reshaped([1, values.shape[0], d]), levelShapes: shapes, ctx.child("cross_attn"),
+                                          valueProjected: true)
         x = norm2(x + cross.reshaped([q, d]))
         return norm3(x + linear2(relu(linear1(x))))
     }
@@ -78,6 +80,9 @@ public struct RTDETRDecoder: Sendable {
     public let encBBoxHead: MLPParams
     public let decScoreHead: [LinearParams]
     public let decBBoxHead: [MLPParams]
+    /// Every layer's `cross_attn.value_proj` stacked ([layers * hd, hd] and [layers * hd]): the features are projected
+    /// for all layers by one matrix product.
+    let stackedValueProj: LinearParams
 
     /// ultralytics' signature: RTDETRDecoder(nc, ch, hd=256, nq=300, ndp=4, nh=8, ndl=6, d_ffn=1024). `bnEps` is the
     /// input projections' batch-norm eps: 1e-5 standalone, 1e-3 inside an ultralytics model (`initialize_weights`).
@@ -112,6 +117,8 @@ public struct RTDETRDecoder: Sendable {
         encBBoxHead = MLPParams(w.scope("enc_bbox_head"), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast)
         decScoreHead = (0 ..< ndl).map { LinearParams(w.scope("dec_score_head").scope($0), in: hd, out: nc, biasInit: .constant(biasCls)) }
         decBBoxHead = (0 ..< ndl).map { MLPParams(w.scope("dec_bbox_head").scope($0), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast) }
+        stackedValueProj = LinearParams(weight: concat(layers.map { $0.crossAttn.valueProj.weight }, axis: 0),
+                                        bias: concat(layers.map { $0.crossAttn.valueProj.bias! }, axis: 0))
     }
 
     public var parameterCount: Int {
@@ -197,19 +204,20 @@ public struct RTDETRDecoder: Sendable {
         var reference = sigmoid(encBBoxHead(topFeatures) + topAnchors)            // boxes in [0, 1]
         ctx.probe("encoder top-k token indices (levels concatenated)", .tensor(Tensor(shape: [k], data: topIdx.map(Float.init))), name: "enc_topk")
         ctx.probe("initial reference boxes (cx, cy, w, h)", .tensor(reference), name: "enc_bboxes")
+        let allValues = stackedValueProj(feats)                                    // [S, layers * d]
         var embed = topFeatures
         var scores = Tensor(zeros: [k, nc])
         let dctx = ctx.child("decoder").child("layers")
         for (l, layer) in layers.enumerated() {
             let lctx = dctx.child(l)
             let pos = queryPosHead(reference)
-            embed = try layer.forward(embed: embed, reference: reference, feats: feats, shapes: shapes, queryPos: pos, lctx)
+            let values = slice(allValues, axis: 1, range: l * d ..< (l + 1) * d)
+            embed = try layer.forward(embed: embed, reference: reference, values: values, shapes: shapes, queryPos: pos, lctx)
             reference = sigmoid(decBBoxHead[l](embed) + inverseSigmoid(reference))
             lctx.probe("boxes after layer \(l) (cx, cy, w, h)", .tensor(reference), name: "boxes")
             if l == layers.count - 1 { scores = sigmoid(decScoreHead[l](embed)) }
             try ctx.checkCancelled()
         }
-        _ = d
         return concat([reference, scores], axis: 1).reshaped([1, k, 4 + nc])
     }
 }
