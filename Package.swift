@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo", "Tensor"]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "ModelZoo", "Tensor"]),
-        .testTarget(name: "CLITests", dependencies: ["detr-tui"]),
+        .testTarget(name: "CLITests", dependencies: ["detr-tui", "ModelZoo", "Explorer"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -153,20 +153,20 @@ public enum Headless {
 
     /// The visual as a picture: the map at `scale` pixels per map cell (or the input image at its own size),
     /// with sampling points, reference points and boxes drawn in pixels.
-    public static func picture(_ s: State, scale: Int = 16) -> Picture {
+    public static func picture(_ s: State, scale given: Int? = nil) -> Picture {
         let image = s.result?.image
         let input = inputGrid(s) ?? GridSize(640, 640)
         switch currentVisualKind(s) {
         case .featureMap(let t, let signed):
             if s.channelMode == .grid { return Picture(width: 1, height: 1) }
             guard let map = featureMapScalar(s, t, signed: signed) else { return Picture(width: 1, height: 1) }
-            return paintMap(s, map, scale: scale, image: image, input: input)
+            return paintMap(s, map, scale: given, image: image, input: input)
         case .spatial(let t):
             let map = ScalarMap(width: t.shape[1], height: t.shape[0], values: t.data, signed: t.data.contains { $0 < 0 })
-            return paintMap(s, map, scale: scale, image: nil, input: input)
+            return paintMap(s, map, scale: given, image: nil, input: input)
         case .attention(let t, let q, let k):
             let values = attentionValues(s, t, query: q)
-            return paintMap(s, ScalarMap(width: k.width, height: k.height, values: values), scale: scale, image: image, input: input)
+            return paintMap(s, ScalarMap(width: k.width, height: k.height, values: values), scale: given, image: image, input: input)
         case .channelWeights(let t):
             var pic = Picture(width: max(1, t.count * 4), height: 100, fill: (255, 255, 255))
             let hi = max(t.data.map(abs).max() ?? 1, 1e-12)
@@ -193,7 +193,11 @@ public enum Headless {
         }
     }
 
-    static func paintMap(_ s: State, _ map: ScalarMap, scale: Int, image: Tensor?, input: GridSize) -> Picture {
+    /// Pixels per map cell for PNG export: whole numbers, the longer side near 1024 pixels.
+    public static func pngScale(width: Int, height: Int) -> Int { max(1, min(32, 1024 / max(1, max(width, height)))) }
+
+    static func paintMap(_ s: State, _ map: ScalarMap, scale given: Int?, image: Tensor?, input: GridSize) -> Picture {
+        let scale = given ?? pngScale(width: map.width, height: map.height)
         let norm = Normalization.fit(map.values, signed: map.signed)
         let cmap = effectiveColormap(s, signed: map.signed)
         if s.overlay, let image {
