@@ -183,6 +183,8 @@ public struct State: Sendable {
     public var aggregate = false
     public var overlay = false
     public var colormap: Colormap = .viridis
+    /// Normalise maps to the 1st..99th percentile instead of min..max (outliers saturate).
+    public var clip = false
 
     // Rendering
     public var render: RenderOptions
@@ -649,6 +651,10 @@ func modelKey(_ state: inout State, _ key: Key) -> Effect {
         return .none
     case .char("x"):
         state.aggregate.toggle()
+        return .none
+    case .char("%"):
+        state.clip.toggle()
+        state.notice = state.clip ? "range: 1st-99th percentile" : "range: min-max"
         return .none
     case .char("o"):
         state.overlay.toggle()

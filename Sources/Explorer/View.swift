@@ -442,6 +442,7 @@ public let helpText: [String] = [
     "  < >          previous / next detection (its query for sampling points)",
     "  x            sampling: aggregated heatmap of all queries' point weights",
     "  o            lay the map over the input image",
+    "  %            colour range: min-max or 1st-99th percentile (clip outliers)",
     "  mouse        click a row or entry to select it, a map to move the cursor",
     "",
     "Sampling points: the cross is the reference point, dots are sampling points",

@@ -347,7 +347,7 @@ func drawProgress(_ screen: inout Screen, x: Int, y: Int, width: Int, done: Int,
 @discardableResult
 func drawMap(_ state: State, _ map: ScalarMap, geo: MapGeometry, into screen: inout Screen, barRow: Int, x: Int, width: Int,
              norm given: Normalization? = nil) -> Normalization {
-    let norm = given ?? Normalization.fit(map.values, signed: map.signed)
+    let norm = given ?? Normalization.fit(map.values, signed: map.signed, clip: state.clip ? 1 : 0)
     let cmap = effectiveColormap(state, signed: map.signed)
     let (sx, sy) = state.render.symbols.pixelsPerCell
     let pw = geo.rect.width * sx, ph = geo.rect.height * sy
@@ -449,7 +449,7 @@ func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed
         let base = c * H * W
         all.append(contentsOf: t.data[base ..< base + H * W])
     }
-    let norm = Normalization.fit(all, signed: signed)
+    let norm = Normalization.fit(all, signed: signed, clip: state.clip ? 1 : 0)
     let cmap = effectiveColormap(state, signed: signed)
     for k in 0 ..< perPage {
         let c = start + k
