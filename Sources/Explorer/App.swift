@@ -84,26 +84,76 @@ public final class Runner: @unchecked Sendable {
         thread.start()
     }
 
-    /// Runs synchronously (the thread body; also used by tests and benchmarks).
+    /// Runs synchronously (the thread body).
     public func execute(_ request: RunRequest, trace: Trace, generation g: Int, backend: Backend) {
         do {
-            let model = try backend.open(request.model, request.weights)
-            let side = request.inputSize ?? model.defaultInputSize
-            let rows = model.layerTable(inputSize: GridSize(side, side))
-            send(g, .opened(OpenedModel(name: model.name, family: model.family, rows: rows, inputSize: GridSize(side, side), classNames: model.classNames)))
-            if trace.isCancelled { return }
-            let (input, display) = try backend.prepare(request.image, model, side)
-            trace.expectedSteps = rows.count
-            trace.progress = { [weak self] done, total in self?.send(g, .progress(done: done, total: total)) }
-            let t0 = Date()
-            let out = try model.forward(input, trace: trace)
-            let seconds = Date().timeIntervalSince(t0)
-            send(g, .finished(RunResult(trace: trace.snapshot, detections: out.detections, image: display, seconds: seconds)))
+            let result = try Runner.perform(request, backend: backend, trace: trace,
+                                            opened: { self.send(g, .opened($0)) },
+                                            progress: { [weak self] done, total in self?.send(g, .progress(done: done, total: total)) })
+            send(g, .finished(result))
         } catch is CancelledError {
             return
         } catch {
-            send(g, .failed("\(request.model): \(error)"))
+            send(g, .failed("\(error)"))
         }
+    }
+
+    /// One run: open the model, build its layer table, prepare the input, run the forward pass with `trace`.
+    /// Used by the explorer's background thread, the command line and the benchmarks.
+    public static func perform(_ request: RunRequest, backend: Backend, trace: Trace = Trace(keepTensors: true),
+                               opened: (OpenedModel) -> Void = { _ in },
+                               progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> RunResult {
+        let model = try backend.open(request.model, request.weights)
+        let side = request.inputSize ?? model.defaultInputSize
+        let rows = model.layerTable(inputSize: GridSize(side, side))
+        opened(OpenedModel(name: model.name, family: model.family, rows: rows, inputSize: GridSize(side, side), classNames: model.classNames))
+        if trace.isCancelled { throw CancelledError() }
+        let (input, display) = try backend.prepare(request.image, model, side)
+        trace.expectedSteps = rows.count
+        trace.progress = progress
+        let t0 = Date()
+        let out = try model.forward(input, trace: trace)
+        let seconds = Date().timeIntervalSince(t0)
+        return RunResult(trace: trace.snapshot, detections: out.detections, image: display, seconds: seconds)
+    }
+}
+
+/// Computes catalogue entries' layer tables on a background thread, one at a time.
+final class Describer: @unchecked Sendable {
+    private let backend: Backend
+    private let post: @Sendable (Message) -> Void
+    private let lock = NSLock()
+    private var busy = false
+    private var asked: Set<String> = []
+
+    init(backend: Backend, post: @escaping @Sendable (Message) -> Void) {
+        self.backend = backend
+        self.post = post
+    }
+
+    func describe(_ id: String) {
+        lock.lock()
+        guard !busy, !asked.contains(id) else { lock.unlock(); return }
+        busy = true
+        asked.insert(id)
+        lock.unlock()
+        let backend = self.backend, post = self.post
+        let thread = Thread { [self] in
+            let figures: ModelFigures
+            do {
+                let model = try backend.open(id, nil)
+                let side = model.defaultInputSize
+                let rows = model.layerTable(inputSize: GridSize(side, side))
+                figures = ModelFigures(params: rows.reduce(0) { $0 + $1.params }, flops: rows.reduce(0) { $0 + $1.flops },
+                                       inputSize: side, layers: rows.count)
+            } catch {
+                figures = ModelFigures(params: 0, flops: 0, inputSize: 0, layers: 0, error: "\(error)")
+            }
+            post(.described(id: id, figures: figures))
+            self.lock.lock(); self.busy = false; self.lock.unlock()
+        }
+        thread.stackSize = 16 << 20
+        thread.start()
     }
 }
 
@@ -130,6 +180,10 @@ public enum App {
         terminal.draw(view(state))
         var lastTick = Date()
         var running = true
+        // Params/FLOPs of the entry under the selection, computed off the UI thread once it rests there.
+        let describer = Describer(backend: backend) { inbox.post($0) }
+        var lastSelection = state.selectedEntry?.id
+        var selectionSince = Date()
         func handle(_ m: Message) {
             switch update(&state, m) {
             case .none: break
@@ -157,6 +211,11 @@ public enum App {
                 dirty = true
             }
             if running, dirty { terminal.draw(view(state)) }
+            let sel = state.mode == .browse ? state.selectedEntry?.id : nil
+            if sel != lastSelection { lastSelection = sel; selectionSince = Date() }
+            if let sel, state.described[sel] == nil, !state.isRunning, Date().timeIntervalSince(selectionSince) > 0.3 {
+                describer.describe(sel)
+            }
         }
     }
 }

@@ -198,17 +198,32 @@ public enum Painter {
         let span = norm.hi - norm.lo
         let inv: Float = span > 0 ? 255 / span : 0
         let flat: Int = norm.signed ? 128 : 0
+        // One colour per map cell of a row, then whole pixel rows copied for repeated map rows.
+        var rowColors = [UInt32](repeating: 0, count: map.width)
+        let stride = width * 4
         pic.rgba.withUnsafeMutableBufferPointer { out in
             map.values.withUnsafeBufferPointer { vals in
+                var lastRow = -1
                 for y in 0 ..< height {
                     let my = min(map.height - 1, y * map.height / height)
-                    for x in 0 ..< width {
-                        let v = vals[my * map.width + xs[x]]
+                    if my == lastRow {
+                        let src = (y - 1) * stride
+                        for i in 0 ..< stride { out[y * stride + i] = out[src + i] }
+                        continue
+                    }
+                    lastRow = my
+                    for mx in 0 ..< map.width {
+                        let v = vals[my * map.width + mx]
                         var k = flat
                         if span > 0, v.isFinite { k = Int(((v - norm.lo) * inv).rounded()); k = min(255, max(0, k)) }
                         let c = table[k]
-                        let i = 4 * (y * width + x)
-                        out[i] = c.0; out[i + 1] = c.1; out[i + 2] = c.2; out[i + 3] = 255
+                        rowColors[mx] = UInt32(c.0) | UInt32(c.1) << 8 | UInt32(c.2) << 16
+                    }
+                    var i = y * stride
+                    for x in 0 ..< width {
+                        let c = rowColors[xs[x]]
+                        out[i] = UInt8(c & 0xff); out[i + 1] = UInt8((c >> 8) & 0xff); out[i + 2] = UInt8((c >> 16) & 0xff); out[i + 3] = 255
+                        i += 4
                     }
                 }
             }
@@ -216,26 +231,40 @@ public enum Painter {
         return pic
     }
 
-    /// An RGB image tensor [1, 3, H, W] or [3, H, W] with values in [0, 1] scaled to `width` x `height`.
+    /// An RGB image tensor [1, 3, H, W] or [3, H, W] with values in [0, 1] scaled to `width` x `height`
+    /// (nearest neighbour; remembered for the last few sizes, since the same image is drawn at every keypress).
     public static func image(_ rgb: Tensor, width: Int, height: Int) -> Picture {
+        let key = rgb.data.withUnsafeBufferPointer { p in
+            [Int(bitPattern: p.baseAddress), p.count, width, height]
+        }
+        if let hit = imageCache.get(key) { return hit }
         var pic = Picture(width: width, height: height)
         guard let (C, H, W) = ScalarMap.chw(rgb), C >= 1, width > 0, height > 0 else { return pic }
         let plane = H * W
+        var xs = [Int](repeating: 0, count: width)
+        for x in 0 ..< width { xs[x] = min(W - 1, x * W / width) }
         rgb.data.withUnsafeBufferPointer { p in
-            for y in 0 ..< height {
-                let sy = min(H - 1, y * H / height)
-                for x in 0 ..< width {
-                    let sx = min(W - 1, x * W / width)
-                    func ch(_ c: Int) -> UInt8 {
-                        let v = p[min(c, C - 1) * plane + sy * W + sx]
-                        return UInt8(max(0, min(255, (v * 255).rounded())))
+            pic.rgba.withUnsafeMutableBufferPointer { out in
+                for y in 0 ..< height {
+                    let sy = min(H - 1, y * H / height)
+                    var i = y * width * 4
+                    for x in 0 ..< width {
+                        let base = sy * W + xs[x]
+                        for c in 0 ..< 3 {
+                            let v = p[min(c, C - 1) * plane + base]
+                            out[i + c] = UInt8(max(0, min(255, v * 255 + 0.5)))
+                        }
+                        out[i + 3] = 255
+                        i += 4
                     }
-                    pic.setPixel(x, y, (ch(0), ch(1), ch(2)))
                 }
             }
         }
+        imageCache.put(key, pic)
         return pic
     }
+
+    static let imageCache = LRUCache<[Int], Picture>(capacity: 4)
 
     /// `top` blended over `base` with opacity `alpha` (same sizes).
     public static func blend(_ base: Picture, _ top: Picture, alpha: Float) -> Picture {
@@ -271,5 +300,29 @@ public enum HeadColors {
         let s = 0.35 + 0.65 * max(0, min(1, shade))
         func ch(_ shift: UInt32) -> UInt8 { UInt8((Float((c >> shift) & 0xff) * s).rounded()) }
         return .rgb(ch(16), ch(8), ch(0))
+    }
+}
+
+/// A small thread-safe least-recently-used cache (memoises pure rendering steps).
+final class LRUCache<Key: Hashable, Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [(Key, Value)] = []
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func get(_ key: Key) -> Value? {
+        lock.lock(); defer { lock.unlock() }
+        guard let i = items.firstIndex(where: { $0.0 == key }) else { return nil }
+        let item = items.remove(at: i)
+        items.append(item)
+        return item.1
+    }
+
+    func put(_ key: Key, _ value: Value) {
+        lock.lock(); defer { lock.unlock() }
+        items.removeAll { $0.0 == key }
+        items.append((key, value))
+        if items.count > capacity { items.removeFirst(items.count - capacity) }
     }
 }

@@ -41,7 +41,7 @@ public enum SymbolSet: String, CaseIterable, Sendable {
 }
 
 /// Rendering options shared by the TUI, the CLI's ANSI output and tests.
-public struct RenderOptions: Sendable, Equatable {
+public struct RenderOptions: Sendable, Hashable {
     public var colorMode: ColorMode
     public var symbols: SymbolSet
     public init(colorMode: ColorMode = .truecolor, symbols: SymbolSet = .half) {
@@ -59,8 +59,21 @@ public enum Renderer {
     public static func cells(_ pic: Picture, cols: Int, rows: Int, options: RenderOptions) -> [Cell] {
         guard cols > 0, rows > 0, pic.width > 0, pic.height > 0 else { return [] }
         if options.colorMode == .none { return rampCells(pic, cols: cols, rows: rows) }
-        return chafaCells(pic, cols: cols, rows: rows, options: options)
+        // The same picture is often drawn again (only an overlay moved): reuse libchafa's answer.
+        let key = CellsKey(hash: pic.contentHash, width: pic.width, height: pic.height, cols: cols, rows: rows, options: options)
+        if let hit = cellCache.get(key) { return hit }
+        let cells = chafaCells(pic, cols: cols, rows: rows, options: options)
+        cellCache.put(key, cells)
+        return cells
     }
+
+    struct CellsKey: Hashable {
+        var hash: UInt64
+        var width: Int, height: Int, cols: Int, rows: Int
+        var options: RenderOptions
+    }
+
+    static let cellCache = LRUCache<CellsKey, [Cell]>(capacity: 16)
 
     static func rampCells(_ pic: Picture, cols: Int, rows: Int) -> [Cell] {
         var out = [Cell](repeating: .blank, count: cols * rows)
@@ -101,9 +114,16 @@ public enum Renderer {
         chafa_canvas_config_set_canvas_mode(config, canvasMode(options.colorMode))
         chafa_canvas_config_set_color_space(config, CHAFA_COLOR_SPACE_RGB)
         chafa_canvas_config_set_dither_mode(config, CHAFA_DITHER_MODE_NONE)
-        chafa_canvas_config_set_work_factor(config, 0.3)
+        chafa_canvas_config_set_work_factor(config, 0.1)
+        chafa_canvas_config_set_preprocessing_enabled(config, 0)
         let symbols = chafa_symbol_map_new()
-        chafa_symbol_map_add_by_tags(symbols, options.symbols.tags)
+        if options.symbols == .half {
+            // Upper and lower half blocks, full block and space: every two-colour split of a cell's top and
+            // bottom half, and a small set keeps libchafa's symbol search fast.
+            for c: gunichar in [0x20, 0x2580, 0x2584, 0x2588] { chafa_symbol_map_add_by_range(symbols, c, c) }
+        } else {
+            chafa_symbol_map_add_by_tags(symbols, options.symbols.tags)
+        }
         chafa_canvas_config_set_symbol_map(config, symbols)
         chafa_symbol_map_unref(symbols)
         guard let canvas = chafa_canvas_new(config) else { return rampCells(pic, cols: cols, rows: rows) }
@@ -248,5 +268,18 @@ public enum Palette {
             (p.0 - Int(r)) * (p.0 - Int(r)) + (p.1 - Int(g)) * (p.1 - Int(g)) + (p.2 - Int(b)) * (p.2 - Int(b))
         }
         return d(gc) < d(cc) ? gi : ci
+    }
+}
+
+extension Picture {
+    /// A 64-bit FNV-1a style hash of the pixels (8 bytes at a time).
+    var contentHash: UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        rgba.withUnsafeBytes { raw in
+            let n = raw.count / 8
+            for i in 0 ..< n { h = (h ^ raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) &* 0x100000001b3 }
+            for i in n * 8 ..< raw.count { h = (h ^ UInt64(raw[i])) &* 0x100000001b3 }
+        }
+        return h
     }
 }

@@ -56,6 +56,24 @@ public enum Message: Sendable {
     case failed(String)
     /// A timer tick (play mode).
     case tick
+    /// Params and FLOPs of a catalogue entry, from its model's layer table (computed in the background).
+    case described(id: String, figures: ModelFigures)
+}
+
+/// A model's size from its layer table.
+public struct ModelFigures: Sendable, Equatable {
+    public var params: Int
+    public var flops: Double
+    public var inputSize: Int
+    public var layers: Int
+    public var error: String?
+    public init(params: Int, flops: Double, inputSize: Int, layers: Int, error: String? = nil) {
+        self.params = params
+        self.flops = flops
+        self.inputSize = inputSize
+        self.layers = layers
+        self.error = error
+    }
 }
 
 /// What to run: a catalogue id (or path), weights (nil = default init), an image, an input size.
@@ -120,6 +138,8 @@ public struct State: Sendable {
     public var catalogueScroll = 0
     public var filter = ""
     public var detailsScroll = 0
+    /// Params/FLOPs of entries whose layer table has been computed.
+    public var described: [String: ModelFigures] = [:]
 
     // Where we are
     public var mode: Mode = .browse
@@ -269,8 +289,15 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
     case .resize(let w, let h):
         state.size = (w, h)
         return .redraw
+    case .described(let id, let figures):
+        state.described[id] = figures
+        return .none
     case .opened(let m):
         state.opened = m
+        if let id = state.modelID, !m.rows.isEmpty {
+            state.described[id] = ModelFigures(params: m.rows.reduce(0) { $0 + $1.params }, flops: m.rows.reduce(0) { $0 + $1.flops },
+                                               inputSize: m.inputSize.width, layers: m.rows.count)
+        }
         state.layer = min(state.layer, max(0, m.rows.count - 1))
         if case .opening = state.phase { state.phase = .running(done: 0, total: m.rows.count) }
         return .none

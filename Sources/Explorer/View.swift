@@ -139,10 +139,14 @@ func detailLines(_ state: State, _ e: CatalogueEntry, width: Int) -> [(String, T
     }
     if let c = e.code { add("Code: \(c)") }
     add("Default input: \(e.inputSize)x\(e.inputSize)")
-    if let opened = state.opened, opened.name == e.id || state.modelID == e.id, !opened.rows.isEmpty {
-        let params = opened.rows.reduce(0) { $0 + $1.params }
-        let flops = opened.rows.reduce(0.0) { $0 + $1.flops }
-        add("Params \(humanCount(Double(params))) (\(params)) · \(String(format: "%.1f", flops / 1e9)) GFLOPs at \(opened.inputSize.height)x\(opened.inputSize.width) (this build)", .good)
+    if let f = state.described[e.id] {
+        if let err = f.error {
+            add("Layer table: \(err)", .error)
+        } else {
+            add("Params \(humanCount(Double(f.params))) (\(f.params)) · \(String(format: "%.1f", f.flops / 1e9)) GFLOPs at \(f.inputSize)x\(f.inputSize) · \(f.layers) layers (this build's layer table)", .good)
+        }
+    } else {
+        add("Params and FLOPs: computing…", .dim)
     }
     if let ref = e.reference { add("Reference: \(ref)") }
     if !e.probes.isEmpty { add("Shows: " + e.probes.joined(separator: ", ")) }
@@ -208,13 +212,13 @@ struct LayerColumns {
     init(width: Int) {
         // Always: index (3) and module; then shape, params, ms, from, n, arguments as room allows.
         var room = width - 4
-        module = min(18, max(8, room / 3)); room -= module + 1
+        module = min(14, max(8, room / 3)); room -= module + 1
         func take(_ w: Int) -> Int { if room >= w + 1 { room -= w + 1; return w }; return 0 }
         shape = take(17)
-        params = take(10)
-        ms = take(7)
-        from = take(9)
-        n = take(3)
+        params = take(9)
+        from = take(6)
+        n = take(2)
+        ms = take(6)
         args = room > 6 ? room - 1 : 0
     }
 
@@ -258,7 +262,7 @@ func layerLines(_ state: State, width: Int = 200) -> [LayerLine] {
         let from = row.from.count == 1 ? String(row.from[0]) : "[" + row.from.map(String.init).joined(separator: ",") + "]"
         let marker = row.children.isEmpty ? " " : (state.expanded.contains(i) ? "▾" : "▸")
         out.append(LayerLine(row: i, child: nil, text: cols.line(index: String(row.index), from: from, n: String(row.repeats),
-                                                               params: String(row.params), module: marker + row.module,
+                                                               params: String(row.params), module: marker + shortModule(row.module),
                                                                args: row.arguments, shape: shape.isEmpty ? "" : shapeText(shape), ms: ms)))
         if state.expanded.contains(i) {
             for (k, c) in row.children.enumerated() {
@@ -319,7 +323,7 @@ func drawVisualPane(_ state: State, _ screen: inout Screen, _ r: Rect) {
     var title = "Visual"
     if state.layer < rows.count {
         let row = rows[state.layer]
-        title = "Layer \(row.index) · \(row.module)"
+        title = "Layer \(row.index) · \(shortModule(row.module))"
     }
     screen.frame(r, title: title, style: theme.style(state.focus == .visual ? .borderFocus : .border), titleStyle: theme.style(.title))
     let inner = r.inset(1)
@@ -377,7 +381,7 @@ func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
         parts.append("model \(state.opened?.name ?? state.modelID ?? "")")
         let rows = state.layerRows
         if state.layer < rows.count {
-            parts.append("layer \(rows[state.layer].index)/\(max(0, rows.count - 1)) \(rows[state.layer].module)")
+            parts.append("layer \(rows[state.layer].index)/\(max(0, rows.count - 1)) \(shortModule(rows[state.layer].module))")
             let shape = currentStep(state)?.outputShape ?? rows[state.layer].outputShape
             if !shape.isEmpty { parts.append(shapeText(shape)) }
         }
@@ -460,4 +464,10 @@ func drawHelp(_ state: State, _ screen: inout Screen) {
         let more = "\(scroll + 1)-\(min(helpText.count, scroll + inner.height))/\(helpText.count)"
         screen.text(r.maxX - more.count - 2, r.maxY - 1, more, theme.style(.dim))
     }
+}
+
+/// A module type without its Python package path ("ultralytics.nn.modules.conv.Conv" -> "Conv").
+func shortModule(_ m: String) -> String {
+    guard let dot = m.lastIndex(of: ".") else { return m }
+    return String(m[m.index(after: dot)...])
 }

@@ -11,6 +11,8 @@ public enum VisualSource: Sendable, Equatable {
     case output
     /// A probe, by its position in the trace.
     case probe(Int)
+    /// The run's final detections (on the last layer, when no probe recorded them).
+    case detections
 }
 
 /// A visual's data, typed by how it is drawn.
@@ -118,6 +120,8 @@ public func visualSources(_ state: State) -> [VisualSource] {
         let ra = rank(trace.probes[a.element]), rb = rank(trace.probes[b.element])
         return ra != rb ? ra < rb : a.offset < b.offset
     }
+    let hasDetectionProbe = trace.probes.contains { if case .detections = $0.data { return true } else { return false } }
+    if !hasDetectionProbe, state.layer == idx.probes.count - 1, state.result != nil { out.append(.detections) }
     for (_, p) in sorted { out.append(.probe(p)) }
     if !outputIsMap, step?.output != nil { out.append(.output) }
     return out
@@ -151,6 +155,8 @@ public func currentVisualKind(_ state: State) -> VisualKind {
         guard let t = currentStep(state)?.output else { return .none("no output recorded") }
         if t.rank == 4, t.shape[0] == 1 { return .featureMap(t, signed: false) }
         return .other(t)
+    case .detections?:
+        return .detections(state.result?.detections ?? [])
     case .probe(let i)?:
         let p = currentTrace(state)!.probes[i]
         switch p.data {
@@ -309,6 +315,8 @@ func visualTitle(_ state: State, _ kind: VisualKind) -> String {
         label = "\(p.label) · \(p.path)"
     } else if case .output? = currentSource(state) {
         label = "output feature map"
+    } else if case .detections? = currentSource(state) {
+        label = "detections"
     } else {
         label = "visual"
     }

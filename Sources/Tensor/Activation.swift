@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Activations and unary maths. Large tensors are split across cores.
@@ -16,12 +17,32 @@ func mapParallel(_ x: Tensor, cost: Int = 8, _ f: @escaping @Sendable (Float) ->
     }
 }
 
+/// A C vector kernel over the whole tensor, split across cores.
+@inline(__always)
+func mapKernel(_ x: Tensor, _ kernel: @escaping @Sendable (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void) -> Tensor {
+    Tensor(shape: x.shape) { out in
+        guard let o = out.baseAddress else { return }
+        let dst = SharedPointer(o)
+        x.data.withUnsafeBufferPointer { p in
+            let src = ConstPointer(p.baseAddress!)
+            Parallel.forEach((out.count + 63) / 64, cost: 64 * 4) { blocks in
+                let lo = blocks.lowerBound * 64, hi = Swift.min(blocks.upperBound * 64, out.count)
+                kernel(dst.base + lo, src.base + lo, hi - lo)
+            }
+        }
+    }
+}
+
 @inline(__always) func sigmoidScalar(_ v: Float) -> Float { 1 / (1 + expf(-v)) }
 
 public func relu(_ x: Tensor) -> Tensor { mapParallel(x, cost: 1) { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) } }
 public func leakyRelu(_ x: Tensor, slope: Float) -> Tensor { mapParallel(x, cost: 1) { $0 >= 0 ? $0 : $0 * slope } }
-public func sigmoid(_ x: Tensor) -> Tensor { mapParallel(x) { sigmoidScalar($0) } }
-public func silu(_ x: Tensor) -> Tensor { mapParallel(x) { $0 * sigmoidScalar($0) } }
+public func sigmoid(_ x: Tensor) -> Tensor {
+    hasAVX2FMA ? mapKernel(x) { ck_sigmoid_avx2($0, $1, $2) } : mapParallel(x) { sigmoidScalar($0) }
+}
+public func silu(_ x: Tensor) -> Tensor {
+    hasAVX2FMA ? mapKernel(x) { ck_silu_avx2($0, $1, $2) } : mapParallel(x) { $0 * sigmoidScalar($0) }
+}
 /// Exact GELU: x * Phi(x) (torch's default, approximate="none"); written with erfc, which keeps its
 /// precision in the negative tail where 1 + erf cancels.
 public func gelu(_ x: Tensor) -> Tensor { mapParallel(x, cost: 16) { 0.5 * $0 * erfcf(-$0 * 0.70710678118654752) } }
@@ -30,7 +51,9 @@ public func hardswish(_ x: Tensor) -> Tensor {
     mapParallel(x, cost: 1) { v in v * Swift.min(Swift.max(v + 3, 0), 6) / 6 }
 }
 public func tanh(_ x: Tensor) -> Tensor { mapParallel(x) { tanhf($0) } }
-public func exp(_ x: Tensor) -> Tensor { mapParallel(x) { expf($0) } }
+public func exp(_ x: Tensor) -> Tensor {
+    hasAVX2FMA ? mapKernel(x) { ck_exp_avx2($0, $1, $2) } : mapParallel(x) { expf($0) }
+}
 public func log(_ x: Tensor) -> Tensor { mapParallel(x) { logf($0) } }
 public func abs(_ x: Tensor) -> Tensor { mapParallel(x, cost: 1) { Swift.abs($0) } }
 public func sqrt(_ x: Tensor) -> Tensor { mapParallel(x, cost: 2) { sqrtf($0) } }
@@ -62,7 +85,13 @@ public func softmax(_ x: Tensor, axis: Int) -> Tensor {
                         var m = -Float.infinity
                         for i in 0 ..< n where s[i] > m { m = s[i] }
                         var total: Float = 0
-                        for i in 0 ..< n { let e = expf(s[i] - m); d[i] = e; total += e }
+                        if hasAVX2FMA {
+                            for i in 0 ..< n { d[i] = s[i] - m }
+                            ck_exp_avx2(d, d, n)
+                            for i in 0 ..< n { total += d[i] }
+                        } else {
+                            for i in 0 ..< n { let e = expf(s[i] - m); d[i] = e; total += e }
+                        }
                         let inv = 1 / total
                         for i in 0 ..< n { d[i] *= inv }
                     }

@@ -19,7 +19,8 @@ private func poolCheck(_ x: Tensor, _ name: String, kernel: Int, stride: Int, pa
                  "\(name): kernel \(kernel) larger than padded input \(x.shape)")
 }
 
-/// Max pooling; padding counts as -infinity.
+/// Max pooling; padding counts as -infinity. Separable: a max along each row's windows, then down the
+/// columns (k + k comparisons per output instead of k * k).
 public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false) -> Tensor {
     poolCheck(x, "maxPool2d", kernel: kernel, stride: stride, padding: padding)
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
@@ -29,22 +30,28 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, c
         if out.count == 0 { return }
         let dst = SharedPointer(out.baseAddress!)
         x.data.withUnsafeBufferPointer { p in
-            let src = p.baseAddress!
-            Parallel.forEach(planes, cost: oh * ow * kernel * kernel) { range in
+            let src = ConstPointer(p.baseAddress!)
+            Parallel.forEach(planes, cost: (h + oh) * ow * kernel) { range in
+                let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)
+                defer { rows.deallocate() }
                 for pl in range {
-                    let s = src + pl * h * w, d = dst.base + pl * oh * ow
-                    for i in 0 ..< oh {
-                        let y0 = Swift.max(i * stride - padding, 0), y1 = Swift.min(i * stride - padding + kernel, h)
+                    let s = src.base + pl * h * w, d = dst.base + pl * oh * ow
+                    for y in 0 ..< h {
+                        let line = s + y * w, r = rows + y * ow
                         for j in 0 ..< ow {
                             let x0 = Swift.max(j * stride - padding, 0), x1 = Swift.min(j * stride - padding + kernel, w)
                             var m = -Float.infinity
-                            for y in y0 ..< y1 {
-                                for xx in x0 ..< x1 {
-                                    let v = s[y * w + xx]
-                                    if v > m || v.isNaN { m = v }
-                                }
-                            }
-                            d[i * ow + j] = m
+                            for xx in x0 ..< x1 { let v = line[xx]; if v > m || v.isNaN { m = v } }
+                            r[j] = m
+                        }
+                    }
+                    for i in 0 ..< oh {
+                        let y0 = Swift.max(i * stride - padding, 0), y1 = Swift.min(i * stride - padding + kernel, h)
+                        let o = d + i * ow
+                        o.initialize(repeating: -.infinity, count: ow)
+                        for y in y0 ..< y1 {
+                            let r = rows + y * ow
+                            for j in 0 ..< ow { let v = r[j]; if v > o[j] || v.isNaN { o[j] = v } }
                         }
                     }
                 }

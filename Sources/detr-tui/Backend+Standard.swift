@@ -5,18 +5,50 @@ import Tensor
 
 extension Backend {
     /// Models through ModelZoo's `openModel`, images through its loader and the family's preprocessing.
-    static var standard: Backend {
+    /// With `inputTensor`, the input is read from a safetensors file (key `images`, [1, C, H, W]) instead.
+    static func standard(inputTensor: String? = nil) -> Backend {
         Backend(
             open: { model, weights in
-                throw ExplorerError("\(model): no model builder is available in this build yet")
+                try openModel(model, weights: weights)
             },
             prepare: { image, model, size in
-                throw ExplorerError("no image loader is available in this build yet")
+                if let inputTensor { return try readInputTensor(inputTensor, model: model) }
+                guard let image else { throw CommandError("no image chosen (i picks a sample, I types a path)") }
+                let prepared = Preprocess.prepare(try ImageIO.load(path: image), model.preprocessing, size: size)
+                return (prepared.tensor, displayImage(prepared.tensor, preprocessing: model.preprocessing))
             })
     }
+
+    static var standard: Backend { standard() }
 }
 
-struct ExplorerError: Error, CustomStringConvertible {
+/// Reads a preprocessed input from a safetensors file and makes an RGB picture of it for overlays.
+func readInputTensor(_ path: String, model: any DetectionModel) throws -> (input: Tensor, display: Tensor?) {
+    guard FileManager.default.fileExists(atPath: path) else { throw CommandError("\(path): no such file") }
+    let file = try SafetensorsFile(path: path)
+    guard file.contains("images") else {
+        throw CommandError("\(path): no tensor named \"images\" (it holds: \(file.names.joined(separator: ", ")))")
+    }
+    let t = try file.tensor("images")
+    guard t.rank == 4, t.shape[0] == 1, t.shape[1] == model.inputChannels else {
+        throw CommandError("\(path): \"images\" has shape \(t.shape); \(model.name) takes [1, \(model.inputChannels), H, W]")
+    }
+    return (t, displayImage(t, preprocessing: model.preprocessing))
+}
+
+/// An RGB picture in [0, 1] of a model input (undoing ImageNet normalisation where the family applies it).
+func displayImage(_ input: Tensor, preprocessing: Preprocessing) -> Tensor? {
+    guard input.rank == 4, input.shape[1] == 3 else { return nil }
+    let (h, w) = (input.shape[2], input.shape[3])
+    var data = Array(input.data[0 ..< 3 * h * w])
+    if case .resizeNormalize = preprocessing {
+        let mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225]
+        for c in 0 ..< 3 { for i in 0 ..< h * w { data[c * h * w + i] = data[c * h * w + i] * std[c] + mean[c] } }
+    }
+    return Tensor(shape: [3, h, w], data: data)
+}
+
+struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
 }

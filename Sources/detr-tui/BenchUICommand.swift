@@ -1,2 +1,119 @@
 import ArgumentParser
+import Explorer
 import Foundation
+import ModelZoo
+
+/// `detr-tui bench-ui`: how fast the explorer answers — first screen, keypress to redraw, memory.
+struct BenchUICommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-ui",
+        abstract: "Measure the explorer's responsiveness: first screen, keypress -> redraw, memory.",
+        discussion: """
+            Runs MODEL once (default rtdetr-l at 640), then times update + view + screen diff for keys that only \
+            change what is shown (layer step, channel, head, level, query, colormap, visual) on a WIDTHxHEIGHT \
+            screen, as the interactive program does for every keypress. Prints milliseconds per keypress \
+            (median, 95th percentile, max) per key, the first-screen time and the peak resident memory.
+            """)
+
+    @Argument(help: "The model to load (catalogue id or path).")
+    var model: String = "rtdetr-l"
+
+    @Option(name: .long, help: "The image (default: the first sample image).")
+    var image: String?
+
+    @Option(name: .long, help: "Input size (default 640).")
+    var imgsz: Int = 640
+
+    @Option(name: .long, help: "Screen width in columns.")
+    var width: Int = 200
+
+    @Option(name: .long, help: "Screen height in rows.")
+    var height: Int = 60
+
+    @Option(name: .long, help: "Colour mode to render in (default truecolor).")
+    var colors: ColorMode = .truecolor
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let launch = Date()
+        let catalogue = try Catalogue.load()
+        var first = State(catalogue: catalogue, render: RenderOptions(colorMode: colors))
+        first.size = (width, height)
+        let firstScreen = view(first)
+        _ = firstScreen.changedIndices(from: nil)
+        let firstSeconds = Date().timeIntervalSince(launch)
+
+        let img = image ?? Assets.sampleImages.first?.path
+        let t0 = Date()
+        let (opened, result) = try Headless.run(RunRequest(model: model, image: img, inputSize: imgsz), backend: .standard())
+        let runSeconds = Date().timeIntervalSince(t0)
+        var state = State(catalogue: catalogue, render: RenderOptions(colorMode: colors))
+        state.size = (width, height)
+        state.mode = .model
+        state.focus = .layers
+        state.modelID = opened.name
+        _ = update(&state, .opened(opened))
+        _ = update(&state, .finished(result))
+        var last = view(state)
+
+        // Visit every layer, and on each a round of the keys that change only the view.
+        let keys: [(String, Key)] = [("n (next layer)", .char("n")), ("c (channel)", .char("c")), ("a (channel mode)", .char("a")),
+                                     ("v (next visual)", .char("v")), ("] (head)", .char("]")), ("} (level)", .char("}")),
+                                     ("> (query)", .char(">")), ("m (colormap)", .char("m")), ("o (over image)", .char("o"))]
+        var times: [String: [Double]] = [:]
+        let layers = state.layerRows.count
+        for _ in 0 ..< max(1, layers) {
+            for (name, key) in keys {
+                let k0 = DispatchTime.now().uptimeNanoseconds
+                _ = update(&state, .key(key))
+                let screen = view(state)
+                _ = screen.changedIndices(from: last)
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - k0) / 1e6
+                last = screen
+                times[name, default: []].append(ms)
+            }
+        }
+        let rss = peakResidentMB()
+        func stats(_ v: [Double]) -> (Double, Double, Double) {
+            let s = v.sorted()
+            return (s[s.count / 2], s[min(s.count - 1, Int(Double(s.count) * 0.95))], s.last!)
+        }
+        let all = times.values.flatMap { $0 }
+        let (med, p95, mx) = stats(all)
+        if json {
+            var perKey: [String: [String: Double]] = [:]
+            for (k, v) in times { let (a, b, c) = stats(v); perKey[k] = ["median_ms": a, "p95_ms": b, "max_ms": c] }
+            let obj: [String: Any] = ["model": opened.name, "imgsz": imgsz, "width": width, "height": height, "layers": layers,
+                                      "first_screen_ms": firstSeconds * 1000, "forward_s": runSeconds,
+                                      "keypress_median_ms": med, "keypress_p95_ms": p95, "keypress_max_ms": mx,
+                                      "keys": perKey, "peak_rss_mb": rss, "trace_steps": result.trace.steps.count,
+                                      "trace_probes": result.trace.probes.count]
+            let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        print("model \(opened.name) at \(imgsz), screen \(width)x\(height), colours \(colors.rawValue)")
+        print(String(format: "first screen (catalogue load + view): %.1f ms", firstSeconds * 1000))
+        print(String(format: "forward pass with full trace: %.2f s (%d steps, %d probes)", runSeconds, result.trace.steps.count, result.trace.probes.count))
+        print("keypress -> redraw (update + view + diff), ms over \(layers) layers:")
+        print("  key                  median     p95     max")
+        for (name, _) in keys {
+            let (a, b, c) = stats(times[name] ?? [0])
+            print("  " + name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: " %8.2f %7.2f %7.2f", a, b, c))
+        }
+        print(String(format: "  all keys           %8.2f %7.2f %7.2f", med, p95, mx))
+        print(String(format: "peak resident memory: %.0f MB", rss))
+    }
+}
+
+/// Peak resident set size of this process (VmHWM), in MB.
+func peakResidentMB() -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kb / 1024
+    }
+    return 0
+}

@@ -10,7 +10,7 @@ struct DetrTUI: ParsableCommand {
         abstract: "Look inside detection models (RT-DETR, YOLOv8, Deformable DETR) from a terminal.",
         discussion: "Run with no subcommand to open the interactive explorer (press ? inside for the keys).",
         version: ModelZoo.version,
-        subcommands: [ListCommand.self, RunCommand.self, InfoCommand.self, InspectCommand.self, BenchCommand.self]
+        subcommands: [ListCommand.self, RunCommand.self, InfoCommand.self, InspectCommand.self, BenchCommand.self, RenderCommand.self, BenchUICommand.self]
     )
 
     @OptionGroup var display: DisplayOptions
@@ -20,7 +20,7 @@ struct DetrTUI: ParsableCommand {
             throw ValidationError("the explorer needs a terminal; for scripts use a subcommand (see --help)")
         }
         let catalogue = try Catalogue.load()
-        try App.run(catalogue: catalogue, backend: .standard, options: LaunchOptions(render: display.renderOptions))
+        try App.run(catalogue: catalogue, backend: .standard(), options: LaunchOptions(render: display.renderOptions))
     }
 }
 

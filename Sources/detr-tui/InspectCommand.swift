@@ -78,8 +78,15 @@ struct InspectCommand: ParsableCommand {
             let info = try ImageIO.info(path: path)
             // An image too large to decode is one the tool cannot open: say so rather than describe it.
             try ImageLimits.check(width: info.width, height: info.height, file: path)
-            return ["kind": "image", "file": path, "format": info.format, "width": info.width, "height": info.height,
-                    "colorType": info.colorType, "bitDepth": info.bitDepth]
+            // Decode it too, so a truncated or corrupt image is reported here rather than when it is used.
+            let image = try ImageIO.load(path: path)
+            var out: [String: Any] = ["kind": "image", "file": path, "format": info.format, "width": info.width, "height": info.height,
+                                      "colorType": info.colorType, "bitDepth": info.bitDepth]
+            if image.width != info.width || image.height != info.height {
+                out["uprightWidth"] = image.width
+                out["uprightHeight"] = image.height // after the EXIF orientation
+            }
+            return out
         case .yaml:
             let spec = try ModelSpec.load(path: path)
             var out: [String: Any] = ["kind": "model-yaml", "file": path, "layers": spec.layers.map(row)]
@@ -164,6 +171,7 @@ struct InspectCommand: ParsableCommand {
         switch r["kind"] as! String {
         case "image":
             out += "image: \(r["format"]!) \(r["width"]!)x\(r["height"]!), \(r["colorType"]!), \(r["bitDepth"]!)-bit\n"
+            if let w = r["uprightWidth"], let h = r["uprightHeight"] { out += "upright (EXIF orientation applied): \(w)x\(h)\n" }
         case "model-yaml":
             out += "model yaml: \(r["layers"].map { ($0 as! [Any]).count } ?? 0) layers"
             if let nc = r["nc"] { out += ", nc \(nc)" }

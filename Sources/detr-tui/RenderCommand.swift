@@ -1,2 +1,134 @@
 import ArgumentParser
+import Explorer
 import Foundation
+import ModelZoo
+
+/// `detr-tui render`: one visual of one layer, as ANSI text, a PNG picture or JSON numbers.
+struct RenderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "render",
+        abstract: "Render one layer's feature map, attention, sampling points or detections.",
+        discussion: """
+            Runs MODEL once on the image (or a preprocessed tensor) and draws what the explorer would show for \
+            --layer. Examples:
+              detr-tui render rtdetr-l --image assets/images/chelsea.png --layer 3 --what featuremap --channel 5
+              detr-tui render rtdetr-l --image cat.jpg --layer 28 --what sampling --head 2 --format png --out s.png
+            """)
+
+    @Argument(help: "A catalogue id (see `detr-tui list`), a model YAML, a checkpoint or a Hugging Face model directory.")
+    var model: String
+
+    @Option(name: .long, help: "The image to run on (JPEG, PNG or PPM).")
+    var image: String?
+
+    @Option(name: .long, help: "A preprocessed input instead of an image: a safetensors file with `images` [1, C, H, W].")
+    var input: String?
+
+    @Option(name: .long, help: "A weights file (.pt, .pth, .safetensors); default: the seeded initialisation.")
+    var weights: String?
+
+    @Option(name: .long, help: "The input size (square side); default: the model's.")
+    var imgsz: Int?
+
+    @Option(name: .long, help: "The layer, numbered as in the layer table (default: the last).")
+    var layer: Int?
+
+    @Option(name: .long, help: "What to draw: featuremap, attention, sampling or detections.")
+    var what: RenderWhat
+
+    @Option(name: .long, help: "Feature map channel (default 0).")
+    var channel: Int?
+
+    @Option(name: .long, help: "Feature map reduction instead of one channel: mean or max.")
+    var reduce: String?
+
+    @Option(name: .long, help: "Attention head (default: all heads; -1 = all).")
+    var head: Int?
+
+    @Option(name: .long, help: "Sampling level (default: all levels; -1 = all).")
+    var level: Int?
+
+    @Option(name: .long, help: "Query: a decoder query for sampling (default: the best detection's), or a flat query position for attention.")
+    var query: Int?
+
+    @Option(name: .long, help: "Which of the layer's visuals of that kind, from 0 (e.g. the decoder layer for sampling).")
+    var probe: Int = 0
+
+    @Flag(name: .long, help: "Lay the map over the input image.")
+    var overImage = false
+
+    @Option(name: .long, help: "Colormap: viridis, inferno, turbo, gray or diverging.")
+    var colormap: Colormap = .viridis
+
+    @Option(name: .long, help: "Output format: ansi (default), png or json.")
+    var format: Format = .ansi
+
+    @Option(name: .long, help: "Write to this file instead of standard output (required for png). An existing file is not overwritten.")
+    var out: String?
+
+    @Option(name: .long, help: "Width in terminal columns for ansi (default 80).")
+    var width: Int = 80
+
+    @OptionGroup var display: DisplayOptions
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case ansi, png, json }
+
+    func validate() throws {
+        if (image == nil) == (input == nil) { throw ValidationError("give exactly one of --image or --input") }
+        if format == .png && out == nil { throw ValidationError("--format png needs --out FILE") }
+        if width < 20 || width > 1000 { throw ValidationError("--width must be from 20 to 1000") }
+        if let r = reduce, r != "mean", r != "max" { throw ValidationError("--reduce must be mean or max") }
+        if let imgsz, imgsz < 32 || imgsz > 4096 { throw ValidationError("--imgsz must be from 32 to 4096") }
+        if let out, FileManager.default.fileExists(atPath: out) {
+            throw ValidationError("\(out) exists; choose another --out (files are never overwritten)")
+        }
+        if let image, !FileManager.default.fileExists(atPath: image) { throw ValidationError("\(image): no such file") }
+    }
+
+    func run() throws {
+        do {
+            try render()
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func render() throws {
+        let backend = Backend.standard(inputTensor: input)
+        let request = RunRequest(model: model, weights: weights, image: image, inputSize: imgsz)
+        let (opened, result) = try Headless.run(request, backend: backend)
+        let spec = RenderSpec(what: what, layer: layer, channel: channel, head: head, level: level, query: query,
+                              probe: probe, overImage: overImage, colormap: colormap)
+        var options = display.renderOptions
+        if out != nil && display.colors == nil && !display.noColor { options.colorMode = .truecolor }
+        var state = try Headless.state(opened: opened, result: result, spec: spec, options: options)
+        if let r = reduce, let mode = ChannelMode(rawValue: r) { state.channelMode = mode }
+        let data: Data
+        switch format {
+        case .ansi:
+            data = Data(Renderer.ansi(Headless.screen(state, width: width), mode: options.colorMode).utf8)
+        case .json:
+            data = try Headless.json(state) + Data("\n".utf8)
+        case .png:
+            data = try encodePNG(Headless.picture(state))
+        }
+        if let out {
+            guard FileManager.default.createFile(atPath: out, contents: data) else {
+                throw CommandError("\(out): cannot be written")
+            }
+        } else {
+            FileHandle.standardOutput.write(data)
+        }
+    }
+}
+
+extension RenderWhat: ExpressibleByArgument {}
+extension Colormap: ExpressibleByArgument {}
+
+/// PNG bytes of a picture (RGBA, 8 bits).
+func encodePNG(_ pic: Picture) throws -> Data {
+    try PNGCodec.encode(rgba: pic.rgba, width: pic.width, height: pic.height)
+}

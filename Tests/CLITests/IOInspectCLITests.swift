@@ -46,7 +46,8 @@ final class IOInspectCLITests: XCTestCase {
     }
 
     func testFilesItCannotOpenFailNamingTheFile() throws {
-        for name in ["broken/os_system.pt", "broken/truncated.pt", "broken/no_head.yaml", "broken/huge.png", "does-not-exist.pt"] {
+        for name in ["broken/os_system.pt", "broken/truncated.pt", "broken/no_head.yaml", "broken/huge.png", "broken/truncated.jpg",
+                     "broken/truncated.png", "does-not-exist.pt"] {
             let r = try CLI.run(["inspect", fixture(name)])
             XCTAssertNotEqual(r.status, 0, name)
             XCTAssertTrue(r.stderr.contains(fixture(name)), "\(name): \(r.stderr)")

@@ -37,3 +37,20 @@ final class UltralyticsReferenceTests: XCTestCase {
     func testRTDETRl() throws { try check("rtdetr-l", yaml: "rtdetr-l.yaml", scale: nil) }
     func testRTDETRResNet50() throws { try check("rtdetr-resnet50", yaml: "rtdetr-resnet50.yaml", scale: nil) }
 }
+
+extension UltralyticsReferenceTests {
+    /// Layer rows expand into their sub-modules (key names, params adding up to the row's).
+    func testLayerRowsExpandIntoSubmodules() throws {
+        let spec = try UltralyticsModelSpec.load(path: Assets.url("models/yolov8.yaml").path)
+        let model = try UltralyticsModel(name: "yolov8n", spec: spec, scale: "n", weights: WeightStore(.initialise(seed: 1)))
+        let table = model.layerTable(inputSize: GridSize(320, 320))
+        XCTAssertEqual(table[2].children.map(\.module), ["cv1 Conv", "m.0 Bottleneck", "cv2 Conv"])
+        XCTAssertEqual(table[2].children[1].children.map(\.module), ["cv1 Conv", "cv2 Conv"])
+        XCTAssertEqual(table[22].children.count, 6)
+        for row in table where !row.children.isEmpty {
+            let sum = row.children.reduce(0) { $0 + $1.params }
+            XCTAssertEqual(sum + (row.index == 22 ? 16 : 0), row.params, "layer \(row.index)")
+        }
+        XCTAssertEqual(table[2].children[0].outputShape, [1, 32, 80, 80])
+    }
+}

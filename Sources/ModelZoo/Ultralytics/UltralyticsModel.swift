@@ -55,7 +55,8 @@ public final class UltralyticsModel: DetectionModel {
         return graph.nodes.enumerated().map { i, node in
             LayerRow(index: node.index, from: node.from, repeats: node.repeats, params: node.params,
                      module: node.typeName, arguments: "[" + node.arguments.map(\.description).joined(separator: ", ") + "]",
-                     flops: node.layer.flops(inputShapes: shapes[i].inputs), outputShape: shapes[i].output)
+                     flops: node.layer.flops(inputShapes: shapes[i].inputs), outputShape: shapes[i].output,
+                     children: (node.layer as? any SubmoduleListing).map { submoduleRows($0.submodules(inputShapes: shapes[i].inputs)) } ?? [])
         }
     }
 

@@ -1,0 +1,59 @@
+import Foundation
+import XCTest
+
+/// The subcommands the explorer owns: list, render, bench-ui (help, output, errors).
+final class E2ECommandTests: XCTestCase {
+    func testEverySubcommandHasHelp() throws {
+        for sub in ["list", "render", "bench-ui"] {
+            let r = try CLI.run([sub, "--help"])
+            XCTAssertEqual(r.status, 0, "\(sub): \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("USAGE: detr-tui \(sub)"), r.stdout)
+        }
+        let root = try CLI.run(["--help"])
+        XCTAssertTrue(root.stdout.contains("--no-color"))
+        XCTAssertTrue(root.stdout.contains("--symbols"))
+    }
+
+    func testListTableAndJSON() throws {
+        let r = try CLI.run(["list"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("id"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("yolov8n"), r.stdout)
+        let j = try CLI.run(["list", "--json"])
+        XCTAssertEqual(j.status, 0, j.stderr)
+        let entries = try JSONSerialization.jsonObject(with: j.stdoutData) as? [[String: Any]]
+        XCTAssertNotNil(entries)
+        XCTAssertTrue(entries!.contains { $0["id"] as? String == "yolov8n" })
+        XCTAssertTrue(entries!.allSatisfy { $0["family"] is String && $0["input_size"] is Int })
+        let none = try CLI.run(["list", "--search", "no-such-model-anywhere"])
+        XCTAssertNotEqual(none.status, 0)
+        XCTAssertTrue(none.stderr.contains("no catalogue entry matches"), none.stderr)
+    }
+
+    func testRenderArgumentErrorsGoToStderr() throws {
+        let both = try CLI.run(["render", "yolov8n", "--what", "featuremap"])
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssertTrue(both.stderr.contains("exactly one of --image or --input"), both.stderr)
+        let badWhat = try CLI.run(["render", "yolov8n", "--image", "assets/images/chelsea.png", "--what", "colours"])
+        XCTAssertNotEqual(badWhat.status, 0)
+        XCTAssertTrue(badWhat.stderr.contains("featuremap"), badWhat.stderr)
+        let png = try CLI.run(["render", "yolov8n", "--image", "assets/images/chelsea.png", "--what", "featuremap", "--format", "png"])
+        XCTAssertNotEqual(png.status, 0)
+        XCTAssertTrue(png.stderr.contains("--out"), png.stderr)
+        let missing = try CLI.run(["render", "yolov8n", "--image", "/no/such/image.png", "--what", "featuremap"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("/no/such/image.png"), missing.stderr)
+        // Never overwrite a user's file.
+        let existing = CLI.root.appendingPathComponent("assets/images/chelsea.png").path
+        let over = try CLI.run(["render", "yolov8n", "--image", existing, "--what", "featuremap", "--format", "png", "--out", existing])
+        XCTAssertNotEqual(over.status, 0)
+        XCTAssertTrue(over.stderr.contains("exists"), over.stderr)
+        XCTAssertTrue(over.stdout.isEmpty)
+    }
+
+    func testTUINeedsATerminal() throws {
+        let r = try CLI.run([])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("needs a terminal"), r.stderr)
+    }
+}
