@@ -100,6 +100,12 @@ CK_AVX2 void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, l
     }
 }
 
+CK_AVX2 void ck_gather_stride2_avx2(float *dst, const float *src, long n) {
+    long j = 0;
+    for (; j + 9 <= n; j += 8) _mm256_storeu_ps(dst + j, ck_evens(src + 2 * j));   /* reads src[2j .. 2j + 15] */
+    for (; j < n; j++) dst[j] = src[2 * j];
+}
+
 /* e^x for eight lanes: x = n ln2 + r with |r| <= ln2 / 2, e^r from a degree-7 polynomial, 2^n put into
    the exponent bits. */
 static inline CK_AVX2 __m256 ck_exp8(__m256 x) {
@@ -151,6 +157,7 @@ CK_AVX2 void ck_silu_avx2(float *dst, const float *src, long n) { ck_act(dst, sr
 
 int ck_has_avx2_fma(void) { return 0; }
 
+void ck_gather_stride2_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_exp_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_sigmoid_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_silu_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // im2col: k x k patches laid out as columns. F.unfold and conv2d share it.
@@ -44,6 +45,8 @@ func im2colTile(_ src: UnsafePointer<Float>, _ g: Window, rows: Range<Int>, pixe
             for j in a ..< lo { line[j] = 0 }
             if g.sw == 1 {
                 (line + lo).update(from: srcLine + lo, count: hi - lo)
+            } else if g.sw == 2 && hasAVX2FMA {
+                if hi > lo { ck_gather_stride2_avx2(line + lo, srcLine + 2 * lo, hi - lo) }
             } else {
                 for j in lo ..< hi { line[j] = srcLine[j * g.sw] }
             }

@@ -114,3 +114,49 @@ final class DeformableDETRGoldenTests: XCTestCase {
         for (name, err) in results { print("full \(name): relative error \(err)") }
     }
 }
+
+/// The timm key layout of the released SenseTime checkpoints (conv1/bn1, layer{s}.{b}.conv{i}/bn{i},
+/// downsample.0/1): the fixture's transformers-layout weights renamed to timm names must give the same outputs.
+final class DeformableDETRTimmLayoutTests: XCTestCase {
+    static func timmName(_ key: String) -> String {
+        let prefix = "model.backbone.conv_encoder.model."
+        guard key.hasPrefix(prefix) else { return key }
+        var k = String(key.dropFirst(prefix.count))
+        func sub(_ pattern: String, _ template: String) {
+            let re = try! NSRegularExpression(pattern: pattern)
+            k = re.stringByReplacingMatches(in: k, range: NSRange(k.startIndex..., in: k), withTemplate: template)
+        }
+        sub(#"^embedder\.embedder\.convolution\."#, "conv1.")
+        sub(#"^embedder\.embedder\.normalization\."#, "bn1.")
+        sub(#"^encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.convolution\."#, "layerS$1.$2.downsample.0.")
+        sub(#"^encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.normalization\."#, "layerS$1.$2.downsample.1.")
+        sub(#"^encoder\.stages\.(\d+)\.layers\.(\d+)\.layer\.(\d+)\.convolution\."#, "layerS$1.$2.convI$3.")
+        sub(#"^encoder\.stages\.(\d+)\.layers\.(\d+)\.layer\.(\d+)\.normalization\."#, "layerS$1.$2.bnI$3.")
+        // Stage and conv indices are 1-based in timm.
+        for n in (0 ..< 9).reversed() {
+            k = k.replacingOccurrences(of: "layerS\(n).", with: "layer\(n + 1).")
+            k = k.replacingOccurrences(of: ".convI\(n).", with: ".conv\(n + 1).").replacingOccurrences(of: ".bnI\(n).", with: ".bn\(n + 1).")
+        }
+        return prefix + k
+    }
+
+    func testTimmKeyLayoutGivesTheSameOutputs() throws {
+        let dir = DeformableDETRGoldenTests.fixtures.appendingPathComponent("multi-scale")
+        var config = try DeformableDETRConfig.load(dir.appendingPathComponent("config.json"))
+        let tensors = try SafetensorsFile(path: dir.appendingPathComponent("model.safetensors").path).allTensors()
+        var renamed: [String: Tensor] = [:]
+        for (k, t) in tensors { renamed[Self.timmName(k)] = t }
+        XCTAssertNotNil(renamed["model.backbone.conv_encoder.model.conv1.weight"])
+        XCTAssertNotNil(renamed["model.backbone.conv_encoder.model.layer2.1.bn3.running_var"])
+        XCTAssertNotNil(renamed["model.backbone.conv_encoder.model.layer2.0.downsample.0.weight"])
+        let reference = try DeformableDETR.open(directory: dir)
+        config.backbone.layout = .timm
+        let timm = try DeformableDETR(config: config, store: WeightStore(.checkpoint(name: "renamed", tensors: renamed)))
+        let input = try SafetensorsFile(path: dir.appendingPathComponent("expected.safetensors").path).tensor("pixel_values")
+        let a = try reference.forward(input, trace: nil), b = try timm.forward(input, trace: nil)
+        XCTAssertEqual(a.extras["logits"], b.extras["logits"])
+        XCTAssertEqual(a.extras["pred_boxes"], b.extras["pred_boxes"])
+        // And the transformers layout refuses the timm names (strict keys).
+        XCTAssertThrowsError(try DeformableDETR(config: reference.config, store: WeightStore(.checkpoint(name: "renamed", tensors: renamed))))
+    }
+}

@@ -15,8 +15,8 @@ final class UltralyticsGoldenTests: XCTestCase {
         let tensors: [String: Tensor]
     }
 
-    func load(_ name: String) throws -> Loaded {
-        let path = Self.dir.appendingPathComponent("\(name).safetensors").path
+    func load(_ name: String, dir: URL = UltralyticsGoldenTests.dir) throws -> Loaded {
+        let path = dir.appendingPathComponent("\(name).safetensors").path
         let file = try SafetensorsFile(path: path)
         let all = try file.allTensors()
         let weights = all.filter { $0.key.hasPrefix("model.") }
@@ -45,8 +45,28 @@ final class UltralyticsGoldenTests: XCTestCase {
                                  file: file, line: line)
     }
 
-    func check(_ name: String) throws {
-        let l = try load(name)
+    /// With random weights the encoder's query scores can tie to the last bits (e.g. -3.1844826 vs -3.1844828), so
+    /// rounding differences may swap neighbouring queries in the top-k; `permutable` then compares the decoder output
+    /// row by row after matching each row to its nearest reference row (a one-to-one matching is required).
+    func assertCloseUpToQueryOrder(_ a: Tensor, _ b: Tensor, _ what: String, tol: Float = 1e-3) {
+        guard a.shape == b.shape, a.rank == 3 else { return assertClose(a, b, what, tol: tol) }
+        let q = a.shape[1], w = a.shape[2], scale = max(b.maxAbs, 1e-6)
+        var used = Set<Int>(), worst: Float = 0
+        for i in 0 ..< q {
+            var best = -1, bestErr = Float.infinity
+            for j in 0 ..< q where !used.contains(j) {
+                var e: Float = 0
+                for c in 0 ..< w { e = max(e, abs(a.data[i * w + c] - b.data[j * w + c])) }
+                if e < bestErr { bestErr = e; best = j }
+            }
+            used.insert(best)
+            worst = max(worst, bestErr)
+        }
+        XCTAssertLessThanOrEqual(worst / scale, tol, "\(what): rows differ by \(worst) after matching queries")
+    }
+
+    func check(_ name: String, dir: URL = UltralyticsGoldenTests.dir, permutable: Bool = false) throws {
+        let l = try load(name, dir: dir)
         let images = try XCTUnwrap(l.tensors["images"])
         let trace = Trace(keepTensors: true)
         let out = try l.model.forward(images, trace: trace)
@@ -54,9 +74,17 @@ final class UltralyticsGoldenTests: XCTestCase {
         XCTAssertEqual(steps.count, l.model.graph.nodes.count)
         for step in steps {
             let ref = try XCTUnwrap(l.tensors["layers.\(step.index)"], "no layers.\(step.index) in the fixture")
-            assertClose(try XCTUnwrap(step.output), ref, "\(name) layers.\(step.index) (\(step.moduleType))")
+            if permutable && step.moduleType == "RTDETRDecoder" {
+                assertCloseUpToQueryOrder(try XCTUnwrap(step.output), ref, "\(name) layers.\(step.index) (\(step.moduleType))")
+            } else {
+                assertClose(try XCTUnwrap(step.output), ref, "\(name) layers.\(step.index) (\(step.moduleType))")
+            }
         }
-        assertClose(out.output, try XCTUnwrap(l.tensors["output"]), "\(name) output")
+        if permutable {
+            assertCloseUpToQueryOrder(out.output, try XCTUnwrap(l.tensors["output"]), "\(name) output")
+        } else {
+            assertClose(out.output, try XCTUnwrap(l.tensors["output"]), "\(name) output")
+        }
         // Parameters per layer as ultralytics counts them.
         let params = try JSONDecoder().decode([Int].self, from: Data(try XCTUnwrap(l.file.metadata["params"]).utf8))
         XCTAssertEqual(l.model.graph.nodes.map(\.params), params, "\(name): params per layer")
@@ -69,6 +97,19 @@ final class UltralyticsGoldenTests: XCTestCase {
     func testHGNetBlocksMatchUltralytics() throws { try check("hgnet-tiny") }
     func testResNetLayersMatchUltralytics() throws { try check("resnet-tiny") }
     func testRTDETRTinyMatchesUltralytics() throws { try check("rtdetr-tiny") }
+
+    /// Full-size models at 320x320, generated on demand (`gen_ultralytics.py --full DIR`, too large to commit) and
+    /// checked when ULTRALYTICS_FULL_FIXTURES names that directory.
+    func testFullSizeModelsMatchUltralytics() throws {
+        guard let d = ProcessInfo.processInfo.environment["ULTRALYTICS_FULL_FIXTURES"] else {
+            throw XCTSkip("set ULTRALYTICS_FULL_FIXTURES to a directory made by gen_ultralytics.py --full")
+        }
+        let dir = URL(fileURLWithPath: d)
+        for name in ["yolov8n", "rtdetr-l", "rtdetr-resnet50"]
+        where FileManager.default.fileExists(atPath: dir.appendingPathComponent("\(name).safetensors").path) {
+            try check(name, dir: dir, permutable: true)
+        }
+    }
 
     func testStrictLoadingNamesBadKeys() throws {
         let path = Self.dir.appendingPathComponent("resnet-tiny.safetensors").path

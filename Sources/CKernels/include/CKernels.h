@@ -24,6 +24,10 @@ void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *
    Only call when ck_has_avx2_fma() returned 1. */
 void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw);
 
+/* dst[j] = src[2 * j] for j < n; reads nothing outside src[0 ... 2 * (n - 1)].
+   Only call when ck_has_avx2_fma() returned 1. */
+void ck_gather_stride2_avx2(float *dst, const float *src, long n);
+
 /* dst[i] = exp(src[i]), 1 / (1 + exp(-src[i])) or src[i] / (1 + exp(-src[i])) for i < n, with a vector
    exponential (Cephes-style polynomial, relative error about 2e-7; arguments clamped to [-87.3, 88.3]).
    dst may equal src. Only call when ck_has_avx2_fma() returned 1. */
