@@ -2,6 +2,7 @@ import ArgumentParser
 import Explorer
 import Foundation
 import ModelZoo
+import Tensor
 
 @main
 struct DetrTUI: ParsableCommand {
@@ -14,6 +15,12 @@ struct DetrTUI: ParsableCommand {
     )
 
     @OptionGroup var display: DisplayOptions
+
+    /// Entry point: tunes the allocator for forward passes (see `Allocator`), then parses and runs the command.
+    static func main() {
+        Allocator.tuneForInference()
+        main(nil)
+    }
 
     func run() throws {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
