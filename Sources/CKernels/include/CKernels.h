@@ -35,6 +35,10 @@ void ck_exp_avx2(float *dst, const float *src, long n);
 void ck_sigmoid_avx2(float *dst, const float *src, long n);
 void ck_silu_avx2(float *dst, const float *src, long n);
 
+/* glibc allocator settings (mallopt): mmap threshold, trim threshold and top pad in bytes; a negative value
+   leaves that setting alone. Returns 1 when every requested setting was applied, 0 otherwise (or off glibc). */
+int ck_malloc_tune(long mmap_threshold, long trim_threshold, long top_pad);
+
 #ifdef __cplusplus
 }
 #endif
