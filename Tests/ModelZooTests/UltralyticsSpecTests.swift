@@ -29,7 +29,7 @@ final class UltralyticsSpecTests: XCTestCase {
     }
 
     func testMalformedRowsNameTheProblem() {
-        let bad = "nc: 2\nbackbone:\n  - [-1, 1, Conv]\n  - [x, 1, Conv, [4]]\nhead: []\n"
+        let bad = "nc: 2\nbackbone:\n  - [-1, 1, Conv, [4]]\n  - [x, 1, Conv, [4]]\nhead: []\n"
         XCTAssertThrowsError(try ModelSpec.parse(yaml: bad, file: "bad.yaml")) { e in
             XCTAssertTrue("\(e)".contains("bad.yaml"), "\(e)")
             XCTAssertTrue("\(e)".contains("row 1"), "\(e)")
