@@ -12,6 +12,8 @@ have libpng || need+=(libpng-dev)
 have libjpeg || need+=(libjpeg-dev)
 have libturbojpeg || need+=(libturbojpeg0-dev)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# Direct-colour terminfo entries (xterm-direct, tmux-direct) for 24-bit colour when COLORTERM asks for it.
+infocmp xterm-direct >/dev/null 2>&1 || need+=(ncurses-term)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -48,3 +48,7 @@ static inline int shim_getmouse(int *x, int *y, mmask_t *bstate) {
     return OK;
 }
 static inline int shim_key_code_yes(void) { return KEY_CODE_YES; }
+/* Opens the terminal as terminfo entry `type` on stdout/stdin; NULL (and nothing drawn) if the entry is unknown. */
+static inline SCREEN *shim_newterm(const char *type) {
+    return newterm(type, stdout, stdin);
+}

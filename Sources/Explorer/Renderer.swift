@@ -107,8 +107,8 @@ public enum Renderer {
         }
     }
 
-    static func chafaCells(_ pic: Picture, cols: Int, rows: Int, options: RenderOptions) -> [Cell] {
-        guard let config = chafa_canvas_config_new() else { return rampCells(pic, cols: cols, rows: rows) }
+    static func makeCanvas(cols: Int, rows: Int, options: RenderOptions) -> OpaquePointer? {
+        guard let config = chafa_canvas_config_new() else { return nil }
         defer { chafa_canvas_config_unref(config) }
         chafa_canvas_config_set_geometry(config, gint(cols), gint(rows))
         chafa_canvas_config_set_canvas_mode(config, canvasMode(options.colorMode))
@@ -126,11 +126,56 @@ public enum Renderer {
         }
         chafa_canvas_config_set_symbol_map(config, symbols)
         chafa_symbol_map_unref(symbols)
-        guard let canvas = chafa_canvas_new(config) else { return rampCells(pic, cols: cols, rows: rows) }
-        defer { chafa_canvas_unref(canvas) }
+        return chafa_canvas_new(config)
+    }
+
+    struct CanvasKey: Hashable {
+        var cols: Int, rows: Int
+        var options: RenderOptions
+    }
+
+    /// libchafa canvases kept from frame to frame, one per geometry and options (the map, the colour bar):
+    /// a key that changes the map redraws into the canvas it used last time instead of building a config,
+    /// a symbol map and a canvas again. One lock guards them; a canvas is used by one caller at a time.
+    final class CanvasPool: @unchecked Sendable {
+        private let lock = NSLock()
+        private var canvases: [(CanvasKey, OpaquePointer)] = []
+        let capacity = 4
+
+        func use<R>(_ key: CanvasKey, _ body: (OpaquePointer) -> R) -> R? {
+            lock.lock(); defer { lock.unlock() }
+            let canvas: OpaquePointer
+            if let i = canvases.firstIndex(where: { $0.0 == key }) {
+                canvas = canvases.remove(at: i).1
+            } else {
+                guard let made = makeCanvas(cols: key.cols, rows: key.rows, options: key.options) else { return nil }
+                canvas = made
+            }
+            canvases.append((key, canvas))
+            while canvases.count > capacity { chafa_canvas_unref(canvases.removeFirst().1) }
+            return body(canvas)
+        }
+    }
+
+    static let canvasPool = CanvasPool()
+
+    static func chafaCells(_ pic: Picture, cols: Int, rows: Int, options: RenderOptions) -> [Cell] {
+        let key = CanvasKey(cols: cols, rows: rows, options: options)
+        return canvasPool.use(key) { canvas in read(canvas, pic, cols: cols, rows: rows, options: options) }
+            ?? rampCells(pic, cols: cols, rows: rows)
+    }
+
+    private static func read(_ canvas: OpaquePointer, _ pic: Picture, cols: Int, rows: Int, options: RenderOptions) -> [Cell] {
+        // Opaque pictures (all of ours) are the same premultiplied or not; saying so spares libchafa a
+        // premultiplication pass over every pixel.
+        let opaque = pic.rgba.withUnsafeBufferPointer { p in
+            var all: UInt8 = 255
+            for i in stride(from: 3, to: p.count, by: 4) { all &= p[i] }
+            return all == 255
+        }
         pic.rgba.withUnsafeBufferPointer { p in
-            chafa_canvas_draw_all_pixels(canvas, CHAFA_PIXEL_RGBA8_UNASSOCIATED, p.baseAddress,
-                                         gint(pic.width), gint(pic.height), gint(pic.width * 4))
+            chafa_canvas_draw_all_pixels(canvas, opaque ? CHAFA_PIXEL_RGBA8_PREMULTIPLIED : CHAFA_PIXEL_RGBA8_UNASSOCIATED,
+                                         p.baseAddress, gint(pic.width), gint(pic.height), gint(pic.width * 4))
         }
         var out = [Cell](repeating: .blank, count: cols * rows)
         let truecolor = options.colorMode == .truecolor

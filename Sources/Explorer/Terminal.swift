@@ -19,12 +19,41 @@ public final class Terminal {
     private var direct = false
     private var pairs: [UInt64: Int32] = [:]
     private var needsRepaint = false
+    /// The direct-colour terminfo entry the terminal was opened as, if any (nil: TERM itself).
+    public private(set) var terminfoName: String?
+
+    /// Direct-colour terminfo entries to try, best first, when the environment asks for 24-bit colour
+    /// (COLORTERM=truecolor or 24bit) but TERM names an indexed-colour entry: `<base>-direct` for TERM minus a
+    /// colour suffix (xterm-256color -> xterm-direct, tmux-256color -> tmux-direct), and xterm-direct for
+    /// other xterm-likes. Empty when COLORTERM does not ask, or TERM is already direct, dumb or unset.
+    public static func directColorEntries(term: String?, colorterm: String?) -> [String] {
+        let ct = (colorterm ?? "").lowercased()
+        guard ct == "truecolor" || ct == "24bit" else { return [] }
+        guard let term, !term.isEmpty, term != "dumb", !term.hasSuffix("-direct") else { return [] }
+        var base = term
+        for suffix in ["-256color", "-88color", "-16color", "-color", "-truecolor", "-24bit"] where base.hasSuffix(suffix) {
+            base.removeLast(suffix.count)
+            break
+        }
+        var out = [base + "-direct"]
+        if term.hasPrefix("xterm"), !out.contains("xterm-direct") { out.append("xterm-direct") }
+        return out
+    }
 
     /// Sets up the terminal for full-screen use. `colorMode` is what the user asked for (or the environment says).
     public init(colorMode wanted: ColorMode) {
         setlocale(LC_ALL, "")
         colorMode = wanted
-        initscr()
+        // COLORTERM may promise 24-bit colour on a 256-colour TERM; ncurses only draws direct colour through a
+        // direct-colour terminfo entry, so open the terminal as that entry when one is installed.
+        var opened = false
+        if wanted == .truecolor {
+            let env = ProcessInfo.processInfo.environment
+            for name in Terminal.directColorEntries(term: env["TERM"], colorterm: env["COLORTERM"]) {
+                if shim_newterm(name) != nil { opened = true; terminfoName = name; break }
+            }
+        }
+        if !opened { initscr() }
         active = true
         raw()
         noecho()

@@ -158,8 +158,7 @@ func detailLines(_ state: State, _ e: CatalogueEntry, width: Int) -> [(String, T
     out.append(("", .text))
     add("Enter runs it on \(state.imageLabel) · i next image · I image path · s size · w weights", .accent)
     out.append(("", .text))
-    let yamlPath = Assets.url(e.config).path
-    if let text = try? String(contentsOfFile: yamlPath, encoding: .utf8) {
+    if let text = configText(Assets.url(e.config).path) {
         add("Config \(e.config):", .header)
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).prefix(400) {
             out.append((clip(String(line), width), .dim))
@@ -169,6 +168,17 @@ func detailLines(_ state: State, _ e: CatalogueEntry, width: Int) -> [(String, T
     }
     return out
 }
+
+/// The entry's config file, read once and kept (the details pane is redrawn on every key; the file is not
+/// re-read for each frame). nil when it cannot be read.
+func configText(_ path: String) -> String? {
+    if let hit = configTextCache.get(path) { return hit }
+    let text = try? String(contentsOfFile: path, encoding: .utf8)
+    configTextCache.put(path, text)
+    return text
+}
+
+let configTextCache = LRUCache<String, String?>(capacity: 8)
 
 func drawDetails(_ state: State, _ screen: inout Screen, _ r: Rect) {
     let theme = state.theme

@@ -50,7 +50,7 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
         let config = entry.config
         if config.hasSuffix(".yaml") || config.hasSuffix(".yml") {
             let path = Assets.url(config).path
-            let spec = try UltralyticsModelSpec.load(path: path)
+            let spec = try ModelSpec.load(path: path)
             return try buildUltralytics(name: entry.id, spec: spec, scale: scale ?? entry.scale, weights: weights, seed: seed)
         }
         if config.hasPrefix("module:") {
@@ -66,15 +66,15 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
         }
         throw OpenModelError(entry.id, "config '\(config)' is neither an ultralytics model YAML, a module nor a Deformable DETR config")
     case .yaml(let path):
-        let spec = try UltralyticsModelSpec.load(path: path)
+        // ModelSpec.load takes the scale letter from a name like yolov8s.yaml, as ultralytics does.
+        let spec = try ModelSpec.load(path: path)
         let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        return try buildUltralytics(name: stem, spec: spec, scale: scale ?? scaleFromFileName(stem, spec: spec), weights: weights, seed: seed)
+        return try buildUltralytics(name: stem, spec: spec, scale: scale, weights: weights, seed: seed)
     case .checkpoint(let path):
         let ckpt = try Checkpoint.open(path: path)
-        guard let yaml = ckpt.ultralyticsYAML, let dict = yaml.foundationObject as? [String: Any] else {
+        guard let spec = try ckpt.modelSpec() else {
             throw OpenModelError(path, "holds no model YAML (not an ultralytics checkpoint): pass the model (a catalogue id or its YAML) as MODEL and this file with --weights")
         }
-        let spec = try UltralyticsModelSpec.parse(dictionary: dict, source: "\(path) (embedded model yaml)")
         let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         if let weights {
             return try buildUltralytics(name: stem, spec: spec, scale: scale, weights: weights, seed: seed, names: ckpt.classNames)
@@ -97,20 +97,8 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
     }
 }
 
-/// ultralytics' guess from a file name: yolov8n.yaml -> scale n of yolov8.yaml.
-func scaleFromFileName(_ stem: String, spec: UltralyticsModelSpec) -> String? {
-    guard !spec.scales.isEmpty else { return nil }
-    let names = Set(spec.scales.map(\.name))
-    // the letter after the version digits, e.g. yolov8n, yolov8s-ca
-    let chars = Array(stem.lowercased())
-    for i in chars.indices.dropFirst() where chars[i - 1].isNumber && names.contains(String(chars[i])) {
-        if i + 1 == chars.count || !chars[i + 1].isLetter { return String(chars[i]) }
-    }
-    return nil
-}
-
 /// Builds an ultralytics graph with weights from a checkpoint file (strict) or the seeded default init.
-public func buildUltralytics(name: String, spec: UltralyticsModelSpec, scale: String?, weights: String?, seed: UInt64 = 0,
+public func buildUltralytics(name: String, spec: ModelSpec, scale: String?, weights: String?, seed: UInt64 = 0,
                              names: [String] = []) throws -> UltralyticsModel {
     guard let weights else {
         return try UltralyticsModel(name: name, spec: spec, scale: scale, weights: WeightStore(.initialise(seed: seed)),

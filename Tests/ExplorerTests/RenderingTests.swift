@@ -91,6 +91,35 @@ final class RenderingTests: XCTestCase {
         XCTAssertEqual(ColorMode.detect(environment: ["TERM": "xterm"]), .c16)
     }
 
+    func testDirectColorTerminfoChoice() {
+        // COLORTERM asks for 24-bit colour on an indexed TERM: open the matching -direct entry.
+        XCTAssertEqual(Terminal.directColorEntries(term: "xterm-256color", colorterm: "truecolor"), ["xterm-direct"])
+        XCTAssertEqual(Terminal.directColorEntries(term: "tmux-256color", colorterm: "24bit"), ["tmux-direct"])
+        XCTAssertEqual(Terminal.directColorEntries(term: "xterm-kitty", colorterm: "TrueColor"), ["xterm-kitty-direct", "xterm-direct"])
+        XCTAssertEqual(Terminal.directColorEntries(term: "alacritty", colorterm: "truecolor"), ["alacritty-direct"])
+        // Nothing to switch: no COLORTERM promise, TERM already direct, or no usable TERM.
+        XCTAssertEqual(Terminal.directColorEntries(term: "xterm-256color", colorterm: nil), [])
+        XCTAssertEqual(Terminal.directColorEntries(term: "xterm-256color", colorterm: "yes"), [])
+        XCTAssertEqual(Terminal.directColorEntries(term: "xterm-direct", colorterm: "truecolor"), [])
+        XCTAssertEqual(Terminal.directColorEntries(term: "dumb", colorterm: "truecolor"), [])
+        XCTAssertEqual(Terminal.directColorEntries(term: nil, colorterm: "truecolor"), [])
+    }
+
+    func testChafaCanvasReuseGivesTheSameCells() {
+        // A canvas kept from an earlier frame must draw a new picture exactly like a fresh one.
+        var a = Picture(width: 32, height: 16, fill: (10, 200, 30))
+        var b = Picture(width: 32, height: 16, fill: (0, 0, 0))
+        for y in 0 ..< 16 { for x in 0 ..< 32 { b.setPixel(x, y, (UInt8(x * 8), UInt8(y * 16), 90)) } }
+        a.setPixel(0, 0, (255, 255, 255))
+        for mode in [ColorMode.truecolor, .c256] {
+            let opts = RenderOptions(colorMode: mode, symbols: .half)
+            let fresh = Renderer.chafaCells(b, cols: 4, rows: 2, options: opts)
+            _ = Renderer.chafaCells(a, cols: 4, rows: 2, options: opts)
+            XCTAssertEqual(Renderer.chafaCells(b, cols: 4, rows: 2, options: opts), fresh)
+            XCTAssertNotEqual(Renderer.chafaCells(a, cols: 4, rows: 2, options: opts), fresh)
+        }
+    }
+
     func testPaletteQuantisation() {
         XCTAssertEqual(Palette.nearest256(255, 0, 0), 196)
         XCTAssertEqual(Palette.nearest256(128, 128, 128), 244)

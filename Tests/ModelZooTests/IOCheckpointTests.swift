@@ -102,10 +102,11 @@ final class IOCheckpointTests: XCTestCase {
 
     func testEmbeddedYAMLFeedsTheGraphBuilderSpec() throws {
         let ckpt = try Checkpoint.open(path: IOFixtures.path("ultra_tiny_best.pt"))
-        let dict = try XCTUnwrap(ckpt.ultralyticsYAML?.foundationObject as? [String: Any])
-        let spec = try UltralyticsModelSpec.parse(dictionary: dict, source: ckpt.path)
+        let spec = try XCTUnwrap(try ckpt.modelSpec())
         XCTAssertEqual(spec.nc, 3)
-        XCTAssertEqual(spec.rows.count, 9)
+        XCTAssertEqual(spec.layers.count, 9)
+        let graph = try UltralyticsGraph(spec: spec, weights: WeightStore(.initialise(seed: 0)))
+        XCTAssertEqual(graph.nodes.count, 9)
     }
 
     func testUltralyticsLastPtUsesEMA() throws {

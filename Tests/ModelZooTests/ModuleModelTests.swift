@@ -103,7 +103,7 @@ final class ModuleModelTests: XCTestCase {
             guard let e = cat.entry(id) else { XCTFail("no catalogue entry \(id)"); continue }
             XCTAssertEqual(e.kind, "detector")
             XCTAssertTrue(FileManager.default.fileExists(atPath: Assets.url(e.config).path), "\(id): \(e.config) missing")
-            XCTAssertNoThrow(try UltralyticsModelSpec.load(path: Assets.url(e.config).path), id)
+            XCTAssertNoThrow(try ModelSpec.load(path: Assets.url(e.config).path), id)
         }
         XCTAssertFalse(cat.search("context aggregation").isEmpty)
     }

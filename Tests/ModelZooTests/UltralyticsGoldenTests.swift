@@ -21,7 +21,7 @@ final class UltralyticsGoldenTests: XCTestCase {
         let all = try file.allTensors()
         let weights = all.filter { $0.key.hasPrefix("model.") }
         let store = WeightStore(.checkpoint(name: path, tensors: weights))
-        let spec = try UltralyticsModelSpec.parse(yaml: try XCTUnwrap(file.metadata["yaml"]), source: path)
+        let spec = try ModelSpec.parse(yaml: try XCTUnwrap(file.metadata["yaml"]), file: path)
         let model = try UltralyticsModel(name: name, spec: spec, weights: store)
         try store.finish()
         return Loaded(model: model, file: file, tensors: all)
@@ -119,7 +119,7 @@ final class UltralyticsGoldenTests: XCTestCase {
         weights["model.9.extra"] = Tensor(zeros: [2])
         weights["model.0.layer.0.bn.weight"] = Tensor(zeros: [3])
         let store = WeightStore(.checkpoint(name: path, tensors: weights))
-        let spec = try UltralyticsModelSpec.parse(yaml: try XCTUnwrap(file.metadata["yaml"]), source: path)
+        let spec = try ModelSpec.parse(yaml: try XCTUnwrap(file.metadata["yaml"]), file: path)
         _ = try UltralyticsModel(name: "r", spec: spec, weights: store)
         XCTAssertThrowsError(try store.finish()) { e in
             let s = "\(e)"

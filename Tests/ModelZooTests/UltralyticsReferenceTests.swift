@@ -19,8 +19,8 @@ final class UltralyticsReferenceTests: XCTestCase {
 
     func check(_ id: String, yaml: String, scale: String?) throws {
         let ref = try XCTUnwrap(Self.refs[id], "reference.json has no \(id)")
-        let spec = try UltralyticsModelSpec.load(path: Assets.url("models/\(yaml)").path)
-        for m in Set(spec.rows.map(\.module)) where UltralyticsRegistry.builder(m) == nil {
+        let spec = try ModelSpec.load(path: Assets.url("models/\(yaml)").path)
+        for m in Set(spec.layers.map(\.module)) where UltralyticsRegistry.builder(m) == nil {
             throw XCTSkip("\(id): module \(m) is not registered yet")
         }
         let model = try UltralyticsModel(name: id, spec: spec, scale: scale, weights: WeightStore(.initialise(seed: 1)))
@@ -41,7 +41,7 @@ final class UltralyticsReferenceTests: XCTestCase {
 extension UltralyticsReferenceTests {
     /// Layer rows expand into their sub-modules (key names, params adding up to the row's).
     func testLayerRowsExpandIntoSubmodules() throws {
-        let spec = try UltralyticsModelSpec.load(path: Assets.url("models/yolov8.yaml").path)
+        let spec = try ModelSpec.load(path: Assets.url("models/yolov8.yaml").path)
         let model = try UltralyticsModel(name: "yolov8n", spec: spec, scale: "n", weights: WeightStore(.initialise(seed: 1)))
         let table = model.layerTable(inputSize: GridSize(320, 320))
         XCTAssertEqual(table[2].children.map(\.module), ["cv1 Conv", "m.0 Bottleneck", "cv2 Conv"])

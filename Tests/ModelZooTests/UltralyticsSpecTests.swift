@@ -4,24 +4,24 @@ import Tensor
 
 final class UltralyticsSpecTests: XCTestCase {
     func testParsesYOLOv8ConfigWithScales() throws {
-        let spec = try UltralyticsModelSpec.load(path: Assets.url("models/yolov8.yaml").path)
+        let spec = try ModelSpec.load(path: Assets.url("models/yolov8.yaml").path)
         XCTAssertEqual(spec.nc, 80)
         XCTAssertEqual(spec.scales.map(\.name), ["n", "s", "m", "l", "x"])
         XCTAssertEqual(spec.backbone.count, 10)
         XCTAssertEqual(spec.head.count, 13)
         XCTAssertEqual(spec.head[1].from, [-1, 6])
         XCTAssertTrue(spec.head[1].fromIsList)
-        XCTAssertEqual(spec.head[0].args, [.string("None"), .int(2), .string("nearest")])
-        let n = try spec.resolved(scale: "n")
-        XCTAssertEqual(n.widthMultiple, 0.25)
+        XCTAssertEqual(spec.head[0].args, [.null, .int(2), .string("nearest")])
+        let n = try spec.resolvedScale("n")
+        XCTAssertEqual(n.width, 0.25)
         XCTAssertEqual(n.maxChannels, 1024)
-        XCTAssertThrowsError(try spec.resolved(scale: "q"))
+        XCTAssertThrowsError(try spec.resolvedScale("q"))
     }
 
     func testSubstitutionAndDivisible() throws {
-        let spec = try UltralyticsModelSpec.load(path: Assets.url("models/rtdetr-l.yaml").path)
-        XCTAssertEqual(UltralyticsGraph.substitute(.string("nc"), spec: spec), .int(80))
-        XCTAssertEqual(UltralyticsGraph.substitute(.string("None"), spec: spec), .none)
+        let spec = try ModelSpec.load(path: Assets.url("models/rtdetr-l.yaml").path)
+        XCTAssertEqual(UltralyticsGraph.substitute(.identifier("nc"), spec: spec), .int(80))
+        XCTAssertEqual(UltralyticsGraph.substitute(LayerArg.literal("None"), spec: spec), .null)
         XCTAssertEqual(UltralyticsGraph.substitute(.string("nearest"), spec: spec), .string("nearest"))
         XCTAssertEqual(makeDivisible(64 * 0.25, 8), 16)
         XCTAssertEqual(makeDivisible(1024 * 0.75, 8), 768)
@@ -29,16 +29,16 @@ final class UltralyticsSpecTests: XCTestCase {
     }
 
     func testMalformedRowsNameTheProblem() {
-        let bad = "nc: 2\nbackbone:\n  - [-1, 1, Conv]\n  - [x, 1, Conv, [4]]\nhead: []\n"
-        XCTAssertThrowsError(try UltralyticsModelSpec.parse(yaml: bad, source: "bad.yaml")) { e in
+        let bad = "nc: 2\nbackbone:\n  - [-1, 1, Conv, [4]]\n  - [x, 1, Conv, [4]]\nhead: []\n"
+        XCTAssertThrowsError(try ModelSpec.parse(yaml: bad, file: "bad.yaml")) { e in
             XCTAssertTrue("\(e)".contains("bad.yaml"), "\(e)")
             XCTAssertTrue("\(e)".contains("row 1"), "\(e)")
         }
-        XCTAssertThrowsError(try UltralyticsModelSpec.parse(yaml: "nc: 2\nbackbone: []\n", source: "nohead.yaml")) { e in
+        XCTAssertThrowsError(try ModelSpec.parse(yaml: "nc: 2\nbackbone: []\n", file: "nohead.yaml")) { e in
             XCTAssertTrue("\(e)".contains("head"), "\(e)")
         }
         let unknown = "nc: 2\nbackbone:\n  - [-1, 1, NoSuchBlock, [4]]\nhead: []\n"
-        XCTAssertThrowsError(try UltralyticsGraph(spec: try UltralyticsModelSpec.parse(yaml: unknown, source: "u.yaml"),
+        XCTAssertThrowsError(try UltralyticsGraph(spec: try ModelSpec.parse(yaml: unknown, file: "u.yaml"),
                                                   weights: WeightStore(.initialise(seed: 0)))) { e in
             XCTAssertTrue("\(e)".contains("NoSuchBlock") && "\(e)".contains("u.yaml"), "\(e)")
         }

@@ -26,8 +26,8 @@ final class VariantGoldenTests: XCTestCase {
         let file = try SafetensorsFile(path: path)
         let all = try file.allTensors()
         let store = WeightStore(.checkpoint(name: path, tensors: all.filter { $0.key.hasPrefix("model.") }))
-        let json = try JSONSerialization.jsonObject(with: Data(try XCTUnwrap(file.metadata["yaml"]).utf8))
-        let spec = try UltralyticsModelSpec.parse(dictionary: try XCTUnwrap(json as? [String: Any]), source: path)
+        // The metadata holds the model dict as JSON, which is also YAML.
+        let spec = try ModelSpec.parse(yaml: try XCTUnwrap(file.metadata["yaml"]), file: path)
         let model = try UltralyticsModel(name: name, spec: spec, weights: store)
         try store.finish()
         let images = try XCTUnwrap(all["images"])
@@ -76,12 +76,12 @@ final class VariantGoldenTests: XCTestCase {
         head:
           - [-1, 1, NAMAttention, []]
         """
-        let spec = try UltralyticsModelSpec.parse(yaml: yaml, source: "bad-cot.yaml")
+        let spec = try ModelSpec.parse(yaml: yaml, file: "bad-cot.yaml")
         XCTAssertThrowsError(try UltralyticsModel(name: "bad", spec: spec, weights: WeightStore(.initialise(seed: 0)))) { e in
             let text = String(describing: e)
             XCTAssert(text.contains("bad-cot.yaml") && text.contains("layer 1") && text.contains("CoTAttention"), text)
         }
-        let ok = try UltralyticsModelSpec.parse(yaml: yaml.replacingOccurrences(of: "[32, 3]", with: "[5]"), source: "k5.yaml")
+        let ok = try ModelSpec.parse(yaml: yaml.replacingOccurrences(of: "[32, 3]", with: "[5]"), file: "k5.yaml")
         let m = try UltralyticsModel(name: "k5", spec: ok, weights: WeightStore(.initialise(seed: 0)))
         XCTAssertEqual(m.graph.nodes[1].arguments, [.int(16), .int(5)])
     }
@@ -99,7 +99,7 @@ final class VariantReferenceTests: XCTestCase {
         let data = try Data(contentsOf: VariantGoldenTests.dir.appendingPathComponent("variants-reference.json"))
         let ref = try XCTUnwrap(try JSONDecoder().decode([String: Ref].self, from: data)[id])
         let entry = try XCTUnwrap(try Catalogue.load().entry(id))
-        let spec = try UltralyticsModelSpec.load(path: Assets.url(entry.config).path)
+        let spec = try ModelSpec.load(path: Assets.url(entry.config).path)
         let model = try UltralyticsModel(name: id, spec: spec, scale: entry.scale, weights: WeightStore(.initialise(seed: 1)))
         let table = model.layerTable(inputSize: GridSize(640, 640))
         XCTAssertEqual(table.map(\.params), ref.layer_params, "\(id): params per layer")

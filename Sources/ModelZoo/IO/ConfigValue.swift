@@ -206,8 +206,8 @@ extension ConfigValue {
 enum ConfigValueError: Error { case tooDeep, tooLarge }
 
 extension ConfigValue {
-    /// The value as Foundation objects (NSNull, Bool, Int, Double, String, [Any], [String: Any]), for code
-    /// that reads dictionaries, e.g. `UltralyticsModelSpec.parse(dictionary:source:)`.
+    /// The value as Foundation objects (NSNull, Bool, Int, Double, String, [Any], [String: Any]), e.g. for
+    /// JSON output.
     public var foundationObject: Any {
         switch self {
         case .null: return NSNull()

@@ -56,6 +56,7 @@ public indirect enum LayerArg: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .int(let i): return i
         case .float(let d) where d == d.rounded(): return Int(d)
+        case .bool(let b): return b ? 1 : 0
         default: return nil
         }
     }

@@ -77,7 +77,7 @@ extension UltralyticsRegistry {
             do {
                 let d = try RTDETRDecoder(ctx.weights, nc: nc, channels: ctx.inputChannels, hidden: hd, queries: nq,
                                           points: ndp, heads: nh, layers: ndl, ffn: ffn, bnEps: ultralyticsBNEps)
-                var printed = ctx.args.isEmpty ? [ModuleArg.int(nc)] : ctx.args
+                var printed = ctx.args.isEmpty ? [LayerArg.int(nc)] : ctx.args
                 printed.insert(.list(ctx.inputChannels.map { .int($0) }), at: 1)
                 return BuiltLayer(RTDETRDecoderGraphLayer(decoder: d), outputChannels: 4 + nc, arguments: printed,
                                   typeName: "ultralytics.nn.modules.head.RTDETRDecoder")
@@ -141,9 +141,9 @@ extension UltralyticsRegistry {
             UltralyticsRegistry.register(ctx.module, handlesRepeats: true, buildHGBlockNAM)
         }
         // HGBlock's parse_model handling: args = [c1, cm, c2, k, n, lightconv, shortcut] (n inserted at 4).
-        var full: [ModuleArg] = [.int(ctx.c1)] + ctx.args
+        var full: [LayerArg] = [.int(ctx.c1)] + ctx.args
         full.insert(.int(ctx.repeats), at: min(4, full.count))
-        func at(_ i: Int) -> ModuleArg? { i < full.count ? full[i] : nil }
+        func at(_ i: Int) -> LayerArg? { i < full.count ? full[i] : nil }
         // (parse_model does not width-scale HGBlock's channels.)
         guard let cm = at(1)?.intValue, let c2 = at(2)?.intValue else { throw ctx.error("needs [cm, c2, k, lightconv, shortcut]") }
         let k = at(3)?.intValue ?? 3, n = at(4)?.intValue ?? 6

@@ -524,9 +524,9 @@ extension UltralyticsRegistry {
         }
         r.add("HGBlock") { ctx in
             // args = [c1, cm, c2, *rest]; args.insert(4, n): with fewer than 4 it lands at the end.
-            var full: [ModuleArg] = [.int(ctx.c1)] + ctx.args
+            var full: [LayerArg] = [.int(ctx.c1)] + ctx.args
             full.insert(.int(ctx.repeats), at: min(4, full.count))
-            func at(_ i: Int) -> ModuleArg? { i < full.count ? full[i] : nil }
+            func at(_ i: Int) -> LayerArg? { i < full.count ? full[i] : nil }
             guard let cm = at(1)?.intValue, let c2 = at(2)?.intValue else { throw ctx.error("needs [cm, c2, ...]") }
             let k = at(3)?.intValue ?? 3, n = at(4)?.intValue ?? 6
             let light = at(5)?.boolValue ?? false, sc = at(6)?.boolValue ?? false

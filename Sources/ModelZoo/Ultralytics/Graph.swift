@@ -79,7 +79,7 @@ public struct BuildContext: Sendable {
     /// The module name as written (e.g. "C2f", "nn.Upsample").
     public let module: String
     /// The row's arguments after substitution of `nc` and other config names and of Python literals.
-    public let args: [ModuleArg]
+    public let args: [LayerArg]
     public let nc: Int
     public let depthMultiple: Double
     public let widthMultiple: Double
@@ -106,10 +106,10 @@ public struct BuildContext: Sendable {
     }
 
     /// The argument at `i`, or nil when absent.
-    public func arg(_ i: Int) -> ModuleArg? { i < args.count ? args[i] : nil }
+    public func arg(_ i: Int) -> LayerArg? { i < args.count ? args[i] : nil }
 
     public func int(_ i: Int, default d: Int? = nil, name: String = "") throws -> Int {
-        guard let a = arg(i), a != .none else {
+        guard let a = arg(i), a != .null else {
             if let d { return d }
             throw error("argument \(i)\(name.isEmpty ? "" : " (\(name))") is missing")
         }
@@ -119,13 +119,13 @@ public struct BuildContext: Sendable {
 
     /// An integer argument that may be None (e.g. Conv's padding).
     public func optionalInt(_ i: Int) throws -> Int? {
-        guard let a = arg(i), a != .none else { return nil }
+        guard let a = arg(i), a != .null else { return nil }
         guard let v = a.intValue else { throw error("argument \(i) must be an integer or None, got \(a)") }
         return v
     }
 
     public func double(_ i: Int, default d: Double? = nil, name: String = "") throws -> Double {
-        guard let a = arg(i), a != .none else {
+        guard let a = arg(i), a != .null else {
             if let d { return d }
             throw error("argument \(i)\(name.isEmpty ? "" : " (\(name))") is missing")
         }
@@ -134,7 +134,7 @@ public struct BuildContext: Sendable {
     }
 
     public func bool(_ i: Int, default d: Bool, name: String = "") throws -> Bool {
-        guard let a = arg(i), a != .none else { return d }
+        guard let a = arg(i), a != .null else { return d }
         guard let v = a.boolValue else { throw error("argument \(i)\(name.isEmpty ? "" : " (\(name))") must be True or False, got \(a)") }
         return v
     }
@@ -145,7 +145,7 @@ public struct BuildContext: Sendable {
         guard let a = arg(i) else { return d ? defaultActivation : .identity }
         switch a {
         case .bool(let b): return b ? defaultActivation : .identity
-        case .none: return .identity
+        case .null: return .identity
         case .string(let s):
             guard let act = Activation(pythonName: s) else { throw error("unknown activation \(s)") }
             return act
@@ -164,11 +164,11 @@ public struct BuildContext: Sendable {
 public struct BuiltLayer: Sendable {
     public var layer: any GraphLayer
     public var outputChannels: Int
-    public var printedArguments: [ModuleArg]
+    public var printedArguments: [LayerArg]
     /// The module type as ultralytics prints it (e.g. "ultralytics.nn.modules.block.C2f"); defaults to the YAML name.
     public var typeName: String?
 
-    public init(_ layer: any GraphLayer, outputChannels: Int, arguments: [ModuleArg], typeName: String? = nil) {
+    public init(_ layer: any GraphLayer, outputChannels: Int, arguments: [LayerArg], typeName: String? = nil) {
         self.layer = layer
         self.outputChannels = outputChannels
         self.printedArguments = arguments

@@ -13,7 +13,7 @@ public struct GraphNode: Sendable {
     public var module: String
     /// The type as ultralytics prints it.
     public var typeName: String
-    public var arguments: [ModuleArg]
+    public var arguments: [LayerArg]
     public var layer: any GraphLayer
     public var outputChannels: Int
     public var params: Int { layer.parameterCount }
@@ -71,22 +71,38 @@ let ultralyticsTypeNames: [String: String] = [
 
 /// The graph parse_model builds from a spec: the layers, each layer's output channels and the save list.
 public struct UltralyticsGraph: Sendable {
-    public var spec: UltralyticsModelSpec
+    /// The spec, with `scale` set to the scale the graph was built at (nil when the file has no scales).
+    public var spec: ModelSpec
     public var nodes: [GraphNode]
     /// Indices whose outputs later layers read (parse_model's `save`).
     public var save: [Int]
     public var inputChannels: Int
+    /// Class count (`nc`, 80 when the spec leaves it out) and the resolved multiples, as parse_model uses them.
+    public var nc: Int
+    public var depthMultiple: Double
+    public var widthMultiple: Double
+    public var maxChannels: Int
 
     /// Builds every row as ultralytics' parse_model does, asking `weights` for each layer's tensors under `model.{i}`.
-    public init(spec unresolved: UltralyticsModelSpec, scale: String? = nil, weights: WeightStore, inputChannels: Int = 3) throws {
-        let spec = try unresolved.resolved(scale: scale)
+    /// `scale` picks a scale (else the spec's own `scale`, else its first); unknown modules are errors naming
+    /// the file, the row and the registry's known modules.
+    public init(spec unresolved: ModelSpec, scale: String? = nil, weights: WeightStore, inputChannels: Int = 3) throws {
+        let resolved = try unresolved.resolvedScale(scale)
+        var spec = unresolved
+        spec.scale = resolved.name
         self.spec = spec
+        let nc = spec.classCount, depthMultiple = resolved.depth, widthMultiple = resolved.width
+        // parse_model ignores a top-level max_channels; only a scale's third entry limits channels.
+        let maxChannels = spec.scales.isEmpty ? Int.max : resolved.maxChannels
+        self.nc = nc
+        self.depthMultiple = depthMultiple
+        self.widthMultiple = widthMultiple
+        self.maxChannels = maxChannels
         self.inputChannels = inputChannels
         var ch: [Int] = [inputChannels]
         var nodes: [GraphNode] = []
         var save: Set<Int> = []
-        let rows = spec.rows
-        guard !rows.isEmpty else { throw ModelBuildError(file: spec.source, row: nil, problem: "the model has no layers") }
+        let rows = spec.layers
         let modelScope = weights.root.scope("model")
         for (i, row) in rows.enumerated() {
             guard let builder = UltralyticsRegistry.builder(row.module) else {
@@ -102,11 +118,11 @@ public struct UltralyticsGraph: Sendable {
                 inCh.append(ch[j])
             }
             let args = row.args.map { Self.substitute($0, spec: spec) }
-            let n = row.repeats > 1 ? max(Int((Double(row.repeats) * spec.depthMultiple).rounded(.toNearestOrEven)), 1) : row.repeats
+            let n = row.repeats > 1 ? max(Int((Double(row.repeats) * depthMultiple).rounded(.toNearestOrEven)), 1) : row.repeats
             func context(_ scope: WeightScope) -> BuildContext {
                 BuildContext(index: i, from: row.from, inputChannels: inCh, repeats: n, rawRepeats: row.repeats,
-                             module: row.module, args: args, nc: spec.nc, depthMultiple: spec.depthMultiple,
-                             widthMultiple: spec.widthMultiple, maxChannels: spec.maxChannels, scale: spec.scale,
+                             module: row.module, args: args, nc: nc, depthMultiple: depthMultiple,
+                             widthMultiple: widthMultiple, maxChannels: maxChannels, scale: spec.scale,
                              regMax: spec.regMax, activation: spec.activation, weights: scope, file: spec.source)
             }
             var built = try builder(context(modelScope.scope(i)))
@@ -133,15 +149,15 @@ public struct UltralyticsGraph: Sendable {
         }
     }
 
-    /// parse_model's substitution of strings in args: config names (nc, ...) become their values, Python
-    /// literals are evaluated, anything else stays a string.
-    static func substitute(_ a: ModuleArg, spec: UltralyticsModelSpec) -> ModuleArg {
+    /// parse_model's substitution of names in args: `nc`, `reg_max` and the file's other scalar keys become
+    /// their values; an unresolved name stays a string. (Python literals were evaluated when the spec was parsed.)
+    static func substitute(_ a: LayerArg, spec: ModelSpec) -> LayerArg {
         switch a {
-        case .string(let s):
-            if s == "nc" { return .int(spec.nc) }
+        case .identifier(let s), .string(let s):
+            if s == "nc" { return .int(spec.classCount) }
             if s == "reg_max" { return .int(spec.regMax) }
-            if let v = spec.extra[s], s != "activation" { return v }
-            return ModuleArg.literal(s) ?? a
+            if s != "activation", let v = spec.raw[s], v.listValue == nil, v.mapEntries == nil { return LayerArg(v) }
+            return .string(s)
         case .list(let xs): return .list(xs.map { substitute($0, spec: spec) })
         default: return a
         }
@@ -162,6 +178,13 @@ public struct UltralyticsGraph: Sendable {
         }
         return result
     }
+}
+
+extension ModelSpec {
+    /// `nc`, or ultralytics' default of 80 classes.
+    var classCount: Int { nc ?? 80 }
+    /// `reg_max` (DFL bins), or ultralytics' default of 16.
+    var regMax: Int { raw["reg_max"]?.intValue ?? 16 }
 }
 
 extension UltralyticsRegistry {

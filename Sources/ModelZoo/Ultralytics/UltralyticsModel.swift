@@ -17,11 +17,11 @@ public final class UltralyticsModel: DetectionModel {
 
     /// Builds the graph from a spec; `weights` supplies the tensors (call `weights.finish()` afterwards for
     /// strict loading). `names` are the class names (defaults to COCO's when nc is 80, else "class{i}").
-    public init(name: String, spec: UltralyticsModelSpec, scale: String? = nil, weights: WeightStore,
+    public init(name: String, spec: ModelSpec, scale: String? = nil, weights: WeightStore,
                 names: [String]? = nil, inputChannels: Int = 3) throws {
         self.name = name
         self.graph = try UltralyticsGraph(spec: spec, scale: scale, weights: weights, inputChannels: inputChannels)
-        let nc = graph.spec.nc
+        let nc = graph.nc
         if let names, names.count == nc {
             classNames = names
         } else if nc == cocoClassNames.count {
