@@ -52,3 +52,12 @@ static inline int shim_key_code_yes(void) { return KEY_CODE_YES; }
 static inline SCREEN *shim_newterm(const char *type) {
     return newterm(type, stdout, stdin);
 }
+/* terminfo strings for the driver's own cell output: NULL when the terminal lacks the capability. */
+static inline const char *shim_tigetstr(const char *name) {
+    char *s = tigetstr(name);
+    return (s == NULL || s == (char *)-1) ? NULL : s;
+}
+static inline int shim_tigetflag(const char *name) { return tigetflag(name) > 0; }
+/* tiparm with one or two integer parameters (tiparm itself is variadic). */
+static inline const char *shim_tiparm1(const char *cap, int a) { return tiparm(cap, a); }
+static inline const char *shim_tiparm2(const char *cap, int a, int b) { return tiparm(cap, a, b); }

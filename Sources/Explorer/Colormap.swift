@@ -114,9 +114,11 @@ public struct Picture: Sendable, Equatable {
     public init(width: Int, height: Int, fill: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
         self.width = width
         self.height = height
-        rgba = [UInt8](repeating: 255, count: width * height * 4)
-        for i in 0 ..< width * height {
-            rgba[4 * i] = fill.0; rgba[4 * i + 1] = fill.1; rgba[4 * i + 2] = fill.2
+        let n = max(0, width * height)
+        rgba = [UInt8](unsafeUninitializedCapacity: n * 4) { buf, count in
+            let word = UInt32(fill.0) | UInt32(fill.1) << 8 | UInt32(fill.2) << 16 | 0xff00_0000
+            UnsafeMutableRawBufferPointer(buf).bindMemory(to: UInt32.self).initialize(repeating: word)
+            count = n * 4
         }
     }
 
@@ -191,24 +193,38 @@ public enum Painter {
     /// The map scaled to `width` x `height` pixels through `colormap`.
     public static func paint(_ map: ScalarMap, colormap: Colormap, norm: Normalization, width: Int, height: Int) -> Picture {
         var pic = Picture(width: width, height: height)
-        guard map.width > 0, map.height > 0, width > 0, height > 0 else { return pic }
+        paint(map, colormap: colormap, norm: norm, into: &pic, x: 0, y: 0, width: width, height: height)
+        return pic
+    }
+
+    /// The map scaled to `width` x `height` pixels through `colormap`, painted into `pic` at (x, y)
+    /// (clipped to the picture).
+    public static func paint(_ map: ScalarMap, colormap: Colormap, norm: Normalization, into pic: inout Picture,
+                             x x0: Int, y y0: Int, width: Int, height: Int) {
+        guard map.width > 0, map.height > 0, width > 0, height > 0, x0 >= 0, y0 >= 0 else { return }
+        let w = min(width, pic.width - x0), h = min(height, pic.height - y0)
+        guard w > 0, h > 0 else { return }
         let table = Colormap.tables[colormap]!
-        var xs = [Int](repeating: 0, count: width)
-        for x in 0 ..< width { xs[x] = min(map.width - 1, x * map.width / width) }
+        // The colormap as RGBA words in memory order (little-endian), opaque.
+        var words = [UInt32](repeating: 0, count: 256)
+        for k in 0 ..< 256 { words[k] = UInt32(table[k].0) | UInt32(table[k].1) << 8 | UInt32(table[k].2) << 16 | 0xff00_0000 }
+        var xs = [Int](repeating: 0, count: w)
+        for x in 0 ..< w { xs[x] = min(map.width - 1, x * map.width / width) }
         let span = norm.hi - norm.lo
         let inv: Float = span > 0 ? 255 / span : 0
         let flat: Int = norm.signed ? 128 : 0
+        let stride = pic.width
         // One colour per map cell of a row, then whole pixel rows copied for repeated map rows.
         var rowColors = [UInt32](repeating: 0, count: map.width)
-        let stride = width * 4
-        pic.rgba.withUnsafeMutableBufferPointer { out in
+        pic.rgba.withUnsafeMutableBytes { raw in
+            let out = raw.bindMemory(to: UInt32.self).baseAddress!
             map.values.withUnsafeBufferPointer { vals in
                 var lastRow = -1
-                for y in 0 ..< height {
+                for y in 0 ..< h {
+                    let row = out + (y0 + y) * stride + x0
                     let my = min(map.height - 1, y * map.height / height)
                     if my == lastRow {
-                        let src = (y - 1) * stride
-                        for i in 0 ..< stride { out[y * stride + i] = out[src + i] }
+                        row.update(from: row - stride, count: w)
                         continue
                     }
                     lastRow = my
@@ -216,19 +232,12 @@ public enum Painter {
                         let v = vals[my * map.width + mx]
                         var k = flat
                         if span > 0, v.isFinite { k = Int(((v - norm.lo) * inv).rounded()); k = min(255, max(0, k)) }
-                        let c = table[k]
-                        rowColors[mx] = UInt32(c.0) | UInt32(c.1) << 8 | UInt32(c.2) << 16
+                        rowColors[mx] = words[k]
                     }
-                    var i = y * stride
-                    for x in 0 ..< width {
-                        let c = rowColors[xs[x]]
-                        out[i] = UInt8(c & 0xff); out[i + 1] = UInt8((c >> 8) & 0xff); out[i + 2] = UInt8((c >> 16) & 0xff); out[i + 3] = 255
-                        i += 4
-                    }
+                    for x in 0 ..< w { row[x] = rowColors[xs[x]] }
                 }
             }
         }
-        return pic
     }
 
     /// An RGB image tensor [1, 3, H, W] or [3, H, W] with values in [0, 1] scaled to `width` x `height`
@@ -266,14 +275,21 @@ public enum Painter {
 
     static let imageCache = LRUCache<[Int], Picture>(capacity: 4)
 
-    /// `top` blended over `base` with opacity `alpha` (same sizes).
+    /// `top` blended over `base` with opacity `alpha` (same sizes), in 8-bit fixed point.
     public static func blend(_ base: Picture, _ top: Picture, alpha: Float) -> Picture {
         guard base.width == top.width, base.height == top.height else { return top }
         var out = base
-        let a = max(0, min(1, alpha))
-        for i in stride(from: 0, to: out.rgba.count, by: 4) {
-            for k in 0 ..< 3 {
-                out.rgba[i + k] = UInt8((Float(base.rgba[i + k]) * (1 - a) + Float(top.rgba[i + k]) * a).rounded())
+        let a = UInt32((max(0, min(1, alpha)) * 256).rounded()), b = 256 - a
+        out.rgba.withUnsafeMutableBytes { o in
+            top.rgba.withUnsafeBytes { t in
+                let ow = o.bindMemory(to: UInt32.self), tw = t.bindMemory(to: UInt32.self)
+                for i in 0 ..< ow.count {
+                    let x = ow[i], y = tw[i]
+                    // Red and blue in one word, green in another: each product fits in 16 bits.
+                    let rb = (((x & 0x00ff_00ff) &* b &+ (y & 0x00ff_00ff) &* a &+ 0x0080_0080) >> 8) & 0x00ff_00ff
+                    let g = (((x & 0x0000_ff00) &* b &+ (y & 0x0000_ff00) &* a &+ 0x0000_8000) >> 8) & 0x0000_ff00
+                    ow[i] = rb | g | (x & 0xff00_0000)
+                }
             }
         }
         return out

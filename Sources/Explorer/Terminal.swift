@@ -2,7 +2,15 @@ import CNcurses
 import Foundation
 
 /// The terminal driver, the only code that talks to ncurses: set-up and restore, input (keys, mouse,
-/// resize), colour pairs, and drawing a `Screen` by diffing it against the last one drawn.
+/// resize), and drawing a `Screen` by diffing it against the last one drawn.
+///
+/// Cells are drawn with the terminal's own terminfo strings (cursor address, attributes, set foreground
+/// and background), expanded by ncurses' tiparm and written in one piece per frame, rather than through
+/// ncurses' colour pairs and refresh: a map redraw changes thousands of cells, nearly each with its own
+/// colours, and the pair table (an alloc_pair per new colour couple, a scan of the screen per recycled
+/// pair, a full repaint when it fills) and a tparm per cell cost 15-30 ms and up to seconds per frame in
+/// 24-bit colour, against about 1 ms this way. ncurses keeps everything else: the terminal modes, the
+/// alternate screen, keys, mouse, resize and restoring the terminal on every exit path.
 
 /// Restores the terminal from a signal handler, then lets the signal do what it would have done.
 private func restoreAndReraise(_ sig: Int32) {
@@ -17,8 +25,14 @@ public final class Terminal {
     private var last: Screen?
     private var active = false
     private var direct = false
-    private var pairs: [UInt64: Int32] = [:]
-    private var needsRepaint = false
+    private var caps = Capabilities()
+    private var foregrounds: [Int32: [UInt8]] = [:]
+    private var backgrounds: [Int32: [UInt8]] = [:]
+    /// What the terminal is set to now: attributes and colour numbers (nil: unknown).
+    private var pen: (CellAttributes, Int32, Int32)?
+    /// Cursor-address strings by row * 65536 + column.
+    private var moves: [Int: [UInt8]] = [:]
+    private var needsClear = true
     /// The direct-colour terminfo entry the terminal was opened as, if any (nil: TERM itself).
     public private(set) var terminfoName: String?
 
@@ -79,6 +93,9 @@ public final class Terminal {
         } else {
             colorMode = .none
         }
+        caps = Capabilities.load()
+        // ncurses draws its (empty) screen once: the alternate screen, modes and a cleared terminal.
+        refresh()
         signal(SIGINT) { restoreAndReraise($0) }
         signal(SIGTERM) { restoreAndReraise($0) }
         signal(SIGHUP) { restoreAndReraise($0) }
@@ -117,7 +134,12 @@ public final class Terminal {
             switch code {
             case KEY_RESIZE:
                 let s = size
+                // ncurses has resized (and touched) its own empty screen; let it clear the terminal now,
+                // so that it has nothing left to draw over ours later.
+                refresh()
                 last = nil
+                pen = nil
+                needsClear = true
                 return .resize(width: s.width, height: s.height)
             case KEY_MOUSE:
                 var x: Int32 = 0, y: Int32 = 0
@@ -153,42 +175,126 @@ public final class Terminal {
         }
     }
 
-    /// Forgets what is on the terminal so the next draw repaints every cell (Ctrl-L, resize).
+    /// Forgets what is on the terminal so the next draw clears it and repaints every cell (Ctrl-L, resize).
     public func invalidate() {
         last = nil
-        clearok(shim_stdscr(), true)
+        pen = nil
+        needsClear = true
     }
 
     /// Draws the cells that changed since the last draw.
     public func draw(_ screen: Screen) {
-        draw(screen, retry: true)
-    }
-
-    private func draw(_ screen: Screen, retry: Bool) {
-        let changed = screen.changedIndices(from: last)
-        if last == nil || last!.width != screen.width || last!.height != screen.height { erase() }
-        for i in changed {
-            let cell = screen.cells[i]
-            let y = Int32(i / screen.width), x = Int32(i % screen.width)
-            _ = shim_put_cell(y, x, Int32(bitPattern: cell.symbol.value), attributes(cell.attrs), pair(cell.fg, cell.bg))
-        }
-        refresh()
-        last = screen
-        if needsRepaint {
-            // Pairs were recycled while drawing: repaint every cell once with the new pairs.
-            needsRepaint = false
+        guard active else { return }
+        var out: [UInt8] = []
+        out.reserveCapacity(64 * 1024)
+        if last == nil || last!.width != screen.width || last!.height != screen.height {
             last = nil
-            if retry { draw(screen, retry: false) }
+            needsClear = true
+        }
+        if needsClear {
+            pen = nil
+            append(&out, caps.sgr0)
+            append(&out, caps.clear)
+            needsClear = false
+        }
+        let changed = screen.changedIndices(from: last)
+        let w = screen.width, h = screen.height
+        // The bottom-right cell scrolls a terminal that wraps at once (am without xenl): leave it.
+        let skipLast = caps.autoMargins && !caps.lateWrap
+        var cursor = -1  // index the cursor is known to be at, -1: unknown
+        for i in changed {
+            if skipLast, i == w * h - 1 { continue }
+            if i != cursor {
+                let key = (i / w) << 16 | (i % w)
+                if let m = moves[key] {
+                    append(&out, m)
+                } else {
+                    let m = caps.move(row: i / w, column: i % w)
+                    moves[key] = m
+                    append(&out, m)
+                }
+            }
+            let cell = screen.cells[i]
+            setPen(&out, cell)
+            let v = cell.symbol.value < 0x20 || cell.symbol.value == 0x7f ? 0x20 : cell.symbol.value
+            appendUTF8(&out, v)
+            // After the last column the cursor waits to wrap: its place is not the next cell's.
+            cursor = (i % w == w - 1) ? -1 : i + 1
+        }
+        if !changed.isEmpty { flush(out) }
+        last = screen
+    }
+
+    /// The terminal strings that take the pen from where it is to the cell's attributes and colours.
+    private func setPen(_ out: inout [UInt8], _ cell: Cell) {
+        let fg = colorMode == .none ? -1 : number(cell.fg)
+        let bg = colorMode == .none ? -1 : number(cell.bg)
+        if let (a, f, b) = pen, a == cell.attrs, f == fg, b == bg { return }
+        var reset = true
+        if let (a, f, b) = pen, a == cell.attrs, (fg != -1 || f == -1), (bg != -1 || b == -1) {
+            // Only colours change, to colours (not back to the default): set just those.
+            reset = false
+            if f != fg { appendColor(&out, fg, background: false) }
+            if b != bg { appendColor(&out, bg, background: true) }
+        }
+        if reset {
+            append(&out, caps.sgr0)
+            if cell.attrs.contains(.bold) { append(&out, caps.bold) }
+            if cell.attrs.contains(.dim) { append(&out, caps.dim) }
+            if cell.attrs.contains(.underline) { append(&out, caps.underline) }
+            if cell.attrs.contains(.reverse) { append(&out, caps.reverse) }
+            if fg != -1 { appendColor(&out, fg, background: false) }
+            if bg != -1 { appendColor(&out, bg, background: true) }
+        }
+        pen = (cell.attrs, fg, bg)
+    }
+
+    /// Appends the set-foreground or set-background string for a colour number: 24-bit colours through
+    /// the capability's template (see `RGBTemplate`), others expanded by tiparm once per colour.
+    private func appendColor(_ out: inout [UInt8], _ n: Int32, background: Bool) {
+        if n >= 256, let t = background ? caps.backgroundRGB : caps.foregroundRGB {
+            t.append(&out, n)
+        } else {
+            out.append(contentsOf: color(n, background: background))
         }
     }
 
-    private func attributes(_ a: CellAttributes) -> attr_t {
-        var out = shim_a_normal()
-        if a.contains(.bold) { out |= shim_a_bold() }
-        if a.contains(.reverse) { out |= shim_a_reverse() }
-        if a.contains(.dim) { out |= shim_a_dim() }
-        if a.contains(.underline) { out |= shim_a_underline() }
-        return out
+    /// The set-foreground or set-background string for a colour number, expanded once per colour.
+    private func color(_ n: Int32, background: Bool) -> [UInt8] {
+        if background, let s = backgrounds[n] { return s }
+        if !background, let s = foregrounds[n] { return s }
+        guard let cap = background ? caps.setBackground : caps.setForeground, let p = shim_tiparm1(cap, n) else { return [] }
+        let s = Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+        if background { backgrounds[n] = s } else { foregrounds[n] = s }
+        return s
+    }
+
+    private func append(_ out: inout [UInt8], _ s: [UInt8]) { out.append(contentsOf: s) }
+
+    private func appendUTF8(_ out: inout [UInt8], _ v: UInt32) {
+        if v < 0x80 {
+            out.append(UInt8(v))
+        } else if v < 0x800 {
+            out.append(UInt8(0xc0 | (v >> 6))); out.append(UInt8(0x80 | (v & 0x3f)))
+        } else if v < 0x10000 {
+            out.append(UInt8(0xe0 | (v >> 12))); out.append(UInt8(0x80 | ((v >> 6) & 0x3f))); out.append(UInt8(0x80 | (v & 0x3f)))
+        } else {
+            out.append(UInt8(0xf0 | (v >> 18))); out.append(UInt8(0x80 | ((v >> 12) & 0x3f)))
+            out.append(UInt8(0x80 | ((v >> 6) & 0x3f))); out.append(UInt8(0x80 | (v & 0x3f)))
+        }
+    }
+
+    /// Writes the frame to the terminal, all of it (partial writes and interruptions retried).
+    private func flush(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = write(STDOUT_FILENO, raw.baseAddress! + off, raw.count - off)
+                if n > 0 { off += n; continue }
+                if n < 0, errno == EINTR || errno == EAGAIN { continue }
+                return
+            }
+        }
     }
 
     /// The terminal colour number for a cell colour in the current mode (-1 = default).
@@ -214,24 +320,99 @@ public final class Terminal {
             }
         }
     }
+}
 
-    /// A colour pair for (fg, bg), allocated on first use with alloc_pair (ncurses recycles the least recently
-    /// used pair when the table is full); cached by colour numbers.
-    private func pair(_ fg: CellColor, _ bg: CellColor) -> Int32 {
-        guard colorMode != .none else { return 0 }
-        let f = number(fg), b = number(bg)
-        if f == -1 && b == -1 { return 0 }
-        let key = UInt64(UInt32(bitPattern: f)) << 32 | UInt64(UInt32(bitPattern: b))
-        if let p = pairs[key] { return p }
-        if pairs.count >= max(16, Int(shim_color_pairs()) - 16) {
-            // Full: free every pair and repaint everything with fresh ones on the next draw.
-            for p in pairs.values { free_pair(p) }
-            pairs.removeAll(keepingCapacity: true)
-            needsRepaint = true
+/// The terminfo strings the driver draws with (empty when the terminal lacks one).
+struct Capabilities {
+    var sgr0: [UInt8] = Array("\u{1b}[m".utf8)
+    var clear: [UInt8] = Array("\u{1b}[H\u{1b}[2J".utf8)
+    var bold: [UInt8] = [], dim: [UInt8] = [], underline: [UInt8] = [], reverse: [UInt8] = []
+    var cursorAddress: UnsafePointer<CChar>?
+    var setForeground: UnsafePointer<CChar>?
+    var setBackground: UnsafePointer<CChar>?
+    var autoMargins = true
+    var lateWrap = true
+    /// Templates for 24-bit colours (direct-colour terminals), when the capabilities fit one.
+    var foregroundRGB: RGBTemplate?
+    var backgroundRGB: RGBTemplate?
+
+    static func load() -> Capabilities {
+        var c = Capabilities()
+        func str(_ name: String) -> [UInt8]? {
+            guard let p = shim_tigetstr(name) else { return nil }
+            return Array(String(cString: p).utf8)
         }
-        let p = alloc_pair(f, b)
-        if p < 0 { return 0 }
-        pairs[key] = p
-        return p
+        c.sgr0 = str("sgr0") ?? c.sgr0
+        c.clear = str("clear") ?? c.clear
+        c.bold = str("bold") ?? []
+        c.dim = str("dim") ?? []
+        c.underline = str("smul") ?? []
+        c.reverse = str("rev") ?? []
+        c.cursorAddress = shim_tigetstr("cup")
+        c.setForeground = shim_tigetstr("setaf")
+        c.setBackground = shim_tigetstr("setab")
+        if shim_colors() >= 0x1000000 {
+            c.foregroundRGB = c.setForeground.flatMap(RGBTemplate.init)
+            c.backgroundRGB = c.setBackground.flatMap(RGBTemplate.init)
+        }
+        c.autoMargins = shim_tigetflag("am") != 0
+        c.lateWrap = shim_tigetflag("xenl") != 0
+        return c
+    }
+
+    /// Moves the cursor to (row, column), zero-based.
+    func move(row: Int, column: Int) -> [UInt8] {
+        if let cup = cursorAddress, let p = shim_tiparm2(cup, Int32(row), Int32(column)) {
+            return Array(String(cString: p).utf8)
+        }
+        return Array("\u{1b}[\(row + 1);\(column + 1)H".utf8)
+    }
+}
+
+/// A direct-colour set-foreground/background string as prefix, red, separator, green, separator, blue,
+/// suffix (e.g. "ESC[38:2::" r ":" g ":" b "m"), learnt from tiparm's expansion of probe colours: a frame of
+/// a photo-like map has thousands of distinct colours, and tiparm interprets the terminfo string anew for
+/// each (about a microsecond). Nil unless the template reproduces tiparm exactly for every probe.
+struct RGBTemplate {
+    var parts: [[UInt8]]  // prefix, separator, separator, suffix
+    static let decimals: [[UInt8]] = (0 ..< 256).map { Array(String($0).utf8) }
+
+    init?(_ cap: UnsafePointer<CChar>) {
+        func expand(_ n: Int32) -> [UInt8]? {
+            guard let p = shim_tiparm1(cap, n) else { return nil }
+            return Array(String(cString: p).utf8)
+        }
+        guard let probe = expand(0x123456) else { return nil }
+        // The three decimal runs "18", "52", "86" in a row, and what lies around them.
+        var runs: [(Int, Int)] = []
+        var i = 0
+        while i < probe.count {
+            if probe[i] >= 48 && probe[i] <= 57 {
+                var j = i
+                while j < probe.count, probe[j] >= 48 && probe[j] <= 57 { j += 1 }
+                runs.append((i, j))
+                i = j
+            } else {
+                i += 1
+            }
+        }
+        let want: [[UInt8]] = [Array("18".utf8), Array("52".utf8), Array("86".utf8)]
+        guard let k = runs.indices.first(where: { k in
+            k + 2 < runs.count && (0 ..< 3).allSatisfy { Array(probe[runs[k + $0].0 ..< runs[k + $0].1]) == want[$0] }
+        }) else { return nil }
+        let r = runs[k], g = runs[k + 1], b = runs[k + 2]
+        parts = [Array(probe[..<r.0]), Array(probe[r.1 ..< g.0]), Array(probe[g.1 ..< b.0]), Array(probe[b.1...])]
+        for n: Int32 in [0x000100, 0x0a0b0c, 0xfedcba, 0xffffff, 0x808000, 0x00ff07] {
+            var mine: [UInt8] = []
+            append(&mine, n)
+            guard mine == expand(n) else { return nil }
+        }
+    }
+
+    func append(_ out: inout [UInt8], _ n: Int32) {
+        out.append(contentsOf: parts[0]); out.append(contentsOf: RGBTemplate.decimals[Int(n >> 16) & 0xff])
+        out.append(contentsOf: parts[1]); out.append(contentsOf: RGBTemplate.decimals[Int(n >> 8) & 0xff])
+        out.append(contentsOf: parts[2]); out.append(contentsOf: RGBTemplate.decimals[Int(n) & 0xff])
+        out.append(contentsOf: parts[3])
     }
 }

@@ -451,6 +451,11 @@ func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed
     }
     let norm = Normalization.fit(all, signed: signed, clip: state.clip ? 1 : 0)
     let cmap = effectiveColormap(state, signed: signed)
+    // All tiles painted into one picture of the area and turned into cells in one libchafa call (one call
+    // per tile costs a thread hand-off each); only the tiles' own cells are copied to the screen.
+    let (sx, sy) = state.render.symbols.pixelsPerCell
+    var pic = Picture(width: area.width * sx, height: area.height * sy)
+    var tiles: [(Int, Rect, Rect)] = []
     for k in 0 ..< perPage {
         let c = start + k
         guard c < C, let m0 = ScalarMap.channel(t, c) else { break }
@@ -458,12 +463,19 @@ func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed
         m.signed = signed
         let tile = Rect(x: area.x + (k % cols) * tileW, y: area.y + (k / cols) * tileH, width: tileW - 1, height: tileH - 1)
         let geo = MapGeometry.fit(width: W, height: H, in: tile)
-        let (sx, sy) = state.render.symbols.pixelsPerCell
-        let pic = Painter.paint(m, colormap: cmap, norm: norm, width: geo.rect.width * sx, height: geo.rect.height * sy)
-        Renderer.draw(pic, into: &screen, at: geo.rect, options: state.render)
-        let label = "\(c)"
+        Painter.paint(m, colormap: cmap, norm: norm, into: &pic, x: (geo.rect.x - area.x) * sx, y: (geo.rect.y - area.y) * sy,
+                      width: geo.rect.width * sx, height: geo.rect.height * sy)
+        tiles.append((c, tile, geo.rect))
+    }
+    let cells = Renderer.cells(pic, cols: area.width, rows: area.height, options: state.render)
+    for (c, tile, r) in tiles {
+        if cells.count == area.width * area.height {
+            for y in max(r.y, area.y) ..< min(r.maxY, area.maxY) {
+                for x in max(r.x, area.x) ..< min(r.maxX, area.maxX) { screen.set(x, y, cells[(y - area.y) * area.width + x - area.x]) }
+            }
+        }
         let style = c == state.channel ? state.theme.style(.selected) : state.theme.style(.dim)
-        screen.text(tile.x, tile.maxY, label, style, maxWidth: tileW - 1)
+        screen.text(tile.x, tile.maxY, "\(c)", style, maxWidth: tileW - 1)
     }
     drawColorBar(state, cmap, norm: norm, into: &screen, x: x, y: barRow, width: width)
     screen.text(x, infoRow, clip("channels \(start)-\(min(C, start + perPage) - 1) of \(C) · shared range · c/C pages · a: mode", width), state.theme.style(.dim))

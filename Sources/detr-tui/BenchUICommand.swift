@@ -12,7 +12,9 @@ struct BenchUICommand: ParsableCommand {
             Runs MODEL once (default rtdetr-l at 640), then times update + view + screen diff for keys that only \
             change what is shown (layer step, channel, head, level, query, colormap, visual) on a WIDTHxHEIGHT \
             screen, as the interactive program does for every keypress. Prints milliseconds per keypress \
-            (median, 95th percentile, max) per key, the first-screen time and the peak resident memory.
+            (median, 95th percentile, max) per key, the first-screen time and the peak resident memory. \
+            With --tty the screens are also drawn on this terminal (the size is the terminal's), so the \
+            figures include writing them out; the report then goes to stderr.
             """)
 
     @Argument(help: "The model to load (catalogue id or path).")
@@ -36,6 +38,9 @@ struct BenchUICommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @Flag(name: .long, help: "Draw every screen on this terminal too (its size replaces --width/--height).")
+    var tty = false
+
     func run() throws {
         let launch = Date()
         let catalogue = try Catalogue.load()
@@ -49,7 +54,15 @@ struct BenchUICommand: ParsableCommand {
         let t0 = Date()
         let (opened, result) = try Headless.run(RunRequest(model: model, image: img, inputSize: imgsz), backend: .standard())
         let runSeconds = Date().timeIntervalSince(t0)
-        var state = State(catalogue: catalogue, render: RenderOptions(colorMode: colors))
+        var terminal: Terminal?
+        var width = width, height = height
+        if tty {
+            let t = Terminal(colorMode: colors)
+            (width, height) = t.size
+            terminal = t
+        }
+        defer { terminal?.end() }
+        var state = State(catalogue: catalogue, render: RenderOptions(colorMode: terminal?.colorMode ?? colors))
         state.size = (width, height)
         state.mode = .model
         state.focus = .layers
@@ -57,6 +70,7 @@ struct BenchUICommand: ParsableCommand {
         _ = update(&state, .opened(opened))
         _ = update(&state, .finished(result))
         var last = view(state)
+        terminal?.draw(last)
 
         // Visit every layer, and on each a round of the keys that change only the view.
         let keys: [(String, Key)] = [("n (next layer)", .char("n")), ("c (channel)", .char("c")), ("a (channel mode)", .char("a")),
@@ -69,7 +83,7 @@ struct BenchUICommand: ParsableCommand {
                 let k0 = DispatchTime.now().uptimeNanoseconds
                 _ = update(&state, .key(key))
                 let screen = view(state)
-                _ = screen.changedIndices(from: last)
+                if let terminal { terminal.draw(screen) } else { _ = screen.changedIndices(from: last) }
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - k0) / 1e6
                 last = screen
                 times[name, default: []].append(ms)
@@ -79,6 +93,12 @@ struct BenchUICommand: ParsableCommand {
         func stats(_ v: [Double]) -> (Double, Double, Double) {
             let s = v.sorted()
             return (s[s.count / 2], s[min(s.count - 1, Int(Double(s.count) * 0.95))], s.last!)
+        }
+        terminal?.end()
+        // With --tty the report goes to stderr: stdout is the terminal under test (perhaps /dev/null).
+        let tty = self.tty
+        func say(_ s: String) {
+            if tty { FileHandle.standardError.write(Data((s + "\n").utf8)) } else { print(s) }
         }
         let all = times.values.flatMap { $0 }
         let (med, p95, mx) = stats(all)
@@ -91,20 +111,21 @@ struct BenchUICommand: ParsableCommand {
                                       "keys": perKey, "peak_rss_mb": rss, "trace_steps": result.trace.steps.count,
                                       "trace_probes": result.trace.probes.count]
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            say(String(decoding: data, as: UTF8.self))
             return
         }
-        print("model \(opened.name) at \(imgsz), screen \(width)x\(height), colours \(colors.rawValue)")
-        print(String(format: "first screen (catalogue load + view): %.1f ms", firstSeconds * 1000))
-        print(String(format: "forward pass with full trace: %.2f s (%d steps, %d probes)", runSeconds, result.trace.steps.count, result.trace.probes.count))
-        print("keypress -> redraw (update + view + diff), ms over \(layers) layers:")
-        print("  key                  median     p95     max")
+        say("model \(opened.name) at \(imgsz), screen \(width)x\(height), colours \(state.render.colorMode.rawValue)"
+              + (tty ? ", drawn on the terminal" : ""))
+        say(String(format: "first screen (catalogue load + view): %.1f ms", firstSeconds * 1000))
+        say(String(format: "forward pass with full trace: %.2f s (%d steps, %d probes)", runSeconds, result.trace.steps.count, result.trace.probes.count))
+        say("keypress -> redraw (update + view + \(tty ? "terminal output" : "diff")), ms over \(layers) layers:")
+        say("  key                  median     p95     max")
         for (name, _) in keys {
             let (a, b, c) = stats(times[name] ?? [0])
-            print("  " + name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: " %8.2f %7.2f %7.2f", a, b, c))
+            say("  " + name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: " %8.2f %7.2f %7.2f", a, b, c))
         }
-        print(String(format: "  all keys           %8.2f %7.2f %7.2f", med, p95, mx))
-        print(String(format: "peak resident memory: %.0f MB", rss))
+        say(String(format: "  all keys           %8.2f %7.2f %7.2f", med, p95, mx))
+        say(String(format: "peak resident memory: %.0f MB", rss))
     }
 }
 

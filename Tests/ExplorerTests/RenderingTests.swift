@@ -113,11 +113,69 @@ final class RenderingTests: XCTestCase {
         a.setPixel(0, 0, (255, 255, 255))
         for mode in [ColorMode.truecolor, .c256] {
             let opts = RenderOptions(colorMode: mode, symbols: .half)
-            let fresh = Renderer.chafaCells(b, cols: 4, rows: 2, options: opts)
-            _ = Renderer.chafaCells(a, cols: 4, rows: 2, options: opts)
-            XCTAssertEqual(Renderer.chafaCells(b, cols: 4, rows: 2, options: opts), fresh)
-            XCTAssertNotEqual(Renderer.chafaCells(a, cols: 4, rows: 2, options: opts), fresh)
+            let fresh = Renderer.chafaCells(b, opaque: true, cols: 4, rows: 2, options: opts)
+            _ = Renderer.chafaCells(a, opaque: true, cols: 4, rows: 2, options: opts)
+            XCTAssertEqual(Renderer.chafaCells(b, opaque: true, cols: 4, rows: 2, options: opts), fresh)
+            XCTAssertNotEqual(Renderer.chafaCells(a, opaque: true, cols: 4, rows: 2, options: opts), fresh)
         }
+    }
+
+    func testBlendIsFixedPointMixOfBothPictures() {
+        var base = Picture(width: 3, height: 1, fill: (200, 100, 0))
+        base.setPixel(2, 0, (255, 255, 255))
+        let top = Picture(width: 3, height: 1, fill: (0, 0, 250))
+        let out = Painter.blend(base, top, alpha: 0.6)
+        // 0.6 is 154/256 in fixed point: 200 * 102 / 256 = 79.7 -> 80; 250 * 154 / 256 = 150.4 -> 150.
+        XCTAssertTrue(out.pixel(0, 0) == (80, 40, 150))
+        XCTAssertTrue(out.pixel(2, 0) == (102, 102, 252))
+        XCTAssertEqual(out.rgba[3], 255)
+        XCTAssertEqual(Painter.blend(base, top, alpha: 0), base)
+        XCTAssertEqual(Painter.blend(base, top, alpha: 1), top)
+    }
+
+    func testPaintIntoPlacesTheMapAndLeavesTheRest() {
+        var pic = Picture(width: 6, height: 4, fill: (1, 2, 3))
+        let map = ScalarMap(width: 2, height: 1, values: [0, 1])
+        Painter.paint(map, colormap: .gray, norm: Normalization(lo: 0, hi: 1, signed: false), into: &pic, x: 2, y: 1, width: 4, height: 2)
+        XCTAssertTrue(pic.pixel(1, 1) == (1, 2, 3))
+        XCTAssertTrue(pic.pixel(2, 1) == (0, 0, 0))
+        XCTAssertTrue(pic.pixel(3, 2) == (0, 0, 0))
+        XCTAssertTrue(pic.pixel(4, 1) == (255, 255, 255))
+        XCTAssertTrue(pic.pixel(5, 2) == (255, 255, 255))
+        XCTAssertTrue(pic.pixel(5, 3) == (1, 2, 3))
+        // Clipped at the picture's edge, not written past it.
+        Painter.paint(map, colormap: .gray, norm: Normalization(lo: 0, hi: 1, signed: false), into: &pic, x: 5, y: 3, width: 4, height: 4)
+        XCTAssertTrue(pic.pixel(5, 3) == (0, 0, 0))
+        XCTAssertEqual(pic.rgba.count, 6 * 4 * 4)
+    }
+
+    func testContentHashSeesEveryPixelAndOpacity() {
+        var a = Picture(width: 7, height: 5)
+        let (h0, opaque0) = a.contentHashAndOpacity
+        XCTAssertTrue(opaque0)
+        for i in [0, 17, 70, 139] {
+            var b = a
+            b.rgba[i] ^= 1
+            XCTAssertNotEqual(b.contentHashAndOpacity.0, h0, "byte \(i)")
+        }
+        a.rgba[139] = 128   // the last pixel's alpha, past the last whole 32-byte block
+        XCTAssertFalse(a.contentHashAndOpacity.1)
+        a.rgba[139] = 255
+        a.rgba[3] = 0
+        XCTAssertFalse(a.contentHashAndOpacity.1)
+    }
+
+    func testDirectColourTemplateReproducesTiparm() {
+        // xterm-direct's and tmux-direct's setaf: indices below 8 as 3x, others as 38:2::r:g:b.
+        let setaf = "\u{1b}[%?%p1%{8}%<%t3%p1%d%e38:2::%p1%{65536}%/%d:%p1%{256}%/%{255}%&%d:%p1%{255}%&%d%;m"
+        setaf.withCString { cap in
+            guard let t = RGBTemplate(cap) else { return XCTFail("no template") }
+            var out: [UInt8] = []
+            t.append(&out, 0x0102ff)
+            XCTAssertEqual(String(decoding: out, as: UTF8.self), "\u{1b}[38:2::1:2:255m")
+        }
+        // A string whose expansion does not carry the channels as decimals gets no template.
+        "\u{1b}[38;5;%p1%dm".withCString { XCTAssertNil(RGBTemplate($0)) }
     }
 
     func testPaletteQuantisation() {
