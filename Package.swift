@@ -21,7 +21,7 @@ let package = Package(
                        providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
         .systemLibrary(name: "CImage", path: "Sources/CImage",
                        providers: [.apt(["libpng-dev", "libjpeg-dev", "libturbojpeg0-dev"])]),
-        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("m")]),
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "ModelZoo", dependencies: [

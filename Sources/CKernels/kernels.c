@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include <math.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -153,6 +154,29 @@ CK_AVX2 void ck_exp_avx2(float *dst, const float *src, long n) { ck_act(dst, src
 CK_AVX2 void ck_sigmoid_avx2(float *dst, const float *src, long n) { ck_act(dst, src, n, 1); }
 CK_AVX2 void ck_silu_avx2(float *dst, const float *src, long n) { ck_act(dst, src, n, 2); }
 
+CK_AVX2 void ck_bias_act_avx2(float *p, long n, float bias, int kind) {
+    __m256 b = _mm256_set1_ps(bias), zero = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_add_ps(_mm256_loadu_ps(p + i), b);
+        if (kind == 3) {
+            /* max(x, 0) but NaN stays NaN: keep x where x > 0 or unordered */
+            x = _mm256_blendv_ps(zero, x, _mm256_cmp_ps(x, zero, _CMP_NLE_UQ));
+        } else if (kind >= 0) {
+            x = ck_act8(x, kind);
+        }
+        _mm256_storeu_ps(p + i, x);
+    }
+    for (; i < n; i++) {
+        float x = p[i] + bias;
+        if (kind == 3) x = (x > 0 || x != x) ? x : 0;
+        else if (kind == 1) x = 1.0f / (1.0f + expf(-x));
+        else if (kind == 2) x = x / (1.0f + expf(-x));
+        else if (kind == 0) x = expf(x);
+        p[i] = x;
+    }
+}
+
 #else
 
 int ck_has_avx2_fma(void) { return 0; }
@@ -161,6 +185,7 @@ void ck_gather_stride2_avx2(float *dst, const float *src, long n) { (void)dst; (
 void ck_exp_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_sigmoid_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_silu_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
+void ck_bias_act_avx2(float *p, long n, float bias, int kind) { (void)p; (void)n; (void)bias; (void)kind; }
 
 void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw) {
     (void)dst; (void)ld; (void)src; (void)h; (void)w; (void)ph; (void)pw;

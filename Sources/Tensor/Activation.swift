@@ -35,6 +35,21 @@ func mapKernel(_ x: Tensor, _ kernel: @escaping @Sendable (UnsafeMutablePointer<
 
 @inline(__always) func sigmoidScalar(_ v: Float) -> Float { 1 / (1 + expf(-v)) }
 
+/// Applies `act` to `t` in place, split across cores (for a tensor just made, such as a sum; a shared
+/// buffer is copied first, as any mutation of a Tensor).
+public func applyActivation(_ t: inout Tensor, _ act: ConvActivation) {
+    if act == .identity { return }
+    let n = t.count
+    t.data.withUnsafeMutableBufferPointer { buf in
+        guard let base = buf.baseAddress else { return }
+        let d = SharedPointer(base)
+        Parallel.forEach((n + 1023) / 1024, cost: 1024 * 8) { blocks in
+            let lo = blocks.lowerBound * 1024, hi = Swift.min(blocks.upperBound * 1024, n)
+            biasActivate(d.base + lo, hi - lo, 0, act)
+        }
+    }
+}
+
 public func relu(_ x: Tensor) -> Tensor { mapParallel(x, cost: 1) { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) } }
 public func leakyRelu(_ x: Tensor, slope: Float) -> Tensor { mapParallel(x, cost: 1) { $0 >= 0 ? $0 : $0 * slope } }
 public func sigmoid(_ x: Tensor) -> Tensor {

@@ -3,21 +3,37 @@ import Foundation
 
 // 2-D convolution (cross-correlation, as torch.nn.functional.conv2d), NCHW input, OIHW weight.
 
+/// An activation conv2d applies to its output as part of the convolution: the bias add and the activation
+/// run on each output tile right after its gemm, while it is in cache, instead of as passes of their own.
+public enum ConvActivation: Sendable, Equatable {
+    case identity, relu, silu, sigmoid
+
+    /// The kind number of ck_bias_act_avx2.
+    var kernelKind: Int32 {
+        switch self {
+        case .identity: return -1
+        case .sigmoid: return 1
+        case .silu: return 2
+        case .relu: return 3
+        }
+    }
+}
+
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
-                   dilation: Int = 1, groups: Int = 1) -> Tensor {
+                   dilation: Int = 1, groups: Int = 1, activation: ConvActivation = .identity) -> Tensor {
     conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding),
-           dilation: (dilation, dilation), groups: groups)
+           dilation: (dilation, dilation), groups: groups, activation: activation)
 }
 
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
-                   dilation: (Int, Int), groups: Int) -> Tensor {
+                   dilation: (Int, Int), groups: Int, activation: ConvActivation = .identity) -> Tensor {
     let p = ConvProblem(x, weight, bias, stride, padding, dilation, groups)
     return Tensor(shape: [p.n, p.cout, p.g.outH, p.g.outW]) { out in
         if out.count == 0 { return }
         x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in
                 withOptionalBuffer(bias) { bp in
-                    convForward(p, x: xp.baseAddress!, w: wp.baseAddress!, bias: bp, out: out.baseAddress!)
+                    convForward(p, x: xp.baseAddress!, w: wp.baseAddress!, bias: bp, activation: activation, out: out.baseAddress!)
                 }
             }
         }
@@ -58,40 +74,92 @@ func withOptionalBuffer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -
     return t.data.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
+/// act(x + bias) over `count` floats in place (nothing when there is neither).
+@inline(__always)
+func biasActivate(_ p: UnsafeMutablePointer<Float>, _ count: Int, _ bias: Float, _ act: ConvActivation) {
+    if act == .identity && bias == 0 { return }
+    if hasAVX2FMA {
+        ck_bias_act_avx2(p, count, bias, act.kernelKind)
+        return
+    }
+    for i in 0 ..< count {
+        let v = p[i] + bias
+        switch act {
+        case .identity: p[i] = v
+        case .relu: p[i] = v > 0 || v.isNaN ? v : 0
+        case .silu: p[i] = v * sigmoidScalar(v)
+        case .sigmoid: p[i] = sigmoidScalar(v)
+        }
+    }
+}
+
 /// The convolution itself, by kind:
 /// - depthwise (groups == input channels): direct sliding window per plane, planes across cores;
-/// - 1x1, stride 1, unpadded: a plain gemm on the input;
+/// - 1x1, stride 1, unpadded: a plain gemm on the input, in tiles of output pixels;
 /// - otherwise im2col + sgemm per group, in tiles of output pixels small enough for the cache, the
 ///   pixels split across cores (each core gets its own tile buffer and single-threaded gemms).
+/// Bias and activation are applied to each output tile right after its gemm.
 func convForward(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                 out: UnsafeMutablePointer<Float>) {
+                 activation act: ConvActivation = .identity, out: UnsafeMutablePointer<Float>) {
     if p.groups > 1 && p.groups == p.cin {
-        depthwiseConv(p, x: x, w: w, bias: bias, out: out)
+        depthwiseConv(p, x: x, w: w, bias: bias, activation: act, out: out)
         return
     }
     let g = p.g
     let kdim = p.cinG * p.kernelSize
     let plane = p.outPlane
     let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0
+    let bp = bias.map { ConstPointer($0) }
     for b in 0 ..< p.n {
         for gi in 0 ..< p.groups {
             let src = x + (b * p.cin + gi * p.cinG) * p.inPlane
             let dst = out + (b * p.cout + gi * p.coutG) * plane
             let wg = w + gi * p.coutG * kdim
-            if let bias {
-                for o in 0 ..< p.coutG { (dst + o * plane).initialize(repeating: bias[gi * p.coutG + o], count: plane) }
+            let s = ConstPointer(src), wp = ConstPointer(wg), d = SharedPointer(dst)
+            /// Bias and activation on rows `rows`, pixels `pixels` of this group's output.
+            func finish(_ rows: Range<Int>, _ pixels: Range<Int>) {
+                for o in rows {
+                    biasActivate(d.base + o * plane + pixels.lowerBound, pixels.count, bp?.base[gi * p.coutG + o] ?? 0, act)
+                }
             }
-            let beta: Float = bias == nil ? 0 : 1
+            let work = p.coutG * plane * Swift.max(kdim, 1)
             if pointwise {
-                parallelSgemm(m: p.coutG, n: plane, k: kdim, a: wg, lda: kdim, b: src, ldb: plane, beta: beta, c: dst, ldc: plane)
+                let parts = work < 1 << 18 ? 1 : Parallel.cores
+                if p.coutG >= plane {
+                    // Few pixels, many channels: each core takes a block of output channels.
+                    let blocks = (p.coutG + 7) / 8
+                    Parallel.forEach(parts, cost: Parallel.threshold) { range in
+                        for part in range {
+                            let m0 = Swift.min(p.coutG, blocks * part / parts * 8), m1 = Swift.min(p.coutG, blocks * (part + 1) / parts * 8)
+                            if m0 >= m1 { continue }
+                            sgemm(m: m1 - m0, n: plane, k: kdim, a: wp.base + m0 * kdim, lda: kdim, b: s.base, ldb: plane,
+                                  c: d.base + m0 * plane, ldc: plane)
+                            finish(m0 ..< m1, 0 ..< plane)
+                        }
+                    }
+                } else {
+                    // Each core takes a run of pixels, in tiles whose output stays in cache for the epilogue.
+                    let tile = Swift.max(256, (convTileFloats / 2) / Swift.max(p.coutG, 1))
+                    Parallel.forEach(parts, cost: Parallel.threshold) { range in
+                        for part in range {
+                            let p0 = plane * part / parts, p1 = plane * (part + 1) / parts
+                            var t0 = p0
+                            while t0 < p1 {
+                                let t1 = Swift.min(t0 + tile, p1)
+                                sgemm(m: p.coutG, n: t1 - t0, k: kdim, a: wp.base, lda: kdim, b: s.base + t0, ldb: plane,
+                                      c: d.base + t0, ldc: plane)
+                                finish(0 ..< p.coutG, t0 ..< t1)
+                                t0 = t1
+                            }
+                        }
+                    }
+                }
                 continue
             }
             // Tile width: about `convTileFloats` of im2col per tile, at least `convTileMin` pixels.
             let tile = Swift.min(plane, Swift.max(convTileMin, convTileFloats / Swift.max(kdim, 1)))
             let tiles = (plane + tile - 1) / tile
-            let work = p.coutG * plane * kdim
             let parts = work < 1 << 20 ? 1 : Swift.min(Parallel.cores, tiles > 1 ? tiles : (plane >= 32 ? Parallel.cores : 1))
-            let s = ConstPointer(src), wp = ConstPointer(wg), d = SharedPointer(dst)
             Parallel.forEach(parts, cost: Parallel.threshold) { range in
                 for part in range {
                     let p0 = plane * part / parts, p1 = plane * (part + 1) / parts
@@ -104,7 +172,8 @@ func convForward(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Flo
                         let t1 = Swift.min(t0 + width, p1)
                         im2colTile(s.base, g, rows: 0 ..< kdim, pixels: t0 ..< t1, into: col, ld: t1 - t0)
                         sgemm(m: p.coutG, n: t1 - t0, k: kdim, a: wp.base, lda: kdim, b: col, ldb: t1 - t0,
-                              beta: beta, c: d.base + t0, ldc: plane)
+                              c: d.base + t0, ldc: plane)
+                        finish(0 ..< p.coutG, t0 ..< t1)
                         t0 = t1
                     }
                 }
@@ -118,7 +187,7 @@ func convForward(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Flo
 /// tests; eight output pixels are accumulated at a time in SIMD registers over all kernel taps (stride 2
 /// picks the even lanes of two loads). Planes are spread across cores.
 func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                   out: UnsafeMutablePointer<Float>) {
+                   activation act: ConvActivation = .identity, out: UnsafeMutablePointer<Float>) {
     let g = p.g
     let oh = g.outH, ow = g.outW, taps = g.kh * g.kw
     let mult = p.coutG
@@ -148,15 +217,16 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
             let b0 = b?.base[o] ?? 0
             if hasAVX2FMA {
                 ck_depthwise_plane_avx2(dst, padded, wpad, kern, b0, oh, ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw)
-                continue
+            } else {
+                switch (g.kw, g.sw, g.dw, g.dh) {
+                case (3, 1, 1, 1): depthwisePlane(dst, padded, kern, b0, g, rowLength: wpad, kw: 3, stride: 1)
+                case (5, 1, 1, 1): depthwisePlane(dst, padded, kern, b0, g, rowLength: wpad, kw: 5, stride: 1)
+                case (3, 2, 1, 1): depthwisePlane(dst, padded, kern, b0, g, rowLength: wpad, kw: 3, stride: 2)
+                case (5, 2, 1, 1): depthwisePlane(dst, padded, kern, b0, g, rowLength: wpad, kw: 5, stride: 2)
+                default: depthwisePlaneGeneral(dst, padded, kern, b0, g, rowLength: wpad)
+                }
             }
-            switch (g.kw, g.sw, g.dw, g.dh) {
-            case (3, 1, 1, 1): depthwisePlane(dst, padded, kern, b0, g, rowLength: wpad, kw: 3, stride: 1)
-            case (5, 1, 1, 1): depthwisePlane(dst, padded, kern, b0, g, rowLength: wpad, kw: 5, stride: 1)
-            case (3, 2, 1, 1): depthwisePlane(dst, padded, kern, b0, g, rowLength: wpad, kw: 3, stride: 2)
-            case (5, 2, 1, 1): depthwisePlane(dst, padded, kern, b0, g, rowLength: wpad, kw: 5, stride: 2)
-            default: depthwisePlaneGeneral(dst, padded, kern, b0, g, rowLength: wpad)
-            }
+            biasActivate(dst, oh * ow, 0, act)
         }
     }
 }

@@ -46,23 +46,20 @@ final class UltralyticsSpecTests: XCTestCase {
 }
 
 final class UltralyticsActivationTests: XCTestCase {
-    func testSIMDExpAndInPlaceActivations() {
-        var worst: Float = 0
-        var x: Float = -87
-        while x < 88 {
-            let v = simdExp(SIMD8<Float>(repeating: x))[3]
-            worst = max(worst, abs(v - Foundation.exp(x)) / Foundation.exp(x))
-            x += 0.37
-        }
-        XCTAssertLessThan(worst, 1e-6)
-        let values: [Float] = (0 ..< 1003).map { Float($0 - 500) * 0.05 }
-        for act in [Activation.silu, .sigmoid, .relu] {
-            var t = Tensor(shape: [1, 1003], data: values)
-            activateInPlace(&t, act)
-            let ref = act.apply(Tensor(shape: [1, 1003], data: values))
+    /// The in-place kernels (what conv2d fuses) against the activations' own definitions, NaN included.
+    func testInPlaceActivationsMatchTheirDefinitions() {
+        let values: [Float] = (0 ..< 1003).map { Float($0 - 500) * 0.05 } + [-90, 90, .nan]
+        for act in [Activation.silu, .sigmoid, .relu, .identity] {
+            guard let fused = act.fused else { return XCTFail("\(act) has no fused form") }
+            var t = Tensor(shape: [1, values.count], data: values)
+            applyActivation(&t, fused)
+            let ref = act.apply(Tensor(shape: [1, values.count], data: values))
             for i in 0 ..< values.count {
+                if values[i].isNaN { XCTAssertTrue(t.data[i].isNaN, "\(act) of NaN"); continue }
                 XCTAssertEqual(t.data[i], ref.data[i], accuracy: 1e-6 * max(1, abs(ref.data[i])), "\(act) at \(values[i])")
             }
         }
+        XCTAssertNil(Activation.gelu.fused)
+        XCTAssertNil(Activation.hardswish.fused)
     }
 }

@@ -32,6 +32,21 @@ final class FastPathPropertyTests: XCTestCase {
                                  file: file, line: line)
     }
 
+    /// The reference conv followed by the activation, element by element in Double.
+    func referenceActivated(_ t: Tensor, _ act: ConvActivation) -> Tensor {
+        Tensor(shape: t.shape, data: t.data.map { v in
+            let x = Double(v)
+            switch act {
+            case .identity: return v
+            case .relu: return v > 0 ? v : 0
+            case .silu: return Float(x / (1 + Foundation.exp(-x)))
+            case .sigmoid: return Float(1 / (1 + Foundation.exp(-x)))
+            }
+        })
+    }
+
+    static let activations: [ConvActivation] = [.identity, .relu, .silu, .sigmoid]
+
     func testConvPathsMatchReference() {
         var rng = Rng(state: 2024)
         for trial in 0 ..< 120 {
@@ -50,12 +65,13 @@ final class FastPathPropertyTests: XCTestCase {
             let x = rng.tensor([n, cin, h, w])
             let wt = rng.tensor([cout, cin / groups, k, kw])
             let bias = trial % 3 == 0 ? nil : rng.tensor([cout])
-            let args = "trial \(trial): x \(x.shape) w \(wt.shape) stride \(stride) pad (\(pad), \(padW)) dilation \(dilation) groups \(groups)"
+            let act = Self.activations[(trial / 4) % 4]
+            let args = "trial \(trial): x \(x.shape) w \(wt.shape) stride \(stride) pad (\(pad), \(padW)) dilation \(dilation) groups \(groups) \(act)"
             let fast = conv2d(x, weight: wt, bias: bias, stride: (stride, stride), padding: (pad, padW),
-                              dilation: (dilation, dilation), groups: groups)
+                              dilation: (dilation, dilation), groups: groups, activation: act)
             let ref = conv2dReference(x, weight: wt, bias: bias, stride: (stride, stride), padding: (pad, padW),
                                       dilation: (dilation, dilation), groups: groups)
-            assertClose(fast, ref, "conv2d " + args)
+            assertClose(fast, referenceActivated(ref, act), "conv2d " + args)
             if trial % 4 == 0 {
                 let plain = conv2dIm2col(x, weight: wt, bias: bias, stride: (stride, stride), padding: (pad, padW),
                                          dilation: (dilation, dilation), groups: groups)
@@ -71,14 +87,16 @@ final class FastPathPropertyTests: XCTestCase {
             (16, 24, 3, 1, 1, 1, 40, 37), (8, 16, 3, 2, 1, 1, 61, 64), (64, 32, 1, 1, 0, 1, 30, 30),
             (96, 8, 1, 1, 0, 1, 9, 11), (24, 24, 5, 1, 2, 24, 33, 35), (40, 40, 3, 2, 1, 40, 41, 38),
             (20, 20, 5, 2, 2, 20, 30, 29), (16, 16, 3, 1, 1, 16, 12, 71), (3, 16, 3, 2, 1, 1, 64, 64),
+            (256, 512, 1, 1, 0, 1, 8, 8), (32, 48, 1, 1, 0, 1, 67, 71),
         ]
-        for c in cases {
+        for (i, c) in cases.enumerated() {
+            let act = Self.activations[i % 4]
             let x = rng.tensor([1, c.cin, c.h, c.w])
             let wt = rng.tensor([c.cout, c.cin / c.g, c.k, c.k])
             let b = rng.tensor([c.cout])
-            let fast = conv2d(x, weight: wt, bias: b, stride: c.s, padding: c.p, groups: c.g)
+            let fast = conv2d(x, weight: wt, bias: b, stride: c.s, padding: c.p, groups: c.g, activation: act)
             let ref = conv2dReference(x, weight: wt, bias: b, stride: (c.s, c.s), padding: (c.p, c.p), dilation: (1, 1), groups: c.g)
-            assertClose(fast, ref, "conv \(c)")
+            assertClose(fast, referenceActivated(ref, act), "conv \(c) \(act)")
         }
     }
 

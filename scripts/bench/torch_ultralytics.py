@@ -1,7 +1,9 @@
 """PyTorch CPU forward time of an ultralytics model, for comparison with `detr-tui bench MODEL`.
 
-Usage: python scripts/bench/torch_ultralytics.py assets/models/yolov8.yaml [--scale n] [--imgsz 640] [--runs 5] [--threads 2]
+Usage: python scripts/bench/torch_ultralytics.py assets/models/yolov8.yaml [--scale n] [--imgsz 640] [--runs 5] [--threads 2] [--fuse]
 Prints the median and min of `runs` timed forward passes (after one warm-up) in eval mode, random init, no grad.
+--fuse first folds batch norms into convs and RepConv branches, as ultralytics' predictor does
+(detr-tui folds them too).
 """
 import argparse
 import statistics
@@ -16,6 +18,7 @@ ap.add_argument("--scale")
 ap.add_argument("--imgsz", type=int, default=640)
 ap.add_argument("--runs", type=int, default=5)
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--fuse", action="store_true")
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
 cfg = yaml_model_load(a.yaml)
@@ -23,6 +26,8 @@ if a.scale:
     cfg["scale"] = a.scale
 cls = RTDETRDetectionModel if cfg["head"][-1][2] == "RTDETRDecoder" else DetectionModel
 model = cls(cfg, verbose=False).eval()
+if a.fuse:
+    model = model.fuse(verbose=False)
 x = torch.rand(1, 3, a.imgsz, a.imgsz)
 times = []
 with torch.inference_mode():
@@ -31,4 +36,4 @@ with torch.inference_mode():
         t = time.perf_counter()
         model(x)
         times.append((time.perf_counter() - t) * 1000)
-print(f"{a.yaml} {a.scale or ''} imgsz {a.imgsz} threads {a.threads}: median {statistics.median(times):.1f} ms, min {min(times):.1f} ms over {a.runs} runs")
+print(f"{a.yaml} {a.scale or ''} imgsz {a.imgsz} threads {a.threads}{' fused' if a.fuse else ''}: median {statistics.median(times):.1f} ms, min {min(times):.1f} ms over {a.runs} runs")

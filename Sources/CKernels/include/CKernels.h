@@ -35,6 +35,10 @@ void ck_exp_avx2(float *dst, const float *src, long n);
 void ck_sigmoid_avx2(float *dst, const float *src, long n);
 void ck_silu_avx2(float *dst, const float *src, long n);
 
+/* p[i] = act(p[i] + bias) for i < n, in place: kind -1 none, 1 sigmoid, 2 silu, 3 relu (NaN stays NaN).
+   Only call when ck_has_avx2_fma() returned 1. */
+void ck_bias_act_avx2(float *p, long n, float bias, int kind);
+
 /* glibc allocator settings (mallopt): mmap threshold, trim threshold and top pad in bytes; a negative value
    leaves that setting alone. Returns 1 when every requested setting was applied, 0 otherwise (or off glibc). */
 int ck_malloc_tune(long mmap_threshold, long trim_threshold, long top_pad);

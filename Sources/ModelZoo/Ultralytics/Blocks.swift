@@ -81,9 +81,10 @@ public struct ConvBlock: UnaryBlock {
         return convFlops(o, cinPerGroup: c1 / g, k: k) + batchNormFlops(o)
     }
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
-        var y = conv2d(x, weight: weight, bias: bias, stride: s, padding: p, dilation: d, groups: g)
-        activateInPlace(&y, act)
-        return y
+        if let f = act.fused {
+            return conv2d(x, weight: weight, bias: bias, stride: s, padding: p, dilation: d, groups: g, activation: f)
+        }
+        return act.apply(conv2d(x, weight: weight, bias: bias, stride: s, padding: p, dilation: d, groups: g))
     }
 }
 
@@ -401,7 +402,7 @@ public struct ResNetBottleneck: UnaryBlock {
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
         let y = try cv3.forward(cv2.forward(cv1.forward(x, ctx), ctx), ctx)
         var sum = y + (try shortcut?.forward(x, ctx) ?? x)
-        activateInPlace(&sum, .relu)
+        applyActivation(&sum, .relu)
         return sum
     }
 }

@@ -74,7 +74,7 @@ public struct DetectHead: GraphLayer {
         let a = anchors.count
         let boxCat = concat(boxes, axis: 1)    // [4*regMax, A]
         var clsCat = concat(scores, axis: 1)   // [nc, A]
-        activateInPlace(&clsCat, .sigmoid)
+        applyActivation(&clsCat, .sigmoid)
         var out = [Float](repeating: 0, count: (4 + nc) * a)
         boxCat.data.withUnsafeBufferPointer { bp in
             var dist = [Float](repeating: 0, count: 4)

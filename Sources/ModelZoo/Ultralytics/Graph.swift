@@ -265,3 +265,16 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension Activation {
+    /// The same activation as conv2d and applyActivation run it (fused into the conv's epilogue), when they have it.
+    var fused: ConvActivation? {
+        switch self {
+        case .identity: return .identity
+        case .relu: return .relu
+        case .silu: return .silu
+        case .sigmoid: return .sigmoid
+        default: return nil
+        }
+    }
+}
