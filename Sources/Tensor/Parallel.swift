@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Work splitting shared by the ops.
@@ -24,16 +25,26 @@ enum Parallel {
             body(0 ..< count)
             return
         }
-        // Workers touch disjoint index ranges; the closure only looks non-Sendable because it
-        // captures raw pointers, so it is passed on as @Sendable for the duration of this call.
+        // Chunks run on the CKernels pool (workers that stay awake between the loops of a forward pass);
+        // they touch disjoint index ranges.
         withoutActuallyEscaping(body) { escapable in
-            let work = unsafeBitCast(escapable, to: (@Sendable (Range<Int>) -> Void).self)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = count * c / chunks
-                let hi = count * (c + 1) / chunks
-                if lo < hi { work(lo ..< hi) }
+            var job = Job(count: count, chunks: chunks, body: escapable)
+            withUnsafeMutablePointer(to: &job) { ptr in
+                ck_pool_run(chunks, { ctx, c in
+                    let job = ctx!.assumingMemoryBound(to: Job.self)
+                    let lo = job.pointee.count * c / job.pointee.chunks
+                    let hi = job.pointee.count * (c + 1) / job.pointee.chunks
+                    if lo < hi { job.pointee.body(lo ..< hi) }
+                }, ptr)
             }
         }
+    }
+
+    /// One parallel loop as the pool's C callback sees it.
+    private struct Job {
+        let count: Int
+        let chunks: Int
+        let body: (Range<Int>) -> Void
     }
 }
 

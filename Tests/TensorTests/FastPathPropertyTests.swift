@@ -100,6 +100,49 @@ final class FastPathPropertyTests: XCTestCase {
         }
     }
 
+    /// The worker pool: every index visited once, loops nested inside loops (run by the caller) and loops
+    /// started from several threads at once (the pool takes one, the others run inline) all complete.
+    func testParallelLoopsNestAndRunFromSeveralThreads() {
+        let n = 10_007
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: n)
+        defer { hits.deallocate() }
+        hits.initialize(repeating: 0, count: n)
+        let h = IntPointer(hits)
+        Parallel.forEach(n, cost: 1 << 12) { r in
+            for i in r {
+                h.base[i] += 1
+                if i % 1000 == 0 {
+                    var inner = 0
+                    Parallel.forEach(64, cost: 1 << 12) { r2 in inner += r2.count }
+                    h.base[i] += inner - 64
+                }
+            }
+        }
+        XCTAssertTrue((0 ..< n).allSatisfy { hits[$0] == 1 })
+        let sums = UnsafeMutablePointer<Int>.allocate(capacity: 4)
+        defer { sums.deallocate() }
+        let s = IntPointer(sums)
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            var total = 0
+            for round in 0 ..< 200 {
+                let parts = UnsafeMutablePointer<Int>.allocate(capacity: 2048)
+                parts.initialize(repeating: 0, count: 2048)
+                let pp = IntPointer(parts)
+                Parallel.forEach(2048, cost: 1 << 12) { r in for i in r { pp.base[i] = i + round } }
+                for i in 0 ..< 2048 { total += parts[i] }
+                parts.deallocate()
+            }
+            s.base[t] = total
+        }
+        let expected = (0 ..< 200).reduce(0) { $0 + 2047 * 2048 / 2 + 2048 * $1 }
+        for t in 0 ..< 4 { XCTAssertEqual(sums[t], expected, "thread \(t)") }
+    }
+
+    struct IntPointer: @unchecked Sendable {
+        let base: UnsafeMutablePointer<Int>
+        init(_ base: UnsafeMutablePointer<Int>) { self.base = base }
+    }
+
     func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, transA: Bool, transB: Bool) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
         for i in 0 ..< m {

@@ -21,7 +21,7 @@ for r in $(seq "$rounds"); do
   json=$("$bin" bench "$model" --imgsz 640 --runs "$runs" --json 2>/dev/null)
   o=$(printf '%s' "$json" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])')
   t=$(printf '%s' "$json" | "$python" -c 'import json,sys; print(json.load(sys.stdin).get("traced_median_ms", 0))')
-  p=$("$python" "$here/scripts/bench/torch_ultralytics.py" "$yaml" "${scale[@]}" --runs "$runs" --fuse | sed -E 's/.*median ([0-9.]+) ms.*/\1/')
+  p=$("$python" "$here/scripts/bench/torch_ultralytics.py" "$yaml" "${scale[@]}" --runs "$runs" --fuse 2>/dev/null | tail -n 1 | sed -E 's/.*median ([0-9.]+) ms.*/\1/')
   printf 'round %d: detr-tui %.1f ms (traced %.1f), torch %.1f ms\n' "$r" "$o" "$t" "$p"
   ours+=("$o"); traced+=("$t"); theirs+=("$p")
 done

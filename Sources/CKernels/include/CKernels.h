@@ -39,6 +39,14 @@ void ck_silu_avx2(float *dst, const float *src, long n);
    Only call when ck_has_avx2_fma() returned 1. */
 void ck_bias_act_avx2(float *p, long n, float bias, int kind);
 
+/* Runs fn(ctx, c) for c in 0 ..< chunks on the pool's workers and the calling thread, and returns when all
+   are done. A call made while the pool runs another job (nested, or from another thread) runs its chunks
+   on the calling thread. */
+typedef void (*ck_task_fn)(void *ctx, long chunk);
+void ck_pool_run(long chunks, ck_task_fn fn, void *ctx);
+/* The number of worker threads (the processors minus one); starts them on first use. */
+int ck_pool_workers(void);
+
 /* glibc allocator settings (mallopt): mmap threshold, trim threshold and top pad in bytes; a negative value
    leaves that setting alone. Returns 1 when every requested setting was applied, 0 otherwise (or off glibc). */
 int ck_malloc_tune(long mmap_threshold, long trim_threshold, long top_pad);
