@@ -39,6 +39,14 @@ void ck_silu_avx2(float *dst, const float *src, long n);
    Only call when ck_has_avx2_fma() returned 1. */
 void ck_bias_act_avx2(float *p, long n, float bias, int kind);
 
+/* Winograd F(2x2, 3x3) transforms (see winograd.c): weights w [cout][cin][3][3] -> u [16][cout][cin] for
+   outputs o0 ..< o1; input tiles t0 ..< t0 + tb of x [cin][h][w] -> v [16][cin][tb]; products m [16][cout][tb]
+   -> the tiles' outputs in out [cout][out_h][out_w]. */
+void ck_wino_weights(const float *w, long cout, long cin, long o0, long o1, float *u);
+void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
+                   long t0, long tb, float *v);
+void ck_wino_output(const float *m, long cout, long out_h, long out_w, long tiles_x, long t0, long tb, float *out);
+
 /* Runs fn(ctx, c) for c in 0 ..< chunks on the pool's workers and the calling thread, and returns when all
    are done. A call made while the pool runs another job (nested, or from another thread) runs its chunks
    on the calling thread. */
