@@ -9,6 +9,9 @@ public struct DetectHead: GraphLayer {
     public let nc: Int, regMax: Int
     public let channels: [Int]
     let box: [Chain], cls: [Chain]
+    /// Per level, the first convs of both branches as one conv (box channels first): they read the same
+    /// input, so one im2col and one wider gemm serve both.
+    let firstConvs: [ConvBlock]
     /// DFL's fixed 1x1 conv weights (0, 1, ..., reg_max-1 in the reference), [reg_max].
     let dfl: [Float]
     let c2: Int, c3: Int
@@ -37,6 +40,11 @@ public struct DetectHead: GraphLayer {
             ]))
         }
         self.box = box; self.cls = cls
+        firstConvs = zip(box, cls).map { b, c in
+            let (cb, cc) = (b.blocks[0] as! ConvBlock, c.blocks[0] as! ConvBlock)
+            return ConvBlock(folded: concat([cb.weight, cc.weight], axis: 0), bias: concat([cb.bias, cc.bias], axis: 0),
+                             c1: cb.c1, c2: cb.c2 + cc.c2, k: cb.k, s: cb.s, p: cb.p, g: cb.g, d: cb.d, act: cb.act)
+        }
         strides = channels.indices.map { Float(8 << $0) }
         let arange = Tensor(shape: [1, regMax, 1, 1], data: (0 ..< regMax).map(Float.init))
         dfl = regMax > 1 ? w.tensor("dfl.conv.weight", shape: [1, regMax, 1, 1], init: .value(arange)).data : []
@@ -58,6 +66,12 @@ public struct DetectHead: GraphLayer {
         return f + 2 * anchors * 4 * Double(regMax)
     }
 
+    /// Channels `range` of a [1, C, H, W] tensor.
+    private func channels(_ t: Tensor, _ range: Range<Int>) -> Tensor {
+        let plane = t.shape[2] * t.shape[3]
+        return Tensor(shape: [1, range.count, t.shape[2], t.shape[3]], data: Array(t.data[range.lowerBound * plane ..< range.upperBound * plane]))
+    }
+
     public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
         guard inputs.count == box.count else {
             throw ModelBuildError(file: ctx.path, row: nil, problem: "Detect expects \(box.count) inputs, got \(inputs.count)")
@@ -66,8 +80,12 @@ public struct DetectHead: GraphLayer {
         var anchors: [(x: Float, y: Float, stride: Float)] = []
         for (i, x) in inputs.enumerated() {
             let h = x.shape[2], w = x.shape[3]
-            boxes.append(try box[i].forward(x, ctx.child("cv2").child(i)).reshaped([4 * regMax, h * w]))
-            scores.append(try cls[i].forward(x, ctx.child("cv3").child(i)).reshaped([nc, h * w]))
+            let both = try firstConvs[i].forward(x, ctx)
+            let (b0, c0) = (channels(both, 0 ..< c2), channels(both, c2 ..< c2 + c3))
+            boxes.append(try Chain(blocks: Array(box[i].blocks.dropFirst())).forward(b0, ctx.child("cv2").child(i))
+                .reshaped([4 * regMax, h * w]))
+            scores.append(try Chain(blocks: Array(cls[i].blocks.dropFirst())).forward(c0, ctx.child("cv3").child(i))
+                .reshaped([nc, h * w]))
             let s = strides[i]
             for yy in 0 ..< h { for xx in 0 ..< w { anchors.append((Float(xx) + 0.5, Float(yy) + 0.5, s)) } }
         }
