@@ -13,12 +13,13 @@ build: bootstrap
 run: build
 	@.build/release/detr-tui $(ARGS)
 
-# Tests run on an optimised build: the numeric golden tests do real forward passes.
+# Tests run on an optimised build: the numeric golden tests do real forward passes. The test build (which adds
+# -enable-testing) lives in .build-test, so that `make run` and `make test` do not rebuild each other's objects.
 test: bootstrap
-	$(SWIFT) test -c release -Xswiftc -enable-testing
+	$(SWIFT) test -c release -Xswiftc -enable-testing --scratch-path .build-test
 
 bench: build
 	@.build/release/detr-tui bench ops
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-test

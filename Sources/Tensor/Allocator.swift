@@ -6,7 +6,7 @@ import Foundation
 /// Every op returns a new tensor, so a forward pass allocates and frees activation buffers of several MB per
 /// layer. With glibc's defaults most of them are served by fresh `mmap`s (or the heap top is trimmed after each
 /// free), and every page of every new buffer is faulted in and zeroed by the kernel again (`bench rtdetr-l` at
-/// 640x640, 5 runs: 741k page faults, 92k with these settings, 11% less CPU time). Keeping freed memory in the
+/// 640x640, 5 runs: 741k page faults, 92k with these settings; 3% less CPU time on a quiet machine, 11% on a busy one). Keeping freed memory in the
 /// heap (no trimming, mmap only for buffers above 32 MB, the heap grown in 64 MB steps) lets the next layer
 /// reuse the pages already mapped.
 public enum Allocator {
