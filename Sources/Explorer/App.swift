@@ -163,6 +163,20 @@ public struct LaunchOptions: Sendable {
     public init(render: RenderOptions) { self.render = render }
 }
 
+/// The screens a person is likely to ask for next (the next layer, the next channel), for drawing
+/// ahead while the explorer waits for a key: drawing them fills the renderer's caches, so that the
+/// keypress itself only paints, finds libchafa's cells by the picture's hash and writes the frame.
+/// Empty unless a finished trace is on show.
+public func likelyNextStates(_ state: State) -> [State] {
+    guard state.mode == .model, state.result != nil, !state.isRunning else { return [] }
+    var out: [State] = []
+    for key in [Key.char("n"), .char("c")] {
+        var next = state
+        if case .none = update(&next, .key(key)) { out.append(next) }
+    }
+    return out
+}
+
 public enum App {
     /// Runs the explorer until the user leaves. The terminal is restored on return, on a thrown error,
     /// and on SIGINT/SIGTERM (the driver's signal handlers).
@@ -184,6 +198,8 @@ public enum App {
         let describer = Describer(backend: backend) { inbox.post($0) }
         var lastSelection = state.selectedEntry?.id
         var selectionSince = Date()
+        // Screens to draw ahead (off screen) while no key comes, one per idle read.
+        var ahead: [State] = []
         func handle(_ m: Message) {
             switch update(&state, m) {
             case .none: break
@@ -200,6 +216,8 @@ public enum App {
                 dirty = true
                 // Take whatever else is already waiting before drawing (key repeat, pasted text).
                 while running, let more = terminal.readNow() { handle(more) }
+            } else if let next = ahead.popLast() {
+                _ = view(next)
             }
             for m in inbox.drain() where running {
                 handle(m)
@@ -210,7 +228,10 @@ public enum App {
                 handle(.tick)
                 dirty = true
             }
-            if running, dirty { terminal.draw(view(state)) }
+            if running, dirty {
+                terminal.draw(view(state))
+                ahead = likelyNextStates(state).reversed()
+            }
             let sel = state.mode == .browse ? state.selectedEntry?.id : nil
             if sel != lastSelection { lastSelection = sel; selectionSince = Date() }
             if let sel, state.described[sel] == nil, !state.isRunning, Date().timeIntervalSince(selectionSince) > 0.3 {

@@ -41,6 +41,9 @@ struct BenchUICommand: ParsableCommand {
     @Flag(name: .long, help: "Draw every screen on this terminal too (its size replaces --width/--height).")
     var tty = false
 
+    @Flag(name: .long, help: "Between keys, draw ahead the screens the explorer draws while it waits for a key (next layer, next channel), untimed, as after a pause.")
+    var idle = false
+
     func run() throws {
         let launch = Date()
         let catalogue = try Catalogue.load()
@@ -87,6 +90,7 @@ struct BenchUICommand: ParsableCommand {
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - k0) / 1e6
                 last = screen
                 times[name, default: []].append(ms)
+                if idle { for next in likelyNextStates(state) { _ = view(next) } }
             }
         }
         let rss = peakResidentMB()
@@ -115,7 +119,7 @@ struct BenchUICommand: ParsableCommand {
             return
         }
         say("model \(opened.name) at \(imgsz), screen \(width)x\(height), colours \(state.render.colorMode.rawValue)"
-              + (tty ? ", drawn on the terminal" : ""))
+              + (tty ? ", drawn on the terminal" : "") + (idle ? ", with the idle draw-ahead between keys" : ""))
         say(String(format: "first screen (catalogue load + view): %.1f ms", firstSeconds * 1000))
         say(String(format: "forward pass with full trace: %.2f s (%d steps, %d probes)", runSeconds, result.trace.steps.count, result.trace.probes.count))
         say("keypress -> redraw (update + view + \(tty ? "terminal output" : "diff")), ms over \(layers) layers:")

@@ -116,6 +116,20 @@ final class UpdateTests: XCTestCase {
         XCTAssertEqual(layerLines(s).count, 5)
     }
 
+    func testDrawAheadPredictsNextLayerAndChannelAndHitsTheCache() {
+        var s = Fixtures.loadedState()
+        let ahead = likelyNextStates(s)
+        XCTAssertEqual(ahead.map(\.layer), [1, 0])
+        XCTAssertEqual(ahead.map(\.channel), [s.channel, s.channel + 1])
+        XCTAssertEqual(ahead[0].mode, .model)
+        // Drawing a predicted screen ahead, then pressing the key, gives the same screen.
+        let early = view(ahead[0])
+        _ = update(&s, .key(.char("n")))
+        XCTAssertEqual(view(s), early)
+        s.mode = .browse
+        XCTAssertTrue(likelyNextStates(s).isEmpty)
+    }
+
     func testVisualSourcesFollowProbes() {
         var s = Fixtures.loadedState()
         XCTAssertEqual(visualSources(s), [.output])
