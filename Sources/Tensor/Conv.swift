@@ -40,6 +40,73 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int
     }
 }
 
+/// A 1x1 convolution (stride 1, one group) of the channel-wise concatenation of `parts` (each a tensor and
+/// the range of its channels to take), without building the concatenation: the product is summed over the
+/// parts, each against its block of weight columns, tile by tile, and bias and activation finish each tile.
+/// Equal to conv2d(concat(parts), weight:, bias:, activation:) up to float rounding.
+public func conv1x1(concatenating parts: [(Tensor, Range<Int>)], weight: Tensor, bias: Tensor?,
+                    activation act: ConvActivation = .identity) -> Tensor {
+    check(!parts.isEmpty && parts.allSatisfy { $0.0.rank == 4 }, "conv1x1(concatenating:): parts must be [N, C, H, W]")
+    let first = parts[0].0
+    let n = first.shape[0], h = first.shape[2], w = first.shape[3], plane = h * w
+    let cin = parts.reduce(0) { $0 + $1.1.count }
+    check(parts.allSatisfy { $0.0.shape[0] == n && $0.0.shape[2] == h && $0.0.shape[3] == w
+                             && $0.1.lowerBound >= 0 && $0.1.upperBound <= $0.0.shape[1] },
+          "conv1x1(concatenating:): parts \(parts.map { ($0.0.shape, $0.1) }) do not line up")
+    check(weight.rank == 4 && weight.shape[1] == cin && weight.shape[2] == 1 && weight.shape[3] == 1,
+          "conv1x1(concatenating:): weight \(weight.shape) for \(cin) input channels")
+    let cout = weight.shape[0]
+    if let bias { check(bias.count == cout, "conv1x1(concatenating:): bias \(bias.shape) for \(cout) outputs") }
+    // Raw pointers to every part, kept alive by `parts` for the duration of the call.
+    let pointers: [(ConstPointer, Int, Int, Int)] = parts.map { t, r in
+        (ConstPointer(t.data.withUnsafeBufferPointer { $0.baseAddress! }), t.shape[1], r.lowerBound, r.count)
+    }
+    return withExtendedLifetime(parts) {
+        Tensor(shape: [n, cout, h, w]) { out in
+            guard let o = out.baseAddress else { return }
+            weight.data.withUnsafeBufferPointer { wbuf in
+                withOptionalBuffer(bias) { bp in
+                    let wp = ConstPointer(wbuf.baseAddress!), d = SharedPointer(o), bc = bp.map { ConstPointer($0) }
+                    for b in 0 ..< n {
+                        let dst = d.base + b * cout * plane
+                        forEachPixelTile(plane: plane, rows: cout, parallel: cout * plane * cin >= 1 << 18) { t in
+                            var col = 0
+                            for (k, (src, channels, start, count)) in pointers.enumerated() {
+                                sgemm(m: cout, n: t.count, k: count, a: wp.base + col, lda: cin,
+                                      b: src.base + (b * channels + start) * plane + t.lowerBound, ldb: plane,
+                                      beta: k == 0 ? 0 : 1, c: dst + t.lowerBound, ldc: plane)
+                                col += count
+                            }
+                            for oc in 0 ..< cout {
+                                biasActivate(dst + oc * plane + t.lowerBound, t.count, bc?.base[oc] ?? 0, act)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `body` over tiles of `plane` output pixels, each core taking a run of them (when `parallel`), the tiles
+/// small enough that `rows` output rows of a tile stay in cache for the bias/activation epilogue.
+@inline(__always)
+func forEachPixelTile(plane: Int, rows: Int, parallel: Bool, _ body: (Range<Int>) -> Void) {
+    let parts = parallel ? Parallel.cores : 1
+    let tile = Swift.max(256, (convTileFloats / 2) / Swift.max(rows, 1))
+    Parallel.forEach(parts, cost: Parallel.threshold) { range in
+        for part in range {
+            let p1 = plane * (part + 1) / parts
+            var t0 = plane * part / parts
+            while t0 < p1 {
+                let t1 = Swift.min(t0 + tile, p1)
+                body(t0 ..< t1)
+                t0 = t1
+            }
+        }
+    }
+}
+
 /// Checked shapes of one convolution.
 struct ConvProblem: Sendable {
     var n: Int, cin: Int, cout: Int, groups: Int
@@ -142,20 +209,10 @@ func convForward(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Flo
                         }
                     }
                 } else {
-                    // Each core takes a run of pixels, in tiles whose output stays in cache for the epilogue.
-                    let tile = Swift.max(256, (convTileFloats / 2) / Swift.max(p.coutG, 1))
-                    Parallel.forEach(parts, cost: Parallel.threshold) { range in
-                        for part in range {
-                            let p0 = plane * part / parts, p1 = plane * (part + 1) / parts
-                            var t0 = p0
-                            while t0 < p1 {
-                                let t1 = Swift.min(t0 + tile, p1)
-                                sgemm(m: p.coutG, n: t1 - t0, k: kdim, a: wp.base, lda: kdim, b: s.base + t0, ldb: plane,
-                                      c: d.base + t0, ldc: plane)
-                                finish(0 ..< p.coutG, t0 ..< t1)
-                                t0 = t1
-                            }
-                        }
+                    forEachPixelTile(plane: plane, rows: p.coutG, parallel: parts > 1) { t in
+                        sgemm(m: p.coutG, n: t.count, k: kdim, a: wp.base, lda: kdim, b: s.base + t.lowerBound, ldb: plane,
+                              c: d.base + t.lowerBound, ldc: plane)
+                        finish(0 ..< p.coutG, t)
                     }
                 }
                 continue

@@ -105,6 +105,25 @@ final class FastPathPropertyTests: XCTestCase {
         }
     }
 
+    /// The 1x1 conv over a concatenation it never builds, against conv2d of the built concatenation.
+    func testConv1x1OverPartsMatchesConvOfConcat() {
+        var rng = Rng(state: 99)
+        for (trial, (channels, cout, h, w)) in [([4, 3], 5, 7, 9), ([16, 8, 8], 24, 40, 41), ([64, 32, 32, 32], 48, 33, 35),
+                                               ([2], 3, 1, 1), ([32, 32], 64, 80, 80)].enumerated() {
+            let n = trial == 1 ? 2 : 1
+            let whole = channels.map { rng.tensor([n, $0 + 2, h, w]) }
+            // Take all but the first and last channel of each part.
+            let parts = zip(whole, channels).map { ($0, 1 ..< 1 + $1) }
+            let built = concat(parts.map { slice($0.0, axis: 1, range: $0.1) }, axis: 1)
+            let wt = rng.tensor([cout, channels.reduce(0, +), 1, 1])
+            let b = rng.tensor([cout])
+            let act = Self.activations[trial % 4]
+            let fast = conv1x1(concatenating: parts, weight: wt, bias: b, activation: act)
+            let ref = conv2dReference(built, weight: wt, bias: b, stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1)
+            assertClose(fast, referenceActivated(ref, act), "parts \(channels) -> \(cout) at \(h)x\(w), \(act)")
+        }
+    }
+
     /// The worker pool: every index visited once, loops nested inside loops (run by the caller) and loops
     /// started from several threads at once (the pool takes one, the others run inline) all complete.
     func testParallelLoopsNestAndRunFromSeveralThreads() {

@@ -209,9 +209,20 @@ public struct C2f: UnaryBlock {
             + cv2.flops(inputShape: [x[0], (2 + m.count) * c, x[2], x[3]])
     }
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
-        var ys = chunk(try cv1.forward(x, ctx), 2, axis: 1)
-        for b in m { ys.append(try b.forward(ys[ys.count - 1], ctx)) }
-        return try cv2.forward(concat(ys, axis: 1), ctx)
+        let y = try cv1.forward(x, ctx)
+        guard let act = cv2.act.fused, !m.isEmpty else {
+            var ys = chunk(y, 2, axis: 1)
+            for b in m { ys.append(try b.forward(ys[ys.count - 1], ctx)) }
+            return try cv2.forward(concat(ys, axis: 1), ctx)
+        }
+        // cv2 reads cv1's output and each bottleneck's output where they lie (no chunk, no concat copies).
+        var last = slice(y, axis: 1, range: c ..< 2 * c)
+        var parts: [(Tensor, Range<Int>)] = [(y, 0 ..< 2 * c)]
+        for b in m {
+            last = try b.forward(last, ctx)
+            parts.append((last, 0 ..< c))
+        }
+        return conv1x1(concatenating: parts, weight: cv2.weight, bias: cv2.bias, activation: act)
     }
 }
 
