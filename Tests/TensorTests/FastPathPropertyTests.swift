@@ -4,16 +4,11 @@ import XCTest
 /// The fast paths (tiled im2col + gemm split across cores, 1x1 gemm, direct depthwise, split gemms,
 /// direct deformable attention) against the plain references, over many seeded random shapes.
 final class FastPathPropertyTests: XCTestCase {
-    /// A small deterministic generator (SplitMix64).
+    /// Seeded shapes and values (SplitMix64), the same on every run.
     struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var g: SplitMix64
+        init(state: UInt64) { g = SplitMix64(seed: state) }
+        mutating func next() -> UInt64 { g.next() }
         mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
         mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
         mutating func tensor(_ shape: [Int]) -> Tensor {

@@ -1,0 +1,21 @@
+import Foundation
+
+/// A small, fast, seedable generator (SplitMix64) for deterministic default weights and tests.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    public mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / Float(1 << 24)) }
+    /// Standard normal (Box-Muller).
+    public mutating func nextNormal() -> Float {
+        let u1 = max(nextFloat(), 1e-7), u2 = nextFloat()
+        return (-2 * log(u1)).squareRoot() * cos(2 * Float.pi * u2)
+    }
+}
