@@ -14,14 +14,9 @@ struct InfoCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "Catalogue id, model YAML, checkpoint or Hugging Face directory.")
-    var model: String
+    @OptionGroup var source: ModelOptions
 
-    @Option(help: "Weights file to check against the model (strict).")
-    var weights: String?
-
-    @Option(help: "Input size (square side); default: the model's own.")
-    var imgsz: Int?
+    @OptionGroup var size: SizeOption
 
     @Option(help: "Scale of a multi-scale YAML (n, s, m, l, x).")
     var scale: String?
@@ -29,13 +24,9 @@ struct InfoCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func validate() throws {
-        if let imgsz, imgsz < 32 || imgsz > 4096 { throw ValidationError("--imgsz must be between 32 and 4096") }
-    }
-
     func run() throws {
-        let net = try openModel(model, weights: weights, scale: scale)
-        let size = imgsz ?? net.defaultInputSize
+        let net = try openModel(source.model, weights: source.weights, scale: scale)
+        let size = self.size.imgsz ?? net.defaultInputSize
         let rows = net.layerTable(inputSize: GridSize(size, size))
         let params = rows.reduce(0) { $0 + $1.params }
         let flops = rows.reduce(0) { $0 + $1.flops }

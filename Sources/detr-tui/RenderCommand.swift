@@ -15,20 +15,9 @@ struct RenderCommand: ParsableCommand {
               detr-tui render rtdetr-l --image cat.jpg --layer 28 --what sampling --head 2 --format png --out s.png
             """)
 
-    @Argument(help: "A catalogue id (see `detr-tui list`), a model YAML, a checkpoint or a Hugging Face model directory.")
-    var model: String
+    @OptionGroup var source: ModelOptions
 
-    @Option(name: .long, help: "The image to run on (JPEG, PNG or PPM).")
-    var image: String?
-
-    @Option(name: .long, help: "A preprocessed input instead of an image: a safetensors file with `images` [1, C, H, W].")
-    var input: String?
-
-    @Option(name: .long, help: "A weights file (.pt, .pth, .safetensors); default: the seeded initialisation.")
-    var weights: String?
-
-    @Option(name: .long, help: "The input size (square side); default: the model's.")
-    var imgsz: Int?
+    @OptionGroup var inputs: InputOptions
 
     @Option(name: .long, help: "The layer, numbered as in the layer table (default: the last).")
     var layer: Int?
@@ -74,15 +63,12 @@ struct RenderCommand: ParsableCommand {
     enum Format: String, ExpressibleByArgument, CaseIterable { case ansi, png, json }
 
     func validate() throws {
-        if (image == nil) == (input == nil) { throw ValidationError("give exactly one of --image or --input") }
         if format == .png && out == nil { throw ValidationError("--format png needs --out FILE") }
         if width < 20 || width > 1000 { throw ValidationError("--width must be from 20 to 1000") }
         if let r = reduce, r != "mean", r != "max" { throw ValidationError("--reduce must be mean or max") }
-        if let imgsz, imgsz < 32 || imgsz > 4096 { throw ValidationError("--imgsz must be from 32 to 4096") }
         if let out, FileManager.default.fileExists(atPath: out) {
             throw ValidationError("\(out) exists; choose another --out (files are never overwritten)")
         }
-        if let image, !FileManager.default.fileExists(atPath: image) { throw ValidationError("\(image): no such file") }
     }
 
     func run() throws {
@@ -97,8 +83,8 @@ struct RenderCommand: ParsableCommand {
     }
 
     func render() throws {
-        let backend = Backend.standard(inputTensor: input)
-        let request = RunRequest(model: model, weights: weights, image: image, inputSize: imgsz)
+        let backend = Backend.standard(inputTensor: inputs.input)
+        let request = RunRequest(model: source.model, weights: source.weights, image: inputs.image, inputSize: inputs.imgsz)
         let (opened, result) = try Headless.run(request, backend: backend)
         let spec = RenderSpec(what: what, layer: layer, channel: channel, head: head, level: level, query: query,
                               probe: probe, overImage: overImage, colormap: colormap)

@@ -17,20 +17,9 @@ struct RunCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "Catalogue id, model YAML, checkpoint or Hugging Face directory.")
-    var model: String
+    @OptionGroup var source: ModelOptions
 
-    @Option(help: "Weights file (ultralytics .pt, safetensors or .pth); loaded strictly.")
-    var weights: String?
-
-    @Option(help: "An image (JPEG, PNG or PPM).")
-    var image: String?
-
-    @Option(help: "A safetensors file holding the preprocessed input under the key `images`.")
-    var input: String?
-
-    @Option(help: "Input size (square side) for --image; default: the model's own.")
-    var imgsz: Int?
+    @OptionGroup var inputs: InputOptions
 
     @Option(help: "Scale of a multi-scale YAML (n, s, m, l, x).")
     var scale: String?
@@ -41,17 +30,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write the trace (layer outputs, output, probes) to this safetensors file.")
     var dump: String?
 
-    func validate() throws {
-        guard (image == nil) != (input == nil) else { throw ValidationError("give exactly one of --image or --input") }
-        if let imgsz, imgsz < 32 || imgsz > 4096 { throw ValidationError("--imgsz must be between 32 and 4096") }
-    }
-
     func run() throws {
         if let dump, FileManager.default.fileExists(atPath: dump) {
             throw ValidationError("\(dump) already exists; choose a new file for --dump")
         }
-        let net = try openModel(model, weights: weights, scale: scale)
-        let prepared = try prepareInput(for: net, image: image, input: input, imgsz: imgsz)
+        let net = try openModel(source.model, weights: source.weights, scale: scale)
+        let prepared = try prepareInput(for: net, image: inputs.image, input: inputs.input, imgsz: inputs.imgsz)
         let trace = Trace(keepTensors: dump != nil)
         let start = DispatchTime.now().uptimeNanoseconds
         let out = try net.forward(prepared.tensor, trace: trace)
