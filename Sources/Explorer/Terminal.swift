@@ -265,6 +265,8 @@ public final class Terminal {
         if !background, let s = foregrounds[n] { return s }
         guard let cap = background ? caps.setBackground : caps.setForeground, let p = shim_tiparm1(cap, n) else { return [] }
         let s = Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+        // Without a 24-bit template every colour lands here: keep the caches bounded.
+        if foregrounds.count + backgrounds.count > 1 << 16 { foregrounds.removeAll(); backgrounds.removeAll() }
         if background { backgrounds[n] = s } else { foregrounds[n] = s }
         return s
     }

@@ -5,15 +5,7 @@ import Tensor
 
 /// Seeded mutation tests: corrupted pickles, checkpoints, YAML and images must give errors, never crash.
 final class IOFuzzTests: XCTestCase {
-    /// SplitMix64, so every run mutates the same way.
-    struct Rng {
-        var g: SplitMix64
-        init(state: UInt64) { g = SplitMix64(seed: state) }
-        mutating func next() -> UInt64 { g.next() }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-    }
-
-    func mutate(_ bytes: [UInt8], _ rng: inout Rng) -> [UInt8] {
+    func mutate(_ bytes: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = bytes
         switch rng.below(4) {
         case 0: b = Array(b.prefix(rng.below(b.count)))
@@ -53,7 +45,7 @@ final class IOFuzzTests: XCTestCase {
 
     func testMutatedPicklesNeverCrash() throws {
         let original = try dataPickle(IOFixtures.path("ultra_tiny_best.pt"))
-        var rng = Rng(state: 42)
+        var rng = SplitMix64(seed: 42)
         var errors = 0, opened = 0
         let sizes = Dictionary(uniqueKeysWithValues: (0 ..< 200).map { (String($0), 1 << 20) })
         for _ in 0 ..< 60 {
@@ -84,7 +76,7 @@ final class IOFuzzTests: XCTestCase {
         }
         let dir = try IOFixtures.tempDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var rng = Rng(state: 7)
+        var rng = SplitMix64(seed: 7)
         for i in 0 ..< 120 {
             let path = dir.appendingPathComponent("m\(i).pt").path
             try Data(mutate(originals[i % 2], &rng)).write(to: URL(fileURLWithPath: path))
@@ -97,7 +89,7 @@ final class IOFuzzTests: XCTestCase {
     }
 
     func testMutatedImagesAndYAMLNeverCrash() throws {
-        var rng = Rng(state: 3)
+        var rng = SplitMix64(seed: 3)
         for name in ["rgb.png", "palette.png", "photo.jpg", "exif6.jpg", "p6.ppm", "p3.ppm"] {
             let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: IOFixtures.path("images/" + name))))
             for _ in 0 ..< 30 {
@@ -114,4 +106,9 @@ final class IOFuzzTests: XCTestCase {
             } catch is FileFormatError {}
         }
     }
+}
+
+/// Seeded mutations (SplitMix64), so every run mutates the same way.
+extension SplitMix64 {
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
 }

@@ -4,18 +4,6 @@ import XCTest
 /// The fast paths (tiled im2col + gemm split across cores, 1x1 gemm, direct depthwise, split gemms,
 /// direct deformable attention) against the plain references, over many seeded random shapes.
 final class FastPathPropertyTests: XCTestCase {
-    /// Seeded shapes and values (SplitMix64), the same on every run.
-    struct Rng {
-        var g: SplitMix64
-        init(state: UInt64) { g = SplitMix64(seed: state) }
-        mutating func next() -> UInt64 { g.next() }
-        mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
-        mutating func float() -> Float { Float(next() >> 40) / Float(1 << 24) * 2 - 1 }
-        mutating func tensor(_ shape: [Int]) -> Tensor {
-            Tensor(shape: shape, data: (0 ..< shape.reduce(1, *)).map { _ in float() })
-        }
-    }
-
     /// max |a - b| <= 1e-4 * max |b| (gemm-based tolerance), with a message naming the case.
     func assertClose(_ a: Tensor, _ b: Tensor, _ what: @autoclosure () -> String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(a.shape, b.shape, what(), file: file, line: line)
@@ -43,7 +31,7 @@ final class FastPathPropertyTests: XCTestCase {
     static let activations: [ConvActivation] = [.identity, .relu, .silu, .sigmoid]
 
     func testConvPathsMatchReference() {
-        var rng = Rng(state: 2024)
+        var rng = SplitMix64(seed: 2024)
         for trial in 0 ..< 120 {
             let kind = trial % 4   // 0 general, 1 pointwise, 2 depthwise, 3 grouped
             let groups = kind == 2 ? rng.int(1 ... 12) : (kind == 3 ? rng.int(2 ... 4) : 1)
@@ -79,7 +67,7 @@ final class FastPathPropertyTests: XCTestCase {
     func testLargeConvsMatchReference() {
         XCTAssertTrue(usesWinograd(ConvProblem(Tensor(zeros: [1, 128, 20, 20]), Tensor(zeros: [128, 128, 3, 3]), nil,
                                                (1, 1), (1, 1), (1, 1), 1)), "the Winograd cases below would not test it")
-        var rng = Rng(state: 7)
+        var rng = SplitMix64(seed: 7)
         let cases: [(cin: Int, cout: Int, k: Int, s: Int, p: Int, g: Int, h: Int, w: Int)] = [
             (16, 24, 3, 1, 1, 1, 40, 37), (8, 16, 3, 2, 1, 1, 61, 64), (64, 32, 1, 1, 0, 1, 30, 30),
             (96, 8, 1, 1, 0, 1, 9, 11), (24, 24, 5, 1, 2, 24, 33, 35), (40, 40, 3, 2, 1, 40, 41, 38),
@@ -102,7 +90,7 @@ final class FastPathPropertyTests: XCTestCase {
 
     /// The 1x1 conv over a concatenation it never builds, against conv2d of the built concatenation.
     func testConv1x1OverPartsMatchesConvOfConcat() {
-        var rng = Rng(state: 99)
+        var rng = SplitMix64(seed: 99)
         for (trial, (channels, cout, h, w)) in [([4, 3], 5, 7, 9), ([16, 8, 8], 24, 40, 41), ([64, 32, 32, 32], 48, 33, 35),
                                                ([2], 3, 1, 1), ([32, 32], 64, 80, 80)].enumerated() {
             let n = trial == 1 ? 2 : 1
@@ -179,7 +167,7 @@ final class FastPathPropertyTests: XCTestCase {
     }
 
     func testMatmulAndLinearMatchNaive() {
-        var rng = Rng(state: 99)
+        var rng = SplitMix64(seed: 99)
         for trial in 0 ..< 40 {
             let m = rng.int(1 ... (trial % 5 == 0 ? 300 : 40)), n = rng.int(1 ... (trial % 7 == 0 ? 300 : 40))
             let k = rng.int(1 ... 70)
@@ -207,7 +195,7 @@ final class FastPathPropertyTests: XCTestCase {
     }
 
     func testDeformableAttentionMatchesGridSampleReference() {
-        var rng = Rng(state: 5)
+        var rng = SplitMix64(seed: 5)
         for trial in 0 ..< 25 {
             let n = rng.int(1 ... 2), heads = rng.int(1 ... 4), dim = rng.int(1 ... 9)
             let levels = (0 ..< rng.int(1 ... 4)).map { _ in (rng.int(1 ... 9), rng.int(1 ... 9)) }
@@ -225,7 +213,7 @@ final class FastPathPropertyTests: XCTestCase {
     }
 
     func testBroadcastAndPermuteMatchIndexing() {
-        var rng = Rng(state: 11)
+        var rng = SplitMix64(seed: 11)
         for trial in 0 ..< 60 {
             let rank = rng.int(1 ... 4)
             let shape = (0 ..< rank).map { _ in rng.int(1 ... 4) }
@@ -249,4 +237,12 @@ final class FastPathPropertyTests: XCTestCase {
     }
 }
 
-extension FastPathPropertyTests.Rng: RandomNumberGenerator {}
+/// Seeded shapes and values, the same on every run.
+extension SplitMix64 {
+    mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
+    /// Uniform in [-1, 1).
+    mutating func float() -> Float { nextFloat() * 2 - 1 }
+    mutating func tensor(_ shape: [Int]) -> Tensor {
+        Tensor(shape: shape, data: (0 ..< shape.reduce(1, *)).map { _ in float() })
+    }
+}

@@ -10,8 +10,9 @@ public struct DetectHead: GraphLayer {
     public let channels: [Int]
     let box: [Chain], cls: [Chain]
     /// Per level, the first convs of both branches as one conv (box channels first): they read the same
-    /// input, so one im2col and one wider gemm serve both.
+    /// input, so one im2col and one wider gemm serve both; then the rest of each branch.
     let firstConvs: [ConvBlock]
+    let boxRest: [Chain], clsRest: [Chain]
     /// DFL's fixed 1x1 conv weights (0, 1, ..., reg_max-1 in the reference), [reg_max].
     let dfl: [Float]
     let c2: Int, c3: Int
@@ -45,6 +46,8 @@ public struct DetectHead: GraphLayer {
             return ConvBlock(folded: concat([cb.weight, cc.weight], axis: 0), bias: concat([cb.bias, cc.bias], axis: 0),
                              c1: cb.c1, c2: cb.c2 + cc.c2, k: cb.k, s: cb.s, p: cb.p, g: cb.g, d: cb.d, act: cb.act)
         }
+        boxRest = box.map { Chain(blocks: Array($0.blocks.dropFirst())) }
+        clsRest = cls.map { Chain(blocks: Array($0.blocks.dropFirst())) }
         strides = channels.indices.map { Float(8 << $0) }
         let arange = Tensor(shape: [1, regMax, 1, 1], data: (0 ..< regMax).map(Float.init))
         dfl = regMax > 1 ? w.tensor("dfl.conv.weight", shape: [1, regMax, 1, 1], init: .value(arange)).data : []
@@ -82,10 +85,8 @@ public struct DetectHead: GraphLayer {
             let h = x.shape[2], w = x.shape[3]
             let both = try firstConvs[i].forward(x, ctx)
             let (b0, c0) = (channels(both, 0 ..< c2), channels(both, c2 ..< c2 + c3))
-            boxes.append(try Chain(blocks: Array(box[i].blocks.dropFirst())).forward(b0, ctx.child("cv2").child(i))
-                .reshaped([4 * regMax, h * w]))
-            scores.append(try Chain(blocks: Array(cls[i].blocks.dropFirst())).forward(c0, ctx.child("cv3").child(i))
-                .reshaped([nc, h * w]))
+            boxes.append(try boxRest[i].forward(b0, ctx.child("cv2").child(i)).reshaped([4 * regMax, h * w]))
+            scores.append(try clsRest[i].forward(c0, ctx.child("cv3").child(i)).reshaped([nc, h * w]))
             let s = strides[i]
             for yy in 0 ..< h { for xx in 0 ..< w { anchors.append((Float(xx) + 0.5, Float(yy) + 0.5, s)) } }
         }
