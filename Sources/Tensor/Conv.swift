@@ -176,10 +176,14 @@ func convForward(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Flo
         winogradConv(p, x: x, w: w, bias: bias, activation: act, out: out)
         return
     }
+    if usesPanels(p) {
+        panelConv(p, x: x, w: w, bias: bias, activation: act, out: out)
+        return
+    }
     let g = p.g
     let kdim = p.cinG * p.kernelSize
     let plane = p.outPlane
-    let pointwise = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0
+    let pointwise = isPointwise(g)
     let bp = bias.map { ConstPointer($0) }
     for b in 0 ..< p.n {
         for gi in 0 ..< p.groups {
@@ -349,6 +353,84 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
                 let y0 = 2 * ty0, y1 = Swift.min(oh, 2 * ty1)
                 for o in 0 ..< cout {
                     biasActivate(dst.base + o * oh * ow + y0 * ow, (y1 - y0) * ow, bp?.base[o] ?? 0, act)
+                }
+            }
+        }
+    }
+}
+
+/// Whether a conv runs as an implicit gemm with the engine's own micro-kernel (CKernels/convgemm.c) rather than
+/// im2col + OpenBLAS, which writes the im2col matrix and then packs it again. Measured with `bench ops`
+/// (alternating DETR_TUI_CONV_PANELS=0 and =all, two rounds, best of each) on the RT-DETR-l and YOLOv8s shapes:
+/// - k x k convs: panels as fast or faster on all but a few shapes within noise (48->48 k3 at 160x160 104 vs
+///   94 GFLOP/s, 64->64 k3 at 80x80 137 vs 98, 128->128 k3 s2 at 80x80 132 vs 95, 16->32 k2 88 vs 70);
+/// - 1x1 convs on maps of 32x32 and more: panels (copied; 512->256 at 40x40 158 vs 128); on smaller maps
+///   OpenBLAS for more than 128 input channels (1024->512 at 20x20 163 vs 150), panels read in place for
+///   fewer (64->64 at 20x20 131 vs 75, the DFL's 16->1 28 vs 11).
+/// DETR_TUI_CONV_PANELS=0 turns it off, =all uses it for every conv that is neither depthwise nor Winograd.
+func usesPanels(_ p: ConvProblem) -> Bool {
+    guard hasAVX2FMA else { return false }
+    switch panelMode {
+    case "0": return false
+    case "all": return true
+    default:
+        return !isPointwise(p.g) || p.outPlane >= 1024 || p.cinG <= 128
+    }
+}
+
+/// A 1x1 conv with stride 1 and no padding: a plain product with the input planes.
+@inline(__always)
+func isPointwise(_ g: Window) -> Bool {
+    g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1
+}
+
+/// Whether the 1x1 panels read the input in place rather than copied (see ck_conv1x1_panels_avx2): for few
+/// input channels, on maps whose planes do not sit a multiple of 4 KB apart (32->48 at 160x160 94 vs 88
+/// GFLOP/s copied; 64->64 at 160x160 71 in place vs 95 copied).
+func panelsInPlace(_ p: ConvProblem) -> Bool {
+    p.cinG <= 48 || (p.cinG <= 128 && p.outPlane < 4096)
+}
+
+let panelMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_PANELS"] ?? ""
+
+/// The conv by ck_conv_panels_avx2: weights packed in panels of four output channels once per group, the
+/// output pixels split across cores in whole panels of 24, each core with its own K x 24 panel buffer.
+func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+               activation act: ConvActivation, out: UnsafeMutablePointer<Float>) {
+    let g = p.g
+    let kdim = p.cinG * p.kernelSize, plane = p.outPlane, m = p.coutG
+    let packed = UnsafeMutablePointer<Float>.allocate(capacity: (m + 3) / 4 * 4 * kdim)
+    defer { packed.deallocate() }
+    let geom = ck_conv_geom(cin: p.cinG, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, ph: g.ph, pw: g.pw,
+                            dh: g.dh, dw: g.dw, out_h: g.outH, out_w: g.outW)
+    let panels = (plane + 23) / 24
+    let pointwise = isPointwise(g), inPlace: Int32 = panelsInPlace(p) ? 1 : 0
+    let scratchPanels = pointwise ? 1 : ck_conv_block_panels(kdim)
+    let work = m * plane * Swift.max(kdim, 1)
+    let parts = work < 1 << 18 ? 1 : Swift.min(Parallel.cores, panels)
+    let ap = ConstPointer(packed)
+    let kind = act.kernelKind
+    do {
+        for gi in 0 ..< p.groups {
+            ck_pack_weights4(w + gi * m * kdim, m, kdim, packed)
+            let bg = bias.map { ConstPointer($0 + gi * m) }
+            for b in 0 ..< p.n {
+                let src = ConstPointer(x + (b * p.cin + gi * p.cinG) * p.inPlane)
+                let dst = SharedPointer(out + (b * p.cout + gi * m) * plane)
+                Parallel.forEach(parts, cost: Parallel.threshold) { range in
+                    let panel = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(kdim, 1) * 24 * scratchPanels)
+                    defer { panel.deallocate() }
+                    var geo = geom
+                    for part in range {
+                        let p0 = Swift.min(plane, panels * part / parts * 24)
+                        let p1 = Swift.min(plane, panels * (part + 1) / parts * 24)
+                        if p0 >= p1 { continue }
+                        if pointwise {
+                            ck_conv1x1_panels_avx2(src.base, kdim, plane, ap.base, m, bg?.base, kind, dst.base, p0, p1, inPlace, panel)
+                        } else {
+                            ck_conv_panels_avx2(src.base, &geo, ap.base, m, bg?.base, kind, dst.base, p0, p1, panel)
+                        }
+                    }
                 }
             }
         }

@@ -88,6 +88,41 @@ final class FastPathPropertyTests: XCTestCase {
         }
     }
 
+    /// The implicit-gemm path (CKernels/convgemm.c) on its own, whatever the rule that picks it: panels filled
+    /// from rows with padding, stride 2 and 3 and dilation, panels read in place (stride 1, away from the
+    /// border), 1x1 read in place or copied and its partial last panel, output channels not a multiple of 4.
+    func testPanelConvsMatchReference() throws {
+        try XCTSkipUnless(hasAVX2FMA, "the implicit-gemm kernels need AVX2 and FMA")
+        var rng = SplitMix64(seed: 31)
+        let cases: [(cin: Int, cout: Int, kh: Int, kw: Int, s: Int, p: Int, d: Int, g: Int, h: Int, w: Int)] = [
+            (16, 32, 3, 3, 1, 1, 1, 1, 40, 61), (5, 7, 3, 3, 2, 1, 1, 1, 33, 70), (3, 13, 3, 3, 2, 1, 1, 1, 64, 64),
+            (16, 32, 2, 2, 1, 0, 1, 1, 33, 57), (8, 6, 5, 5, 1, 2, 1, 1, 30, 81), (4, 9, 3, 3, 1, 2, 2, 1, 29, 50),
+            (6, 5, 3, 3, 3, 1, 1, 1, 31, 77), (12, 10, 3, 5, 1, 1, 1, 2, 26, 60), (32, 48, 1, 1, 1, 0, 1, 1, 41, 43),
+            (16, 1, 1, 1, 1, 0, 1, 1, 4, 8400), (64, 64, 3, 3, 1, 1, 1, 1, 20, 20), (7, 3, 1, 1, 2, 0, 1, 1, 25, 49),
+            (2, 8, 7, 7, 1, 3, 1, 1, 40, 100), (20, 12, 3, 3, 1, 0, 1, 1, 5, 30), (72, 22, 1, 1, 1, 0, 1, 1, 66, 70),
+            (130, 9, 1, 1, 1, 0, 1, 1, 11, 13),
+        ]
+        for (i, c) in cases.enumerated() {
+            let act = Self.activations[i % 4]
+            let x = rng.tensor([1 + i % 2, c.cin, c.h, c.w])
+            let wt = rng.tensor([c.cout, c.cin / c.g, c.kh, c.kw])
+            let b = i % 3 == 2 ? nil : rng.tensor([c.cout])
+            let p = ConvProblem(x, wt, b, (c.s, c.s), (c.p, c.p), (c.d, c.d), c.g)
+            let fast = Tensor(shape: [p.n, p.cout, p.g.outH, p.g.outW]) { out in
+                x.data.withUnsafeBufferPointer { xp in
+                    wt.data.withUnsafeBufferPointer { wp in
+                        withOptionalBuffer(b) { bp in
+                            panelConv(p, x: xp.baseAddress!, w: wp.baseAddress!, bias: bp, activation: act, out: out.baseAddress!)
+                        }
+                    }
+                }
+            }
+            let ref = conv2dReference(x, weight: wt, bias: b, stride: (c.s, c.s), padding: (c.p, c.p),
+                                      dilation: (c.d, c.d), groups: c.g)
+            assertClose(fast, referenceActivated(ref, act), "panels \(c) \(act)")
+        }
+    }
+
     /// The 1x1 conv over a concatenation it never builds, against conv2d of the built concatenation.
     func testConv1x1OverPartsMatchesConvOfConcat() {
         var rng = SplitMix64(seed: 99)

@@ -47,6 +47,28 @@ void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pa
                    long t0, long tb, float *v);
 void ck_wino_output(const float *m, long cout, long out_h, long out_w, long tiles_x, long t0, long tb, float *out);
 
+/* Convolution geometry of one image and one group for ck_conv_panels_avx2. */
+typedef struct {
+    long cin, h, w, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w;
+} ck_conv_geom;
+
+/* How many panels of 24 output pixels ck_conv_panels_avx2 fills at a time for k = cin * kh * kw. */
+long ck_conv_block_panels(long k);
+
+/* Weights w [m][k] into panels of four rows, ap [ceil(m / 4)][k][4], the rows past m zero. */
+void ck_pack_weights4(const float *w, long m, long k, float *ap);
+
+/* Output pixels p0 ..< p1 of out [m][out_h * out_w] = act(bias + weights (packed by ck_pack_weights4) times
+   the im2col matrix of x [cin][h][w]); act as for ck_bias_act_avx2, bias may be NULL; panel is scratch for
+   ck_conv_block_panels(cin * kh * kw) * cin * kh * kw * 24 floats (see convgemm.c). Only call when ck_has_avx2_fma() returned 1. */
+void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                         int act, float *out, long p0, long p1, float *panel);
+
+/* The same for a 1x1 convolution (stride 1, no padding) of x [k][plane], read in place when in_place is 1,
+   else copied into panel (scratch for k * 24 floats) 24 pixels at a time. */
+void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
+                            int act, float *out, long p0, long p1, int in_place, float *panel);
+
 /* Runs fn(ctx, c) for c in 0 ..< chunks on the pool's workers and the calling thread, and returns when all
    are done. A call made while the pool runs another job (nested, or from another thread) runs its chunks
    on the calling thread. */

@@ -1,0 +1,327 @@
+/* Convolution as a product with the im2col matrix, built 24 output pixels at a time ("implicit gemm").
+
+   OpenBLAS multiplies the weights by an im2col matrix that the engine first writes out and that sgemm then
+   copies again into its own packed layout; for the narrow convs of a detector's first stages (16-64 output
+   channels, few input channels) those two passes over the big operand cost as much as the arithmetic.
+   Here the im2col columns of 24 output pixels are written straight into the layout the micro-kernel
+   reads (K rows of 24 floats, in L1/L2), and a 4 x 24 register block (12 accumulators, started at the
+   bias) runs over all K for each group of four output channels. */
+#include "CKernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CK_AVX2 __attribute__((target("avx2,fma")))
+
+#define CK_BLOCK_PANELS 16                       /* panels filled together, at most */
+#define CK_MAX_SEGMENTS (CK_BLOCK_PANELS * 25)   /* each panel: at most 24 runs, plus one */
+#define CK_MAX_RUNS 1024
+
+long ck_conv_block_panels(long k) {
+    long nb = (48L * 1024) / (k > 0 ? k * 24 : 24);   /* about 192 KB of panels */
+    return nb < 1 ? 1 : nb > CK_BLOCK_PANELS ? CK_BLOCK_PANELS : nb;
+}
+
+void ck_pack_weights4(const float *w, long m, long k, float *ap) {
+    for (long o0 = 0; o0 < m; o0 += 4) {
+        float *dst = ap + o0 * k;
+        for (long i = 0; i < k; i++) {
+            for (long r = 0; r < 4; r++) dst[i * 4 + r] = o0 + r < m ? w[(o0 + r) * k + i] : 0.0f;
+        }
+    }
+}
+
+/* One run of output pixels inside one output row and one panel: lanes lane ..< lane + count of panel
+   `panel`, output row i, output columns j ..< j + count. */
+typedef struct { long panel, lane, i, j, count; } ck_segment;
+
+/* For one segment and one kernel column: the first input column x0, and the lanes lo ..< hi whose input
+   column lies inside the row (the others read padding). */
+typedef struct { long x0, lo, hi; } ck_run;
+
+static inline CK_AVX2 void ck_zero(float *dst, long n) {
+    long t = 0;
+    for (; t + 8 <= n; t += 8) _mm256_storeu_ps(dst + t, _mm256_setzero_ps());
+    for (; t < n; t++) dst[t] = 0.0f;
+}
+
+/* dst[t] = row[x0 + t * sw] for lo <= t < hi, 0 for the other t < n; `avail` floats are readable from row. */
+static inline CK_AVX2 void ck_copy_run(float *dst, const float *row, ck_run r, long n, long sw, long avail) {
+    ck_zero(dst, r.lo);
+    const float *src = row + r.x0;
+    long t = r.lo;
+    if (sw == 1) {
+        for (; t + 8 <= r.hi; t += 8) _mm256_storeu_ps(dst + t, _mm256_loadu_ps(src + t));
+        for (; t < r.hi; t++) dst[t] = src[t];
+    } else if (sw == 2) {
+        /* the even lanes of src[2t ..< 2t + 16], while those 16 floats are readable */
+        for (; t + 8 <= r.hi && r.x0 + 2 * t + 16 <= avail; t += 8) {
+            __m256 a = _mm256_loadu_ps(src + 2 * t), b = _mm256_loadu_ps(src + 2 * t + 8);
+            __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+            _mm256_storeu_ps(dst + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
+        }
+        for (; t < r.hi; t++) dst[t] = src[2 * t];
+    } else {
+        for (; t < r.hi; t++) dst[t] = src[t * sw];
+    }
+    ck_zero(dst + r.hi, n - r.hi);
+}
+
+
+static inline ck_run ck_make_run(const ck_conv_geom *g, const ck_segment *s, long kj) {
+    const long sw = g->sw, x0 = s->j * sw + kj * g->dw - g->pw, n = s->count;
+    long lo = x0 < 0 ? (-x0 + sw - 1) / sw : 0;
+    long hi = g->w - 1 - x0 < 0 ? 0 : (g->w - 1 - x0) / sw + 1;
+    if (lo > n) lo = n;
+    if (hi > n) hi = n;
+    if (hi < lo) hi = lo;
+    return (ck_run){x0, lo, hi};
+}
+
+/* The im2col columns of output pixels q0 ..< q0 + nv into panels of 24 lanes, panel[p][k][24] (the lanes
+   past nv zero). Row by row of the im2col matrix, so the input is read in long runs; everything that depends
+   only on the output pixel and the kernel column is worked out once per call. */
+static CK_AVX2 void ck_fill_panels(const float *x, const ck_conv_geom *g, long q0, long nv, const char *skip,
+                                   float *panel) {
+    ck_segment seg[CK_MAX_SEGMENTS];
+    long nseg = 0;
+    for (long lane = 0, q = q0; lane < nv;) {
+        const long i = q / g->out_w, j = q % g->out_w, in_panel = lane % 24;
+        long count = g->out_w - j;
+        if (count > nv - lane) count = nv - lane;
+        if (count > 24 - in_panel) count = 24 - in_panel;
+        if (!skip || !skip[lane / 24]) seg[nseg++] = (ck_segment){lane / 24, in_panel, i, j, count};
+        lane += count; q += count;
+    }
+    ck_run runs[CK_MAX_RUNS];
+    const long kw = g->kw, k = g->cin * g->kh * kw;
+    const int table = nseg * kw <= CK_MAX_RUNS;
+    for (long s = 0; table && s < nseg; s++) {
+        for (long kj = 0; kj < kw; kj++) runs[s * kw + kj] = ck_make_run(g, &seg[s], kj);
+    }
+    const long plane = g->h * g->w, tail = nv % 24, last = nv / 24;
+    /* The input rows of the next call's first output row are prefetched while this one is filled: the
+       panels read many rows (channels x kernel rows) a little at a time, too many streams for the
+       hardware prefetcher, and each new line would otherwise be a miss at full latency. */
+    const long qn = q0 + nv, in = qn / g->out_w, jn = qn % g->out_w;
+    const int ahead = in < g->out_h;
+    long xa = jn * g->sw - g->pw, xb = (jn + nv) * g->sw + (kw - 1) * g->dw - g->pw;
+    if (xa < 0) xa = 0;
+    if (xb > g->w) xb = g->w;
+    long r = 0;
+    for (long c = 0; c < g->cin; c++) {
+        const float *src = x + c * plane;
+        for (long ki = 0; ki < g->kh; ki++) {
+            const long yn = in * g->sh + ki * g->dh - g->ph;
+            if (ahead && yn >= 0 && yn < g->h) {
+                for (long t = xa; t < xb; t += 16) _mm_prefetch((const char *)(src + yn * g->w + t), _MM_HINT_T0);
+            }
+            for (long kj = 0; kj < kw; kj++, r++) {
+                float *row = panel + r * 24;
+                for (long s = 0; s < nseg; s++) {
+                    float *dst = row + seg[s].panel * k * 24 + seg[s].lane;
+                    const long y = seg[s].i * g->sh + ki * g->dh - g->ph;
+                    if (y < 0 || y >= g->h) {
+                        ck_zero(dst, seg[s].count);
+                        continue;
+                    }
+                    ck_copy_run(dst, src + y * g->w, table ? runs[s * kw + kj] : ck_make_run(g, &seg[s], kj),
+                                seg[s].count, g->sw, (g->h - y) * g->w);
+                }
+                if (tail) ck_zero(row + last * k * 24 + tail, 24 - tail);
+            }
+        }
+    }
+}
+
+/* out rows 0 ..< rows (rows <= 4), columns 0 ..< cols (cols <= 24) = bias + a (k x 4 panel) * b (k rows of 24
+   floats, ldb apart). */
+static inline CK_AVX2 void ck_kernel_4x24(long k, const float *a, const float *b, long ldb, const long *off,
+                                          const float *bias, long rows, float *out, long ldo, long cols) {
+    /* The accumulators start at zero and the bias is added after the loop: started from the same bias
+       register, clang coalesces them and rotates registers through the loop (with a spill). */
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(), c12 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c22 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c32 = _mm256_setzero_ps();
+    /* The loop is written out in assembly: with 12 accumulators, 3 panel vectors and a broadcast it needs
+       all 16 vector registers, and clang's register allocation rotates values through them (with a spill)
+       at a third of the speed. */
+#define CK_FMA_ROWS                                              \
+    "vbroadcastss (%[a]), %%ymm15\n\t"                           \
+    "vfmadd231ps %%ymm12, %%ymm15, %[c00]\n\t"                   \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c01]\n\t"                   \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c02]\n\t"                   \
+    "vbroadcastss 4(%[a]), %%ymm15\n\t"                          \
+    "vfmadd231ps %%ymm12, %%ymm15, %[c10]\n\t"                   \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c11]\n\t"                   \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c12]\n\t"                   \
+    "vbroadcastss 8(%[a]), %%ymm15\n\t"                          \
+    "vfmadd231ps %%ymm12, %%ymm15, %[c20]\n\t"                   \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c21]\n\t"                   \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c22]\n\t"                   \
+    "vbroadcastss 12(%[a]), %%ymm15\n\t"                         \
+    "vfmadd231ps %%ymm12, %%ymm15, %[c30]\n\t"                   \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c31]\n\t"                   \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c32]\n\t"                   \
+    "add $16, %[a]\n\t"
+#define CK_ACCUMULATORS                                                                                       \
+    [c00] "+x"(c00), [c01] "+x"(c01), [c02] "+x"(c02), [c10] "+x"(c10), [c11] "+x"(c11), [c12] "+x"(c12),     \
+    [c20] "+x"(c20), [c21] "+x"(c21), [c22] "+x"(c22), [c30] "+x"(c30), [c31] "+x"(c31), [c32] "+x"(c32)
+    long n = k;
+    if (n > 0 && off) {
+        /* row i of the right side at b + off[i] (a conv's taps read in place) */
+        __asm__ volatile(
+            "1:\n\t"
+            "mov (%[off]), %%rax\n\t"
+            "vmovups (%[b],%%rax,4), %%ymm12\n\t"
+            "vmovups 32(%[b],%%rax,4), %%ymm13\n\t"
+            "vmovups 64(%[b],%%rax,4), %%ymm14\n\t"
+            CK_FMA_ROWS
+            "add $8, %[off]\n\t"
+            "dec %[n]\n\t"
+            "jnz 1b\n\t"
+            : [a] "+r"(a), [off] "+r"(off), [n] "+r"(n), CK_ACCUMULATORS
+            : [b] "r"(b)
+            : "rax", "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+    } else if (n > 0) {
+        const long ldb_bytes = ldb * (long)sizeof(float);
+        __asm__ volatile(
+            "1:\n\t"
+            "vmovups (%[b]), %%ymm12\n\t"
+            "vmovups 32(%[b]), %%ymm13\n\t"
+            "vmovups 64(%[b]), %%ymm14\n\t"
+            CK_FMA_ROWS
+            "add %[ldb], %[b]\n\t"
+            "dec %[n]\n\t"
+            "jnz 1b\n\t"
+            : [a] "+r"(a), [b] "+r"(b), [n] "+r"(n), CK_ACCUMULATORS
+            : [ldb] "r"(ldb_bytes)
+            : "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+    }
+#undef CK_FMA_ROWS
+#undef CK_ACCUMULATORS
+    if (bias) {
+        __m256 v = _mm256_set1_ps(bias[0]);
+        c00 = _mm256_add_ps(c00, v); c01 = _mm256_add_ps(c01, v); c02 = _mm256_add_ps(c02, v);
+        v = _mm256_set1_ps(rows > 1 ? bias[1] : 0.0f);
+        c10 = _mm256_add_ps(c10, v); c11 = _mm256_add_ps(c11, v); c12 = _mm256_add_ps(c12, v);
+        v = _mm256_set1_ps(rows > 2 ? bias[2] : 0.0f);
+        c20 = _mm256_add_ps(c20, v); c21 = _mm256_add_ps(c21, v); c22 = _mm256_add_ps(c22, v);
+        v = _mm256_set1_ps(rows > 3 ? bias[3] : 0.0f);
+        c30 = _mm256_add_ps(c30, v); c31 = _mm256_add_ps(c31, v); c32 = _mm256_add_ps(c32, v);
+    }
+    if (rows == 4 && cols == 24) {
+        _mm256_storeu_ps(out, c00); _mm256_storeu_ps(out + 8, c01); _mm256_storeu_ps(out + 16, c02);
+        out += ldo;
+        _mm256_storeu_ps(out, c10); _mm256_storeu_ps(out + 8, c11); _mm256_storeu_ps(out + 16, c12);
+        out += ldo;
+        _mm256_storeu_ps(out, c20); _mm256_storeu_ps(out + 8, c21); _mm256_storeu_ps(out + 16, c22);
+        out += ldo;
+        _mm256_storeu_ps(out, c30); _mm256_storeu_ps(out + 8, c31); _mm256_storeu_ps(out + 16, c32);
+        return;
+    }
+    float t[4][24];
+    _mm256_storeu_ps(t[0], c00); _mm256_storeu_ps(t[0] + 8, c01); _mm256_storeu_ps(t[0] + 16, c02);
+    _mm256_storeu_ps(t[1], c10); _mm256_storeu_ps(t[1] + 8, c11); _mm256_storeu_ps(t[1] + 16, c12);
+    _mm256_storeu_ps(t[2], c20); _mm256_storeu_ps(t[2] + 8, c21); _mm256_storeu_ps(t[2] + 16, c22);
+    _mm256_storeu_ps(t[3], c30); _mm256_storeu_ps(t[3] + 8, c31); _mm256_storeu_ps(t[3] + 16, c32);
+    for (long r = 0; r < rows; r++) memcpy(out + r * ldo, t[r], (size_t)cols * sizeof(float));
+}
+
+/* Whether the 24 output pixels from q lie in one output row and every tap of theirs inside the input, with
+   stride 1: then row r of their im2col columns is the input itself at x + off[r] + (first tap's offset). */
+static inline long ck_interior_panel(const ck_conv_geom *g, long q, long cols, long *base) {
+    if (g->sw != 1 || cols != 24) return 0;
+    const long i = q / g->out_w, j = q % g->out_w;
+    if (j + 24 > g->out_w) return 0;
+    const long y0 = i * g->sh - g->ph, x0 = j - g->pw;
+    if (y0 < 0 || y0 + (g->kh - 1) * g->dh >= g->h || x0 < 0 || x0 + 23 + (g->kw - 1) * g->dw >= g->w) return 0;
+    *base = y0 * g->w + x0;
+    return 1;
+}
+
+CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                 int act, float *out, long p0, long p1, float *panel) {
+    const long k = g->cin * g->kh * g->kw, ldo = g->out_h * g->out_w;
+    const long block = ck_conv_block_panels(k) * 24;
+    long *off = g->sw == 1 ? malloc((size_t)k * sizeof(long)) : 0;
+    if (off) {
+        long r = 0;
+        for (long c = 0; c < g->cin; c++)
+            for (long ki = 0; ki < g->kh; ki++)
+                for (long kj = 0; kj < g->kw; kj++) off[r++] = c * g->h * g->w + ki * g->dh * g->w + kj * g->dw;
+    }
+    char skip[CK_BLOCK_PANELS];
+    long base[CK_BLOCK_PANELS];
+    for (long q0 = p0; q0 < p1; q0 += block) {
+        const long nv = p1 - q0 < block ? p1 - q0 : block;
+        long direct_panels = 0;
+        for (long q = 0; q < nv; q += 24) {
+            const long cols = nv - q < 24 ? nv - q : 24;
+            skip[q / 24] = (char)(off && ck_interior_panel(g, q0 + q, cols, &base[q / 24]));
+            direct_panels += skip[q / 24];
+        }
+        if (direct_panels * 24 < nv) ck_fill_panels(x, g, q0, nv, skip, panel);
+        for (long q = 0; q < nv; q += 24) {
+            const long cols = nv - q < 24 ? nv - q : 24;
+            const int direct = skip[q / 24];
+            const float *b = direct ? x + base[q / 24] : panel + (q / 24) * k * 24;
+            for (long o = 0; o < m; o += 4) {
+                const long rows = m - o < 4 ? m - o : 4;
+                float *dst = out + o * ldo + q0 + q;
+                ck_kernel_4x24(k, ap + o * k, b, 24, direct ? off : 0, bias ? bias + o : 0, rows, dst, ldo, cols);
+                if (act >= 0) {
+                    for (long r = 0; r < rows; r++) ck_bias_act_avx2(dst + r * ldo, cols, 0.0f, act);
+                }
+            }
+        }
+    }
+    free(off);
+}
+
+/* The 1x1 case needs no im2col: row k of the product's right side is input channel k. With `in_place` the
+   kernel reads the input planes where they lie (best for few channels: each panel touches 2 lines a channel,
+   and with many channels, or planes a multiple of 4 KB apart, those lines evict each other); otherwise, and
+   always for the last, partial panel (reading it in place could run past the end of the input), the 24
+   columns are copied into `panel` (k * 24 floats) first. */
+CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
+                                    int act, float *out, long p0, long p1, int in_place, float *panel) {
+    for (long q = p0; q < p1; q += 24) {
+        const long cols = p1 - q < 24 ? p1 - q : 24;
+        const float *b = x + q;
+        long ldb = plane;
+        if (cols < 24 || !in_place) {
+            for (long i = 0; i < k; i++) {
+                memcpy(panel + i * 24, x + i * plane + q, (size_t)cols * sizeof(float));
+                ck_zero(panel + i * 24 + cols, 24 - cols);
+            }
+            b = panel; ldb = 24;
+        }
+        for (long o = 0; o < m; o += 4) {
+            const long rows = m - o < 4 ? m - o : 4;
+            float *dst = out + o * plane + q;
+            ck_kernel_4x24(k, ap + o * k, b, ldb, 0, bias ? bias + o : 0, rows, dst, plane, cols);
+            if (act >= 0) {
+                for (long r = 0; r < rows; r++) ck_bias_act_avx2(dst + r * plane, cols, 0.0f, act);
+            }
+        }
+    }
+}
+
+#else
+
+void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
+                            int act, float *out, long p0, long p1, int in_place, float *panel) {
+    (void)in_place; (void)x; (void)k; (void)plane; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
+}
+long ck_conv_block_panels(long k) { (void)k; return 1; }
+void ck_pack_weights4(const float *w, long m, long k, float *ap) { (void)w; (void)m; (void)k; (void)ap; }
+void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                         int act, float *out, long p0, long p1, float *panel) {
+    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
+}
+
+#endif
