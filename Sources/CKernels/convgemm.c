@@ -14,6 +14,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define CK_AVX2 __attribute__((target("avx2,fma")))
+#include "simd_math.h"
 
 #define CK_BLOCK_PANELS 16                       /* panels filled together, at most */
 #define CK_MAX_SEGMENTS (CK_BLOCK_PANELS * 25)   /* each panel: at most 24 runs, plus one */
@@ -139,7 +140,7 @@ static CK_AVX2 void ck_fill_panels(const float *x, const ck_conv_geom *g, long q
 /* out rows 0 ..< rows (rows <= 4), columns 0 ..< cols (cols <= 24) = bias + a (k x 4 panel) * b (k rows of 24
    floats, ldb apart). */
 static inline CK_AVX2 void ck_kernel_4x24(long k, const float *a, const float *b, long ldb, const long *off,
-                                          const float *bias, long rows, float *out, long ldo, long cols) {
+                                          const float *bias, int act, long rows, float *out, long ldo, long cols) {
     /* The accumulators start at zero and the bias is added after the loop: started from the same bias
        register, clang coalesces them and rotates registers through the loop (with a spill). */
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
@@ -213,6 +214,12 @@ static inline CK_AVX2 void ck_kernel_4x24(long k, const float *a, const float *b
         v = _mm256_set1_ps(rows > 3 ? bias[3] : 0.0f);
         c30 = _mm256_add_ps(c30, v); c31 = _mm256_add_ps(c31, v); c32 = _mm256_add_ps(c32, v);
     }
+    if (act >= 0) {
+#define CK_ACT(v) v = act == 3 ? ck_relu8(v) : ck_act8(v, act)
+        CK_ACT(c00); CK_ACT(c01); CK_ACT(c02); CK_ACT(c10); CK_ACT(c11); CK_ACT(c12);
+        CK_ACT(c20); CK_ACT(c21); CK_ACT(c22); CK_ACT(c30); CK_ACT(c31); CK_ACT(c32);
+#undef CK_ACT
+    }
     if (rows == 4 && cols == 24) {
         _mm256_storeu_ps(out, c00); _mm256_storeu_ps(out + 8, c01); _mm256_storeu_ps(out + 16, c02);
         out += ldo;
@@ -265,17 +272,17 @@ CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const fl
             direct_panels += skip[q / 24];
         }
         if (direct_panels * 24 < nv) ck_fill_panels(x, g, q0, nv, skip, panel);
-        for (long q = 0; q < nv; q += 24) {
-            const long cols = nv - q < 24 ? nv - q : 24;
-            const int direct = skip[q / 24];
-            const float *b = direct ? x + base[q / 24] : panel + (q / 24) * k * 24;
-            for (long o = 0; o < m; o += 4) {
-                const long rows = m - o < 4 ? m - o : 4;
-                float *dst = out + o * ldo + q0 + q;
-                ck_kernel_4x24(k, ap + o * k, b, 24, direct ? off : 0, bias ? bias + o : 0, rows, dst, ldo, cols);
-                if (act >= 0) {
-                    for (long r = 0; r < rows; r++) ck_bias_act_avx2(dst + r * ldo, cols, 0.0f, act);
-                }
+        /* Output channels outside, panels inside: each output row gets the block's pixels in one run of whole
+           cache lines (panel by panel, the 4 x 24 stores of many rows a plane apart evict each other's
+           partly written lines when planes are a multiple of 4 KB). */
+        for (long o = 0; o < m; o += 4) {
+            const long rows = m - o < 4 ? m - o : 4;
+            for (long q = 0; q < nv; q += 24) {
+                const long cols = nv - q < 24 ? nv - q : 24;
+                const int direct = skip[q / 24];
+                const float *b = direct ? x + base[q / 24] : panel + (q / 24) * k * 24;
+                ck_kernel_4x24(k, ap + o * k, b, 24, direct ? off : 0, bias ? bias + o : 0, act, rows,
+                               out + o * ldo + q0 + q, ldo, cols);
             }
         }
     }
@@ -286,26 +293,29 @@ CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const fl
    kernel reads the input planes where they lie (best for few channels: each panel touches 2 lines a channel,
    and with many channels, or planes a multiple of 4 KB apart, those lines evict each other); otherwise, and
    always for the last, partial panel (reading it in place could run past the end of the input), the 24
-   columns are copied into `panel` (k * 24 floats) first. */
+   columns are copied into `panel` (ck_conv_block_panels(k) * k * 24 floats) first. As above, blocks of
+   panels with the output channels outside. */
 CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
                                     int act, float *out, long p0, long p1, int in_place, float *panel) {
-    for (long q = p0; q < p1; q += 24) {
-        const long cols = p1 - q < 24 ? p1 - q : 24;
-        const float *b = x + q;
-        long ldb = plane;
-        if (cols < 24 || !in_place) {
+    const long block = ck_conv_block_panels(k) * 24;
+    for (long q0 = p0; q0 < p1; q0 += block) {
+        const long nv = p1 - q0 < block ? p1 - q0 : block;
+        for (long q = 0; q < nv; q += 24) {
+            const long cols = nv - q < 24 ? nv - q : 24;
+            if (cols == 24 && in_place) continue;
+            float *dst = panel + (q / 24) * k * 24;
             for (long i = 0; i < k; i++) {
-                memcpy(panel + i * 24, x + i * plane + q, (size_t)cols * sizeof(float));
-                ck_zero(panel + i * 24 + cols, 24 - cols);
+                memcpy(dst + i * 24, x + i * plane + q0 + q, (size_t)cols * sizeof(float));
+                ck_zero(dst + i * 24 + cols, 24 - cols);
             }
-            b = panel; ldb = 24;
         }
         for (long o = 0; o < m; o += 4) {
             const long rows = m - o < 4 ? m - o : 4;
-            float *dst = out + o * plane + q;
-            ck_kernel_4x24(k, ap + o * k, b, ldb, 0, bias ? bias + o : 0, rows, dst, plane, cols);
-            if (act >= 0) {
-                for (long r = 0; r < rows; r++) ck_bias_act_avx2(dst + r * plane, cols, 0.0f, act);
+            for (long q = 0; q < nv; q += 24) {
+                const long cols = nv - q < 24 ? nv - q : 24;
+                const int here = cols == 24 && in_place;
+                ck_kernel_4x24(k, ap + o * k, here ? x + q0 + q : panel + (q / 24) * k * 24, here ? plane : 24, 0,
+                               bias ? bias + o : 0, act, rows, out + o * plane + q0 + q, plane, cols);
             }
         }
     }

@@ -10,6 +10,7 @@ int ck_has_avx2_fma(void) {
 }
 
 #define CK_AVX2 __attribute__((target("avx2,fma")))
+#include "simd_math.h"
 
 /* The even-indexed floats of p[0..15], in order. */
 static inline CK_AVX2 __m256 ck_evens(const float *p) {
@@ -107,38 +108,6 @@ CK_AVX2 void ck_gather_stride2_avx2(float *dst, const float *src, long n) {
     for (; j < n; j++) dst[j] = src[2 * j];
 }
 
-/* e^x for eight lanes: x = n ln2 + r with |r| <= ln2 / 2, e^r from a degree-7 polynomial, 2^n put into
-   the exponent bits. */
-static inline CK_AVX2 __m256 ck_exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-/* kind 0: exp, 1: sigmoid, 2: silu. NaN inputs stay NaN. */
-static inline CK_AVX2 __m256 ck_act8(__m256 x, int kind) {
-    __m256 y;
-    if (kind == 0) {
-        y = ck_exp8(x);
-    } else {
-        __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), ck_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)));
-        y = _mm256_div_ps(kind == 1 ? _mm256_set1_ps(1.0f) : x, d);
-    }
-    __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
-    return _mm256_blendv_ps(y, x, nan);
-}
-
 static inline CK_AVX2 void ck_act(float *dst, const float *src, long n, int kind) {
     long i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, ck_act8(_mm256_loadu_ps(src + i), kind));
@@ -155,13 +124,12 @@ CK_AVX2 void ck_sigmoid_avx2(float *dst, const float *src, long n) { ck_act(dst,
 CK_AVX2 void ck_silu_avx2(float *dst, const float *src, long n) { ck_act(dst, src, n, 2); }
 
 CK_AVX2 void ck_bias_act_avx2(float *p, long n, float bias, int kind) {
-    __m256 b = _mm256_set1_ps(bias), zero = _mm256_setzero_ps();
+    __m256 b = _mm256_set1_ps(bias);
     long i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 x = _mm256_add_ps(_mm256_loadu_ps(p + i), b);
         if (kind == 3) {
-            /* max(x, 0) but NaN stays NaN: keep x where x > 0 or unordered */
-            x = _mm256_blendv_ps(zero, x, _mm256_cmp_ps(x, zero, _CMP_NLE_UQ));
+            x = ck_relu8(x);
         } else if (kind >= 0) {
             x = ck_act8(x, kind);
         }

@@ -361,12 +361,14 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
 
 /// Whether a conv runs as an implicit gemm with the engine's own micro-kernel (CKernels/convgemm.c) rather than
 /// im2col + OpenBLAS, which writes the im2col matrix and then packs it again. Measured with `bench ops`
-/// (alternating DETR_TUI_CONV_PANELS=0 and =all, two rounds, best of each) on the RT-DETR-l and YOLOv8s shapes:
-/// - k x k convs: panels as fast or faster on all but a few shapes within noise (48->48 k3 at 160x160 104 vs
-///   94 GFLOP/s, 64->64 k3 at 80x80 137 vs 98, 128->128 k3 s2 at 80x80 132 vs 95, 16->32 k2 88 vs 70);
-/// - 1x1 convs on maps of 32x32 and more: panels (copied; 512->256 at 40x40 158 vs 128); on smaller maps
-///   OpenBLAS for more than 128 input channels (1024->512 at 20x20 163 vs 150), panels read in place for
-///   fewer (64->64 at 20x20 131 vs 75, the DFL's 16->1 28 vs 11).
+/// (DETR_TUI_CONV_PANELS=0 and default alternating, best of 7 runs, with and without a SiLU epilogue) and
+/// `bench yolov8n` / `bench rtdetr-l` per layer:
+/// - wins on the narrow convs of the early, large maps (16->32 k2 at 320x320 108 vs 86 GFLOP/s, 32->16 k2 84
+///   vs 68, 64->128 k3 s2 at 160x160 127 vs 105, with SiLU 128 vs 82 for 32->32 k3 at 160x160) and on small
+///   1x1 convs (64->64 at 20x20 101 vs 88, the DFL's 16->1 20 vs 11);
+/// - about even (within this machine's noise) on the wider convs of 40x40 and 80x80 maps;
+/// - loses where a panel of im2col columns outgrows the caches (K = cin * kh * kw above ~1152: 512->64 k3 at
+///   20x20 65 vs 98) and on k x k convs of maps under 32x32 (64->64 k3 at 20x20 71 vs 85), which keep OpenBLAS.
 /// DETR_TUI_CONV_PANELS=0 turns it off, =all uses it for every conv that is neither depthwise nor Winograd.
 func usesPanels(_ p: ConvProblem) -> Bool {
     guard hasAVX2FMA else { return false }
@@ -374,7 +376,8 @@ func usesPanels(_ p: ConvProblem) -> Bool {
     case "0": return false
     case "all": return true
     default:
-        return !isPointwise(p.g) || p.outPlane >= 1024 || p.cinG <= 128
+        let k = p.cinG * p.kernelSize
+        return k <= 1152 && (p.outPlane >= 1024 || (isPointwise(p.g) && k <= 128))
     }
 }
 
@@ -405,7 +408,7 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
                             dh: g.dh, dw: g.dw, out_h: g.outH, out_w: g.outW)
     let panels = (plane + 23) / 24
     let pointwise = isPointwise(g), inPlace: Int32 = panelsInPlace(p) ? 1 : 0
-    let scratchPanels = pointwise ? 1 : ck_conv_block_panels(kdim)
+    let scratchPanels = ck_conv_block_panels(kdim)
     let work = m * plane * Swift.max(kdim, 1)
     let parts = work < 1 << 18 ? 1 : Swift.min(Parallel.cores, panels)
     let ap = ConstPointer(packed)

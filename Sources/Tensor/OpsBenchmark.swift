@@ -125,14 +125,14 @@ public enum OpsBenchmark {
         public var ms: Double
         public var gflopsPerSecond: Double
         public var percentOfSgemm: Double
-        /// Processor time of one call summed over all threads (best of the runs): robust to other load.
-        public var cpuMs: Double
-        /// GFLOPs per processor-second, as a share of single-threaded sgemm's GFLOPs per processor-second.
-        public var percentOfSgemmPerCore: Double
-        /// For depthwise convs: (share of the model's conv time) / (share of its conv FLOPs), from wall
-        /// and from processor time. Only when every shape of the model was measured.
+        /// Bytes the conv must move at least (input, weights and output, once each) per second of wall time.
+        public var gbPerSecond: Double
+        /// That rate over the machine's copy rate (`Report.copyGBPerSecond`): how near a memory-bound conv is
+        /// to the memory system's limit.
+        public var percentOfCopy: Double
+        /// For depthwise convs: (share of the model's conv time) / (share of its conv FLOPs). Only when every
+        /// shape of the model was measured.
         public var costRatio: Double?
-        public var costRatioCpu: Double?
     }
 
     public struct ModelSummary: Sendable, Codable {
@@ -141,18 +141,16 @@ public enum OpsBenchmark {
         public var convMs: Double
         public var gflopsPerSecond: Double
         public var percentOfSgemm: Double
-        public var convCpuMs: Double
-        public var percentOfSgemmPerCore: Double
         public var depthwiseFlopShare: Double
         public var depthwiseTimeShare: Double
-        public var depthwiseCpuShare: Double
     }
 
     public struct Report: Sendable, Codable {
         /// OpenBLAS 1024^3 sgemm on all cores, wall clock.
         public var sgemmGflopsPerSecond: Double
-        /// OpenBLAS 1024^3 sgemm on one thread, per processor-second.
-        public var sgemmGflopsPerCpuSecond: Double
+        /// Bytes read plus bytes written per second copying 8 MB on all cores (best of the runs): what a
+        /// conv that only streams its data through could reach.
+        public var copyGBPerSecond: Double
         /// The same 1024^3 product through the engine's own `matmul`.
         public var matmulGflopsPerSecond: Double
         public var sgemmSize: Int
@@ -163,30 +161,16 @@ public enum OpsBenchmark {
         public var models: [ModelSummary]
     }
 
-    struct Timing { var wall: Double; var cpu: Double }
-
-    /// Processor time of the whole process (all threads), in seconds.
-    static func processCPUTime() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    /// Best wall time and best processor time of `runs` calls, in seconds.
-    static func measure(runs: Int, _ body: () -> Void) -> Timing {
-        var best = Timing(wall: .infinity, cpu: .infinity)
+    /// Best wall time of `runs` calls, in seconds.
+    static func bestTime(runs: Int, _ body: () -> Void) -> Double {
+        var best = Double.infinity
         for _ in 0 ..< Swift.max(1, runs) {
-            let c0 = processCPUTime(), t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = DispatchTime.now().uptimeNanoseconds
             body()
-            let wall = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            let cpu = processCPUTime() - c0
-            best.wall = Swift.min(best.wall, wall)
-            best.cpu = Swift.min(best.cpu, cpu)
+            best = Swift.min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         }
         return best
     }
-
-    static func bestTime(runs: Int, _ body: () -> Void) -> Double { measure(runs: runs, body).wall }
 
     static func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
         var state = seed &* 6364136223846793005 &+ 1442695040888963407
@@ -198,35 +182,50 @@ public enum OpsBenchmark {
         }
     }
 
-    /// A 1024^3 sgemm through OpenBLAS with `threads` threads of its own.
-    static func sgemmTiming(size n: Int, threads: Int, runs: Int) -> Timing {
+    /// GFLOP/s of an n x n x n single-precision gemm through OpenBLAS with its own threads on every core,
+    /// best of `runs`: the machine's rate.
+    public static func sgemmRate(size n: Int = 1024, runs: Int = 5) -> Double {
         let a = randomTensor([n, n], seed: 1), b = randomTensor([n, n], seed: 2)
         var c = [Float](repeating: 0, count: n * n)
-        return withBlasThreads(threads) { () -> Timing in
+        let t = withBlasThreads(Parallel.cores) { () -> Double in
             a.data.withUnsafeBufferPointer { pa in
                 b.data.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
                         let out = pc.baseAddress!
                         // the first call warms up the BLAS thread pool
                         sgemmThreaded(m: n, n: n, k: n, a: pa.baseAddress!, b: pb.baseAddress!, c: out)
-                        return measure(runs: runs) {
+                        return bestTime(runs: runs) {
                             sgemmThreaded(m: n, n: n, k: n, a: pa.baseAddress!, b: pb.baseAddress!, c: out)
                         }
                     }
                 }
             }
         }
+        return 2 * Double(n * n * n) / t / 1e9
     }
 
-    /// GFLOP/s of an n x n x n single-precision gemm through OpenBLAS with its own threads on every core,
-    /// best of `runs`: the machine's rate.
-    public static func sgemmRate(size n: Int = 1024, runs: Int = 5) -> Double {
-        2 * Double(n * n * n) / sgemmTiming(size: n, threads: Parallel.cores, runs: runs).wall / 1e9
-    }
-
-    /// GFLOPs per processor-second of the same product on one OpenBLAS thread.
-    public static func sgemmCoreRate(size n: Int = 1024, runs: Int = 5) -> Double {
-        2 * Double(n * n * n) / sgemmTiming(size: n, threads: 1, runs: runs).cpu / 1e9
+    /// GB/s (bytes read plus bytes written) copying `megabytes` MB, split across all cores, best of `runs`.
+    public static func copyRate(megabytes: Int = 8, runs: Int = 7) -> Double {
+        let count = megabytes << 18
+        let src = randomTensor([count], seed: 3)
+        var dst = [Float](repeating: 0, count: count)
+        let t = src.data.withUnsafeBufferPointer { sp in
+            dst.withUnsafeMutableBufferPointer { dp in
+                let s = ConstPointer(sp.baseAddress!), d = SharedPointer(dp.baseAddress!)
+                let parts = Parallel.cores
+                let copy = {
+                    Parallel.forEach(parts, cost: Parallel.threshold) { range in
+                        for part in range {
+                            let lo = count * part / parts, hi = count * (part + 1) / parts
+                            (d.base + lo).update(from: s.base + lo, count: hi - lo)
+                        }
+                    }
+                }
+                copy()
+                return bestTime(runs: runs, copy)
+            }
+        }
+        return 2 * Double(count * 4) / t / 1e9
     }
 
     /// The same product through the engine's `matmul` (its own split across cores).
@@ -245,7 +244,7 @@ public enum OpsBenchmark {
     /// Times every shape (optionally those whose model or label contains `filter`).
     public static func run(runs: Int = 3, filter: String? = nil, progress: ((String) -> Void)? = nil) -> Report {
         let rate = sgemmRate(runs: Swift.max(5, runs))
-        let coreRate = sgemmCoreRate(runs: Swift.max(5, runs))
+        let copy = copyRate(runs: Swift.max(7, runs))
         let ownRate = matmulRate(runs: Swift.max(5, runs))
         let filtered = filter.map { !$0.isEmpty } ?? false
         let shapes = self.shapes(matching: filter)
@@ -262,38 +261,30 @@ public enum OpsBenchmark {
             conv()
             // Small shapes repeat inside one sample (about 0.05 GFLOP per sample).
             let reps = Swift.max(1, Int(5e7 / Swift.max(s.flops, 1)))
-            var t = measure(runs: runs) { for _ in 0 ..< reps { conv() } }
-            t.wall /= Double(reps); t.cpu /= Double(reps)
+            let t = bestTime(runs: runs) { for _ in 0 ..< reps { conv() } } / Double(reps)
             let gf = s.flops / 1e9
+            let bytes = 4 * Double(x.count + w.count + b.count + s.cout * s.outH * s.outW)
             rows.append(Row(model: s.model, shape: s.label, count: s.count, depthwise: s.isDepthwise, gflops: gf,
-                            ms: t.wall * 1e3, gflopsPerSecond: gf / t.wall, percentOfSgemm: 100 * gf / t.wall / rate,
-                            cpuMs: t.cpu * 1e3, percentOfSgemmPerCore: 100 * gf / t.cpu / coreRate,
-                            costRatio: nil, costRatioCpu: nil))
+                            ms: t * 1e3, gflopsPerSecond: gf / t, percentOfSgemm: 100 * gf / t / rate,
+                            gbPerSecond: bytes / t / 1e9, percentOfCopy: 100 * bytes / t / 1e9 / copy, costRatio: nil))
         }
         var models: [ModelSummary] = []
         for model in Array(Set(rows.map(\.model))).sorted() {
             let idx = rows.indices.filter { rows[$0].model == model }
             let flops = idx.reduce(0.0) { $0 + rows[$1].gflops * Double(rows[$1].count) }
             let time = idx.reduce(0.0) { $0 + rows[$1].ms * Double(rows[$1].count) }
-            let cpu = idx.reduce(0.0) { $0 + rows[$1].cpuMs * Double(rows[$1].count) }
-            var dwFlops = 0.0, dwTime = 0.0, dwCpu = 0.0
+            var dwFlops = 0.0, dwTime = 0.0
             for i in idx where rows[i].depthwise {
                 let flopShare = rows[i].gflops * Double(rows[i].count) / flops
                 let timeShare = rows[i].ms * Double(rows[i].count) / time
-                let cpuShare = rows[i].cpuMs * Double(rows[i].count) / cpu
-                if !filtered {
-                    rows[i].costRatio = timeShare / flopShare
-                    rows[i].costRatioCpu = cpuShare / flopShare
-                }
-                dwFlops += flopShare; dwTime += timeShare; dwCpu += cpuShare
+                if !filtered { rows[i].costRatio = timeShare / flopShare }
+                dwFlops += flopShare; dwTime += timeShare
             }
             let r = flops / (time / 1e3)
             models.append(ModelSummary(model: model, convGflops: flops, convMs: time, gflopsPerSecond: r,
-                                       percentOfSgemm: 100 * r / rate, convCpuMs: cpu,
-                                       percentOfSgemmPerCore: 100 * flops / (cpu / 1e3) / coreRate,
-                                       depthwiseFlopShare: dwFlops, depthwiseTimeShare: dwTime, depthwiseCpuShare: dwCpu))
+                                       percentOfSgemm: 100 * r / rate, depthwiseFlopShare: dwFlops, depthwiseTimeShare: dwTime))
         }
-        return Report(sgemmGflopsPerSecond: rate, sgemmGflopsPerCpuSecond: coreRate, matmulGflopsPerSecond: ownRate,
+        return Report(sgemmGflopsPerSecond: rate, copyGBPerSecond: copy, matmulGflopsPerSecond: ownRate,
                       sgemmSize: 1024, cores: Parallel.cores, runs: runs, loadAverage: loadAverage(), rows: rows, models: models)
     }
 
@@ -312,28 +303,25 @@ public enum OpsBenchmark {
         }
         var lines: [String] = []
         lines.append("sgemm \(r.sgemmSize)^3: \(f(r.sgemmGflopsPerSecond, 1)) GFLOP/s on \(r.cores) OpenBLAS threads (best of \(Swift.max(5, r.runs))); "
-            + "\(f(r.sgemmGflopsPerCpuSecond, 1)) GFLOP per CPU-second on one thread")
+            + "copy: \(f(r.copyGBPerSecond, 1)) GB/s (8 MB, read + written, \(r.cores) threads)")
         lines.append("engine matmul \(r.sgemmSize)^3: \(f(r.matmulGflopsPerSecond, 1)) GFLOP/s"
             + (r.loadAverage.map { "; load average \(f($0, 2)) on \(r.cores) cores" } ?? ""))
         lines.append("")
         lines.append(pad("model", 9, left: true) + pad("conv", 27, left: true) + pad("x", 3) + pad("GFLOPs", 7)
-            + pad("ms", 8) + pad("GFLOP/s", 8) + pad("%sgemm", 7) + pad("cpu ms", 8) + pad("%/core", 7)
-            + pad("dw cost", 8) + pad("(cpu)", 7))
+            + pad("ms", 8) + pad("GFLOP/s", 8) + pad("%sgemm", 7) + pad("GB/s", 7) + pad("%copy", 6) + pad("dw cost", 8))
         for row in r.rows {
             lines.append(pad(row.model, 9, left: true) + pad(row.shape, 27, left: true) + pad("\(row.count)", 3)
                 + pad(f(row.gflops, 3), 7) + pad(f(row.ms, 2), 8) + pad(f(row.gflopsPerSecond, 1), 8)
-                + pad(f(row.percentOfSgemm, 0) + "%", 7) + pad(f(row.cpuMs, 2), 8)
-                + pad(f(row.percentOfSgemmPerCore, 0) + "%", 7)
-                + pad(row.costRatio.map { f($0, 2) + "x" } ?? "", 8) + pad(row.costRatioCpu.map { f($0, 2) + "x" } ?? "", 7))
+                + pad(f(row.percentOfSgemm, 0) + "%", 7) + pad(f(row.gbPerSecond, 1), 7)
+                + pad(f(row.percentOfCopy, 0) + "%", 6) + pad(row.costRatio.map { f($0, 2) + "x" } ?? "", 8))
         }
         lines.append("")
         for m in r.models {
             lines.append("\(m.model): all convs (x count) \(f(m.convGflops, 1)) GFLOPs in \(f(m.convMs, 1)) ms = "
-                + "\(f(m.gflopsPerSecond, 1)) GFLOP/s = \(f(m.percentOfSgemm, 0))% of sgemm (\(f(m.percentOfSgemmPerCore, 0))% per core); "
-                + "depthwise: \(f(100 * m.depthwiseFlopShare, 1))% of FLOPs, \(f(100 * m.depthwiseTimeShare, 1))% of time "
-                + "(\(f(100 * m.depthwiseCpuShare, 1))% of CPU)")
+                + "\(f(m.gflopsPerSecond, 1)) GFLOP/s = \(f(m.percentOfSgemm, 0))% of sgemm; "
+                + "depthwise: \(f(100 * m.depthwiseFlopShare, 1))% of FLOPs, \(f(100 * m.depthwiseTimeShare, 1))% of time")
         }
-        lines.append("%/core: GFLOPs per CPU-second over one-thread sgemm's, robust to other load on the machine.")
+        lines.append("GB/s: input, weights and output (each once) per second; %copy: that over the copy rate above.")
         lines.append("dw cost: a depthwise conv's share of its model's conv time over its share of the FLOPs (goal <= 3x).")
         return lines.joined(separator: "\n")
     }

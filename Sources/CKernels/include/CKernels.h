@@ -65,7 +65,7 @@ void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap,
                          int act, float *out, long p0, long p1, float *panel);
 
 /* The same for a 1x1 convolution (stride 1, no padding) of x [k][plane], read in place when in_place is 1,
-   else copied into panel (scratch for k * 24 floats) 24 pixels at a time. */
+   else copied into panel (scratch for ck_conv_block_panels(k) * k * 24 floats) 24 pixels at a time. */
 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
                             int act, float *out, long p0, long p1, int in_place, float *panel);
 

@@ -1,0 +1,44 @@
+/* Vector math shared by the AVX2 kernels (kernels.c, convgemm.c); include after defining CK_AVX2 and
+   <immintrin.h>. */
+#ifndef DETR_TUI_SIMD_MATH_H
+#define DETR_TUI_SIMD_MATH_H
+
+/* e^x for eight lanes: x = n ln2 + r with |r| <= ln2 / 2, e^r from a degree-7 polynomial, 2^n put into
+   the exponent bits. */
+static inline CK_AVX2 __m256 ck_exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* kind 0: exp, 1: sigmoid, 2: silu. NaN inputs stay NaN. */
+static inline CK_AVX2 __m256 ck_act8(__m256 x, int kind) {
+    __m256 y;
+    if (kind == 0) {
+        y = ck_exp8(x);
+    } else {
+        __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), ck_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+        y = _mm256_div_ps(kind == 1 ? _mm256_set1_ps(1.0f) : x, d);
+    }
+    __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    return _mm256_blendv_ps(y, x, nan);
+}
+
+/* max(x, 0) with NaN kept: x where x > 0 or unordered, else 0. */
+static inline CK_AVX2 __m256 ck_relu8(__m256 x) {
+    const __m256 zero = _mm256_setzero_ps();
+    return _mm256_blendv_ps(zero, x, _mm256_cmp_ps(x, zero, _CMP_NLE_UQ));
+}
+
+#endif
