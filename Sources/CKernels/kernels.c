@@ -19,6 +19,19 @@ static inline CK_AVX2 __m256 ck_evens(const float *p) {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
+/* Stride 2 without the final permute: the even (odd = 0) or odd (odd = 1) floats of p[0..15] in the order
+   e0 e1 e4 e5 | e2 e3 e6 e7 that _mm256_shuffle_ps leaves them in. Every tap of a stride-2 row is gathered
+   in this order and the sum is put in order once (ck_unraw), which halves the shuffle work per tap; an odd
+   tap reuses the loads of the even tap before it. */
+static inline CK_AVX2 __m256 ck_raw(const float *p, int odd) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    return odd ? _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)) : _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+}
+
+static inline CK_AVX2 __m256 ck_unraw(__m256 v) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
 /* The plane for a fixed kernel width KW and stride SW (dilation 1 along rows), so the tap loop unrolls. */
 static inline CK_AVX2 void ck_plane_fixed(float *out, const float *in, long ld, const float *k, float bias,
                                           long oh, long ow, long kh, long sh, long dh, const long KW, const long SW) {
@@ -37,11 +50,12 @@ static inline CK_AVX2 void ck_plane_fixed(float *out, const float *in, long ld, 
                         acc0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + kj), acc0);
                         acc1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + kj + 8), acc1);
                     } else {
-                        acc0 = _mm256_fmadd_ps(w, ck_evens(r + kj), acc0);
-                        acc1 = _mm256_fmadd_ps(w, ck_evens(r + kj + 16), acc1);
+                        acc0 = _mm256_fmadd_ps(w, ck_raw(r + (kj & ~1L), (int)(kj & 1)), acc0);
+                        acc1 = _mm256_fmadd_ps(w, ck_raw(r + (kj & ~1L) + 16, (int)(kj & 1)), acc1);
                     }
                 }
             }
+            if (SW != 1) { acc0 = ck_unraw(acc0); acc1 = ck_unraw(acc1); }
             _mm256_storeu_ps(line + j, acc0);
             _mm256_storeu_ps(line + j + 8, acc1);
         }
@@ -54,10 +68,11 @@ static inline CK_AVX2 void ck_plane_fixed(float *out, const float *in, long ld, 
                 const float *r = top + ki * dh * ld + j * SW;
                 const float *kr = k + ki * KW;
                 for (long kj = 0; kj < KW; kj++) {
-                    __m256 v = SW == 1 ? _mm256_loadu_ps(r + kj) : ck_evens(r + kj);
+                    __m256 v = SW == 1 ? _mm256_loadu_ps(r + kj) : ck_raw(r + (kj & ~1L), (int)(kj & 1));
                     acc = _mm256_fmadd_ps(_mm256_broadcast_ss(kr + kj), v, acc);
                 }
             }
+            if (SW != 1) acc = ck_unraw(acc);
             _mm256_storeu_ps(line + j, acc);
         }
         for (; j < ow; j++) {
