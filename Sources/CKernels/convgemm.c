@@ -238,28 +238,58 @@ static inline CK_AVX2 void ck_kernel_4x24(long k, const float *a, const float *b
     for (long r = 0; r < rows; r++) memcpy(out + r * ldo, t[r], (size_t)cols * sizeof(float));
 }
 
-/* Whether the 24 output pixels from q lie in one output row and every tap of theirs inside the input, with
-   stride 1: then row r of their im2col columns is the input itself at x + off[r] + (first tap's offset). */
-static inline long ck_interior_panel(const ck_conv_geom *g, long q, long cols, long *base) {
-    if (g->sw != 1 || cols != 24) return 0;
+/* Whether the 24 output pixels from q lie in one output row with every tap of theirs inside the input, and
+   can be read in place: with stride 1 row r of their im2col columns is x + base + off[r]; with stride 2, given
+   the input split by column parity (par, see ck_split_parity_avx2), it is par + base + off[r]. */
+static inline long ck_interior_panel(const ck_conv_geom *g, long q, long cols, long par_ld, long *base) {
+    if (cols != 24 || (g->sw != 1 && !(g->sw == 2 && par_ld > 0))) return 0;
     const long i = q / g->out_w, j = q % g->out_w;
     if (j + 24 > g->out_w) return 0;
-    const long y0 = i * g->sh - g->ph, x0 = j - g->pw;
-    if (y0 < 0 || y0 + (g->kh - 1) * g->dh >= g->h || x0 < 0 || x0 + 23 + (g->kw - 1) * g->dw >= g->w) return 0;
-    *base = y0 * g->w + x0;
+    const long y0 = i * g->sh - g->ph, x0 = j * g->sw - g->pw;
+    if (y0 < 0 || y0 + (g->kh - 1) * g->dh >= g->h || x0 < 0 || x0 + 23 * g->sw + (g->kw - 1) * g->dw >= g->w) return 0;
+    *base = g->sw == 1 ? y0 * g->w + x0 : y0 * 2 * par_ld + j;
     return 1;
 }
 
+CK_AVX2 void ck_split_parity_avx2(const float *x, long c0, long c1, long h, long w, long ld, float *par) {
+    for (long row = c0 * h; row < c1 * h; row++) {
+        const float *src = x + row * w;
+        float *e = par + row * 2 * ld, *o = e + ld;
+        long t = 0;
+        for (; 2 * t + 16 <= w; t += 8) {
+            const __m256 a = _mm256_loadu_ps(src + 2 * t), b = _mm256_loadu_ps(src + 2 * t + 8);
+            _mm256_storeu_ps(e + t, ck_in_order(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))));
+            _mm256_storeu_ps(o + t, ck_in_order(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))));
+        }
+        for (; 2 * t < w; t++) {
+            e[t] = src[2 * t];
+            o[t] = 2 * t + 1 < w ? src[2 * t + 1] : 0.0f;
+        }
+    }
+}
+
 CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                                 int act, float *out, long p0, long p1, float *panel) {
+                                 int act, float *out, long p0, long p1, const float *par, long par_ld, float *panel) {
     const long k = g->cin * g->kh * g->kw, ldo = g->out_h * g->out_w;
     const long block = ck_conv_block_panels(k) * 24;
-    long *off = g->sw == 1 ? malloc((size_t)k * sizeof(long)) : 0;
+    if (g->sw != 2) par_ld = 0;
+    const float *src = par_ld > 0 ? par : x;
+    long *off = g->sw == 1 || par_ld > 0 ? malloc((size_t)k * sizeof(long)) : 0;
     if (off) {
         long r = 0;
-        for (long c = 0; c < g->cin; c++)
-            for (long ki = 0; ki < g->kh; ki++)
-                for (long kj = 0; kj < g->kw; kj++) off[r++] = c * g->h * g->w + ki * g->dh * g->w + kj * g->dw;
+        for (long c = 0; c < g->cin; c++) {
+            for (long ki = 0; ki < g->kh; ki++) {
+                for (long kj = 0; kj < g->kw; kj++) {
+                    if (par_ld == 0) {
+                        off[r++] = c * g->h * g->w + ki * g->dh * g->w + kj * g->dw;
+                    } else {
+                        /* input column 2j + u, u = kj * dw - pw: parity row u & 1, column j + floor(u / 2) */
+                        const long u = kj * g->dw - g->pw, half = u >= 0 ? u / 2 : -((1 - u) / 2);
+                        off[r++] = (c * g->h + ki * g->dh) * 2 * par_ld + (u & 1) * par_ld + half;
+                    }
+                }
+            }
+        }
     }
     char skip[CK_BLOCK_PANELS];
     long base[CK_BLOCK_PANELS];
@@ -268,7 +298,7 @@ CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const fl
         long direct_panels = 0;
         for (long q = 0; q < nv; q += 24) {
             const long cols = nv - q < 24 ? nv - q : 24;
-            skip[q / 24] = (char)(off && ck_interior_panel(g, q0 + q, cols, &base[q / 24]));
+            skip[q / 24] = (char)(off && ck_interior_panel(g, q0 + q, cols, par_ld, &base[q / 24]));
             direct_panels += skip[q / 24];
         }
         if (direct_panels * 24 < nv) ck_fill_panels(x, g, q0, nv, skip, panel);
@@ -280,7 +310,7 @@ CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const fl
             for (long q = 0; q < nv; q += 24) {
                 const long cols = nv - q < 24 ? nv - q : 24;
                 const int direct = skip[q / 24];
-                const float *b = direct ? x + base[q / 24] : panel + (q / 24) * k * 24;
+                const float *b = direct ? src + base[q / 24] : panel + (q / 24) * k * 24;
                 ck_kernel_4x24(k, ap + o * k, b, 24, direct ? off : 0, bias ? bias + o : 0, act, rows,
                                out + o * ldo + q0 + q, ldo, cols);
             }
@@ -329,9 +359,12 @@ void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap,
 }
 long ck_conv_block_panels(long k) { (void)k; return 1; }
 void ck_pack_weights4(const float *w, long m, long k, float *ap) { (void)w; (void)m; (void)k; (void)ap; }
+void ck_split_parity_avx2(const float *x, long c0, long c1, long h, long w, long ld, float *par) {
+    (void)x; (void)c0; (void)c1; (void)h; (void)w; (void)ld; (void)par;
+}
 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                         int act, float *out, long p0, long p1, float *panel) {
-    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
+                         int act, float *out, long p0, long p1, const float *par, long par_ld, float *panel) {
+    (void)par; (void)par_ld; (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
 }
 
 #endif

@@ -15,8 +15,7 @@ int ck_has_avx2_fma(void) {
 /* The even-indexed floats of p[0..15], in order. */
 static inline CK_AVX2 __m256 ck_evens(const float *p) {
     __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-    __m256 t = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));           /* a0 a2 b0 b2 | a4 a6 b4 b6 */
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+    return ck_in_order(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));   /* a0 a2 b0 b2 | a4 a6 b4 b6 */
 }
 
 /* Stride 2 without the final permute: the even (odd = 0) or odd (odd = 1) floats of p[0..15] in the order
@@ -26,10 +25,6 @@ static inline CK_AVX2 __m256 ck_evens(const float *p) {
 static inline CK_AVX2 __m256 ck_raw(const float *p, int odd) {
     __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
     return odd ? _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)) : _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-}
-
-static inline CK_AVX2 __m256 ck_unraw(__m256 v) {
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
 /* The plane for a fixed kernel width KW and stride SW (dilation 1 along rows), so the tap loop unrolls. */
@@ -55,7 +50,7 @@ static inline CK_AVX2 void ck_plane_fixed(float *out, const float *in, long ld, 
                     }
                 }
             }
-            if (SW != 1) { acc0 = ck_unraw(acc0); acc1 = ck_unraw(acc1); }
+            if (SW != 1) { acc0 = ck_in_order(acc0); acc1 = ck_in_order(acc1); }
             _mm256_storeu_ps(line + j, acc0);
             _mm256_storeu_ps(line + j + 8, acc1);
         }
@@ -72,7 +67,7 @@ static inline CK_AVX2 void ck_plane_fixed(float *out, const float *in, long ld, 
                     acc = _mm256_fmadd_ps(_mm256_broadcast_ss(kr + kj), v, acc);
                 }
             }
-            if (SW != 1) acc = ck_unraw(acc);
+            if (SW != 1) acc = ck_in_order(acc);
             _mm256_storeu_ps(line + j, acc);
         }
         for (; j < ow; j++) {

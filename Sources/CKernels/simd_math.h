@@ -35,6 +35,11 @@ static inline CK_AVX2 __m256 ck_act8(__m256 x, int kind) {
     return _mm256_blendv_ps(y, x, nan);
 }
 
+/* Eight floats left by _mm256_shuffle_ps of two loads in the order v0 v1 v4 v5 | v2 v3 v6 v7, put in order. */
+static inline CK_AVX2 __m256 ck_in_order(__m256 v) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
 /* max(x, 0) with NaN kept: x where x > 0 or unordered, else 0. */
 static inline CK_AVX2 __m256 ck_relu8(__m256 x) {
     const __m256 zero = _mm256_setzero_ps();

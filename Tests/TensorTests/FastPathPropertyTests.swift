@@ -89,8 +89,9 @@ final class FastPathPropertyTests: XCTestCase {
     }
 
     /// The implicit-gemm path (CKernels/convgemm.c) on its own, whatever the rule that picks it: panels filled
-    /// from rows with padding, stride 2 and 3 and dilation, panels read in place (stride 1, away from the
-    /// border), 1x1 read in place or copied and its partial last panel, output channels not a multiple of 4.
+    /// from rows with padding, stride 2 and 3 and dilation, panels read in place (stride 1 away from the
+    /// border; stride 2 from few channels through the column-parity split, odd and even widths, kernels 3 and 5,
+    /// dilation 2), 1x1 read in place or copied and its partial last panel, output channels not a multiple of 4.
     func testPanelConvsMatchReference() throws {
         try XCTSkipUnless(hasAVX2FMA, "the implicit-gemm kernels need AVX2 and FMA")
         var rng = SplitMix64(seed: 31)
@@ -100,7 +101,8 @@ final class FastPathPropertyTests: XCTestCase {
             (6, 5, 3, 3, 3, 1, 1, 1, 31, 77), (12, 10, 3, 5, 1, 1, 1, 2, 26, 60), (32, 48, 1, 1, 1, 0, 1, 1, 41, 43),
             (16, 1, 1, 1, 1, 0, 1, 1, 4, 8400), (64, 64, 3, 3, 1, 1, 1, 1, 20, 20), (7, 3, 1, 1, 2, 0, 1, 1, 25, 49),
             (2, 8, 7, 7, 1, 3, 1, 1, 40, 100), (20, 12, 3, 3, 1, 0, 1, 1, 5, 30), (72, 22, 1, 1, 1, 0, 1, 1, 66, 70),
-            (130, 9, 1, 1, 1, 0, 1, 1, 11, 13),
+            (130, 9, 1, 1, 1, 0, 1, 1, 11, 13), (3, 8, 3, 3, 2, 1, 1, 1, 61, 130), (2, 5, 5, 5, 2, 2, 1, 1, 40, 121),
+            (3, 4, 3, 3, 2, 0, 2, 1, 30, 117),
         ]
         for (i, c) in cases.enumerated() {
             let act = Self.activations[i % 4]
