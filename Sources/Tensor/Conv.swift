@@ -301,14 +301,17 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
 let convTileFloats = 1 << 17
 let convTileMin = 128
 
-/// Whether a conv runs as Winograd F(2x2, 3x3): a 3x3 kernel, stride 1, dilation 1, one group, and
-/// channels enough for its 16 gemms to pay for the (scalar) transforms: measured with `bench ops`, 256->256
-/// at 80x80 / 40x40 / 20x20 took 44 / 12.9 / 3.5 ms against 61 / 15.6 / 4.0 by im2col, while 96->96 at 80x80
-/// (11.6 against 10.1 ms) and 48->48 at 160x160 (16.5 against 10.6 ms) lost. DETR_TUI_NO_WINOGRAD=1 turns it off.
+/// Whether a conv runs as Winograd F(2x2, 3x3): a 3x3 kernel, stride 1, dilation 1, one group, and channels
+/// enough for its 16 gemms to pay for the (scalar) transforms. Measured with `bench ops`: 256->256 at 80x80 /
+/// 40x40 / 20x20 took 44 / 12.9 / 3.5 ms against 61 / 15.6 / 4.0 by im2col; from 64 channels it also wins on
+/// maps up to 40x40 (64->64 at 40x40 148 against 92 GFLOP/s by OpenBLAS, at 20x20 98 against 69; 512->64 at
+/// 20x20 85 against 71), while on larger maps the narrower convs do better as panels (64->64 at 80x80 99 against
+/// 69 by Winograd, 96->96 112 against 89). DETR_TUI_NO_WINOGRAD=1 turns it off.
 func usesWinograd(_ p: ConvProblem) -> Bool {
     let g = p.g
-    return winogradEnabled && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1
-        && p.groups == 1 && p.cin >= 128 && p.cout >= 128 && p.outPlane >= 64
+    guard winogradEnabled && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1
+        && p.groups == 1 && p.outPlane >= 64 else { return false }
+    return (p.cin >= 128 && p.cout >= 128) || (p.cin >= 64 && p.cout >= 64 && p.outPlane <= 1600)
 }
 
 let winogradEnabled = ProcessInfo.processInfo.environment["DETR_TUI_NO_WINOGRAD"] == nil

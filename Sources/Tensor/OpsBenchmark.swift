@@ -121,7 +121,7 @@ public enum OpsBenchmark {
         public var count: Int
         public var depthwise: Bool
         public var gflops: Double
-        /// Wall time of one call (best of the runs).
+        /// Wall time of one call (best of the rounds).
         public var ms: Double
         public var gflopsPerSecond: Double
         public var percentOfSgemm: Double
@@ -148,7 +148,7 @@ public enum OpsBenchmark {
     public struct Report: Sendable, Codable {
         /// OpenBLAS 1024^3 sgemm on all cores, wall clock.
         public var sgemmGflopsPerSecond: Double
-        /// Bytes read plus bytes written per second copying 8 MB on all cores (best of the runs): what a
+        /// Bytes read plus bytes written per second copying 8 MB on all cores (best of the rounds): what a
         /// conv that only streams its data through could reach.
         public var copyGBPerSecond: Double
         /// The same 1024^3 product through the engine's own `matmul`.
@@ -161,17 +161,6 @@ public enum OpsBenchmark {
         public var models: [ModelSummary]
     }
 
-    /// Best wall time of `runs` calls, in seconds.
-    static func bestTime(runs: Int, _ body: () -> Void) -> Double {
-        var best = Double.infinity
-        for _ in 0 ..< Swift.max(1, runs) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            body()
-            best = Swift.min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-        }
-        return best
-    }
-
     static func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
         var state = seed &* 6364136223846793005 &+ 1442695040888963407
         return Tensor(shape: shape) { buf in
@@ -182,57 +171,55 @@ public enum OpsBenchmark {
         }
     }
 
-    /// GFLOP/s of an n x n x n single-precision gemm through OpenBLAS with its own threads on every core,
-    /// best of `runs`: the machine's rate.
-    public static func sgemmRate(size n: Int = 1024, runs: Int = 5) -> Double {
+    /// One timed thing of the benchmark: `sample` runs it once and returns the seconds it took.
+    struct Probe {
+        var label: String
+        var sample: () -> Double
+    }
+
+    static func timed(_ body: () -> Void) -> Double {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    }
+
+    /// An n x n x n single-precision gemm through OpenBLAS with its own threads on every core (the machine's rate).
+    static func sgemmProbe(size n: Int) -> Probe {
         let a = randomTensor([n, n], seed: 1), b = randomTensor([n, n], seed: 2)
-        var c = [Float](repeating: 0, count: n * n)
-        let t = withBlasThreads(Parallel.cores) { () -> Double in
+        let c = Tensor(zeros: [n, n])
+        func run() {
             a.data.withUnsafeBufferPointer { pa in
                 b.data.withUnsafeBufferPointer { pb in
-                    c.withUnsafeMutableBufferPointer { pc in
-                        let out = pc.baseAddress!
-                        // the first call warms up the BLAS thread pool
-                        sgemmThreaded(m: n, n: n, k: n, a: pa.baseAddress!, b: pb.baseAddress!, c: out)
-                        return bestTime(runs: runs) {
-                            sgemmThreaded(m: n, n: n, k: n, a: pa.baseAddress!, b: pb.baseAddress!, c: out)
-                        }
+                    c.data.withUnsafeBufferPointer { pc in
+                        sgemmThreaded(m: n, n: n, k: n, a: pa.baseAddress!, b: pb.baseAddress!,
+                                      c: UnsafeMutablePointer(mutating: pc.baseAddress!))
                     }
                 }
             }
         }
-        return 2 * Double(n * n * n) / t / 1e9
+        withBlasThreads(Parallel.cores) { run() }   // the first call starts the BLAS threads
+        return Probe(label: "sgemm \(n)^3") { withBlasThreads(Parallel.cores) { timed(run) } }
     }
 
-    /// GB/s (bytes read plus bytes written) copying `megabytes` MB, split across all cores, best of `runs`.
-    public static func copyRate(megabytes: Int = 8, runs: Int = 7) -> Double {
+    /// Copying `megabytes` MB, split across all cores.
+    static func copyProbe(megabytes: Int) -> Probe {
         let count = megabytes << 18
-        let src = randomTensor([count], seed: 3)
-        var dst = [Float](repeating: 0, count: count)
-        let t = src.data.withUnsafeBufferPointer { sp in
-            dst.withUnsafeMutableBufferPointer { dp in
-                let s = ConstPointer(sp.baseAddress!), d = SharedPointer(dp.baseAddress!)
+        let src = randomTensor([count], seed: 3), dst = Tensor(zeros: [count])
+        let s = ConstPointer(src.data.withUnsafeBufferPointer { $0.baseAddress! })
+        let d = SharedPointer(UnsafeMutablePointer(mutating: dst.data.withUnsafeBufferPointer { $0.baseAddress! }))
+        func copy() {
+            withExtendedLifetime((src, dst)) {
                 let parts = Parallel.cores
-                let copy = {
-                    Parallel.forEach(parts, cost: Parallel.threshold) { range in
-                        for part in range {
-                            let lo = count * part / parts, hi = count * (part + 1) / parts
-                            (d.base + lo).update(from: s.base + lo, count: hi - lo)
-                        }
+                Parallel.forEach(parts, cost: Parallel.threshold) { range in
+                    for part in range {
+                        let lo = count * part / parts, hi = count * (part + 1) / parts
+                        (d.base + lo).update(from: s.base + lo, count: hi - lo)
                     }
                 }
-                copy()
-                return bestTime(runs: runs, copy)
             }
         }
-        return 2 * Double(count * 4) / t / 1e9
-    }
-
-    /// The same product through the engine's `matmul` (its own split across cores).
-    public static func matmulRate(size n: Int = 1024, runs: Int = 5) -> Double {
-        let a = randomTensor([n, n], seed: 1), b = randomTensor([n, n], seed: 2)
-        _ = matmul(a, b)
-        return 2 * Double(n * n * n) / bestTime(runs: runs) { _ = matmul(a, b) } / 1e9
+        copy()
+        return Probe(label: "copy \(megabytes) MB") { timed(copy) }
     }
 
     /// The shapes whose model or label contains `filter` (all of them for nil or "").
@@ -241,16 +228,24 @@ public enum OpsBenchmark {
         return convShapes.filter { $0.model.contains(filter) || $0.label.contains(filter) }
     }
 
-    /// Times every shape (optionally those whose model or label contains `filter`).
+    /// Times every shape (optionally those whose model or label contains `filter`) in `runs` rounds: each round
+    /// takes one sample of the sgemm, the copy, the engine's matmul and every shape in turn, and each keeps its
+    /// best sample. Spreading every measurement over the whole run, instead of taking a shape's samples back to
+    /// back, keeps a few seconds of load from another tenant of a shared machine from landing on some shapes and
+    /// not on the reference rates.
     public static func run(runs: Int = 3, filter: String? = nil, progress: ((String) -> Void)? = nil) -> Report {
-        let rate = sgemmRate(runs: Swift.max(5, runs))
-        let copy = copyRate(runs: Swift.max(7, runs))
-        let ownRate = matmulRate(runs: Swift.max(5, runs))
         let filtered = filter.map { !$0.isEmpty } ?? false
         let shapes = self.shapes(matching: filter)
-        var rows: [Row] = []
+        let n = 1024
+        let gemmFlops = 2 * Double(n * n * n), copyBytes = 2 * Double(8 << 20)
+        var probes = [sgemmProbe(size: n), copyProbe(megabytes: 8)]
+        do {
+            let a = randomTensor([n, n], seed: 1), b = randomTensor([n, n], seed: 2)
+            _ = matmul(a, b)
+            probes.append(Probe(label: "matmul \(n)^3") { timed { _ = matmul(a, b) } })
+        }
+        var reps: [Int] = [], bytes: [Double] = []
         for (i, s) in shapes.enumerated() {
-            progress?("[\(i + 1)/\(shapes.count)] \(s.model) \(s.label)")
             let x = randomTensor([1, s.cin, s.h, s.w], seed: UInt64(i) + 10)
             let w = randomTensor([s.cout, s.cin / s.groups, s.kh, s.kw], seed: UInt64(i) + 1000)
             let b = randomTensor([s.cout], seed: UInt64(i) + 2000)
@@ -260,13 +255,25 @@ public enum OpsBenchmark {
             }
             conv()
             // Small shapes repeat inside one sample (about 0.05 GFLOP per sample).
-            let reps = Swift.max(1, Int(5e7 / Swift.max(s.flops, 1)))
-            let t = bestTime(runs: runs) { for _ in 0 ..< reps { conv() } } / Double(reps)
-            let gf = s.flops / 1e9
-            let bytes = 4 * Double(x.count + w.count + b.count + s.cout * s.outH * s.outW)
+            let r = Swift.max(1, Int(5e7 / Swift.max(s.flops, 1)))
+            reps.append(r)
+            bytes.append(4 * Double(x.count + w.count + b.count + s.cout * s.outH * s.outW))
+            probes.append(Probe(label: "\(s.model) \(s.label)") { timed { for _ in 0 ..< r { conv() } } })
+        }
+        var best = [Double](repeating: .infinity, count: probes.count)
+        for round in 0 ..< Swift.max(1, runs) {
+            for (i, probe) in probes.enumerated() {
+                progress?("[round \(round + 1)/\(Swift.max(1, runs))] \(probe.label)")
+                best[i] = Swift.min(best[i], probe.sample())
+            }
+        }
+        let rate = gemmFlops / best[0] / 1e9, copy = copyBytes / best[1] / 1e9, ownRate = gemmFlops / best[2] / 1e9
+        var rows: [Row] = []
+        for (i, s) in shapes.enumerated() {
+            let t = best[3 + i] / Double(reps[i]), gf = s.flops / 1e9
             rows.append(Row(model: s.model, shape: s.label, count: s.count, depthwise: s.isDepthwise, gflops: gf,
                             ms: t * 1e3, gflopsPerSecond: gf / t, percentOfSgemm: 100 * gf / t / rate,
-                            gbPerSecond: bytes / t / 1e9, percentOfCopy: 100 * bytes / t / 1e9 / copy, costRatio: nil))
+                            gbPerSecond: bytes[i] / t / 1e9, percentOfCopy: 100 * bytes[i] / t / 1e9 / copy, costRatio: nil))
         }
         var models: [ModelSummary] = []
         for model in Array(Set(rows.map(\.model))).sorted() {
@@ -302,9 +309,9 @@ public enum OpsBenchmark {
             s.count >= n ? s : (left ? s + String(repeating: " ", count: n - s.count) : String(repeating: " ", count: n - s.count) + s)
         }
         var lines: [String] = []
-        lines.append("sgemm \(r.sgemmSize)^3: \(f(r.sgemmGflopsPerSecond, 1)) GFLOP/s on \(r.cores) OpenBLAS threads (best of \(Swift.max(5, r.runs))); "
+        lines.append("sgemm \(r.sgemmSize)^3: \(f(r.sgemmGflopsPerSecond, 1)) GFLOP/s on \(r.cores) OpenBLAS threads; "
             + "copy: \(f(r.copyGBPerSecond, 1)) GB/s (8 MB, read + written, \(r.cores) threads)")
-        lines.append("engine matmul \(r.sgemmSize)^3: \(f(r.matmulGflopsPerSecond, 1)) GFLOP/s"
+        lines.append("engine matmul \(r.sgemmSize)^3: \(f(r.matmulGflopsPerSecond, 1)) GFLOP/s; best of \(r.runs) rounds"
             + (r.loadAverage.map { "; load average \(f($0, 2)) on \(r.cores) cores" } ?? ""))
         lines.append("")
         lines.append(pad("model", 9, left: true) + pad("conv", 27, left: true) + pad("x", 3) + pad("GFLOPs", 7)

@@ -9,16 +9,18 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Print speed figures: `bench ops` for the tensor engine's conv shapes, `bench MODEL` for a model.",
         discussion: """
-        `bench ops` measures the machine's sgemm rate (1024x1024x1024, best of several runs) and the conv shapes \
-        that RT-DETR-l and YOLOv8s run at 640x640: GFLOPs, time, GFLOP/s and the share of the sgemm rate; for \
-        depthwise convs the ratio of their share of conv time to their share of conv FLOPs.
+        `bench ops` measures the machine's sgemm rate (1024x1024x1024) and copy rate (8 MB) and the conv shapes \
+        that RT-DETR-l and YOLOv8s run at 640x640: GFLOPs, time, GFLOP/s and the share of the sgemm rate, the \
+        bytes moved per second and their share of the copy rate; for depthwise convs the ratio of their share \
+        of conv time to their share of conv FLOPs. Each of --runs rounds samples everything once; the best \
+        sample of each counts.
         """
     )
 
     @Argument(help: "`ops`, or a model (catalogue id, YAML or checkpoint path).")
     var target: String
 
-    @Option(help: "Timed runs per measurement (the best counts for ops, the median for models).")
+    @Option(help: "Timed runs: rounds over all shapes for ops (the best of each counts), runs for models (the median counts).")
     var runs: Int = 3
 
     @Option(help: "Input size for model benchmarks.")

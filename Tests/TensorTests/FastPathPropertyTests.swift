@@ -67,6 +67,8 @@ final class FastPathPropertyTests: XCTestCase {
     func testLargeConvsMatchReference() {
         XCTAssertTrue(usesWinograd(ConvProblem(Tensor(zeros: [1, 128, 20, 20]), Tensor(zeros: [128, 128, 3, 3]), nil,
                                                (1, 1), (1, 1), (1, 1), 1)), "the Winograd cases below would not test it")
+        XCTAssertTrue(usesWinograd(ConvProblem(Tensor(zeros: [1, 64, 20, 20]), Tensor(zeros: [72, 64, 3, 3]), nil,
+                                               (1, 1), (1, 1), (1, 1), 1)), "nor the 64-channel ones")
         var rng = SplitMix64(seed: 7)
         let cases: [(cin: Int, cout: Int, k: Int, s: Int, p: Int, g: Int, h: Int, w: Int)] = [
             (16, 24, 3, 1, 1, 1, 40, 37), (8, 16, 3, 2, 1, 1, 61, 64), (64, 32, 1, 1, 0, 1, 30, 30),
@@ -75,7 +77,7 @@ final class FastPathPropertyTests: XCTestCase {
             (256, 512, 1, 1, 0, 1, 8, 8), (32, 48, 1, 1, 0, 1, 67, 71),
             // Winograd F(2x2, 3x3): odd and even sizes, padding 0, 1 and 2, both cores.
             (128, 128, 3, 1, 1, 1, 20, 20), (136, 144, 3, 1, 1, 1, 17, 23), (128, 160, 3, 1, 0, 1, 12, 9),
-            (144, 128, 3, 1, 2, 1, 9, 14),
+            (144, 128, 3, 1, 2, 1, 9, 14), (64, 72, 3, 1, 1, 1, 20, 20), (96, 64, 3, 1, 1, 1, 13, 17),
         ]
         for (i, c) in cases.enumerated() {
             let act = Self.activations[i % 4]
