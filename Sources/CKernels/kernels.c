@@ -27,58 +27,68 @@ static inline CK_AVX2 __m256 ck_raw(const float *p, int odd) {
     return odd ? _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)) : _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
 }
 
-/* The plane for a fixed kernel width KW and stride SW (dilation 1 along rows), so the tap loop unrolls. */
-static inline CK_AVX2 void ck_plane_fixed(float *out, const float *in, long ld, const float *k, float bias,
-                                          long oh, long ow, long kh, long sh, long dh, const long KW, const long SW) {
-    for (long i = 0; i < oh; i++) {
-        float *line = out + i * ow;
-        const float *top = in + i * sh * ld;
-        long j = 0;
-        for (; j + 16 <= ow; j += 16) {
-            __m256 acc0 = _mm256_set1_ps(bias), acc1 = acc0;
-            for (long ki = 0; ki < kh; ki++) {
-                const float *r = top + ki * dh * ld + j * SW;
-                const float *kr = k + ki * KW;
-                for (long kj = 0; kj < KW; kj++) {
-                    __m256 w = _mm256_broadcast_ss(kr + kj);
-                    if (SW == 1) {
-                        acc0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + kj), acc0);
-                        acc1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(r + kj + 8), acc1);
-                    } else {
-                        acc0 = _mm256_fmadd_ps(w, ck_raw(r + (kj & ~1L), (int)(kj & 1)), acc0);
-                        acc1 = _mm256_fmadd_ps(w, ck_raw(r + (kj & ~1L) + 16, (int)(kj & 1)), acc1);
-                    }
+/* Output rows i0 ..< i0 + R, columns j ..< j + 8 V of a depthwise plane (kernel width KW, stride SW along
+   rows). R rows at once give R x V independent sums: one sum alone waits on each FMA's latency (kh * KW of them
+   in a chain), which made the narrow maps of a detector's last stage run at a quarter of the FMA rate. */
+static inline __attribute__((always_inline)) CK_AVX2 void ck_dw_block(float *out, long ow, const float *in, long ld, const float *k, float bias,
+                                       long i0, long j, long kh, long sh, long dh, const long R, const long V,
+                                       const long KW, const long SW) {
+    __m256 acc[4][2];
+    for (long r = 0; r < R; r++)
+        for (long v = 0; v < V; v++) acc[r][v] = _mm256_set1_ps(bias);
+    for (long ki = 0; ki < kh; ki++) {
+        for (long kj = 0; kj < KW; kj++) {
+            const __m256 w = _mm256_broadcast_ss(k + ki * KW + kj);
+            for (long r = 0; r < R; r++) {
+                const float *row = in + ((i0 + r) * sh + ki * dh) * ld + j * SW;
+                for (long v = 0; v < V; v++) {
+                    const __m256 x = SW == 1 ? _mm256_loadu_ps(row + kj + 8 * v)
+                                             : ck_raw(row + (kj & ~1L) + 16 * v, (int)(kj & 1));
+                    acc[r][v] = _mm256_fmadd_ps(w, x, acc[r][v]);
                 }
             }
-            if (SW != 1) { acc0 = ck_in_order(acc0); acc1 = ck_in_order(acc1); }
-            _mm256_storeu_ps(line + j, acc0);
-            _mm256_storeu_ps(line + j + 8, acc1);
-        }
-        /* The last partial group is recomputed as the final 8 pixels of the row (outputs are written, not
-           accumulated, so overlapping pixels get the same values again). */
-        for (; j < ow && ow >= 8; j += 8) {
-            if (j + 8 > ow) j = ow - 8;
-            __m256 acc = _mm256_set1_ps(bias);
-            for (long ki = 0; ki < kh; ki++) {
-                const float *r = top + ki * dh * ld + j * SW;
-                const float *kr = k + ki * KW;
-                for (long kj = 0; kj < KW; kj++) {
-                    __m256 v = SW == 1 ? _mm256_loadu_ps(r + kj) : ck_raw(r + (kj & ~1L), (int)(kj & 1));
-                    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(kr + kj), v, acc);
-                }
-            }
-            if (SW != 1) acc = ck_in_order(acc);
-            _mm256_storeu_ps(line + j, acc);
-        }
-        for (; j < ow; j++) {
-            float acc = bias;
-            for (long ki = 0; ki < kh; ki++) {
-                const float *r = top + ki * dh * ld + j * SW;
-                for (long kj = 0; kj < KW; kj++) acc += k[ki * KW + kj] * r[kj];
-            }
-            line[j] = acc;
         }
     }
+    for (long r = 0; r < R; r++) {
+        for (long v = 0; v < V; v++) {
+            _mm256_storeu_ps(out + (i0 + r) * ow + j + 8 * v, SW == 1 ? acc[r][v] : ck_in_order(acc[r][v]));
+        }
+    }
+}
+
+/* Rows i0 ..< i0 + R of the plane: 16 columns at a time, then the last partial group recomputed as the final 8
+   columns of the row (outputs are written, not accumulated, so overlapping columns get the same values again),
+   then (rows under 8 wide) one column at a time. */
+static inline __attribute__((always_inline)) CK_AVX2 void ck_dw_rows(float *out, const float *in, long ld, const float *k, float bias, long i0,
+                                      long ow, long kh, long sh, long dh, const long R, const long KW, const long SW) {
+    long j = 0;
+    for (; j + 16 <= ow; j += 16) ck_dw_block(out, ow, in, ld, k, bias, i0, j, kh, sh, dh, R, 2, KW, SW);
+    for (; j < ow && ow >= 8; j += 8) {
+        if (j + 8 > ow) j = ow - 8;
+        ck_dw_block(out, ow, in, ld, k, bias, i0, j, kh, sh, dh, R, 1, KW, SW);
+    }
+    for (; j < ow; j++) {
+        for (long r = 0; r < R; r++) {
+            float acc = bias;
+            for (long ki = 0; ki < kh; ki++) {
+                const float *row = in + ((i0 + r) * sh + ki * dh) * ld + j * SW;
+                for (long kj = 0; kj < KW; kj++) acc += k[ki * KW + kj] * row[kj];
+            }
+            out[(i0 + r) * ow + j] = acc;
+        }
+    }
+}
+
+/* The plane for a fixed kernel width KW and stride SW (dilation 1 along rows), so the tap loops unroll. */
+static inline __attribute__((always_inline)) CK_AVX2 void ck_plane_fixed(float *out, const float *in, long ld, const float *k, float bias,
+                                          long oh, long ow, long kh, long sh, long dh, const long KW, const long SW) {
+    long i = 0;
+    if (SW == 1) {
+        for (; i + 4 <= oh; i += 4) ck_dw_rows(out, in, ld, k, bias, i, ow, kh, sh, dh, 4, KW, SW);
+    } else {
+        for (; i + 2 <= oh; i += 2) ck_dw_rows(out, in, ld, k, bias, i, ow, kh, sh, dh, 2, KW, SW);
+    }
+    for (; i < oh; i++) ck_dw_rows(out, in, ld, k, bias, i, ow, kh, sh, dh, 1, KW, SW);
 }
 
 CK_AVX2 void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *k, float bias,

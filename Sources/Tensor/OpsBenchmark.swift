@@ -198,7 +198,13 @@ public enum OpsBenchmark {
             }
         }
         withBlasThreads(Parallel.cores) { run() }   // the first call starts the BLAS threads
-        return Probe(label: "sgemm \(n)^3") { withBlasThreads(Parallel.cores) { timed(run) } }
+        return Probe(label: "sgemm \(n)^3") {
+            let t = withBlasThreads(Parallel.cores) { timed(run) }
+            // OpenBLAS's threads spin (sched_yield) for about 0.1 s after a product before they sleep; a conv
+            // timed meanwhile would share the cores with them.
+            usleep(200_000)
+            return t
+        }
     }
 
     /// Copying `megabytes` MB, split across all cores.
