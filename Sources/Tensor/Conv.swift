@@ -162,10 +162,13 @@ func biasActivate(_ p: UnsafeMutablePointer<Float>, _ count: Int, _ bias: Float,
 
 /// The convolution itself, by kind:
 /// - depthwise (groups == input channels): direct sliding window per plane, planes across cores;
+/// - Winograd F(2x2, 3x3) for 3x3 stride-1 convs with channels enough (`usesWinograd`);
+/// - an implicit gemm with the engine's own micro-kernel for the narrow convs of large maps and small 1x1
+///   convs (`usesPanels`), output pixels split across cores in panels of 24;
 /// - 1x1, stride 1, unpadded: a plain gemm on the input, in tiles of output pixels;
 /// - otherwise im2col + sgemm per group, in tiles of output pixels small enough for the cache, the
 ///   pixels split across cores (each core gets its own tile buffer and single-threaded gemms).
-/// Bias and activation are applied to each output tile right after its gemm.
+/// Bias and activation are applied to each output tile right after its gemm (in registers by the panels).
 func convForward(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                  activation act: ConvActivation = .identity, out: UnsafeMutablePointer<Float>) {
     if p.groups > 1 && p.groups == p.cin {
