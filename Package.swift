@@ -28,7 +28,7 @@ let package = Package(
             "Tensor", "CImage",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
-        ]),
+        ], exclude: ["Ultralytics/FLOPS.md"]),
         .target(name: "Explorer", dependencies: ["ModelZoo", "Tensor", "CNcurses", "CChafa"]),
         .executableTarget(name: "detr-tui", dependencies: [
             "Explorer", "ModelZoo", "Tensor",
@@ -36,7 +36,7 @@ let package = Package(
         ]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo", "Tensor"]),
-        .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "ModelZoo", "Tensor"]),
+        .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "ModelZoo", "Tensor"], exclude: ["Snapshots"]),
         .testTarget(name: "CLITests", dependencies: ["detr-tui", "ModelZoo", "Explorer"]),
     ],
     swiftLanguageModes: [.v6]

@@ -439,8 +439,14 @@ func drawCursorCell(_ state: State, _ screen: inout Screen, _ c: Int, _ r: Int) 
 
 func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed: Bool, into screen: inout Screen, area: Rect,
                      barRow: Int, infoRow: Int, x: Int, width: Int) {
-    // Tiles of at least 6x3 cells; as many channels as fit, starting at the current channel's page.
-    let tileW = max(6, min(area.width, W + 1)), tileH = max(3, min(area.height, (H + 1) / 2 + 1))
+    // Tiles of the map's own size in cells (at least 6x3, a row for the channel number), made smaller, keeping
+    // their shape, until up to 32 channels fit; the page starts at the current channel's.
+    let fullW = max(6, min(area.width, W + 1)), fullH = max(3, min(area.height, (H + 1) / 2 + 1))
+    var tileW = fullW, tileH = fullH
+    while tileW > 6 && (area.width / tileW) * (area.height / tileH) < min(C, 32) {
+        tileW -= 1
+        tileH = max(3, (tileW - 1) * (fullH - 1) / max(1, fullW - 1) + 1)
+    }
     let cols = max(1, area.width / tileW), rows = max(1, area.height / tileH)
     let perPage = cols * rows
     let start = (state.channel / perPage) * perPage

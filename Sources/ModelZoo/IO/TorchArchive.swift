@@ -103,7 +103,8 @@ public final class TorchArchive: @unchecked Sendable {
         let name = "\(path) (legacy torch.save)"
         let magic = Unpickler(bytes: bytes, start: 0, file: name)
         let m = try magic.load()
-        guard case .bigInt(let v) = m, abs(v / 0x1950a86a20f9469cfc6c - 1) < 1e-9 else {
+        // torch's legacy magic number 0x1950a86a20f9469cfc6c, which a Double holds to 1e-16 relative
+        guard case .bigInt(let v) = m, abs(v / 1.195470371460388e23 - 1) < 1e-9 else {
             throw fail("a pickle, but not a torch.save file (no torch magic number)")
         }
         let proto = Unpickler(bytes: bytes, start: magic.endOffset, file: name)
