@@ -4,8 +4,9 @@
    copies again into its own packed layout; for the narrow convs of a detector's first stages (16-64 output
    channels, few input channels) those two passes over the big operand cost as much as the arithmetic.
    Here the im2col columns of 24 output pixels are written straight into the layout the micro-kernel
-   reads (K rows of 24 floats, in L1/L2), and a 4 x 24 register block (12 accumulators, started at the
-   bias) runs over all K for each group of four output channels. */
+   reads (K rows of 24 floats, in L1/L2), or read where they lie in the input when they can be (see
+   ck_interior_panel), and a 4 x 24 register block (12 accumulators) runs over all K for each group of four
+   output channels, then adds the bias and applies the activation in registers before its stores. */
 #include "CKernels.h"
 
 #include <stdlib.h>
