@@ -74,12 +74,6 @@ func withBlasThreads<R>(_ threads: Int, _ body: () -> R) -> R {
     return body()
 }
 
-/// Threads OpenBLAS itself uses (1: the engine splits the work across cores itself).
-public var blasThreads: Int {
-    _ = blasSingleThreaded
-    return Int(openblas_get_num_threads())
-}
-
 /// x [..., in] times weight [out, in] transposed, plus bias [out].
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     check(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
