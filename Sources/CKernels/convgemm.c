@@ -352,7 +352,26 @@ CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const fl
     }
 }
 
+CK_AVX2 void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
+    const long cout4 = (cout + 3) / 4 * 4, panels = (tb + 23) / 24;
+    for (long xi = 0; xi < 16; xi++) {
+        const float *ux = u + xi * cout4 * cin, *vx = v + xi * panels * 24 * cin;
+        float *mx = m + xi * cout * tb;
+        for (long o = o0; o < o1; o += 4) {
+            const long rows = cout - o < 4 ? cout - o : 4;
+            for (long p = 0; p < panels; p++) {
+                const long cols = tb - p * 24 < 24 ? tb - p * 24 : 24;
+                ck_kernel_4x24(cin, ux + o * cin, vx + p * cin * 24, 24, 0, 0, -1, rows, mx + o * tb + p * 24, tb, cols);
+            }
+        }
+    }
+}
+
 #else
+
+void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
+    (void)u; (void)v; (void)cout; (void)cin; (void)tb; (void)o0; (void)o1; (void)m;
+}
 
 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
                             int act, float *out, long p0, long p1, int in_place, float *panel) {

@@ -112,6 +112,56 @@ CK_AVX2 void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const
     }
 }
 
+/* The three taps of a 3x3 stride-2 kernel along input row `row` for output columns j ..< j + 8 (input columns
+   2j - 1 + kj + 2t, t < 8), in shuffle order: two loads at 2j - 2 (odd lanes: kj = 0) and two at 2j (even lanes:
+   kj = 1, odd lanes: kj = 2). At j = 0 the first load leaves out columns -2 and -1 (zero padding); the loads
+   never reach past column 2j + 15. */
+static inline __attribute__((always_inline)) CK_AVX2 void ck_s2_taps(const float *row, long j, __m256 t[3]) {
+    const __m256 a = j == 0 ? _mm256_maskload_ps(row - 2, _mm256_setr_epi32(0, 0, -1, -1, -1, -1, -1, -1))
+                            : _mm256_loadu_ps(row + 2 * j - 2);
+    const __m256 b = _mm256_loadu_ps(row + 2 * j + 6), c = _mm256_loadu_ps(row + 2 * j), d = _mm256_loadu_ps(row + 2 * j + 8);
+    t[0] = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    t[1] = _mm256_shuffle_ps(c, d, _MM_SHUFFLE(2, 0, 2, 0));
+    t[2] = _mm256_shuffle_ps(c, d, _MM_SHUFFLE(3, 1, 3, 1));
+}
+
+/* Output rows i0 ..< i0 + R, columns j ..< j + 8 of a 3x3 stride-2 depthwise plane read from the unpadded input;
+   input rows outside 0 ..< h are the zero padding and skipped. Each input row's taps serve every output row
+   of the block that uses it. */
+static inline __attribute__((always_inline)) CK_AVX2 void ck_s2_block(float *out, long ow, const float *x, long h, long w,
+                                                                       const float *k, float bias, long i0, long j, const long R) {
+    __m256 acc[2];
+    for (long r = 0; r < R; r++) acc[r] = _mm256_set1_ps(bias);
+    for (long y = 2 * i0 - 1; y <= 2 * (i0 + R - 1) + 1; y++) {
+        if (y < 0 || y >= h) continue;
+        __m256 t[3];
+        ck_s2_taps(x + y * w, j, t);
+        for (long r = 0; r < R; r++) {
+            const long ki = y - (2 * (i0 + r) - 1);
+            if (ki < 0 || ki > 2) continue;
+            for (long kj = 0; kj < 3; kj++) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(k + ki * 3 + kj), t[kj], acc[r]);
+        }
+    }
+    for (long r = 0; r < R; r++) _mm256_storeu_ps(out + (i0 + r) * ow + j, ck_in_order(acc[r]));
+}
+
+CK_AVX2 void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias) {
+    const long oh = (h + 1) / 2, ow = w / 2;
+    long i = 0;
+    for (; i + 2 <= oh; i += 2) {
+        for (long j = 0; j < ow; j += 8) {
+            if (j + 8 > ow) j = ow - 8;   /* the last group overlaps the one before: the same values again */
+            ck_s2_block(out, ow, x, h, w, k, bias, i, j, 2);
+        }
+    }
+    for (; i < oh; i++) {
+        for (long j = 0; j < ow; j += 8) {
+            if (j + 8 > ow) j = ow - 8;
+            ck_s2_block(out, ow, x, h, w, k, bias, i, j, 1);
+        }
+    }
+}
+
 CK_AVX2 void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw) {
     for (long y = 0; y < h; y++) {
         float *d = dst + (y + ph) * ld + pw;
@@ -174,6 +224,10 @@ void ck_exp_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (
 void ck_sigmoid_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_silu_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_bias_act_avx2(float *p, long n, float bias, int kind) { (void)p; (void)n; (void)bias; (void)kind; }
+
+void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias) {
+    (void)out; (void)x; (void)h; (void)w; (void)k; (void)bias;
+}
 
 void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw) {
     (void)dst; (void)ld; (void)src; (void)h; (void)w; (void)ph; (void)pw;

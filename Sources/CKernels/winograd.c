@@ -1,45 +1,56 @@
 /* Winograd F(2x2, 3x3) transforms for 3x3 stride-1 convolutions (Lavin & Gray, "Fast Algorithms for
    Convolutional Neural Networks", 2016): each 2x2 block of outputs comes from a 4x4 input tile through
    16 element-wise products of transformed tiles and transformed weights, 16 multiplies where direct
-   convolution needs 36. The products over input channels are 16 matrix products, done by sgemm on the
-   Swift side; these functions are the three transforms around them.
+   convolution needs 36. The products over input channels are 16 matrix products, done by the engine's
+   micro-kernel (ck_wino_gemm_avx2 in convgemm.c, on operands these transforms lay out for it) or by sgemm;
+   these functions are the three transforms around them.
 
    Tiles are numbered row-major over the output, tiles_x per row; tile t covers output rows 2 ty, 2 ty + 1
    and columns 2 tx, 2 tx + 1, and reads input rows 2 ty - pad_y ... 2 ty - pad_y + 3 (zero outside). */
 #include "CKernels.h"
 
+#include <stdlib.h>
+
 /* U[xi][o][c] (xi = 4 i + j) = (G g G^T)[i][j] for each 3x3 kernel g = w[o][c], o in [o0, o1).
-   G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]. */
-void ck_wino_weights(const float *w, long cout, long cin, long o0, long o1, float *u) {
-    long plane = cout * cin;
+   G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]. With `packed`, each U[xi] is laid out for the
+   micro-kernel instead (as ck_pack_weights4 packs, [ceil(cout / 4)][cin][4]; the caller zeroes the rows past
+   cout). */
+/* One kernel w[o][c] into U (plane floats between the U[xi]). */
+static inline void ck_wino_kernel(const float *w, long cin, long o, long c, long plane, int packed, float *u) {
+    const float *g = w + (o * cin + c) * 9;
+    float t[4][3];
+    for (int k = 0; k < 3; k++) {
+        float a = g[k], b = g[3 + k], d = g[6 + k];
+        t[0][k] = a;
+        t[1][k] = 0.5f * (a + b + d);
+        t[2][k] = 0.5f * (a - b + d);
+        t[3][k] = d;
+    }
+    float *at = u + (packed ? (o / 4) * cin * 4 + c * 4 + o % 4 : o * cin + c);
+    for (int i = 0; i < 4; i++) {
+        float a = t[i][0], b = t[i][1], d = t[i][2];
+        float *dst = at + (4 * i) * plane;
+        dst[0] = a;
+        dst[plane] = 0.5f * (a + b + d);
+        dst[2 * plane] = 0.5f * (a - b + d);
+        dst[3 * plane] = d;
+    }
+}
+
+void ck_wino_weights(const float *w, long cout, long cin, long o0, long o1, int packed, float *u) {
+    const long plane = packed ? (cout + 3) / 4 * 4 * cin : cout * cin;
     for (long o = o0; o < o1; o++) {
-        for (long c = 0; c < cin; c++) {
-            const float *g = w + (o * cin + c) * 9;
-            float t[4][3];
-            for (int k = 0; k < 3; k++) {
-                float a = g[k], b = g[3 + k], d = g[6 + k];
-                t[0][k] = a;
-                t[1][k] = 0.5f * (a + b + d);
-                t[2][k] = 0.5f * (a - b + d);
-                t[3][k] = d;
-            }
-            for (int i = 0; i < 4; i++) {
-                float a = t[i][0], b = t[i][1], d = t[i][2];
-                float *dst = u + (4 * i) * plane + o * cin + c;
-                dst[0] = a;
-                dst[plane] = 0.5f * (a + b + d);
-                dst[2 * plane] = 0.5f * (a - b + d);
-                dst[3 * plane] = d;
-            }
-        }
+        for (long c = 0; c < cin; c++) ck_wino_kernel(w, cin, o, c, plane, packed, u);
     }
 }
 
 /* V[xi][c][t - t0] = (B^T d B)[i][j] for tiles t in [t0, t0 + tb) of input x [cin][h][w], d the tile's 4x4
-   input patch. B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]. */
-void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
-                   long t0, long tb, float *v) {
-    long stride = cin * tb;
+   input patch. B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]. With `packed`, each V[xi] is
+   laid out in panels of 24 tiles for the micro-kernel instead, [ceil(tb / 24)][cin][24] (lanes past tb unset). */
+/* ck_wino_input for channels 0 ..< cin of a V laid out for ctotal channels (packed only). */
+static void ck_wino_input_layout(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
+                                 long t0, long tb, int packed, long ctotal, float *v) {
+    const long stride = packed ? (tb + 23) / 24 * 24 * ctotal : cin * tb;
     for (long c = 0; c < cin; c++) {
         const float *plane = x + c * h * w;
         for (long t = t0; t < t0 + tb; t++) {
@@ -65,7 +76,8 @@ void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pa
                 s[2][k] = d[2][k] - d[1][k];
                 s[3][k] = d[1][k] - d[3][k];
             }
-            float *dst = v + c * tb + (t - t0);
+            const long lt = t - t0;
+            float *dst = v + (packed ? (lt / 24) * ctotal * 24 + c * 24 + lt % 24 : c * tb + lt);
             for (int i = 0; i < 4; i++) {
                 dst[(4 * i + 0) * stride] = s[i][0] - s[i][2];
                 dst[(4 * i + 1) * stride] = s[i][1] + s[i][2];
@@ -76,11 +88,17 @@ void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pa
     }
 }
 
-/* out[o][y][x] for the tiles t in [t0, t0 + tb) from M[xi][o][t - t0]: Y = A^T m A, keeping outputs inside
+void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
+                   long t0, long tb, int packed, float *v) {
+    ck_wino_input_layout(x, cin, h, w, pad_y, pad_x, tiles_x, t0, tb, packed, cin, v);
+}
+
+/* out[o][y][x] for outputs o in [o0, o1) and the tiles t in [t0, t0 + tb) from M[xi][o][t - t0]: Y = A^T m A, keeping outputs inside
    out_h x out_w. A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]. Bias and activation are the caller's. */
-void ck_wino_output(const float *m, long cout, long out_h, long out_w, long tiles_x, long t0, long tb, float *out) {
+void ck_wino_output(const float *m, long cout, long o0, long o1, long out_h, long out_w, long tiles_x, long t0, long tb,
+                    float *out) {
     long stride = cout * tb;
-    for (long o = 0; o < cout; o++) {
+    for (long o = o0; o < o1; o++) {
         float *plane = out + o * out_h * out_w;
         for (long t = t0; t < t0 + tb; t++) {
             const float *src = m + o * tb + (t - t0);
@@ -104,3 +122,142 @@ void ck_wino_output(const float *m, long cout, long out_h, long out_w, long tile
         }
     }
 }
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define CK_AVX2 __attribute__((target("avx2,fma")))
+#include "simd_math.h"
+
+/* Eight values for lanes lt ..< lt + 8 of one channel's row of a packed V[xi] (panels `panel_floats` apart): one
+   store, or two masked ones where the eight cross into the next panel. */
+static inline CK_AVX2 void ck_store_lanes(float *row, long panel_floats, long lt, __m256 val) {
+    static const int ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    float *at = row + (lt / 24) * panel_floats + lt % 24;
+    const long n1 = 24 - lt % 24;   /* lanes left in this panel */
+    if (n1 >= 8) {
+        _mm256_storeu_ps(at, val);
+        return;
+    }
+    const __m256i first = _mm256_loadu_si256((const __m256i *)(ones + 8 - n1));
+    _mm256_maskstore_ps(at, first, val);
+    /* lane i >= n1 goes to lane i - n1 of the next panel, which starts panel_floats - 24 + n1 after `at` */
+    _mm256_maskstore_ps(at + panel_floats - 24, _mm256_xor_si256(first, _mm256_set1_epi32(-1)), val);
+}
+
+/* Columns 2 tx + k (k = 0 ..< 4) of a padded row for eight tiles tx ..< tx + 8, in order. */
+static inline CK_AVX2 void ck_tile_cols(const float *row, __m256 d[4]) {
+    const __m256 a = _mm256_loadu_ps(row), b = _mm256_loadu_ps(row + 8);
+    const __m256 a2 = _mm256_loadu_ps(row + 2), b2 = _mm256_loadu_ps(row + 10);
+    d[0] = ck_in_order(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+    d[1] = ck_in_order(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+    d[2] = ck_in_order(_mm256_shuffle_ps(a2, b2, _MM_SHUFFLE(2, 0, 2, 0)));
+    d[3] = ck_in_order(_mm256_shuffle_ps(a2, b2, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+CK_AVX2 void ck_wino_input_avx2(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
+                                long t0, long tb, long ctotal, float *v) {
+    if (tiles_x < 8 || t0 % tiles_x || tb % tiles_x) {
+        ck_wino_input_layout(x, cin, h, w, pad_y, pad_x, tiles_x, t0, tb, 1, ctotal, v);
+        return;
+    }
+    const long panel_floats = ctotal * 24, stride = (tb + 23) / 24 * panel_floats;
+    /* Four padded input rows (column k of a buffer is input column k - pad_x, zero outside the row) and a row
+       of zeros for the input rows above and below the plane. The padding columns are never written. */
+    const long len = 2 * tiles_x + 2 + 16 + (w + pad_x);
+    float *rows = calloc((size_t)(5 * len), sizeof(float));
+    const float *zero = rows + 4 * len;
+    const long ty0 = t0 / tiles_x, nrows = tb / tiles_x;
+    for (long c = 0; c < cin; c++) {
+        const float *plane = x + c * h * w;
+        float *vc = v + c * 24;
+        for (long r0 = 0; r0 < nrows; r0++) {
+            const long y0 = 2 * (ty0 + r0) - pad_y;
+            const float *rp[4];
+            for (long r = 0; r < 4; r++) {
+                const long y = y0 + r;
+                if (y < 0 || y >= h) {
+                    rp[r] = zero;
+                    continue;
+                }
+                float *buf = rows + r * len;
+                const float *src = plane + y * w;
+                long k = 0;
+                for (; k + 8 <= w; k += 8) _mm256_storeu_ps(buf + pad_x + k, _mm256_loadu_ps(src + k));
+                for (; k < w; k++) buf[pad_x + k] = src[k];
+                rp[r] = buf;
+            }
+            for (long tx = 0; tx < tiles_x; tx += 8) {
+                if (tx + 8 > tiles_x) tx = tiles_x - 8;   /* the last eight overlap the ones before: same values */
+                __m256 d[4][4];
+                for (long r = 0; r < 4; r++) ck_tile_cols(rp[r] + 2 * tx, d[r]);
+                const long lt = r0 * tiles_x + tx;
+                for (int k = 0; k < 4; k++) {
+                    const __m256 s0 = _mm256_sub_ps(d[0][k], d[2][k]), s1 = _mm256_add_ps(d[1][k], d[2][k]);
+                    const __m256 s2 = _mm256_sub_ps(d[2][k], d[1][k]), s3 = _mm256_sub_ps(d[1][k], d[3][k]);
+                    d[0][k] = s0; d[1][k] = s1; d[2][k] = s2; d[3][k] = s3;
+                }
+                for (int i = 0; i < 4; i++) {
+                    float *at = vc + (4 * i) * stride;
+                    ck_store_lanes(at, panel_floats, lt, _mm256_sub_ps(d[i][0], d[i][2]));
+                    ck_store_lanes(at + stride, panel_floats, lt, _mm256_add_ps(d[i][1], d[i][2]));
+                    ck_store_lanes(at + 2 * stride, panel_floats, lt, _mm256_sub_ps(d[i][2], d[i][1]));
+                    ck_store_lanes(at + 3 * stride, panel_floats, lt, _mm256_sub_ps(d[i][1], d[i][3]));
+                }
+            }
+        }
+    }
+    free(rows);
+}
+
+CK_AVX2 void ck_wino_weights_avx2(const float *w, long cout, long cin, long o0, long o1, float *u) {
+    const long plane = (cout + 3) / 4 * 4 * cin;
+    /* Lane 4 q + r: kernel (o + r, c + q), whose packed place is 8 floats in a row for two channels. */
+    int idx[8];
+    for (int j = 0; j < 8; j++) idx[j] = (int)((j % 4) * cin * 9 + (j / 4) * 9);
+    const __m256i index = _mm256_loadu_si256((const __m256i *)idx);
+    const __m256 half = _mm256_set1_ps(0.5f);
+    long o = o0;
+    for (; o < o1 && o % 4; o++)
+        for (long c = 0; c < cin; c++) ck_wino_kernel(w, cin, o, c, plane, 1, u);
+    for (; o + 4 <= o1; o += 4) {
+        long c = 0;
+        for (; c + 2 <= cin; c += 2) {
+            const float *g = w + (o * cin + c) * 9;
+            __m256 t[4][3];
+            for (int k = 0; k < 3; k++) {
+                const __m256 a = _mm256_i32gather_ps(g + k, index, 4), b = _mm256_i32gather_ps(g + 3 + k, index, 4);
+                const __m256 d = _mm256_i32gather_ps(g + 6 + k, index, 4);
+                t[0][k] = a;
+                t[1][k] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(a, b), d));
+                t[2][k] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(a, b), d));
+                t[3][k] = d;
+            }
+            float *at = u + (o / 4) * cin * 4 + c * 4;
+            for (int i = 0; i < 4; i++) {
+                const __m256 a = t[i][0], b = t[i][1], d = t[i][2];
+                float *dst = at + (4 * i) * plane;
+                _mm256_storeu_ps(dst, a);
+                _mm256_storeu_ps(dst + plane, _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(a, b), d)));
+                _mm256_storeu_ps(dst + 2 * plane, _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(a, b), d)));
+                _mm256_storeu_ps(dst + 3 * plane, d);
+            }
+        }
+        for (; c < cin; c++)
+            for (long r = 0; r < 4; r++) ck_wino_kernel(w, cin, o + r, c, plane, 1, u);
+    }
+    for (; o < o1; o++)
+        for (long c = 0; c < cin; c++) ck_wino_kernel(w, cin, o, c, plane, 1, u);
+}
+
+#else
+
+void ck_wino_weights_avx2(const float *w, long cout, long cin, long o0, long o1, float *u) {
+    (void)w; (void)cout; (void)cin; (void)o0; (void)o1; (void)u;
+}
+
+void ck_wino_input_avx2(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
+                        long t0, long tb, long ctotal, float *v) {
+    (void)ctotal; (void)x; (void)cin; (void)h; (void)w; (void)pad_y; (void)pad_x; (void)tiles_x; (void)t0; (void)tb; (void)v;
+}
+
+#endif

@@ -263,6 +263,20 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
     let slack = 32   // SIMD loads at the end of the last row may reach past it (the lanes are unused)
     let s = ConstPointer(x), wp = ConstPointer(w), d = SharedPointer(out)
     let b = bias.map { ConstPointer($0) }
+    if usesDirectStride2(p) {
+        // 3x3 stride 2 (the downsampling depthwise convs) read straight from the input: the padded copy of each
+        // plane was a pass of its own over an input that only streams through, two thirds of the time of the
+        // conv (1024 planes of 40x40: 0.24 -> 0.17 ms, 512 of 80x80 0.46 -> 0.29 ms).
+        Parallel.forEach(p.n * p.cout, cost: oh * ow * taps * 2) { planes in
+            for pl in planes {
+                let dst = d.base + pl * oh * ow, o = pl % p.cout
+                ck_depthwise3x3s2_avx2(dst, s.base + (pl / p.cout * p.cin + o / mult) * p.inPlane, g.h, g.w,
+                                       wp.base + o * taps, b?.base[o] ?? 0)
+                biasActivate(dst, oh * ow, 0, act)
+            }
+        }
+        return
+    }
     Parallel.forEach(p.n * p.cout, cost: oh * ow * taps * 2) { planes in
         let padded = UnsafeMutablePointer<Float>.allocate(capacity: hp * wpad + slack)
         defer { padded.deallocate() }
@@ -299,6 +313,14 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
     }
 }
 
+/// Whether a depthwise conv runs by ck_depthwise3x3s2_avx2: 3x3, stride 2, padding 1, dilation 1, on planes of
+/// an even width of at least 16.
+func usesDirectStride2(_ p: ConvProblem) -> Bool {
+    let g = p.g
+    return hasAVX2FMA && g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.ph == 1 && g.pw == 1 && g.dh == 1
+        && g.dw == 1 && g.w % 2 == 0 && g.w >= 16
+}
+
 /// im2col tile budget (floats) and minimum tile width (pixels): 512 KB tiles measured as good as
 /// 2-8 MB ones here (within noise), and keep each core's tile in its L2.
 let convTileFloats = 1 << 17
@@ -329,10 +351,21 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
     let g = p.g
     let oh = g.outH, ow = g.outW, cin = p.cin, cout = p.cout
     let tilesX = (ow + 1) / 2, tilesY = (oh + 1) / 2
-    let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cout * cin)
+    let packed: Int32 = hasAVX2FMA && winogradKernel ? 1 : 0
+    let cout4 = packed == 1 ? (cout + 3) / 4 * 4 : cout
+    let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cout4 * cin)
     defer { u.deallocate() }
+    if cout4 > cout { u.initialize(repeating: 0, count: 16 * cout4 * cin) }
     let wp = ConstPointer(w), up = SharedPointer(u)
-    Parallel.forEach(cout, cost: cin * 64) { r in ck_wino_weights(wp.base, cout, cin, r.lowerBound, r.upperBound, up.base) }
+    // Output channels split across cores in fours (the packed layout's groups).
+    Parallel.forEach((cout + 3) / 4, cost: cin * 256) { r in
+        let o0 = r.lowerBound * 4, o1 = Swift.min(cout, r.upperBound * 4)
+        if packed == 1 {
+            ck_wino_weights_avx2(wp.base, cout, cin, o0, o1, up.base)
+        } else {
+            ck_wino_weights(wp.base, cout, cin, o0, o1, 0, up.base)
+        }
+    }
     // Blocks of whole tile rows: transformed inputs and products of a block within about 4 MB, and at
     // least as many blocks as cores.
     let fit = Swift.max(1, (1 << 20) / (16 * (cin + cout) * tilesX))
@@ -341,21 +374,53 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
     let maxTiles = rowsPerBlock * tilesX
     let bp = bias.map { ConstPointer($0) }
     let uc = ConstPointer(u)
+    if packed == 1 && tilesX * tilesY <= winogradWholeMapTiles {
+        // Small maps (up to 24x24): the cores split the input channels for the input transform, then the output
+        // channels for the products, the output transform, bias and activation, over all the map's tiles at once.
+        // Split by tiles, each core's share would be a few panels of 24 with a mostly empty last one (20x20:
+        // 50 tiles a core in 3 panels, against 100 in 5).
+        let tiles = tilesX * tilesY, panels = (tiles + 23) / 24
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cin * panels * 24)
+        let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cout * tiles)
+        defer { v.deallocate(); m.deallocate() }
+        let vs = SharedPointer(v), ms = SharedPointer(m)
+        let quads = (cout + 3) / 4
+        for b in 0 ..< p.n {
+            let src = ConstPointer(x + b * cin * g.h * g.w), dst = SharedPointer(out + b * cout * oh * ow)
+            Parallel.forEach(cin, cost: tiles * 64) { r in
+                // Channels c0 ..< c1 of the packed V: the same layout with the channel offset applied.
+                ck_wino_input_avx2(src.base + r.lowerBound * g.h * g.w, r.count, g.h, g.w, g.ph, g.pw, tilesX, 0, tiles,
+                                   cin, vs.base + r.lowerBound * 24)
+            }
+            Parallel.forEach(quads, cost: cin * tiles * 32) { r in
+                let o0 = r.lowerBound * 4, o1 = Swift.min(cout, r.upperBound * 4)
+                ck_wino_gemm_avx2(uc.base, vs.base, cout, cin, tiles, o0, o1, ms.base)
+                ck_wino_output(ms.base, cout, o0, o1, oh, ow, tilesX, 0, tiles, dst.base)
+                for o in o0 ..< o1 { biasActivate(dst.base + o * oh * ow, oh * ow, bp?.base[o] ?? 0, act) }
+            }
+        }
+        return
+    }
     for b in 0 ..< p.n {
         let src = ConstPointer(x + b * cin * g.h * g.w), dst = SharedPointer(out + b * cout * oh * ow)
         Parallel.forEach(blocks, cost: Parallel.threshold) { range in
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cin * maxTiles)
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cin * ((maxTiles + 23) / 24 * 24))
             let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cout * maxTiles)
             defer { v.deallocate(); m.deallocate() }
             for block in range {
                 let ty0 = block * rowsPerBlock, ty1 = Swift.min(tilesY, ty0 + rowsPerBlock)
                 let t0 = ty0 * tilesX, tb = (ty1 - ty0) * tilesX
-                ck_wino_input(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, v)
-                for xi in 0 ..< 16 {
-                    sgemm(m: cout, n: tb, k: cin, a: uc.base + xi * cout * cin, lda: cin, b: v + xi * cin * tb, ldb: tb,
-                          c: m + xi * cout * tb, ldc: tb)
+                if packed == 1 {
+                    ck_wino_input_avx2(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, cin, v)
+                    ck_wino_gemm_avx2(uc.base, v, cout, cin, tb, 0, cout, m)
+                } else {
+                    ck_wino_input(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, 0, v)
+                    for xi in 0 ..< 16 {
+                        sgemm(m: cout, n: tb, k: cin, a: uc.base + xi * cout * cin, lda: cin, b: v + xi * cin * tb, ldb: tb,
+                              c: m + xi * cout * tb, ldc: tb)
+                    }
                 }
-                ck_wino_output(m, cout, oh, ow, tilesX, t0, tb, dst.base)
+                ck_wino_output(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
                 let y0 = 2 * ty0, y1 = Swift.min(oh, 2 * ty1)
                 for o in 0 ..< cout {
                     biasActivate(dst.base + o * oh * ow + y0 * ow, (y1 - y0) * ow, bp?.base[o] ?? 0, act)
@@ -364,6 +429,11 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
         }
     }
 }
+
+/// Maps of at most this many Winograd tiles (24x24 outputs) run the products over all their tiles at once.
+let winogradWholeMapTiles = Int(ProcessInfo.processInfo.environment["DETR_TUI_WINO_WHOLE"] ?? "") ?? 144
+
+let winogradKernel = ProcessInfo.processInfo.environment["DETR_TUI_WINOGRAD_SGEMM"] == nil
 
 /// Whether a conv runs as an implicit gemm with the engine's own micro-kernel (CKernels/convgemm.c) rather than
 /// im2col + OpenBLAS, which writes the im2col matrix and then packs it again. Measured with `bench ops`

@@ -78,6 +78,9 @@ final class FastPathPropertyTests: XCTestCase {
             // Winograd F(2x2, 3x3): odd and even sizes, padding 0, 1 and 2, both cores.
             (128, 128, 3, 1, 1, 1, 20, 20), (136, 144, 3, 1, 1, 1, 17, 23), (128, 160, 3, 1, 0, 1, 12, 9),
             (144, 128, 3, 1, 2, 1, 9, 14), (64, 72, 3, 1, 1, 1, 20, 20), (96, 64, 3, 1, 1, 1, 13, 17),
+            // More tiles than one pass over the whole map takes: blocks of tile rows split across the cores,
+            // output channels not a multiple of 4.
+            (64, 64, 3, 1, 1, 1, 30, 34), (130, 130, 3, 1, 1, 1, 26, 26),
         ]
         for (i, c) in cases.enumerated() {
             let act = Self.activations[i % 4]
@@ -87,6 +90,26 @@ final class FastPathPropertyTests: XCTestCase {
             let fast = conv2d(x, weight: wt, bias: b, stride: c.s, padding: c.p, groups: c.g, activation: act)
             let ref = conv2dReference(x, weight: wt, bias: b, stride: (c.s, c.s), padding: (c.p, c.p), dilation: (1, 1), groups: c.g)
             assertClose(fast, referenceActivated(ref, act), "conv \(c) \(act)")
+        }
+    }
+
+    /// The 3x3 stride-2 depthwise kernel that reads the unpadded input (ck_depthwise3x3s2_avx2): odd and even
+    /// heights, the narrowest width it takes (16, one group of eight outputs per row), widths whose last group
+    /// overlaps the one before, two outputs per input channel, a batch of two, every activation.
+    func testDirectStride2DepthwiseMatchesReference() throws {
+        try XCTSkipUnless(hasAVX2FMA, "the direct kernel needs AVX2 and FMA")
+        var rng = SplitMix64(seed: 5)
+        let cases: [(cin: Int, mult: Int, h: Int, w: Int)] = [(8, 2, 17, 16), (24, 1, 20, 34), (4, 1, 33, 48), (6, 1, 2, 40),
+                                                              (5, 2, 1, 18)]
+        for (i, c) in cases.enumerated() {
+            let act = Self.activations[i % 4]
+            let x = rng.tensor([2, c.cin, c.h, c.w])
+            let wt = rng.tensor([c.cin * c.mult, 1, 3, 3])
+            let b = i == 2 ? nil : rng.tensor([c.cin * c.mult])
+            XCTAssertTrue(usesDirectStride2(ConvProblem(x, wt, b, (2, 2), (1, 1), (1, 1), c.cin)), "case \(c) would not test it")
+            let fast = conv2d(x, weight: wt, bias: b, stride: 2, padding: 1, groups: c.cin, activation: act)
+            let ref = conv2dReference(x, weight: wt, bias: b, stride: (2, 2), padding: (1, 1), dilation: (1, 1), groups: c.cin)
+            assertClose(fast, referenceActivated(ref, act), "direct stride-2 depthwise \(c) \(act)")
         }
     }
 

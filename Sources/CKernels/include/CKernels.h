@@ -19,6 +19,11 @@ int ck_has_avx2_fma(void);
 void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *k, float bias,
                              long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw);
 
+/* One output plane ((h + 1) / 2 x w / 2) of a 3x3 depthwise convolution with stride 2 and padding 1, read
+   straight from the h x w input plane (no padded copy): w even and at least 16.
+   Only call when ck_has_avx2_fma() returned 1. */
+void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias);
+
 /* Copies an h x w plane into rows ph .. ph + h - 1, columns pw .. pw + w - 1 of a buffer with row
    length ld (inline vector copies: many short rows cost less than one memcpy call each).
    Only call when ck_has_avx2_fma() returned 1. */
@@ -41,11 +46,27 @@ void ck_bias_act_avx2(float *p, long n, float bias, int kind);
 
 /* Winograd F(2x2, 3x3) transforms (see winograd.c): weights w [cout][cin][3][3] -> u [16][cout][cin] for
    outputs o0 ..< o1; input tiles t0 ..< t0 + tb of x [cin][h][w] -> v [16][cin][tb]; products m [16][cout][tb]
-   -> the tiles' outputs in out [cout][out_h][out_w]. */
-void ck_wino_weights(const float *w, long cout, long cin, long o0, long o1, float *u);
+   -> the tiles' outputs in out [cout][out_h][out_w]. With `packed`, u and v are laid out for ck_wino_gemm_avx2:
+   u [16][ceil(cout / 4)][cin][4] (rows past cout left to the caller to zero), v [16][ceil(tb / 24)][cin][24]. */
+void ck_wino_weights(const float *w, long cout, long cin, long o0, long o1, int packed, float *u);
 void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
-                   long t0, long tb, float *v);
-void ck_wino_output(const float *m, long cout, long out_h, long out_w, long tiles_x, long t0, long tb, float *out);
+                   long t0, long tb, int packed, float *v);
+void ck_wino_output(const float *m, long cout, long o0, long o1, long out_h, long out_w, long tiles_x, long t0, long tb,
+                    float *out);
+
+/* ck_wino_weights with `packed`, eight kernels at a time (four outputs by two channels).
+   Only call when ck_has_avx2_fma() returned 1. */
+void ck_wino_weights_avx2(const float *w, long cout, long cin, long o0, long o1, float *u);
+
+/* ck_wino_input with `packed`, eight tiles at a time (for blocks of whole tile rows of at least 8 tiles), into a V
+   laid out for ctotal >= cin channels (x and v at the first channel's place: a core's share of the channels).
+   Only call when ck_has_avx2_fma() returned 1. */
+void ck_wino_input_avx2(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
+                        long t0, long tb, long ctotal, float *v);
+
+/* Rows o0 ..< o1 (o0 a multiple of 4) of m [16][cout][tb] = the 16 products u[xi] v[xi] over cin, from the packed
+   transforms above, by the micro-kernel of convgemm.c. Only call when ck_has_avx2_fma() returned 1. */
+void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m);
 
 /* Convolution geometry of one image and one group for ck_conv_panels_avx2. */
 typedef struct {
