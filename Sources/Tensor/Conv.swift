@@ -327,15 +327,17 @@ let convTileFloats = 1 << 17
 let convTileMin = 128
 
 /// Whether a conv runs as Winograd F(2x2, 3x3): a 3x3 kernel, stride 1, dilation 1, one group, and channels
-/// enough for its 16 gemms to pay for the (scalar) transforms. Measured with `bench ops`: 256->256 at 80x80 /
-/// 40x40 / 20x20 took 44 / 12.9 / 3.5 ms against 61 / 15.6 / 4.0 by im2col; from 64 channels it also wins on
-/// maps up to 40x40 (64->64 at 40x40 148 against 92 GFLOP/s by OpenBLAS, at 20x20 98 against 69; 512->64 at
-/// 20x20 85 against 71), while on larger maps the narrower convs do better as panels (64->64 at 80x80 99 against
-/// 69 by Winograd, 96->96 112 against 89). DETR_TUI_NO_WINOGRAD=1 turns it off.
+/// enough for its 16 products to pay for the transforms. With the engine's micro-kernel and vector transforms
+/// (AVX2), from 48 channels on any map: measured with `bench ops` against the panels, alternating, four rounds of
+/// four, 48->48 at 160x160 165 vs 148 GFLOP/s, 64->64 at 80x80 154 vs 143, 96->96 at 80x80 188 vs 145, 128->64
+/// 180 vs 140 (32->32 at 160x160 106 vs 140, so not below 48). With sgemm and scalar transforms (no AVX2) from 128
+/// channels, or 64 on maps up to 40x40 (256->256 at 80x80 / 40x40 / 20x20 44 / 12.9 / 3.5 ms against 61 / 15.6 /
+/// 4.0 by im2col; 64->64 at 80x80 99 against 69 as panels). DETR_TUI_NO_WINOGRAD=1 turns it off.
 func usesWinograd(_ p: ConvProblem) -> Bool {
     let g = p.g
     guard winogradEnabled && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1
         && p.groups == 1 && p.outPlane >= 64 else { return false }
+    if hasAVX2FMA && winogradKernel { return p.cin >= 48 && p.cout >= 48 }
     return (p.cin >= 128 && p.cout >= 128) || (p.cin >= 64 && p.cout >= 64 && p.outPlane <= 1600)
 }
 
