@@ -145,10 +145,16 @@ static inline __attribute__((always_inline)) CK_AVX2 void ck_s2_block(float *out
     for (long r = 0; r < R; r++) _mm256_storeu_ps(out + (i0 + r) * ow + j, ck_in_order(acc[r]));
 }
 
-CK_AVX2 void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias) {
+CK_AVX2 void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias,
+                                    const float *next) {
     const long oh = (h + 1) / 2, ow = w / 2;
+    /* The next plane is fetched into L2 a slice per pair of output rows, while this one is computed: read row by
+       row here (five rows at once), a plane coming from memory would otherwise be waited for line by line. */
+    const long lines = next ? h * w / 16 : 0, pairs = oh / 2 > 0 ? oh / 2 : 1;
     long i = 0;
     for (; i + 2 <= oh; i += 2) {
+        for (long l = (i / 2) * lines / pairs; l < (i / 2 + 1) * lines / pairs; l++)
+            _mm_prefetch((const char *)(next + 16 * l), _MM_HINT_T1);
         for (long j = 0; j < ow; j += 8) {
             if (j + 8 > ow) j = ow - 8;   /* the last group overlaps the one before: the same values again */
             ck_s2_block(out, ow, x, h, w, k, bias, i, j, 2);
@@ -225,8 +231,9 @@ void ck_sigmoid_avx2(float *dst, const float *src, long n) { (void)dst; (void)sr
 void ck_silu_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_bias_act_avx2(float *p, long n, float bias, int kind) { (void)p; (void)n; (void)bias; (void)kind; }
 
-void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias) {
-    (void)out; (void)x; (void)h; (void)w; (void)k; (void)bias;
+void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias,
+                            const float *next) {
+    (void)out; (void)x; (void)h; (void)w; (void)k; (void)bias; (void)next;
 }
 
 void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw) {

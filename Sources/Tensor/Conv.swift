@@ -265,13 +265,13 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
     let b = bias.map { ConstPointer($0) }
     if usesDirectStride2(p) {
         // 3x3 stride 2 (the downsampling depthwise convs) read straight from the input: the padded copy of each
-        // plane was a pass of its own over an input that only streams through, two thirds of the time of the
-        // conv (1024 planes of 40x40: 0.24 -> 0.17 ms, 512 of 80x80 0.46 -> 0.29 ms).
+        // plane was a pass of its own over an input that only streams through (see usesDirectStride2).
         Parallel.forEach(p.n * p.cout, cost: oh * ow * taps * 2) { planes in
+            func input(_ pl: Int) -> UnsafePointer<Float> { s.base + (pl / p.cout * p.cin + pl % p.cout / mult) * p.inPlane }
             for pl in planes {
                 let dst = d.base + pl * oh * ow, o = pl % p.cout
-                ck_depthwise3x3s2_avx2(dst, s.base + (pl / p.cout * p.cin + o / mult) * p.inPlane, g.h, g.w,
-                                       wp.base + o * taps, b?.base[o] ?? 0)
+                ck_depthwise3x3s2_avx2(dst, input(pl), g.h, g.w, wp.base + o * taps, b?.base[o] ?? 0,
+                                       pl + 1 < planes.upperBound ? input(pl + 1) : nil)
                 biasActivate(dst, oh * ow, 0, act)
             }
         }
@@ -314,11 +314,13 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
 }
 
 /// Whether a depthwise conv runs by ck_depthwise3x3s2_avx2: 3x3, stride 2, padding 1, dilation 1, on planes of
-/// an even width of at least 16.
+/// an even width from 16 to 96. Measured with `bench ops` against the padded copies, alternating, best of four
+/// rounds of six: 1024 planes of 40x40 0.26 vs 0.33 ms, 512 of 80x80 0.52 vs 0.79; 128 of 160x160 0.62 vs 0.61
+/// (and slower in most rounds), so wider planes keep the copies.
 func usesDirectStride2(_ p: ConvProblem) -> Bool {
     let g = p.g
     return hasAVX2FMA && g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.ph == 1 && g.pw == 1 && g.dh == 1
-        && g.dw == 1 && g.w % 2 == 0 && g.w >= 16
+        && g.dw == 1 && g.w % 2 == 0 && g.w >= 16 && g.w <= 96
 }
 
 /// im2col tile budget (floats) and minimum tile width (pixels): 512 KB tiles measured as good as

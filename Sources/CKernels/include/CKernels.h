@@ -20,9 +20,10 @@ void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const float *
                              long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw);
 
 /* One output plane ((h + 1) / 2 x w / 2) of a 3x3 depthwise convolution with stride 2 and padding 1, read
-   straight from the h x w input plane (no padded copy): w even and at least 16.
-   Only call when ck_has_avx2_fma() returned 1. */
-void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias);
+   straight from the h x w input plane (no padded copy): w even and at least 16. `next` (or NULL): the input plane
+   of the next call, prefetched meanwhile. Only call when ck_has_avx2_fma() returned 1. */
+void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias,
+                            const float *next);
 
 /* Copies an h x w plane into rows ph .. ph + h - 1, columns pw .. pw + w - 1 of a buffer with row
    length ld (inline vector copies: many short rows cost less than one memcpy call each).
