@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import Yams
 
 /// Where the bundled assets (catalogue, model YAMLs, sample images) are.
@@ -77,12 +78,6 @@ public struct CatalogueEntry: Sendable, Codable, Equatable, Identifiable {
     }
 }
 
-public struct CatalogueError: Error, CustomStringConvertible, Sendable {
-    public let file: String
-    public let problem: String
-    public var description: String { "\(file): \(problem)" }
-}
-
 /// The catalogue of detector variants and modules.
 public struct Catalogue: Sendable {
     public var entries: [CatalogueEntry]
@@ -96,7 +91,7 @@ public struct Catalogue: Sendable {
     public static func load(from directory: URL = Assets.url("catalogue")) throws -> Catalogue {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: directory.path) else {
-            throw CatalogueError(file: directory.path, problem: "the catalogue directory cannot be read")
+            throw FileFormatError(file: directory.path, problem: "the catalogue directory cannot be read")
         }
         var entries: [CatalogueEntry] = []
         for name in names.sorted() where name.hasSuffix(".yaml") {
@@ -105,7 +100,7 @@ public struct Catalogue: Sendable {
                 let text = try String(contentsOf: file, encoding: .utf8)
                 entries.append(try YAMLDecoder().decode(CatalogueEntry.self, from: text))
             } catch {
-                throw CatalogueError(file: file.path, problem: "not a valid catalogue entry (\(error))")
+                throw FileFormatError(file: file.path, problem: "not a valid catalogue entry (\(error))")
             }
         }
         return Catalogue(entries: entries.sorted(by: Catalogue.order))

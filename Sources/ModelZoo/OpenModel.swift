@@ -1,17 +1,6 @@
 import Foundation
 import Tensor
 
-/// Why a model could not be opened; names the file or id and the problem.
-public struct OpenModelError: Error, CustomStringConvertible, Sendable {
-    public let subject: String
-    public let problem: String
-    public init(_ subject: String, _ problem: String) {
-        self.subject = subject
-        self.problem = problem
-    }
-    public var description: String { "\(subject): \(problem)" }
-}
-
 /// What MODEL names, as `openModel` understands it.
 public enum ModelReference: Sendable, Equatable {
     /// A catalogue id (assets/catalogue/<id>.yaml).
@@ -35,7 +24,7 @@ public enum ModelReference: Sendable, Equatable {
         if let e = cat.entry(spec) { return .catalogue(e) }
         let looksLikePath = spec.contains("/") || spec.contains(".")
         let hint = looksLikePath ? "no such file" : "not a catalogue id (known: \(cat.entries.map(\.id).joined(separator: ", ")))"
-        throw OpenModelError(spec, hint)
+        throw FileFormatError(file: spec, problem: hint)
     }
 }
 
@@ -64,7 +53,7 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
         if config.hasSuffix(".json"), entry.family == "Deformable DETR" {
             return try DeformableDETR.catalogue(id: entry.id, weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed)
         }
-        throw OpenModelError(entry.id, "config '\(config)' is neither an ultralytics model YAML, a module nor a Deformable DETR config")
+        throw FileFormatError(file: entry.id, problem: "config '\(config)' is neither an ultralytics model YAML, a module nor a Deformable DETR config")
     case .yaml(let path):
         // ModelSpec.load takes the scale letter from a name like yolov8s.yaml, as ultralytics does.
         let spec = try ModelSpec.load(path: path)
@@ -73,7 +62,7 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
     case .checkpoint(let path):
         let ckpt = try Checkpoint.open(path: path)
         guard let spec = try ckpt.modelSpec() else {
-            throw OpenModelError(path, "holds no model YAML (not an ultralytics checkpoint): pass the model (a catalogue id or its YAML) as MODEL and this file with --weights")
+            throw FileFormatError(file: path, problem: "holds no model YAML (not an ultralytics checkpoint): pass the model (a catalogue id or its YAML) as MODEL and this file with --weights")
         }
         let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         if let weights {
@@ -87,7 +76,7 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
         // Hugging Face model directories (config.json + model.safetensors): the Deformable DETR family.
         let url = URL(fileURLWithPath: dir)
         guard DeformableDETR.isModelDirectory(url) else {
-            throw OpenModelError(dir, "a directory, but not a Hugging Face Deformable DETR model (config.json with model_type deformable_detr)")
+            throw FileFormatError(file: dir, problem: "a directory, but not a Hugging Face Deformable DETR model (config.json with model_type deformable_detr)")
         }
         if let weights {
             let config = try DeformableDETRConfig.load(url.appendingPathComponent("config.json"))

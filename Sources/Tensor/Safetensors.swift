@@ -1,16 +1,5 @@
 import Foundation
 
-/// Errors reading or writing a safetensors file; each names the file and the problem.
-public struct SafetensorsError: Error, CustomStringConvertible, Sendable {
-    public let file: String
-    public let problem: String
-    public init(file: String, problem: String) {
-        self.file = file
-        self.problem = problem
-    }
-    public var description: String { "\(file): \(problem)" }
-}
-
 /// One entry of a safetensors header.
 public struct SafetensorsEntry: Sendable, Equatable {
     public let name: String
@@ -41,7 +30,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw SafetensorsError(file: path, problem: "cannot read the file (\(error.localizedDescription))")
+            throw FileFormatError(file: path, problem: "cannot read the file (\(error.localizedDescription))")
         }
         try self.init(data: data, name: path)
     }
@@ -49,7 +38,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     public init(data: Data, name: String) throws {
         self.path = name
         self.bytes = data
-        func fail(_ problem: String) -> SafetensorsError { SafetensorsError(file: name, problem: problem) }
+        func fail(_ problem: String) -> FileFormatError { FileFormatError(file: name, problem: problem) }
         guard data.count >= 8 else { throw fail("file is \(data.count) bytes, too short for a safetensors header") }
         let headerLen = data.withUnsafeBytes { raw -> UInt64 in
             UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
@@ -131,7 +120,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// The named tensor as Float32.
     public func tensor(_ name: String) throws -> Tensor {
         guard let e = entry(name) else {
-            throw SafetensorsError(file: path, problem: "no tensor named '\(name)'")
+            throw FileFormatError(file: path, problem: "no tensor named '\(name)'")
         }
         let n = e.shape.reduce(1, *)
         let start = dataStart + e.range.lowerBound
@@ -139,7 +128,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             let base = raw.baseAddress!.advanced(by: start)
             let src = UnsafeRawBufferPointer(start: base, count: e.range.count)
             guard let values = decodeFloats(src, dtype: e.dtype, count: n) else {
-                throw SafetensorsError(file: path, problem: "tensor '\(name)' has dtype \(e.dtype), which cannot be read as float")
+                throw FileFormatError(file: path, problem: "tensor '\(name)' has dtype \(e.dtype), which cannot be read as float")
             }
             return Tensor(shape: e.shape, data: values)
         }

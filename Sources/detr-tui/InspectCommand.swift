@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelZoo
+import Tensor
 
 /// `detr-tui inspect FILE`: describes any file the tool opens (checkpoint, safetensors, Hugging Face
 /// directory, model YAML, image) without building a model.

@@ -162,12 +162,12 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
 
     public func forward(_ input: Tensor, trace: Trace?) throws -> ModelOutput {
         guard input.rank == 4, input.shape[0] == 1, input.shape[1] == inputChannels else {
-            throw DeformableDETRError(file: name, problem: "expects an input [1, \(inputChannels), H, W], got \(input.shape)")
+            throw FileFormatError(file: name, problem: "expects an input [1, \(inputChannels), H, W], got \(input.shape)")
         }
         let c = config, d = c.dModel
         let inH = input.shape[2], inW = input.shape[3]
         guard inH >= 32, inW >= 32 else {
-            throw DeformableDETRError(file: name, problem: "input \(inW)x\(inH) is too small (at least 32x32)")
+            throw FileFormatError(file: name, problem: "input \(inW)x\(inH) is too small (at least 32x32)")
         }
         let ctx = ForwardContext(trace: trace, path: "")
         trace?.expectedSteps = 1 + backbone.stages.count + inputProj.count + encoderLayers.count + 1 + decoderLayers.count + 2
@@ -260,7 +260,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             let objectness = slice(encClass, axis: 1, range: 0 ..< 1).reshaped([s])
             let k = min(c.twoStageNumProposals, s)
             guard k == q else {
-                throw DeformableDETRError(file: name, problem: "two_stage_num_proposals \(q) exceeds the \(s) encoder tokens at input \(inW)x\(inH)")
+                throw FileFormatError(file: name, problem: "two_stage_num_proposals \(q) exceeds the \(s) encoder tokens at input \(inW)x\(inH)")
             }
             let top = topK(objectness, k: k)
             let idx = top.indices.data.map { Int($0) }

@@ -1,15 +1,5 @@
 import Foundation
-
-/// An error about a Deformable DETR config or checkpoint directory; names the file and the problem.
-public struct DeformableDETRError: Error, CustomStringConvertible, Sendable {
-    public let file: String
-    public let problem: String
-    public init(file: String, problem: String) {
-        self.file = file
-        self.problem = problem
-    }
-    public var description: String { "\(file): \(problem)" }
-}
+import Tensor
 
 /// The ResNet backbone of a Deformable DETR: Hugging Face `ResNetConfig` (use_timm_backbone=false) or a timm
 /// ResNet named by `backbone` (use_timm_backbone=true, as in the released SenseTime checkpoints).
@@ -79,22 +69,22 @@ public struct DeformableDETRConfig: Sendable, Equatable {
     /// Parses a transformers `config.json` (DeformableDetrConfig). `file` names the file in errors.
     public static func parse(json data: Data, file: String) throws -> DeformableDETRConfig {
         guard let obj = try? JSONSerialization.jsonObject(with: data), let d = obj as? [String: Any] else {
-            throw DeformableDETRError(file: file, problem: "not a JSON object")
+            throw FileFormatError(file: file, problem: "not a JSON object")
         }
         if let type = d["model_type"] as? String, type != "deformable_detr" {
-            throw DeformableDETRError(file: file, problem: "model_type is '\(type)', expected 'deformable_detr'")
+            throw FileFormatError(file: file, problem: "model_type is '\(type)', expected 'deformable_detr'")
         }
         var c = DeformableDETRConfig()
         func int(_ k: String, _ v: inout Int) throws {
             guard let x = d[k], !(x is NSNull) else { return }
             guard let n = x as? NSNumber, n.doubleValue == n.doubleValue.rounded() else {
-                throw DeformableDETRError(file: file, problem: "'\(k)' must be an integer, got \(x)")
+                throw FileFormatError(file: file, problem: "'\(k)' must be an integer, got \(x)")
             }
             v = n.intValue
         }
         func bool(_ k: String, _ v: inout Bool) throws {
             guard let x = d[k], !(x is NSNull) else { return }
-            guard let b = x as? Bool else { throw DeformableDETRError(file: file, problem: "'\(k)' must be true or false, got \(x)") }
+            guard let b = x as? Bool else { throw FileFormatError(file: file, problem: "'\(k)' must be true or false, got \(x)") }
             v = b
         }
         try int("d_model", &c.dModel)
@@ -116,7 +106,7 @@ public struct DeformableDETRConfig: Sendable, Equatable {
         if let id2label = d["id2label"] as? [String: Any], !id2label.isEmpty {
             var pairs: [(Int, String)] = []
             for (k, v) in id2label {
-                guard let i = Int(k), i >= 0 else { throw DeformableDETRError(file: file, problem: "id2label key '\(k)' is not an index") }
+                guard let i = Int(k), i >= 0 else { throw FileFormatError(file: file, problem: "id2label key '\(k)' is not an index") }
                 pairs.append((i, "\(v)"))
             }
             let n = (pairs.map(\.0).max() ?? -1) + 1
@@ -129,7 +119,7 @@ public struct DeformableDETRConfig: Sendable, Equatable {
         c.backbone = try parseBackbone(d, numFeatureLevels: c.numFeatureLevels, file: file)
 
         // Validation, as transformers does it (and what this implementation needs).
-        func fail(_ s: String) -> DeformableDETRError { DeformableDETRError(file: file, problem: s) }
+        func fail(_ s: String) -> FileFormatError { FileFormatError(file: file, problem: s) }
         if c.twoStage && !c.withBoxRefine { throw fail("two_stage requires with_box_refine (as in transformers)") }
         if c.dModel <= 0 || c.dModel % 32 != 0 { throw fail("d_model \(c.dModel) must be a positive multiple of 32 (GroupNorm(32, d_model))") }
         for (name, h) in [("encoder_attention_heads", c.encoderHeads), ("decoder_attention_heads", c.decoderHeads)] where h <= 0 || c.dModel % h != 0 {
@@ -152,7 +142,7 @@ public struct DeformableDETRConfig: Sendable, Equatable {
 
     static func parseBackbone(_ d: [String: Any], numFeatureLevels: Int, file: String) throws -> DeformableDETRBackboneConfig {
         var b = DeformableDETRBackboneConfig()
-        func fail(_ s: String) -> DeformableDETRError { DeformableDETRError(file: file, problem: s) }
+        func fail(_ s: String) -> FileFormatError { FileFormatError(file: file, problem: s) }
         let defaultOut = numFeatureLevels > 1 ? [2, 3, 4] : [4]
         if let bc = d["backbone_config"] as? [String: Any] {
             let type = bc["model_type"] as? String ?? "resnet"
@@ -204,11 +194,11 @@ public struct DeformableDETRConfig: Sendable, Equatable {
         case "resnet50": b.depths = [3, 4, 6, 3]
         case "resnet101": b.depths = [3, 4, 23, 3]
         case "resnet152": b.depths = [3, 8, 36, 3]
-        default: throw DeformableDETRError(file: file, problem: "timm backbone '\(name)' is not supported (resnet18/34/50/101/152)")
+        default: throw FileFormatError(file: file, problem: "timm backbone '\(name)' is not supported (resnet18/34/50/101/152)")
         }
         b.hiddenSizes = b.layerType == "basic" ? [64, 128, 256, 512] : [256, 512, 1024, 2048]
         guard outIndices.allSatisfy({ $0 >= 1 && $0 <= 4 }) else {
-            throw DeformableDETRError(file: file, problem: "timm out_indices \(outIndices) must be within 1...4")
+            throw FileFormatError(file: file, problem: "timm out_indices \(outIndices) must be within 1...4")
         }
         b.outStages = outIndices
         return b
@@ -217,7 +207,7 @@ public struct DeformableDETRConfig: Sendable, Equatable {
     /// Reads `config.json` from a file.
     public static func load(_ url: URL) throws -> DeformableDETRConfig {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw DeformableDETRError(file: url.path, problem: "cannot be read")
+            throw FileFormatError(file: url.path, problem: "cannot be read")
         }
         return try parse(json: data, file: url.path)
     }

@@ -20,7 +20,7 @@ extension DeformableDETR {
         let config = try DeformableDETRConfig.load(directory.appendingPathComponent("config.json"))
         let weights = directory.appendingPathComponent("model.safetensors")
         guard FileManager.default.fileExists(atPath: weights.path) else {
-            throw DeformableDETRError(file: directory.path, problem: "no model.safetensors beside config.json")
+            throw FileFormatError(file: directory.path, problem: "no model.safetensors beside config.json")
         }
         return try open(config: config, weights: weights, name: name ?? directory.lastPathComponent)
     }
@@ -57,7 +57,7 @@ extension DeformableDETR {
     public static func catalogue(id: String, weights: URL? = nil, seed: UInt64 = 0) throws -> DeformableDETR {
         let url = Assets.url("models/\(id).json")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw DeformableDETRError(file: url.path, problem: "no config for '\(id)' (known: \(catalogueIDs.joined(separator: ", ")))")
+            throw FileFormatError(file: url.path, problem: "no config for '\(id)' (known: \(catalogueIDs.joined(separator: ", ")))")
         }
         let config = try DeformableDETRConfig.load(url)
         if let weights {

@@ -109,7 +109,7 @@ public final class Checkpoint: @unchecked Sendable {
                 guard let i = index[k] else { throw FileFormatError(file: path, problem: "no tensor named '\(k)'") }
                 do {
                     out[k] = try files[i].tensor(k)
-                } catch let e as SafetensorsError {
+                } catch let e as FileFormatError {
                     throw FileFormatError(file: e.file, problem: e.problem)
                 }
             }
@@ -172,7 +172,7 @@ public final class Checkpoint: @unchecked Sendable {
             let f: SafetensorsFile
             do {
                 f = try SafetensorsFile(path: p)
-            } catch let e as SafetensorsError {
+            } catch let e as FileFormatError {
                 throw FileFormatError(file: e.file, problem: e.problem)
             }
             for e in f.entries {

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import Yams
 
 /// A YAML-like value tree: what a model YAML file holds, and what the model dict embedded in an

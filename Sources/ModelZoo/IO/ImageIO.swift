@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Opens images by content: PNG, JPEG or PPM/PGM. Files are only read. Sizes are checked against
 /// `ImageLimits` from the header, before any pixel buffer is allocated.

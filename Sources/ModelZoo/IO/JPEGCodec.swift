@@ -1,5 +1,6 @@
 import CImage
 import Foundation
+import Tensor
 
 /// JPEG through libjpeg-turbo's TurboJPEG API. TurboJPEG catches libjpeg's fatal errors with its own
 /// setjmp inside C and returns -1 with a message, so no longjmp ever crosses Swift code (libjpeg's plain API

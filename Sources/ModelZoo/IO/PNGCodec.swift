@@ -1,5 +1,6 @@
 import CImage
 import Foundation
+import Tensor
 
 /// PNG through libpng's simplified `png_image` API, which keeps libpng's setjmp/longjmp error handling
 /// inside C and reports failures as return codes with a message, so Swift frames are never jumped over.

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Netpbm images, read in Swift: P6 (binary RGB), P3 (ASCII RGB), P5 / P2 (gray), maxval up to 65535.
 /// Samples are rescaled to 0...255 with rounding.

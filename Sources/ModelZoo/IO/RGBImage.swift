@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// An 8-bit RGB image, rows top to bottom, pixels interleaved R, G, B.
 public struct RGBImage: Sendable, Equatable {

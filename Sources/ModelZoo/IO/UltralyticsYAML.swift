@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// One argument of a layer row, as an ultralytics YAML holds it after parse_model's own literal
 /// evaluation of strings ("None" -> null, "nc" -> the identifier nc, "1e-3" -> a float).

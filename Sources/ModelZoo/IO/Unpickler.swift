@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Limits that keep a hostile or broken pickle from exhausting memory or the stack.
 public struct PickleLimits: Sendable {
