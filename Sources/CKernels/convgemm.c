@@ -335,8 +335,18 @@ CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const fl
             const long cols = nv - q < 24 ? nv - q : 24;
             if (cols == 24 && in_place) continue;
             float *dst = panel + (q / 24) * k * 24;
+            const float *src = x + q0 + q;
+            if (cols == 24) {
+                /* inline: a memcpy call per 96 bytes cost a fifth of the kernel's time (128->80 at 80x80) */
+                for (long i = 0; i < k; i++, src += plane, dst += 24) {
+                    _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
+                    _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(src + 8));
+                    _mm256_storeu_ps(dst + 16, _mm256_loadu_ps(src + 16));
+                }
+                continue;
+            }
             for (long i = 0; i < k; i++) {
-                memcpy(dst + i * 24, x + i * plane + q0 + q, (size_t)cols * sizeof(float));
+                memcpy(dst + i * 24, src + i * plane, (size_t)cols * sizeof(float));
                 ck_zero(dst + i * 24 + cols, 24 - cols);
             }
         }
