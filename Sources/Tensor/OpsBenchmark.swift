@@ -260,11 +260,17 @@ public enum OpsBenchmark {
                            dilation: (s.dilation, s.dilation), groups: s.groups)
             }
             conv()
-            // Small shapes repeat inside one sample (about 0.05 GFLOP per sample).
+            // Small shapes repeat inside one sample (about 0.05 GFLOP per sample). Each sample starts with one
+            // untimed call, so that every shape is timed with its input and weights in cache as far as they fit,
+            // as a model's previous layer leaves them (the other probes of the round evict them in between;
+            // before, only the shapes that repeat were timed warm, and the large maps from memory).
             let r = Swift.max(1, Int(5e7 / Swift.max(s.flops, 1)))
             reps.append(r)
             bytes.append(4 * Double(x.count + w.count + b.count + s.cout * s.outH * s.outW))
-            probes.append(Probe(label: "\(s.model) \(s.label)") { timed { for _ in 0 ..< r { conv() } } })
+            probes.append(Probe(label: "\(s.model) \(s.label)") {
+                conv()
+                return timed { for _ in 0 ..< r { conv() } }
+            })
         }
         var best = [Double](repeating: .infinity, count: probes.count)
         for round in 0 ..< Swift.max(1, runs) {
