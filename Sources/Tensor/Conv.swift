@@ -467,11 +467,12 @@ func isPointwise(_ g: Window) -> Bool {
     g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1
 }
 
-/// Whether the 1x1 panels read the input in place rather than copied (see ck_conv1x1_panels_avx2): for few
-/// input channels, on maps whose planes do not sit a multiple of 4 KB apart (32->48 at 160x160 94 vs 88
-/// GFLOP/s copied; 64->64 at 160x160 71 in place vs 95 copied).
+/// Whether the 1x1 panels read the input in place rather than copied (see ck_conv1x1_panels_avx2): only for
+/// the fewest input channels. Since the copy is inline vector moves, measured alternating (nine rounds of six):
+/// the DFL's 16->1 15-17 GFLOP/s in place vs 12 copied, while 32->48 at 160x160 108-113 vs 127-130 and 128->80 at
+/// 40x40 129-132 vs 143-146 copied; 64->64 and 128->80 at 20x20 even.
 func panelsInPlace(_ p: ConvProblem) -> Bool {
-    p.cinG <= 48 || (p.cinG <= 128 && p.outPlane < 4096)
+    p.cinG <= 16
 }
 
 let panelMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_PANELS"] ?? ""
