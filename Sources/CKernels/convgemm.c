@@ -239,58 +239,28 @@ static inline CK_AVX2 void ck_kernel_4x24(long k, const float *a, const float *b
     for (long r = 0; r < rows; r++) memcpy(out + r * ldo, t[r], (size_t)cols * sizeof(float));
 }
 
-/* Whether the 24 output pixels from q lie in one output row with every tap of theirs inside the input, and
-   can be read in place: with stride 1 row r of their im2col columns is x + base + off[r]; with stride 2, given
-   the input split by column parity (par, see ck_split_parity_avx2), it is par + base + off[r]. */
-static inline long ck_interior_panel(const ck_conv_geom *g, long q, long cols, long par_ld, long *base) {
-    if (cols != 24 || (g->sw != 1 && !(g->sw == 2 && par_ld > 0))) return 0;
+/* Whether the 24 output pixels from q of a stride-1 conv lie in one output row with every tap of theirs inside the
+   input, and can be read in place: row r of their im2col columns is then x + base + off[r]. */
+static inline long ck_interior_panel(const ck_conv_geom *g, long q, long cols, long *base) {
+    if (cols != 24 || g->sw != 1) return 0;
     const long i = q / g->out_w, j = q % g->out_w;
     if (j + 24 > g->out_w) return 0;
-    const long y0 = i * g->sh - g->ph, x0 = j * g->sw - g->pw;
-    if (y0 < 0 || y0 + (g->kh - 1) * g->dh >= g->h || x0 < 0 || x0 + 23 * g->sw + (g->kw - 1) * g->dw >= g->w) return 0;
-    *base = g->sw == 1 ? y0 * g->w + x0 : y0 * 2 * par_ld + j;
+    const long y0 = i * g->sh - g->ph, x0 = j - g->pw;
+    if (y0 < 0 || y0 + (g->kh - 1) * g->dh >= g->h || x0 < 0 || x0 + 23 + (g->kw - 1) * g->dw >= g->w) return 0;
+    *base = y0 * g->w + x0;
     return 1;
 }
 
-CK_AVX2 void ck_split_parity_avx2(const float *x, long c0, long c1, long h, long w, long ld, float *par) {
-    for (long row = c0 * h; row < c1 * h; row++) {
-        const float *src = x + row * w;
-        float *e = par + row * 2 * ld, *o = e + ld;
-        long t = 0;
-        for (; 2 * t + 16 <= w; t += 8) {
-            const __m256 a = _mm256_loadu_ps(src + 2 * t), b = _mm256_loadu_ps(src + 2 * t + 8);
-            _mm256_storeu_ps(e + t, ck_in_order(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))));
-            _mm256_storeu_ps(o + t, ck_in_order(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))));
-        }
-        for (; 2 * t < w; t++) {
-            e[t] = src[2 * t];
-            o[t] = 2 * t + 1 < w ? src[2 * t + 1] : 0.0f;
-        }
-    }
-}
-
 CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                                 int act, float *out, long p0, long p1, const float *par, long par_ld, float *panel) {
+                                 int act, float *out, long p0, long p1, float *panel) {
     const long k = g->cin * g->kh * g->kw, ldo = g->out_h * g->out_w;
     const long block = ck_conv_block_panels(k) * 24;
-    if (g->sw != 2) par_ld = 0;
-    const float *src = par_ld > 0 ? par : x;
-    long *off = g->sw == 1 || par_ld > 0 ? malloc((size_t)k * sizeof(long)) : 0;
+    long *off = g->sw == 1 ? malloc((size_t)k * sizeof(long)) : 0;
     if (off) {
         long r = 0;
-        for (long c = 0; c < g->cin; c++) {
-            for (long ki = 0; ki < g->kh; ki++) {
-                for (long kj = 0; kj < g->kw; kj++) {
-                    if (par_ld == 0) {
-                        off[r++] = c * g->h * g->w + ki * g->dh * g->w + kj * g->dw;
-                    } else {
-                        /* input column 2j + u, u = kj * dw - pw: parity row u & 1, column j + floor(u / 2) */
-                        const long u = kj * g->dw - g->pw, half = u >= 0 ? u / 2 : -((1 - u) / 2);
-                        off[r++] = (c * g->h + ki * g->dh) * 2 * par_ld + (u & 1) * par_ld + half;
-                    }
-                }
-            }
-        }
+        for (long c = 0; c < g->cin; c++)
+            for (long ki = 0; ki < g->kh; ki++)
+                for (long kj = 0; kj < g->kw; kj++) off[r++] = c * g->h * g->w + ki * g->dh * g->w + kj * g->dw;
     }
     char skip[CK_BLOCK_PANELS];
     long base[CK_BLOCK_PANELS];
@@ -299,7 +269,7 @@ CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const fl
         long direct_panels = 0;
         for (long q = 0; q < nv; q += 24) {
             const long cols = nv - q < 24 ? nv - q : 24;
-            skip[q / 24] = (char)(off && ck_interior_panel(g, q0 + q, cols, par_ld, &base[q / 24]));
+            skip[q / 24] = (char)(off && ck_interior_panel(g, q0 + q, cols, &base[q / 24]));
             direct_panels += skip[q / 24];
         }
         if (direct_panels * 24 < nv) ck_fill_panels(x, g, q0, nv, skip, panel);
@@ -311,9 +281,63 @@ CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const fl
             for (long q = 0; q < nv; q += 24) {
                 const long cols = nv - q < 24 ? nv - q : 24;
                 const int direct = skip[q / 24];
-                const float *b = direct ? src + base[q / 24] : panel + (q / 24) * k * 24;
+                const float *b = direct ? x + base[q / 24] : panel + (q / 24) * k * 24;
                 ck_kernel_4x24(k, ap + o * k, b, 24, direct ? off : 0, bias ? bias + o : 0, act, rows,
                                out + o * ldo + q0 + q, ldo, cols);
+            }
+        }
+    }
+    free(off);
+}
+
+long ck_s2band_ld(const ck_conv_geom *g) { return g->out_w + g->kw / 2 + 25; }
+
+/* Padded input row Y (input row Y - ph, zero outside the plane and its columns) split by column parity:
+   e[t] = P[2t], o[t] = P[2t + 1] for t < ld, P[k] = row[k - pw]. */
+static inline CK_AVX2 void ck_band_row(const float *x, const ck_conv_geom *g, long c, long Y, long ld, float *e) {
+    float *o = e + ld;
+    const long y = Y - g->ph;
+    if (y < 0 || y >= g->h) {
+        ck_zero(e, 2 * ld);
+        return;
+    }
+    const float *row = x + (c * g->h + y) * g->w;
+    const long pw = g->pw, w = g->w;
+    long t = 0;
+    /* scalar until P[2t] is inside the row, vectors while P[2t .. 2t + 15] is, scalar after */
+    for (; t < ld && 2 * t - pw < 0; t++) {
+        e[t] = 0.0f;
+        o[t] = 2 * t + 1 - pw >= 0 && 2 * t + 1 - pw < w ? row[2 * t + 1 - pw] : 0.0f;
+    }
+    for (; t + 8 <= ld && 2 * t - pw + 16 <= w; t += 8) {
+        const __m256 a = _mm256_loadu_ps(row + 2 * t - pw), b = _mm256_loadu_ps(row + 2 * t - pw + 8);
+        _mm256_storeu_ps(e + t, ck_in_order(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))));
+        _mm256_storeu_ps(o + t, ck_in_order(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))));
+    }
+    for (; t < ld; t++) {
+        const long k = 2 * t - pw;
+        e[t] = k < w ? row[k] : 0.0f;
+        o[t] = k + 1 < w ? row[k + 1] : 0.0f;
+    }
+}
+
+CK_AVX2 void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                 int act, float *out, long i0, long i1, float *band) {
+    const long k = g->cin * g->kh * g->kw, ld = ck_s2band_ld(g), plane = g->out_h * g->out_w, ow = g->out_w;
+    long *off = malloc((size_t)k * sizeof(long));
+    long r = 0;
+    for (long c = 0; c < g->cin; c++)
+        for (long ki = 0; ki < g->kh; ki++)
+            for (long kj = 0; kj < g->kw; kj++) off[r++] = (c * g->kh + ki) * 2 * ld + (kj & 1) * ld + kj / 2;
+    for (long i = i0; i < i1; i++) {
+        for (long c = 0; c < g->cin; c++)
+            for (long ki = 0; ki < g->kh; ki++) ck_band_row(x, g, c, 2 * i + ki, ld, band + (c * g->kh + ki) * 2 * ld);
+        for (long o = 0; o < m; o += 4) {
+            const long rows = m - o < 4 ? m - o : 4;
+            for (long j = 0; j < ow; j += 24) {
+                const long cols = ow - j < 24 ? ow - j : 24;
+                ck_kernel_4x24(k, ap + o * k, band + j, 0, off, bias ? bias + o : 0, act, rows,
+                               out + o * plane + i * ow + j, plane, cols);
             }
         }
     }
@@ -379,6 +403,12 @@ CK_AVX2 void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long c
 
 #else
 
+long ck_s2band_ld(const ck_conv_geom *g) { (void)g; return 0; }
+void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                         int act, float *out, long i0, long i1, float *band) {
+    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)i0; (void)i1; (void)band;
+}
+
 void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
     (void)u; (void)v; (void)cout; (void)cin; (void)tb; (void)o0; (void)o1; (void)m;
 }
@@ -389,12 +419,9 @@ void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap,
 }
 long ck_conv_block_panels(long k) { (void)k; return 1; }
 void ck_pack_weights4(const float *w, long m, long k, float *ap) { (void)w; (void)m; (void)k; (void)ap; }
-void ck_split_parity_avx2(const float *x, long c0, long c1, long h, long w, long ld, float *par) {
-    (void)x; (void)c0; (void)c1; (void)h; (void)w; (void)ld; (void)par;
-}
 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                         int act, float *out, long p0, long p1, const float *par, long par_ld, float *panel) {
-    (void)par; (void)par_ld; (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
+                         int act, float *out, long p0, long p1, float *panel) {
+    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
 }
 
 #endif

@@ -467,6 +467,19 @@ func isPointwise(_ g: Window) -> Bool {
     g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1
 }
 
+/// Whether a conv on the panels runs by ck_conv_s2band_avx2 (stride 2, dilation 1): every panel read in place from
+/// a parity-split band of the input instead of gathered. Measured with `bench ops` against the gathers, alternating,
+/// best of four rounds of six: on output rows of 128 and more (64->32 at 320x320 105 vs 97 GFLOP/s, 32->64 144 vs
+/// 127, 3->32 at 640x640 108 vs 99), while on narrower ones a row's last panel is mostly empty and the gathers do
+/// better (64->128 at 160x160 106 vs 149, 128->256 at 80x80 113 vs 158); from few input channels (the stems of
+/// smaller images) at any width, where it is even with the whole-input parity split it replaced (3->16 at 224x224
+/// 0.47-0.51 vs 0.49-0.56 ms).
+func usesStride2Band(_ p: ConvProblem) -> Bool {
+    let g = p.g
+    guard hasAVX2FMA && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && !isPointwise(g) else { return false }
+    return g.outW >= 128 || p.cinG <= 8
+}
+
 /// Whether the 1x1 panels read the input in place rather than copied (see ck_conv1x1_panels_avx2): only for
 /// the fewest input channels. Since the copy is inline vector moves, measured alternating (nine rounds of six):
 /// the DFL's 16->1 15-17 GFLOP/s in place vs 12 copied, while 32->48 at 160x160 108-113 vs 127-130 and 128->80 at
@@ -478,7 +491,8 @@ func panelsInPlace(_ p: ConvProblem) -> Bool {
 let panelMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_PANELS"] ?? ""
 
 /// The conv by ck_conv_panels_avx2: weights packed in panels of four output channels once per group, the
-/// output pixels split across cores in whole panels of 24, each core with its own K x 24 panel buffer.
+/// output pixels split across cores in whole panels of 24, each core with its own K x 24 panel buffer; or, for
+/// the stride-2 convs of `usesStride2Band`, by ck_conv_s2band_avx2, the output rows split across cores.
 func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                activation act: ConvActivation, out: UnsafeMutablePointer<Float>) {
     let g = p.g
@@ -494,27 +508,26 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
     let parts = work < 1 << 18 ? 1 : Swift.min(Parallel.cores, panels)
     let ap = ConstPointer(packed)
     let kind = act.kernelKind
-    // Stride 2 from an input of a few channels (the stem): the input split by column parity once lets the panels
-    // away from the border be read in place instead of gathered tap by tap. Measured alternating with it off
-    // (best of 7, three rounds): 3->32 k3 s2 at 640x640 109 vs 92 GFLOP/s; from 32-64 channels the extra pass
-    // over the (then larger) input cost more than the gathers it saves (64->32 at 320x320 72 vs 96, 64->128 at
-    // 160x160 130 vs 149), so those keep the gathers.
-    let parityLd = !pointwise && g.sw == 2 && g.outW >= 48 && p.cinG <= 8 ? (g.w + 1) / 2 : 0
-    let parity = parityLd > 0 ? UnsafeMutablePointer<Float>.allocate(capacity: p.cinG * g.h * 2 * parityLd) : nil
-    defer { parity?.deallocate() }
+    let banded = usesStride2Band(p)
     for gi in 0 ..< p.groups {
         ck_pack_weights4(w + gi * m * kdim, m, kdim, packed)
         let bg = bias.map { ConstPointer($0 + gi * m) }
         for b in 0 ..< p.n {
             let src = ConstPointer(x + (b * p.cin + gi * p.cinG) * p.inPlane)
             let dst = SharedPointer(out + (b * p.cout + gi * m) * plane)
-            if let parity {
-                let par = SharedPointer(parity)
-                Parallel.forEach(p.cinG, cost: g.h * g.w) { r in
-                    ck_split_parity_avx2(src.base, r.lowerBound, r.upperBound, g.h, g.w, parityLd, par.base)
+            if banded {
+                let rowsParts = Swift.min(parts, g.outH)
+                Parallel.forEach(rowsParts, cost: Parallel.threshold) { range in
+                    var geo = geom
+                    let band = UnsafeMutablePointer<Float>.allocate(capacity: p.cinG * g.kh * 2 * ck_s2band_ld(&geo))
+                    defer { band.deallocate() }
+                    for part in range {
+                        ck_conv_s2band_avx2(src.base, &geo, ap.base, m, bg?.base, kind, dst.base,
+                                            g.outH * part / rowsParts, g.outH * (part + 1) / rowsParts, band)
+                    }
                 }
+                continue
             }
-            let par = parity.map { ConstPointer($0) }
             Parallel.forEach(parts, cost: Parallel.threshold) { range in
                 let panel = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(kdim, 1) * 24 * scratchPanels)
                 defer { panel.deallocate() }
@@ -526,8 +539,7 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
                     if pointwise {
                         ck_conv1x1_panels_avx2(src.base, kdim, plane, ap.base, m, bg?.base, kind, dst.base, p0, p1, inPlace, panel)
                     } else {
-                        ck_conv_panels_avx2(src.base, &geo, ap.base, m, bg?.base, kind, dst.base, p0, p1,
-                                            par?.base, parityLd, panel)
+                        ck_conv_panels_avx2(src.base, &geo, ap.base, m, bg?.base, kind, dst.base, p0, p1, panel)
                     }
                 }
             }

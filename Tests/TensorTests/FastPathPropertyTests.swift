@@ -114,9 +114,10 @@ final class FastPathPropertyTests: XCTestCase {
     }
 
     /// The implicit-gemm path (CKernels/convgemm.c) on its own, whatever the rule that picks it: panels filled
-    /// from rows with padding, stride 2 and 3 and dilation, panels read in place (stride 1 away from the
-    /// border; stride 2 from few channels through the column-parity split, odd and even widths, kernels 3 and 5,
-    /// dilation 2), 1x1 read in place or copied and its partial last panel, output channels not a multiple of 4.
+    /// from rows with padding, stride 2 (gathered) and 3 and dilation, panels read in place (stride 1 away from the
+    /// border), stride 2 from parity-split bands (few channels at any width, more channels on rows of 128 and
+    /// more; odd and even widths, kernels 1, 3 and 5, padding 0-2), 1x1 read in place or copied and its partial
+    /// last panel, output channels not a multiple of 4.
     func testPanelConvsMatchReference() throws {
         try XCTSkipUnless(hasAVX2FMA, "the implicit-gemm kernels need AVX2 and FMA")
         var rng = SplitMix64(seed: 31)
@@ -127,8 +128,13 @@ final class FastPathPropertyTests: XCTestCase {
             (16, 1, 1, 1, 1, 0, 1, 1, 4, 8400), (64, 64, 3, 3, 1, 1, 1, 1, 20, 20), (7, 3, 1, 1, 2, 0, 1, 1, 25, 49),
             (2, 8, 7, 7, 1, 3, 1, 1, 40, 100), (20, 12, 3, 3, 1, 0, 1, 1, 5, 30), (72, 22, 1, 1, 1, 0, 1, 1, 66, 70),
             (130, 9, 1, 1, 1, 0, 1, 1, 11, 13), (3, 8, 3, 3, 2, 1, 1, 1, 61, 130), (2, 5, 5, 5, 2, 2, 1, 1, 40, 121),
-            (3, 4, 3, 3, 2, 0, 2, 1, 30, 117), (12, 10, 1, 1, 1, 0, 1, 1, 30, 41),
+            (3, 4, 3, 3, 2, 0, 2, 1, 30, 117), (12, 10, 1, 1, 1, 0, 1, 1, 30, 41), (12, 8, 3, 3, 2, 1, 1, 1, 30, 50),
+            (10, 6, 3, 3, 2, 1, 1, 1, 9, 260), (9, 5, 3, 3, 2, 0, 1, 1, 12, 259),
         ]
+        XCTAssertTrue(usesStride2Band(ConvProblem(Tensor(zeros: [1, 10, 9, 260]), Tensor(zeros: [6, 10, 3, 3]), nil,
+                                                  (2, 2), (1, 1), (1, 1), 1)), "the wide band cases would not test it")
+        XCTAssertFalse(usesStride2Band(ConvProblem(Tensor(zeros: [1, 12, 30, 50]), Tensor(zeros: [8, 12, 3, 3]), nil,
+                                                   (2, 2), (1, 1), (1, 1), 1)), "nor the gathers")
         for (i, c) in cases.enumerated() {
             let act = Self.activations[i % 4]
             let x = rng.tensor([1 + i % 2, c.cin, c.h, c.w])

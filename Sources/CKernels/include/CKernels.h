@@ -82,15 +82,19 @@ void ck_pack_weights4(const float *w, long m, long k, float *ap);
 
 /* Output pixels p0 ..< p1 of out [m][out_h * out_w] = act(bias + weights (packed by ck_pack_weights4) times
    the im2col matrix of x [cin][h][w]); act as for ck_bias_act_avx2, bias may be NULL; panel is scratch for
-   ck_conv_block_panels(cin * kh * kw) * cin * kh * kw * 24 floats (see convgemm.c). With stride 2 along
-   rows, par (or NULL) is x split by ck_split_parity_avx2 with row length par_ld, which lets panels away
-   from the border be read in place. Only call when ck_has_avx2_fma() returned 1. */
+   ck_conv_block_panels(cin * kh * kw) * cin * kh * kw * 24 floats (see convgemm.c). Only call when
+   ck_has_avx2_fma() returned 1. */
 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                         int act, float *out, long p0, long p1, const float *par, long par_ld, float *panel);
+                         int act, float *out, long p0, long p1, float *panel);
 
-/* Channels c0 ..< c1 of x [c][h][w], each row split by column parity: par [c][h][2][ld] holds x[c][y][2t] in
-   row 0 and x[c][y][2t + 1] in row 1 (ld >= (w + 1) / 2). Only call when ck_has_avx2_fma() returned 1. */
-void ck_split_parity_avx2(const float *x, long c0, long c1, long h, long w, long ld, float *par);
+/* Output rows i0 ..< i1 of a stride-2 conv (dilation 1), as ck_conv_panels_avx2 computes it, from a band of the
+   padded input split by column parity per output row: band (scratch, cin * kh * 2 * ck_s2band_ld(g) floats)
+   holds the cin x kh padded input rows of one output row, even columns then odd, so that every panel of 24
+   output pixels reads its taps in place (no gathers, no border panels). Only call when ck_has_avx2_fma()
+   returned 1. */
+long ck_s2band_ld(const ck_conv_geom *g);
+void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                         int act, float *out, long i0, long i1, float *band);
 
 /* The same for a 1x1 convolution (stride 1, no padding) of x [k][plane], read in place when in_place is 1,
    else copied into panel (scratch for ck_conv_block_panels(k) * k * 24 floats) 24 pixels at a time. */
