@@ -95,31 +95,34 @@ void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pa
 
 /* out[o][y][x] for outputs o in [o0, o1) and the tiles t in [t0, t0 + tb) from M[xi][o][t - t0]: Y = A^T m A, keeping outputs inside
    out_h x out_w. A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]. Bias and activation are the caller's. */
+/* One tile t (column lt of the products) of output channel o. */
+static inline void ck_wino_tile_out(const float *m, long stride, long o, long tb, long lt, long t, long tiles_x,
+                                    long out_h, long out_w, float *plane) {
+    const float *src = m + o * tb + lt;
+    float q[16];
+    for (int k = 0; k < 16; k++) q[k] = src[k * stride];
+    float s0[4], s1[4];
+    for (int k = 0; k < 4; k++) {
+        s0[k] = q[k] + q[4 + k] + q[8 + k];
+        s1[k] = q[4 + k] - q[8 + k] - q[12 + k];
+    }
+    long y = 2 * (t / tiles_x), x = 2 * (t % tiles_x);
+    float y00 = s0[0] + s0[1] + s0[2], y01 = s0[1] - s0[2] - s0[3];
+    float y10 = s1[0] + s1[1] + s1[2], y11 = s1[1] - s1[2] - s1[3];
+    float *row = plane + y * out_w + x;
+    row[0] = y00;
+    if (x + 1 < out_w) row[1] = y01;
+    if (y + 1 < out_h) {
+        row[out_w] = y10;
+        if (x + 1 < out_w) row[out_w + 1] = y11;
+    }
+}
+
 void ck_wino_output(const float *m, long cout, long o0, long o1, long out_h, long out_w, long tiles_x, long t0, long tb,
                     float *out) {
-    long stride = cout * tb;
+    const long stride = cout * tb;
     for (long o = o0; o < o1; o++) {
-        float *plane = out + o * out_h * out_w;
-        for (long t = t0; t < t0 + tb; t++) {
-            const float *src = m + o * tb + (t - t0);
-            float q[16];
-            for (int k = 0; k < 16; k++) q[k] = src[k * stride];
-            float s0[4], s1[4];
-            for (int k = 0; k < 4; k++) {
-                s0[k] = q[k] + q[4 + k] + q[8 + k];
-                s1[k] = q[4 + k] - q[8 + k] - q[12 + k];
-            }
-            long y = 2 * (t / tiles_x), x = 2 * (t % tiles_x);
-            float y00 = s0[0] + s0[1] + s0[2], y01 = s0[1] - s0[2] - s0[3];
-            float y10 = s1[0] + s1[1] + s1[2], y11 = s1[1] - s1[2] - s1[3];
-            float *row = plane + y * out_w + x;
-            row[0] = y00;
-            if (x + 1 < out_w) row[1] = y01;
-            if (y + 1 < out_h) {
-                row[out_w] = y10;
-                if (x + 1 < out_w) row[out_w + 1] = y11;
-            }
-        }
+        for (long t = t0; t < t0 + tb; t++) ck_wino_tile_out(m, stride, o, tb, t - t0, t, tiles_x, out_h, out_w, out + o * out_h * out_w);
     }
 }
 
@@ -249,7 +252,60 @@ CK_AVX2 void ck_wino_weights_avx2(const float *w, long cout, long cin, long o0, 
         for (long c = 0; c < cin; c++) ck_wino_kernel(w, cin, o, c, plane, 1, u);
 }
 
+CK_AVX2 void ck_wino_output_avx2(const float *m, long cout, long o0, long o1, long out_h, long out_w, long tiles_x,
+                                 long t0, long tb, float *out) {
+    if (tiles_x < 8 || t0 % tiles_x || tb % tiles_x) {
+        ck_wino_output(m, cout, o0, o1, out_h, out_w, tiles_x, t0, tb, out);
+        return;
+    }
+    const long stride = cout * tb, ty0 = t0 / tiles_x, rows = tb / tiles_x;
+    /* groups of 8 tiles whose 16 output columns all exist: with an odd width the last tile has one */
+    const long full = out_w % 2 ? tiles_x - 1 : tiles_x;
+    for (long o = o0; o < o1; o++) {
+        float *plane = out + o * out_h * out_w;
+        const float *mo = m + o * tb;
+        for (long r = 0; r < rows; r++) {
+            const long y = 2 * (ty0 + r);
+            long tx = 0;
+            for (; tx < full && full >= 8; tx += 8) {
+                if (tx + 8 > full) tx = full - 8;   /* the last eight overlap the ones before: same values */
+                const float *src = mo + r * tiles_x + tx;
+                __m256 q[16];
+                for (int k = 0; k < 16; k++) q[k] = _mm256_loadu_ps(src + k * stride);
+                __m256 s0[4], s1[4];
+                for (int k = 0; k < 4; k++) {
+                    s0[k] = _mm256_add_ps(_mm256_add_ps(q[k], q[4 + k]), q[8 + k]);
+                    s1[k] = _mm256_sub_ps(_mm256_sub_ps(q[4 + k], q[8 + k]), q[12 + k]);
+                }
+                const __m256 y00 = _mm256_add_ps(_mm256_add_ps(s0[0], s0[1]), s0[2]);
+                const __m256 y01 = _mm256_sub_ps(_mm256_sub_ps(s0[1], s0[2]), s0[3]);
+                float *row = plane + y * out_w + 2 * tx;
+                __m256 lo = _mm256_unpacklo_ps(y00, y01), hi = _mm256_unpackhi_ps(y00, y01);
+                _mm256_storeu_ps(row, _mm256_permute2f128_ps(lo, hi, 0x20));
+                _mm256_storeu_ps(row + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+                if (y + 1 < out_h) {
+                    const __m256 y10 = _mm256_add_ps(_mm256_add_ps(s1[0], s1[1]), s1[2]);
+                    const __m256 y11 = _mm256_sub_ps(_mm256_sub_ps(s1[1], s1[2]), s1[3]);
+                    lo = _mm256_unpacklo_ps(y10, y11); hi = _mm256_unpackhi_ps(y10, y11);
+                    _mm256_storeu_ps(row + out_w, _mm256_permute2f128_ps(lo, hi, 0x20));
+                    _mm256_storeu_ps(row + out_w + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+                }
+            }
+            /* the tiles no group took (the last one of an odd width) */
+            for (tx = full >= 8 ? full : 0; tx < tiles_x; tx++) {
+                const long lt = r * tiles_x + tx;
+                ck_wino_tile_out(m, stride, o, tb, lt, t0 + lt, tiles_x, out_h, out_w, plane);
+            }
+        }
+    }
+}
+
 #else
+
+void ck_wino_output_avx2(const float *m, long cout, long o0, long o1, long out_h, long out_w, long tiles_x,
+                         long t0, long tb, float *out) {
+    (void)m; (void)cout; (void)o0; (void)o1; (void)out_h; (void)out_w; (void)tiles_x; (void)t0; (void)tb; (void)out;
+}
 
 void ck_wino_weights_avx2(const float *w, long cout, long cin, long o0, long o1, float *u) {
     (void)w; (void)cout; (void)cin; (void)o0; (void)o1; (void)u;

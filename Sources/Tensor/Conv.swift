@@ -399,7 +399,7 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
             Parallel.forEach(quads, cost: cin * tiles * 32) { r in
                 let o0 = r.lowerBound * 4, o1 = Swift.min(cout, r.upperBound * 4)
                 ck_wino_gemm_avx2(uc.base, vs.base, cout, cin, tiles, o0, o1, ms.base)
-                ck_wino_output(ms.base, cout, o0, o1, oh, ow, tilesX, 0, tiles, dst.base)
+                ck_wino_output_avx2(ms.base, cout, o0, o1, oh, ow, tilesX, 0, tiles, dst.base)
                 for o in o0 ..< o1 { biasActivate(dst.base + o * oh * ow, oh * ow, bp?.base[o] ?? 0, act) }
             }
         }
@@ -424,7 +424,11 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
                               c: m + xi * cout * tb, ldc: tb)
                     }
                 }
-                ck_wino_output(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
+                if packed == 1 {
+                    ck_wino_output_avx2(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
+                } else {
+                    ck_wino_output(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
+                }
                 let y0 = 2 * ty0, y1 = Swift.min(oh, 2 * ty1)
                 for o in 0 ..< cout {
                     biasActivate(dst.base + o * oh * ow + y0 * ow, (y1 - y0) * ow, bp?.base[o] ?? 0, act)

@@ -55,6 +55,11 @@ void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pa
 void ck_wino_output(const float *m, long cout, long o0, long o1, long out_h, long out_w, long tiles_x, long t0, long tb,
                     float *out);
 
+/* ck_wino_output eight tiles at a time (for blocks of whole tile rows of at least 8 tiles).
+   Only call when ck_has_avx2_fma() returned 1. */
+void ck_wino_output_avx2(const float *m, long cout, long o0, long o1, long out_h, long out_w, long tiles_x,
+                         long t0, long tb, float *out);
+
 /* ck_wino_weights with `packed`, eight kernels at a time (four outputs by two channels).
    Only call when ck_has_avx2_fma() returned 1. */
 void ck_wino_weights_avx2(const float *w, long cout, long cin, long o0, long o1, float *u);
