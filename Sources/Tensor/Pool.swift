@@ -34,30 +34,59 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, c
             Parallel.forEach(planes, cost: (h + oh) * ow * kernel) { range in
                 let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)
                 defer { rows.deallocate() }
+                // Stride 1: the outputs whose window lies inside the row, eight at a time.
+                let inside = stride == 1 ? Swift.max(0, padding) ..< Swift.max(padding, Swift.min(ow, w - kernel + padding + 1)) : 0 ..< 0
                 for pl in range {
                     let s = src.base + pl * h * w, d = dst.base + pl * oh * ow
                     for y in 0 ..< h {
                         let line = s + y * w, r = rows + y * ow
-                        for j in 0 ..< ow {
+                        var j = 0
+                        while j < ow {
+                            if j >= inside.lowerBound && j + 8 <= inside.upperBound {
+                                var m = SIMD8<Float>(repeating: -.infinity)
+                                for k in 0 ..< kernel { poolMax(&m, load8(line + j - padding + k)) }
+                                UnsafeMutableRawPointer(r + j).storeBytes(of: m, as: SIMD8<Float>.self)
+                                j += 8
+                                continue
+                            }
                             let x0 = Swift.max(j * stride - padding, 0), x1 = Swift.min(j * stride - padding + kernel, w)
                             var m = -Float.infinity
                             for xx in x0 ..< x1 { let v = line[xx]; if v > m || v.isNaN { m = v } }
                             r[j] = m
+                            j += 1
                         }
                     }
                     for i in 0 ..< oh {
                         let y0 = Swift.max(i * stride - padding, 0), y1 = Swift.min(i * stride - padding + kernel, h)
                         let o = d + i * ow
-                        o.initialize(repeating: -.infinity, count: ow)
-                        for y in y0 ..< y1 {
-                            let r = rows + y * ow
-                            for j in 0 ..< ow { let v = r[j]; if v > o[j] || v.isNaN { o[j] = v } }
+                        var j = 0
+                        while j + 8 <= ow {
+                            var m = SIMD8<Float>(repeating: -.infinity)
+                            for y in y0 ..< y1 { poolMax(&m, load8(rows + y * ow + j)) }
+                            UnsafeMutableRawPointer(o + j).storeBytes(of: m, as: SIMD8<Float>.self)
+                            j += 8
+                        }
+                        for jj in j ..< ow {
+                            var m = -Float.infinity
+                            for y in y0 ..< y1 { let v = rows[y * ow + jj]; if v > m || v.isNaN { m = v } }
+                            o[jj] = m
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// m = max(m, v) lane by lane, a NaN in v taking over (as torch's max pooling propagates NaN).
+@inline(__always)
+private func poolMax(_ m: inout SIMD8<Float>, _ v: SIMD8<Float>) {
+    m.replace(with: v, where: (v .> m) .| (v .!= v))
+}
+
+@inline(__always)
+private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
 /// Average pooling with torch's divisor rules (count_include_pad counts the padding but not the

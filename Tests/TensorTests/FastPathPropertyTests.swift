@@ -113,6 +113,36 @@ final class FastPathPropertyTests: XCTestCase {
         }
     }
 
+    /// Max pooling (eight outputs at a time where a stride-1 window lies inside the row) against a direct loop over
+    /// each window, with NaNs (which must win) and -inf among the inputs, ceil mode, padding, strides 1 and 2.
+    func testMaxPoolMatchesDirectLoop() {
+        var rng = SplitMix64(seed: 77)
+        for trial in 0 ..< 40 {
+            let k = rng.int(1 ... 5), s = trial % 3 == 2 ? 2 : 1, pad = rng.int(0 ... k / 2), ceil = trial % 2 == 1
+            let h = rng.int(k ... 30), w = rng.int(k ... 45)
+            var x = rng.tensor([2, 3, h, w])
+            for _ in 0 ..< 3 { x.data[rng.int(0 ... x.count - 1)] = .nan; x.data[rng.int(0 ... x.count - 1)] = -.infinity }
+            let y = maxPool2d(x, kernel: k, stride: s, padding: pad, ceilMode: ceil)
+            let oh = y.shape[2], ow = y.shape[3]
+            for pl in 0 ..< 6 {
+                for i in 0 ..< oh {
+                    for j in 0 ..< ow {
+                        var m = -Float.infinity
+                        for yy in Swift.max(0, i * s - pad) ..< Swift.min(h, i * s - pad + k) {
+                            for xx in Swift.max(0, j * s - pad) ..< Swift.min(w, j * s - pad + k) {
+                                let v = x.data[(pl * h + yy) * w + xx]
+                                if v > m || v.isNaN { m = v }
+                            }
+                        }
+                        let got = y.data[(pl * oh + i) * ow + j]
+                        XCTAssertTrue(got == m || (got.isNaN && m.isNaN),
+                                      "trial \(trial) k \(k) s \(s) p \(pad) ceil \(ceil) \(h)x\(w): (\(pl), \(i), \(j)) \(got) vs \(m)")
+                    }
+                }
+            }
+        }
+    }
+
     /// The implicit-gemm path (CKernels/convgemm.c) on its own, whatever the rule that picks it: panels filled
     /// from rows with padding, stride 2 (gathered) and 3 and dilation, panels read in place (stride 1 away from the
     /// border), stride 2 from parity-split bands (few channels at any width, more channels on rows of 128 and
