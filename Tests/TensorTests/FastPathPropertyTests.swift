@@ -93,6 +93,19 @@ final class FastPathPropertyTests: XCTestCase {
         }
     }
 
+    /// Winograd over a batch of two: the whole-map pass (up to 144 tiles) and the blocks of tile rows, each image
+    /// through the same transformed weights and scratch.
+    func testWinogradOverBatchMatchesReference() {
+        var rng = SplitMix64(seed: 13)
+        for (cin, cout, h, w) in [(64, 52, 20, 20), (48, 64, 30, 34)] {
+            let x = rng.tensor([2, cin, h, w]), wt = rng.tensor([cout, cin, 3, 3]), b = rng.tensor([cout])
+            XCTAssertTrue(usesWinograd(ConvProblem(x, wt, b, (1, 1), (1, 1), (1, 1), 1)), "\(cin)->\(cout) would not test it")
+            let fast = conv2d(x, weight: wt, bias: b, stride: 1, padding: 1, activation: .silu)
+            let ref = conv2dReference(x, weight: wt, bias: b, stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
+            assertClose(fast, referenceActivated(ref, .silu), "Winograd batch of 2, \(cin)->\(cout) at \(h)x\(w)")
+        }
+    }
+
     /// The 3x3 stride-2 depthwise kernel that reads the unpadded input (ck_depthwise3x3s2_avx2): odd and even
     /// heights, the narrowest width it takes (16, one group of eight outputs per row), widths whose last group
     /// overlaps the one before, two outputs per input channel, a batch of two, every activation.
