@@ -417,16 +417,13 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
                 if packed == 1 {
                     ck_wino_input_avx2(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, cin, v)
                     ck_wino_gemm_avx2(uc.base, v, cout, cin, tb, 0, cout, m)
+                    ck_wino_output_avx2(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
                 } else {
                     ck_wino_input(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, 0, v)
                     for xi in 0 ..< 16 {
                         sgemm(m: cout, n: tb, k: cin, a: uc.base + xi * cout * cin, lda: cin, b: v + xi * cin * tb, ldb: tb,
                               c: m + xi * cout * tb, ldc: tb)
                     }
-                }
-                if packed == 1 {
-                    ck_wino_output_avx2(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
-                } else {
                     ck_wino_output(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
                 }
                 let y0 = 2 * ty0, y1 = Swift.min(oh, 2 * ty1)
@@ -439,8 +436,10 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
 }
 
 /// Maps of at most this many Winograd tiles (24x24 outputs) run the products over all their tiles at once.
-let winogradWholeMapTiles = Int(ProcessInfo.processInfo.environment["DETR_TUI_WINO_WHOLE"] ?? "") ?? 144
+let winogradWholeMapTiles = 144
 
+/// Whether Winograd's products run on the engine's micro-kernel (DETR_TUI_WINOGRAD_SGEMM=1: on OpenBLAS sgemm,
+/// with the scalar transforms, for comparison).
 let winogradKernel = ProcessInfo.processInfo.environment["DETR_TUI_WINOGRAD_SGEMM"] == nil
 
 /// Whether a conv runs as an implicit gemm with the engine's own micro-kernel (CKernels/convgemm.c) rather than
