@@ -239,7 +239,7 @@ static inline CK_AVX2 void ck_kernel_4x24(long k, const float *a, const float *b
     for (long r = 0; r < rows; r++) memcpy(out + r * ldo, t[r], (size_t)cols * sizeof(float));
 }
 
-/* Whether the 24 output pixels from q of a stride-1 conv lie in one output row with every tap of theirs inside the
+/* Whether the 24 output pixels from q (stride 1 along rows) lie in one output row with every tap of theirs inside the
    input, and can be read in place: row r of their im2col columns is then x + base + off[r]. */
 static inline long ck_interior_panel(const ck_conv_geom *g, long q, long cols, long *base) {
     if (cols != 24 || g->sw != 1) return 0;

@@ -12,9 +12,8 @@
 #include <stdlib.h>
 
 /* U[xi][o][c] (xi = 4 i + j) = (G g G^T)[i][j] for each 3x3 kernel g = w[o][c], o in [o0, o1).
-   G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]. With `packed`, each U[xi] is laid out for the
-   micro-kernel instead (as ck_pack_weights4 packs, [ceil(cout / 4)][cin][4]; the caller zeroes the rows past
-   cout). */
+   G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]. (ck_wino_weights_avx2 lays U out for the
+   micro-kernel instead.) */
 /* One kernel w[o][c] into U (plane floats between the U[xi]). */
 static inline void ck_wino_kernel(const float *w, long cin, long o, long c, long plane, int packed, float *u) {
     const float *g = w + (o * cin + c) * 9;
@@ -37,17 +36,17 @@ static inline void ck_wino_kernel(const float *w, long cin, long o, long c, long
     }
 }
 
-void ck_wino_weights(const float *w, long cout, long cin, long o0, long o1, int packed, float *u) {
-    const long plane = packed ? (cout + 3) / 4 * 4 * cin : cout * cin;
+void ck_wino_weights(const float *w, long cout, long cin, long o0, long o1, float *u) {
     for (long o = o0; o < o1; o++) {
-        for (long c = 0; c < cin; c++) ck_wino_kernel(w, cin, o, c, plane, packed, u);
+        for (long c = 0; c < cin; c++) ck_wino_kernel(w, cin, o, c, cout * cin, 0, u);
     }
 }
 
 /* V[xi][c][t - t0] = (B^T d B)[i][j] for tiles t in [t0, t0 + tb) of input x [cin][h][w], d the tile's 4x4
-   input patch. B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]. With `packed`, each V[xi] is
-   laid out in panels of 24 tiles for the micro-kernel instead, [ceil(tb / 24)][cin][24] (lanes past tb unset). */
-/* ck_wino_input for channels 0 ..< cin of a V laid out for ctotal channels (packed only). */
+   input patch. B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]. (ck_wino_input_avx2 lays V out for
+   the micro-kernel instead.) */
+/* V for channels 0 ..< cin: laid out as ck_wino_input's, or with `packed` in panels of 24 tiles for ctotal channels
+   (ck_wino_input_avx2's layout and its fallback). */
 static void ck_wino_input_layout(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
                                  long t0, long tb, int packed, long ctotal, float *v) {
     const long stride = packed ? (tb + 23) / 24 * 24 * ctotal : cin * tb;
@@ -89,8 +88,8 @@ static void ck_wino_input_layout(const float *x, long cin, long h, long w, long 
 }
 
 void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
-                   long t0, long tb, int packed, float *v) {
-    ck_wino_input_layout(x, cin, h, w, pad_y, pad_x, tiles_x, t0, tb, packed, cin, v);
+                   long t0, long tb, float *v) {
+    ck_wino_input_layout(x, cin, h, w, pad_y, pad_x, tiles_x, t0, tb, 0, cin, v);
 }
 
 /* out[o][y][x] for outputs o in [o0, o1) and the tiles t in [t0, t0 + tb) from M[xi][o][t - t0]: Y = A^T m A, keeping outputs inside

@@ -367,7 +367,7 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
         if packed == 1 {
             ck_wino_weights_avx2(wp.base, cout, cin, o0, o1, up.base)
         } else {
-            ck_wino_weights(wp.base, cout, cin, o0, o1, 0, up.base)
+            ck_wino_weights(wp.base, cout, cin, o0, o1, up.base)
         }
     }
     // Blocks of whole tile rows: transformed inputs and products of a block within about 4 MB, and at
@@ -419,7 +419,7 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
                     ck_wino_gemm_avx2(uc.base, v, cout, cin, tb, 0, cout, m)
                     ck_wino_output_avx2(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
                 } else {
-                    ck_wino_input(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, 0, v)
+                    ck_wino_input(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, v)
                     for xi in 0 ..< 16 {
                         sgemm(m: cout, n: tb, k: cin, a: uc.base + xi * cout * cin, lda: cin, b: v + xi * cin * tb, ldb: tb,
                               c: m + xi * cout * tb, ldc: tb)

@@ -47,11 +47,12 @@ void ck_bias_act_avx2(float *p, long n, float bias, int kind);
 
 /* Winograd F(2x2, 3x3) transforms (see winograd.c): weights w [cout][cin][3][3] -> u [16][cout][cin] for
    outputs o0 ..< o1; input tiles t0 ..< t0 + tb of x [cin][h][w] -> v [16][cin][tb]; products m [16][cout][tb]
-   -> the tiles' outputs in out [cout][out_h][out_w]. With `packed`, u and v are laid out for ck_wino_gemm_avx2:
-   u [16][ceil(cout / 4)][cin][4] (rows past cout left to the caller to zero), v [16][ceil(tb / 24)][cin][24]. */
-void ck_wino_weights(const float *w, long cout, long cin, long o0, long o1, int packed, float *u);
+   -> the tiles' outputs in out [cout][out_h][out_w] for outputs o0 ..< o1. The _avx2 versions below lay u and v
+   out for ck_wino_gemm_avx2 instead: u [16][ceil(cout / 4)][cin][4] (rows past cout left to the caller to zero),
+   v [16][ceil(tb / 24)][cin][24]. */
+void ck_wino_weights(const float *w, long cout, long cin, long o0, long o1, float *u);
 void ck_wino_input(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
-                   long t0, long tb, int packed, float *v);
+                   long t0, long tb, float *v);
 void ck_wino_output(const float *m, long cout, long o0, long o1, long out_h, long out_w, long tiles_x, long t0, long tb,
                     float *out);
 
@@ -60,12 +61,13 @@ void ck_wino_output(const float *m, long cout, long o0, long o1, long out_h, lon
 void ck_wino_output_avx2(const float *m, long cout, long o0, long o1, long out_h, long out_w, long tiles_x,
                          long t0, long tb, float *out);
 
-/* ck_wino_weights with `packed`, eight kernels at a time (four outputs by two channels).
+/* ck_wino_weights into the packed layout above, eight kernels at a time (four outputs by two channels).
    Only call when ck_has_avx2_fma() returned 1. */
 void ck_wino_weights_avx2(const float *w, long cout, long cin, long o0, long o1, float *u);
 
-/* ck_wino_input with `packed`, eight tiles at a time (for blocks of whole tile rows of at least 8 tiles), into a V
-   laid out for ctotal >= cin channels (x and v at the first channel's place: a core's share of the channels).
+/* ck_wino_input into the packed layout above, eight tiles at a time (for blocks of whole tile rows of at least 8
+   tiles; others tile by tile), into a V laid out for ctotal >= cin channels (x and v at the first channel's
+   place: a core's share of the channels).
    Only call when ck_has_avx2_fma() returned 1. */
 void ck_wino_input_avx2(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
                         long t0, long tb, long ctotal, float *v);
