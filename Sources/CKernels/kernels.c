@@ -112,59 +112,90 @@ CK_AVX2 void ck_depthwise_plane_avx2(float *out, const float *in, long ld, const
     }
 }
 
-/* The three taps of a 3x3 stride-2 kernel along input row `row` for output columns j ..< j + 8 (input columns
-   2j - 1 + kj + 2t, t < 8), in shuffle order: two loads at 2j - 2 (odd lanes: kj = 0) and two at 2j (even lanes:
-   kj = 1, odd lanes: kj = 2). At j = 0 the first load leaves out columns -2 and -1 (zero padding); the loads
-   never reach past column 2j + 15. */
-static inline __attribute__((always_inline)) CK_AVX2 void ck_s2_taps(const float *row, long j, __m256 t[3]) {
-    const __m256 a = j == 0 ? _mm256_maskload_ps(row - 2, _mm256_setr_epi32(0, 0, -1, -1, -1, -1, -1, -1))
-                            : _mm256_loadu_ps(row + 2 * j - 2);
-    const __m256 b = _mm256_loadu_ps(row + 2 * j + 6), c = _mm256_loadu_ps(row + 2 * j), d = _mm256_loadu_ps(row + 2 * j + 8);
-    t[0] = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+/* The three taps of a 3x3 stride-2 kernel along one input row for eight output columns j ..< j + 8, p pointing at
+   input column 2j: columns 2j - 1 + kj + 2t (t < 8) for kj = 0, 1, 2, in shuffle order (e0 e1 e4 e5 | e2 e3 e6 e7,
+   put in order once per sum by ck_in_order). FIRST (j = 0): column -1 is the zero padding, so the loads at p - 2
+   become a permute of the load at p with its second lane zeroed (a masked load there cost a third of the plane's
+   time on 80x80). The loads never reach past column 2j + 15. */
+static inline __attribute__((always_inline)) CK_AVX2 void ck_s2_taps(const float *p, const int FIRST, __m256 t[3]) {
+    const __m256 c = _mm256_loadu_ps(p), d = _mm256_loadu_ps(p + 8);
+    const __m256 a = FIRST ? _mm256_blend_ps(_mm256_setzero_ps(),
+                                             _mm256_permutevar8x32_ps(c, _mm256_setr_epi32(0, 0, 0, 1, 2, 3, 4, 5)), 0xFC)
+                           : _mm256_loadu_ps(p - 2);
+    t[0] = _mm256_shuffle_ps(a, _mm256_loadu_ps(p + 6), _MM_SHUFFLE(3, 1, 3, 1));
     t[1] = _mm256_shuffle_ps(c, d, _MM_SHUFFLE(2, 0, 2, 0));
     t[2] = _mm256_shuffle_ps(c, d, _MM_SHUFFLE(3, 1, 3, 1));
 }
 
-/* Output rows i0 ..< i0 + R, columns j ..< j + 8 of a 3x3 stride-2 depthwise plane read from the unpadded input;
-   input rows outside 0 ..< h are the zero padding and skipped. Each input row's taps serve every output row
-   of the block that uses it. */
-static inline __attribute__((always_inline)) CK_AVX2 void ck_s2_block(float *out, long ow, const float *x, long h, long w,
-                                                                       const float *k, float bias, long i0, long j, const long R) {
-    __m256 acc[2];
-    for (long r = 0; r < R; r++) acc[r] = _mm256_set1_ps(bias);
-    for (long y = 2 * i0 - 1; y <= 2 * (i0 + R - 1) + 1; y++) {
-        if (y < 0 || y >= h) continue;
-        __m256 t[3];
-        ck_s2_taps(x + y * w, j, t);
-        for (long r = 0; r < R; r++) {
-            const long ki = y - (2 * (i0 + r) - 1);
-            if (ki < 0 || ki > 2) continue;
-            for (long kj = 0; kj < 3; kj++) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(k + ki * 3 + kj), t[kj], acc[r]);
+/* Output columns j ..< j + 8 V of every row of a 3x3 stride-2 depthwise plane, walking down the plane with the nine
+   weights in registers: x and out point at input column 2j of row 0 and output column j. Output row i sums input
+   rows 2i - 1, 2i and 2i + 1; row 2i + 1 is read once for both output rows that use it (its kernel row 0 part is
+   carried to the next step as p0), so each step reads two input rows. Three short FMA chains per step instead of
+   one of nine. `pf` advances by pfStep bytes a step, two lines fetched into L2 each time (pfStep 0: none). */
+static inline __attribute__((always_inline)) CK_AVX2 void ck_s2_strip(float *out, long ow, const float *x, long h, long w,
+                                                                       const float *k, float bias, const char *pf,
+                                                                       long pfStep, const int FIRST, const long V) {
+    __m256 wk[9];
+    for (int t = 0; t < 9; t++) wk[t] = _mm256_broadcast_ss(k + t);
+    const __m256 vb = _mm256_set1_ps(bias);
+    __m256 p0[2] = {vb, vb};   /* row -1 is padding */
+    for (long i = 0; i < h / 2; i++) {
+        if (pfStep) { _mm_prefetch(pf, _MM_HINT_T1); _mm_prefetch(pf + 64, _MM_HINT_T1); pf += pfStep; }
+        for (long v = 0; v < V; v++) {
+            __m256 t[3], u[3];
+            ck_s2_taps(x + 16 * v, FIRST && v == 0, t);
+            ck_s2_taps(x + w + 16 * v, FIRST && v == 0, u);
+            __m256 a = _mm256_fmadd_ps(wk[3], t[0], p0[v]);
+            a = _mm256_fmadd_ps(wk[4], t[1], a);
+            a = _mm256_fmadd_ps(wk[5], t[2], a);
+            __m256 b = _mm256_mul_ps(wk[6], u[0]);
+            b = _mm256_fmadd_ps(wk[7], u[1], b);
+            b = _mm256_fmadd_ps(wk[8], u[2], b);
+            __m256 c = _mm256_fmadd_ps(wk[0], u[0], vb);
+            c = _mm256_fmadd_ps(wk[1], u[1], c);
+            p0[v] = _mm256_fmadd_ps(wk[2], u[2], c);
+            _mm256_storeu_ps(out + 8 * v, ck_in_order(_mm256_add_ps(a, b)));
+        }
+        x += 2 * w;
+        out += ow;
+    }
+    if (h & 1) {   /* the last output row: input row h is padding */
+        for (long v = 0; v < V; v++) {
+            __m256 t[3];
+            ck_s2_taps(x + 16 * v, FIRST && v == 0, t);
+            __m256 a = _mm256_fmadd_ps(wk[3], t[0], p0[v]);
+            a = _mm256_fmadd_ps(wk[4], t[1], a);
+            a = _mm256_fmadd_ps(wk[5], t[2], a);
+            _mm256_storeu_ps(out + 8 * v, ck_in_order(a));
         }
     }
-    for (long r = 0; r < R; r++) _mm256_storeu_ps(out + (i0 + r) * ow + j, ck_in_order(acc[r]));
 }
 
 CK_AVX2 void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias,
                                     const float *next) {
-    const long oh = (h + 1) / 2, ow = w / 2;
-    /* The next plane is fetched into L2 a slice per pair of output rows, while this one is computed: read row by
-       row here (five rows at once), a plane coming from memory would otherwise be waited for line by line. */
-    const long lines = next ? h * w / 16 : 0, pairs = oh / 2 > 0 ? oh / 2 : 1;
-    long i = 0;
-    for (; i + 2 <= oh; i += 2) {
-        for (long l = (i / 2) * lines / pairs; l < (i / 2 + 1) * lines / pairs; l++)
-            _mm_prefetch((const char *)(next + 16 * l), _MM_HINT_T1);
-        for (long j = 0; j < ow; j += 8) {
-            if (j + 8 > ow) j = ow - 8;   /* the last group overlaps the one before: the same values again */
-            ck_s2_block(out, ow, x, h, w, k, bias, i, j, 2);
+    const long ow = w / 2;
+    /* Strips of 16 columns, then of 8; a last partial strip overlaps the one before (the same values again). The
+       next plane's h * w / 16 lines are fetched into L2 over the strips' steps: read a strip at a time, a plane
+       coming from memory would otherwise be waited for line by line. */
+    const long strips = ow / 16 + (ow % 16 > 8 ? 2 : ow % 16 > 0 ? 1 : 0);
+    const long steps = strips * (h / 2) > 0 ? strips * (h / 2) : 1;
+    const long pfStep = next ? 128 * ((h * w / 16 + 2 * steps - 1) / (2 * steps)) : 0;
+    const char *pf = (const char *)next;
+    long j = 0;
+    if (ow >= 16) {
+        ck_s2_strip(out, ow, x, h, w, k, bias, pf, pfStep, 1, 2);
+        for (j = 16; j + 16 <= ow; j += 16) {
+            pf += pfStep * (h / 2);
+            ck_s2_strip(out + j, ow, x + 2 * j, h, w, k, bias, pf, pfStep, 0, 2);
         }
+    } else {
+        ck_s2_strip(out, ow, x, h, w, k, bias, pf, pfStep, 1, 1);
+        j = 8;
     }
-    for (; i < oh; i++) {
-        for (long j = 0; j < ow; j += 8) {
-            if (j + 8 > ow) j = ow - 8;
-            ck_s2_block(out, ow, x, h, w, k, bias, i, j, 1);
-        }
+    for (; j < ow; j += 8) {
+        if (j + 8 > ow) j = ow - 8;
+        pf += pfStep * (h / 2);
+        ck_s2_strip(out + j, ow, x + 2 * j, h, w, k, bias, pf, pfStep, 0, 1);
     }
 }
 

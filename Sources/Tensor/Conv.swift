@@ -314,13 +314,14 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
 }
 
 /// Whether a depthwise conv runs by ck_depthwise3x3s2_avx2: 3x3, stride 2, padding 1, dilation 1, on planes of
-/// an even width from 16 to 96. Measured with `bench ops` against the padded copies, alternating, best of four
-/// rounds of six: 1024 planes of 40x40 0.26 vs 0.33 ms, 512 of 80x80 0.52 vs 0.79; 128 of 160x160 0.62 vs 0.61
-/// (and slower in most rounds), so wider planes keep the copies.
+/// an even width of 16 or more. Measured with `bench ops` against the padded copies, alternating, best of rounds of
+/// ten: 1024 planes of 40x40 0.19-0.24 vs 0.31-0.35 ms, 512 of 80x80 0.35-0.52 vs 0.41-0.57, 128 of 160x160
+/// 0.45-0.52 vs 0.48-0.65 (the kernel walks each plane in strips; the one it replaced, by rows, lost to the copies
+/// on 160x160).
 func usesDirectStride2(_ p: ConvProblem) -> Bool {
     let g = p.g
     return hasAVX2FMA && g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.ph == 1 && g.pw == 1 && g.dh == 1
-        && g.dw == 1 && g.w % 2 == 0 && g.w >= 16 && g.w <= 96
+        && g.dw == 1 && g.w % 2 == 0 && g.w >= 16
 }
 
 /// im2col tile budget (floats) and minimum tile width (pixels): 512 KB tiles measured as good as

@@ -107,13 +107,14 @@ final class FastPathPropertyTests: XCTestCase {
     }
 
     /// The 3x3 stride-2 depthwise kernel that reads the unpadded input (ck_depthwise3x3s2_avx2): odd and even
-    /// heights, the narrowest width it takes (16, one group of eight outputs per row), widths whose last group
-    /// overlaps the one before, two outputs per input channel, a batch of two, every activation.
+    /// heights (one and two rows included), the narrowest width it takes (16, one strip of eight outputs), strips
+    /// of 16 only (64 wide), strips of 16 then of 8 overlapping the one before (34, 40, 130), two strips of 8 after
+    /// the 16 (60), two outputs per input channel, a batch of two, every activation.
     func testDirectStride2DepthwiseMatchesReference() throws {
         try XCTSkipUnless(hasAVX2FMA, "the direct kernel needs AVX2 and FMA")
         var rng = SplitMix64(seed: 5)
         let cases: [(cin: Int, mult: Int, h: Int, w: Int)] = [(8, 2, 17, 16), (24, 1, 20, 34), (4, 1, 33, 48), (6, 1, 2, 40),
-                                                              (5, 2, 1, 18)]
+                                                              (5, 2, 1, 18), (3, 1, 9, 130), (2, 1, 6, 64), (3, 1, 7, 60)]
         for (i, c) in cases.enumerated() {
             let act = Self.activations[i % 4]
             let x = rng.tensor([2, c.cin, c.h, c.w])
