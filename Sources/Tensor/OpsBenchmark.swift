@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 
 // `detr-tui bench ops`: the machine's sgemm rate next to the conv shapes RT-DETR-l and YOLOv8s run.
 
@@ -127,12 +128,17 @@ public enum OpsBenchmark {
         public var percentOfSgemm: Double
         /// Bytes the conv must move at least (input, weights and output, once each) per second of wall time.
         public var gbPerSecond: Double
-        /// That rate over the machine's copy rate (`Report.copyGBPerSecond`): how near a memory-bound conv is
-        /// to the memory system's limit.
-        public var percentOfCopy: Double
+        /// The conv's memory floor: the wall time of reading its input and weights and writing its output once
+        /// each, with no arithmetic, on all cores, timed as the conv is (best of the rounds). What the conv would
+        /// take if its arithmetic were free; no kernel for the shape gets much below it on this machine.
+        public var floorMs: Double
+        /// The share of the sgemm rate the conv would reach at its memory floor.
+        public var percentOfSgemmAtFloor: Double
         /// For depthwise convs: (share of the model's conv time) / (share of its conv FLOPs). Only when every
         /// shape of the model was measured.
         public var costRatio: Double?
+        /// The cost ratio the depthwise conv would have at its memory floor (the rest of the model as measured).
+        public var costRatioAtFloor: Double?
     }
 
     public struct ModelSummary: Sendable, Codable {
@@ -148,9 +154,6 @@ public enum OpsBenchmark {
     public struct Report: Sendable, Codable {
         /// OpenBLAS 1024^3 sgemm on all cores, wall clock.
         public var sgemmGflopsPerSecond: Double
-        /// Bytes read plus bytes written per second copying 8 MB on all cores (best of the rounds): what a
-        /// conv that only streams its data through could reach.
-        public var copyGBPerSecond: Double
         /// The same 1024^3 product through the engine's own `matmul`.
         public var matmulGflopsPerSecond: Double
         public var sgemmSize: Int
@@ -207,25 +210,21 @@ public enum OpsBenchmark {
         }
     }
 
-    /// Copying `megabytes` MB, split across all cores.
-    static func copyProbe(megabytes: Int) -> Probe {
-        let count = megabytes << 18
-        let src = randomTensor([count], seed: 3), dst = Tensor(zeros: [count])
-        let s = ConstPointer(src.data.withUnsafeBufferPointer { $0.baseAddress! })
-        let d = SharedPointer(UnsafeMutablePointer(mutating: dst.data.withUnsafeBufferPointer { $0.baseAddress! }))
-        func copy() {
-            withExtendedLifetime((src, dst)) {
-                let parts = Parallel.cores
-                Parallel.forEach(parts, cost: Parallel.threshold) { range in
-                    for part in range {
-                        let lo = count * part / parts, hi = count * (part + 1) / parts
-                        (d.base + lo).update(from: s.base + lo, count: hi - lo)
+    /// Reading `inputs` once each and writing `outputCount` floats once, split across all cores (ck_stream): a
+    /// conv's memory floor when given its input and weights.
+    static func stream(_ inputs: [Tensor], outputCount: Int, into out: SharedPointer) {
+        let parts = Parallel.cores
+        Parallel.forEach(parts, cost: Parallel.threshold) { range in
+            for part in range {
+                for (i, t) in inputs.enumerated() {
+                    t.data.withUnsafeBufferPointer { buf in
+                        let lo = buf.count * part / parts, hi = buf.count * (part + 1) / parts
+                        let o0 = i == 0 ? outputCount * part / parts : 0, o1 = i == 0 ? outputCount * (part + 1) / parts : 0
+                        _ = ck_stream(buf.baseAddress! + lo, hi - lo, out.base + o0, o1 - o0, hasAVX2FMA ? 1 : 0)
                     }
                 }
             }
         }
-        copy()
-        return Probe(label: "copy \(megabytes) MB") { timed(copy) }
     }
 
     /// The shapes whose model or label contains `filter` (all of them for nil or "").
@@ -235,16 +234,15 @@ public enum OpsBenchmark {
     }
 
     /// Times every shape (optionally those whose model or label contains `filter`) in `runs` rounds: each round
-    /// takes one sample of the sgemm, the copy, the engine's matmul and every shape in turn, and each keeps its
+    /// takes one sample of the sgemm, the engine's matmul and every shape and its floor in turn, and each keeps its
     /// best sample. Spreading every measurement over the whole run, instead of taking a shape's samples back to
     /// back, keeps a few seconds of load from another tenant of a shared machine from landing on some shapes and
     /// not on the reference rates.
     public static func run(runs: Int = 3, filter: String? = nil, progress: ((String) -> Void)? = nil) -> Report {
-        let filtered = filter.map { !$0.isEmpty } ?? false
         let shapes = self.shapes(matching: filter)
         let n = 1024
-        let gemmFlops = 2 * Double(n * n * n), copyBytes = 2 * Double(8 << 20)
-        var probes = [sgemmProbe(size: n), copyProbe(megabytes: 8)]
+        let gemmFlops = 2 * Double(n * n * n)
+        var probes = [sgemmProbe(size: n)]
         do {
             let a = randomTensor([n, n], seed: 1), b = randomTensor([n, n], seed: 2)
             _ = matmul(a, b)
@@ -266,10 +264,20 @@ public enum OpsBenchmark {
             // before, only the shapes that repeat were timed warm, and the large maps from memory).
             let r = Swift.max(1, Int(5e7 / Swift.max(s.flops, 1)))
             reps.append(r)
-            bytes.append(4 * Double(x.count + w.count + b.count + s.cout * s.outH * s.outW))
+            let outCount = s.cout * s.outH * s.outW
+            bytes.append(4 * Double(x.count + w.count + b.count + outCount))
             probes.append(Probe(label: "\(s.model) \(s.label)") {
                 conv()
                 return timed { for _ in 0 ..< r { conv() } }
+            })
+            // The floor right after the conv, in the same way: one untimed pass, then r timed ones.
+            let sink = Tensor(zeros: [outCount])
+            let out = SharedPointer(UnsafeMutablePointer(mutating: sink.data.withUnsafeBufferPointer { $0.baseAddress! }))
+            probes.append(Probe(label: "\(s.model) \(s.label) floor") {
+                withExtendedLifetime(sink) {
+                    stream([x, w, b], outputCount: outCount, into: out)
+                    return timed { for _ in 0 ..< r { stream([x, w, b], outputCount: outCount, into: out) } }
+                }
             })
         }
         var best = [Double](repeating: .infinity, count: probes.count)
@@ -279,13 +287,14 @@ public enum OpsBenchmark {
                 best[i] = Swift.min(best[i], probe.sample())
             }
         }
-        let rate = gemmFlops / best[0] / 1e9, copy = copyBytes / best[1] / 1e9, ownRate = gemmFlops / best[2] / 1e9
+        let rate = gemmFlops / best[0] / 1e9, ownRate = gemmFlops / best[1] / 1e9
         var rows: [Row] = []
         for (i, s) in shapes.enumerated() {
-            let t = best[3 + i] / Double(reps[i]), gf = s.flops / 1e9
+            let t = best[2 + 2 * i] / Double(reps[i]), floor = best[3 + 2 * i] / Double(reps[i]), gf = s.flops / 1e9
             rows.append(Row(model: s.model, shape: s.label, count: s.count, depthwise: s.isDepthwise, gflops: gf,
                             ms: t * 1e3, gflopsPerSecond: gf / t, percentOfSgemm: 100 * gf / t / rate,
-                            gbPerSecond: bytes[i] / t / 1e9, percentOfCopy: 100 * bytes[i] / t / 1e9 / copy, costRatio: nil))
+                            gbPerSecond: bytes[i] / t / 1e9, floorMs: floor * 1e3,
+                            percentOfSgemmAtFloor: 100 * gf / floor / rate, costRatio: nil, costRatioAtFloor: nil))
         }
         var models: [ModelSummary] = []
         for model in Array(Set(rows.map(\.model))).sorted() {
@@ -293,17 +302,22 @@ public enum OpsBenchmark {
             let flops = idx.reduce(0.0) { $0 + rows[$1].gflops * Double(rows[$1].count) }
             let time = idx.reduce(0.0) { $0 + rows[$1].ms * Double(rows[$1].count) }
             var dwFlops = 0.0, dwTime = 0.0
+            let complete = idx.count == convShapes.filter { $0.model == model }.count
             for i in idx where rows[i].depthwise {
                 let flopShare = rows[i].gflops * Double(rows[i].count) / flops
                 let timeShare = rows[i].ms * Double(rows[i].count) / time
-                if !filtered { rows[i].costRatio = timeShare / flopShare }
+                if complete {
+                    rows[i].costRatio = timeShare / flopShare
+                    let atFloor = rows[i].floorMs * Double(rows[i].count)
+                    rows[i].costRatioAtFloor = atFloor / (time - rows[i].ms * Double(rows[i].count) + atFloor) / flopShare
+                }
                 dwFlops += flopShare; dwTime += timeShare
             }
             let r = flops / (time / 1e3)
             models.append(ModelSummary(model: model, convGflops: flops, convMs: time, gflopsPerSecond: r,
                                        percentOfSgemm: 100 * r / rate, depthwiseFlopShare: dwFlops, depthwiseTimeShare: dwTime))
         }
-        return Report(sgemmGflopsPerSecond: rate, copyGBPerSecond: copy, matmulGflopsPerSecond: ownRate,
+        return Report(sgemmGflopsPerSecond: rate, matmulGflopsPerSecond: ownRate,
                       sgemmSize: 1024, cores: Parallel.cores, runs: runs, loadAverage: loadAverage(), rows: rows, models: models)
     }
 
@@ -322,17 +336,18 @@ public enum OpsBenchmark {
         }
         var lines: [String] = []
         lines.append("sgemm \(r.sgemmSize)^3: \(f(r.sgemmGflopsPerSecond, 1)) GFLOP/s on \(r.cores) OpenBLAS threads; "
-            + "copy: \(f(r.copyGBPerSecond, 1)) GB/s (8 MB, read + written, \(r.cores) threads)")
-        lines.append("engine matmul \(r.sgemmSize)^3: \(f(r.matmulGflopsPerSecond, 1)) GFLOP/s; best of \(r.runs) rounds"
-            + (r.loadAverage.map { "; load average \(f($0, 2)) on \(r.cores) cores" } ?? ""))
+            + "engine matmul \(r.sgemmSize)^3: \(f(r.matmulGflopsPerSecond, 1)) GFLOP/s")
+        lines.append("best of \(r.runs) rounds" + (r.loadAverage.map { "; load average \(f($0, 2)) on \(r.cores) cores" } ?? ""))
         lines.append("")
         lines.append(pad("model", 9, left: true) + pad("conv", 27, left: true) + pad("x", 3) + pad("GFLOPs", 7)
-            + pad("ms", 8) + pad("GFLOP/s", 8) + pad("%sgemm", 7) + pad("GB/s", 7) + pad("%copy", 6) + pad("dw cost", 8))
+            + pad("ms", 8) + pad("GFLOP/s", 8) + pad("%sgemm", 7) + pad("GB/s", 7) + pad("floor", 7) + pad("at most", 8)
+            + pad("dw cost", 8) + pad("at least", 9))
         for row in r.rows {
             lines.append(pad(row.model, 9, left: true) + pad(row.shape, 27, left: true) + pad("\(row.count)", 3)
                 + pad(f(row.gflops, 3), 7) + pad(f(row.ms, 2), 8) + pad(f(row.gflopsPerSecond, 1), 8)
-                + pad(f(row.percentOfSgemm, 0) + "%", 7) + pad(f(row.gbPerSecond, 1), 7)
-                + pad(f(row.percentOfCopy, 0) + "%", 6) + pad(row.costRatio.map { f($0, 2) + "x" } ?? "", 8))
+                + pad(f(row.percentOfSgemm, 0) + "%", 7) + pad(f(row.gbPerSecond, 1), 7) + pad(f(row.floorMs, 3), 7)
+                + pad(row.depthwise ? "" : row.percentOfSgemmAtFloor >= 1000 ? ">999%" : f(row.percentOfSgemmAtFloor, 0) + "%", 8)
+                + pad(row.costRatio.map { f($0, 2) + "x" } ?? "", 8) + pad(row.costRatioAtFloor.map { f($0, 2) + "x" } ?? "", 9))
         }
         lines.append("")
         for m in r.models {
@@ -340,8 +355,28 @@ public enum OpsBenchmark {
                 + "\(f(m.gflopsPerSecond, 1)) GFLOP/s = \(f(m.percentOfSgemm, 0))% of sgemm; "
                 + "depthwise: \(f(100 * m.depthwiseFlopShare, 1))% of FLOPs, \(f(100 * m.depthwiseTimeShare, 1))% of time")
         }
-        lines.append("GB/s: input, weights and output (each once) per second; %copy: that over the copy rate above.")
-        lines.append("dw cost: a depthwise conv's share of its model's conv time over its share of the FLOPs (goal <= 3x).")
+        let general = r.rows.filter { !$0.depthwise }, slow = general.filter { $0.percentOfSgemm < 60 }
+        if !general.isEmpty {
+            lines.append("general convs at 60% of sgemm or more: \(general.count - slow.count) of \(general.count)"
+                + (slow.isEmpty ? "" : "; under:"))
+            for row in slow {
+                lines.append("  \(row.model) \(row.shape): \(f(row.percentOfSgemm, 0))% (at most \(f(row.percentOfSgemmAtFloor, 0))%)")
+            }
+        }
+        let rated = r.rows.filter { $0.costRatio != nil }, costly = rated.filter { $0.costRatio! > 3 }
+        if !rated.isEmpty {
+            lines.append("depthwise convs at 3x their FLOP share or less: \(rated.count - costly.count) of \(rated.count)"
+                + (costly.isEmpty ? "" : "; over:"))
+            for row in costly {
+                lines.append("  \(row.model) \(row.shape): \(f(row.costRatio!, 2))x (at least \(f(row.costRatioAtFloor!, 2))x)")
+            }
+        }
+        lines.append("GB/s: input, weights and output (each once) per second of the conv.")
+        lines.append("floor: ms to read the input and weights and write the output once, with no arithmetic, timed as "
+            + "the conv is")
+        lines.append("  (the conv's memory floor on this machine); at most: the %sgemm the conv would reach at its floor.")
+        lines.append("dw cost: a depthwise conv's share of its model's conv time over its share of the FLOPs "
+            + "(goal <= 3x); at least: that at its floor.")
         return lines.joined(separator: "\n")
     }
 }

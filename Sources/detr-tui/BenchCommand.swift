@@ -9,12 +9,13 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Print speed figures: `bench ops` for the tensor engine's conv shapes, `bench MODEL` for a model.",
         discussion: """
-        `bench ops` measures the machine's sgemm rate (1024x1024x1024) and copy rate (8 MB) and the conv shapes \
-        that RT-DETR-l and YOLOv8s run at 640x640: GFLOPs, time, GFLOP/s and the share of the sgemm rate, the \
-        bytes moved per second and their share of the copy rate; for depthwise convs the ratio of their share \
-        of conv time to their share of conv FLOPs. Each of --runs rounds samples everything once (a conv's \
-        sample after one untimed call, with its operands in cache as a previous layer leaves them); the best \
-        sample of each counts.
+        `bench ops` measures the machine's sgemm rate (1024x1024x1024) and the conv shapes that RT-DETR-l and \
+        YOLOv8s run at 640x640: GFLOPs, time, GFLOP/s and the share of the sgemm rate, the bytes moved per \
+        second, and each conv's memory floor (reading its operands and writing its output once, no arithmetic) \
+        with the share of the sgemm rate the conv could reach at it; for depthwise convs the ratio of their \
+        share of conv time to their share of conv FLOPs, as measured and at the floor. Each of --runs rounds \
+        samples everything once (a conv's sample after one untimed call, with its operands in cache as a \
+        previous layer leaves them); the best sample of each counts.
         """
     )
 

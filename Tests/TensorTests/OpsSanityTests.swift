@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 @testable import Tensor
 
@@ -102,5 +103,22 @@ final class OpsSanityTests: XCTestCase {
         let out = multiScaleDeformableAttention(value: value, levelShapes: [(2, 2)], samplingLocations: loc,
                                                 attentionWeights: t([1, 1, 1, 1, 1], [2]))
         XCTAssertEqual(out.data, [3])
+    }
+
+    /// The memory floor of `bench ops` (ck_stream) reads every input and writes every output: its sum is exact on
+    /// small integers, and no output keeps the NaN it started with, for lengths around its 32-float steps and
+    /// 1024-float chunks, more outputs than inputs and none of either.
+    func testStreamReadsEveryInputAndWritesEveryOutput() {
+        for avx2: Int32 in hasAVX2FMA ? [0, 1] : [0] {
+            for (n, m) in [(0, 0), (0, 5), (7, 0), (33, 9), (1024, 1024), (1057, 300), (3000, 5000), (4096, 1)] {
+                let input = (0 ..< n).map { Float($0 % 7) }
+                var out = [Float](repeating: .nan, count: m)
+                let sum = input.withUnsafeBufferPointer { i in
+                    out.withUnsafeMutableBufferPointer { o in ck_stream(i.baseAddress, n, o.baseAddress, m, avx2) }
+                }
+                XCTAssertEqual(sum, input.reduce(0, +), "sum, n \(n) m \(m) avx2 \(avx2)")
+                XCTAssertFalse(out.contains { $0.isNaN }, "outputs left unwritten, n \(n) m \(m) avx2 \(avx2)")
+            }
+        }
     }
 }

@@ -30,6 +30,11 @@ void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const fl
    Only call when ck_has_avx2_fma() returned 1. */
 void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw);
 
+/* The memory floor of an op: reads in[0 ..< n] once and writes out[0 ..< m] once, interleaved (1024 floats read,
+   then the matching share of the outputs written), with no arithmetic but a sum that keeps the reads. Returns the
+   sum. avx2 = 1 (only when ck_has_avx2_fma() returned 1): 256-bit loads and stores; 0: portable C. */
+float ck_stream(const float *in, long n, float *out, long m, int avx2);
+
 /* dst[j] = src[2 * j] for j < n; reads nothing outside src[0 ... 2 * (n - 1)].
    Only call when ck_has_avx2_fma() returned 1. */
 void ck_gather_stride2_avx2(float *dst, const float *src, long n);
