@@ -252,6 +252,46 @@ CK_AVX2 void ck_bias_act_avx2(float *p, long n, float bias, int kind) {
     }
 }
 
+/* Pixels p ..< p + 8 V of the 1x1 conv of ck_conv1x1_few_avx2 for COUT output channels. */
+static inline __attribute__((always_inline)) CK_AVX2 void ck_few_block(float *out, const float *x, const float *w, const float *bias,
+                                                                        long cin, long plane, long p, const long COUT,
+                                                                        const long V) {
+    __m256 acc[3][8];
+    for (long o = 0; o < COUT; o++)
+        for (long v = 0; v < V; v++) acc[o][v] = _mm256_set1_ps(bias ? bias[o] : 0);
+    for (long c = 0; c < cin; c++) {
+        const float *row = x + c * plane + p;
+        for (long o = 0; o < COUT; o++) {
+            const __m256 wv = _mm256_broadcast_ss(w + o * cin + c);
+            for (long v = 0; v < V; v++) acc[o][v] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(row + 8 * v), acc[o][v]);
+        }
+    }
+    for (long o = 0; o < COUT; o++)
+        for (long v = 0; v < V; v++) _mm256_storeu_ps(out + o * plane + p + 8 * v, acc[o][v]);
+}
+
+static inline __attribute__((always_inline)) CK_AVX2 void ck_few(float *out, const float *x, const float *w, const float *bias,
+                                                                  long cin, long plane, long p0, long p1, const long COUT) {
+    const long V = COUT == 1 ? 8 : 4;   /* at least eight sums in flight: each waits on cin FMAs in a row */
+    long p = p0;
+    for (; p + 8 * V <= p1; p += 8 * V) ck_few_block(out, x, w, bias, cin, plane, p, COUT, V);
+    for (; p + 8 <= p1; p += 8) ck_few_block(out, x, w, bias, cin, plane, p, COUT, 1);
+    for (; p < p1; p++) {
+        for (long o = 0; o < COUT; o++) {
+            float acc = bias ? bias[o] : 0;
+            for (long c = 0; c < cin; c++) acc += w[o * cin + c] * x[c * plane + p];
+            out[o * plane + p] = acc;
+        }
+    }
+}
+
+CK_AVX2 void ck_conv1x1_few_avx2(float *out, const float *x, const float *w, const float *bias, long cin, long cout,
+                                 long plane, long p0, long p1) {
+    if (cout == 1) ck_few(out, x, w, bias, cin, plane, p0, p1, 1);
+    else if (cout == 2) ck_few(out, x, w, bias, cin, plane, p0, p1, 2);
+    else if (cout == 3) ck_few(out, x, w, bias, cin, plane, p0, p1, 3);
+}
+
 /* ck_stream with 256-bit loads and stores: four sums in flight, so the loads are never waiting on an add. */
 static CK_AVX2 float ck_stream_avx2(const float *in, long n, float *out, long m) {
     __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -274,6 +314,10 @@ static CK_AVX2 float ck_stream_avx2(const float *in, long n, float *out, long m)
 #else
 
 int ck_has_avx2_fma(void) { return 0; }
+void ck_conv1x1_few_avx2(float *out, const float *x, const float *w, const float *bias, long cin, long cout,
+                         long plane, long p0, long p1) {
+    (void)out; (void)x; (void)w; (void)bias; (void)cin; (void)cout; (void)plane; (void)p0; (void)p1;
+}
 static float ck_stream_avx2(const float *in, long n, float *out, long m) { (void)in; (void)n; (void)out; (void)m; return 0; }
 
 void ck_gather_stride2_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }

@@ -106,6 +106,24 @@ final class FastPathPropertyTests: XCTestCase {
         }
     }
 
+    /// 1x1 convs with 1 to 3 output channels (ck_conv1x1_few_avx2, the DFL's path): planes shorter than one run of
+    /// eight, between runs and past the 64-pixel blocks, with and without bias, a batch of two, every activation.
+    func testFewOutputChannelsMatchReference() throws {
+        try XCTSkipUnless(hasAVX2FMA, "the kernel needs AVX2 and FMA")
+        var rng = SplitMix64(seed: 9)
+        let cases: [(cin: Int, cout: Int, h: Int, w: Int)] = [(16, 1, 4, 33), (3, 2, 1, 5), (7, 3, 9, 11), (1, 1, 8, 16),
+                                                              (32, 2, 3, 70), (16, 1, 1, 1)]
+        for (i, c) in cases.enumerated() {
+            let act = Self.activations[i % 4]
+            let x = rng.tensor([2, c.cin, c.h, c.w]), wt = rng.tensor([c.cout, c.cin, 1, 1])
+            let b = i % 2 == 0 ? nil : rng.tensor([c.cout])
+            XCTAssertTrue(usesFewOutputs(ConvProblem(x, wt, b, (1, 1), (0, 0), (1, 1), 1)), "case \(c) would not test it")
+            let fast = conv2d(x, weight: wt, bias: b, activation: act)
+            let ref = conv2dReference(x, weight: wt, bias: b, stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1)
+            assertClose(fast, referenceActivated(ref, act), "\(c.cin)->\(c.cout) at \(c.h)x\(c.w) \(act)")
+        }
+    }
+
     /// The 3x3 stride-2 depthwise kernel that reads the unpadded input (ck_depthwise3x3s2_avx2): odd and even
     /// heights (one and two rows included), the narrowest width it takes (16, one strip of eight outputs), strips
     /// of 16 only (64 wide), strips of 16 then of 8 overlapping the one before (34, 40, 130), two strips of 8 after

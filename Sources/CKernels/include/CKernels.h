@@ -30,6 +30,13 @@ void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const fl
    Only call when ck_has_avx2_fma() returned 1. */
 void ck_copy_plane_avx2(float *dst, long ld, const float *src, long h, long w, long ph, long pw);
 
+/* Pixels p0 ..< p1 of a 1x1 stride-1 conv with 1 to 3 output channels over planes of `plane` pixels:
+   out[o * plane + p] = bias[o] + sum over c < cin of w[o * cin + c] * x[c * plane + p] (bias NULL: none). Each input
+   row streams through once, 64 pixels (one output channel) or 32 at a time. Only call when ck_has_avx2_fma()
+   returned 1. */
+void ck_conv1x1_few_avx2(float *out, const float *x, const float *w, const float *bias, long cin, long cout,
+                         long plane, long p0, long p1);
+
 /* The memory floor of an op: reads in[0 ..< n] once and writes out[0 ..< m] once, interleaved (1024 floats read,
    then the matching share of the outputs written), with no arithmetic but a sum that keeps the reads. Returns the
    sum. avx2 = 1 (only when ck_has_avx2_fma() returned 1): 256-bit loads and stores; 0: portable C. */
