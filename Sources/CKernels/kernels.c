@@ -27,13 +27,14 @@ static inline CK_AVX2 __m256 ck_raw(const float *p, int odd) {
     return odd ? _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)) : _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
 }
 
-/* Output rows i0 ..< i0 + R, columns j ..< j + 8 V of a depthwise plane (kernel width KW, stride SW along
-   rows). R rows at once give R x V independent sums: one sum alone waits on each FMA's latency (kh * KW of them
-   in a chain), which made the narrow maps of a detector's last stage run at a quarter of the FMA rate. */
+/* Output rows i0 ..< i0 + R, columns j + 8 v ..< j + 8 v + 8 (v < V) of a depthwise plane (kernel width KW, stride SW
+   along rows), the last group at j + last instead (last = 8 (V - 1) but for a group overlapping the one before). R rows
+   at once give R x V independent sums: one sum alone waits on each FMA's latency (kh * KW of them in a chain), which
+   made the narrow maps of a detector's last stage run at a quarter of the FMA rate. */
 static inline __attribute__((always_inline)) CK_AVX2 void ck_dw_block(float *out, long ow, const float *in, long ld, const float *k, float bias,
-                                       long i0, long j, long kh, long sh, long dh, const long R, const long V,
-                                       const long KW, const long SW) {
-    __m256 acc[4][2];
+                                       long i0, long j, long last, long kh, long sh, long dh, const long R,
+                                       const long V, const long KW, const long SW) {
+    __m256 acc[4][3];
     for (long r = 0; r < R; r++)
         for (long v = 0; v < V; v++) acc[r][v] = _mm256_set1_ps(bias);
     for (long ki = 0; ki < kh; ki++) {
@@ -42,8 +43,9 @@ static inline __attribute__((always_inline)) CK_AVX2 void ck_dw_block(float *out
             for (long r = 0; r < R; r++) {
                 const float *row = in + ((i0 + r) * sh + ki * dh) * ld + j * SW;
                 for (long v = 0; v < V; v++) {
-                    const __m256 x = SW == 1 ? _mm256_loadu_ps(row + kj + 8 * v)
-                                             : ck_raw(row + (kj & ~1L) + 16 * v, (int)(kj & 1));
+                    const long c = v == V - 1 ? last : 8 * v;
+                    const __m256 x = SW == 1 ? _mm256_loadu_ps(row + kj + c)
+                                             : ck_raw(row + (kj & ~1L) + 2 * c, (int)(kj & 1));
                     acc[r][v] = _mm256_fmadd_ps(w, x, acc[r][v]);
                 }
             }
@@ -51,21 +53,31 @@ static inline __attribute__((always_inline)) CK_AVX2 void ck_dw_block(float *out
     }
     for (long r = 0; r < R; r++) {
         for (long v = 0; v < V; v++) {
-            _mm256_storeu_ps(out + (i0 + r) * ow + j + 8 * v, SW == 1 ? acc[r][v] : ck_in_order(acc[r][v]));
+            const long c = v == V - 1 ? last : 8 * v;
+            _mm256_storeu_ps(out + (i0 + r) * ow + j + c, SW == 1 ? acc[r][v] : ck_in_order(acc[r][v]));
         }
     }
 }
 
 /* Rows i0 ..< i0 + R of the plane: 16 columns at a time, then the last partial group recomputed as the final 8
    columns of the row (outputs are written, not accumulated, so overlapping columns get the same values again),
-   then (rows under 8 wide) one column at a time. */
+   then (rows under 8 wide) one column at a time. With stride 1, the last 16 columns and the (partial) group after them
+   go as one block of three groups: a block of one group alone has only R sums in flight (a 20-wide row ran its
+   last 8 columns at half the FMA rate). */
 static inline __attribute__((always_inline)) CK_AVX2 void ck_dw_rows(float *out, const float *in, long ld, const float *k, float bias, long i0,
                                       long ow, long kh, long sh, long dh, const long R, const long KW, const long SW) {
     long j = 0;
-    for (; j + 16 <= ow; j += 16) ck_dw_block(out, ow, in, ld, k, bias, i0, j, kh, sh, dh, R, 2, KW, SW);
+    for (; j + 16 <= ow; j += 16) {
+        if (SW == 1 && ow - j > 16 && ow - j <= 24) {
+            ck_dw_block(out, ow, in, ld, k, bias, i0, j, ow - 8 - j, kh, sh, dh, R, 3, KW, SW);
+            j = ow;
+            break;
+        }
+        ck_dw_block(out, ow, in, ld, k, bias, i0, j, 8, kh, sh, dh, R, 2, KW, SW);
+    }
     for (; j < ow && ow >= 8; j += 8) {
         if (j + 8 > ow) j = ow - 8;
-        ck_dw_block(out, ow, in, ld, k, bias, i0, j, kh, sh, dh, R, 1, KW, SW);
+        ck_dw_block(out, ow, in, ld, k, bias, i0, j, 0, kh, sh, dh, R, 1, KW, SW);
     }
     for (; j < ow; j++) {
         for (long r = 0; r < R; r++) {

@@ -106,6 +106,20 @@ final class FastPathPropertyTests: XCTestCase {
         }
     }
 
+    /// Stride-1 depthwise planes whose last 16 columns and the group after them run as one block of three groups
+    /// (output widths 17 to 24, and 40: 16, then 24 as one block), next to widths that do not (16, 41), with kernels
+    /// 3, 5 and 7, heights that leave rows after the blocks of four, and a bias.
+    func testDepthwiseThreeGroupBlocksMatchReference() {
+        var rng = SplitMix64(seed: 13)
+        for (i, (k, oh, ow)) in [(3, 6, 17), (5, 20, 20), (5, 7, 24), (7, 5, 21), (3, 9, 40), (5, 3, 16), (3, 5, 41)].enumerated() {
+            let x = rng.tensor([1, 3, oh, ow]), wt = rng.tensor([3, 1, k, k]), b = rng.tensor([3])
+            let act = Self.activations[i % 4]
+            let fast = conv2d(x, weight: wt, bias: b, stride: 1, padding: k / 2, groups: 3, activation: act)
+            let ref = conv2dReference(x, weight: wt, bias: b, stride: (1, 1), padding: (k / 2, k / 2), dilation: (1, 1), groups: 3)
+            assertClose(fast, referenceActivated(ref, act), "depthwise k\(k) \(oh)x\(ow) \(act)")
+        }
+    }
+
     /// 1x1 convs with 1 to 3 output channels (ck_conv1x1_few_avx2, the DFL's path): planes shorter than one run of
     /// eight, between runs and past the 64-pixel blocks, with and without bias, a batch of two, every activation.
     func testFewOutputChannelsMatchReference() throws {
