@@ -160,16 +160,16 @@ static inline __attribute__((always_inline)) CK_AVX2 void ck_s2_taps(const float
    weights in registers: x and out point at input column 2j of row 0 and output column j. Output row i sums input
    rows 2i - 1, 2i and 2i + 1; row 2i + 1 is read once for both output rows that use it (its kernel row 0 part is
    carried to the next step as p0), so each step reads two input rows. Three short FMA chains per step instead of
-   one of nine. `pf` advances by pfStep bytes a step, two lines fetched into L2 each time (pfStep 0: none). */
+   one of nine. Each step fetches the pfLines lines at `pf` into L2 and moves `pf` past them (pfLines 0: none). */
 static inline __attribute__((always_inline)) CK_AVX2 void ck_s2_strip(float *out, long ow, const float *x, long h, long w,
                                                                        const float *k, float bias, const char *pf,
-                                                                       long pfStep, const int FIRST, const long V) {
+                                                                       long pfLines, const int FIRST, const long V) {
     __m256 wk[9];
     for (int t = 0; t < 9; t++) wk[t] = _mm256_broadcast_ss(k + t);
     const __m256 vb = _mm256_set1_ps(bias);
     __m256 p0[2] = {vb, vb};   /* row -1 is padding */
     for (long i = 0; i < h / 2; i++) {
-        if (pfStep) { _mm_prefetch(pf, _MM_HINT_T1); _mm_prefetch(pf + 64, _MM_HINT_T1); pf += pfStep; }
+        for (long l = 0; l < pfLines; l++, pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
         for (long v = 0; v < V; v++) {
             __m256 t[3], u[3];
             ck_s2_taps(x + 16 * v, FIRST && v == 0, t);
@@ -208,23 +208,23 @@ CK_AVX2 void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, 
        coming from memory would otherwise be waited for line by line. */
     const long strips = ow / 16 + (ow % 16 > 8 ? 2 : ow % 16 > 0 ? 1 : 0);
     const long steps = strips * (h / 2) > 0 ? strips * (h / 2) : 1;
-    const long pfStep = next ? 128 * ((h * w / 16 + 2 * steps - 1) / (2 * steps)) : 0;
+    const long pfLines = next ? (h * w / 16 + steps - 1) / steps : 0, pfStrip = 64 * pfLines * (h / 2);
     const char *pf = (const char *)next;
     long j = 0;
     if (ow >= 16) {
-        ck_s2_strip(out, ow, x, h, w, k, bias, pf, pfStep, 1, 2);
+        ck_s2_strip(out, ow, x, h, w, k, bias, pf, pfLines, 1, 2);
         for (j = 16; j + 16 <= ow; j += 16) {
-            pf += pfStep * (h / 2);
-            ck_s2_strip(out + j, ow, x + 2 * j, h, w, k, bias, pf, pfStep, 0, 2);
+            pf += pfStrip;
+            ck_s2_strip(out + j, ow, x + 2 * j, h, w, k, bias, pf, pfLines, 0, 2);
         }
     } else {
-        ck_s2_strip(out, ow, x, h, w, k, bias, pf, pfStep, 1, 1);
+        ck_s2_strip(out, ow, x, h, w, k, bias, pf, pfLines, 1, 1);
         j = 8;
     }
     for (; j < ow; j += 8) {
         if (j + 8 > ow) j = ow - 8;
-        pf += pfStep * (h / 2);
-        ck_s2_strip(out + j, ow, x + 2 * j, h, w, k, bias, pf, pfStep, 0, 1);
+        pf += pfStrip;
+        ck_s2_strip(out + j, ow, x + 2 * j, h, w, k, bias, pf, pfLines, 0, 1);
     }
 }
 
