@@ -50,7 +50,12 @@ public func applyActivation(_ t: inout Tensor, _ act: ConvActivation) {
     }
 }
 
-public func relu(_ x: Tensor) -> Tensor { mapParallel(x, cost: 1) { $0 > 0 ? $0 : ($0.isNaN ? $0 : 0) } }
+public func relu(_ x: Tensor) -> Tensor { broadcastBinary(x, Tensor(scalar: 0), MaxKeepNaNOp.self) }
+
+/// max(x, y) with a NaN x kept (ReLU as max(x, 0)): one comparison, false for a NaN x, so a select and no branch.
+enum MaxKeepNaNOp: BinaryElementOp {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { y > x ? y : x }
+}
 public func leakyRelu(_ x: Tensor, slope: Float) -> Tensor { mapParallel(x, cost: 1) { $0 >= 0 ? $0 : $0 * slope } }
 public func sigmoid(_ x: Tensor) -> Tensor {
     hasAVX2FMA ? mapKernel(x) { ck_sigmoid_avx2($0, $1, $2) } : mapParallel(x) { sigmoidScalar($0) }

@@ -21,6 +21,24 @@ final class OpsSanityTests: XCTestCase {
         XCTAssertEqual(b[1, 2, 1, 0], 4 + 2)
     }
 
+    /// One operand a single number (the flat loops): either side, ranks that do and do not broadcast the shape up,
+    /// an empty tensor; ReLU as max(x, 0) keeps NaN and maps -inf and negatives to 0.
+    func testSingleNumberOperands() {
+        let a = iota([2, 3])
+        XCTAssertEqual((a * t([1, 1], [2])).data, [0, 2, 4, 6, 8, 10])
+        XCTAssertEqual((a * t([1, 1], [2])).shape, [2, 3])
+        XCTAssertEqual((t([1, 1, 1], [1]) + a).shape, [1, 2, 3])
+        XCTAssertEqual((t([1, 1, 1], [1]) + a).data, [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual((t([1], [10]) - a).data, [10, 9, 8, 7, 6, 5])
+        XCTAssertEqual((a - 1).data, [-1, 0, 1, 2, 3, 4])
+        XCTAssertEqual((Tensor(zeros: [0, 3]) + 1).shape, [0, 3])
+        XCTAssertEqual((t([1], [3]) * t([1, 1], [2])).data, [6])
+        let r = relu(t([5], [-.infinity, -2, 0, 3, .nan]))
+        XCTAssertEqual(Array(r.data[0 ..< 4]), [0, 0, 0, 3])
+        XCTAssertTrue(r.data[4].isNaN)
+        XCTAssertTrue(maximum(t([2], [.nan, 1]), Tensor(scalar: 0)).data[0].isNaN)
+    }
+
     func testActivationsAndSoftmax() {
         let x = t([4], [-2, -0.5, 0, 1.5])
         XCTAssertEqual(relu(x).data, [0, 0, 0, 1.5])
