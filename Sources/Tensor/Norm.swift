@@ -69,13 +69,22 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -
                     Parallel.forEach(rows, cost: d * 4) { range in
                         for r in range {
                             let s = src + r * d, o = dst.base + r * d
-                            var m: Float = 0
-                            for i in 0 ..< d { m += s[i] }
-                            m /= Float(d)
-                            var v: Float = 0
-                            for i in 0 ..< d { let t = s[i] - m; v += t * t }
-                            let inv = 1 / sqrtf(v / Float(d) + eps)
-                            for i in 0 ..< d {
+                            let m = rowSum(s, d, around: 0, squared: false) / Float(d)
+                            let inv = 1 / sqrtf(rowSum(s, d, around: m, squared: true) / Float(d) + eps)
+                            var i = 0
+                            if let wp, let bp {   // the usual case, eight at a time
+                                let sr = UnsafeRawPointer(s), wr = UnsafeRawPointer(wp), br = UnsafeRawPointer(bp)
+                                let mv = SIMD8<Float>(repeating: m), iv = SIMD8<Float>(repeating: inv)
+                                let orw = UnsafeMutableRawPointer(o)
+                                while i + 8 <= d {
+                                    let y = (sr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - mv) * iv
+                                        * wr.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                                        + br.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                                    orw.storeBytes(of: y, toByteOffset: i * 4, as: SIMD8<Float>.self)
+                                    i += 8
+                                }
+                            }
+                            for i in i ..< d {
                                 var y = (s[i] - m) * inv
                                 if let wp { y *= wp[i] }
                                 if let bp { y += bp[i] }
@@ -87,6 +96,23 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -
             }
         }
     }
+}
+
+/// The sum of p[0 ..< n] (squared: of (p[i] - around)^2) in eight partial sums, so the adds do not wait on each
+/// other: one running sum made layer norm wait four cycles an element (8400x256 2.7-3.8 ms).
+@inline(__always)
+func rowSum(_ p: UnsafePointer<Float>, _ n: Int, around c: Float, squared: Bool) -> Float {
+    var acc = SIMD8<Float>(repeating: 0)
+    let raw = UnsafeRawPointer(p), cv = SIMD8<Float>(repeating: c)
+    var i = 0
+    while i + 8 <= n {
+        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - cv
+        acc += squared ? v * v : v
+        i += 8
+    }
+    var total = acc.sum()
+    while i < n { let t = p[i] - c; total += squared ? t * t : t; i += 1 }
+    return total
 }
 
 /// Group norm over [N, C, ...]: statistics per (image, group of C / groups channels); affine per channel.
