@@ -4,8 +4,10 @@
 #define DETR_TUI_SIMD_MATH_H
 
 /* e^x for eight lanes: x = n ln2 + r with |r| <= ln2 / 2, e^r from a degree-7 polynomial, 2^n put into
-   the exponent bits. */
+   the exponent bits. Below -87.3 (where floats stop being normal) 0, as for -inf (a masked attention logit);
+   NaN lanes come out 0 too, so callers that keep NaNs blend them back (ck_act8). */
 static inline CK_AVX2 __m256 ck_exp8(__m256 x) {
+    const __m256 normal = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -19,7 +21,7 @@ static inline CK_AVX2 __m256 ck_exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), normal);
 }
 
 /* kind 0: exp, 1: sigmoid, 2: silu. NaN inputs stay NaN. */

@@ -88,6 +88,22 @@ public func inverseSigmoid(_ x: Tensor, eps: Float = 1e-5) -> Tensor {
 }
 
 /// Softmax along `axis` (max-subtracted, like torch.softmax).
+/// The largest of p[0 ..< n] (NaNs aside, -inf for none), eight lanes at a time.
+@inline(__always)
+func rowMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var best = SIMD8<Float>(repeating: -.infinity)
+    let raw = UnsafeRawPointer(p)
+    var i = 0
+    while i + 8 <= n {
+        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        best.replace(with: v, where: v .> best)
+        i += 8
+    }
+    var m = best.max()
+    while i < n { if p[i] > m { m = p[i] }; i += 1 }
+    return m
+}
+
 public func softmax(_ x: Tensor, axis: Int) -> Tensor {
     if x.count == 0 { return x }
     let a = x.normalizedAxis(axis)
@@ -102,13 +118,12 @@ public func softmax(_ x: Tensor, axis: Int) -> Tensor {
                 Parallel.forEach(outer, cost: n * 8) { rows in
                     for r in rows {
                         let s = src + r * n, d = dst.base + r * n
-                        var m = -Float.infinity
-                        for i in 0 ..< n where s[i] > m { m = s[i] }
+                        let m = rowMax(s, n)
                         var total: Float = 0
                         if hasAVX2FMA {
                             for i in 0 ..< n { d[i] = s[i] - m }
                             ck_exp_avx2(d, d, n)
-                            for i in 0 ..< n { total += d[i] }
+                            total = rowSum(d, n, around: 0, squared: false)
                         } else {
                             for i in 0 ..< n { let e = expf(s[i] - m); d[i] = e; total += e }
                         }

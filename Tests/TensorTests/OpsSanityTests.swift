@@ -49,6 +49,15 @@ final class OpsSanityTests: XCTestCase {
         XCTAssertEqual(s[0, 1] + s[1, 1], 1, accuracy: 1e-6)
         XCTAssertEqual(s[1, 0], 1 / (1 + expf(-3)), accuracy: 1e-6)
         XCTAssertEqual(inverseSigmoid(sigmoid(t([1], [0.3]))).data[0], 0.3, accuracy: 1e-5)
+        // A masked attention row (-inf past the eight-lane loop too): the masked entries get 0, the rest share 1;
+        // the largest entry in the tail; a row with a NaN is NaN.
+        var row = [Float](repeating: -.infinity, count: 19)
+        row[2] = 1; row[17] = 1; row[18] = 3
+        let masked = softmax(t([1, 19], row), axis: -1)
+        XCTAssertEqual(masked.data[2], masked.data[17])
+        XCTAssertEqual(masked.data[18], 1 / (1 + 2 * expf(-2)), accuracy: 1e-6)
+        XCTAssertEqual(masked.data.filter { $0 == 0 }.count, 16)
+        XCTAssertTrue(softmax(t([1, 9], [0, 1, 2, 3, .nan, 5, 6, 7, 8]), axis: -1).data.allSatisfy { $0.isNaN })
     }
 
     func testReductions() {
