@@ -37,11 +37,12 @@ enum SubOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ 
 enum MulOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x * y } }
 enum DivOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x / y } }
 /// NaN propagates, as in torch.maximum / torch.minimum.
+/// Written as selects, not `||`, which compiled to branches (mispredicted on data that goes either way).
 enum MaxOp: BinaryElementOp {
-    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { (x.isNaN || y.isNaN) ? .nan : (x > y ? x : y) }
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { let m = x > y ? x : y; return x != x ? x : (y != y ? y : m) }
 }
 enum MinOp: BinaryElementOp {
-    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { (x.isNaN || y.isNaN) ? .nan : (x < y ? x : y) }
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { let m = x < y ? x : y; return x != x ? x : (y != y ? y : m) }
 }
 
 /// Applies `Op` to broadcast pairs. Dimensions are merged where both operands stay contiguous, so the

@@ -2,9 +2,41 @@ import Foundation
 
 // Reductions along one axis: the tensor is viewed as [outer, n, inner].
 
+/// A reduction as a type, so that `reduceAxis` is specialised for it and inlines `combine` (a closure captured by
+/// the loops that run on the pool was called through a pointer for every element).
+protocol ReduceOp {
+    static var initial: Float { get }
+    static func combine(_ acc: Float, _ v: Float) -> Float
+    static func finish(_ acc: Float, _ n: Int) -> Float
+}
+enum SumReduce: ReduceOp {
+    static var initial: Float { 0 }
+    @inline(__always) static func combine(_ acc: Float, _ v: Float) -> Float { acc + v }
+    @inline(__always) static func finish(_ acc: Float, _ n: Int) -> Float { acc }
+}
+enum MeanReduce: ReduceOp {
+    static var initial: Float { 0 }
+    @inline(__always) static func combine(_ acc: Float, _ v: Float) -> Float { acc + v }
+    @inline(__always) static func finish(_ acc: Float, _ n: Int) -> Float { n == 0 ? .nan : acc / Float(n) }
+}
+/// NaN propagates, as in torch.amax / torch.amin; selects, not `||`, which compiled to branches (1.1 vs 0.11 ms for
+/// the max of each row of 8400x80).
+enum MaxReduce: ReduceOp {
+    static var initial: Float { -.infinity }
+    @inline(__always) static func combine(_ acc: Float, _ v: Float) -> Float { let m = v > acc ? v : acc; return v != v ? v : m }
+    @inline(__always) static func finish(_ acc: Float, _ n: Int) -> Float { acc }
+}
+enum MinReduce: ReduceOp {
+    static var initial: Float { .infinity }
+    @inline(__always) static func combine(_ acc: Float, _ v: Float) -> Float { let m = v < acc ? v : acc; return v != v ? v : m }
+    @inline(__always) static func finish(_ acc: Float, _ n: Int) -> Float { acc }
+}
+
+/// Rows of outer are split across cores. Along the last axis (inner 1) each row is folded in eight running values,
+/// combined at the end: one value kept in memory made every element wait on the one before (8400x80 max 3.4 ms).
 @inline(__always)
-func reduceAxis(_ x: Tensor, axis: Int, keepDims: Bool, initial: Float,
-                _ combine: (Float, Float) -> Float, finish: (Float, Int) -> Float) -> Tensor {
+func reduceAxis<Op: ReduceOp>(_ x: Tensor, axis: Int, keepDims: Bool, _: Op.Type) -> Tensor {
+    let initial = Op.initial
     let a = x.normalizedAxis(axis)
     let n = x.shape[a]
     let inner = x.shape[(a + 1)...].reduce(1, *)
@@ -12,43 +44,62 @@ func reduceAxis(_ x: Tensor, axis: Int, keepDims: Bool, initial: Float,
     var shape = x.shape
     if keepDims { shape[a] = 1 } else { shape.remove(at: a) }
     return Tensor(shape: shape) { out in
+        guard let base = out.baseAddress else { return }
+        let dst = SharedPointer(base)
         x.data.withUnsafeBufferPointer { p in
-            for o in 0 ..< outer {
-                let d = out.baseAddress! + o * inner
-                for j in 0 ..< inner { d[j] = initial }
-                if n > 0 {
-                    let s = p.baseAddress! + o * n * inner
-                    for i in 0 ..< n {
-                        let row = s + i * inner
-                        for j in 0 ..< inner { d[j] = combine(d[j], row[j]) }
+            let src = p.baseAddress
+            Parallel.forEach(outer, cost: Swift.max(n * inner, 1)) { rows in
+                for o in rows {
+                    let d = dst.base + o * inner
+                    if inner == 1, let src {
+                        let s = src + o * n
+                        var v0 = initial, v1 = initial, v2 = initial, v3 = initial
+                        var v4 = initial, v5 = initial, v6 = initial, v7 = initial
+                        var i = 0
+                        while i + 8 <= n {
+                            v0 = Op.combine(v0, s[i]); v1 = Op.combine(v1, s[i + 1]); v2 = Op.combine(v2, s[i + 2])
+                            v3 = Op.combine(v3, s[i + 3]); v4 = Op.combine(v4, s[i + 4]); v5 = Op.combine(v5, s[i + 5])
+                            v6 = Op.combine(v6, s[i + 6]); v7 = Op.combine(v7, s[i + 7])
+                            i += 8
+                        }
+                        var v = Op.combine(Op.combine(Op.combine(v0, v1), Op.combine(v2, v3)), Op.combine(Op.combine(v4, v5), Op.combine(v6, v7)))
+                        while i < n { v = Op.combine(v, s[i]); i += 1 }
+                        d[0] = Op.finish(v, n)
+                        continue
                     }
+                    for j in 0 ..< inner { d[j] = initial }
+                    if n > 0, let src {
+                        let s = src + o * n * inner
+                        for i in 0 ..< n {
+                            let row = s + i * inner
+                            for j in 0 ..< inner { d[j] = Op.combine(d[j], row[j]) }
+                        }
+                    }
+                    for j in 0 ..< inner { d[j] = Op.finish(d[j], n) }
                 }
-                for j in 0 ..< inner { d[j] = finish(d[j], n) }
             }
         }
     }
 }
 
 public func sum(_ x: Tensor, axis: Int, keepDims: Bool = false) -> Tensor {
-    reduceAxis(x, axis: axis, keepDims: keepDims, initial: 0, +, finish: { v, _ in v })
+    reduceAxis(x, axis: axis, keepDims: keepDims, SumReduce.self)
 }
 
 public func mean(_ x: Tensor, axis: Int, keepDims: Bool = false) -> Tensor {
-    reduceAxis(x, axis: axis, keepDims: keepDims, initial: 0, +, finish: { v, n in n == 0 ? .nan : v / Float(n) })
+    reduceAxis(x, axis: axis, keepDims: keepDims, MeanReduce.self)
 }
 
 /// Maximum along `axis` (NaN propagates, as in torch.amax).
 public func max(_ x: Tensor, axis: Int, keepDims: Bool = false) -> Tensor {
     check(x.dim(axis) > 0, "max: empty axis \(axis) in shape \(x.shape)")
-    return reduceAxis(x, axis: axis, keepDims: keepDims, initial: -.infinity,
-                      { m, v in (v > m || v.isNaN) ? v : m }, finish: { v, _ in v })
+    return reduceAxis(x, axis: axis, keepDims: keepDims, MaxReduce.self)
 }
 
 /// Minimum along `axis` (NaN propagates, as in torch.amin).
 public func min(_ x: Tensor, axis: Int, keepDims: Bool = false) -> Tensor {
     check(x.dim(axis) > 0, "min: empty axis \(axis) in shape \(x.shape)")
-    return reduceAxis(x, axis: axis, keepDims: keepDims, initial: .infinity,
-                      { m, v in (v < m || v.isNaN) ? v : m }, finish: { v, _ in v })
+    return reduceAxis(x, axis: axis, keepDims: keepDims, MinReduce.self)
 }
 
 /// Index of the largest value along `axis` (the first one on ties), as Float values.

@@ -67,6 +67,19 @@ final class OpsSanityTests: XCTestCase {
         XCTAssertEqual(max(x, axis: 0).data, [6, 7, 8, 9, 10, 11])
         XCTAssertEqual(min(x, axis: 2).data, [0, 2, 4, 6, 8, 10])
         XCTAssertEqual(argmax(t([2, 3], [1, 5, 5, 7, 0, 2]), axis: 1).data, [1, 0])
+        // Rows of 19 along the last axis (eight running values, then the tail): the extreme in either part, a NaN in
+        // either part wins, and the same along a middle axis.
+        var rows = (0 ..< 4 * 19).map { Float($0 % 19) - 9 }
+        rows[0 * 19 + 3] = 50; rows[1 * 19 + 17] = -50; rows[2 * 19 + 5] = .nan; rows[3 * 19 + 18] = .nan
+        let r = t([4, 19], rows)
+        let mx = max(r, axis: 1), mn = min(r, axis: 1)
+        XCTAssertEqual(Array(mx.data[0 ..< 2]), [50, 9])
+        XCTAssertEqual(Array(mn.data[0 ..< 2]), [-9, -50])
+        XCTAssertTrue(mx.data[2].isNaN && mx.data[3].isNaN && mn.data[2].isNaN && mn.data[3].isNaN)
+        XCTAssertEqual(sum(r, axis: 1).data[1], -58)   // -9 ... 9 with the 8 made -50
+        let mid = max(t([1, 3, 2], [1, .nan, 4, 2, 3, 0]), axis: 1)
+        XCTAssertEqual(mid.data[0], 4)
+        XCTAssertTrue(mid.data[1].isNaN)
     }
 
     func testShapeOps() {
