@@ -103,6 +103,25 @@ public func permute(_ x: Tensor, _ dims: [Int]) -> Tensor {
             let k = sizes.count
             if k == 0 { out[0] = src[0]; return }
             let inner = sizes[k - 1], si = strides[k - 1]
+            if k == 2 && strides[0] == 1 {
+                // A plain transpose ([C, HW] -> [HW, C] and the like): 32 x 32 tiles, so that both the reads down a
+                // column and the writes along a row stay in cache (column by column, every read was a new line:
+                // 256x6400 2.4-2.7 ms).
+                let rows = sizes[0], from = ConstPointer(src), to = SharedPointer(out.baseAddress!)
+                Parallel.forEach((rows + 31) / 32, cost: 32 * inner) { blocks in
+                    for rb in blocks {
+                        let r0 = rb * 32, r1 = Swift.min(rows, r0 + 32)
+                        for c0 in stride(from: 0, to: inner, by: 32) {
+                            let c1 = Swift.min(inner, c0 + 32)
+                            for r in r0 ..< r1 {
+                                let o = to.base + r * inner, i = from.base + r
+                                for c in c0 ..< c1 { o[c] = i[c * si] }
+                            }
+                        }
+                    }
+                }
+                return
+            }
             let outer = out.count / inner
             var idx = [Int](repeating: 0, count: k)
             var off = 0, o = 0

@@ -82,6 +82,19 @@ final class OpsSanityTests: XCTestCase {
         XCTAssertTrue(mid.data[1].isNaN)
     }
 
+    /// Transposes through the tiled path (sizes around its 32 x 32 tiles, a leading size-1 dimension) and a batched
+    /// one through the general path, against the index formula.
+    func testTransposes() {
+        for (rows, cols) in [(37, 45), (32, 64), (1, 70), (70, 1), (5, 3)] {
+            let x = iota([1, rows, cols])
+            let y = permute(x, [0, 2, 1])
+            XCTAssertEqual(y.shape, [1, cols, rows])
+            XCTAssertEqual(y.data, (0 ..< cols * rows).map { Float(($0 % rows) * cols + $0 / rows) }, "\(rows)x\(cols)")
+        }
+        let b = permute(iota([2, 3, 4]), [0, 2, 1])
+        XCTAssertEqual(b[1, 3, 2], iota([2, 3, 4])[1, 2, 3])
+    }
+
     func testShapeOps() {
         let x = iota([2, 3])
         XCTAssertEqual(concat([x, x], axis: 1).data, [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5])
