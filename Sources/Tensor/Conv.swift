@@ -165,6 +165,7 @@ func biasActivate(_ p: UnsafeMutablePointer<Float>, _ count: Int, _ bias: Float,
 /// - Winograd F(2x2, 3x3) for 3x3 stride-1 convs with channels enough (`usesWinograd`);
 /// - an implicit gemm with the engine's own micro-kernel for the narrow convs of large maps and small 1x1
 ///   convs (`usesPanels`), output pixels split across cores in panels of 24;
+/// - 1x1 with 1 to 3 output channels (`usesFewOutputs`): a weighted sum of the input planes;
 /// - 1x1, stride 1, unpadded: a plain gemm on the input, in tiles of output pixels;
 /// - otherwise im2col + sgemm per group, in tiles of output pixels small enough for the cache, the
 ///   pixels split across cores (each core gets its own tile buffer and single-threaded gemms).
@@ -180,20 +181,7 @@ func convForward(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Flo
         return
     }
     if usesFewOutputs(p) {
-        // 1 to 3 output channels of a 1x1 conv (the DFL's 16->1): a weighted sum of the input planes, the pixels
-        // split across cores in runs of eight.
-        let s = ConstPointer(x), wp = ConstPointer(w), d = SharedPointer(out), b = bias.map { ConstPointer($0) }
-        let plane = p.outPlane, parts = Parallel.cores
-        for n in 0 ..< p.n {
-            Parallel.forEach(parts, cost: plane * p.cin * p.cout * 2 / parts) { range in
-                for part in range {
-                    let p0 = plane / 8 * part / parts * 8, p1 = part + 1 == parts ? plane : plane / 8 * (part + 1) / parts * 8
-                    let dst = d.base + n * p.cout * plane
-                    ck_conv1x1_few_avx2(dst, s.base + n * p.cin * plane, wp.base, b?.base, p.cin, p.cout, plane, p0, p1)
-                    for o in 0 ..< p.cout { biasActivate(dst + o * plane + p0, p1 - p0, 0, act) }
-                }
-            }
-        }
+        fewOutputsConv(p, x: x, w: w, bias: bias, activation: act, out: out)
         return
     }
     if usesPanels(p) {
@@ -479,6 +467,24 @@ func usesPanels(_ p: ConvProblem) -> Bool {
     default:
         let k = p.cinG * p.kernelSize
         return k <= 1152 && (p.outPlane >= 1024 || (isPointwise(p.g) && k <= 128))
+    }
+}
+
+/// 1 to 3 output channels of a 1x1 conv (the DFL's 16->1): a weighted sum of the input planes, the pixels split
+/// across cores in runs of eight.
+func fewOutputsConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                    activation act: ConvActivation, out: UnsafeMutablePointer<Float>) {
+    let s = ConstPointer(x), wp = ConstPointer(w), d = SharedPointer(out), b = bias.map { ConstPointer($0) }
+    let plane = p.outPlane, parts = Parallel.cores
+    for n in 0 ..< p.n {
+        Parallel.forEach(parts, cost: plane * p.cin * p.cout * 2 / parts) { range in
+            for part in range {
+                let p0 = plane / 8 * part / parts * 8, p1 = part + 1 == parts ? plane : plane / 8 * (part + 1) / parts * 8
+                let dst = d.base + n * p.cout * plane
+                ck_conv1x1_few_avx2(dst, s.base + n * p.cin * plane, wp.base, b?.base, p.cin, p.cout, plane, p0, p1)
+                for o in 0 ..< p.cout { biasActivate(dst + o * plane + p0, p1 - p0, 0, act) }
+            }
+        }
     }
 }
 

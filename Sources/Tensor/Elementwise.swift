@@ -53,18 +53,17 @@ func broadcastBinary<Op: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _: Op.Type) 
     // Same shapes, or one operand a single number (its stride 0): one flat loop split across cores.
     let scalarA = a.count == 1 && a.rank <= b.rank, scalarB = b.count == 1 && b.rank <= a.rank
     if a.shape == b.shape || (scalarB && a.count > 0) || (scalarA && b.count > 0) {
-        let sa = scalarA && !scalarB ? 0 : 1, sb = scalarB ? 0 : 1
-        return Tensor(shape: sb == 0 ? a.shape : b.shape) { out in
+        return Tensor(shape: scalarB ? a.shape : b.shape) { out in
             guard let o = out.baseAddress else { return }
             let d = SharedPointer(o)
             a.data.withUnsafeBufferPointer { pa in
                 b.data.withUnsafeBufferPointer { pb in
                     let x = ConstPointer(pa.baseAddress!), y = ConstPointer(pb.baseAddress!)
                     Parallel.forEach(out.count, cost: 2) { r in
-                        if sb == 0 {
+                        if scalarB {
                             let v = y.base[0]
                             for i in r { d.base[i] = Op.apply(x.base[i], v) }
-                        } else if sa == 0 {
+                        } else if scalarA {
                             let v = x.base[0]
                             for i in r { d.base[i] = Op.apply(v, y.base[i]) }
                         } else {
