@@ -147,7 +147,8 @@ extension Tensor {
     public static func * (s: Float, a: Tensor) -> Tensor { broadcastBinary(Tensor(scalar: s), a, MulOp.self) }
     public static func / (s: Float, a: Tensor) -> Tensor { broadcastBinary(Tensor(scalar: s), a, DivOp.self) }
 
-    public static prefix func - (a: Tensor) -> Tensor { broadcastBinary(Tensor(scalar: 0), a, SubOp.self) }
+    /// -1 * x, not 0 - x, so that -(+0) is -0 as in torch.neg.
+    public static prefix func - (a: Tensor) -> Tensor { broadcastBinary(Tensor(scalar: -1), a, MulOp.self) }
 }
 
 /// Element-wise maximum with broadcasting (NaN propagates, as in torch.maximum).

@@ -14,6 +14,7 @@ final class OpsSanityTests: XCTestCase {
         XCTAssertEqual((t([2, 1], [1, 2]) - t([1, 3], [0, 1, 2])).data, [1, 0, -1, 2, 1, 0])
         XCTAssertEqual((2 / t([2], [1, 4])).data, [2, 0.5])
         XCTAssertEqual((-a).data, [0, -1, -2, -3, -4, -5])
+        XCTAssertEqual((-t([1], [0])).data[0].sign, .minus)
         XCTAssertEqual(maximum(a, Tensor(scalar: 2.5)).data, [2.5, 2.5, 2.5, 3, 4, 5])
         XCTAssertEqual(clamp(a, min: 1, max: 3).data, [1, 1, 2, 3, 3, 3])
         let b = iota([2, 1, 3, 1]) + iota([4, 1, 1])
