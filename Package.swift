@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CImage", path: "Sources/CImage",
                        providers: [.apt(["libpng-dev", "libjpeg-dev", "libturbojpeg0-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "CTerminalGuard", path: "Sources/CTerminalGuard"),
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "ModelZoo", dependencies: [
@@ -29,7 +30,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ], exclude: ["Ultralytics/FLOPS.md"]),
-        .target(name: "Explorer", dependencies: ["ModelZoo", "Tensor", "CNcurses", "CChafa"]),
+        .target(name: "Explorer", dependencies: ["ModelZoo", "Tensor", "CNcurses", "CChafa", "CTerminalGuard"]),
         .executableTarget(name: "detr-tui", dependencies: [
             "Explorer", "ModelZoo", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

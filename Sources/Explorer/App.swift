@@ -38,6 +38,35 @@ final class Inbox: @unchecked Sendable {
     }
 }
 
+/// The background threads of the explorer, counted, so that leaving can wait until none of them is inside
+/// the engine or OpenBLAS: a process that exits while a worker is still in a kernel tears the libraries
+/// down under it (OpenBLAS frees its buffers at exit) and crashes on the worker thread.
+final class Workers: @unchecked Sendable {
+    private let idle = NSCondition()
+    private var active = 0
+
+    /// Runs `body` on a new thread with a stack deep enough for the models' forward passes.
+    func spawn(_ body: @escaping @Sendable () -> Void) {
+        idle.lock(); active += 1; idle.unlock()
+        let thread = Thread { [self] in
+            body()
+            idle.lock(); active -= 1; idle.broadcast(); idle.unlock()
+        }
+        thread.stackSize = 16 << 20
+        thread.start()
+    }
+
+    /// Waits until every thread has returned, at most `timeout` seconds; false if some still run.
+    func waitUntilIdle(timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        idle.lock(); defer { idle.unlock() }
+        while active > 0 {
+            if !idle.wait(until: deadline) { return active == 0 }
+        }
+        return true
+    }
+}
+
 /// Runs forward passes on a background thread, one at a time; a newer run or `cancel()` stops the
 /// older one (through `Trace.cancel`) and its late messages are dropped.
 public final class Runner: @unchecked Sendable {
@@ -46,6 +75,7 @@ public final class Runner: @unchecked Sendable {
     private let lock = NSLock()
     private var generation = 0
     private var trace: Trace?
+    let workers = Workers()
 
     public init(backend: Backend, post: @escaping @Sendable (Message) -> Void) {
         self.backend = backend
@@ -77,11 +107,9 @@ public final class Runner: @unchecked Sendable {
         self.trace = trace
         lock.unlock()
         let backend = self.backend
-        let thread = Thread { [self] in
+        workers.spawn { [self] in
             self.execute(request, trace: trace, generation: g, backend: backend)
         }
-        thread.stackSize = 16 << 20
-        thread.start()
     }
 
     /// Runs synchronously (the thread body).
@@ -125,9 +153,11 @@ final class Describer: @unchecked Sendable {
     private let lock = NSLock()
     private var busy = false
     private var asked: Set<String> = []
+    private let workers: Workers
 
-    init(backend: Backend, post: @escaping @Sendable (Message) -> Void) {
+    init(backend: Backend, workers: Workers, post: @escaping @Sendable (Message) -> Void) {
         self.backend = backend
+        self.workers = workers
         self.post = post
     }
 
@@ -138,7 +168,7 @@ final class Describer: @unchecked Sendable {
         asked.insert(id)
         lock.unlock()
         let backend = self.backend, post = self.post
-        let thread = Thread { [self] in
+        workers.spawn { [self] in
             let figures: ModelFigures
             do {
                 let model = try backend.open(id, nil)
@@ -152,8 +182,6 @@ final class Describer: @unchecked Sendable {
             post(.described(id: id, figures: figures))
             self.lock.lock(); self.busy = false; self.lock.unlock()
         }
-        thread.stackSize = 16 << 20
-        thread.start()
     }
 }
 
@@ -179,23 +207,32 @@ public func likelyNextStates(_ state: State) -> [State] {
 
 public enum App {
     /// Runs the explorer until the user leaves. The terminal is restored on return, on a thrown error,
-    /// and on SIGINT/SIGTERM (the driver's signal handlers).
+    /// and on SIGINT/SIGTERM (the driver's signal handlers). Leaving restores the terminal first, then
+    /// cancels the forward pass and waits for the background threads to leave the engine; one that is still
+    /// inside a long kernel after a few seconds is left behind: the process ends at once (`_exit`) rather
+    /// than tear the libraries down under it.
     public static func run(catalogue: Catalogue, backend: Backend, options: LaunchOptions) throws {
+        let inbox = Inbox()
+        let runner = Runner(backend: backend) { inbox.post($0) }
         let terminal = Terminal(colorMode: options.render.colorMode)
-        defer { terminal.end() }
+        defer {
+            terminal.end()
+            runner.cancel()
+            if !runner.workers.waitUntilIdle(timeout: 5) {
+                fflush(nil)
+                _exit(0)
+            }
+        }
         var render = options.render
         render.colorMode = terminal.colorMode
         var state = State(catalogue: catalogue, render: render)
         state.size = terminal.size
         state.selection = firstEntryRow(state)
-        let inbox = Inbox()
-        let runner = Runner(backend: backend) { inbox.post($0) }
-        defer { runner.cancel() }
         terminal.draw(view(state))
         var lastTick = Date()
         var running = true
         // Params/FLOPs of the entry under the selection, computed off the UI thread once it rests there.
-        let describer = Describer(backend: backend) { inbox.post($0) }
+        let describer = Describer(backend: backend, workers: runner.workers) { inbox.post($0) }
         var lastSelection = state.selectedEntry?.id
         var selectionSince = Date()
         // Screens to draw ahead (off screen) while no key comes, one per idle read.

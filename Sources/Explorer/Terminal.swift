@@ -1,4 +1,5 @@
 import CNcurses
+import CTerminalGuard
 import Foundation
 
 /// The terminal driver, the only code that talks to ncurses: set-up and restore, input (keys, mouse,
@@ -57,6 +58,7 @@ public final class Terminal {
     /// Sets up the terminal for full-screen use. `colorMode` is what the user asked for (or the environment says).
     public init(colorMode wanted: ColorMode) {
         setlocale(LC_ALL, "")
+        terminal_guard_save_modes()
         colorMode = wanted
         // COLORTERM may promise 24-bit colour on a 256-colour TERM; ncurses only draws direct colour through a
         // direct-colour terminfo entry, so open the terminal as that entry when one is installed.
@@ -100,6 +102,14 @@ public final class Terminal {
         signal(SIGTERM) { restoreAndReraise($0) }
         signal(SIGHUP) { restoreAndReraise($0) }
         signal(SIGQUIT) { restoreAndReraise($0) }
+        // A crash on any thread restores the terminal before the crash report is written.
+        var restore: [UInt8] = []
+        for cap in ["rmcup", "cnorm", "sgr0", "rmkx"] {
+            if let p = shim_tigetstr(cap) { restore += Array(String(cString: p).utf8) }
+        }
+        if shim_tigetstr("kmous") != nil { restore += Array("\u{1b}[?1000l\u{1b}[?1002l\u{1b}[?1006l".utf8) }
+        restore += Array("\r\n".utf8)
+        terminal_guard_install(restore, restore.count)
     }
 
     /// Restores the terminal (idempotent).
@@ -107,6 +117,7 @@ public final class Terminal {
         guard active else { return }
         active = false
         endwin()
+        terminal_guard_remove()
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
     }
