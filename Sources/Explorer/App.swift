@@ -121,9 +121,18 @@ public final class Runner: @unchecked Sendable {
             send(g, .finished(result))
         } catch is CancelledError {
             return
+        } catch let error as WeightError where request.weights != nil && Runner.carriesModel(request.weights!) {
+            // An ultralytics checkpoint of another model: offer to open it as the model instead of listing its keys.
+            send(g, .weightsCarryModel(file: request.weights!, problems: error.problems.count))
         } catch {
             send(g, .failed("\(error)"))
         }
+    }
+
+    /// Whether a weights file holds its own model (an ultralytics checkpoint with its YAML).
+    static func carriesModel(_ path: String) -> Bool {
+        guard let ckpt = try? Checkpoint.open(path: path), let spec = try? ckpt.modelSpec() else { return false }
+        return !(spec.backbone.isEmpty && spec.head.isEmpty)
     }
 
     /// One run: open the model, build its layer table, prepare the input, run the forward pass with `trace`.
@@ -188,7 +197,14 @@ final class Describer: @unchecked Sendable {
 /// Options for the interactive program.
 public struct LaunchOptions: Sendable {
     public var render: RenderOptions
-    public init(render: RenderOptions) { self.render = render }
+    /// A model to open and run at start (the command line's MODEL), with its weights, image and size.
+    public var open: RunRequest?
+    public var confidence: Float
+    public init(render: RenderOptions, open: RunRequest? = nil, confidence: Float = 0.25) {
+        self.render = render
+        self.open = open
+        self.confidence = confidence
+    }
 }
 
 /// The screens a person is likely to ask for next (the next layer, the next channel), for drawing
@@ -228,6 +244,14 @@ public enum App {
         var state = State(catalogue: catalogue, render: render)
         state.size = terminal.size
         state.selection = firstEntryRow(state)
+        state.confidence = options.confidence
+        if let open = options.open {
+            state.weights = open.weights
+            state.imagePath = open.image
+            state.inputSize = open.inputSize
+            if state.catalogue.entry(open.model) == nil { state.modelPath = open.model }
+            if case .run(let r) = openModel(&state, open.model) { runner.start(r) }
+        }
         terminal.draw(view(state))
         var lastTick = Date()
         var running = true

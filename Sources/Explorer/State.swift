@@ -20,12 +20,15 @@ public struct OpenedModel: Sendable {
     public var rows: [LayerRow]
     public var inputSize: GridSize
     public var classNames: [String]
-    public init(name: String, family: String, rows: [LayerRow], inputSize: GridSize, classNames: [String]) {
+    /// The model's largest stride: input sides must be multiples of it (1: any size).
+    public var stride: Int
+    public init(name: String, family: String, rows: [LayerRow], inputSize: GridSize, classNames: [String], stride: Int = 1) {
         self.name = name
         self.family = family
         self.rows = rows
         self.inputSize = inputSize
         self.classNames = classNames
+        self.stride = stride
     }
 }
 
@@ -54,6 +57,8 @@ public enum Message: Sendable {
     case progress(done: Int, total: Int)
     case finished(RunResult)
     case failed(String)
+    /// The weights file is a checkpoint of another model (its keys do not fit the open one).
+    case weightsCarryModel(file: String, problems: Int)
     /// A timer tick (play mode).
     case tick
     /// Params and FLOPs of a catalogue entry, from its model's layer table (computed in the background).
@@ -112,13 +117,6 @@ public enum ChannelMode: String, Sendable, CaseIterable {
     }
 }
 
-/// A line-editing prompt at the bottom of the screen.
-public struct Prompt: Sendable, Equatable {
-    public enum Purpose: Sendable, Equatable { case search, number, imagePath, inputSize, weights }
-    public var purpose: Purpose
-    public var text: String
-}
-
 /// The run state of the current model.
 public enum RunPhase: Sendable, Equatable {
     case idle
@@ -148,6 +146,8 @@ public struct State: Sendable {
     public var showHelp = false
     public var helpScroll = 0
     public var notice: String?
+    /// A model file the status bar offers to open (`y`), e.g. a weights file that holds its own model.
+    public var offer: String?
 
     // Inputs of a run
     public var images: [URL]
@@ -156,6 +156,10 @@ public struct State: Sendable {
     public var imagePath: String?
     public var inputSize: Int?
     public var weights: String?
+    /// A model file opened with `O` or named on the command line (shown as the model).
+    public var modelPath: String?
+    /// Detections scoring below this are not shown (ultralytics' default 0.25).
+    public var confidence: Float = 0.25
 
     // The open model
     public var modelID: String?
@@ -167,6 +171,8 @@ public struct State: Sendable {
 
     // Model view
     public var layer = 0
+    /// The selected sub-module row of the expanded layer, if the selection is on one.
+    public var child: Int?
     public var layerScroll = 0
     public var expanded: Set<Int> = []
     public var playing = false
@@ -317,6 +323,13 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
         state.phase = .failed(msg)
         state.notice = msg
         return .none
+    case .weightsCarryModel(let file, let problems):
+        let name = (file as NSString).lastPathComponent
+        let msg = "\(name) holds its own model: its keys do not fit \(state.opened?.name ?? state.modelID ?? "this model") (\(problems) problems)"
+        state.phase = .failed(msg + ". Press y to open \(name) as the model, or w for other weights.")
+        state.notice = msg + " · y: open it as the model"
+        state.offer = file
+        return .none
     case .tick:
         guard state.playing, state.mode == .model else { return .none }
         if state.layer + 1 < state.layerRows.count {
@@ -339,129 +352,6 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
     }
 }
 
-func handleKey(_ state: inout State, _ key: Key) -> Effect {
-    if key == .ctrl("l") { return .redraw }
-    if key == .ctrl("c") { return .quit }
-    if state.prompt != nil { return promptKey(&state, key) }
-    if state.showHelp {
-        switch key {
-        case .char("?"), .escape, .char("q"): state.showHelp = false
-        case .down, .char("j"): state.helpScroll += 1
-        case .up, .char("k"): state.helpScroll = max(0, state.helpScroll - 1)
-        case .pageDown, .char(" "): state.helpScroll += 10
-        case .pageUp: state.helpScroll = max(0, state.helpScroll - 10)
-        case .home, .char("g"): state.helpScroll = 0
-        default: break
-        }
-        return .none
-    }
-    state.notice = nil
-    switch key {
-    case .char("?"):
-        state.showHelp = true
-        state.helpScroll = 0
-        return .none
-    case .char("q"):
-        return .quit
-    case .char("m"):
-        state.colormap = state.colormap.next
-        return .none
-    case .char("i"):
-        if !state.images.isEmpty {
-            state.imagePath = nil
-            state.imageIndex = (state.imageIndex + 1) % state.images.count
-            state.notice = "image: \(state.imageLabel) (r runs again)"
-        }
-        return .none
-    case .char("I"):
-        state.prompt = Prompt(purpose: .imagePath, text: state.imagePath ?? "")
-        return .none
-    case .char("s"):
-        state.prompt = Prompt(purpose: .inputSize, text: state.inputSize.map(String.init) ?? "")
-        return .none
-    case .char("w"):
-        state.prompt = Prompt(purpose: .weights, text: state.weights ?? "")
-        return .none
-    default:
-        break
-    }
-    switch state.mode {
-    case .browse: return browseKey(&state, key)
-    case .model: return modelKey(&state, key)
-    }
-}
-
-func promptKey(_ state: inout State, _ key: Key) -> Effect {
-    guard var p = state.prompt else { return .none }
-    switch key {
-    case .escape:
-        if p.purpose == .search { state.filter = ""; state.selection = firstEntryRow(state) }
-        state.prompt = nil
-    case .enter:
-        state.prompt = nil
-        return commitPrompt(&state, p)
-    case .backspace:
-        if !p.text.isEmpty { p.text.removeLast() }
-        state.prompt = p
-        if p.purpose == .search { state.filter = p.text; state.selection = firstEntryRow(state) }
-    case .char(let c):
-        if p.purpose == .number || p.purpose == .inputSize, !c.isNumber { break }
-        p.text.append(c)
-        state.prompt = p
-        if p.purpose == .search { state.filter = p.text; state.selection = firstEntryRow(state) }
-    case .down, .up:
-        if p.purpose == .search { moveSelection(&state, key == .down ? 1 : -1) }
-    default:
-        break
-    }
-    return .none
-}
-
-func commitPrompt(_ state: inout State, _ p: Prompt) -> Effect {
-    switch p.purpose {
-    case .search:
-        state.filter = p.text
-        state.selection = firstEntryRow(state)
-        state.focus = .catalogue
-    case .number:
-        guard let n = Int(p.text) else { return .none }
-        switch currentVisualKind(state) {
-        case .sampling, .detections: state.query = n
-        case .attention:
-            if let (q, _, _) = attentionGrids(state), q.width > 0 { state.cursor = (n % q.width, n / q.width) }
-        default: state.channel = n
-        }
-        clampVisual(&state)
-    case .imagePath:
-        let path = (p.text as NSString).expandingTildeInPath
-        if p.text.isEmpty { state.imagePath = nil; return .none }
-        guard FileManager.default.fileExists(atPath: path) else {
-            state.notice = "\(p.text): no such file"
-            return .none
-        }
-        state.imagePath = path
-        state.notice = "image: \(state.imageLabel) (r runs again)"
-    case .inputSize:
-        if p.text.isEmpty { state.inputSize = nil; return .none }
-        guard let n = Int(p.text), n >= 32, n <= 2048 else {
-            state.notice = "input size must be a number from 32 to 2048"
-            return .none
-        }
-        state.inputSize = n
-        state.notice = "input size \(n) (r runs again)"
-    case .weights:
-        if p.text.isEmpty { state.weights = nil; state.notice = "weights: default initialisation"; return .none }
-        let path = (p.text as NSString).expandingTildeInPath
-        guard FileManager.default.fileExists(atPath: path) else {
-            state.notice = "\(p.text): no such file"
-            return .none
-        }
-        state.weights = path
-        state.notice = "weights: \((path as NSString).lastPathComponent) (r runs again)"
-    }
-    return .none
-}
-
 func firstEntryRow(_ state: State) -> Int {
     state.treeRows.firstIndex { if case .entry = $0 { return true } else { return false } } ?? 0
 }
@@ -471,59 +361,6 @@ func moveSelection(_ state: inout State, _ delta: Int) {
     guard n > 0 else { state.selection = 0; return }
     state.selection = max(0, min(n - 1, state.selection + delta))
     state.detailsScroll = 0
-}
-
-func browseKey(_ state: inout State, _ key: Key) -> Effect {
-    let rows = state.treeRows
-    switch key {
-    case .escape:
-        if !state.filter.isEmpty {
-            state.filter = ""
-            state.selection = firstEntryRow(state)
-            return .none
-        }
-        if state.focus == .details { state.focus = .catalogue; return .none }
-        return .quit
-    case .char("/"):
-        state.prompt = Prompt(purpose: .search, text: state.filter)
-        state.focus = .catalogue
-    case .tab, .backTab:
-        state.focus = state.focus == .catalogue ? .details : .catalogue
-    case .down, .char("j"):
-        if state.focus == .details { state.detailsScroll += 1 } else { moveSelection(&state, 1) }
-    case .up, .char("k"):
-        if state.focus == .details { state.detailsScroll = max(0, state.detailsScroll - 1) } else { moveSelection(&state, -1) }
-    case .pageDown: moveSelection(&state, 10)
-    case .pageUp: moveSelection(&state, -10)
-    case .home, .char("g"): state.selection = 0
-    case .end, .char("G"): state.selection = max(0, rows.count - 1)
-    case .left, .char("h"):
-        if state.selection < rows.count {
-            switch rows[state.selection] {
-            case .family(let f, _): state.collapsed.insert(f)
-            case .entry(let e):
-                if let i = rows.firstIndex(of: .family(e.family, count: rows.filter {
-                    if case .entry(let x) = $0 { return x.family == e.family } else { return false }
-                }.count)) { state.selection = i }
-            }
-        }
-    case .right, .char("l"):
-        if state.selection < rows.count, case .family(let f, _) = rows[state.selection] { state.collapsed.remove(f) }
-    case .enter, .char("r"):
-        guard state.selection < rows.count else { return .none }
-        switch rows[state.selection] {
-        case .family(let f, _):
-            if state.collapsed.contains(f) { state.collapsed.remove(f) } else { state.collapsed.insert(f) }
-        case .entry(let e):
-            return openModel(&state, e.id)
-        }
-    case .char("o"):
-        // Back to an already open model.
-        if state.modelID != nil { state.mode = .model; state.focus = .layers }
-    default:
-        break
-    }
-    return .none
 }
 
 /// Switches to the model view and asks for a run of `id` with the chosen inputs.
@@ -562,130 +399,26 @@ func stepLayer(_ state: inout State, _ delta: Int) {
     guard n > 0 else { return }
     let old = state.layer
     state.layer = max(0, min(n - 1, state.layer + delta))
-    if state.layer != old {
+    if state.layer != old || state.child != nil {
+        state.child = nil
         state.visual = 0
         state.channel = min(state.channel, max(0, channelCount(state) - 1))
         clampVisual(&state)
     }
 }
 
-func modelKey(_ state: inout State, _ key: Key) -> Effect {
-    switch key {
-    case .escape:
-        if state.isRunning {
-            state.phase = .cancelled
-            state.notice = "cancelled"
-            return .cancel
-        }
-        state.mode = .browse
-        state.focus = .catalogue
-        state.playing = false
-        return .none
-    case .char("r"):
-        if let id = state.modelID { return openModel(&state, id) }
-        return .none
-    case .char("b"):
-        state.mode = .browse
-        state.focus = .catalogue
-        state.playing = false
-        return .none
-    case .tab, .backTab:
-        state.focus = state.focus == .layers ? .visual : .layers
-        return .none
-    case .char("n"): stepLayer(&state, 1); return .none
-    case .char("p"): stepLayer(&state, -1); return .none
-    case .char("g"), .home: stepLayer(&state, -state.layer); return .none
-    case .char("G"), .end: stepLayer(&state, state.layerRows.count); return .none
-    case .pageDown: stepLayer(&state, 10); return .none
-    case .pageUp: stepLayer(&state, -10); return .none
-    case .char(" "):
-        state.playing.toggle()
-        state.notice = state.playing ? "playing (space stops)" : nil
-        return .none
-    case .char("e"), .enter:
-        if state.focus == .layers {
-            if state.expanded.contains(state.layer) { state.expanded.remove(state.layer) } else { state.expanded.insert(state.layer) }
-        }
-        return .none
-    case .char("v"), .char("V"):
-        let n = visualSources(state).count
-        if n > 0 {
-            state.visual = (state.visual + (key == .char("v") ? 1 : n - 1)) % n
-            clampVisual(&state)
-        }
-        return .none
-    case .char("c"), .char("C"):
-        let n = channelCount(state)
-        if n > 0 { state.channel = (state.channel + (key == .char("c") ? 1 : n - 1)) % n }
-        state.channelMode = .single
-        return .none
-    case .char("a"):
-        state.channelMode = state.channelMode.next
-        return .none
-    case .char("]"), .char("["):
-        let heads = headCount(state)
-        if heads > 0 {
-            // -1 = all heads averaged (attention) or drawn together (sampling).
-            let cycle = heads + 1
-            let cur = state.head + 1
-            state.head = (cur + (key == .char("]") ? 1 : cycle - 1)) % cycle - 1
-        }
-        return .none
-    case .char("}"), .char("{"):
-        let levels = levelCount(state)
-        if levels > 0 {
-            let cycle = levels + 1
-            let cur = state.level + 1
-            state.level = (cur + (key == .char("}") ? 1 : cycle - 1)) % cycle - 1
-        }
-        return .none
-    case .char(">"), .char("<"):
-        let dets = currentDetections(state)
-        if !dets.isEmpty {
-            state.detectionPick = (state.detectionPick + (key == .char(">") ? 1 : dets.count - 1)) % dets.count
-            state.query = dets[state.detectionPick].source
-        } else {
-            state.query = max(0, state.query + (key == .char(">") ? 1 : -1))
-        }
+/// Moves the selection through the layer table's visible lines: layers and the sub-module rows of expanded ones.
+func stepRow(_ state: inout State, _ delta: Int) {
+    let lines = layerLines(state)
+    guard !lines.isEmpty else { return }
+    let here = lines.firstIndex { $0.row == state.layer && $0.child == state.child } ?? 0
+    let target = lines[max(0, min(lines.count - 1, here + delta))]
+    if target.row != state.layer { stepLayer(&state, target.row - state.layer) }
+    if state.child != target.child {
+        state.child = target.child
+        state.visual = 0
         clampVisual(&state)
-        return .none
-    case .char("x"):
-        state.aggregate.toggle()
-        return .none
-    case .char("%"):
-        state.clip.toggle()
-        state.notice = state.clip ? "range: 1st-99th percentile" : "range: min-max"
-        return .none
-    case .char("o"):
-        state.overlay.toggle()
-        return .none
-    case .char(let c) where c.isNumber:
-        state.prompt = Prompt(purpose: .number, text: String(c))
-        return .none
-    case .char("#"):
-        state.prompt = Prompt(purpose: .number, text: "")
-        return .none
-    default:
-        break
     }
-    if state.focus == .visual {
-        switch key {
-        case .left, .char("h"): moveCursor(&state, -1, 0)
-        case .right, .char("l"): moveCursor(&state, 1, 0)
-        case .up, .char("k"): moveCursor(&state, 0, -1)
-        case .down, .char("j"): moveCursor(&state, 0, 1)
-        default: break
-        }
-    } else {
-        switch key {
-        case .down, .char("j"): stepLayer(&state, 1)
-        case .up, .char("k"): stepLayer(&state, -1)
-        case .right, .char("l"): state.expanded.insert(state.layer)
-        case .left, .char("h"): state.expanded.remove(state.layer)
-        default: break
-        }
-    }
-    return .none
 }
 
 func moveCursor(_ state: inout State, _ dx: Int, _ dy: Int) {

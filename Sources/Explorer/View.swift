@@ -74,10 +74,24 @@ func drawTitle(_ state: State, _ screen: inout Screen, _ r: Rect) {
     case .model: title += " · \(state.opened?.name ?? state.modelID ?? "")"
     }
     screen.text(0, r.y, title, theme.style(.statusKey))
-    let inputs = "image \(state.imageLabel) · size \(state.inputSize.map(String.init) ?? "default") · weights \(state.weights.map { ($0 as NSString).lastPathComponent } ?? "default init")"
+    let inputs = "image \(state.imageLabel) · size \(state.inputSize.map(String.init) ?? "default") · weights \(weightsLabel(state))"
     let x = max(title.count + 2, r.width - inputs.count - 1)
     screen.text(x, r.y, inputs, theme.style(.status), maxWidth: r.width - x)
 }
+
+/// Where the open model's weights come from, in a few words.
+func weightsLabel(_ state: State) -> String {
+    if let w = state.weights { return (w as NSString).lastPathComponent }
+    if let m = state.modelPath, !isModelYAML(m) { return "from \((m as NSString).lastPathComponent)" }
+    return "default init (untrained)"
+}
+
+/// Whether the run uses the seeded default initialisation (no trained weights): its detections mean nothing.
+public func runsUntrained(_ state: State) -> Bool {
+    state.weights == nil && (state.modelPath.map(isModelYAML) ?? true)
+}
+
+func isModelYAML(_ path: String) -> Bool { ["yaml", "yml"].contains((path as NSString).pathExtension.lowercased()) }
 
 // MARK: - Catalogue and details
 
@@ -370,15 +384,7 @@ func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
     let st = theme.style(.status)
     screen.fill(r, Cell(" ", fg: st.fg, bg: st.bg, attrs: st.attrs))
     if let p = state.prompt {
-        let label: String
-        switch p.purpose {
-        case .search: label = "/"
-        case .number: label = "number: "
-        case .imagePath: label = "image path: "
-        case .inputSize: label = "input size: "
-        case .weights: label = "weights file (empty = default init): "
-        }
-        screen.text(0, r.y, label + p.text + "█", theme.style(.statusKey), maxWidth: r.width)
+        drawPrompt(state, p, &screen, r)
         return
     }
     var parts: [String] = []
@@ -418,50 +424,10 @@ func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
     }
 }
 
-public let helpText: [String] = [
-    "detr-tui — keys",
-    "",
-    "Everywhere",
-    "  ?            this help (j/k, PgUp/PgDn scroll; ? or Esc closes)",
-    "  q, Ctrl-C    quit            Ctrl-L  redraw the screen",
-    "  m            next colormap (viridis, inferno, turbo, gray, diverging)",
-    "  i / I        next sample image / type an image path",
-    "  s            type the input size     w  type a weights file",
-    "",
-    "Catalogue",
-    "  ↑↓ j k       move              ←→ h l   fold / unfold a family",
-    "  /            search (Enter keeps the filter, Esc clears it)",
-    "  Enter, r     open the model and run it on the chosen image",
-    "  Tab          details pane (↑↓ scroll it)    o  back to the open model",
-    "",
-    "Model view",
-    "  n p, ↑↓ j k  next / previous layer     g G  first / last layer",
-    "  PgUp PgDn    ten layers                Space  play (steps by itself)",
-    "  e, Enter, →  expand a layer into its sub-modules",
-    "  Tab          switch between layer table and visual",
-    "  v V          next / previous visual of this layer (output, probes)",
-    "  r            run again (after changing image, size or weights)",
-    "  Esc          cancel a running forward pass; else back to the catalogue",
-    "",
-    "Visuals",
-    "  c C          next / previous channel   0-9  type a channel or query",
-    "  a            channel mode: single, grid, mean, max",
-    "  arrows hjkl  (visual focused) move the cursor / query",
-    "  [ ]          previous / next head (and all heads)",
-    "  { }          previous / next level (and all levels)",
-    "  < >          previous / next detection (its query for sampling points)",
-    "  x            sampling: aggregated heatmap of all queries' point weights",
-    "  o            lay the map over the input image",
-    "  %            colour range: min-max or 1st-99th percentile (clip outliers)",
-    "  mouse        click a row or entry to select it, a map to move the cursor",
-    "",
-    "Sampling points: the cross is the reference point, dots are sampling points",
-    "coloured by head and brighter for larger attention weights.",
-]
-
 func drawHelp(_ state: State, _ screen: inout Screen) {
     let theme = state.theme
-    let w = min(screen.width - 2, 80), h = min(screen.height - 2, helpText.count + 2)
+    let helpText = helpText
+    let w = min(screen.width - 2, 100), h = min(screen.height - 2, helpText.count + 2)
     let r = Rect(x: (screen.width - w) / 2, y: (screen.height - h) / 2, width: w, height: h)
     screen.fill(r, Cell(" "))
     screen.frame(r, title: "Help", style: theme.style(.borderFocus), titleStyle: theme.style(.title))
@@ -474,6 +440,40 @@ func drawHelp(_ state: State, _ screen: inout Screen) {
     if helpText.count > inner.height {
         let more = "\(scroll + 1)-\(min(helpText.count, scroll + inner.height))/\(helpText.count)"
         screen.text(r.maxX - more.count - 2, r.maxY - 1, more, theme.style(.dim))
+    }
+}
+
+/// The prompt line: its label, the text with the cursor (reverse video) or the selected value, the problem
+/// with the value if Enter found one, and Tab's candidates on the line above.
+func drawPrompt(_ state: State, _ p: Prompt, _ screen: inout Screen, _ r: Rect) {
+    let theme = state.theme
+    let key = theme.style(.statusKey)
+    var x = screen.text(0, r.y, p.label, key, maxWidth: r.width)
+    let room = r.width - x - 1
+    guard room > 4 else { return }
+    let chars = Array(p.text)
+    // Keep the cursor in view: show the tail of a long line.
+    let start = max(0, min(p.cursor, chars.count) - (room - 1))
+    let visible = Array(chars[start ..< min(chars.count, start + room)])
+    var sel = theme.style(.selected)
+    if p.selected { sel.attrs.insert(.reverse) }
+    for (i, ch) in visible.enumerated() {
+        var style = p.selected ? sel : key
+        if !p.selected, start + i == p.cursor { style.attrs.insert(.reverse) }
+        x += screen.text(x, r.y, String(ch), style)
+    }
+    if p.cursor >= chars.count || p.selected {
+        var cur = key
+        cur.attrs.insert(.reverse)
+        x += screen.text(x, r.y, " ", cur)
+    }
+    if let n = state.notice, x + 4 < r.width {
+        screen.text(x + 2, r.y, clip(n, r.width - x - 2), theme.style(.warning), maxWidth: r.width - x - 2)
+    }
+    if !p.candidates.isEmpty, r.y > 0 {
+        let line = " " + p.candidates.joined(separator: "  ")
+        screen.fill(Rect(x: 0, y: r.y - 1, width: r.width, height: 1), Cell(" ", fg: theme.style(.status).fg, bg: theme.style(.status).bg))
+        screen.text(0, r.y - 1, clip(line, r.width), theme.style(.status), maxWidth: r.width)
     }
 }
 

@@ -9,12 +9,42 @@ struct DetrTUI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "detr-tui",
         abstract: "Look inside detection models (RT-DETR, YOLOv8, Deformable DETR) from a terminal.",
-        discussion: "Run with no subcommand to open the interactive explorer (press ? inside for the keys).",
+        discussion: """
+        Run with no subcommand to open the interactive explorer on the catalogue, or with MODEL to open it straight \
+        on that model (a checkpoint .pt/.pth, a model YAML, a .safetensors with --weights, a Hugging Face \
+        directory or a catalogue id) and run it on --image (default: the first sample image). Press ? inside for the keys.
+        """,
         version: ModelZoo.version,
         subcommands: [ListCommand.self, RunCommand.self, InfoCommand.self, InspectCommand.self, BenchCommand.self, RenderCommand.self, BenchUICommand.self]
     )
 
+    @Argument(help: "A model to open at once: a checkpoint, a model YAML, a Hugging Face directory or a catalogue id (see `detr-tui list`).")
+    var model: String?
+
+    @Option(help: "A weights file for MODEL (ultralytics .pt, .pth or safetensors), loaded strictly.")
+    var weights: String?
+
+    @Option(help: "The image to run MODEL on (JPEG, PNG or PPM); default: the first sample image.")
+    var image: String?
+
+    @OptionGroup var size: SizeOption
+
+    @Option(help: "Confidence threshold: detections scoring below it are not shown (default 0.25).")
+    var conf: Float = 0.25
+
     @OptionGroup var display: DisplayOptions
+
+    func validate() throws {
+        if model == nil, weights != nil || image != nil || size.imgsz != nil {
+            throw ValidationError("--weights, --image and --imgsz need a MODEL to open")
+        }
+        guard conf >= 0, conf <= 1 else { throw ValidationError("--conf must be between 0 and 1") }
+        if let weights, !FileManager.default.fileExists(atPath: weights) { throw ValidationError("\(weights): no such file (--weights)") }
+        if let image {
+            guard FileManager.default.fileExists(atPath: image) else { throw ValidationError("\(image): no such file (--image)") }
+            guard ImageIO.looksLikeImage(path: image) else { throw ValidationError("\(image): not a PNG, JPEG or PPM image (--image)") }
+        }
+    }
 
     /// Entry point: tunes the allocator for forward passes (see `Allocator`), then parses and runs the command.
     static func main() {
@@ -27,7 +57,16 @@ struct DetrTUI: ParsableCommand {
             throw ValidationError("the explorer needs a terminal; for scripts use a subcommand (see --help)")
         }
         let catalogue = try Catalogue.load()
-        try App.run(catalogue: catalogue, backend: .standard(), options: LaunchOptions(render: display.renderOptions))
+        var open: RunRequest?
+        if let model {
+            // A name that is neither a file nor a catalogue id fails here, before the terminal is taken over.
+            let ref = try ModelReference.resolve(model, catalogue: catalogue)
+            var path = model
+            if case .catalogue = ref {} else { path = URL(fileURLWithPath: model).standardizedFileURL.path }
+            open = RunRequest(model: path, weights: weights, image: image, inputSize: size.imgsz)
+        }
+        try App.run(catalogue: catalogue, backend: .standard(),
+                    options: LaunchOptions(render: display.renderOptions, open: open, confidence: conf))
     }
 }
 
