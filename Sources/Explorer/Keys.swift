@@ -100,7 +100,7 @@ public let keyBindings: [KeyBinding] = [
     KeyBinding(c("?"), .everywhere, "?", "this help (scrolls; ? or Esc closes it)", just { $0.showHelp = true; $0.helpScroll = 0 }),
     KeyBinding(c("q") + [.ctrl("c")], .everywhere, "q Ctrl-C", "quit (Esc never quits: it goes back one level)") { _, _ in .quit },
     KeyBinding([.ctrl("l")], .everywhere, "Ctrl-L", "redraw the screen") { _, _ in .redraw },
-    KeyBinding(c("y"), .everywhere, "y", "yes to the offer in the status bar (open a weights file that holds its own model as the model)") { s, _ in
+    KeyBinding(c("y"), .everywhere, "y", "yes to the status bar's offer (open weights that hold their own model as the model)") { s, _ in
         guard let file = s.offer else { return .none }
         s.offer = nil
         s.modelPath = file
@@ -121,7 +121,7 @@ public let keyBindings: [KeyBinding] = [
     KeyBinding(c("w"), .everywhere, "w", "type a weights file (empty: default initialisation)", just { openPrompt(&$0, .weights, $0.weights ?? "") }),
     KeyBinding(c("s"), .everywhere, "s", "type the input size (empty: the model's own)",
                just { openPrompt(&$0, .inputSize, $0.inputSize.map(String.init) ?? "") }),
-    KeyBinding(c("t"), .everywhere, "t", "type the confidence threshold for detections",
+    KeyBinding(c("t"), .everywhere, "t", "type the confidence threshold: detections below it are hidden",
                just { openPrompt(&$0, .confidence, String(format: "%g", $0.confidence)) }),
 
     // Catalogue.

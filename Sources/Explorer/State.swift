@@ -51,7 +51,8 @@ public enum Message: Sendable {
     case key(Key)
     /// A mouse click at a cell.
     case click(x: Int, y: Int)
-    case scroll(up: Bool)
+    /// The mouse wheel over a cell.
+    case scroll(up: Bool, x: Int, y: Int)
     case resize(width: Int, height: Int)
     case opened(OpenedModel)
     case progress(done: Int, total: Int)
@@ -208,7 +209,13 @@ public struct State: Sendable {
     public var treeRows: [TreeRow] {
         let entries = filter.isEmpty ? catalogue.entries : catalogue.search(filter)
         var rows: [TreeRow] = []
-        for family in catalogue.families {
+        // Searching, families come in the order of their best match (search ranks best first).
+        var families = catalogue.families
+        if !filter.isEmpty {
+            families = []
+            for e in entries where !families.contains(e.family) { families.append(e.family) }
+        }
+        for family in families {
             let members = entries.filter { $0.family == family }
             if members.isEmpty { continue }
             rows.append(.family(family, count: members.count))
@@ -316,7 +323,9 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
         state.result = r
         state.phase = .done
         state.index = TraceIndex(rows: state.layerRows, trace: r.trace)
-        state.notice = String(format: "forward pass: %.2f s, %d detections", r.seconds, r.detections.count)
+        let shown = currentDetections(state).count
+        state.notice = String(format: "forward pass: %.2f s, %d detection%@ at conf %g", r.seconds, shown, shown == 1 ? "" : "s", state.confidence)
+        if runsUntrained(state) { state.notice! += " · untrained weights: detections are meaningless" }
         clampVisual(&state)
         return .none
     case .failed(let msg):
@@ -338,11 +347,16 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
             state.playing = false
         }
         return .none
-    case .scroll(let up):
+    case .scroll(let up, let x, let y):
+        // The wheel scrolls the pane under the pointer.
         if state.showHelp { state.helpScroll = max(0, state.helpScroll + (up ? -3 : 3)); return .none }
+        let layout = Layout(state: state)
+        let overRight = layout.right.contains(x: x, y: y)
         switch state.mode {
-        case .browse: moveSelection(&state, up ? -3 : 3)
-        case .model: stepLayer(&state, up ? -1 : 1)
+        case .browse:
+            if overRight { state.detailsScroll = max(0, state.detailsScroll + (up ? -3 : 3)) } else { moveSelection(&state, up ? -3 : 3) }
+        case .model:
+            if overRight { cycleChannel(&state, up ? -1 : 1) } else { stepRow(&state, up ? -1 : 1) }
         }
         return .none
     case .click(let x, let y):
@@ -405,6 +419,14 @@ func stepLayer(_ state: inout State, _ delta: Int) {
         state.channel = min(state.channel, max(0, channelCount(state) - 1))
         clampVisual(&state)
     }
+}
+
+/// The dotted trace path of the selected sub-module row (e.g. `model.2.m.0`), if the selection is on one.
+func selectedChildPath(_ state: State) -> String? {
+    guard let child = state.child, let step = currentStep(state), state.layer < state.layerRows.count else { return nil }
+    let kids = state.layerRows[state.layer].children
+    guard child < kids.count, let name = kids[child].module.split(separator: " ").first else { return nil }
+    return step.path + "." + name
 }
 
 /// Moves the selection through the layer table's visible lines: layers and the sub-module rows of expanded ones.

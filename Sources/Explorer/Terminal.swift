@@ -105,7 +105,7 @@ public final class Terminal {
         // A crash on any thread restores the terminal before the crash report is written.
         var restore: [UInt8] = []
         for cap in ["rmcup", "cnorm", "sgr0", "rmkx"] {
-            if let p = shim_tigetstr(cap) { restore += Array(String(cString: p).utf8) }
+            if let p = shim_tigetstr(cap) { restore += withoutPadding(Array(String(cString: p).utf8)) }
         }
         if shim_tigetstr("kmous") != nil { restore += Array("\u{1b}[?1000l\u{1b}[?1002l\u{1b}[?1006l".utf8) }
         restore += Array("\r\n".utf8)
@@ -156,8 +156,8 @@ public final class Terminal {
                 var x: Int32 = 0, y: Int32 = 0
                 var b: mmask_t = 0
                 guard shim_getmouse(&x, &y, &b) == OK else { return nil }
-                if b & shim_button4_pressed() != 0 { return .scroll(up: true) }
-                if shim_button5_pressed() != 0, b & shim_button5_pressed() != 0 { return .scroll(up: false) }
+                if b & shim_button4_pressed() != 0 { return .scroll(up: true, x: Int(x), y: Int(y)) }
+                if shim_button5_pressed() != 0, b & shim_button5_pressed() != 0 { return .scroll(up: false, x: Int(x), y: Int(y)) }
                 if b & (shim_button1_pressed() | shim_button1_clicked()) != 0 { return .click(x: Int(x), y: Int(y)) }
                 return nil
             case KEY_UP: return .key(.up)
@@ -275,7 +275,7 @@ public final class Terminal {
         if background, let s = backgrounds[n] { return s }
         if !background, let s = foregrounds[n] { return s }
         guard let cap = background ? caps.setBackground : caps.setForeground, let p = shim_tiparm1(cap, n) else { return [] }
-        let s = Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+        let s = withoutPadding(Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))))
         // Without a 24-bit template every colour lands here: keep the caches bounded.
         if foregrounds.count + backgrounds.count > 1 << 16 { foregrounds.removeAll(); backgrounds.removeAll() }
         if background { backgrounds[n] = s } else { foregrounds[n] = s }
@@ -335,6 +335,27 @@ public final class Terminal {
     }
 }
 
+/// A terminfo string without its padding delays (`$<5>`, `$<2*/>`): tputs would turn them into waits, and
+/// the driver writes strings itself, so they would reach the terminal as text. Terminals that need real
+/// delays are long gone; the ones that still declare them (vt100, vt220) draw fine without.
+func withoutPadding(_ s: [UInt8]) -> [UInt8] {
+    guard s.contains(UInt8(ascii: "$")) else { return s }
+    var out: [UInt8] = []
+    out.reserveCapacity(s.count)
+    var i = 0
+    while i < s.count {
+        if s[i] == UInt8(ascii: "$"), i + 1 < s.count, s[i + 1] == UInt8(ascii: "<"),
+           let close = s[(i + 2)...].firstIndex(of: UInt8(ascii: ">")),
+           s[(i + 2) ..< close].allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "/") }) {
+            i = close + 1
+            continue
+        }
+        out.append(s[i])
+        i += 1
+    }
+    return out
+}
+
 /// The terminfo strings the driver draws with (empty when the terminal lacks one).
 struct Capabilities {
     var sgr0: [UInt8] = Array("\u{1b}[m".utf8)
@@ -353,7 +374,7 @@ struct Capabilities {
         var c = Capabilities()
         func str(_ name: String) -> [UInt8]? {
             guard let p = shim_tigetstr(name) else { return nil }
-            return Array(String(cString: p).utf8)
+            return withoutPadding(Array(String(cString: p).utf8))
         }
         c.sgr0 = str("sgr0") ?? c.sgr0
         c.clear = str("clear") ?? c.clear
@@ -376,7 +397,7 @@ struct Capabilities {
     /// Moves the cursor to (row, column), zero-based.
     func move(row: Int, column: Int) -> [UInt8] {
         if let cup = cursorAddress, let p = shim_tiparm2(cup, Int32(row), Int32(column)) {
-            return Array(String(cString: p).utf8)
+            return withoutPadding(Array(String(cString: p).utf8))
         }
         return Array("\u{1b}[\(row + 1);\(column + 1)H".utf8)
     }

@@ -229,20 +229,25 @@ struct LayerLine {
     var text: String
 }
 
-/// Column widths of the layer table for a pane width.
+/// Column widths of the layer table for a pane width: the index and module always, then the output shape,
+/// params, ms, from and n as room allows, each as wide as its longest entry, and the arguments in what is left.
+/// Text is cut (with an ellipsis) only when the pane cannot hold the column's longest entry.
 struct LayerColumns {
     var from = 0, n = 0, params = 0, module = 0, args = 0, shape = 0, ms = 0
 
-    init(width: Int) {
-        // Always: index (3) and module; then shape, params, ms, from, n, arguments as room allows.
+    init(width: Int, rows: [LayerRow] = []) {
+        func longest(_ f: (LayerRow) -> String, _ floor: Int) -> Int {
+            rows.reduce(floor) { m, r in max(m, f(r).count, r.children.reduce(0) { max($0, f($1).count) }) }
+        }
         var room = width - 4
-        module = min(14, max(8, room / 3)); room -= module + 1
+        let wantModule = longest({ shortModule($0.module) }, 7) + 3
+        module = min(wantModule, max(8, room / 3)); room -= module + 1
         func take(_ w: Int) -> Int { if room >= w + 1 { room -= w + 1; return w }; return 0 }
-        shape = take(17)
-        params = take(9)
-        from = take(6)
-        n = take(2)
+        shape = take(longest({ shapeText($0.outputShape) }, 12))
+        params = take(longest({ String($0.params) }, 6))
         ms = take(6)
+        from = take(min(12, longest(fromText, 4)))
+        n = take(2)
         args = room > 6 ? room - 1 : 0
     }
 
@@ -271,9 +276,14 @@ struct LayerColumns {
     }
 }
 
+/// A row's `from` as ultralytics prints it: -1, or [-1, 6].
+func fromText(_ row: LayerRow) -> String {
+    row.from.count == 1 ? String(row.from[0]) : "[" + row.from.map(String.init).joined(separator: ",") + "]"
+}
+
 func layerLines(_ state: State, width: Int = 200) -> [LayerLine] {
-    let cols = LayerColumns(width: width)
     let rows = state.layerRows
+    let cols = LayerColumns(width: width, rows: rows)
     let trace = state.result?.trace
     var out: [LayerLine] = []
     for (i, row) in rows.enumerated() {
@@ -283,7 +293,7 @@ func layerLines(_ state: State, width: Int = 200) -> [LayerLine] {
             shape = trace.steps[si].outputShape
             ms = String(format: "%.1f", trace.steps[si].seconds * 1000)
         }
-        let from = row.from.count == 1 ? String(row.from[0]) : "[" + row.from.map(String.init).joined(separator: ",") + "]"
+        let from = fromText(row)
         let marker = row.children.isEmpty ? " " : (state.expanded.contains(i) ? "▾" : "▸")
         out.append(LayerLine(row: i, child: nil, text: cols.line(index: String(row.index), from: from, n: String(row.repeats),
                                                                params: String(row.params), module: marker + shortModule(row.module),
@@ -310,7 +320,7 @@ func drawLayers(_ state: State, _ screen: inout Screen, _ r: Rect) {
     screen.frame(r, title: title, style: theme.style(focused ? .borderFocus : .border), titleStyle: theme.style(.title))
     let inner = r.inset(1)
     guard inner.height > 1 else { return }
-    let cols = LayerColumns(width: inner.width)
+    let cols = LayerColumns(width: inner.width, rows: state.layerRows)
     screen.text(inner.x, inner.y, cols.header(), theme.style(.header), maxWidth: inner.width)
     let lines = layerLines(state, width: inner.width)
     if lines.isEmpty {
@@ -326,7 +336,7 @@ func drawLayers(_ state: State, _ screen: inout Screen, _ r: Rect) {
         return
     }
     let body = inner.height - 1
-    let selectedLine = lines.firstIndex { $0.row == state.layer && $0.child == nil } ?? 0
+    let selectedLine = lines.firstIndex { $0.row == state.layer && $0.child == state.child } ?? 0
     let scroll = scrollOffset(selection: selectedLine, count: lines.count, height: body)
     let ran = state.index
     for (i, line) in lines.enumerated().dropFirst(scroll).prefix(body) {
@@ -334,7 +344,8 @@ func drawLayers(_ state: State, _ screen: inout Screen, _ r: Rect) {
         var style = theme.style(line.child == nil ? .text : .dim)
         if let ran, line.row < ran.steps.count, ran.steps[line.row] == nil { style = theme.style(.dim) }
         if case .running(let done, _) = state.phase, line.row >= done { style = theme.style(.dim) }
-        if line.row == state.layer && line.child == nil { style = theme.style(focused ? .selected : .selectedDim) }
+        if line.row == state.layer && line.child == state.child { style = theme.style(focused ? .selected : .selectedDim) }
+        else if line.row == state.layer && line.child == nil { style = theme.style(.accent) }
         screen.text(inner.x, y, pad(line.text, inner.width), style, maxWidth: inner.width)
     }
 }
@@ -409,7 +420,13 @@ func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
         default: parts.append(modeText(state))
         }
         parts.append(state.colormap.rawValue)
+        if state.overlay { parts.append("over image") }
         if state.playing { parts.append("▶ playing") }
+        switch currentVisualKind(state) {
+        case .detections, .sampling:
+            if runsUntrained(state), state.result != nil { parts.append("untrained weights: detections are meaningless") }
+        default: break
+        }
     }
     var left = " " + parts.joined(separator: " │ ")
     if let n = state.notice { left += " │ " + n }
@@ -477,8 +494,9 @@ func drawPrompt(_ state: State, _ p: Prompt, _ screen: inout Screen, _ r: Rect) 
     }
 }
 
-/// A module type without its Python package path ("ultralytics.nn.modules.conv.Conv" -> "Conv").
+/// A module type without its Python package path ("ultralytics.nn.modules.conv.Conv" -> "Conv"); a dotted
+/// module path such as Deformable DETR's "encoder.layers.0" stays whole, as `info` prints it.
 func shortModule(_ m: String) -> String {
-    guard let dot = m.lastIndex(of: ".") else { return m }
+    guard let dot = m.lastIndex(of: "."), m[m.index(after: dot)...].first?.isUppercase == true else { return m }
     return String(m[m.index(after: dot)...])
 }

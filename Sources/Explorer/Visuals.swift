@@ -101,6 +101,10 @@ func currentStep(_ state: State) -> TraceStep? {
 /// then the probes (sampling points and attention first), then the output when it is not a map.
 public func visualSources(_ state: State) -> [VisualSource] {
     guard let trace = currentTrace(state), let idx = state.index, state.layer < idx.probes.count else { return [] }
+    if let child = selectedChildPath(state) {
+        // A sub-module row: what was recorded under its own path.
+        return idx.probes[state.layer].filter { let p = trace.probes[$0].path; return p == child || p.hasPrefix(child + ".") }.map { .probe($0) }
+    }
     let probeIDs = idx.probes[state.layer]
     var out: [VisualSource] = []
     let step = currentStep(state)
@@ -150,13 +154,16 @@ public func currentVisualKind(_ state: State) -> VisualKind {
     }
     switch currentSource(state) {
     case nil:
+        if let child = selectedChildPath(state) {
+            return .none("\(child) recorded nothing of its own: the trace keeps each layer's output and what its modules probe (the layer's row shows them)")
+        }
         return .none("this layer did not run or recorded nothing")
     case .output?:
         guard let t = currentStep(state)?.output else { return .none("no output recorded") }
         if t.rank == 4, t.shape[0] == 1 { return .featureMap(t, signed: false) }
         return .other(t)
     case .detections?:
-        return .detections(state.result?.detections ?? [])
+        return .detections(currentDetections(state))
     case .probe(let i)?:
         let p = currentTrace(state)!.probes[i]
         switch p.data {
@@ -166,7 +173,7 @@ public func currentVisualKind(_ state: State) -> VisualKind {
         case .channelWeights(let t): return .channelWeights(t)
         case .spatialWeights(let t): return .spatial(t)
         case .sampling(let s): return .sampling(s)
-        case .detections(let d): return .detections(d)
+        case .detections(let d): return .detections(shownDetections(d, state))
         case .tensor(let t):
             if t.rank == 3 || (t.rank == 4 && t.shape[0] == 1) { return .featureMap(t, signed: t.data.contains { $0 < 0 }) }
             return .other(t)
@@ -216,7 +223,10 @@ func cursorGrid(_ state: State) -> GridSize? {
 }
 
 /// Final detections of the run.
-func currentDetections(_ state: State) -> [Detection] { state.result?.detections ?? [] }
+/// The run's detections that reach the confidence threshold (`t`, `--conf`).
+func currentDetections(_ state: State) -> [Detection] { shownDetections(state.result?.detections ?? [], state) }
+
+func shownDetections(_ d: [Detection], _ state: State) -> [Detection] { d.filter { $0.score >= state.confidence } }
 
 /// The model input size, from the image or the opened model.
 func inputGrid(_ state: State) -> GridSize? {

@@ -122,13 +122,36 @@ public struct Catalogue: Sendable {
         return seen
     }
 
-    /// Entries whose id, title, family or summary contain every word of `query` (case-insensitive).
+    /// Entries whose id, title, family or summary contain every word of `query` (case-insensitive), best
+    /// first: a word that is the id or a whole part of it ranks above one in the title, which ranks above a
+    /// whole word of the description, which ranks above a word that merely occurs inside another
+    /// (`nam` finds the NAM entries before a summary that says "dynamic").
     public func search(_ query: String) -> [CatalogueEntry] {
         let words = query.lowercased().split(separator: " ").map(String.init)
         guard !words.isEmpty else { return entries }
-        return entries.filter { e in
-            let hay = [e.id, e.title, e.family, e.summary, e.insert ?? ""].joined(separator: " ").lowercased()
-            return words.allSatisfy { hay.contains($0) }
+        func tokens(_ s: String) -> [String] {
+            s.lowercased().split { !$0.isLetter && !$0.isNumber }.map(String.init)
         }
+        var scored: [(entry: CatalogueEntry, score: Int, order: Int)] = []
+        for (order, e) in entries.enumerated() {
+            let id = e.id.lowercased()
+            let idParts = tokens(e.id), titleWords = tokens(e.title)
+            let textWords = Set(tokens([e.family, e.summary, e.insert ?? ""].joined(separator: " ")))
+            let hay = [e.id, e.title, e.family, e.summary, e.insert ?? ""].joined(separator: " ").lowercased()
+            var score = 0
+            var all = true
+            for w in words {
+                if id == w { score += 1000 }
+                else if idParts.contains(w) { score += 300 }
+                else if id.hasPrefix(w) { score += 200 }
+                else if titleWords.contains(w) { score += 100 }
+                else if id.contains(w) || titleWords.contains(where: { $0.hasPrefix(w) }) { score += 50 }
+                else if textWords.contains(w) { score += 10 }
+                else if hay.contains(w) { score += 1 }
+                else { all = false; break }
+            }
+            if all { scored.append((e, score, order)) }
+        }
+        return scored.sorted { $0.score != $1.score ? $0.score > $1.score : $0.order < $1.order }.map(\.entry)
     }
 }

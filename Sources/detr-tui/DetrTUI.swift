@@ -15,7 +15,36 @@ struct DetrTUI: ParsableCommand {
         directory or a catalogue id) and run it on --image (default: the first sample image). Press ? inside for the keys.
         """,
         version: ModelZoo.version,
-        subcommands: [ListCommand.self, RunCommand.self, InfoCommand.self, InspectCommand.self, BenchCommand.self, RenderCommand.self, BenchUICommand.self]
+        subcommands: [ExploreCommand.self, ListCommand.self, RunCommand.self, InfoCommand.self, InspectCommand.self, BenchCommand.self,
+                      RenderCommand.self, BenchUICommand.self],
+        defaultSubcommand: ExploreCommand.self
+    )
+
+    /// Entry point: tunes the allocator for forward passes (see `Allocator`), then parses and runs the command.
+    /// An error exits with its message and a one-line hint, not the whole usage text.
+    static func main() {
+        Allocator.tuneForInference()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            // --help and --version arrive as errors that print what was asked for.
+            if code == .success { exit(withError: error) }
+            let args = CommandLine.arguments.dropFirst()
+            let sub = configuration.subcommands.first { $0.configuration.commandName == args.first }?.configuration.commandName
+            let hint = sub.map { "see 'detr-tui \($0) --help'" } ?? "see 'detr-tui --help'"
+            FileHandle.standardError.write(Data("Error: \(message(for: error))\n(\(hint))\n".utf8))
+            Foundation.exit(code.rawValue)
+        }
+    }
+}
+
+/// `detr-tui [MODEL]` (the default command): the interactive explorer, on the catalogue or on MODEL.
+struct ExploreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explore",
+        abstract: "The interactive explorer (the default command): the catalogue, or MODEL opened and run at once."
     )
 
     @Argument(help: "A model to open at once: a checkpoint, a model YAML, a Hugging Face directory or a catalogue id (see `detr-tui list`).")
@@ -46,16 +75,7 @@ struct DetrTUI: ParsableCommand {
         }
     }
 
-    /// Entry point: tunes the allocator for forward passes (see `Allocator`), then parses and runs the command.
-    static func main() {
-        Allocator.tuneForInference()
-        main(nil)
-    }
-
     func run() throws {
-        guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
-            throw ValidationError("the explorer needs a terminal; for scripts use a subcommand (see --help)")
-        }
         let catalogue = try Catalogue.load()
         var open: RunRequest?
         if let model {
@@ -64,6 +84,9 @@ struct DetrTUI: ParsableCommand {
             var path = model
             if case .catalogue = ref {} else { path = URL(fileURLWithPath: model).standardizedFileURL.path }
             open = RunRequest(model: path, weights: weights, image: image, inputSize: size.imgsz)
+        }
+        guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
+            throw ValidationError("the explorer needs a terminal; for scripts use a subcommand (see --help)")
         }
         try App.run(catalogue: catalogue, backend: .standard(),
                     options: LaunchOptions(render: display.renderOptions, open: open, confidence: conf))

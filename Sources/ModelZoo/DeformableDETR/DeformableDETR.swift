@@ -170,7 +170,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             throw FileFormatError(file: name, problem: "input \(inW)x\(inH) is too small (at least 32x32)")
         }
         let ctx = ForwardContext(trace: trace, path: "")
-        trace?.expectedSteps = 1 + backbone.stages.count + inputProj.count + encoderLayers.count + 1 + decoderLayers.count + 2
+        trace?.expectedSteps = 1 + backbone.stages.count + inputProj.count + 1 + encoderLayers.count + 1 + decoderLayers.count + 2
         var stepIndex = 0
         func record(_ path: String, _ type: String, _ inputs: [[Int]], _ out: Tensor, params: Int, flops: Double, since t0: DispatchTime) {
             guard let trace else { return }
@@ -214,6 +214,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         let grids = levelShapes.map { GridSize($0.0, $0.1) }
 
         // 3. Flatten levels: tokens [S, d]; position = sine + level embedding; reference points = pixel centres.
+        t0 = DispatchTime.now()
         var tokens: [Tensor] = [], pos: [Tensor] = []
         for (l, src) in sources.enumerated() {
             let (h, w) = levelShapes[l]
@@ -224,6 +225,9 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         var memory = concat(tokens, axis: 0)                                                // [S, d]
         let posFlat = concat(pos, axis: 0)
         let s = memory.shape[0]
+        // The layer table's level_embed row: the position + level embedding every encoder query carries.
+        record("level_embed", "PositionEmbedding+LevelEmbed", levelShapes.map { [1, d, $0.0, $0.1] }, posFlat.reshaped([1, s, d]),
+               params: levelEmbed.count, flops: 0, since: t0)
         let encoderReference = DeformableDETR.encoderReferencePoints(levelShapes)          // [S, 2]
 
         // 4. Encoder.
