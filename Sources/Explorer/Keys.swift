@@ -95,6 +95,7 @@ public let keyBindings: [KeyBinding] = [
     KeyBinding([.pageDown, .char(" ")], .help, "PgDn Space", "a page down", just { $0.helpScroll += 10 }),
     KeyBinding([.pageUp], .help, "PgUp", "a page up", just { $0.helpScroll = max(0, $0.helpScroll - 10) }),
     KeyBinding([.home, .char("g")], .help, "g Home", "to the top", just { $0.helpScroll = 0 }),
+    KeyBinding([.end, .char("G")], .help, "G End", "to the bottom", just { $0.helpScroll = helpText.count }),
 
     // Everywhere.
     KeyBinding(c("?"), .everywhere, "?", "this help (scrolls; ? or Esc closes it)", just { $0.showHelp = true; $0.helpScroll = 0 }),

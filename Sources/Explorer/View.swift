@@ -83,7 +83,7 @@ func drawTitle(_ state: State, _ screen: inout Screen, _ r: Rect) {
 func weightsLabel(_ state: State) -> String {
     if let w = state.weights { return (w as NSString).lastPathComponent }
     if let m = state.modelPath, !isModelYAML(m) { return "from \((m as NSString).lastPathComponent)" }
-    return "default init (untrained)"
+    return "default init"
 }
 
 /// Whether the run uses the seeded default initialisation (no trained weights): its detections mean nothing.
@@ -241,7 +241,7 @@ struct LayerColumns {
         }
         var room = width - 4
         let wantModule = longest({ shortModule($0.module) }, 7) + 3
-        module = min(wantModule, max(8, room / 3)); room -= module + 1
+        module = min(wantModule, max(8, room / 2)); room -= module + 1
         func take(_ w: Int) -> Int { if room >= w + 1 { room -= w + 1; return w }; return 0 }
         shape = take(longest({ shapeText($0.outputShape) }, 12))
         params = take(longest({ String($0.params) }, 6))
@@ -419,14 +419,14 @@ func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
         case .cancelled: parts.append("cancelled")
         default: parts.append(modeText(state))
         }
-        parts.append(state.colormap.rawValue)
-        if state.overlay { parts.append("over image") }
-        if state.playing { parts.append("▶ playing") }
         switch currentVisualKind(state) {
         case .detections, .sampling:
             if runsUntrained(state), state.result != nil { parts.append("untrained weights: detections are meaningless") }
         default: break
         }
+        parts.append(state.colormap.rawValue)
+        if state.overlay { parts.append("over image") }
+        if state.playing { parts.append("▶ playing") }
     }
     var left = " " + parts.joined(separator: " │ ")
     if let n = state.notice { left += " │ " + n }
@@ -449,7 +449,7 @@ func drawHelp(_ state: State, _ screen: inout Screen) {
     screen.fill(r, Cell(" "))
     screen.frame(r, title: "Help", style: theme.style(.borderFocus), titleStyle: theme.style(.title))
     let inner = r.inset(1)
-    let scroll = max(0, min(state.helpScroll, helpText.count - inner.height))
+    let scroll = max(0, min(state.helpScroll, helpText.count - inner.height))  // G leaves helpScroll past the end
     for (i, l) in helpText.dropFirst(scroll).prefix(inner.height).enumerated() {
         let role: Theme.Role = l.hasPrefix("  ") || l.isEmpty ? .text : .header
         screen.text(inner.x, inner.y + i, l, theme.style(role), maxWidth: inner.width)

@@ -12,7 +12,8 @@ struct DetrTUI: ParsableCommand {
         discussion: """
         Run with no subcommand to open the interactive explorer on the catalogue, or with MODEL to open it straight \
         on that model (a checkpoint .pt/.pth, a model YAML, a .safetensors with --weights, a Hugging Face \
-        directory or a catalogue id) and run it on --image (default: the first sample image). Press ? inside for the keys.
+        directory or a catalogue id) and run it on --image (default: the first sample image). Press ? inside for the keys; \
+        `detr-tui explore --help` lists the explorer's options.
         """,
         version: ModelZoo.version,
         subcommands: [ExploreCommand.self, ListCommand.self, RunCommand.self, InfoCommand.self, InspectCommand.self, BenchCommand.self,

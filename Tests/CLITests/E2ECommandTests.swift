@@ -10,8 +10,12 @@ final class E2ECommandTests: XCTestCase {
             XCTAssertTrue(r.stdout.contains("USAGE: detr-tui \(sub)"), r.stdout)
         }
         let root = try CLI.run(["--help"])
-        XCTAssertTrue(root.stdout.contains("--no-color"))
-        XCTAssertTrue(root.stdout.contains("--symbols"))
+        XCTAssertTrue(root.stdout.contains("explore (default)"), root.stdout)
+        // The explorer's own options: MODEL and what it runs on, and the display flags.
+        let explore = try CLI.run(["explore", "--help"])
+        for option in ["<model>", "--weights", "--image", "--imgsz", "--conf", "--no-color", "--symbols"] {
+            XCTAssertTrue(explore.stdout.contains(option), "\(option) missing: \(explore.stdout)")
+        }
     }
 
     func testListTableAndJSON() throws {

@@ -116,3 +116,90 @@ final class E2ETUITests: XCTestCase {
         XCTAssertEqual(t.waitForExit(), 0)
     }
 }
+
+/// A user's own model in the explorer: opened from the command line, with O, and offered when `w` names it.
+final class E2EOwnModelTests: XCTestCase {
+    let checkpoint = "Tests/Fixtures/io/ultra_tiny_best.pt"
+
+    func testCheckpointFromTheCommandLineMatchesRun() throws {
+        // chelsea.png is 451x300: a non-square image.
+        let json = try CLI.run(["run", checkpoint, "--image", "assets/images/chelsea.png", "--json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let dets = report?["detections"] as? [[String: Any]] ?? []
+        let shown = dets.filter { ($0["score"] as? Double ?? 0) >= 0.25 }.count
+        let t = try TmuxSession([checkpoint, "--image", "assets/images/chelsea.png"], width: 200, height: 40)
+        defer { t.close() }
+        let s = t.wait(for: "forward pass:", timeout: 60)
+        XCTAssertTrue(s.contains("detr-tui · ultra_tiny_best"), s)
+        XCTAssertTrue(s.contains("weights from ultra_tiny_best.pt"), s)
+        XCTAssertTrue(s.contains("\(shown) detection\(shown == 1 ? "" : "s") at conf 0.25"), s)
+        t.send("q")
+        XCTAssertEqual(t.waitForExit(), 0)
+    }
+
+    func testOpenPromptWithTabAndShellEditing() throws {
+        let t = try TmuxSession([], width: 140, height: 40)
+        defer { t.close() }
+        t.wait(for: "Catalogue")
+        t.send("O")
+        t.wait(for: "open model (checkpoint, YAML, HF directory):")
+        t.type("Tests/Fixtures/io/ultra_tiny_l")
+        t.send("Tab")
+        t.wait(for: "Tests/Fixtures/io/ultra_tiny_last.pt")
+        t.send("C-w")
+        var s = t.wait("Ctrl-W deleted the file name") { !$0.contains("ultra_tiny_last.pt") && $0.contains("Tests/Fixtures/io/") }
+        t.send("C-u")
+        s = t.wait("Ctrl-U cleared the line") { !$0.contains("Tests/Fixtures/io/") }
+        t.type("no/such/model.pt")
+        t.send("Enter")
+        s = t.wait(for: "no/such/model.pt: no such file or directory")
+        t.send("C-u")
+        t.type("Tests/Fixtures/deformable/single-scale")
+        t.send("Enter")
+        s = t.wait(for: "forward pass:", timeout: 60)
+        // Deformable DETR's rows as info prints them.
+        XCTAssertTrue(s.contains("encoder.layers.0"), s)
+        XCTAssertTrue(s.contains("level_embed"), s)
+        // Esc goes back one level and never quits.
+        t.send("Escape")
+        s = t.wait(for: "detr-tui · catalogue")
+        t.send("Escape")
+        usleep(300_000)
+        XCTAssertNil(t.exitStatus(), "Esc must not quit")
+        t.send("q")
+        XCTAssertEqual(t.waitForExit(), 0)
+    }
+
+    func testWeightsHoldingTheirOwnModelAreOffered() throws {
+        let t = try TmuxSession([], width: 160, height: 40)
+        defer { t.close() }
+        t.wait(for: "Catalogue")
+        t.send("/")
+        t.type("yolov8n")
+        t.send("Enter")
+        t.send("w")
+        t.type(checkpoint)
+        t.send("Enter")
+        t.send("Enter")
+        let s = t.wait(for: "holds its own model", timeout: 60)
+        XCTAssertTrue(s.contains("y: open it as the model"), s)
+        t.send("y")
+        t.wait(for: "detr-tui · ultra_tiny_best", timeout: 60)
+        t.send("q")
+        XCTAssertEqual(t.waitForExit(), 0)
+    }
+
+    /// Quitting right after a forward pass starts: the program waits for the worker and exits cleanly.
+    func testQuitDuringAForwardPass() throws {
+        for delay in [100_000, 300_000, 600_000, 900_000] as [useconds_t] {
+            let t = try TmuxSession(["rtdetr-l"], width: 120, height: 36)
+            defer { t.close() }
+            t.wait(for: "detr-tui · rtdetr-l", timeout: 30)
+            usleep(delay)
+            t.send("q")
+            XCTAssertEqual(t.waitForExit(timeout: 15), 0, "quit \(delay / 1000) ms into the run: \(t.screen())")
+            XCTAssertFalse(t.screen().contains("crashed"), t.screen())
+        }
+    }
+}
