@@ -226,6 +226,21 @@ final class KeysAndPromptTests: XCTestCase {
         XCTAssertEqual(s.selection, firstEntryRow(s) + 3)
     }
 
+    func testUntrainedWeightsAreSaidWhereDetectionsShow() {
+        var s = Fixtures.loadedState(width: 180, height: 36)
+        _ = update(&s, .key(.char("G")))
+        func onDetections() -> Bool { if case .detections = currentVisualKind(s) { return true } else { return false } }
+        for _ in 0 ..< 5 where !onDetections() { _ = update(&s, .key(.char("v"))) }
+        XCTAssertTrue(onDetections())
+        XCTAssertTrue(view(s).contains("untrained weights: detections are meaningless"), view(s).text)
+        // With weights of one's own, no such note; the threshold hides weak detections at once.
+        s.weights = "/w/best.pt"
+        XCTAssertFalse(view(s).contains("untrained weights"))
+        let all = currentDetections(s).count
+        s.confidence = 0.7
+        XCTAssertLessThan(currentDetections(s).count, all)
+    }
+
     func testPaddingDelaysAreDropped() {
         XCTAssertEqual(withoutPadding(Array("\u{1b}[H\u{1b}[J$<50>".utf8)), Array("\u{1b}[H\u{1b}[J".utf8))
         XCTAssertEqual(withoutPadding(Array("\u{1b}[m$<2*/>x".utf8)), Array("\u{1b}[mx".utf8))
