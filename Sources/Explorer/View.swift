@@ -76,7 +76,7 @@ func drawTitle(_ state: State, _ screen: inout Screen, _ r: Rect) {
     screen.text(0, r.y, title, theme.style(.statusKey))
     let inputs = "image \(state.imageLabel) · size \(state.inputSize.map(String.init) ?? "default") · weights \(weightsLabel(state))"
     let x = max(title.count + 2, r.width - inputs.count - 1)
-    screen.text(x, r.y, inputs, theme.style(.status), maxWidth: r.width - x)
+    screen.text(x, r.y, clip(inputs, r.width - x - 1), theme.style(.status), maxWidth: r.width - x)
 }
 
 /// Where the open model's weights come from, in a few words.
@@ -240,7 +240,9 @@ struct LayerColumns {
             rows.reduce(floor) { m, r in max(m, f(r).count, r.children.reduce(0) { max($0, f($1).count) }) }
         }
         var room = width - 4
-        let wantModule = longest({ shortModule($0.module) }, 7) + 3
+        // A layer's module has its fold marker before it, a sub-module row two spaces.
+        let wantModule = max(rows.reduce(7) { max($0, shortModule($1.module).count + 1) },
+                             rows.reduce(0) { m, r in r.children.reduce(m) { max($0, $1.module.count + 2) } })
         module = min(wantModule, max(8, room / 2)); room -= module + 1
         func take(_ w: Int) -> Int { if room >= w + 1 { room -= w + 1; return w }; return 0 }
         shape = take(longest({ shapeText($0.outputShape) }, 12))
