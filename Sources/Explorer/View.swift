@@ -496,9 +496,7 @@ func drawPrompt(_ state: State, _ p: Prompt, _ screen: inout Screen, _ r: Rect) 
     }
 }
 
-/// A module type without its Python package path ("ultralytics.nn.modules.conv.Conv" -> "Conv"); a dotted
-/// module path such as Deformable DETR's "encoder.layers.0" stays whole, as `info` prints it.
+/// A module type without its Python package path (see `LayerRow.typeName`).
 func shortModule(_ m: String) -> String {
-    guard let dot = m.lastIndex(of: "."), m[m.index(after: dot)...].first?.isUppercase == true else { return m }
-    return String(m[m.index(after: dot)...])
+    LayerRow(index: 0, from: [], repeats: 1, params: 0, module: m, arguments: "", flops: 0, outputShape: []).typeName
 }

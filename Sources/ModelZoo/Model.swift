@@ -103,3 +103,12 @@ public protocol DetectionModel: AnyObject, Sendable {
     /// Runs the model on a preprocessed batch [1, C, H, W], recording into `trace` when given.
     func forward(_ input: Tensor, trace: Trace?) throws -> ModelOutput
 }
+
+extension LayerRow {
+    /// The module type without its Python package path ("ultralytics.nn.modules.conv.Conv" -> "Conv"); a dotted
+    /// module path such as Deformable DETR's "encoder.layers.0" stays whole, as `info` prints it.
+    public var typeName: String {
+        guard let dot = module.lastIndex(of: "."), module[module.index(after: dot)...].first?.isUppercase == true else { return module }
+        return String(module[module.index(after: dot)...])
+    }
+}

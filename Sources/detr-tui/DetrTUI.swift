@@ -16,7 +16,7 @@ struct DetrTUI: ParsableCommand {
         `detr-tui explore --help` lists the explorer's options.
         """,
         version: ModelZoo.version,
-        subcommands: [ExploreCommand.self, ListCommand.self, RunCommand.self, InfoCommand.self, InspectCommand.self, BenchCommand.self,
+        subcommands: [ExploreCommand.self, ListCommand.self, RunCommand.self, InfoCommand.self, CompareCommand.self, InspectCommand.self, BenchCommand.self,
                       RenderCommand.self, BenchUICommand.self],
         defaultSubcommand: ExploreCommand.self
     )

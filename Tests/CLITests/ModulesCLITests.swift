@@ -58,3 +58,20 @@ final class ModulesCLITests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(obj["gflops"] as? Double), 110.289, accuracy: 1.1)
     }
 }
+
+final class CompareCLITests: XCTestCase {
+    func testCompareMarksTheInsertedBlocksAndScoresAlignedLayers() throws {
+        let r = try CLI.run(["compare", "rtdetr-l", "rtdetr-l-cot"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout.components(separatedBy: "\n").filter { $0.contains("added") && $0.contains("CoTAttention") }.count, 3, r.stdout)
+        XCTAssertTrue(r.stdout.contains("29 same, 3 added"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("Δ +1,731,072 params"), r.stdout)
+        let j = try CLI.run(["compare", "yolov8n", "yolov8n-ca", "--image", "assets/images/chelsea.png", "--imgsz", "320", "--json"])
+        XCTAssertEqual(j.status, 0, j.stderr)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: j.stdoutData) as? [String: Any])
+        let rows = try XCTUnwrap(report["rows"] as? [[String: Any]])
+        XCTAssertEqual(rows.filter { $0["change"] as? String == "added" }.count, 1)
+        // Before the inserted block both models are the same network on the same input.
+        for r in rows.prefix(10) { XCTAssertEqual(r["similarity"] as? Double ?? 0, 1, accuracy: 1e-4, "\(r)") }
+    }
+}
