@@ -183,8 +183,12 @@ public struct State: Sendable {
     public var aggregate = false
     public var overlay = false
     public var colormap: Colormap = .viridis
-    /// Normalise maps to the 1st..99th percentile instead of min..max (outliers saturate).
-    public var clip = false
+    // Map drawing (Visuals.swift): the colour range rule (`%`), per-thumbnail ranges in grid mode (`R`), and
+    // whether key hints and the cursor are drawn (`render` draws neither unless a query is given).
+    public var rangeMode: RangeMode = .percentile
+    public var gridOwnRange = false
+    public var keyHints = true
+    public var showCursor = true
 
     // Rendering
     public var render: RenderOptions
@@ -615,6 +619,7 @@ func modelKey(_ state: inout State, _ key: Key) -> Effect {
         }
         return .none
     case .char("c"), .char("C"):
+        if state.channelMode == .grid, pageChannels(&state, by: key == .char("c") ? 1 : -1) { return .none }
         let n = channelCount(state)
         if n > 0 { state.channel = (state.channel + (key == .char("c") ? 1 : n - 1)) % n }
         state.channelMode = .single
@@ -652,10 +657,8 @@ func modelKey(_ state: inout State, _ key: Key) -> Effect {
     case .char("x"):
         state.aggregate.toggle()
         return .none
-    case .char("%"):
-        state.clip.toggle()
-        state.notice = state.clip ? "range: 1st-99th percentile" : "range: min-max"
-        return .none
+    case .char("%"): cycleRange(&state); return .none
+    case .char("R"): toggleOwnRange(&state); return .none
     case .char("o"):
         state.overlay.toggle()
         return .none
