@@ -622,6 +622,8 @@ struct GridPage: Equatable {
     func start(of channel: Int) -> Int { (channel / perPage) * perPage }
 }
 
+let gridRangeCache = LRUCache<[Int], Normalization>(capacity: 8)
+
 /// The grid page of the current feature map in the explorer's visual pane (nil when it shows none).
 func currentGridPage(_ state: State) -> (GridPage, channels: Int)? {
     guard case .featureMap(let t, _) = currentVisualKind(state), let (C, H, W) = ScalarMap.chw(t), C > 0 else { return nil }
@@ -640,7 +642,11 @@ func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed
         m.signed = signed
         maps.append((c, m))
     }
-    let shared = Normalization.fit(maps.map(\.1), mode: state.rangeMode)
+    // The page's shared range, remembered: every key press redraws the same page.
+    let key = t.data.withUnsafeBufferPointer { [Int(bitPattern: $0.baseAddress), $0.count] } + [start, maps.count, signed ? 1 : 0,
+                                                                                              RangeMode.allCases.firstIndex(of: state.rangeMode)!]
+    let shared = gridRangeCache.get(key) ?? Normalization.fit(maps.map(\.1), mode: state.rangeMode)
+    gridRangeCache.put(key, shared)
     let cmap = effectiveColormap(state, signed: shared.signed)
     let ramp = usesRamp8(state, overImage: false)
     // All tiles painted into one picture of the area and turned into cells in one libchafa call (one call

@@ -73,6 +73,18 @@ final class MapDrawingTests: XCTestCase {
         }
     }
 
+    func testLargePagesEstimateThePercentilesFromASample() {
+        // 4 maps of 300x300 (355,216 inner cells, over the 2^18 sampled): a permutation of 0..<1 in each.
+        let maps = (0 ..< 4).map { c in
+            ScalarMap(width: 300, height: 300, values: (0 ..< 90000).map { Float(($0 * 7919 + c * 13) % 90000) / 90000 })
+        }
+        let n = Normalization.fit(maps, mode: .percentile)
+        XCTAssertEqual(n.lo, 0.01, accuracy: 0.002)
+        XCTAssertEqual(n.hi, 0.99, accuracy: 0.002)
+        XCTAssertEqual(n.dataMin, 0)
+        XCTAssertEqual(n.dataMax, Float(89999) / 90000)
+    }
+
     func testPercentileIsTheDefaultAndTheColourBarSaysSo() {
         var s = Self.state(output: Self.ringMap, width: 120)
         XCTAssertEqual(s.rangeMode, .percentile)
