@@ -65,37 +65,165 @@ public enum Colormap: String, CaseIterable, Sendable {
     }
 }
 
+/// Which values a map's colour range spans (`%` cycles them; `render --range`).
+public enum RangeMode: String, CaseIterable, Sendable {
+    /// The true extremes of the map.
+    case minmax
+    /// The 1st to the 99th percentile of the map without its outermost ring of cells (where padding leaves
+    /// artefacts): outliers saturate instead of squeezing every other value into a few colours.
+    case percentile
+    /// Zero in the middle, -m..m with m the larger of |p1| and |p99| (ring excluded); for signed maps.
+    case symmetric
+
+    /// The next mode in the cycle min/max -> percentile -> symmetric.
+    public var next: RangeMode {
+        let all = RangeMode.allCases
+        return all[(all.firstIndex(of: self)! + 1) % all.count]
+    }
+
+    /// How the colour bar names the range.
+    public var label: String {
+        switch self {
+        case .minmax: return "min–max"
+        case .percentile: return "p1–p99"
+        case .symmetric: return "±p99 symmetric"
+        }
+    }
+}
+
 /// How values are mapped to [0, 1].
 public struct Normalization: Sendable, Equatable {
     public var lo: Float
     public var hi: Float
     public var signed: Bool
+    /// The rule that chose lo and hi.
+    public var mode: RangeMode
+    /// The map's true extremes (every finite cell, the ring included).
+    public var dataMin: Float
+    public var dataMax: Float
 
-    public init(lo: Float, hi: Float, signed: Bool) {
+    public init(lo: Float, hi: Float, signed: Bool, mode: RangeMode = .minmax, dataMin: Float? = nil, dataMax: Float? = nil) {
         self.lo = lo
         self.hi = hi
         self.signed = signed
+        self.mode = mode
+        self.dataMin = dataMin ?? lo
+        self.dataMax = dataMax ?? hi
+    }
+
+    /// The value of a map whose values are all equal to 3 significant digits (nil otherwise): such a map is
+    /// named, not drawn as one flat colour.
+    public var constantValue: Float? {
+        guard dataMin.isFinite, dataMax.isFinite else { return nil }
+        return Normalization.sameTo3Digits(dataMin, dataMax) ? (dataMin + dataMax) / 2 : nil
+    }
+
+    static func sameTo3Digits(_ a: Float, _ b: Float) -> Bool {
+        a == b || String(format: "%.3g", a) == String(format: "%.3g", b)
     }
 
     /// Min/max of the data; symmetric around zero (-m, m) when `signed`; with `clip` (a percentage such as 1)
     /// the range is the clip-th and (100 - clip)-th percentiles instead of the extremes.
     public static func fit(_ values: [Float], signed: Bool, clip: Float = 0) -> Normalization {
-        let finite = values.filter { $0.isFinite }
+        var finite = values.filter { $0.isFinite }
         guard !finite.isEmpty else { return Normalization(lo: 0, hi: 1, signed: signed) }
-        var lo: Float, hi: Float
-        if clip > 0 {
-            let sorted = finite.sorted()
-            let a = Int((Float(sorted.count - 1) * clip / 100).rounded())
-            let b = Int((Float(sorted.count - 1) * (100 - clip) / 100).rounded())
-            lo = sorted[a]; hi = sorted[max(a, b)]
-        } else {
-            lo = finite.min()!; hi = finite.max()!
+        let dataMin = finite.min()!, dataMax = finite.max()!
+        var lo = dataMin, hi = dataMax
+        if clip > 0 { (lo, hi) = percentiles(&finite, clip) }
+        if signed {
+            let m = max(abs(lo), abs(hi))
+            lo = -m; hi = m
+        }
+        return Normalization(lo: lo, hi: hi, signed: signed, mode: clip > 0 ? .percentile : .minmax, dataMin: dataMin, dataMax: dataMax)
+    }
+
+    /// The range of one or more maps drawn with the same colours (a grid's shared range): the true extremes
+    /// over every cell, the statistics of `mode` over the cells inside each map's outermost ring (maps of at
+    /// least 4x4 cells; smaller ones count whole). Signed maps, and every map in symmetric mode, get a range
+    /// symmetric around zero. A percentile range that collapses to one value (a map constant inside its ring)
+    /// falls back to the extremes.
+    public static func fit(_ maps: [ScalarMap], mode: RangeMode) -> Normalization {
+        let signed = mode == .symmetric || maps.contains { $0.signed }
+        var all = Float.infinity, top = -Float.infinity
+        for m in maps {
+            m.values.withUnsafeBufferPointer { v in
+                for x in v where x.isFinite {
+                    all = min(all, x)
+                    top = max(top, x)
+                }
+            }
+        }
+        // The finite cells inside each map's ring, written straight into one buffer; past `percentileSample`
+        // cells every k-th one (a grid page of large maps), which moves the percentiles by a fraction of a rank.
+        func ring(_ m: ScalarMap) -> Int { m.width >= 4 && m.height >= 4 ? 1 : 0 }
+        let cells = mode == .minmax ? 0 : maps.reduce(0) { $0 + ($1.width - 2 * ring($1)) * ($1.height - 2 * ring($1)) }
+        let step = max(1, (cells + percentileSample - 1) / percentileSample)
+        var inner = [Float](unsafeUninitializedCapacity: (cells + step - 1) / step) { buf, count in
+            var n = 0, k = 0
+            for m in maps where cells > 0 {
+                let r = ring(m)
+                m.values.withUnsafeBufferPointer { v in
+                    for y in r ..< m.height - r {
+                        let row = y * m.width
+                        for x in r ..< m.width - r {
+                            defer { k += 1 }
+                            guard k % step == 0, v[row + x].isFinite else { continue }
+                            buf[n] = v[row + x]
+                            n += 1
+                        }
+                    }
+                }
+            }
+            count = n
+        }
+        guard all <= top else { return Normalization(lo: 0, hi: 1, signed: signed, mode: mode, dataMin: 0, dataMax: 0) }
+        var lo = all, hi = top
+        if mode != .minmax, !inner.isEmpty {
+            let (a, b) = percentiles(&inner, 1)
+            if b > a { lo = a; hi = b }
         }
         if signed {
             let m = max(abs(lo), abs(hi))
             lo = -m; hi = m
         }
-        return Normalization(lo: lo, hi: hi, signed: signed)
+        return Normalization(lo: lo, hi: hi, signed: signed, mode: mode, dataMin: all, dataMax: top)
+    }
+
+    /// Up to this many cells the percentiles are exact.
+    static let percentileSample = 1 << 18
+
+    /// The clip-th and (100 - clip)-th percentiles (nearest rank of the sorted values), found by selection in
+    /// linear time; `values` is reordered.
+    static func percentiles(_ values: inout [Float], _ clip: Float) -> (Float, Float) {
+        let n = values.count
+        let a = Int((Float(n - 1) * clip / 100).rounded())
+        let b = max(a, Int((Float(n - 1) * (100 - clip) / 100).rounded()))
+        return values.withUnsafeMutableBufferPointer { p in
+            let lo = select(p, a, from: 0, to: n - 1)
+            let hi = select(p, b, from: a, to: n - 1)
+            return (lo, hi)
+        }
+    }
+
+    /// The k-th smallest of p[from...to] (Hoare's selection with a median-of-three pivot); afterwards the
+    /// values before k are not larger and those after it not smaller.
+    static func select(_ p: UnsafeMutableBufferPointer<Float>, _ k: Int, from: Int, to: Int) -> Float {
+        var l = from, r = to
+        while l < r {
+            let m = l + (r - l) / 2
+            if p[m] < p[l] { p.swapAt(m, l) }
+            if p[r] < p[l] { p.swapAt(r, l) }
+            if p[r] < p[m] { p.swapAt(r, m) }
+            let pivot = p[m]
+            var i = l, j = r
+            while i <= j {
+                while p[i] < pivot { i += 1 }
+                while p[j] > pivot { j -= 1 }
+                if i <= j { p.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { r = j } else if k >= i { l = i } else { return p[k] }
+        }
+        return p[k]
     }
 
     public func apply(_ v: Float) -> Float {
@@ -275,6 +403,27 @@ public enum Painter {
 
     static let imageCache = LRUCache<[Int], Picture>(capacity: 4)
 
+    /// The image as `image` draws it, in grey (Rec. 709 luminance): what a map is laid over, so that the
+    /// colours on screen are the colormap's and not the photo's.
+    public static func greyImage(_ rgb: Tensor, width: Int, height: Int) -> Picture {
+        let key = rgb.data.withUnsafeBufferPointer { p in
+            [Int(bitPattern: p.baseAddress), p.count, width, height]
+        }
+        if let hit = greyCache.get(key) { return hit }
+        var pic = image(rgb, width: width, height: height)
+        pic.rgba.withUnsafeMutableBufferPointer { p in
+            for i in stride(from: 0, to: p.count, by: 4) {
+                let l = (54 * UInt32(p[i]) + 183 * UInt32(p[i + 1]) + 19 * UInt32(p[i + 2]) + 128) >> 8
+                let v = UInt8(min(255, l))
+                p[i] = v; p[i + 1] = v; p[i + 2] = v
+            }
+        }
+        greyCache.put(key, pic)
+        return pic
+    }
+
+    static let greyCache = LRUCache<[Int], Picture>(capacity: 4)
+
     /// `top` blended over `base` with opacity `alpha` (same sizes), in 8-bit fixed point.
     public static func blend(_ base: Picture, _ top: Picture, alpha: Float) -> Picture {
         guard base.width == top.width, base.height == top.height else { return top }
@@ -303,6 +452,60 @@ public enum Painter {
             for y in 0 ..< height { pic.setPixel(x, y, c) }
         }
         return pic
+    }
+}
+
+/// The colour ramp maps are drawn with on an 8-colour terminal: a few of the eight ANSI colours in the
+/// colormap's order, with the shade glyphs ░ ▒ ▓ mixing each neighbouring pair (foreground over background), so
+/// that a ramp of n colours shows 4(n-1)+1 levels instead of the two or three colours viridis quantises to.
+public struct Ramp8: Sendable, Equatable {
+    /// ANSI colour indices (0 black, 1 red, 2 green, 3 yellow, 4 blue, 5 magenta, 6 cyan, 7 white), low to high.
+    public var colors: [UInt8]
+
+    static let names = ["black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"]
+    static let shades: [Unicode.Scalar] = [" ", "░", "▒", "▓"]
+
+    /// The ramp standing for a colormap: its hues in order, dark to bright where the colormap is.
+    public init(_ colormap: Colormap) {
+        switch colormap {
+        case .viridis: colors = [0, 4, 6, 2, 3]
+        case .inferno: colors = [0, 5, 1, 3, 7]
+        case .turbo: colors = [4, 6, 2, 3, 1]
+        case .gray: colors = [0, 7]
+        case .diverging: colors = [4, 7, 1]
+        }
+    }
+
+    /// The colours by name, as the colour bar states them ("black-blue-cyan-green-yellow").
+    public var name: String { colors.map { Ramp8.names[Int($0)] }.joined(separator: "-") }
+
+    /// Distinct levels the ramp shows.
+    public var levels: Int { 4 * (colors.count - 1) + 1 }
+
+    /// The cell for t in [0, 1] (clamped; NaN gives the lowest level).
+    public func cell(_ t: Float) -> Cell {
+        let u = t.isFinite ? min(max(t, 0), 1) : 0
+        let level = Int((u * Float(levels - 1)).rounded())
+        let k = min(colors.count - 2, level / 4), shade = level - 4 * k
+        if shade == 0 { return Cell(" ", bg: .index(colors[k])) }
+        if shade == 4 { return Cell(" ", bg: .index(colors[k + 1])) }
+        return Cell(Ramp8.shades[shade], fg: .index(colors[k + 1]), bg: .index(colors[k]))
+    }
+
+    /// The map drawn into `cols` x `rows` cells: each cell the mean of the map cells it covers (at least the
+    /// one under its centre).
+    public func cells(_ map: ScalarMap, norm: Normalization, cols: Int, rows: Int) -> [Cell] {
+        guard cols > 0, rows > 0, map.width > 0, map.height > 0 else { return [] }
+        let means = Renderer.cellMeans(width: map.width, height: map.height, cols: cols, rows: rows) { x, y in
+            let v = map.values[y * map.width + x]
+            return v.isFinite ? v : nil
+        }
+        return means.map { cell($0.isFinite ? norm.apply($0) : .nan) }
+    }
+
+    /// A colour bar of `width` cells, low to high.
+    public func bar(width: Int) -> [Cell] {
+        (0 ..< max(0, width)).map { cell(width > 1 ? Float($0) / Float(width - 1) : 0) }
     }
 }
 

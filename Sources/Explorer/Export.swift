@@ -20,9 +20,11 @@ public struct RenderSpec: Sendable {
     public var probe: Int
     public var overImage: Bool
     public var colormap: Colormap
+    /// The colour range rule (default: 1st-99th percentile, edge cells ignored).
+    public var range: RangeMode
 
     public init(what: RenderWhat, layer: Int? = nil, channel: Int? = nil, head: Int? = nil, level: Int? = nil, query: Int? = nil,
-                probe: Int = 0, overImage: Bool = false, colormap: Colormap = .viridis) {
+                probe: Int = 0, overImage: Bool = false, colormap: Colormap = .viridis, range: RangeMode = .percentile) {
         self.what = what
         self.layer = layer
         self.channel = channel
@@ -32,6 +34,7 @@ public struct RenderSpec: Sendable {
         self.probe = probe
         self.overImage = overImage
         self.colormap = colormap
+        self.range = range
     }
 }
 
@@ -57,6 +60,10 @@ public enum Headless {
         _ = update(&s, .opened(opened))
         _ = update(&s, .finished(result))
         s.notice = nil
+        // Only the visual: no key hints, and no cursor unless a query places one.
+        s.keyHints = false
+        s.showCursor = spec.query != nil
+        s.rangeMode = spec.range
         let rows = s.layerRows
         guard !rows.isEmpty else { throw ExportError("\(opened.name): the run recorded no layers") }
         let wanted = spec.layer ?? rows.last!.index
@@ -77,23 +84,16 @@ public enum Headless {
             }
         }
         guard !matches.isEmpty else {
-            s.visual = 0
-            let kinds = sources.indices.map { i -> String in
-                s.visual = i
-                switch currentVisualKind(s) {
-                case .featureMap: return "featuremap"
-                case .attention: return "attention"
-                case .sampling: return "sampling"
-                case .detections: return "detections"
-                case .channelWeights: return "channel weights (featuremap)"
-                case .spatial: return "spatial weights (featuremap)"
-                default: return "tensor"
-                }
+            let kinds = sources.map { source -> String in
+                var t = s
+                t.visual = sources.firstIndex(of: source)!
+                return "\(sourceTitle(t, source)) [\(kindName(currentVisualKind(t)))]"
             }
-            throw ExportError("layer \(wanted) (\(rows[pos].module)) has no \(spec.what.rawValue); it holds: \(kinds.isEmpty ? "nothing" : kinds.joined(separator: ", "))")
+            throw ExportError("layer \(wanted) (\(rows[pos].module)) has no \(spec.what.rawValue); it holds: \(kinds.isEmpty ? "nothing" : kinds.joined(separator: "; "))")
         }
-        guard spec.probe < matches.count else {
-            throw ExportError("--probe \(spec.probe): layer \(wanted) has \(matches.count) \(spec.what.rawValue) visual(s)")
+        guard spec.probe >= 0, spec.probe < matches.count else {
+            let listing = matches.enumerated().map { "\($0.offset) \(sourceTitle(s, sources[$0.element]))" }.joined(separator: "; ")
+            throw ExportError("--probe \(spec.probe): layer \(wanted) has \(matches.count) \(spec.what.rawValue) visual(s): \(listing)")
         }
         s.visual = matches[spec.probe]
         s.colormap = spec.colormap
@@ -121,6 +121,12 @@ public enum Headless {
             case .attention(_, let grid, _):
                 guard q >= 0, q < grid.count else { throw ExportError("--query \(q): there are \(grid.count) queries") }
                 s.cursor = (q % grid.width, q / grid.width)
+            case .featureMap, .spatial:
+                // A flat position on the map: the cursor, and the value under it.
+                if let grid = cursorGrid(s) {
+                    guard q >= 0, q < grid.count else { throw ExportError("--query \(q): the map has \(grid.count) positions") }
+                    s.cursor = (q % grid.width, q / grid.width)
+                }
             default:
                 s.query = q
             }
@@ -132,7 +138,19 @@ public enum Headless {
         return s
     }
 
-    /// The visual as a screen `width` columns wide (title, map, colour bar, info lines).
+    /// The kind of a visual as `--what` names it (channel and spatial weights are drawn as feature maps).
+    static func kindName(_ kind: VisualKind) -> String {
+        switch kind {
+        case .featureMap: return "featuremap"
+        case .attention: return "attention"
+        case .sampling: return "sampling"
+        case .detections: return "detections"
+        case .channelWeights, .spatial: return "featuremap"
+        default: return "tensor"
+        }
+    }
+
+    /// The visual as a screen `width` columns wide (title, map, colour bar and range, info lines).
     public static func screen(_ s: State, width: Int) -> Screen {
         var st = s
         let w = max(20, width)
@@ -143,7 +161,7 @@ public enum Headless {
         var mapRows = Int((Double(w) / (2 * aspect)).rounded())
         if case .channelWeights = currentVisualKind(st) { mapRows = 12 }
         if case .other = currentVisualKind(st) { mapRows = 2 }
-        let h = max(6, mapRows) + 4
+        let h = max(6, mapRows) + 5
         st.size = (w, h)
         var screen = Screen(width: w, height: h)
         // The visual pane without its frame: the pane rect is one cell larger on every side.
@@ -162,7 +180,7 @@ public enum Headless {
             guard let map = featureMapScalar(s, t, signed: signed) else { return Picture(width: 1, height: 1) }
             return paintMap(s, map, scale: given, image: image, input: input)
         case .spatial(let t):
-            let map = ScalarMap(width: t.shape[1], height: t.shape[0], values: t.data, signed: t.data.contains { $0 < 0 })
+            let map = spatialScalar(t)
             return paintMap(s, map, scale: given, image: nil, input: input)
         case .attention(let t, let q, let k):
             let values = attentionValues(s, t, query: q)
@@ -182,10 +200,12 @@ public enum Headless {
             return pic
         case .detections(let dets):
             var pic = image.map { Painter.image($0, width: input.width, height: input.height) } ?? Picture(width: input.width, height: input.height, fill: (32, 32, 32))
-            for d in dets {
+            // Weakest first so the strongest boxes and labels end on top, as in the terminal.
+            for d in dets.sorted(by: { $0.score < $1.score }) {
                 let c: (UInt8, UInt8, UInt8)
                 if case .rgb(let r, let g, let b) = classColor(d.classIndex) { c = (r, g, b) } else { c = (255, 0, 0) }
                 strokeRect(&pic, x1: Int(d.x1), y1: Int(d.y1), x2: Int(d.x2), y2: Int(d.y2), color: c, thickness: 2)
+                drawLabel(&pic, detectionLabel(d), x: Int(d.x1), boxTop: Int(d.y1), color: c)
             }
             return pic
         case .other, .none:
@@ -198,11 +218,11 @@ public enum Headless {
 
     static func paintMap(_ s: State, _ map: ScalarMap, scale given: Int?, image: Tensor?, input: GridSize) -> Picture {
         let scale = given ?? pngScale(width: map.width, height: map.height)
-        let norm = Normalization.fit(map.values, signed: map.signed)
-        let cmap = effectiveColormap(s, signed: map.signed)
+        let norm = Normalization.fit([map], mode: s.rangeMode)
+        let cmap = effectiveColormap(s, signed: norm.signed)
         if s.overlay, let image {
             let top = Painter.paint(map, colormap: cmap, norm: norm, width: input.width, height: input.height)
-            return Painter.blend(Painter.image(image, width: input.width, height: input.height), top, alpha: 0.6)
+            return Painter.blend(Painter.greyImage(image, width: input.width, height: input.height), top, alpha: 0.6)
         }
         return Painter.paint(map, colormap: cmap, norm: norm, width: map.width * scale, height: map.height * scale)
     }
@@ -253,6 +273,13 @@ public enum Headless {
         }
     }
 
+    /// The colour range a map is drawn with: its rule, the range, and the value of a constant map.
+    static func rangeJSON(_ n: Normalization) -> [String: Any] {
+        var out: [String: Any] = ["mode": n.mode.rawValue, "lo": Double(n.lo), "hi": Double(n.hi)]
+        if let v = n.constantValue { out["constant"] = Double(v) }
+        return out
+    }
+
     /// The visual's numbers as JSON.
     public static func json(_ s: State) throws -> Data {
         var out: [String: Any] = [:]
@@ -278,10 +305,12 @@ public enum Headless {
                 out["reduce"] = st.channelMode == .single ? nil : st.channelMode.rawValue
                 out["min"] = Double(m.values.min() ?? 0)
                 out["max"] = Double(m.values.max() ?? 0)
+                out["range"] = rangeJSON(Normalization.fit([m], mode: st.rangeMode))
                 out["values"] = rows2D(m.values, m.width)
             }
         case .spatial(let t):
             out["what"] = "spatial_weights"
+            out["range"] = rangeJSON(Normalization.fit([spatialScalar(t)], mode: s.rangeMode))
             out["values"] = rows2D(t.data, t.shape[1])
         case .channelWeights(let t):
             out["what"] = "channel_weights"
@@ -294,7 +323,9 @@ public enum Headless {
             out["query"] = qi
             out["query_grid"] = [q.height, q.width]
             out["key_grid"] = [k.height, k.width]
-            out["weights"] = rows2D(attentionValues(s, t, query: q), k.width)
+            let weights = attentionValues(s, t, query: q)
+            out["range"] = rangeJSON(Normalization.fit([ScalarMap(width: k.width, height: k.height, values: weights)], mode: s.rangeMode))
+            out["weights"] = rows2D(weights, k.width)
         case .sampling(let sp):
             out["what"] = "sampling"
             let q = max(0, min(sp.queries - 1, s.query))
@@ -330,5 +361,103 @@ public enum Headless {
             throw ExportError(m)
         }
         return try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
+    }
+}
+
+// MARK: - Detection labels in pictures
+
+/// A detection's label as the terminal and PNG export write it: class and score ("person 0.90").
+func detectionLabel(_ d: Detection) -> String { "\(d.className) \(String(format: "%.2f", d.score))" }
+
+extension Headless {
+    /// Pixels per font pixel for labels in a picture of this width: 1 below 500 pixels, then one more per 500.
+    static func labelScale(width: Int) -> Int { max(1, min(4, 1 + width / 500)) }
+
+    /// A label drawn as the terminal does: dark text on a strip of the box's colour, on the box's top edge
+    /// (above it when there is room, else just inside), cut at the picture's right edge.
+    static func drawLabel(_ pic: inout Picture, _ text: String, x: Int, boxTop: Int, color: (UInt8, UInt8, UInt8)) {
+        let k = labelScale(width: pic.width)
+        let h = (BitmapFont.height + 2) * k
+        let w = (text.unicodeScalars.count * (BitmapFont.width + 1) + 1) * k
+        let x0 = max(0, min(x, pic.width - 1)), y0 = boxTop - h >= 0 ? boxTop - h : max(0, boxTop)
+        for y in y0 ..< min(pic.height, y0 + h) { for xx in x0 ..< min(pic.width, x0 + w) { pic.setPixel(xx, y, color) } }
+        BitmapFont.draw(text, into: &pic, x: x0 + k, y: y0 + k, scale: k, color: (0, 0, 0))
+    }
+}
+
+/// A 5x7 pixel font (lower-case letters, digits and the punctuation of class names and scores; upper case is
+/// drawn as lower case, anything else as "?"), for labels in exported pictures.
+enum BitmapFont {
+    static let width = 5, height = 7
+
+    /// Each glyph as 7 rows of 5 columns, "#" = ink.
+    static let glyphs: [Character: [String]] = [
+        "a": [".....", ".....", ".###.", "....#", ".####", "#...#", ".####"],
+        "b": ["#....", "#....", "#.##.", "##..#", "#...#", "#...#", "####."],
+        "c": [".....", ".....", ".###.", "#....", "#....", "#...#", ".###."],
+        "d": ["....#", "....#", ".##.#", "#..##", "#...#", "#...#", ".####"],
+        "e": [".....", ".....", ".###.", "#...#", "#####", "#....", ".###."],
+        "f": ["..##.", ".#..#", ".#...", "###..", ".#...", ".#...", ".#..."],
+        "g": [".....", ".####", "#...#", "#...#", ".####", "....#", ".###."],
+        "h": ["#....", "#....", "#.##.", "##..#", "#...#", "#...#", "#...#"],
+        "i": ["..#..", ".....", ".##..", "..#..", "..#..", "..#..", ".###."],
+        "j": ["...#.", ".....", "..##.", "...#.", "...#.", "#..#.", ".##.."],
+        "k": ["#....", "#....", "#..#.", "#.#..", "##...", "#.#..", "#..#."],
+        "l": [".##..", "..#..", "..#..", "..#..", "..#..", "..#..", ".###."],
+        "m": [".....", ".....", "##.#.", "#.#.#", "#.#.#", "#...#", "#...#"],
+        "n": [".....", ".....", "#.##.", "##..#", "#...#", "#...#", "#...#"],
+        "o": [".....", ".....", ".###.", "#...#", "#...#", "#...#", ".###."],
+        "p": [".....", "####.", "#...#", "#...#", "####.", "#....", "#...."],
+        "q": [".....", ".####", "#...#", "#...#", ".####", "....#", "....#"],
+        "r": [".....", ".....", "#.##.", "##..#", "#....", "#....", "#...."],
+        "s": [".....", ".....", ".###.", "#....", ".###.", "....#", "####."],
+        "t": [".#...", ".#...", "###..", ".#...", ".#...", ".#..#", "..##."],
+        "u": [".....", ".....", "#...#", "#...#", "#...#", "#..##", ".##.#"],
+        "v": [".....", ".....", "#...#", "#...#", "#...#", ".#.#.", "..#.."],
+        "w": [".....", ".....", "#...#", "#...#", "#.#.#", "#.#.#", ".#.#."],
+        "x": [".....", ".....", "#...#", ".#.#.", "..#..", ".#.#.", "#...#"],
+        "y": [".....", "#...#", "#...#", "#...#", ".####", "....#", ".###."],
+        "z": [".....", ".....", "#####", "...#.", "..#..", ".#...", "#####"],
+        "0": [".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."],
+        "1": ["..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###."],
+        "2": [".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####"],
+        "3": ["#####", "...#.", "..#..", "...#.", "....#", "#...#", ".###."],
+        "4": ["...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#."],
+        "5": ["#####", "#....", "####.", "....#", "....#", "#...#", ".###."],
+        "6": ["..##.", ".#...", "#....", "####.", "#...#", "#...#", ".###."],
+        "7": ["#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#..."],
+        "8": [".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###."],
+        "9": [".###.", "#...#", "#...#", ".####", "....#", "...#.", ".##.."],
+        " ": [".....", ".....", ".....", ".....", ".....", ".....", "....."],
+        ".": [".....", ".....", ".....", ".....", ".....", ".##..", ".##.."],
+        ",": [".....", ".....", ".....", ".....", ".##..", "..#..", ".#..."],
+        "-": [".....", ".....", ".....", "#####", ".....", ".....", "....."],
+        "_": [".....", ".....", ".....", ".....", ".....", ".....", "#####"],
+        ":": [".....", ".##..", ".##..", ".....", ".##..", ".##..", "....."],
+        "(": ["...#.", "..#..", ".#...", ".#...", ".#...", "..#..", "...#."],
+        ")": [".#...", "..#..", "...#.", "...#.", "...#.", "..#..", ".#..."],
+        "/": [".....", "....#", "...#.", "..#..", ".#...", "#....", "....."],
+        "%": ["##...", "##..#", "...#.", "..#..", ".#...", "#..##", "...##"],
+        "'": ["..#..", "..#..", ".#...", ".....", ".....", ".....", "....."],
+        "?": [".###.", "#...#", "....#", "...#.", "..#..", ".....", "..#.."],
+    ]
+
+    /// The glyph drawn for a character.
+    static func glyph(_ c: Character) -> [String] {
+        glyphs[Character(c.lowercased())] ?? glyphs["?"]!
+    }
+
+    /// Draws `text` with its top-left corner at (x, y), each font pixel `scale` x `scale` pixels, one blank
+    /// column between glyphs; clipped to the picture.
+    static func draw(_ text: String, into pic: inout Picture, x: Int, y: Int, scale k: Int, color: (UInt8, UInt8, UInt8)) {
+        for (i, ch) in text.enumerated() {
+            let gx = x + i * (width + 1) * k
+            guard gx < pic.width else { break }
+            for (row, line) in glyph(ch).enumerated() {
+                for (col, dot) in line.enumerated() where dot == "#" {
+                    for dy in 0 ..< k { for dx in 0 ..< k { pic.setPixel(gx + col * k + dx, y + row * k + dy, color) } }
+                }
+            }
+        }
     }
 }

@@ -203,8 +203,8 @@ public let keyBindings: [KeyBinding] = [
     }),
     KeyBinding(c("v"), .model, "v", "next visual of this layer (its output, what its modules recorded)", just { cycleVisual(&$0, 1) }),
     KeyBinding(c("V"), .model, "V", "previous visual", just { cycleVisual(&$0, -1) }),
-    KeyBinding(c("c"), .model, "c", "next channel", just { cycleChannel(&$0, 1) }),
-    KeyBinding(c("C"), .model, "C", "previous channel", just { cycleChannel(&$0, -1) }),
+    KeyBinding(c("c"), .model, "c", "next channel (in grid mode: the next page of channels)", just { stepChannels(&$0, 1) }),
+    KeyBinding(c("C"), .model, "C", "previous channel (grid: previous page)", just { stepChannels(&$0, -1) }),
     KeyBinding(c("a"), .model, "a", "channel mode: single, grid, mean, max", just { $0.channelMode = $0.channelMode.next }),
     KeyBinding(c("]"), .model, "]", "next head (then all heads)", just { cycleHead(&$0, 1) }),
     KeyBinding(c("["), .model, "[", "previous head", just { cycleHead(&$0, -1) }),
@@ -213,11 +213,10 @@ public let keyBindings: [KeyBinding] = [
     KeyBinding(c(">"), .model, ">", "next detection (its query, for sampling points)", just { cycleDetection(&$0, 1) }),
     KeyBinding(c("<"), .model, "<", "previous detection", just { cycleDetection(&$0, -1) }),
     KeyBinding(c("x"), .model, "x", "sampling: aggregated heatmap of all queries' point weights", just { $0.aggregate.toggle() }),
-    KeyBinding(c("%"), .model, "%", "colour range: min-max or 1st-99th percentile (clips outliers)", just { s in
-        s.clip.toggle()
-        s.notice = s.clip ? "range: 1st-99th percentile" : "range: min-max"
-    }),
-    KeyBinding(c("o"), .model, "o", "lay the map over the input image", just { $0.overlay.toggle() }),
+    KeyBinding(c("%"), .model, "%", "colour range: 1st-99th percentile (edge cells ignored), min-max, symmetric", just { cycleRange(&$0) }),
+    KeyBinding(c("R"), .model, "R", "grid: one colour range for the page, or each thumbnail its own", just { toggleOwnRange(&$0) }),
+    KeyBinding(c("o"), .model, "o", "lay the map over the input image (grey); sampling: the level's map under the points",
+               just { $0.overlay.toggle() }),
     KeyBinding(.digits, .model, "0-9", "type a channel, query or cursor position", { s, key in
         if case .char(let ch) = key { openPrompt(&s, .number, String(ch), selected: false) }
         return .none
@@ -301,6 +300,12 @@ func cycleVisual(_ s: inout State, _ delta: Int) {
     guard n > 0 else { return }
     s.visual = ((s.visual + delta) % n + n) % n
     clampVisual(&s)
+}
+
+/// c / C: a page of thumbnails in grid mode, else one channel.
+func stepChannels(_ s: inout State, _ delta: Int) {
+    if s.channelMode == .grid, pageChannels(&s, by: delta) { return }
+    cycleChannel(&s, delta)
 }
 
 func cycleChannel(_ s: inout State, _ delta: Int) {

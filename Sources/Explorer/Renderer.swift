@@ -77,22 +77,31 @@ public enum Renderer {
     static let cellCache = LRUCache<CellsKey, [Cell]>(capacity: 16)
 
     static func rampCells(_ pic: Picture, cols: Int, rows: Int) -> [Cell] {
-        var out = [Cell](repeating: .blank, count: cols * rows)
+        let means = cellMeans(width: pic.width, height: pic.height, cols: cols, rows: rows) { x, y in
+            let p = pic.pixel(x, y)
+            return 0.2126 * Float(p.0) + 0.7152 * Float(p.1) + 0.0722 * Float(p.2)
+        }
+        return means.map { m in
+            let l = m.isFinite ? m / 255 : 0
+            return Cell(ramp[min(ramp.count - 1, Int(l * Float(ramp.count - 1) + 0.5))])
+        }
+    }
+
+    /// For each of `cols` x `rows` cells over a `width` x `height` grid (row-major), the mean of `value` over
+    /// the grid points the cell covers (at least the one under it); NaN where `value` gave nothing.
+    static func cellMeans(width: Int, height: Int, cols: Int, rows: Int, _ value: (Int, Int) -> Float?) -> [Float] {
+        var out = [Float](repeating: .nan, count: max(0, cols * rows))
         for r in 0 ..< rows {
-            let y0 = r * pic.height / rows, y1 = max(y0 + 1, (r + 1) * pic.height / rows)
+            let y0 = r * height / rows, y1 = max(y0 + 1, (r + 1) * height / rows)
             for c in 0 ..< cols {
-                let x0 = c * pic.width / cols, x1 = max(x0 + 1, (c + 1) * pic.width / cols)
+                let x0 = c * width / cols, x1 = max(x0 + 1, (c + 1) * width / cols)
                 var sum: Float = 0, n: Float = 0
-                for y in y0 ..< min(y1, pic.height) {
-                    for x in x0 ..< min(x1, pic.width) {
-                        let p = pic.pixel(x, y)
-                        sum += 0.2126 * Float(p.0) + 0.7152 * Float(p.1) + 0.0722 * Float(p.2)
-                        n += 1
+                for y in y0 ..< min(y1, height) {
+                    for x in x0 ..< min(x1, width) {
+                        if let v = value(x, y) { sum += v; n += 1 }
                     }
                 }
-                let l = n > 0 ? sum / n / 255 : 0
-                let k = min(ramp.count - 1, Int(l * Float(ramp.count - 1) + 0.5))
-                out[r * cols + c] = Cell(ramp[k])
+                if n > 0 { out[r * cols + c] = sum / n }
             }
         }
         return out

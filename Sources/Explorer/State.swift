@@ -190,8 +190,12 @@ public struct State: Sendable {
     public var aggregate = false
     public var overlay = false
     public var colormap: Colormap = .viridis
-    /// Normalise maps to the 1st..99th percentile instead of min..max (outliers saturate).
-    public var clip = false
+    // Map drawing (Visuals.swift): the colour range rule (`%`), per-thumbnail ranges in grid mode (`R`), and
+    // whether key hints and the cursor are drawn (`render` draws neither unless a query is given).
+    public var rangeMode: RangeMode = .percentile
+    public var gridOwnRange = false
+    public var keyHints = true
+    public var showCursor = true
 
     // Rendering
     public var render: RenderOptions

@@ -427,7 +427,8 @@ func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
         default: break
         }
         parts.append(state.colormap.rawValue)
-        if state.overlay { parts.append("over image") }
+        if overlayShown(state) { parts.append("over image") }
+        if let note = colorModeNote(state) { parts.append(note) }
         if state.playing { parts.append("▶ playing") }
     }
     var left = " " + parts.joined(separator: " │ ")

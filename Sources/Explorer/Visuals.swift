@@ -98,16 +98,18 @@ func currentStep(_ state: State) -> TraceStep? {
 }
 
 /// What the visual view can show for the current layer, in order: the output when it is a feature map,
-/// then the probes (sampling points and attention first), then the output when it is not a map.
+/// then the probes (sampling points and attention first), then the output when it is not a map. A probe that
+/// holds the same tensor as the output or as an earlier probe (a layer's output recorded again as a probe) is
+/// left out: one visual per distinct probe.
 public func visualSources(_ state: State) -> [VisualSource] {
     guard let trace = currentTrace(state), let idx = state.index, state.layer < idx.probes.count else { return [] }
     if let child = selectedChildPath(state) {
         // A sub-module row: what was recorded under its own path.
         return idx.probes[state.layer].filter { let p = trace.probes[$0].path; return p == child || p.hasPrefix(child + ".") }.map { .probe($0) }
     }
-    let probeIDs = idx.probes[state.layer]
     var out: [VisualSource] = []
     let step = currentStep(state)
+    let probeIDs = distinctProbes(trace, idx.probes[state.layer], output: step?.output)
     let outputIsMap = step?.output.map { $0.rank == 4 && $0.shape[2] > 1 && $0.shape[3] > 1 } ?? false
     if outputIsMap { out.append(.output) }
     func rank(_ p: Probe) -> Int {
@@ -124,12 +126,49 @@ public func visualSources(_ state: State) -> [VisualSource] {
         let ra = rank(trace.probes[a.element]), rb = rank(trace.probes[b.element])
         return ra != rb ? ra < rb : a.offset < b.offset
     }
+    // Final detections on the last layer when no probe recorded them (a module alone has none to show).
     let hasDetectionProbe = trace.probes.contains { if case .detections = $0.data { return true } else { return false } }
-    if !hasDetectionProbe, state.layer == idx.probes.count - 1, state.result != nil { out.append(.detections) }
+    if !hasDetectionProbe, state.layer == idx.probes.count - 1, let r = state.result, !r.detections.isEmpty { out.append(.detections) }
     for (_, p) in sorted { out.append(.probe(p)) }
     if !outputIsMap, step?.output != nil { out.append(.output) }
     return out
 }
+
+/// The tensor a probe holds, for telling duplicates apart (nil for sampling points and detections).
+func probeTensor(_ data: ProbeData) -> Tensor? {
+    switch data {
+    case .featureMap(let t), .contextMap(let t, _), .channelWeights(let t), .spatialWeights(let t), .tensor(let t): return t
+    case .attention(let t, _, _): return t
+    case .sampling, .detections: return nil
+    }
+}
+
+/// Whether two tensors are the same values in the same layout (leading dims of 1 aside): the same storage, or
+/// equal element by element.
+func sameTensor(_ a: Tensor, _ b: Tensor) -> Bool {
+    guard a.count == b.count, a.shape.drop(while: { $0 == 1 }) == b.shape.drop(while: { $0 == 1 }) else { return false }
+    return a.data == b.data
+}
+
+/// `ids` without the probes whose tensor equals the step's output or an earlier probe's (remembered per
+/// layer: the views ask on every frame).
+func distinctProbes(_ trace: TraceSnapshot, _ ids: [Int], output: Tensor?) -> [Int] {
+    func address(_ t: Tensor?) -> Int { t?.data.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) } ?? 0 }
+    let key = [address(output)] + ids + ids.map { address(probeTensor(trace.probes[$0].data)) }
+    if let hit = distinctProbeCache.get(key) { return hit }
+    var kept: [Int] = []
+    var seen: [Tensor] = output.map { [$0] } ?? []
+    for id in ids {
+        guard let t = probeTensor(trace.probes[id].data) else { kept.append(id); continue }
+        if seen.contains(where: { sameTensor($0, t) }) { continue }
+        seen.append(t)
+        kept.append(id)
+    }
+    distinctProbeCache.put(key, kept)
+    return kept
+}
+
+let distinctProbeCache = LRUCache<[Int], [Int]>(capacity: 16)
 
 func currentSource(_ state: State) -> VisualSource? {
     let s = visualSources(state)
@@ -239,38 +278,103 @@ func effectiveColormap(_ state: State, signed: Bool) -> Colormap {
     signed && state.colormap == .viridis ? .diverging : state.colormap
 }
 
+// MARK: - Key actions on maps (the explorer's key table calls these)
+
+/// `%`: the next colour range rule (min/max -> percentile -> symmetric), said in the status line.
+public func cycleRange(_ state: inout State) {
+    state.rangeMode = state.rangeMode.next
+    state.notice = "colour range: " + state.rangeMode.label + (state.rangeMode == .minmax ? "" : " (edge cells ignored)")
+}
+
+/// `c`/`C` in grid mode: the next or previous page of channels (a page is the thumbnails that fit), keeping
+/// the selected channel's place on the page; pages wrap around. false (nothing done) when the visual is not a
+/// feature map.
+@discardableResult
+public func pageChannels(_ state: inout State, by delta: Int) -> Bool {
+    guard let (page, C) = currentGridPage(state) else { return false }
+    let per = page.perPage, pages = (C + per - 1) / per
+    let target = ((state.channel / per + delta) % pages + pages) % pages
+    state.channel = min(C - 1, target * per + state.channel % per)
+    return true
+}
+
+/// `R` in grid mode: each thumbnail coloured by its own range, or all by one shared range.
+public func toggleOwnRange(_ state: inout State) {
+    state.gridOwnRange.toggle()
+    state.notice = state.gridOwnRange ? "grid: each channel its own colour range" : "grid: one colour range shared by the page"
+}
+
 // MARK: - Layout of the visual area
 
-/// The map area inside the visual pane (below its title line, above the colour bar and info lines).
-func mapArea(_ r: Rect) -> Rect { Rect(x: r.x, y: r.y + 1, width: r.width, height: r.height - 4) }
+/// The map area inside the visual pane (below its title line, above the colour bar, range and info lines).
+func mapArea(_ r: Rect) -> Rect { Rect(x: r.x, y: r.y + 1, width: r.width, height: r.height - 5) }
+
+/// The lines under the map: the colour bar, the range it shows, and two info lines.
+struct VisualRows {
+    var bar: Int, range: Int, info: Int, info2: Int
+    init(_ inner: Rect) {
+        bar = inner.maxY - 4; range = inner.maxY - 3; info = inner.maxY - 2; info2 = inner.maxY - 1
+    }
+}
 
 /// The geometry the current visual's main map is drawn with inside `pane` (the pane's inner rect),
 /// and the map's size in its own units.
 func visualGeometry(_ state: State, _ paneRect: Rect) -> (MapGeometry, GridSize)? {
     let inner = paneRect.inset(1)
     let area = mapArea(inner)
+    /// The map's own grid, or the input's when it is laid over the image.
+    func fit(_ w: Int, _ h: Int) -> MapGeometry {
+        if overlayShown(state), let input = inputGrid(state) {
+            return MapGeometry.fit(width: input.width, height: input.height, in: area, inputSize: input)
+        }
+        return MapGeometry.fit(width: w, height: h, in: area)
+    }
     switch currentVisualKind(state) {
     case .featureMap(let t, _):
-        guard let (_, h, w) = ScalarMap.chw(t) else { return nil }
-        if state.channelMode == .grid { return nil }
-        if state.overlay, let input = inputGrid(state) {
-            return (MapGeometry.fit(width: input.width, height: input.height, in: area, inputSize: input), GridSize(h, w))
-        }
-        return (MapGeometry.fit(width: w, height: h, in: area), GridSize(h, w))
+        guard let (_, h, w) = ScalarMap.chw(t), state.channelMode != .grid else { return nil }
+        return (fit(w, h), GridSize(h, w))
     case .attention(_, _, let k):
-        if state.overlay, let input = inputGrid(state) {
-            return (MapGeometry.fit(width: input.width, height: input.height, in: area, inputSize: input), k)
-        }
-        return (MapGeometry.fit(width: k.width, height: k.height, in: area), k)
+        return (fit(k.width, k.height), k)
     case .spatial(let t):
         guard t.rank == 2 else { return nil }
-        return (MapGeometry.fit(width: t.shape[1], height: t.shape[0], in: area), GridSize(t.shape[0], t.shape[1]))
+        return (fit(t.shape[1], t.shape[0]), GridSize(t.shape[0], t.shape[1]))
     case .sampling, .detections:
         let input = inputGrid(state) ?? GridSize(640, 640)
         return (MapGeometry.fit(width: input.width, height: input.height, in: area, inputSize: input), input)
     default:
         return nil
     }
+}
+
+/// Whether the current visual is drawn over the input image (`o`, and an image to draw under it): the map
+/// over the image in grey, or in the sampling view the level's map (or with `x` the aggregated heatmap) under
+/// the points. For the status bar.
+public func overlayShown(_ state: State) -> Bool {
+    guard state.overlay, state.result?.image != nil else { return false }
+    switch currentVisualKind(state) {
+    case .featureMap: return state.channelMode != .grid
+    case .attention, .spatial, .sampling: return true
+    default: return false
+    }
+}
+
+/// The status bar's note about the terminal's colours: on an 8-colour terminal maps use an 8-colour ramp
+/// (named by the colour bar), and more colours can be asked for. nil when there is nothing to say.
+public func colorModeNote(_ state: State) -> String? {
+    guard state.render.colorMode == .c8 else { return nil }
+    return "8-colour terminal: maps use an 8-colour ramp (--colors 256 or TERM=xterm-256color for more)"
+}
+
+/// Whether maps are drawn with the 8-colour ramp (an 8-colour terminal, cell-sized symbols, no image under
+/// the map) rather than through libchafa's quantisation.
+func usesRamp8(_ state: State, overImage: Bool) -> Bool {
+    state.render.colorMode == .c8 && state.render.symbols != .ascii && !overImage
+}
+
+/// `data`, then the keys that act on it when key hints are on (the explorer; `render` prints none).
+func withHints(_ state: State, _ data: String, _ keys: String) -> String {
+    guard state.keyHints, !keys.isEmpty else { return data }
+    return data.isEmpty ? keys : data + " · " + keys
 }
 
 // MARK: - Drawing
@@ -281,11 +385,9 @@ func drawVisual(_ state: State, into screen: inout Screen, inner: Rect, paneRect
     let kind = currentVisualKind(state)
     let title = visualTitle(state, kind)
     screen.text(inner.x, inner.y, clip(title, inner.width), theme.style(.header), maxWidth: inner.width)
-    guard inner.height >= 6, inner.width >= 10 else { return }
+    guard inner.height >= 7, inner.width >= 10 else { return }
     let area = mapArea(inner)
-    let barRow = inner.maxY - 3
-    let infoRow = inner.maxY - 2
-    let info2Row = inner.maxY - 1
+    let rows = VisualRows(inner)
     switch kind {
     case .none(let msg):
         for (i, line) in wrap(msg, width: inner.width).prefix(area.height).enumerated() {
@@ -299,38 +401,45 @@ func drawVisual(_ state: State, into screen: inout Screen, inner: Rect, paneRect
         screen.text(inner.x, area.y + 1, "tensor \(shapeText(t.shape))", theme.style(.text))
         screen.text(inner.x, area.y + 2, stats, theme.style(.dim), maxWidth: inner.width)
     case .featureMap(let t, let signed):
-        drawFeatureMap(state, t, signed: signed, into: &screen, area: area, paneRect: paneRect, barRow: barRow, infoRow: infoRow)
+        drawFeatureMap(state, t, signed: signed, into: &screen, area: area, paneRect: paneRect, rows: rows)
     case .attention(let t, let q, let k):
-        drawAttention(state, t, query: q, key: k, into: &screen, paneRect: paneRect, barRow: barRow, infoRow: infoRow)
+        drawAttention(state, t, query: q, key: k, into: &screen, paneRect: paneRect, rows: rows)
     case .channelWeights(let t):
-        drawBars(state, t, into: &screen, area: area, infoRow: infoRow)
+        drawBars(state, t, into: &screen, area: area, rows: rows)
     case .spatial(let t):
         guard t.rank == 2 else { break }
-        let map = ScalarMap(width: t.shape[1], height: t.shape[0], values: t.data, signed: t.data.contains { $0 < 0 })
+        let map = spatialScalar(t)
         let geo = visualGeometry(state, paneRect)!.0
-        drawMap(state, map, geo: geo, into: &screen, barRow: barRow, x: inner.x, width: inner.width)
-        drawCursorValue(state, map, geo: geo, into: &screen, infoRow: infoRow, x: inner.x, width: inner.width)
+        drawMap(state, map, geo: geo, into: &screen, barRow: rows.bar, x: inner.x, width: inner.width)
+        drawCursorValue(state, map, geo: geo, into: &screen, infoRow: rows.info, x: inner.x, width: inner.width)
     case .sampling(let s):
-        drawSampling(state, s, into: &screen, paneRect: paneRect, barRow: barRow, infoRow: infoRow, info2Row: info2Row)
+        drawSampling(state, s, into: &screen, paneRect: paneRect, rows: rows)
     case .detections(let dets):
-        drawDetections(state, dets, into: &screen, paneRect: paneRect, infoRow: infoRow)
+        drawDetections(state, dets, into: &screen, paneRect: paneRect, rows: rows)
     }
 }
 
+/// The current visual's title: what it is (the probe's label, e.g. "gate sigmoid(a(x))", or the layer's
+/// output) and where it was recorded; in the explorer also which of the layer's visuals it is.
 func visualTitle(_ state: State, _ kind: VisualKind) -> String {
     let sources = visualSources(state)
-    let which = sources.count > 1 ? " [\(min(state.visual, sources.count - 1) + 1)/\(sources.count) v:next]" : ""
-    let label: String
-    if let p = currentProbe(state) {
-        label = "\(p.label) · \(p.path)"
-    } else if case .output? = currentSource(state) {
-        label = "output feature map"
-    } else if case .detections? = currentSource(state) {
-        label = "detections"
-    } else {
-        label = "visual"
+    let which = sources.count > 1 && state.keyHints ? " [\(min(state.visual, sources.count - 1) + 1)/\(sources.count) v:next]" : ""
+    return sourceTitle(state, currentSource(state)) + which
+}
+
+/// A visual's name: the probe's label and path, "output feature map · path" or "detections".
+func sourceTitle(_ state: State, _ source: VisualSource?) -> String {
+    switch source {
+    case .probe(let i)?:
+        guard let p = currentTrace(state)?.probes[i] else { return "visual" }
+        return "\(p.label) · \(p.path)"
+    case .output?:
+        let path = currentStep(state)?.path
+        let isMap = currentStep(state)?.output.map { $0.rank == 4 } ?? false
+        return (isMap ? "output feature map" : "output") + (path.map { " · \($0)" } ?? "")
+    case .detections?: return "detections"
+    case nil: return "visual"
     }
-    return label + which
 }
 
 func shapeText(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
@@ -353,26 +462,61 @@ func drawProgress(_ screen: inout Screen, x: Int, y: Int, width: Int, done: Int,
     screen.text(x, y, bar + label, theme.style(.accent), maxWidth: width)
 }
 
-/// Paints `map` (optionally over the input image) into `geo.rect` and draws a colour bar on `barRow`.
+/// The text a constant map shows instead of a flat colour.
+func constantText(_ v: Float) -> String { "constant value \(fmt(v))" }
+
+/// Paints `map` (over the input image in grey when the geometry is the input's and `o` is on) into `geo.rect`,
+/// and draws its colour bar and range on `barRow` and the row below. A map whose values are all equal is named
+/// instead ("constant value V").
 @discardableResult
 func drawMap(_ state: State, _ map: ScalarMap, geo: MapGeometry, into screen: inout Screen, barRow: Int, x: Int, width: Int,
              norm given: Normalization? = nil) -> Normalization {
-    let norm = given ?? Normalization.fit(map.values, signed: map.signed, clip: state.clip ? 1 : 0)
-    let cmap = effectiveColormap(state, signed: map.signed)
-    let (sx, sy) = state.render.symbols.pixelsPerCell
-    let pw = geo.rect.width * sx, ph = geo.rect.height * sy
-    var pic = Painter.paint(map, colormap: cmap, norm: norm, width: pw, height: ph)
-    if state.overlay, let img = state.result?.image, geo.inputSize != nil {
-        pic = Painter.blend(Painter.image(img, width: pw, height: ph), pic, alpha: 0.6)
+    let norm = given ?? Normalization.fit([map], mode: state.rangeMode)
+    let cmap = effectiveColormap(state, signed: norm.signed)
+    let overImage = state.overlay && geo.inputSize != nil ? state.result?.image : nil
+    if let v = norm.constantValue {
+        drawCentred(state, constantText(v), in: geo.rect, into: &screen)
+    } else if usesRamp8(state, overImage: overImage != nil) {
+        let cells = Ramp8(cmap).cells(map, norm: norm, cols: geo.rect.width, rows: geo.rect.height)
+        put(cells, in: geo.rect, into: &screen)
+    } else {
+        let (sx, sy) = state.render.symbols.pixelsPerCell
+        let pw = geo.rect.width * sx, ph = geo.rect.height * sy
+        var pic = Painter.paint(map, colormap: cmap, norm: norm, width: pw, height: ph)
+        if let img = overImage { pic = Painter.blend(Painter.greyImage(img, width: pw, height: ph), pic, alpha: 0.6) }
+        Renderer.draw(pic, into: &screen, at: geo.rect, options: state.render)
     }
-    Renderer.draw(pic, into: &screen, at: geo.rect, options: state.render)
     drawColorBar(state, cmap, norm: norm, into: &screen, x: x, y: barRow, width: width)
     return norm
 }
 
+/// Copies `cells` (rect.width x rect.height, row-major) into `rect` of the screen.
+func put(_ cells: [Cell], in rect: Rect, into screen: inout Screen) {
+    guard cells.count == rect.width * rect.height else { return }
+    for r in 0 ..< rect.height {
+        for c in 0 ..< rect.width { screen.set(rect.x + c, rect.y + r, cells[r * rect.width + c]) }
+    }
+}
+
+/// A line of text centred in `rect` (cut to its width).
+func drawCentred(_ state: State, _ text: String, in rect: Rect, into screen: inout Screen) {
+    guard rect.width > 0, rect.height > 0 else { return }
+    let t = clip(text, rect.width)
+    let x = rect.x + max(0, (rect.width - t.unicodeScalars.count) / 2)
+    screen.text(x, rect.y + rect.height / 2, t, state.theme.style(.accent), maxWidth: rect.width)
+}
+
+/// The colour bar on row `y` (low value, the colours, high value, the colormap's name, or the 8-colour ramp's
+/// colours) and on row `y + 1` the range it shows and the map's true min and max.
 func drawColorBar(_ state: State, _ cmap: Colormap, norm: Normalization, into screen: inout Screen, x: Int, y: Int, width: Int) {
+    if let v = norm.constantValue {
+        screen.text(x, y, clip(constantText(v) + " (every cell, to 3 significant digits)", width), state.theme.style(.text))
+        return
+    }
+    let ramp = usesRamp8(state, overImage: false) ? Ramp8(cmap) : nil
     let lo = fmt(norm.lo), hi = fmt(norm.hi)
-    let barWidth = max(4, min(40, width - lo.count - hi.count - 4 - cmap.rawValue.count - 1))
+    let name = ramp.map { "\($0.name) (8 colours)" } ?? cmap.rawValue
+    let barWidth = max(ramp == nil ? 4 : 8, min(40, width - lo.count - hi.count - 3 - name.count))
     screen.text(x, y, lo, state.theme.style(.text))
     let bx = x + lo.count + 1
     if state.render.colorMode == .none {
@@ -382,11 +526,26 @@ func drawColorBar(_ state: State, _ cmap: Colormap, norm: Normalization, into sc
             s.unicodeScalars.append(Renderer.ramp[k])
         }
         screen.text(bx, y, s)
+    } else if let ramp {
+        put(ramp.bar(width: barWidth), in: Rect(x: bx, y: y, width: barWidth, height: 1), into: &screen)
     } else {
         let pic = Painter.colorBar(cmap, width: barWidth, height: 2)
         Renderer.draw(pic, into: &screen, at: Rect(x: bx, y: y, width: barWidth, height: 1), options: state.render)
     }
-    screen.text(bx + barWidth + 1, y, hi + " " + cmap.rawValue, state.theme.style(.text))
+    let tail = clip(hi + " " + name, max(0, x + width - (bx + barWidth + 1)))
+    screen.text(bx + barWidth + 1, y, tail, state.theme.style(.text))
+    screen.text(x, y + 1, clip(rangeText(norm), width), state.theme.style(.dim))
+}
+
+/// "range p1–p99 (edge cells ignored) · min -0.52 max 3.1": the rule of the colour range and the true extremes.
+func rangeText(_ norm: Normalization) -> String {
+    let rule = "range " + norm.mode.label + (norm.mode == .minmax ? "" : " (edge cells ignored)")
+    return rule + " · min \(fmt(norm.dataMin)) max \(fmt(norm.dataMax))"
+}
+
+/// Spatial weights [H, W] as a map (signed when any weight is negative).
+func spatialScalar(_ t: Tensor) -> ScalarMap {
+    ScalarMap(width: t.shape[1], height: t.shape[0], values: t.data, signed: t.data.contains { $0 < 0 })
 }
 
 /// The channel map selected by the channel mode (nil in grid mode).
@@ -402,38 +561,42 @@ func featureMapScalar(_ state: State, _ t: Tensor, signed: Bool) -> ScalarMap? {
     return m
 }
 
-func drawFeatureMap(_ state: State, _ t: Tensor, signed: Bool, into screen: inout Screen, area: Rect, paneRect: Rect, barRow: Int, infoRow: Int) {
+func drawFeatureMap(_ state: State, _ t: Tensor, signed: Bool, into screen: inout Screen, area: Rect, paneRect: Rect, rows: VisualRows) {
     guard let (C, H, W) = ScalarMap.chw(t) else { return }
     let inner = paneRect.inset(1)
     if state.channelMode == .grid {
-        drawChannelGrid(state, t, C: C, H: H, W: W, signed: signed, into: &screen, area: area, barRow: barRow, infoRow: infoRow, x: inner.x, width: inner.width)
+        drawChannelGrid(state, t, C: C, H: H, W: W, signed: signed, into: &screen, area: area, rows: rows, x: inner.x, width: inner.width)
         return
     }
     guard let map = featureMapScalar(state, t, signed: signed), let (geo, _) = visualGeometry(state, paneRect) else { return }
-    drawMap(state, map, geo: geo, into: &screen, barRow: barRow, x: inner.x, width: inner.width)
-    drawCursorValue(state, map, geo: geo, into: &screen, infoRow: infoRow, x: inner.x, width: inner.width)
+    drawMap(state, map, geo: geo, into: &screen, barRow: rows.bar, x: inner.x, width: inner.width)
+    drawCursorValue(state, map, geo: geo, into: &screen, infoRow: rows.info, x: inner.x, width: inner.width)
     let what: String
     switch state.channelMode {
-    case .single: what = "channel \(state.channel)/\(C) (c/C, digits)"
+    case .single: what = "channel \(state.channel)/\(C)"
     case .mean: what = "mean of \(C) channels"
     case .max: what = "max of \(C) channels"
     case .grid: what = ""
     }
-    screen.text(inner.x, infoRow + 1, clip("\(what) · \(H)x\(W) · a: single/grid/mean/max · o: over image", inner.width), state.theme.style(.dim))
+    let line = withHints(state, "\(what) · \(H)x\(W)", "c/C, digits: channel · a: single/grid/mean/max · o: over image")
+    // Without a cursor (render) the line moves up into the cursor's row.
+    screen.text(inner.x, state.showCursor ? rows.info2 : rows.info, clip(line, inner.width), state.theme.style(.dim))
 }
 
-/// The value under the cursor, and the cursor itself on the map.
+/// The value under the cursor, and the cursor itself on the map (when the cursor is shown).
 func drawCursorValue(_ state: State, _ map: ScalarMap, geo: MapGeometry, into screen: inout Screen, infoRow: Int, x: Int, width: Int) {
+    guard state.showCursor else { return }
     let cx = max(0, min(map.width - 1, state.cursor.x)), cy = max(0, min(map.height - 1, state.cursor.y))
     let v = map.value(x: cx, y: cy)
-    screen.text(x, infoRow, clip("cursor (y \(cy), x \(cx)) = \(fmt(v))   [Tab, then arrows/hjkl move it]", width), state.theme.style(.text))
+    let line = withHints(state, "cursor (y \(cy), x \(cx)) = \(fmt(v))", "Tab, then arrows/hjkl move it")
+    screen.text(x, infoRow, clip(line, width), state.theme.style(.text))
     if let (c, r) = geo.cell(gridX: cx, gridY: cy, grid: GridSize(map.height, map.width)) {
         drawCursorCell(state, &screen, c, r)
     }
 }
 
 func drawCursorCell(_ state: State, _ screen: inout Screen, _ c: Int, _ r: Int) {
-    guard c >= 0, r >= 0, c < screen.width, r < screen.height else { return }
+    guard state.showCursor, c >= 0, r >= 0, c < screen.width, r < screen.height else { return }
     var cell = screen[c, r]
     cell.symbol = "✛"
     if state.render.colorMode == .none {
@@ -447,57 +610,100 @@ func drawCursorCell(_ state: State, _ screen: inout Screen, _ c: Int, _ r: Int) 
     screen[c, r] = cell
 }
 
+/// How a channel grid is laid out in an area: tiles of the map's own shape in cells (at least 6x3, a row for
+/// the channel number), made smaller until up to 32 channels fit; a page is the tiles that fit.
+struct GridPage: Equatable {
+    var tileW: Int, tileH: Int, cols: Int, rows: Int
+    var perPage: Int { cols * rows }
+
+    init(channels C: Int, height H: Int, width W: Int, area: Rect) {
+        let fullW = max(6, min(area.width, W + 1)), fullH = max(3, min(area.height, (H + 1) / 2 + 1))
+        tileW = fullW
+        tileH = fullH
+        while tileW > 6 && (area.width / tileW) * (area.height / tileH) < min(C, 32) {
+            tileW -= 1
+            tileH = max(3, (tileW - 1) * (fullH - 1) / max(1, fullW - 1) + 1)
+        }
+        cols = max(1, area.width / tileW)
+        rows = max(1, area.height / tileH)
+    }
+
+    /// The first channel of the page holding `channel`.
+    func start(of channel: Int) -> Int { (channel / perPage) * perPage }
+}
+
+let gridRangeCache = LRUCache<[Int], Normalization>(capacity: 8)
+
+/// The grid page of the current feature map in the explorer's visual pane (nil when it shows none).
+func currentGridPage(_ state: State) -> (GridPage, channels: Int)? {
+    guard case .featureMap(let t, _) = currentVisualKind(state), let (C, H, W) = ScalarMap.chw(t), C > 0 else { return nil }
+    let area = mapArea(Layout(state: state).right.inset(1))
+    return (GridPage(channels: C, height: H, width: W, area: area), C)
+}
+
 func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed: Bool, into screen: inout Screen, area: Rect,
-                     barRow: Int, infoRow: Int, x: Int, width: Int) {
-    // Tiles of the map's own size in cells (at least 6x3, a row for the channel number), made smaller, keeping
-    // their shape, until up to 32 channels fit; the page starts at the current channel's.
-    let fullW = max(6, min(area.width, W + 1)), fullH = max(3, min(area.height, (H + 1) / 2 + 1))
-    var tileW = fullW, tileH = fullH
-    while tileW > 6 && (area.width / tileW) * (area.height / tileH) < min(C, 32) {
-        tileW -= 1
-        tileH = max(3, (tileW - 1) * (fullH - 1) / max(1, fullW - 1) + 1)
+                     rows: VisualRows, x: Int, width: Int) {
+    let page = GridPage(channels: C, height: H, width: W, area: area)
+    let tileW = page.tileW, tileH = page.tileH
+    let start = page.start(of: state.channel)
+    var maps: [(Int, ScalarMap)] = []
+    for c in start ..< min(C, start + page.perPage) {
+        guard var m = ScalarMap.channel(t, c) else { break }
+        m.signed = signed
+        maps.append((c, m))
     }
-    let cols = max(1, area.width / tileW), rows = max(1, area.height / tileH)
-    let perPage = cols * rows
-    let start = (state.channel / perPage) * perPage
-    var all: [Float] = []
-    for c in start ..< min(C, start + perPage) {
-        let base = c * H * W
-        all.append(contentsOf: t.data[base ..< base + H * W])
-    }
-    let norm = Normalization.fit(all, signed: signed, clip: state.clip ? 1 : 0)
-    let cmap = effectiveColormap(state, signed: signed)
+    // The page's shared range, remembered: every key press redraws the same page.
+    let key = t.data.withUnsafeBufferPointer { [Int(bitPattern: $0.baseAddress), $0.count] } + [start, maps.count, signed ? 1 : 0,
+                                                                                              RangeMode.allCases.firstIndex(of: state.rangeMode)!]
+    let shared = gridRangeCache.get(key) ?? Normalization.fit(maps.map(\.1), mode: state.rangeMode)
+    gridRangeCache.put(key, shared)
+    let cmap = effectiveColormap(state, signed: shared.signed)
+    let ramp = usesRamp8(state, overImage: false)
     // All tiles painted into one picture of the area and turned into cells in one libchafa call (one call
     // per tile costs a thread hand-off each); only the tiles' own cells are copied to the screen.
     let (sx, sy) = state.render.symbols.pixelsPerCell
-    var pic = Picture(width: area.width * sx, height: area.height * sy)
-    var tiles: [(Int, Rect, Rect)] = []
-    for k in 0 ..< perPage {
-        let c = start + k
-        guard c < C, let m0 = ScalarMap.channel(t, c) else { break }
-        var m = m0
-        m.signed = signed
-        let tile = Rect(x: area.x + (k % cols) * tileW, y: area.y + (k / cols) * tileH, width: tileW - 1, height: tileH - 1)
+    var pic = Picture(width: ramp ? 0 : area.width * sx, height: ramp ? 0 : area.height * sy)
+    var tiles: [(Int, Rect, Rect, Normalization)] = []
+    for (k, (c, m)) in maps.enumerated() {
+        let tile = Rect(x: area.x + (k % page.cols) * tileW, y: area.y + (k / page.cols) * tileH, width: tileW - 1, height: tileH - 1)
         let geo = MapGeometry.fit(width: W, height: H, in: tile)
-        Painter.paint(m, colormap: cmap, norm: norm, into: &pic, x: (geo.rect.x - area.x) * sx, y: (geo.rect.y - area.y) * sy,
-                      width: geo.rect.width * sx, height: geo.rect.height * sy)
-        tiles.append((c, tile, geo.rect))
+        let norm = state.gridOwnRange ? Normalization.fit([m], mode: state.rangeMode) : shared
+        if ramp {
+            put(Ramp8(effectiveColormap(state, signed: norm.signed)).cells(m, norm: norm, cols: geo.rect.width, rows: geo.rect.height), in: geo.rect, into: &screen)
+        } else {
+            Painter.paint(m, colormap: effectiveColormap(state, signed: norm.signed), norm: norm, into: &pic,
+                          x: (geo.rect.x - area.x) * sx, y: (geo.rect.y - area.y) * sy, width: geo.rect.width * sx, height: geo.rect.height * sy)
+        }
+        tiles.append((c, tile, geo.rect, norm))
     }
-    let cells = Renderer.cells(pic, cols: area.width, rows: area.height, options: state.render)
-    for (c, tile, r) in tiles {
+    let cells = ramp ? [] : Renderer.cells(pic, cols: area.width, rows: area.height, options: state.render)
+    for (c, tile, r, norm) in tiles {
         if cells.count == area.width * area.height {
             for y in max(r.y, area.y) ..< min(r.maxY, area.maxY) {
                 for x in max(r.x, area.x) ..< min(r.maxX, area.maxX) { screen.set(x, y, cells[(y - area.y) * area.width + x - area.x]) }
             }
         }
+        // A constant tile (in its own range, or all of them in a constant shared one) says so.
+        if let v = norm.constantValue {
+            screen.fill(r, Cell(" "))
+            drawCentred(state, "=\(fmt(v))", in: r, into: &screen)
+        }
         let style = c == state.channel ? state.theme.style(.selected) : state.theme.style(.dim)
         screen.text(tile.x, tile.maxY, "\(c)", style, maxWidth: tileW - 1)
     }
-    drawColorBar(state, cmap, norm: norm, into: &screen, x: x, y: barRow, width: width)
-    screen.text(x, infoRow, clip("channels \(start)-\(min(C, start + perPage) - 1) of \(C) · shared range · c/C pages · a: mode", width), state.theme.style(.dim))
+    if state.gridOwnRange {
+        screen.text(x, rows.bar, clip("each tile its own range (\(state.rangeMode.label))", width), state.theme.style(.text))
+    } else {
+        drawColorBar(state, cmap, norm: shared, into: &screen, x: x, y: rows.bar, width: width)
+    }
+    let pages = (C + page.perPage - 1) / page.perPage
+    let data = "channels \(start)-\(min(C, start + page.perPage) - 1) of \(C) · page \(start / page.perPage + 1)/\(pages) · "
+        + (state.gridOwnRange ? "own ranges" : "shared range")
+    let line = withHints(state, data, "c/C: page · R: shared/own range · a: mode")
+    screen.text(x, rows.info, clip(line, width), state.theme.style(.dim))
 }
 
-func drawAttention(_ state: State, _ t: Tensor, query: GridSize, key: GridSize, into screen: inout Screen, paneRect: Rect, barRow: Int, infoRow: Int) {
+func drawAttention(_ state: State, _ t: Tensor, query: GridSize, key: GridSize, into screen: inout Screen, paneRect: Rect, rows: VisualRows) {
     let inner = paneRect.inset(1)
     guard t.rank == 3, let (geo, _) = visualGeometry(state, paneRect) else { return }
     let heads = t.shape[0], Q = t.shape[1], K = t.shape[2]
@@ -512,7 +718,7 @@ func drawAttention(_ state: State, _ t: Tensor, query: GridSize, key: GridSize, 
     if hs.count > 1 { for k in 0 ..< K { values[k] /= Float(hs.count) } }
     guard K == key.count else { return }
     let map = ScalarMap(width: key.width, height: key.height, values: values)
-    drawMap(state, map, geo: geo, into: &screen, barRow: barRow, x: inner.x, width: inner.width)
+    drawMap(state, map, geo: geo, into: &screen, barRow: rows.bar, x: inner.x, width: inner.width)
     // The query's own position on the key grid (same spatial extent) as the cursor.
     if let (c, r) = geo.cell(normalizedX: (Float(qx) + 0.5) / Float(query.width), normalizedY: (Float(qy) + 0.5) / Float(query.height)) {
         drawCursorCell(state, &screen, c, r)
@@ -520,11 +726,11 @@ func drawAttention(_ state: State, _ t: Tensor, query: GridSize, key: GridSize, 
     var best = 0
     for k in 0 ..< K where values[k] > values[best] { best = k }
     let headText = state.head >= 0 ? "head \(state.head)/\(heads)" : "mean of \(heads) heads"
-    screen.text(inner.x, infoRow, clip("query (y \(qy), x \(qx)) #\(q) · \(headText) · peak key (y \(best / key.width), x \(best % key.width)) \(fmt(values[best]))", inner.width), state.theme.style(.text))
-    screen.text(inner.x, infoRow + 1, clip("Tab then arrows move the query · [ ] head · o: over image", inner.width), state.theme.style(.dim))
+    screen.text(inner.x, rows.info, clip("query (y \(qy), x \(qx)) #\(q) · \(headText) · peak key (y \(best / key.width), x \(best % key.width)) \(fmt(values[best]))", inner.width), state.theme.style(.text))
+    screen.text(inner.x, rows.info2, clip(withHints(state, "", "Tab then arrows move the query · [ ] head · o: over image"), inner.width), state.theme.style(.dim))
 }
 
-func drawBars(_ state: State, _ t: Tensor, into screen: inout Screen, area: Rect, infoRow: Int) {
+func drawBars(_ state: State, _ t: Tensor, into screen: inout Screen, area: Rect, rows: VisualRows) {
     let C = t.count
     guard C > 0, area.width > 2, area.height > 2 else { return }
     let vals = t.data
@@ -558,45 +764,30 @@ func drawBars(_ state: State, _ t: Tensor, into screen: inout Screen, area: Rect
     }
     let order = vals.indices.sorted { vals[$0] > vals[$1] }.prefix(5).map { "\($0):\(fmt(vals[$0]))" }.joined(separator: " ")
     screen.text(area.x, area.maxY - 1, clip("\(C) channels" + (perCol > 1 ? ", \(perCol) per column (largest shown)" : ""), area.width), state.theme.style(.dim))
-    screen.text(area.x, infoRow, clip("channel \(state.channel) = \(fmt(vals[min(C - 1, state.channel)])) · top: \(order)", area.width), state.theme.style(.text))
-    screen.text(area.x, infoRow + 1, clip("Tab then ←/→ choose a channel", area.width), state.theme.style(.dim))
+    screen.text(area.x, rows.info, clip("channel \(state.channel) = \(fmt(vals[min(C - 1, state.channel)])) · top: \(order)", area.width), state.theme.style(.text))
+    screen.text(area.x, rows.info2, clip(withHints(state, "", "Tab then ←/→ choose a channel"), area.width), state.theme.style(.dim))
 }
 
-/// The sampling view: image (or aggregated heatmap) with the reference point and the sampling points.
-func drawSampling(_ state: State, _ s: SamplingPoints, into screen: inout Screen, paneRect: Rect, barRow: Int, infoRow: Int, info2Row: Int) {
+/// The sampling view: the points over the input image, or over a map with `x` (the aggregated weights of every
+/// query's points) or `o` (the sampled level's feature map), that map laid over the image in grey with `o`.
+func drawSampling(_ state: State, _ s: SamplingPoints, into screen: inout Screen, paneRect: Rect, rows: VisualRows) {
     let inner = paneRect.inset(1)
     guard let (geo, input) = visualGeometry(state, paneRect) else { return }
     let (sx, sy) = state.render.symbols.pixelsPerCell
-    let pw = geo.rect.width * sx, ph = geo.rect.height * sy
     let q = max(0, min(s.queries - 1, state.query))
     let heads = state.head >= 0 ? [state.head] : Array(0 ..< s.heads)
     let levels = state.level >= 0 ? [state.level] : Array(0 ..< s.levels)
     let P = s.points, L = s.levels, H = s.heads
-    // Background: the aggregated weights of every query's points, or the input image, or a level's grid.
-    if state.aggregate {
-        let grid = s.levelShapes.isEmpty ? GridSize(64, 64) : s.levelShapes[levels.count == 1 ? levels[0] : 0]
-        var acc = [Float](repeating: 0, count: grid.count)
-        s.locations.data.withUnsafeBufferPointer { loc in
-            s.weights.data.withUnsafeBufferPointer { w in
-                for qq in 0 ..< s.queries {
-                    for h in heads {
-                        for l in levels {
-                            for p in 0 ..< P {
-                                let wi = ((qq * H + h) * L + l) * P + p
-                                let x = loc[2 * wi], y = loc[2 * wi + 1]
-                                let gx = Int(x * Float(grid.width)), gy = Int(y * Float(grid.height))
-                                if gx >= 0, gy >= 0, gx < grid.width, gy < grid.height { acc[gy * grid.width + gx] += w[wi] }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let map = ScalarMap(width: grid.width, height: grid.height, values: acc)
-        drawMap(state, map, geo: geo, into: &screen, barRow: barRow, x: inner.x, width: inner.width)
+    let legend = "points: colour = head, brightness = weight"
+    var about = ""
+    if let (map, what) = samplingBackground(state, s, heads: heads, levels: levels) {
+        drawMap(state, map, geo: geo, into: &screen, barRow: rows.bar, x: inner.x, width: inner.width)
+        about = what
     } else if let img = state.result?.image {
-        Renderer.draw(Painter.image(img, width: pw, height: ph), into: &screen, at: geo.rect, options: state.render)
-        screen.text(inner.x, barRow, clip("points: colour = head, brightness = weight · x: aggregated heatmap", inner.width), state.theme.style(.dim))
+        let pic = state.overlay ? Painter.greyImage(img, width: geo.rect.width * sx, height: geo.rect.height * sy)
+            : Painter.image(img, width: geo.rect.width * sx, height: geo.rect.height * sy)
+        Renderer.draw(pic, into: &screen, at: geo.rect, options: state.render)
+        screen.text(inner.x, rows.bar, clip(legend, inner.width), state.theme.style(.dim))
     } else {
         screen.fill(geo.rect, Cell("·", fg: state.theme.monochrome ? .none : .rgb(80, 80, 80)))
     }
@@ -654,9 +845,52 @@ func drawSampling(_ state: State, _ s: SamplingPoints, into screen: inout Screen
     }
     let headText = state.head >= 0 ? "head \(state.head)/\(H)" : "all \(H) heads"
     let levelText = state.level >= 0 ? "level \(state.level)/\(L) \(state.level < s.levelShapes.count ? "\(s.levelShapes[state.level].height)x\(s.levelShapes[state.level].width)" : "")" : "all \(L) levels"
-    screen.text(inner.x, infoRow, clip("\(qtext) · \(headText) · \(levelText) · \(P) points", inner.width), state.theme.style(.text))
+    screen.text(inner.x, rows.info, clip("\(qtext) · \(headText) · \(levelText) · \(P) points", inner.width), state.theme.style(.text))
     let how = s.queryLevels == nil ? "< > detection · digits: query" : "Tab, arrows: query pixel"
-    screen.text(inner.x, info2Row, clip("\(how) · [ ] head · { } level · x heatmap", inner.width), state.theme.style(.dim))
+    screen.text(inner.x, rows.info2, clip(withHints(state, about, "\(how) · [ ] head · { } level · x heatmap · o map"), inner.width), state.theme.style(.dim))
+}
+
+/// The map under the sampling points and a line saying what it is: with `x` the summed weights of every
+/// query's points on the level's grid; with `o` (and no `x`) the feature map the points sample at that level,
+/// the channel mean of the latest layer output before this layer with the level's size. nil: the image.
+func samplingBackground(_ state: State, _ s: SamplingPoints, heads: [Int], levels: [Int]) -> (ScalarMap, String)? {
+    let P = s.points, L = s.levels, H = s.heads
+    let level = levels.count == 1 ? levels[0] : 0
+    if state.aggregate {
+        let grid = s.levelShapes.isEmpty ? GridSize(64, 64) : s.levelShapes[level]
+        var acc = [Float](repeating: 0, count: grid.count)
+        s.locations.data.withUnsafeBufferPointer { loc in
+            s.weights.data.withUnsafeBufferPointer { w in
+                for qq in 0 ..< s.queries {
+                    for h in heads {
+                        for l in levels {
+                            for p in 0 ..< P {
+                                let wi = ((qq * H + h) * L + l) * P + p
+                                let x = loc[2 * wi], y = loc[2 * wi + 1]
+                                let gx = Int(x * Float(grid.width)), gy = Int(y * Float(grid.height))
+                                if gx >= 0, gy >= 0, gx < grid.width, gy < grid.height { acc[gy * grid.width + gx] += w[wi] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (ScalarMap(width: grid.width, height: grid.height, values: acc), "aggregated point weights of all \(s.queries) queries, level \(level) grid")
+    }
+    guard state.overlay, level < s.levelShapes.count, let (path, t) = levelFeatureMap(state, s.levelShapes[level]),
+          let map = ScalarMap.reduce(t, max: false) else { return nil }
+    return (map, "level \(level) map: mean of \(path)'s channels")
+}
+
+/// The latest layer output before the current layer whose spatial size is `grid` (the feature map a
+/// deformable attention samples at that level), with its path.
+func levelFeatureMap(_ state: State, _ grid: GridSize) -> (String, Tensor)? {
+    guard let trace = currentTrace(state), let idx = state.index, state.layer < idx.steps.count else { return nil }
+    let end = idx.steps[state.layer] ?? trace.steps.count
+    for step in trace.steps[..<min(end, trace.steps.count)].reversed() {
+        if let t = step.output, t.rank == 4, t.shape[0] == 1, t.shape[2] == grid.height, t.shape[3] == grid.width { return (step.path, t) }
+    }
+    return nil
 }
 
 /// Class colours for boxes.
@@ -706,7 +940,7 @@ func drawBox(_ state: State, _ screen: inout Screen, geo: MapGeometry, x1: Float
     }
 }
 
-func drawDetections(_ state: State, _ dets: [Detection], into screen: inout Screen, paneRect: Rect, infoRow: Int) {
+func drawDetections(_ state: State, _ dets: [Detection], into screen: inout Screen, paneRect: Rect, rows: VisualRows) {
     let inner = paneRect.inset(1)
     guard let (geo, _) = visualGeometry(state, paneRect) else { return }
     let (sx, sy) = state.render.symbols.pixelsPerCell
@@ -718,9 +952,9 @@ func drawDetections(_ state: State, _ dets: [Detection], into screen: inout Scre
     for (i, d) in shown {
         let picked = i == state.detectionPick
         drawBox(state, &screen, geo: geo, x1: d.x1, y1: d.y1, x2: d.x2, y2: d.y2,
-                label: "\(d.className) \(String(format: "%.2f", d.score))", color: picked ? .rgb(255, 255, 255) : classColor(d.classIndex))
+                label: detectionLabel(d), color: picked ? .rgb(255, 255, 255) : classColor(d.classIndex))
     }
     let top = dets.sorted { $0.score > $1.score }.prefix(4).map { "\($0.className) \(String(format: "%.2f", $0.score))" }.joined(separator: ", ")
-    screen.text(inner.x, infoRow, clip("\(dets.count) detections" + (dets.isEmpty ? "" : ": \(top)"), inner.width), state.theme.style(.text))
-    screen.text(inner.x, infoRow + 1, clip("< > pick a detection (its query in the sampling view)", inner.width), state.theme.style(.dim))
+    screen.text(inner.x, rows.info, clip("\(dets.count) detections" + (dets.isEmpty ? "" : ": \(top)"), inner.width), state.theme.style(.text))
+    screen.text(inner.x, rows.info2, clip(withHints(state, "", "< > pick a detection (its query in the sampling view)"), inner.width), state.theme.style(.dim))
 }

@@ -49,6 +49,9 @@ struct RenderCommand: ParsableCommand {
     @Option(name: .long, help: "Colormap: viridis, inferno, turbo, gray or diverging.")
     var colormap: Colormap = .viridis
 
+    @Option(name: .long, help: "Colour range: percentile (default: 1st-99th percentile, the outermost ring of cells ignored), minmax, or symmetric (zero in the middle, for signed maps).")
+    var range: RangeMode = .percentile
+
     @Option(name: .long, help: "Output format: ansi (default), png or json.")
     var format: Format = .ansi
 
@@ -87,7 +90,7 @@ struct RenderCommand: ParsableCommand {
         let request = RunRequest(model: source.model, weights: source.weights, image: inputs.image, inputSize: inputs.imgsz)
         let (opened, result) = try Headless.run(request, backend: backend)
         let spec = RenderSpec(what: what, layer: layer, channel: channel, head: head, level: level, query: query,
-                              probe: probe, overImage: overImage, colormap: colormap)
+                              probe: probe, overImage: overImage, colormap: colormap, range: range)
         var options = display.renderOptions
         if out != nil && display.colors == nil && !display.noColor { options.colorMode = .truecolor }
         var state = try Headless.state(opened: opened, result: result, spec: spec, options: options)
@@ -113,6 +116,7 @@ struct RenderCommand: ParsableCommand {
 
 extension RenderWhat: ExpressibleByArgument {}
 extension Colormap: ExpressibleByArgument {}
+extension RangeMode: ExpressibleByArgument {}
 
 /// PNG bytes of a picture (RGBA, 8 bits).
 func encodePNG(_ pic: Picture) throws -> Data {

@@ -26,7 +26,12 @@ final class E2ERenderTests: XCTestCase {
         let values = try XCTUnwrap(obj["values"] as? [[Double]])
         XCTAssertEqual(values.count, 40)
         XCTAssertEqual(values[0].count, 40)
-        let lo = Float(try XCTUnwrap(obj["min"] as? Double)), hi = Float(try XCTUnwrap(obj["max"] as? Double))
+        // The colours span the range the JSON names (by default the 1st-99th percentile, edge cells ignored).
+        let range = try XCTUnwrap(obj["range"] as? [String: Any])
+        XCTAssertEqual(range["mode"] as? String, "percentile")
+        let lo = Float(try XCTUnwrap(range["lo"] as? Double)), hi = Float(try XCTUnwrap(range["hi"] as? Double))
+        XCTAssertGreaterThanOrEqual(lo, Float(try XCTUnwrap(obj["min"] as? Double)))
+        XCTAssertLessThanOrEqual(hi, Float(try XCTUnwrap(obj["max"] as? Double)))
 
         let out = tempPath("fm.png")
         let p = try CLI.run(common + ["--format", "png", "--out", out])

@@ -64,8 +64,8 @@ public struct CoTAttention: Layer {
             let w0 = slice(weights, axis: 0, range: 0 ..< 1).reshaped([c, h, wd])
             ctx.probe("static context k1", .featureMap(unbatched(slice(k1, axis: 0, range: 0 ..< 1))), name: "k1")
             ctx.probe("dynamic context k2 = softmax(att) * v", .featureMap(unbatched(slice(k2, axis: 0, range: 0 ..< 1))), name: "k2")
-            ctx.probe("attention softmax over H*W, per channel", .contextMap(w0, signed: false), name: "attention")
-            ctx.probe("attention averaged over channels", .contextMap(mean(w0, axis: 0, keepDims: true), signed: false), name: "attention_mean")
+            ctx.probe("attention weights: softmax over H*W, per channel", .contextMap(w0, signed: false), name: "attention")
+            ctx.probe("attention weights averaged over channels", .contextMap(mean(w0, axis: 0, keepDims: true), signed: false), name: "attention_mean")
         }
         return k1 + k2
     }

@@ -50,8 +50,8 @@ public struct ContextAggregation: Layer {
         let values = v(x).reshaped([n, 1, interChannels, h * wd])                  // [N, 1, C/r, HW]
         let context = matmul(values, weights).reshaped([n, interChannels, 1, 1])   // [N, C/r, 1, 1]
         let y = x + m(context) * gate
-        ctx.probe("gate sigmoid(a(x))", .contextMap(unbatched(slice(gate, axis: 0, range: 0 ..< 1)), signed: false), name: "gate")
-        ctx.probe("global context weights softmax(k(x)) over H*W",
+        ctx.probe("gate: sigmoid(a(x))", .contextMap(unbatched(slice(gate, axis: 0, range: 0 ..< 1)), signed: false), name: "gate")
+        ctx.probe("context weights: softmax(k(x)) over H*W (global)",
                   .contextMap(slice(weights, axis: 0, range: 0 ..< 1).reshaped([1, h, wd]), signed: false), name: "context_weights")
         ctx.probe("context vector v @ softmax(k)", .tensor(slice(context, axis: 0, range: 0 ..< 1).reshaped([interChannels])), name: "context")
         return y

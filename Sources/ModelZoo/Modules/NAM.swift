@@ -37,8 +37,8 @@ public struct NAM: Layer {
         try expectNCHW(x, channels: channels, "NAM")
         let gate = sigmoid(bn(x) * channelWeights.reshaped([1, channels, 1, 1]))
         let y = gate * x
-        ctx.probe("channel weights |gamma|/sum|gamma|", .channelWeights(channelWeights), name: "channel_weights")
-        ctx.probe("gate sigmoid(w * BN(x))", .contextMap(unbatched(slice(gate, axis: 0, range: 0 ..< 1)), signed: false), name: "gate")
+        ctx.probe("channel weights: |gamma| / sum |gamma|", .channelWeights(channelWeights), name: "channel_weights")
+        ctx.probe("gate: sigmoid(w * BN(x))", .contextMap(unbatched(slice(gate, axis: 0, range: 0 ..< 1)), signed: false), name: "gate")
         ctx.probe("gated map sigmoid(w * BN(x)) * x", .featureMap(unbatched(slice(y, axis: 0, range: 0 ..< 1))), name: "gated")
         return y
     }
