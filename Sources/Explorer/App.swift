@@ -98,21 +98,37 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
-    /// One run: open the model, build its layer table, prepare the input, run the forward pass with `trace`.
+    /// One run: open the model, prepare the input (at the size the model's rule and family make of the request:
+    /// YOLO's letterbox rectangle may have H != W), build the layer table at that input, run the forward pass with
+    /// `trace` and `postprocess`'s thresholds. An input the model cannot take is a thrown error before the forward pass.
     /// Used by the explorer's background thread, the command line and the benchmarks.
-    public static func perform(_ request: RunRequest, backend: Backend, trace: Trace = Trace(keepTensors: true),
+    public static func perform(_ request: RunRequest, backend: Backend, postprocess: PostprocessOptions = PostprocessOptions(),
+                               trace: Trace = Trace(keepTensors: true),
                                opened: (OpenedModel) -> Void = { _ in },
                                progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> RunResult {
         let model = try backend.open(request.model, request.weights)
         let side = request.inputSize ?? model.defaultInputSize
-        let rows = model.layerTable(inputSize: GridSize(side, side))
-        opened(OpenedModel(name: model.name, family: model.family, rows: rows, inputSize: GridSize(side, side), classNames: model.classNames))
+        func announce(_ size: GridSize) -> [LayerRow] {
+            let rows = model.layerTable(inputSize: size)
+            opened(OpenedModel(name: model.name, family: model.family, rows: rows, inputSize: size, classNames: model.classNames))
+            return rows
+        }
+        let input: Tensor, display: Tensor?
+        do {
+            (input, display) = try backend.prepare(request.image, model, side)
+            try model.validateInput(input.shape)
+        } catch {
+            // The table at the nominal square size, so that the explorer shows the model beside the error.
+            let s = model.checkInputSize(side).size
+            _ = announce(GridSize(s, s))
+            throw error
+        }
+        let rows = announce(GridSize(input.shape[2], input.shape[3]))
         if trace.isCancelled { throw CancelledError() }
-        let (input, display) = try backend.prepare(request.image, model, side)
         trace.expectedSteps = rows.count
         trace.progress = progress
         let t0 = Date()
-        let out = try model.forward(input, trace: trace)
+        let out = try model.forward(input, trace: trace, postprocess: postprocess)
         let seconds = Date().timeIntervalSince(t0)
         return RunResult(trace: trace.snapshot, detections: out.detections, image: display, seconds: seconds)
     }

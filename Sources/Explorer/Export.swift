@@ -42,9 +42,9 @@ public struct ExportError: Error, CustomStringConvertible, Sendable {
 
 public enum Headless {
     /// Runs a model once and returns what the explorer would hold.
-    public static func run(_ request: RunRequest, backend: Backend) throws -> (OpenedModel, RunResult) {
+    public static func run(_ request: RunRequest, backend: Backend, postprocess: PostprocessOptions = PostprocessOptions()) throws -> (OpenedModel, RunResult) {
         var opened: OpenedModel?
-        let result = try Runner.perform(request, backend: backend, opened: { opened = $0 })
+        let result = try Runner.perform(request, backend: backend, postprocess: postprocess, opened: { opened = $0 })
         return (opened!, result)
     }
 

@@ -16,7 +16,7 @@ final class E2ERenderTests: XCTestCase {
     }
 
     func testFeatureMapPNGMatchesItsJSONValues() throws {
-        let common = ["render", "yolov8n", "--image", image, "--imgsz", "320", "--layer", "4", "--what", "featuremap", "--channel", "3"]
+        let common = ["render", "yolov8n", "--image", image, "--imgsz", "320", "--square", "--layer", "4", "--what", "featuremap", "--channel", "3"]
         let j = try CLI.run(common + ["--format", "json"])
         XCTAssertEqual(j.status, 0, j.stderr)
         let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: j.stdoutData) as? [String: Any])
