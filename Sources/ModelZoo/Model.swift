@@ -189,6 +189,9 @@ public protocol DetectionModel: AnyObject, Sendable {
     var inputChannels: Int { get }
     /// Whether the weights are the seeded default initialisation (no checkpoint): its detections are meaningless.
     var isUntrained: Bool { get }
+    /// Throws unless `shape` is an input the model takes (default: [1, inputChannels, H, W] with H and W fitting
+    /// `inputSizeRule`).
+    func validateInput(_ shape: [Int]) throws
     /// The family's reference post-processing thresholds, every field set.
     var postprocessDefaults: PostprocessOptions { get }
     /// The layer table at an input size (params and FLOPs computed analytically).
@@ -212,7 +215,7 @@ extension DetectionModel {
     /// A requested input size after the model's rule (`InputSizeRule.check`): the explorer's check of a typed size.
     public func checkInputSize(_ requested: Int) -> CheckedInputSize { inputSizeRule.check(requested) }
 
-    /// Throws unless `shape` is an input the model takes: [1, inputChannels, H, W] with H and W fitting its rule.
+    /// Throws unless `shape` is [1, inputChannels, H, W] with H and W fitting the model's rule.
     public func validateInput(_ shape: [Int]) throws {
         guard shape.count == 4, shape[0] == 1, shape[1] == inputChannels else {
             throw ModuleInputError(name, "the input must be [1, \(inputChannels), H, W], got \(shape)")

@@ -33,11 +33,10 @@ func readInputTensor(_ path: String, model: any DetectionModel) throws -> (input
         throw CommandError("\(path): no tensor named \"images\" (it holds: \(file.names.sorted().joined(separator: ", ")))")
     }
     let t = try file.tensor("images")
-    guard t.rank == 4, t.shape[0] == 1, t.shape[1] == model.inputChannels else {
-        throw CommandError("\(path): \"images\" has shape \(t.shape); \(model.name) takes [1, \(model.inputChannels), H, W]")
-    }
-    if let problem = model.inputSizeRule.problem(height: t.shape[2], width: t.shape[3]) {
-        throw CommandError("\(path): \"images\" \(t.shape) does not fit \(model.name): \(problem); pad it, or give the picture with --image")
+    do {
+        try model.validateInput(t.shape)
+    } catch {
+        throw CommandError("\(path): \"images\" \(t.shape) does not fit \(error); pad or resize it, or give the picture with --image")
     }
     return (t, displayImage(t, preprocessing: model.preprocessing))
 }

@@ -91,7 +91,7 @@ struct RenderCommand: ParsableCommand {
         let openModel = backend.open
         backend.open = { model, weights in
             let net = try openModel(model, weights)
-            if net.isUntrained { untrained.set() }
+            if net.isUntrained && !net.classNames.isEmpty { untrained.set() }
             return net
         }
         let request = RunRequest(model: source.model, weights: source.weights, image: inputs.image, inputSize: inputs.imgsz)

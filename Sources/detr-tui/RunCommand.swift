@@ -54,7 +54,8 @@ struct RunCommand: ParsableCommand {
         if let dump {
             try writeDump(trace.snapshot, output: out, to: dump)
         }
-        let note = net.isUntrained ? untrainedNote : nil
+        // Only a detector's detections can be meaningless (a module alone has no classes).
+        let note = net.isUntrained && !net.classNames.isEmpty ? untrainedNote : nil
         let usesNMS = usesNonMaxSuppression(net)
         if json {
             struct Row: Encodable {

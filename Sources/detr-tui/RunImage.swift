@@ -44,7 +44,7 @@ func prepareInput(for net: any DetectionModel, image: String?, input: String?, i
         how = "the image scaled to fit \(size) and padded to the nearest multiples of \(net.inputSizeRule.stride), as ultralytics' predict"
     case .stretch:
         resize = "stretch"
-        how = "the image stretched to the \(size)x\(size) square, as ultralytics' predict for RT-DETR"
+        how = "the image stretched to the \(size)x\(size) square" + (net.family == "RT-DETR" ? ", as ultralytics' predict for RT-DETR" : "")
     case .resizeNormalize(let shortest, let maxSize):
         resize = "shortest-edge"
         how = "the image's shortest edge resized to \(size), the longest at most \(Preprocess.longestEdge(for: size, default: shortest, defaultMax: maxSize)), as transformers' image processor"

@@ -93,6 +93,13 @@ final class PredictCLITests: XCTestCase {
         XCTAssertEqual(ok.status, 0, ok.stderr)
     }
 
+    /// A module alone runs on an image through `render` (the runner checks its input as the module does).
+    func testRenderModuleOnAnImage() throws {
+        let r = try CLI.run(["render", "nam", "--image", fixture("wide.png"), "--what", "featuremap", "--width", "40", "--no-color"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("feature map"), r.stdout)
+    }
+
     func testThresholdsAreChecked() throws {
         for args in [["--conf", "1.5"], ["--iou=-0.1"], ["--conf", "nan"]] {
             let r = try CLI.run(["run", fixture("yolo.pt"), "--image", fixture("wide.png")] + args)

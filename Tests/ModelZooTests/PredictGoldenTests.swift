@@ -166,6 +166,15 @@ final class PredictGoldenTests: XCTestCase {
         XCTAssertEqual(InputSizeRule.shortestEdge(size: 800, maxSize: 1333).check(8).size, 32)
     }
 
+    /// A module alone takes an image or its feature map, of any size (checked through the protocol, as the runner does).
+    func testModuleTakesImagesOfAnySize() throws {
+        let m: any DetectionModel = try openModel("nam")
+        XCTAssertNoThrow(try m.validateInput([1, 3, 100, 60]))
+        XCTAssertNoThrow(try m.validateInput([1, m.inputChannels, 33, 33]))
+        XCTAssertThrowsError(try m.validateInput([1, 5, 32, 32]))
+        XCTAssertEqual(m.checkInputSize(33), CheckedInputSize(size: 33, warning: nil))
+    }
+
     /// The seeded default initialisation is flagged; a checkpoint is not.
     func testUntrainedWeightsAreFlagged() throws {
         XCTAssertTrue(try openModel(IOFixtures.path("ultra_tiny.yaml")).isUntrained)

@@ -133,13 +133,18 @@ public final class ModuleModel: DetectionModel {
         ]
     }
 
+    /// A feature map [1, C, H, W] or an image [1, 3, H, W] (which the stem turns into one).
+    public func validateInput(_ shape: [Int]) throws {
+        guard shape.count == 4, shape[0] == 1, shape[1] == spec.channels || shape[1] == 3, shape[2] >= 1, shape[3] >= 1 else {
+            throw ModuleInputError(spec.title, "the input must be a feature map [1, \(spec.channels), H, W] or an image [1, 3, H, W], got \(shape)")
+        }
+    }
+
     /// A module alone detects nothing.
     public func detections(from output: ModelOutput, inputSize: GridSize, options: PostprocessOptions) -> [Detection] { [] }
 
     public func forward(_ input: Tensor, trace: Trace?, postprocess: PostprocessOptions) throws -> ModelOutput {
-        guard input.rank == 4, input.shape[0] == 1, input.shape[1] == spec.channels || input.shape[1] == 3 else {
-            throw ModuleInputError(spec.title, "the input must be a feature map [1, \(spec.channels), H, W] or an image [1, 3, H, W], got \(input.shape)")
-        }
+        try validateInput(input.shape)
         trace?.expectedSteps = input.shape[1] == spec.channels ? 1 : 2
         var x = input
         var index = 0
