@@ -115,7 +115,9 @@ public final class Runner: @unchecked Sendable {
     /// Runs synchronously (the thread body).
     public func execute(_ request: RunRequest, trace: Trace, generation g: Int, backend: Backend) {
         do {
-            let result = try Runner.perform(request, backend: backend, trace: trace,
+            // Detections down to a low floor, so that the threshold (t) hides or shows them without a new run.
+            let floor = PostprocessOptions(confidence: min(request.confidence ?? 0.25, Runner.confidenceFloor))
+            let result = try Runner.perform(request, backend: backend, postprocess: floor, trace: trace,
                                             opened: { self.send(g, .opened($0)) },
                                             progress: { [weak self] done, total in self?.send(g, .progress(done: done, total: total)) })
             send(g, .finished(result))
@@ -129,27 +131,48 @@ public final class Runner: @unchecked Sendable {
         }
     }
 
+    /// The lowest score the explorer keeps; the threshold the user sets hides what is below it.
+    static let confidenceFloor: Float = 0.05
+
     /// Whether a weights file holds its own model (an ultralytics checkpoint with its YAML).
     static func carriesModel(_ path: String) -> Bool {
         guard let ckpt = try? Checkpoint.open(path: path), let spec = try? ckpt.modelSpec() else { return false }
         return !(spec.backbone.isEmpty && spec.head.isEmpty)
     }
 
-    /// One run: open the model, build its layer table, prepare the input, run the forward pass with `trace`.
+    /// One run: open the model, prepare the input (at the size the model's rule and family make of the request:
+    /// YOLO's letterbox rectangle may have H != W), build the layer table at that input, run the forward pass with
+    /// `trace` and `postprocess`'s thresholds. An input the model cannot take is a thrown error before the forward pass.
     /// Used by the explorer's background thread, the command line and the benchmarks.
-    public static func perform(_ request: RunRequest, backend: Backend, trace: Trace = Trace(keepTensors: true),
+    public static func perform(_ request: RunRequest, backend: Backend, postprocess: PostprocessOptions = PostprocessOptions(),
+                               trace: Trace = Trace(keepTensors: true),
                                opened: (OpenedModel) -> Void = { _ in },
                                progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> RunResult {
         let model = try backend.open(request.model, request.weights)
         let side = request.inputSize ?? model.defaultInputSize
-        let rows = model.layerTable(inputSize: GridSize(side, side))
-        opened(OpenedModel(name: model.name, family: model.family, rows: rows, inputSize: GridSize(side, side), classNames: model.classNames))
+        func announce(_ size: GridSize) -> [LayerRow] {
+            let rows = model.layerTable(inputSize: size)
+            opened(OpenedModel(name: model.name, family: model.family, rows: rows, inputSize: size, classNames: model.classNames,
+                               stride: model.inputSizeRule.stride, untrained: model.isUntrained,
+                               defaultConfidence: model.postprocessDefaults.confidence ?? 0.25))
+            return rows
+        }
+        let input: Tensor, display: Tensor?
+        do {
+            (input, display) = try backend.prepare(request.image, model, side)
+            try model.validateInput(input.shape)
+        } catch {
+            // The table at the nominal square size, so that the explorer shows the model beside the error.
+            let s = model.checkInputSize(side).size
+            _ = announce(GridSize(s, s))
+            throw error
+        }
+        let rows = announce(GridSize(input.shape[2], input.shape[3]))
         if trace.isCancelled { throw CancelledError() }
-        let (input, display) = try backend.prepare(request.image, model, side)
         trace.expectedSteps = rows.count
         trace.progress = progress
         let t0 = Date()
-        let out = try model.forward(input, trace: trace)
+        let out = try model.forward(input, trace: trace, postprocess: postprocess)
         let seconds = Date().timeIntervalSince(t0)
         return RunResult(trace: trace.snapshot, detections: out.detections, image: display, seconds: seconds)
     }
@@ -199,8 +222,8 @@ public struct LaunchOptions: Sendable {
     public var render: RenderOptions
     /// A model to open and run at start (the command line's MODEL), with its weights, image and size.
     public var open: RunRequest?
-    public var confidence: Float
-    public init(render: RenderOptions, open: RunRequest? = nil, confidence: Float = 0.25) {
+    public var confidence: Float?
+    public init(render: RenderOptions, open: RunRequest? = nil, confidence: Float? = nil) {
         self.render = render
         self.open = open
         self.confidence = confidence

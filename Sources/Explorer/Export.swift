@@ -45,9 +45,9 @@ public struct ExportError: Error, CustomStringConvertible, Sendable {
 
 public enum Headless {
     /// Runs a model once and returns what the explorer would hold.
-    public static func run(_ request: RunRequest, backend: Backend) throws -> (OpenedModel, RunResult) {
+    public static func run(_ request: RunRequest, backend: Backend, postprocess: PostprocessOptions = PostprocessOptions()) throws -> (OpenedModel, RunResult) {
         var opened: OpenedModel?
-        let result = try Runner.perform(request, backend: backend, opened: { opened = $0 })
+        let result = try Runner.perform(request, backend: backend, postprocess: postprocess, opened: { opened = $0 })
         return (opened!, result)
     }
 
@@ -57,6 +57,8 @@ public enum Headless {
         s.mode = .model
         s.focus = .visual
         s.modelID = opened.name
+        // The run's own post-processing chose the detections (with the command's --conf): show them all.
+        s.confidence = 0
         _ = update(&s, .opened(opened))
         _ = update(&s, .finished(result))
         s.notice = nil

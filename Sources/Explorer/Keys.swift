@@ -123,7 +123,7 @@ public let keyBindings: [KeyBinding] = [
     KeyBinding(c("s"), .everywhere, "s", "type the input size (empty: the model's own)",
                just { openPrompt(&$0, .inputSize, $0.inputSize.map(String.init) ?? "") }),
     KeyBinding(c("t"), .everywhere, "t", "type the confidence threshold: detections below it are hidden",
-               just { openPrompt(&$0, .confidence, String(format: "%g", $0.confidence)) }),
+               just { openPrompt(&$0, .confidence, String(format: "%g", confidenceThreshold($0))) }),
 
     // Catalogue.
     KeyBinding([.escape], .catalogue, "Esc", "clear the search filter, or leave the details pane", just { s in

@@ -233,7 +233,7 @@ func commitPrompt(_ state: inout State, _ p: Prompt) -> Effect {
         state.notice = state.weights.map { "weights: \(($0 as NSString).lastPathComponent) (r runs again)" } ?? "weights: default initialisation (r runs again)"
     case .confidence:
         state.confidence = Float(p.text) ?? state.confidence
-        state.notice = String(format: "confidence threshold %g: %d detections shown", state.confidence, currentDetections(state).count)
+        state.notice = String(format: "confidence threshold %g: %d detections shown", confidenceThreshold(state), currentDetections(state).count)
     case .modelPath:
         state.modelPath = path
         state.weights = nil

@@ -20,15 +20,22 @@ public struct OpenedModel: Sendable {
     public var rows: [LayerRow]
     public var inputSize: GridSize
     public var classNames: [String]
+    /// The family's confidence threshold (ultralytics 0.25, transformers 0.5).
+    public var defaultConfidence: Float = 0.25
     /// The model's largest stride: input sides must be multiples of it (1: any size).
     public var stride: Int
-    public init(name: String, family: String, rows: [LayerRow], inputSize: GridSize, classNames: [String], stride: Int = 1) {
+    /// The model runs with its seeded default initialisation: its detections mean nothing.
+    public var untrained: Bool
+    public init(name: String, family: String, rows: [LayerRow], inputSize: GridSize, classNames: [String], stride: Int = 1,
+                untrained: Bool = false, defaultConfidence: Float = 0.25) {
+        self.defaultConfidence = defaultConfidence
         self.name = name
         self.family = family
         self.rows = rows
         self.inputSize = inputSize
         self.classNames = classNames
         self.stride = stride
+        self.untrained = untrained
     }
 }
 
@@ -88,11 +95,14 @@ public struct RunRequest: Equatable, Sendable {
     public var weights: String?
     public var image: String?
     public var inputSize: Int?
-    public init(model: String, weights: String? = nil, image: String? = nil, inputSize: Int? = nil) {
+    /// The confidence threshold shown (nil: the family's default).
+    public var confidence: Float?
+    public init(model: String, weights: String? = nil, image: String? = nil, inputSize: Int? = nil, confidence: Float? = nil) {
         self.model = model
         self.weights = weights
         self.image = image
         self.inputSize = inputSize
+        self.confidence = confidence
     }
 }
 
@@ -159,8 +169,9 @@ public struct State: Sendable {
     public var weights: String?
     /// A model file opened with `O` or named on the command line (shown as the model).
     public var modelPath: String?
-    /// Detections scoring below this are not shown (ultralytics' default 0.25).
-    public var confidence: Float = 0.25
+    /// Detections scoring at or below this are not shown (nil: the model family's default, ultralytics' 0.25,
+    /// transformers' 0.5).
+    public var confidence: Float?
 
     // The open model
     public var modelID: String?
@@ -256,7 +267,7 @@ public struct State: Sendable {
     /// The request that runs the open (or selected) model with the chosen inputs.
     public func runRequest(for id: String) -> RunRequest {
         let img = imagePath ?? (images.isEmpty ? nil : images[imageIndex % images.count].path)
-        return RunRequest(model: id, weights: weights, image: img, inputSize: inputSize)
+        return RunRequest(model: id, weights: weights, image: img, inputSize: inputSize, confidence: confidence)
     }
 
     public var isRunning: Bool {
@@ -328,7 +339,7 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
         state.phase = .done
         state.index = TraceIndex(rows: state.layerRows, trace: r.trace)
         let shown = currentDetections(state).count
-        state.notice = String(format: "forward pass: %.2f s, %d detection%@ at conf %g", r.seconds, shown, shown == 1 ? "" : "s", state.confidence)
+        state.notice = String(format: "forward pass: %.2f s, %d detection%@ at conf %g", r.seconds, shown, shown == 1 ? "" : "s", confidenceThreshold(state))
         if runsUntrained(state) { state.notice! += " · untrained weights: detections are meaningless" }
         clampVisual(&state)
         return .none

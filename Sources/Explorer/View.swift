@@ -88,7 +88,8 @@ func weightsLabel(_ state: State) -> String {
 
 /// Whether the run uses the seeded default initialisation (no trained weights): its detections mean nothing.
 public func runsUntrained(_ state: State) -> Bool {
-    state.weights == nil && (state.modelPath.map(isModelYAML) ?? true)
+    if let opened = state.opened { return opened.untrained }
+    return state.weights == nil && (state.modelPath.map(isModelYAML) ?? true)
 }
 
 func isModelYAML(_ path: String) -> Bool { ["yaml", "yml"].contains((path as NSString).pathExtension.lowercased()) }

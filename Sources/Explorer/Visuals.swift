@@ -265,7 +265,13 @@ func cursorGrid(_ state: State) -> GridSize? {
 /// The run's detections that reach the confidence threshold (`t`, `--conf`).
 func currentDetections(_ state: State) -> [Detection] { shownDetections(state.result?.detections ?? [], state) }
 
-func shownDetections(_ d: [Detection], _ state: State) -> [Detection] { d.filter { $0.score >= state.confidence } }
+func shownDetections(_ d: [Detection], _ state: State) -> [Detection] {
+    let t = confidenceThreshold(state)
+    return d.filter { $0.score > t }
+}
+
+/// The threshold in force: the user's (t, --conf) or the open model's family default.
+func confidenceThreshold(_ state: State) -> Float { state.confidence ?? state.opened?.defaultConfidence ?? 0.25 }
 
 /// The model input size, from the image or the opened model.
 func inputGrid(_ state: State) -> GridSize? {

@@ -64,7 +64,16 @@ public enum LayerDiff {
                 j += 1
             }
         }
-        return out
+        // A row removed where another is added is one block replaced by another.
+        var merged: [AlignedRow] = []
+        for row in out {
+            if row.change == .added, let last = merged.last, last.change == .removed {
+                merged[merged.count - 1] = AlignedRow(change: .replaced, a: last.a, b: row.b)
+            } else {
+                merged.append(row)
+            }
+        }
+        return merged
     }
 
     /// How alike two outputs of aligned layers are, in [-1, 1]: the cosine of their channel means when both

@@ -4,9 +4,11 @@ import ModelZoo
 import Tensor
 
 extension Backend {
-    /// Models through ModelZoo's `openModel`, images through its loader and the family's preprocessing.
-    /// With `inputTensor`, the input is read from a safetensors file (key `images`, [1, C, H, W]) instead.
-    static func standard(inputTensor: String? = nil) -> Backend {
+    /// Models through ModelZoo's `openModel`, images through its loader and the family's preprocessing at the size
+    /// the model's rule makes of the requested one (`warn` gets the rule's warning, e.g. a size rounded up to the
+    /// stride); `square` keeps YOLO's square letterbox. With `inputTensor`, the input is read from a safetensors file
+    /// (key `images`, [1, C, H, W], checked against the model's stride) instead.
+    static func standard(inputTensor: String? = nil, square: Bool = false, warn: (@Sendable (String) -> Void)? = nil) -> Backend {
         Backend(
             open: { model, weights in
                 try openModel(model, weights: weights)
@@ -14,7 +16,7 @@ extension Backend {
             prepare: { image, model, size in
                 if let inputTensor { return try readInputTensor(inputTensor, model: model) }
                 guard let image else { throw CommandError("no image chosen (i picks a sample, I types a path)") }
-                let prepared = Preprocess.prepare(try ImageIO.load(path: image), model.preprocessing, size: size)
+                let prepared = try prepareInput(for: model, image: image, input: nil, imgsz: size, square: square, warn: { warn?($0) })
                 return (prepared.tensor, displayImage(prepared.tensor, preprocessing: model.preprocessing))
             })
     }
@@ -22,16 +24,19 @@ extension Backend {
     static var standard: Backend { standard() }
 }
 
-/// Reads a preprocessed input from a safetensors file and makes an RGB picture of it for overlays.
+/// Reads a preprocessed input from a safetensors file, checks it against the model (channels, stride) and makes an
+/// RGB picture of it for overlays.
 func readInputTensor(_ path: String, model: any DetectionModel) throws -> (input: Tensor, display: Tensor?) {
     guard FileManager.default.fileExists(atPath: path) else { throw CommandError("\(path): no such file") }
     let file = try SafetensorsFile(path: path)
     guard file.contains("images") else {
-        throw CommandError("\(path): no tensor named \"images\" (it holds: \(file.names.joined(separator: ", ")))")
+        throw CommandError("\(path): no tensor named \"images\" (it holds: \(file.names.sorted().joined(separator: ", ")))")
     }
     let t = try file.tensor("images")
-    guard t.rank == 4, t.shape[0] == 1, t.shape[1] == model.inputChannels else {
-        throw CommandError("\(path): \"images\" has shape \(t.shape); \(model.name) takes [1, \(model.inputChannels), H, W]")
+    do {
+        try model.validateInput(t.shape)
+    } catch {
+        throw CommandError("\(path): \"images\" \(t.shape) does not fit \(error); pad or resize it, or give the picture with --image")
     }
     return (t, displayImage(t, preprocessing: model.preprocessing))
 }

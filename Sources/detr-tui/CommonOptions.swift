@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ModelZoo
 
 /// The model a command works on (`run`, `info`, `render`): MODEL and --weights.
 struct ModelOptions: ParsableArguments {
@@ -12,7 +13,8 @@ struct ModelOptions: ParsableArguments {
 
 /// The input size of a command that builds or runs a model (--imgsz), checked.
 struct SizeOption: ParsableArguments {
-    @Option(help: "Input size (square side); default: the model's own.")
+    @Option(help: ArgumentHelp("Input size; default: the model's own (640; Deformable DETR 800).",
+                               discussion: "YOLO and RT-DETR: the letterbox's or stretch's side, rounded up to a multiple of the model's max stride (32) with a warning, as ultralytics does. Deformable DETR: the image's shortest edge (the longest capped at size x 1333 / 800), as transformers' image processor."))
     var imgsz: Int?
 
     func validate() throws {
@@ -30,10 +32,29 @@ struct InputOptions: ParsableArguments {
 
     @OptionGroup var size: SizeOption
 
+    @Flag(help: "YOLO: letterbox to the square --imgsz x --imgsz instead of the smallest rectangle of stride multiples that ultralytics' predictor uses.")
+    var square = false
+
     var imgsz: Int? { size.imgsz }
 
     func validate() throws {
         guard (image == nil) != (input == nil) else { throw ValidationError("give exactly one of --image or --input") }
         if let image, !FileManager.default.fileExists(atPath: image) { throw ValidationError("\(image): no such file") }
     }
+}
+
+/// Post-processing thresholds (`run`, `render`): --conf and --iou, checked; unset values take the family's defaults.
+struct ThresholdOptions: ParsableArguments {
+    @Option(help: "Confidence threshold: keep detections scoring above it (default: 0.25 for YOLO and RT-DETR as ultralytics' predict; 0.5 for Deformable DETR as transformers' post-processing).")
+    var conf: Float?
+
+    @Option(help: "NMS IoU threshold for YOLO (default 0.7, as ultralytics); RT-DETR and Deformable DETR have no NMS.")
+    var iou: Float?
+
+    func validate() throws {
+        if let conf, !(conf >= 0 && conf <= 1) { throw ValidationError("--conf must be between 0 and 1") }
+        if let iou, !(iou >= 0 && iou <= 1) { throw ValidationError("--iou must be between 0 and 1") }
+    }
+
+    var options: PostprocessOptions { PostprocessOptions(confidence: conf, iou: iou) }
 }

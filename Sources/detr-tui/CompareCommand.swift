@@ -66,7 +66,7 @@ struct CompareCommand: ParsableCommand {
         var outputsA: [Int: Tensor] = [:], outputsB: [Int: Tensor] = [:]
         if let image {
             for (net, rows) in [(netA, rowsA), (netB, rowsB)] {
-                let prepared = try prepareImage(path: image, for: net, size: side)
+                let prepared = try prepareInput(for: net, image: image, input: nil, imgsz: side, warn: { warn($0) })
                 let trace = Trace(keepTensors: true)
                 _ = try net.forward(prepared.tensor, trace: trace)
                 let index = Dictionary(trace.snapshot.steps.compactMap { s in s.output.map { (s.index, $0) } }, uniquingKeysWith: { a, _ in a })
@@ -115,6 +115,11 @@ struct CompareCommand: ParsableCommand {
         print("\(netA.name): \(grouped(totals[0])) params, \(String(format: "%.1f", flops[0])) GFLOPs · \(netB.name): \(grouped(totals[1])) params, "
               + String(format: "%.1f GFLOPs", flops[1]) + " · Δ \(d >= 0 ? "+" : "-")\(grouped(abs(d))) params, "
               + String(format: "%+.1f GFLOPs at %dx%d", flops[1] - flops[0], side, side))
+        let untrained = [netA, netB].filter(\.isUntrained).map(\.name)
+        if image != nil, !untrained.isEmpty {
+            print("note: \(untrained.joined(separator: " and ")) run\(untrained.count == 1 ? "s" : "") with untrained (seeded default) weights: "
+                  + "after the first added or changed row the two networks' weights differ, so similarity there says little; compare trained checkpoints")
+        }
         let counts = Dictionary(grouping: aligned, by: \.change).mapValues(\.count)
         print(["same", "changed", "added", "removed", "replaced"].compactMap { k in counts[RowChange(rawValue: k)!].map { "\($0) \(k)" } }.joined(separator: ", "))
     }

@@ -59,8 +59,11 @@ struct ExploreCommand: ParsableCommand {
 
     @OptionGroup var size: SizeOption
 
-    @Option(help: "Confidence threshold: detections scoring below it are not shown (default 0.25).")
-    var conf: Float = 0.25
+    @Option(help: "Confidence threshold: detections scoring at or below it are not shown (default: the family's, ultralytics 0.25, transformers 0.5); t changes it inside.")
+    var conf: Float?
+
+    @Flag(help: "Letterbox YOLO inputs to the square --imgsz instead of ultralytics' smallest stride-multiple rectangle.")
+    var square = false
 
     @OptionGroup var display: DisplayOptions
 
@@ -68,7 +71,7 @@ struct ExploreCommand: ParsableCommand {
         if model == nil, weights != nil || image != nil || size.imgsz != nil {
             throw ValidationError("--weights, --image and --imgsz need a MODEL to open")
         }
-        guard conf >= 0, conf <= 1 else { throw ValidationError("--conf must be between 0 and 1") }
+        if let conf, !(conf >= 0 && conf <= 1) { throw ValidationError("--conf must be between 0 and 1") }
         if let weights, !FileManager.default.fileExists(atPath: weights) { throw ValidationError("\(weights): no such file (--weights)") }
         if let image {
             guard FileManager.default.fileExists(atPath: image) else { throw ValidationError("\(image): no such file (--image)") }
@@ -89,7 +92,7 @@ struct ExploreCommand: ParsableCommand {
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw ValidationError("the explorer needs a terminal; for scripts use a subcommand (see --help)")
         }
-        try App.run(catalogue: catalogue, backend: .standard(),
+        try App.run(catalogue: catalogue, backend: .standard(square: square),
                     options: LaunchOptions(render: display.renderOptions, open: open, confidence: conf))
     }
 }

@@ -19,6 +19,8 @@ struct RenderCommand: ParsableCommand {
 
     @OptionGroup var inputs: InputOptions
 
+    @OptionGroup var thresholds: ThresholdOptions
+
     @Option(name: .long, help: "The layer, numbered as in the layer table (default: the last).")
     var layer: Int?
 
@@ -86,9 +88,18 @@ struct RenderCommand: ParsableCommand {
     }
 
     func render() throws {
-        let backend = Backend.standard(inputTensor: inputs.input)
+        if inputs.input != nil, let n = inputs.imgsz { warn("--imgsz \(n) is ignored with --input (the tensor is used as it is)") }
+        var backend = Backend.standard(inputTensor: inputs.input, square: inputs.square, warn: { warn($0) })
+        let untrained = SharedFlag()
+        let openModel = backend.open
+        backend.open = { model, weights in
+            let net = try openModel(model, weights)
+            if net.isUntrained && !net.classNames.isEmpty { untrained.set() }
+            return net
+        }
         let request = RunRequest(model: source.model, weights: source.weights, image: inputs.image, inputSize: inputs.imgsz)
-        let (opened, result) = try Headless.run(request, backend: backend)
+        let (opened, result) = try Headless.run(request, backend: backend, postprocess: thresholds.options)
+        if what == .detections, untrained.isSet { warn(untrainedNote) }
         let spec = RenderSpec(what: what, layer: layer, channel: channel, head: head, level: level, query: query,
                               probe: probe, overImage: overImage, colormap: colormap, range: range)
         var options = display.renderOptions
@@ -121,4 +132,12 @@ extension RangeMode: ExpressibleByArgument {}
 /// PNG bytes of a picture (RGBA, 8 bits).
 func encodePNG(_ pic: Picture) throws -> Data {
     try PNGCodec.encode(rgba: pic.rgba, width: pic.width, height: pic.height)
+}
+
+/// A flag set from a `@Sendable` closure.
+final class SharedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

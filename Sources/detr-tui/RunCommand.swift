@@ -21,6 +21,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var inputs: InputOptions
 
+    @OptionGroup var thresholds: ThresholdOptions
+
     @Option(help: "Scale of a multi-scale YAML (n, s, m, l, x).")
     var scale: String?
 
@@ -35,10 +37,13 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("\(dump) already exists; choose a new file for --dump")
         }
         let net = try openModel(source.model, weights: source.weights, scale: scale)
-        let prepared = try prepareInput(for: net, image: inputs.image, input: inputs.input, imgsz: inputs.imgsz)
+        for w in inputWarnings(net, inputs: inputs, thresholds: thresholds) { warn(w) }
+        let prepared = try prepareInput(for: net, image: inputs.image, input: inputs.input, imgsz: inputs.imgsz,
+                                        square: inputs.square, warn: { warn($0) })
         let trace = Trace(keepTensors: dump != nil)
+        let options = thresholds.options.filled(from: net.postprocessDefaults)
         let start = DispatchTime.now().uptimeNanoseconds
-        let out = try net.forward(prepared.tensor, trace: trace)
+        let out = try net.forward(prepared.tensor, trace: trace, postprocess: options)
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         let dets = out.detections.map { d -> Detection in
             var m = d
@@ -49,16 +54,26 @@ struct RunCommand: ParsableCommand {
         if let dump {
             try writeDump(trace.snapshot, output: out, to: dump)
         }
+        // Only a detector's detections can be meaningless (a module alone has no classes).
+        let note = net.isUntrained && !net.classNames.isEmpty ? untrainedNote : nil
+        let usesNMS = usesNonMaxSuppression(net)
         if json {
             struct Row: Encodable {
                 let `class`: String; let class_index: Int; let score: Float; let box: [Float]
             }
             struct Report: Encodable {
                 let model: String; let family: String; let input_shape: [Int]; let image_size: [Int]
+                /// [width, height] of the model input; `imgsz` the size after the model's rule (null for --input).
+                let input_size: [Int]; let imgsz: Int?; let resize: String
+                let confidence: Float; let iou: Float?; let max_detections: Int
+                let untrained: Bool; let note: String?
                 let milliseconds: Double; let detections: [Row]
             }
             let r = Report(model: net.name, family: net.family, input_shape: prepared.tensor.shape,
-                           image_size: [prepared.transform.imageWidth, prepared.transform.imageHeight], milliseconds: ms,
+                           image_size: [prepared.transform.imageWidth, prepared.transform.imageHeight],
+                           input_size: [prepared.transform.inputWidth, prepared.transform.inputHeight], imgsz: prepared.imgsz,
+                           resize: prepared.resize, confidence: options.confidence!, iou: usesNMS ? options.iou : nil,
+                           max_detections: options.maxDetections!, untrained: net.isUntrained, note: note, milliseconds: ms,
                            detections: dets.map { Row(class: $0.className, class_index: $0.classIndex, score: $0.score,
                                                       box: [$0.x1, $0.y1, $0.x2, $0.y2]) })
             let enc = JSONEncoder()
@@ -67,7 +82,10 @@ struct RunCommand: ParsableCommand {
             return
         }
         print("\(net.name) (\(net.family)): input \(prepared.tensor.shape), output \(out.output.shape), \(String(format: "%.1f", ms)) ms")
-        print("\(dets.count) detection\(dets.count == 1 ? "" : "s")")
+        print(prepared.summary)
+        if let note { print(note) }
+        let rule = String(format: "score > %.2f", options.confidence!) + (usesNMS ? String(format: ", NMS IoU %.2f", options.iou!) : "")
+        print("\(dets.count) detection\(dets.count == 1 ? "" : "s") (\(rule))")
         for d in dets {
             print(String(format: "  %-16@ %.3f  [%.1f, %.1f, %.1f, %.1f]", d.className as NSString, d.score, d.x1, d.y1, d.x2, d.y2))
         }
@@ -75,27 +93,24 @@ struct RunCommand: ParsableCommand {
     }
 }
 
-/// A model input and how it maps back to the image.
-struct PreparedModelInput {
-    var tensor: Tensor
-    var transform: ImageTransform
+/// What `run` and `render` say of a model with default-initialised weights.
+let untrainedNote = "untrained weights: detections are meaningless"
+
+/// Whether the model's post-processing has an NMS step (YOLO's Detect head).
+func usesNonMaxSuppression(_ net: any DetectionModel) -> Bool { (net as? UltralyticsModel)?.head == .detect }
+
+/// A one-line warning on standard error.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
 }
 
-/// Reads --input (key `images`) or loads and preprocesses --image the way the model's family does.
-func prepareInput(for net: any DetectionModel, image: String?, input: String?, imgsz: Int?) throws -> PreparedModelInput {
-    if let input {
-        let file = try SafetensorsFile(path: input)
-        guard file.contains("images") else {
-            throw ValidationError("\(input): no tensor named 'images' (found: \(file.names.sorted().joined(separator: ", ")))")
-        }
-        let t = try file.tensor("images")
-        guard t.rank == 4, t.shape[0] == 1, t.shape[1] == net.inputChannels, t.shape[2] > 0, t.shape[3] > 0 else {
-            throw ValidationError("\(input): 'images' must be [1, \(net.inputChannels), H, W], got \(t.shape)")
-        }
-        return PreparedModelInput(tensor: t, transform: .identity(width: t.shape[3], height: t.shape[2]))
-    }
-    guard let image else { throw ValidationError("give --image or --input") }
-    return try prepareImage(path: image, for: net, size: imgsz ?? net.defaultInputSize)
+/// Warnings about options the model ignores: --imgsz with --input, --square and --iou where they do not apply.
+func inputWarnings(_ net: any DetectionModel, inputs: InputOptions, thresholds: ThresholdOptions) -> [String] {
+    var out: [String] = []
+    if inputs.input != nil, let n = inputs.imgsz { out.append("--imgsz \(n) is ignored with --input (the tensor is used as it is)") }
+    if inputs.square, net.preprocessing != .letterbox { out.append("--square applies to YOLO's letterbox only; \(net.family) ignores it") }
+    if thresholds.iou != nil, !usesNonMaxSuppression(net) { out.append("--iou applies to YOLO's NMS only; \(net.family) has no NMS") }
+    return out
 }
 
 /// Writes a trace dump: `layers.{i}`, `output`, probes by path, extras by name.

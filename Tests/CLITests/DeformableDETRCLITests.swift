@@ -23,7 +23,7 @@ final class DeformableDETRCLITests: XCTestCase {
         let dump = tempPath("trace.safetensors")
         let r = try CLI.run(["run", fixture.appendingPathComponent("multi-scale").path,
                              "--input", fixture.appendingPathComponent("multi-scale-input.safetensors").path,
-                             "--json", "--dump", dump])
+                             "--json", "--conf", "0", "--dump", dump])
         XCTAssertEqual(r.status, 0, r.stderr)
         let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any])
         XCTAssertEqual((obj["detections"] as? [Any])?.count, 100)

@@ -16,7 +16,7 @@ final class E2ERenderTests: XCTestCase {
     }
 
     func testFeatureMapPNGMatchesItsJSONValues() throws {
-        let common = ["render", "yolov8n", "--image", image, "--imgsz", "320", "--layer", "4", "--what", "featuremap", "--channel", "3"]
+        let common = ["render", "yolov8n", "--image", image, "--imgsz", "320", "--square", "--layer", "4", "--what", "featuremap", "--channel", "3"]
         let j = try CLI.run(common + ["--format", "json"])
         XCTAssertEqual(j.status, 0, j.stderr)
         let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: j.stdoutData) as? [String: Any])
@@ -79,8 +79,9 @@ final class E2ERenderTests: XCTestCase {
         let p = try CLI.run(["render", "yolov8n", "--image", image, "--imgsz", "320", "--what", "detections", "--format", "png", "--out", out])
         XCTAssertEqual(p.status, 0, p.stderr)
         let png = try PNGCodec.decode(Data(contentsOf: URL(fileURLWithPath: out)), file: out)
+        // The letterbox rectangle of 451x300 at 320, as ultralytics' predict: 320x224 (213 image rows, 5 and 6 of padding).
         XCTAssertEqual(png.width, 320)
-        XCTAssertEqual(png.height, 320)
+        XCTAssertEqual(png.height, 224)
         // Letterboxed: the padding rows are the grey 114.
         XCTAssertTrue(png[160, 0] == (114, 114, 114) || png[0, 160] == (114, 114, 114))
     }

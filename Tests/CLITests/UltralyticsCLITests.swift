@@ -77,7 +77,7 @@ final class UltralyticsCLITests: XCTestCase {
                                "--imgsz", "128", "--json"])
         XCTAssertEqual(run.status, 0, run.stderr)
         let out = try XCTUnwrap(try JSONSerialization.jsonObject(with: run.stdoutData) as? [String: Any])
-        XCTAssertEqual(out["input_shape"] as? [Int], [1, 3, 128, 128])
+        XCTAssertEqual(out["input_shape"] as? [Int], [1, 3, 96, 128])   // the letterbox rectangle, as ultralytics predict
         XCTAssertEqual(out["image_size"] as? [Int], [451, 300])
     }
 }

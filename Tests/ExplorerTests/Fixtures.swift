@@ -99,7 +99,8 @@ enum Fixtures {
         _ = update(&s, .key(.enter))
         let effect = update(&s, .key(.enter))
         XCTAssertEqual(effect, .run(RunRequest(model: "rtdetr-l", weights: nil, image: "/nonexistent/astronaut.png", inputSize: nil)))
-        _ = update(&s, .opened(OpenedModel(name: "rtdetr-l", family: "RT-DETR", rows: rows, inputSize: GridSize(64, 64), classNames: ["person", "bicycle", "car"])))
+        _ = update(&s, .opened(OpenedModel(name: "rtdetr-l", family: "RT-DETR", rows: rows, inputSize: GridSize(64, 64), classNames: ["person", "bicycle", "car"],
+                                           untrained: true)))
         _ = update(&s, .progress(done: 2, total: 4))
         _ = update(&s, .finished(RunResult(trace: trace, detections: detections, image: image, seconds: 0.01)))
         return s

@@ -233,8 +233,8 @@ final class KeysAndPromptTests: XCTestCase {
         for _ in 0 ..< 5 where !onDetections() { _ = update(&s, .key(.char("v"))) }
         XCTAssertTrue(onDetections())
         XCTAssertTrue(view(s).contains("untrained weights: detections are meaningless"), view(s).text)
-        // With weights of one's own, no such note; the threshold hides weak detections at once.
-        s.weights = "/w/best.pt"
+        // A model with trained weights (as the run reports it): no such note; the threshold hides weak detections at once.
+        s.opened?.untrained = false
         XCTAssertFalse(view(s).contains("untrained weights"))
         let all = currentDetections(s).count
         s.confidence = 0.7

@@ -75,7 +75,7 @@ final class DeformableDETRModelTests: XCTestCase {
         let trace = Trace(keepTensors: true)
         var rng = SplitMix64(seed: 9)
         let input = Tensor(shape: [1, 3, 96, 128], data: (0 ..< 3 * 96 * 128).map { _ in rng.nextNormal() })
-        let out = try model.forward(input, trace: trace)
+        let out = try model.forward(input, trace: trace, postprocess: PostprocessOptions(confidence: 0))
         let snap = trace.snapshot
         guard case .sampling(let s) = try XCTUnwrap(snap.probes.first { $0.path == "encoder.layers.0" }).data else {
             return XCTFail("encoder.layers.0 is not a sampling probe")
@@ -118,7 +118,10 @@ final class DeformableDETRModelTests: XCTestCase {
         XCTAssertEqual(dumps["decoder.layers.1.sampling_locations"]?.shape, [1, 30, 4, 4, 2, 2])
         XCTAssertEqual(dumps["decoder.layers.1.attention_weights"]?.shape, [1, 30, 4, 4, 2])
         XCTAssertEqual(dumps["encoder.output.0"]?.shape, [32, shapes[0].0, shapes[0].1])
-        XCTAssertEqual(out.detections.count, 90)   // min(100, 30 queries x 3 classes)
+        XCTAssertEqual(out.detections.count, 90)   // min(100, 30 queries x 3 classes), threshold 0
+        // transformers' default threshold 0.5 keeps the rows above it, in the same order.
+        let kept = model.detections(from: out, inputSize: GridSize(96, 128), options: PostprocessOptions())
+        XCTAssertEqual(kept, out.detections.filter { $0.score > 0.5 })
         let scores = out.detections.map(\.score)
         XCTAssertEqual(scores, scores.sorted(by: >))
         for det in out.detections { XCTAssertTrue(det.x1 <= det.x2 && det.y1 <= det.y2) }

@@ -81,9 +81,10 @@ final class IOImageTests: XCTestCase {
         XCTAssertEqual(p.transform.padY, 7)
         XCTAssertEqual(p.transform.padX, 0)
         XCTAssertEqual(p.image[10, 3].0, 114)
+        // Back to the image with each axis's own scale (64/61 across, 49/47 down), as ultralytics' scale_boxes.
         let (x, y) = p.transform.toImage(x: 32, y: 7 + 24.5)
         XCTAssertEqual(x, 32 * 61 / 64, accuracy: 1e-4)
-        XCTAssertEqual(y, 24.5 * 61 / 64, accuracy: 1e-4)
+        XCTAssertEqual(y, 24.5 * 47 / 49, accuracy: 1e-4)
     }
 
     func testStretchMatchesCV2() throws {

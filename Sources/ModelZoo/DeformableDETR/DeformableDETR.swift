@@ -20,8 +20,16 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
     public var family: String { "Deformable DETR" }
     public var classNames: [String] { config.classNames }
     public let preprocessing: Preprocessing
+    /// The image's shortest edge after resizing (transformers' `size["shortest_edge"]`, 800).
     public let defaultInputSize: Int
     public var inputChannels: Int { config.backbone.numChannels }
+    public let isUntrained: Bool
+    /// transformers' image processor: shortest edge N, longest capped at N * 1333 / 800; any resulting size runs.
+    public var inputSizeRule: InputSizeRule {
+        if case .resizeNormalize(let size, let maxSize) = preprocessing { return .shortestEdge(size: size, maxSize: maxSize) }
+        return .any
+    }
+    public var postprocessDefaults: PostprocessOptions { .transformersDETR }
 
     let backbone: DDETRResNetBackbone
     let inputProj: [DDETRInputProjection]
@@ -58,6 +66,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         self.config = c
         self.preprocessing = preprocessing
         self.defaultInputSize = defaultInputSize
+        isUntrained = store.isDefaultInit
         let root = store.root
         let model = root.scope("model")
         let d = c.dModel
@@ -160,10 +169,8 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
 
     // MARK: - Forward
 
-    public func forward(_ input: Tensor, trace: Trace?) throws -> ModelOutput {
-        guard input.rank == 4, input.shape[0] == 1, input.shape[1] == inputChannels else {
-            throw FileFormatError(file: name, problem: "expects an input [1, \(inputChannels), H, W], got \(input.shape)")
-        }
+    public func forward(_ input: Tensor, trace: Trace?, postprocess: PostprocessOptions) throws -> ModelOutput {
+        try validateInput(input.shape)
         let c = config, d = c.dModel
         let inH = input.shape[2], inW = input.shape[3]
         guard inH >= 32, inW >= 32 else {
@@ -336,11 +343,8 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         record("bbox_embed", "MLPPredictionHead", [[1, q, d]], predBoxes.reshaped([1, q, 4]), params: uniqueBoxParameters,
                flops: bboxEmbed[last].flops(rows: q), since: t0)
 
-        let detections = DeformableDETR.postProcess(logits: logits, boxes: predBoxes, width: Float(inW), height: Float(inH),
-                                                    classNames: c.classNames, count: 100)
-        ctx.probe("detections: top 100 of sigmoid(logits) over queries x classes", .detections(detections), name: "detections")
         let scores = sigmoid(logits)
-        return ModelOutput(
+        var output = ModelOutput(
             output: concat([predBoxes, scores], axis: 1).reshaped([1, q, 4 + c.numLabels]),
             extras: [
                 "logits": logits.reshaped([1, q, c.numLabels]),
@@ -348,7 +352,25 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
                 "encoder.last_hidden_state": memory.reshaped([1, s, d]),
                 "decoder.last_hidden_state": hidden.reshaped([1, q, d]),
             ],
-            detections: detections)
+            detections: [])
+        let o = postprocess.filled(from: postprocessDefaults)
+        output.detections = detections(from: output, inputSize: GridSize(inH, inW), options: o)
+        ctx.probe(String(format: "detections: top %d of sigmoid(logits) over queries x classes, score above %.2f", o.maxDetections!, o.confidence!),
+                  .detections(output.detections), name: "detections")
+        return output
+    }
+
+    /// transformers' `post_process_object_detection` on `output.output` (boxes, then sigmoid scores): the top
+    /// `maxDetections` (top_k, 100) of the scores over queries x classes, kept when above `confidence` (0.5).
+    public func detections(from output: ModelOutput, inputSize: GridSize, options: PostprocessOptions) -> [Detection] {
+        let y = output.output
+        guard y.rank == 3, y.shape[2] > 4 else { return [] }
+        let o = options.filled(from: postprocessDefaults)
+        let q = y.shape[1], nc = y.shape[2] - 4
+        let rows = y.reshaped([q, 4 + nc])
+        let boxes = slice(rows, axis: 1, range: 0 ..< 4), scores = slice(rows, axis: 1, range: 4 ..< 4 + nc)
+        return DeformableDETR.postProcess(probabilities: scores, boxes: boxes, width: Float(inputSize.width), height: Float(inputSize.height),
+                                          classNames: config.classNames, count: o.maxDetections!).filter { $0.score > o.confidence! }
     }
 
     /// Pixel-centre reference points of every level's tokens: ((x + 0.5) / W, (y + 0.5) / H) -> [S, 2].
@@ -410,11 +432,12 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
     /// Boxes from the head's delta and the layer's reference (transformers' `DeformableDetrForObjectDetection`).
     static func boxes(delta: Tensor, reference: Tensor) -> Tensor { refine(reference: reference, delta: delta) }
 
-    /// transformers' `post_process_object_detection` without a threshold: the top `topK` of sigmoid(logits) over
-    /// queries x classes, boxes (cx, cy, w, h) -> corners in pixels of a `width` x `height` input.
-    static func postProcess(logits: Tensor, boxes: Tensor, width: Float, height: Float, classNames: [String], count: Int) -> [Detection] {
-        let nc = logits.shape[1]
-        let prob = sigmoid(logits).reshaped([logits.count])
+    /// transformers' `post_process_object_detection` before its threshold: the top `count` of the class
+    /// probabilities [Q, C] (sigmoid(logits)) over queries x classes, boxes (cx, cy, w, h) -> corners in pixels of a
+    /// `width` x `height` input.
+    static func postProcess(probabilities: Tensor, boxes: Tensor, width: Float, height: Float, classNames: [String], count: Int) -> [Detection] {
+        let nc = probabilities.shape[1]
+        let prob = probabilities.reshaped([probabilities.count])
         let k = min(count, prob.count)
         let top = topK(prob, k: k)
         var out: [Detection] = []

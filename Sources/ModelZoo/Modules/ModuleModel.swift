@@ -54,9 +54,12 @@ public final class ModuleModel: DetectionModel {
     /// Every catalogue module keeps its input's shape.
     public let module: any Layer
     let stem: [Conv2dParams]
+    /// Whether the module's weights are the seeded default initialisation.
+    let weightsAreDefault: Bool
 
     /// Builds the module `id` with weights from `weights` (call `weights.finish()` afterwards for strict loading).
     public init(id: String, weights: WeightStore = WeightStore(.initialise(seed: 0))) throws {
+        weightsAreDefault = weights.isDefaultInit
         guard let s = ModuleModel.spec(id) else {
             throw ModuleInputError("module", "unknown module '\(id)'; known: \(ModuleModel.specs.map(\.id).joined(separator: ", "))")
         }
@@ -80,6 +83,10 @@ public final class ModuleModel: DetectionModel {
     public var classNames: [String] { [] }
     public var preprocessing: Preprocessing { .stretch }
     public var defaultInputSize: Int { spec.defaultImageSize }
+    /// The stem's stride-2 convs take any side (ceil), and every module keeps its input's grid.
+    public var inputSizeRule: InputSizeRule { .any }
+    public var postprocessDefaults: PostprocessOptions { .ultralytics }
+    public var isUntrained: Bool { weightsAreDefault }
     public var inputChannels: Int { spec.channels }
     public var parameterCount: Int { module.parameterCount }
 
@@ -126,10 +133,18 @@ public final class ModuleModel: DetectionModel {
         ]
     }
 
-    public func forward(_ input: Tensor, trace: Trace?) throws -> ModelOutput {
-        guard input.rank == 4, input.shape[0] == 1, input.shape[1] == spec.channels || input.shape[1] == 3 else {
-            throw ModuleInputError(spec.title, "the input must be a feature map [1, \(spec.channels), H, W] or an image [1, 3, H, W], got \(input.shape)")
+    /// A feature map [1, C, H, W] or an image [1, 3, H, W] (which the stem turns into one).
+    public func validateInput(_ shape: [Int]) throws {
+        guard shape.count == 4, shape[0] == 1, shape[1] == spec.channels || shape[1] == 3, shape[2] >= 1, shape[3] >= 1 else {
+            throw ModuleInputError(spec.title, "the input must be a feature map [1, \(spec.channels), H, W] or an image [1, 3, H, W], got \(shape)")
         }
+    }
+
+    /// A module alone detects nothing.
+    public func detections(from output: ModelOutput, inputSize: GridSize, options: PostprocessOptions) -> [Detection] { [] }
+
+    public func forward(_ input: Tensor, trace: Trace?, postprocess: PostprocessOptions) throws -> ModelOutput {
+        try validateInput(input.shape)
         trace?.expectedSteps = input.shape[1] == spec.channels ? 1 : 2
         var x = input
         var index = 0

@@ -7,13 +7,12 @@ public final class UltralyticsModel: DetectionModel {
     public let name: String
     public let graph: UltralyticsGraph
     public let classNames: [String]
-    /// Post-processing settings (ultralytics predictor defaults).
-    public let confidenceThreshold: Float = 0.25
-    public let iouThreshold: Float = 0.7
-    public let maxDetections = 300
-
     public enum Head: Sendable { case detect, rtdetr, none }
     public let head: Head
+    /// The model's max stride, as ultralytics' AutoBackend takes it: max(model.stride, 32), where the stride is the
+    /// largest downsampling of the graph (256 / the smallest map of a 256x256 shape pass).
+    public let maxStride: Int
+    public let isUntrained: Bool
 
     /// Builds the graph from a spec; `weights` supplies the tensors (call `weights.finish()` afterwards for
     /// strict loading). `names` are the class names (defaults to COCO's when nc is 80, else "class{i}").
@@ -34,6 +33,12 @@ public final class UltralyticsModel: DetectionModel {
         case "RTDETRDecoder": head = .rtdetr
         default: head = .none
         }
+        let probe = 256
+        let smallest = graph.shapes(inputShape: [1, graph.inputChannels, probe, probe]).compactMap { s -> Int? in
+            s.output.count == 4 && s.output[2] > 0 ? min(s.output[2], s.output[3]) : nil
+        }.min() ?? probe
+        maxStride = max(32, probe / max(smallest, 1))
+        isUntrained = weights.isDefaultInit
     }
 
     public var family: String {
@@ -46,6 +51,8 @@ public final class UltralyticsModel: DetectionModel {
 
     public var preprocessing: Preprocessing { head == .rtdetr ? .stretch : .letterbox }
     public var defaultInputSize: Int { 640 }
+    public var inputSizeRule: InputSizeRule { .strideMultiple(maxStride) }
+    public var postprocessDefaults: PostprocessOptions { .ultralytics }
     public var inputChannels: Int { graph.inputChannels }
 
     public var parameterCount: Int { graph.nodes.reduce(0) { $0 + $1.params } }
@@ -65,10 +72,22 @@ public final class UltralyticsModel: DetectionModel {
         layerTable(inputSize: inputSize).reduce(0) { $0 + $1.flops }
     }
 
-    public func forward(_ input: Tensor, trace: Trace?) throws -> ModelOutput {
-        guard input.rank == 4, input.shape[0] == 1, input.shape[1] == inputChannels else {
-            throw ModelBuildError(file: name, row: nil, problem: "the input must be [1, \(inputChannels), H, W], got \(input.shape)")
+    /// Throws unless every layer's inputs fit together at this input shape (a Concat's inputs agree off its axis):
+    /// the shape pass catches what would otherwise stop the forward pass inside concat.
+    func checkShapes(_ inputShape: [Int]) throws {
+        for (i, s) in graph.shapes(inputShape: inputShape).enumerated() {
+            guard let c = graph.nodes[i].layer as? ConcatLayer, let first = s.inputs.first else { continue }
+            let axis = c.dimension < 0 ? first.count + c.dimension : c.dimension
+            for other in s.inputs where other.count != first.count || other.indices.contains(where: { $0 != axis && other[$0] != first[$0] }) {
+                throw ModuleInputError(name, "layer \(graph.nodes[i].index) (Concat) gets \(s.inputs.map { "\($0)" }.joined(separator: " and ")) "
+                                     + "at an input of \(inputShape[3])x\(inputShape[2]): the shapes do not fit together")
+            }
         }
+    }
+
+    public func forward(_ input: Tensor, trace: Trace?, postprocess: PostprocessOptions) throws -> ModelOutput {
+        try validateInput(input.shape)
+        try checkShapes(input.shape)
         let nodes = graph.nodes
         trace?.expectedSteps = nodes.count
         let saved = Set(graph.save)
@@ -111,22 +130,28 @@ public final class UltralyticsModel: DetectionModel {
                 }
             }
         }
-        let inputSize = GridSize(input.shape[2], input.shape[3])
-        let detections: [Detection]
-        switch head {
-        case .detect: detections = yoloPostprocess(x, inputSize: inputSize)
-        case .rtdetr: detections = rtdetrPostprocess(x, inputSize: inputSize)
-        case .none: detections = []
-        }
+        let output = ModelOutput(output: x, extras: extras, detections: [])
+        let detections = self.detections(from: output, inputSize: GridSize(input.shape[2], input.shape[3]), options: postprocess)
         if let trace, trace.keepTensors, head != .none {
             trace.probe("detections", "detections after post-processing", .detections(detections))
         }
         return ModelOutput(output: x, extras: extras, detections: detections)
     }
 
-    /// YOLOv8: [1, 4+nc, anchors] (xywh in input pixels, sigmoid scores) -> confidence filter, class-aware NMS,
-    /// at most `maxDetections`, as ultralytics' non_max_suppression.
-    func yoloPostprocess(_ y: Tensor, inputSize: GridSize) -> [Detection] {
+    public func detections(from output: ModelOutput, inputSize: GridSize, options: PostprocessOptions) -> [Detection] {
+        let o = options.filled(from: postprocessDefaults)
+        switch head {
+        case .detect: return yoloPostprocess(output.output, confidence: o.confidence!, iou: o.iou!, maxDetections: o.maxDetections!)
+        case .rtdetr: return rtdetrPostprocess(output.output, inputSize: inputSize, confidence: o.confidence!, maxDetections: o.maxDetections!)
+        case .none: return []
+        }
+    }
+
+    /// YOLOv8: [1, 4+nc, anchors] (xywh in input pixels, sigmoid scores) -> the best class of each anchor when its
+    /// score is above `confidence`, class-aware NMS at `iou`, at most `maxDetections`, as ultralytics'
+    /// non_max_suppression (max_nms 30000).
+    func yoloPostprocess(_ y: Tensor, confidence: Float, iou: Float, maxDetections: Int) -> [Detection] {
+        guard y.rank == 3, y.shape[1] > 4 else { return [] }
         let nc = y.shape[1] - 4, a = y.shape[2]
         var cands: [Detection] = []
         y.data.withUnsafeBufferPointer { p in
@@ -136,21 +161,23 @@ public final class UltralyticsModel: DetectionModel {
                     let s = p[(4 + c) * a + j]
                     if s > best { best = s; cls = c }
                 }
-                guard best > confidenceThreshold else { continue }
+                guard best > confidence else { continue }
                 let cx = p[j], cy = p[a + j], w = p[2 * a + j], h = p[3 * a + j]
                 cands.append(Detection(classIndex: cls, className: classNames[cls], score: best,
                                        x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: j))
             }
         }
-        return nonMaxSuppression(cands, iou: iouThreshold, maxDetections: maxDetections, maxCandidates: 30000)
+        return nonMaxSuppression(cands, iou: iou, maxDetections: maxDetections, maxCandidates: 30000)
     }
 
     /// RT-DETR: [1, queries, 4+nc] (cxcywh normalised, sigmoid scores) -> the top `queries` (query, class) pairs by
-    /// score, as ultralytics' RTDETRDecoder.postprocess, kept when above the confidence threshold; no NMS.
-    func rtdetrPostprocess(_ y: Tensor, inputSize: GridSize) -> [Detection] {
+    /// score, as ultralytics' RTDETRDecoder.postprocess, kept when above `confidence`, at most `maxDetections`
+    /// (RTDETRPredictor.postprocess); no NMS.
+    func rtdetrPostprocess(_ y: Tensor, inputSize: GridSize, confidence: Float, maxDetections: Int) -> [Detection] {
+        guard y.rank == 3, y.shape[2] > 4 else { return [] }
         let W = Float(inputSize.width), H = Float(inputSize.height)
         let nc = y.shape[2] - 4
-        return rtdetrTopK(y).filter { $0.score > confidenceThreshold }.map { t in
+        return rtdetrTopK(y).filter { $0.score > confidence }.prefix(maxDetections).map { t in
             let base = t.query * (4 + nc)
             let cx = y.data[base] * W, cy = y.data[base + 1] * H, w = y.data[base + 2] * W, h = y.data[base + 3] * H
             return Detection(classIndex: t.cls, className: classNames[t.cls], score: t.score,
