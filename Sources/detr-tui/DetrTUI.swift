@@ -16,8 +16,10 @@ struct DetrTUI: ParsableCommand {
 
     @OptionGroup var display: DisplayOptions
 
-    /// Entry point: tunes the allocator for forward passes (see `Allocator`), then parses and runs the command.
+    /// Entry point: restarts once when the libraries need another environment (see `LaunchEnvironment`), tunes the
+    /// allocator for forward passes (see `Allocator`), then parses and runs the command.
     static func main() {
+        LaunchEnvironment.prepare()
         Allocator.tuneForInference()
         main(nil)
     }
