@@ -124,6 +124,8 @@ public struct MachineReport: Sendable, Codable {
     public var blasCore: String
     /// The OpenBLAS kernels this processor supports (SkylakeX, Haswell), when they are wider than `blasCore`'s.
     public var blasCoreForCPU: String?
+    /// The library's build (openblas_get_config).
+    public var blasBuild: String
     /// The core OpenBLAS had chosen itself, when detr-tui restarted with OPENBLAS_CORETYPE set to a better one.
     public var blasCoreAtLoad: String?
     /// The engine's own kernels: AVX2 or portable.
@@ -152,7 +154,7 @@ public struct MachineReport: Sendable, Codable {
             warning = "warning: OpenBLAS runs its \(core) kernels on a CPU with \(cpu.vectorLevel) (\(why)): matrix products run slower"
         }
         return MachineReport(cpu: cpu.name, features: cpu.features, blasCore: core, blasCoreForCPU: better,
-                             blasCoreAtLoad: blasCoreAtLoad, kernels: KernelSet.active.rawValue, threads: Parallel.cores,
+                             blasBuild: BLASLibrary.configuration, blasCoreAtLoad: blasCoreAtLoad, kernels: KernelSet.active.rawValue, threads: Parallel.cores,
                              warning: warning)
     }
 

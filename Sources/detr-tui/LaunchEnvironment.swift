@@ -38,8 +38,20 @@ enum LaunchEnvironment {
                           blasChoosesCore: BLASLibrary.choosesCoreAtLoad, cpu: CPUInfo.current.vectorLevel)
         if set.isEmpty { return }
         for (name, value) in set { setenv(name, value, 1) }
+        // The binary by its own path, so that the process keeps its name (ps, top); /proc/self/exe when that path
+        // is gone (the file was replaced since it started).
+        if let path = executablePath() { execv(path, CommandLine.unsafeArgv) }
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         for (name, _) in set { unsetenv(name) }
+    }
+
+    /// The path of the running binary, when it still names it.
+    private static func executablePath() -> String? {
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        let path = String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return path.hasSuffix(" (deleted)") ? nil : path
     }
 
     /// The core OpenBLAS had picked before the restart chose a better one (nil when it did not).
