@@ -17,12 +17,14 @@ enum LaunchEnvironment {
     static let swiftBacktrace = "interactive=no"
 
     /// The variables to set, in order, given the environment, the core OpenBLAS chose, whether the library can
-    /// choose another at load, and what the CPU can do. Empty when nothing needs changing or after the restart.
+    /// choose another at load, what the CPU can do, and whether standard input and output are both a terminal (only
+    /// then does a crash report wait for a key: the runtime's default is interactive=tty). Empty when nothing needs
+    /// changing or after the restart.
     static func changes(environment env: [String: String], blasCore: String, blasChoosesCore: Bool,
-                        cpu: VectorLevel) -> [(name: String, value: String)] {
+                        cpu: VectorLevel, terminal: Bool) -> [(name: String, value: String)] {
         if env[marker] != nil { return [] }
         var out: [(name: String, value: String)] = []
-        if env["SWIFT_BACKTRACE"] == nil { out.append(("SWIFT_BACKTRACE", swiftBacktrace)) }
+        if env["SWIFT_BACKTRACE"] == nil && terminal { out.append(("SWIFT_BACKTRACE", swiftBacktrace)) }
         if env["OPENBLAS_CORETYPE"] == nil, blasChoosesCore, let core = BLASLibrary.betterCore(than: blasCore, cpu: cpu) {
             out.append(("OPENBLAS_CORETYPE", core))
             out.append((blasCoreAtLoadVariable, blasCore))
@@ -35,7 +37,8 @@ enum LaunchEnvironment {
     /// nothing needs changing (or the restart failed; then the program runs as it would have without it).
     static func prepare() {
         let set = changes(environment: ProcessInfo.processInfo.environment, blasCore: BLASLibrary.coreName,
-                          blasChoosesCore: BLASLibrary.choosesCoreAtLoad, cpu: CPUInfo.current.vectorLevel)
+                          blasChoosesCore: BLASLibrary.choosesCoreAtLoad, cpu: CPUInfo.current.vectorLevel,
+                          terminal: isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1)
         if set.isEmpty { return }
         for (name, value) in set { setenv(name, value, 1) }
         // The binary by its own path, so that the process keeps its name (ps, top); /proc/self/exe when that path

@@ -68,7 +68,8 @@ final class LaunchEnvironmentTests: XCTestCase {
     }
 
     /// The restart keeps standard output and the exit status: `list` prints the same with the variables set (no
-    /// restart) and unset (a restart for SWIFT_BACKTRACE at least), and a usage error exits 64 either way.
+    /// restart) and unset (a restart where OpenBLAS falls back to narrower kernels), and a usage error exits 64
+    /// either way.
     func testRestartKeepsOutputAndExitStatus() throws {
         let settled = ["SWIFT_BACKTRACE": LaunchEnvironment.swiftBacktrace, "OPENBLAS_CORETYPE": "Haswell"]
         let a = try CLI.run(["list"], environment: settled, unsetting: Self.launchVariables)
@@ -101,9 +102,10 @@ final class LaunchEnvironmentTests: XCTestCase {
 
     /// What the restart sets, decided from the environment alone.
     func testChanges() {
-        func names(_ env: [String: String], core: String = "Prescott", dynamic: Bool = true, cpu: VectorLevel = .avx512) -> [String: String] {
-            Dictionary(uniqueKeysWithValues: LaunchEnvironment.changes(environment: env, blasCore: core, blasChoosesCore: dynamic, cpu: cpu)
-                .map { ($0.name, $0.value) })
+        func names(_ env: [String: String], core: String = "Prescott", dynamic: Bool = true, cpu: VectorLevel = .avx512,
+                   terminal: Bool = true) -> [String: String] {
+            Dictionary(uniqueKeysWithValues: LaunchEnvironment.changes(environment: env, blasCore: core, blasChoosesCore: dynamic,
+                                                                       cpu: cpu, terminal: terminal).map { ($0.name, $0.value) })
         }
         let all = names([:])
         XCTAssertEqual(all["OPENBLAS_CORETYPE"], "SkylakeX")
@@ -117,9 +119,45 @@ final class LaunchEnvironmentTests: XCTestCase {
         XCTAssertEqual(names(["SWIFT_BACKTRACE": "enable=no"], core: "SkylakeX"), [:])
         XCTAssertEqual(names(["SWIFT_BACKTRACE": "x"], core: "Haswell", cpu: .avx2), [:])
         XCTAssertEqual(names([LaunchEnvironment.marker: "SWIFT_BACKTRACE"]), [:])
+        // Without a terminal on both standard input and output a crash report never waits for a key.
+        XCTAssertEqual(names([:], core: "SkylakeX", terminal: false), [:])
+        XCTAssertEqual(names([:], terminal: false)["OPENBLAS_CORETYPE"], "SkylakeX")
         // Only a library that picks its kernels at load can be told; a core name not in the table is left alone.
         XCTAssertNil(names([:], dynamic: false)["OPENBLAS_CORETYPE"])
         XCTAssertNil(names([:], core: "SomeFutureCore")["OPENBLAS_CORETYPE"])
         XCTAssertNil(names([:], core: "Prescott", cpu: .sse)["OPENBLAS_CORETYPE"])
+    }
+}
+
+/// On a terminal the explorer runs with SWIFT_BACKTRACE=interactive=no in the environment it started with (what the
+/// Swift runtime reads), unless the user set the variable.
+final class LaunchEnvironmentTerminalTests: XCTestCase {
+    /// The environment a process started with (its exec-time block), by the pid of the tmux pane running it.
+    func startEnvironment(_ session: TmuxSession) throws -> [String: String] {
+        let pid = try session.tmux(["display-message", "-p", "-t", session.name, "#{pane_pid}"])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let data = try Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))
+        var env: [String: String] = [:]
+        for entry in data.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            if let eq = text.firstIndex(of: "=") { env[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
+        }
+        return env
+    }
+
+    func testCrashReportsDoNotWaitOnTheTerminal() throws {
+        if ProcessInfo.processInfo.environment["SWIFT_BACKTRACE"] != nil {
+            throw XCTSkip("SWIFT_BACKTRACE is set in the tests' environment, so the program leaves it alone")
+        }
+        guard FileManager.default.fileExists(atPath: "/proc/self/environ") else { throw XCTSkip("no /proc") }
+        let session = try TmuxSession([])
+        defer { session.close() }
+        session.wait(for: "Catalogue")
+        XCTAssertEqual(try startEnvironment(session)["SWIFT_BACKTRACE"], LaunchEnvironment.swiftBacktrace)
+
+        let own = try TmuxSession([], environment: ["SWIFT_BACKTRACE": "enable=no"])
+        defer { own.close() }
+        own.wait(for: "Catalogue")
+        XCTAssertEqual(try startEnvironment(own)["SWIFT_BACKTRACE"], "enable=no")
     }
 }
