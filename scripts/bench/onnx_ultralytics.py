@@ -7,7 +7,6 @@ with torch.onnx to --onnx when that file does not exist yet (so that rounds reus
 onnxruntime passes (CPU provider, `threads` intra-op threads, one inter-op thread, full graph optimisation) after
 one warm-up. Prints the median and min in the same form as torch_ultralytics.py.
 """
-import argparse
 import os
 import statistics
 import time
@@ -15,24 +14,16 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-ap = argparse.ArgumentParser()
-ap.add_argument("yaml")
-ap.add_argument("--scale")
-ap.add_argument("--imgsz", type=int, default=640)
-ap.add_argument("--runs", type=int, default=5)
-ap.add_argument("--threads", type=int, default=2)
+from bench_model import arguments, build
+
+ap = arguments(__doc__)
 ap.add_argument("--onnx", required=True, help="the exported model (written first when missing)")
 a = ap.parse_args()
 
 if not os.path.exists(a.onnx):
     import torch
-    from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel, yaml_model_load
 
-    cfg = yaml_model_load(a.yaml)
-    if a.scale:
-        cfg["scale"] = a.scale
-    cls = RTDETRDetectionModel if cfg["head"][-1][2] == "RTDETRDecoder" else DetectionModel
-    model = cls(cfg, verbose=False).eval().fuse(verbose=False)
+    model = build(a, fuse=True)
     for m in model.modules():  # the heads return only the inference output, as ultralytics' exporter sets them
         if hasattr(m, "export"):
             m.export = True
