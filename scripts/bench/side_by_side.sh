@@ -7,12 +7,12 @@
 #
 # Usage: scripts/bench/side_by_side.sh MODEL [ROUNDS] [RUNS]    (MODEL: yolov8n/s/m/l/x, rtdetr-l, ...)
 # Needs a release build (swift build -c release) and python with torch, ultralytics, onnx and onnxruntime
-# (PYTHON=...). THREADS (default 2) sets every engine's threads; the model is exported once, to a temporary directory.
+# (PYTHON=...). THREADS (default: nproc, every processor) sets every engine's threads; the model is exported once, to a temporary directory.
 set -euo pipefail
 model=${1:?usage: side_by_side.sh MODEL [ROUNDS] [RUNS]}
 rounds=${2:-5}
 runs=${3:-5}
-threads=${THREADS:-2}
+threads=${THREADS:-$(nproc)}
 python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 bin="$here/.build/release/detr-tui"
