@@ -4,11 +4,6 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-int ck_has_avx2_fma(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 #define CK_AVX2 __attribute__((target("avx2,fma")))
 #include "simd_math.h"
 
@@ -342,7 +337,6 @@ static CK_AVX2 float ck_stream_avx2(const float *in, long n, float *out, long m)
 
 #else
 
-int ck_has_avx2_fma(void) { return 0; }
 void ck_conv1x1_few_avx2(float *out, const float *x, const float *w, const float *bias, long cin, long cout,
                          long plane, long p0, long p1) {
     (void)out; (void)x; (void)w; (void)bias; (void)cin; (void)cout; (void)plane; (void)p0; (void)p1;

@@ -8,11 +8,13 @@
    One job at a time: a caller that finds the pool busy (a nested loop, or a second thread) runs its
    chunks itself. The job state is one 64-bit word, generation << 48 | chunks << 24 | next chunk, so a
    worker can only claim a chunk of the job it saw (see ck_pool_run). */
+#define _GNU_SOURCE
 #include "CKernels.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__)
@@ -86,9 +88,45 @@ static void *worker_main(void *arg) {
     return 0;
 }
 
+/* The threads of parallel loops (0 until chosen) and whether the workers were started. */
+static atomic_int threads_chosen = 0;
+static atomic_int started = 0;
+static void start_workers(void);
+
+/* DETR_TUI_THREADS when it is a positive number, else the processors this process may run on. */
+static int default_threads(void) {
+    const char *text = getenv("DETR_TUI_THREADS");
+    if (text && *text) {
+        char *end;
+        long n = strtol(text, &end, 10);
+        if (*end == 0 && n > 0) return (int)(n > CK_MAX_WORKERS + 1 ? CK_MAX_WORKERS + 1 : n);
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
+int ck_pool_threads(void) {
+    int t = atomic_load(&threads_chosen);
+    if (t > 0) return t;
+    int expected = 0;
+    atomic_compare_exchange_strong(&threads_chosen, &expected, default_threads());
+    return atomic_load(&threads_chosen);
+}
+
+int ck_pool_set_threads(int n) {
+    if (n < 1) return 0;
+    if (n > CK_MAX_WORKERS + 1) n = CK_MAX_WORKERS + 1;
+    atomic_store(&threads_chosen, n);
+    if (!atomic_load(&started)) return 1;
+    pthread_once(&pool.once, start_workers);  /* waits until the workers are counted */
+    return n <= pool.workers + 1;
+}
+
 static void start_workers(void) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int want = (int)(cores > 1 ? cores - 1 : 0);
+    atomic_store(&started, 1);
+    int want = ck_pool_threads() - 1;
     if (want > CK_MAX_WORKERS) want = CK_MAX_WORKERS;
     for (int i = 0; i < want; i++) {
         pthread_t t;

@@ -7,6 +7,20 @@ import Foundation
 /// by batch), so OpenBLAS runs single-threaded: two thread pools on two cores would oversubscribe them.
 private let blasSingleThreaded: Void = { openblas_set_num_threads(1) }()
 
+/// What the loaded OpenBLAS says about itself.
+public enum BLASLibrary {
+    /// The name of the kernel set ("core") OpenBLAS chose when it was loaded, e.g. "Haswell", "SkylakeX", or
+    /// "Prescott" when it did not recognise the processor: read from the library (openblas_get_corename).
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// The library's build configuration (openblas_get_config), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Prescott".
+    public static var configuration: String { String(cString: openblas_get_config()) }
+
+    /// Whether the library carries kernels for several processors and picks them at load time (DYNAMIC_ARCH):
+    /// only then does OPENBLAS_CORETYPE choose among them.
+    public static var choosesCoreAtLoad: Bool { configuration.contains("DYNAMIC_ARCH") }
+}
+
 /// C[m x n] = alpha * op(A) * op(B) + beta * C, all row-major, on the calling thread.
 /// op(A) is m x k (A is k x m when transA); op(B) is k x n (B is n x k when transB).
 @inline(__always)

@@ -160,6 +160,8 @@ public enum OpsBenchmark {
         public var cores: Int
         public var runs: Int
         public var loadAverage: Double?
+        /// The processor, its vector features, the OpenBLAS core and the engine's kernels.
+        public var machine: MachineReport
         public var rows: [Row]
         public var models: [ModelSummary]
     }
@@ -238,7 +240,8 @@ public enum OpsBenchmark {
     /// best sample. Spreading every measurement over the whole run, instead of taking a shape's samples back to
     /// back, keeps a few seconds of load from another tenant of a shared machine from landing on some shapes and
     /// not on the reference rates.
-    public static func run(runs: Int = 3, filter: String? = nil, progress: ((String) -> Void)? = nil) -> Report {
+    public static func run(runs: Int = 3, filter: String? = nil, machine: MachineReport = .current(),
+                           progress: ((String) -> Void)? = nil) -> Report {
         let shapes = self.shapes(matching: filter)
         let n = 1024
         let gemmFlops = 2 * Double(n * n * n)
@@ -318,7 +321,8 @@ public enum OpsBenchmark {
                                        percentOfSgemm: 100 * r / rate, depthwiseFlopShare: dwFlops, depthwiseTimeShare: dwTime))
         }
         return Report(sgemmGflopsPerSecond: rate, matmulGflopsPerSecond: ownRate,
-                      sgemmSize: 1024, cores: Parallel.cores, runs: runs, loadAverage: loadAverage(), rows: rows, models: models)
+                      sgemmSize: 1024, cores: Parallel.cores, runs: runs, loadAverage: loadAverage(), machine: machine,
+                      rows: rows, models: models)
     }
 
     /// The 1-minute load average, where the system reports it.
@@ -334,8 +338,9 @@ public enum OpsBenchmark {
         func pad(_ s: String, _ n: Int, left: Bool = false) -> String {
             s.count >= n ? s : (left ? s + String(repeating: " ", count: n - s.count) : String(repeating: " ", count: n - s.count) + s)
         }
-        var lines: [String] = []
-        lines.append("sgemm \(r.sgemmSize)^3: \(f(r.sgemmGflopsPerSecond, 1)) GFLOP/s on \(r.cores) OpenBLAS threads; "
+        var lines = r.machine.lines
+        lines.append("sgemm \(r.sgemmSize)^3: \(f(r.sgemmGflopsPerSecond, 1)) GFLOP/s on \(r.cores) OpenBLAS threads "
+            + "(\(r.machine.blasCore)); "
             + "engine matmul \(r.sgemmSize)^3: \(f(r.matmulGflopsPerSecond, 1)) GFLOP/s")
         lines.append("best of \(r.runs) rounds" + (r.loadAverage.map { "; load average \(f($0, 2)) on \(r.cores) cores" } ?? ""))
         lines.append("")

@@ -6,12 +6,17 @@ import Foundation
 /// `parallelFor` runs `body` over `0..<count` in contiguous chunks on all cores, but only when
 /// the total amount of work (`count * costPerItem`, roughly in float operations) is large enough
 /// to pay for the dispatch. Small jobs run inline on the calling thread.
-enum Parallel {
-    /// Number of worker chunks to use: the machine's active processor count, or DETR_TUI_THREADS when set.
-    static let cores: Int = {
-        if let text = ProcessInfo.processInfo.environment["DETR_TUI_THREADS"], let n = Int(text), n > 0 { return n }
-        return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
+public enum Parallel {
+    /// Number of worker chunks to use: every processor this process may run on (its affinity mask), or
+    /// DETR_TUI_THREADS when set, or what `setThreads` chose (decided in one place, ck_pool_threads).
+    public static var cores: Int { Int(ck_pool_threads()) }
+
+    /// Makes parallel loops (and the OpenBLAS rate of `bench ops`) use `n` threads; call before the first
+    /// parallel loop. Returns false for n < 1 or when the thread pool already started with fewer threads.
+    @discardableResult
+    public static func setThreads(_ n: Int) -> Bool {
+        n >= 1 && ck_pool_set_threads(Int32(Swift.min(n, 64))) == 1
+    }
 
     /// Below this much work (float ops) the loop runs on the calling thread.
     static let threshold = 1 << 15

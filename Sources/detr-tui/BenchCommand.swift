@@ -34,6 +34,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "For model benchmarks: a weights file (default: seeded initialisation).")
     var weights: String?
 
+    @OptionGroup var threading: ThreadsOption
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
@@ -43,6 +45,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        threading.apply()
         if target == "ops" {
             try runOps()
         } else {
@@ -54,7 +57,7 @@ struct BenchCommand: ParsableCommand {
         if OpsBenchmark.shapes(matching: filter).isEmpty {
             throw ValidationError("no conv shape matches --filter \(filter ?? ""); labels look like '256->256 k3 s1 80x80'")
         }
-        let report = OpsBenchmark.run(runs: runs, filter: filter) { line in
+        let report = OpsBenchmark.run(runs: runs, filter: filter, machine: LaunchEnvironment.machineReport()) { line in
             if !json { FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8)) }
         }
         if !json { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }

@@ -37,10 +37,10 @@ func runModelBenchmark(model id: String, imgsz: Int, runs: Int, json: Bool, weig
         struct Layer: Encodable { let index: Int; let path: String; let module: String; let ms: Double; let gflops: Double }
         struct Report: Encodable {
             let model: String; let imgsz: Int; let runs: Int; let median_ms: Double; let min_ms: Double
-            let traced_median_ms: Double; let threads: Int; let layers: [Layer]
+            let traced_median_ms: Double; let threads: Int; let machine: MachineReport; let layers: [Layer]
         }
         let r = Report(model: net.name, imgsz: imgsz, runs: runs, median_ms: med, min_ms: totals.min() ?? med,
-                       traced_median_ms: tracedMed, threads: ProcessInfo.processInfo.activeProcessorCount,
+                       traced_median_ms: tracedMed, threads: Parallel.cores, machine: LaunchEnvironment.machineReport(),
                        layers: steps.enumerated().map { Layer(index: $1.index, path: $1.path, module: $1.moduleType,
                                                                   ms: layerMedians[$0], gflops: $1.flops / 1e9) })
         let enc = JSONEncoder()
@@ -48,6 +48,7 @@ func runModelBenchmark(model id: String, imgsz: Int, runs: Int, json: Bool, weig
         print(String(decoding: try enc.encode(r), as: UTF8.self))
         return
     }
+    for line in LaunchEnvironment.machineReport().lines { print(line) }
     let w = max(6, steps.map { $0.moduleType.count }.max() ?? 6)
     func pad(_ s: String) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
     print("layer  " + pad("module") + "        ms   GFLOPs  GFLOP/s")

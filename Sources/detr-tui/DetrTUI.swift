@@ -21,9 +21,11 @@ struct DetrTUI: ParsableCommand {
         defaultSubcommand: ExploreCommand.self
     )
 
-    /// Entry point: tunes the allocator for forward passes (see `Allocator`), then parses and runs the command.
-    /// An error exits with its message and a one-line hint, not the whole usage text.
+    /// Entry point: restarts once when the libraries need another environment (see `LaunchEnvironment`), tunes the
+    /// allocator for forward passes (see `Allocator`), then parses and runs the command. An error exits with its
+    /// message and a one-line hint, not the whole usage text.
     static func main() {
+        LaunchEnvironment.prepare()
         Allocator.tuneForInference()
         do {
             var command = try parseAsRoot()

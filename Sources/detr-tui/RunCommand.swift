@@ -32,7 +32,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write the trace (layer outputs, output, probes) to this safetensors file.")
     var dump: String?
 
+    @OptionGroup var threading: ThreadsOption
+
     func run() throws {
+        threading.apply()
         if let dump, FileManager.default.fileExists(atPath: dump) {
             throw ValidationError("\(dump) already exists; choose a new file for --dump")
         }

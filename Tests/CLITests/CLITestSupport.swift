@@ -20,12 +20,14 @@ enum CLI {
 
     struct Result { let status: Int32; let stdout: String; let stderr: String; let stdoutData: Data }
 
-    static func run(_ args: [String], environment: [String: String] = [:]) throws -> Result {
+    /// `environment` is added to the test's own; the variables in `unsetting` are left out.
+    static func run(_ args: [String], environment: [String: String] = [:], unsetting: [String] = []) throws -> Result {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
         p.currentDirectoryURL = root
         var env = ProcessInfo.processInfo.environment
+        for k in unsetting { env[k] = nil }
         for (k, v) in environment { env[k] = v }
         p.environment = env
         let out = Pipe(), err = Pipe()

@@ -5,29 +5,18 @@ Prints the median and min of `runs` timed forward passes (after one warm-up) in 
 --fuse first folds batch norms into convs and RepConv branches, as ultralytics' predictor does
 (detr-tui folds them too).
 """
-import argparse
 import statistics
 import time
 
 import torch
-from ultralytics.nn.tasks import DetectionModel, RTDETRDetectionModel, yaml_model_load
 
-ap = argparse.ArgumentParser()
-ap.add_argument("yaml")
-ap.add_argument("--scale")
-ap.add_argument("--imgsz", type=int, default=640)
-ap.add_argument("--runs", type=int, default=5)
-ap.add_argument("--threads", type=int, default=2)
+from bench_model import arguments, build
+
+ap = arguments(__doc__)
 ap.add_argument("--fuse", action="store_true")
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
-cfg = yaml_model_load(a.yaml)
-if a.scale:
-    cfg["scale"] = a.scale
-cls = RTDETRDetectionModel if cfg["head"][-1][2] == "RTDETRDecoder" else DetectionModel
-model = cls(cfg, verbose=False).eval()
-if a.fuse:
-    model = model.fuse(verbose=False)
+model = build(a, fuse=a.fuse)
 x = torch.rand(1, 3, a.imgsz, a.imgsz)
 times = []
 with torch.inference_mode():

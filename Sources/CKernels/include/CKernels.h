@@ -9,6 +9,26 @@
 extern "C" {
 #endif
 
+/* The processor's vector instruction sets (cpu.c), each only when the operating system also enables its registers
+   (XGETBV): bits of ck_cpu_info.features. */
+enum {
+    CK_CPU_SSE2 = 1 << 0, CK_CPU_SSE3 = 1 << 1, CK_CPU_SSSE3 = 1 << 2, CK_CPU_SSE41 = 1 << 3, CK_CPU_SSE42 = 1 << 4,
+    CK_CPU_AVX = 1 << 5, CK_CPU_AVX2 = 1 << 6, CK_CPU_FMA = 1 << 7,
+    CK_CPU_AVX512F = 1 << 8, CK_CPU_AVX512DQ = 1 << 9, CK_CPU_AVX512CD = 1 << 10, CK_CPU_AVX512BW = 1 << 11,
+    CK_CPU_AVX512VL = 1 << 12, CK_CPU_AVX512VNNI = 1 << 13, CK_CPU_AVX512BF16 = 1 << 14, CK_CPU_AVX512FP16 = 1 << 15
+};
+
+/* What CPUID says about the processor (all zero on other architectures). */
+typedef struct {
+    unsigned int features;  /* CK_CPU_* bits */
+    int family, model, stepping;  /* display family and model, as /proc/cpuinfo shows them */
+    char vendor[13];  /* e.g. GenuineIntel */
+    char brand[49];   /* the brand string, e.g. "Intel(R) Xeon(R) Processor"; empty when the CPU has none */
+} ck_cpu_info;
+
+/* The processor's description, read once (thread-safe). */
+const ck_cpu_info *ck_cpu(void);
+
 /* 1 when the processor supports AVX2 and FMA (always 0 on other architectures). */
 int ck_has_avx2_fma(void);
 
@@ -125,8 +145,16 @@ void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap,
    on the calling thread. */
 typedef void (*ck_task_fn)(void *ctx, long chunk);
 void ck_pool_run(long chunks, ck_task_fn fn, void *ctx);
-/* The number of worker threads (the processors minus one); starts them on first use. */
+/* The number of worker threads (ck_pool_threads() minus one when they started); starts them on first use. */
 int ck_pool_workers(void);
+
+/* The number of threads parallel loops run on (the caller's included): the value given to ck_pool_set_threads, else
+   DETR_TUI_THREADS when it is a positive number, else the processors this process may run on (its affinity mask). */
+int ck_pool_threads(void);
+
+/* Chooses that number (1 to 64). Returns 1 when the pool can run that many: it has not started its workers yet or
+   has enough of them; 0 for n < 1 or when it started with fewer (loops then split n ways over the workers it has). */
+int ck_pool_set_threads(int n);
 
 /* glibc allocator settings (mallopt): mmap threshold, trim threshold and top pad in bytes; a negative value
    leaves that setting alone. Returns 1 when every requested setting was applied, 0 otherwise (or off glibc). */
