@@ -84,7 +84,7 @@ struct RenderCommand: ParsableCommand {
 
     func render() throws {
         let backend = Backend.standard(inputTensor: inputs.input)
-        let request = RunRequest(model: source.model, weights: source.weights, image: inputs.image, inputSize: inputs.imgsz)
+        let request = RunRequest(model: try source.resolvedModel(), weights: source.weights, image: inputs.image, inputSize: inputs.imgsz)
         let (opened, result) = try Headless.run(request, backend: backend)
         let spec = RenderSpec(what: what, layer: layer, channel: channel, head: head, level: level, query: query,
                               probe: probe, overImage: overImage, colormap: colormap)
