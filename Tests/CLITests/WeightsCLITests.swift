@@ -28,7 +28,8 @@ final class WeightsCLITests: XCTestCase {
         let list = try CLI.run(["weights", "list"], environment: env(mirror))
         XCTAssertEqual(list.status, 0, list.stderr)
         XCTAssertTrue(list.stdout.contains("yolov8n  "), list.stdout)
-        XCTAssertTrue(list.stdout.contains("from github.com/ultralytics/assets, release v8.3.0, not yet downloaded"), list.stdout)
+        XCTAssertTrue(list.stdout.range(of: #"\nyolov8n +pretrained weights, size not published, from github.com/ultralytics/assets \(release v8.3.0\), not yet downloaded\n"#,
+                                        options: .regularExpression) != nil, list.stdout)
         XCTAssertTrue(list.stdout.contains("from huggingface.co/SenseTime/deformable-detr-with-box-refine-two-stage"), list.stdout)
         XCTAssertTrue(list.stdout.range(of: #"yolov8n-ca +no published weights"#, options: .regularExpression) != nil, list.stdout)
 
@@ -84,7 +85,7 @@ final class WeightsCLITests: XCTestCase {
         XCTAssertTrue(verify.stdout.hasPrefix("yolov8n/yolov8n.pt: ok, 337.6 kB, sha256 "), verify.stdout)
         let list = try CLI.run(["weights", "list", "--cached"], environment: env(server.baseURL))
         XCTAssertEqual(list.stdout.split(separator: "\n").first.map(String.init),
-                       "yolov8n  pretrained weights, size not published from github.com/ultralytics/assets, release v8.3.0, cached")
+                       "yolov8n  pretrained weights, 337.6 kB from github.com/ultralytics/assets (release v8.3.0), cached")
 
         // A changed file (same size) fails verification and use.
         var changed = ckpt

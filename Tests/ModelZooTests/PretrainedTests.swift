@@ -266,7 +266,7 @@ final class PretrainedTests: XCTestCase {
             }
         }
         let status = Pretrained(cache: WeightsCache(root: cacheDir), mirror: nil).status(of: try XCTUnwrap(catalogue.entry("rtdetr-l")))
-        XCTAssertEqual(status.summary, "pretrained weights, 66.5 MB from github.com/ultralytics/assets, release v8.3.0, not yet downloaded")
+        XCTAssertEqual(status.summary, "pretrained weights, 66.5 MB from github.com/ultralytics/assets (release v8.3.0), not yet downloaded")
     }
 
     func writeTemp(_ data: Data) throws -> URL {

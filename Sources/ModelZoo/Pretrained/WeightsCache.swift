@@ -131,7 +131,8 @@ public struct WeightsStatus: Sendable, Equatable {
             if case .notPublished(let note) = state { return note }
             return "no published weights"
         }
-        let size = w.totalSize.map(formatBytes) ?? "size not published"
+        var size = w.totalSize.map(formatBytes) ?? "size not published,"
+        if w.totalSize == nil, case .cached(let bytes) = state { size = formatBytes(bytes) }
         let what: String
         switch state {
         case .notPublished(let note): return note
