@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
@@ -29,16 +30,19 @@ let package = Package(
             "Tensor", "CImage",
             .product(name: "Yams", package: "Yams"),
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], exclude: ["Ultralytics/FLOPS.md"]),
         .target(name: "Explorer", dependencies: ["ModelZoo", "Tensor", "CNcurses", "CChafa", "CTerminalGuard"]),
         .executableTarget(name: "detr-tui", dependencies: [
             "Explorer", "ModelZoo", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // A loopback HTTP server for the download tests (in no product; listens on 127.0.0.1 only).
+        .target(name: "LoopbackHTTP", path: "Tests/LoopbackHTTP"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo", "Tensor"]),
+        .testTarget(name: "ModelZooTests", dependencies: ["ModelZoo", "Tensor", "LoopbackHTTP"]),
         .testTarget(name: "ExplorerTests", dependencies: ["Explorer", "ModelZoo", "Tensor"], exclude: ["Snapshots"]),
-        .testTarget(name: "CLITests", dependencies: ["detr-tui", "ModelZoo", "Explorer"]),
+        .testTarget(name: "CLITests", dependencies: ["detr-tui", "ModelZoo", "Explorer", "LoopbackHTTP"]),
     ],
     swiftLanguageModes: [.v6]
 )

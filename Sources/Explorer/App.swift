@@ -284,6 +284,7 @@ public enum App {
         var selectionSince = Date()
         // Screens to draw ahead (off screen) while no key comes, one per idle read.
         var ahead: [State] = []
+        var download: DownloadCancellation?
         func handle(_ m: Message) {
             switch update(&state, m) {
             case .none: break
@@ -291,6 +292,17 @@ public enum App {
             case .redraw: terminal.invalidate()
             case .run(let r): runner.start(r)
             case .cancel: runner.cancel()
+            case .download(let entry):
+                download?.cancel()
+                download = Pretrained().start(entry, progress: { inbox.post(.downloadProgress($0)) }, completion: { result in
+                    switch result {
+                    case .success(let url): inbox.post(.downloaded(id: entry.id, path: url.path))
+                    case .failure(let error): inbox.post(.downloadFailed("\(error)"))
+                    }
+                })
+            case .cancelDownload:
+                download?.cancel()
+                download = nil
             }
         }
         while running {

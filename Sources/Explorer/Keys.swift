@@ -1,4 +1,5 @@
 import Foundation
+import ModelZoo
 
 /// Key bindings as data: each row is (keys, context, label, description, action). The one table drives both
 /// the dispatch (`handleKey`) and the help overlay (`helpText`), so the help can never say something the keys
@@ -122,13 +123,18 @@ public let keyBindings: [KeyBinding] = [
     KeyBinding(c("w"), .everywhere, "w", "type a weights file (empty: default initialisation)", just { openPrompt(&$0, .weights, $0.weights ?? "") }),
     KeyBinding(c("s"), .everywhere, "s", "type the input size (empty: the model's own)",
                just { openPrompt(&$0, .inputSize, $0.inputSize.map(String.init) ?? "") }),
+    KeyBinding(c("W"), .everywhere, "W", "pretrained weights of the selected (or open) catalogue entry: download, or open from the cache") { s, _ in
+        pretrainedWeights(&s)
+    },
     KeyBinding(c("t"), .everywhere, "t", "type the confidence threshold: detections below it are hidden",
                just { openPrompt(&$0, .confidence, String(format: "%g", confidenceThreshold($0))) }),
 
     // Catalogue.
-    KeyBinding([.escape], .catalogue, "Esc", "clear the search filter, or leave the details pane", just { s in
+    KeyBinding([.escape], .catalogue, "Esc", "cancel a download; clear the search filter, or leave the details pane") { s, _ in
+        if s.downloading != nil { return cancelDownload(&s) }
         if !s.filter.isEmpty { s.filter = ""; s.selection = firstEntryRow(s) } else if s.focus == .details { s.focus = .catalogue } else { s.notice = "q quits" }
-    }),
+        return .none
+    },
     KeyBinding(c("/"), .catalogue, "/", "search (ids and whole words first; Enter keeps the filter, Esc clears it)", just { s in
         openPrompt(&s, .search, s.filter)
         s.focus = .catalogue
@@ -166,7 +172,8 @@ public let keyBindings: [KeyBinding] = [
     }),
 
     // Model view.
-    KeyBinding([.escape], .model, "Esc", "cancel a running forward pass; else back to the catalogue") { s, _ in
+    KeyBinding([.escape], .model, "Esc", "cancel a download or a running forward pass; else back to the catalogue") { s, _ in
+        if s.downloading != nil { return cancelDownload(&s) }
         if s.isRunning {
             s.phase = .cancelled
             s.notice = "cancelled"
@@ -282,6 +289,42 @@ public var helpText: [String] {
 }
 
 // MARK: - actions used by the table
+
+/// W: the catalogue entry under the selection (or the open one), its pretrained weights opened from the cache or fetched.
+func pretrainedWeights(_ s: inout State) -> Effect {
+    let entry = s.mode == .browse ? s.selectedEntry : s.modelID.flatMap { s.catalogue.entry($0) }
+    guard let entry else {
+        s.notice = "W fetches a catalogue entry's pretrained weights: select one in the catalogue"
+        return .none
+    }
+    if s.downloading != nil { s.notice = "a download is running (Esc cancels it)"; return .none }
+    let status = Pretrained().status(of: entry)
+    switch status.state {
+    case .notPublished(let note):
+        s.notice = "\(entry.id): \(note)"
+        return .none
+    case .cached:
+        if let path = try? Pretrained().cachedPath(entry) {
+            s.modelPath = path.path
+            s.weights = nil
+            s.notice = "pretrained weights of \(entry.id) from the cache"
+            return openModel(&s, path.path)
+        }
+        fallthrough
+    default:
+        s.downloading = entry.id
+        s.downloadProgress = nil
+        s.notice = status.summary + " · downloading (Esc cancels)"
+        return .download(entry)
+    }
+}
+
+func cancelDownload(_ s: inout State) -> Effect {
+    s.notice = "download of \(s.downloading ?? "") cancelled (what arrived is kept for a resume)"
+    s.downloading = nil
+    s.downloadProgress = nil
+    return .cancelDownload
+}
 
 func foldFamily(_ s: inout State) {
     let rows = s.treeRows

@@ -65,6 +65,11 @@ public enum Message: Sendable {
     case progress(done: Int, total: Int)
     case finished(RunResult)
     case failed(String)
+    /// How far the download of pretrained weights (W) is.
+    case downloadProgress(WeightsProgress)
+    /// Pretrained weights of a catalogue entry are in the cache: the file (or directory) to open.
+    case downloaded(id: String, path: String)
+    case downloadFailed(String)
     /// The weights file is a checkpoint of another model (its keys do not fit the open one).
     case weightsCarryModel(file: String, problems: Int)
     /// A timer tick (play mode).
@@ -113,6 +118,9 @@ public enum Effect: Equatable, Sendable {
     case redraw
     case run(RunRequest)
     case cancel
+    /// Fetch a catalogue entry's pretrained weights into the cache (progress comes back as messages).
+    case download(CatalogueEntry)
+    case cancelDownload
 }
 
 public enum Pane: Sendable, Equatable { case catalogue, details, layers, visual }
@@ -157,6 +165,9 @@ public struct State: Sendable {
     public var showHelp = false
     public var helpScroll = 0
     public var notice: String?
+    /// The catalogue entry whose pretrained weights are being fetched, and how far it is.
+    public var downloading: String?
+    public var downloadProgress: WeightsProgress?
     /// A model file the status bar offers to open (`y`), e.g. a weights file that holds its own model.
     public var offer: String?
 
@@ -345,6 +356,22 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
         return .none
     case .failed(let msg):
         state.phase = .failed(msg)
+        state.notice = msg
+        return .none
+    case .downloadProgress(let p):
+        if state.downloading != nil { state.downloadProgress = p }
+        return .none
+    case .downloaded(let id, let path):
+        guard state.downloading == id else { return .none }
+        state.downloading = nil
+        state.downloadProgress = nil
+        state.modelPath = path
+        state.weights = nil
+        state.notice = "pretrained weights of \(id): \((path as NSString).lastPathComponent)"
+        return openModel(&state, path)
+    case .downloadFailed(let msg):
+        state.downloading = nil
+        state.downloadProgress = nil
         state.notice = msg
         return .none
     case .weightsCarryModel(let file, let problems):

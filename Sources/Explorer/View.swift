@@ -79,6 +79,22 @@ func drawTitle(_ state: State, _ screen: inout Screen, _ r: Rect) {
     screen.text(x, r.y, clip(inputs, r.width - x - 1), theme.style(.status), maxWidth: r.width - x)
 }
 
+/// A download in the status bar: "yolov8n.pt ███░░░ 42% 12.5 MB/s 3 s left".
+func downloadText(_ id: String, _ p: WeightsProgress?) -> String {
+    guard let p else { return "downloading \(id)…" }
+    func mb(_ b: Double) -> String { String(format: "%.1f MB", b / 1e6) }
+    var s = "\(p.file)"
+    if let f = p.fraction {
+        let filled = Int((f * 10).rounded(.down))
+        s += " " + String(repeating: "█", count: filled) + String(repeating: "░", count: 10 - filled) + String(format: " %.0f%%", f * 100)
+    } else {
+        s += " " + mb(Double(p.received))
+    }
+    s += " " + mb(p.bytesPerSecond) + "/s"
+    if let left = p.secondsLeft { s += String(format: " %.0f s left", left) }
+    return s + " (Esc cancels)"
+}
+
 /// Where the open model's weights come from, in a few words.
 func weightsLabel(_ state: State) -> String {
     if let w = state.weights { return (w as NSString).lastPathComponent }
@@ -154,6 +170,10 @@ func detailLines(_ state: State, _ e: CatalogueEntry, width: Int) -> [(String, T
     }
     if let c = e.code { add("Code: \(c)") }
     add("Default input: \(e.inputSize)x\(e.inputSize)")
+    if e.kind == "detector" {
+        let w = Pretrained().status(of: e)
+        if case .notPublished = w.state { add("Weights: " + w.summary, .dim) } else { add("W: " + w.summary, .accent) }
+    }
     if let f = state.described[e.id] {
         if let err = f.error {
             add("Layer table: \(err)", .error)
@@ -431,6 +451,9 @@ func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
         if overlayShown(state) { parts.append("over image") }
         if let note = colorModeNote(state) { parts.append(note) }
         if state.playing { parts.append("▶ playing") }
+    }
+    if let id = state.downloading {
+        parts.insert(downloadText(id, state.downloadProgress), at: 0)
     }
     var left = " " + parts.joined(separator: " │ ")
     if let n = state.notice { left += " │ " + n }

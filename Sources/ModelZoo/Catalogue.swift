@@ -71,9 +71,11 @@ public struct CatalogueEntry: Sendable, Codable, Equatable, Identifiable {
     public var insert: String?
     /// Reference figures (e.g. "3,157,200 params, 8.9 GFLOPs at 640 (ultralytics model.info)").
     public var reference: String?
+    /// The authors' trained weights (URL, size, hash and where each came from), or a note that there are none.
+    public var weights: PretrainedWeights?
 
     enum CodingKeys: String, CodingKey {
-        case id, title, family, kind, scale, summary, paper, code, config, probes, insert, reference
+        case id, title, family, kind, scale, summary, paper, code, config, probes, insert, reference, weights
         case inputSize = "input_size"
     }
 }

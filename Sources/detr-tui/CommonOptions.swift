@@ -9,6 +9,18 @@ struct ModelOptions: ParsableArguments {
 
     @Option(help: "A weights file (ultralytics .pt, .pth or safetensors), loaded strictly; default: the seeded initialisation.")
     var weights: String?
+
+    @Flag(help: "Use the entry's published trained weights, downloaded into the cache if missing (see `detr-tui weights`).")
+    var pretrained = false
+
+    func validate() throws {
+        if pretrained, weights != nil { throw ValidationError("give --pretrained or --weights, not both") }
+    }
+
+    /// What to open: MODEL, or with --pretrained the cached weights of catalogue id MODEL (fetched if missing).
+    func resolvedModel() throws -> String {
+        pretrained ? try ensurePretrained(try catalogueEntry(model)).path : model
+    }
 }
 
 /// The input size of a command that builds or runs a model (--imgsz), checked.

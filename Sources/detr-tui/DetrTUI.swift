@@ -17,7 +17,7 @@ struct DetrTUI: ParsableCommand {
         """,
         version: ModelZoo.version,
         subcommands: [ExploreCommand.self, ListCommand.self, RunCommand.self, InfoCommand.self, CompareCommand.self, InspectCommand.self, BenchCommand.self,
-                      RenderCommand.self, BenchUICommand.self],
+                      RenderCommand.self, BenchUICommand.self, WeightsCommand.self],
         defaultSubcommand: ExploreCommand.self
     )
 
@@ -56,6 +56,9 @@ struct ExploreCommand: ParsableCommand {
     @Option(help: "A weights file for MODEL (ultralytics .pt, .pth or safetensors), loaded strictly.")
     var weights: String?
 
+    @Flag(help: "Open MODEL (a catalogue id) with its published trained weights, downloaded first if missing.")
+    var pretrained = false
+
     @Option(help: "The image to run MODEL on (JPEG, PNG or PPM); default: the first sample image.")
     var image: String?
 
@@ -73,6 +76,7 @@ struct ExploreCommand: ParsableCommand {
         if model == nil, weights != nil || image != nil || size.imgsz != nil {
             throw ValidationError("--weights, --image and --imgsz need a MODEL to open")
         }
+        if pretrained, model == nil || weights != nil { throw ValidationError("--pretrained needs a catalogue id as MODEL and no --weights") }
         if let conf, !(conf >= 0 && conf <= 1) { throw ValidationError("--conf must be between 0 and 1") }
         if let weights, !FileManager.default.fileExists(atPath: weights) { throw ValidationError("\(weights): no such file (--weights)") }
         if let image {
@@ -84,7 +88,9 @@ struct ExploreCommand: ParsableCommand {
     func run() throws {
         let catalogue = try Catalogue.load()
         var open: RunRequest?
-        if let model {
+        if let id = model, pretrained {
+            open = RunRequest(model: try ensurePretrained(try catalogueEntry(id)).path, weights: nil, image: image, inputSize: size.imgsz)
+        } else if let model {
             // A name that is neither a file nor a catalogue id fails here, before the terminal is taken over.
             let ref = try ModelReference.resolve(model, catalogue: catalogue)
             var path = model

@@ -25,7 +25,7 @@ struct InfoCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let net = try openModel(source.model, weights: source.weights, scale: scale)
+        let net = try openModel(try source.resolvedModel(), weights: source.weights, scale: scale)
         let size = self.size.imgsz ?? net.defaultInputSize
         let rows = net.layerTable(inputSize: GridSize(size, size))
         let params = rows.reduce(0) { $0 + $1.params }

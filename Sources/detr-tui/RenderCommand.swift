@@ -97,7 +97,7 @@ struct RenderCommand: ParsableCommand {
             if net.isUntrained && !net.classNames.isEmpty { untrained.set() }
             return net
         }
-        let request = RunRequest(model: source.model, weights: source.weights, image: inputs.image, inputSize: inputs.imgsz)
+        let request = RunRequest(model: try source.resolvedModel(), weights: source.weights, image: inputs.image, inputSize: inputs.imgsz)
         let (opened, result) = try Headless.run(request, backend: backend, postprocess: thresholds.options)
         if what == .detections, untrained.isSet { warn(untrainedNote) }
         let spec = RenderSpec(what: what, layer: layer, channel: channel, head: head, level: level, query: query,

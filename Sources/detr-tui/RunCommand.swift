@@ -39,7 +39,7 @@ struct RunCommand: ParsableCommand {
         if let dump, FileManager.default.fileExists(atPath: dump) {
             throw ValidationError("\(dump) already exists; choose a new file for --dump")
         }
-        let net = try openModel(source.model, weights: source.weights, scale: scale)
+        let net = try openModel(try source.resolvedModel(), weights: source.weights, scale: scale)
         for w in inputWarnings(net, inputs: inputs, thresholds: thresholds) { warn(w) }
         let prepared = try prepareInput(for: net, image: inputs.image, input: inputs.input, imgsz: inputs.imgsz,
                                         square: inputs.square, warn: { warn($0) })
