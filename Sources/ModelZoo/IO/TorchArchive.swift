@@ -265,11 +265,15 @@ public final class TorchArchive: @unchecked Sendable {
     static func tensor(_ ref: TorchTensorRef, from data: Data, key: String, file: String) throws -> Tensor {
         guard let size = ref.dtype.byteSize else { throw FileFormatError(file: file, problem: "tensor '\(key)' has an unknown dtype") }
         let needed = ref.requiredElements
-        guard needed * size <= data.count else {
+        guard case let (bytes, false) = needed.multipliedReportingOverflow(by: size), bytes <= data.count else {
             throw FileFormatError(file: file, problem: "tensor '\(key)' needs \(needed) elements of storage '\(ref.storage.key)', which holds only \(data.count / size)")
         }
         let n = ref.count
         if n == 0 { return Tensor(shape: ref.shape, data: []) }
+        // A view may repeat its storage (stride 0): its Float32 copy can be far larger than the file.
+        guard n <= Budget.tensorBytes / 4 else {
+            throw FileFormatError(file: file, problem: "tensor '\(key)' of size \(ref.shape) (stride \(ref.stride)) has \(n) values, more than this machine's budget for one tensor (\(Budget.describe(bytes: Budget.tensorBytes)) as Float32)")
+        }
         return try data.withUnsafeBytes { raw -> Tensor in
             let start = ref.offset * size
             let span = needed - ref.offset

@@ -485,38 +485,40 @@ extension UltralyticsRegistry {
     static func registerBlocks(into r: UltralyticsRegistry) {
         // Base modules: c2 = make_divisible(min(args[0], max_channels) * width, 8); args = [c1, c2, *args[1:]].
         r.add("Conv") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
-            let k = try ctx.int(1, default: 1), s = try ctx.int(2, default: 1)
-            let p = try ctx.optionalInt(3), g = try ctx.int(4, default: 1), d = try ctx.int(5, default: 1)
+            let c2 = try ctx.outputChannels(0)
+            let k = try ctx.int(1, default: 1, name: "k"), s = try ctx.int(2, default: 1, name: "s")
+            let p = try ctx.optionalInt(3, name: "p"), g = try ctx.int(4, default: 1, name: "g"), d = try ctx.int(5, default: 1, name: "d")
             let act = try ctx.activationArg(6)
             let layer = ConvBlock(ctx.weights, c1: ctx.c1, c2: c2, k: k, s: s, p: p, g: g, d: d, act: act)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2)] + ctx.args.dropFirst())
         }
         r.add("DWConv") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
-            let k = try ctx.int(1, default: 1), s = try ctx.int(2, default: 1), d = try ctx.int(3, default: 1)
+            let c2 = try ctx.outputChannels(0)
+            let k = try ctx.int(1, default: 1, name: "k"), s = try ctx.int(2, default: 1, name: "s"), d = try ctx.int(3, default: 1, name: "d")
             let act = try ctx.activationArg(4)
             let layer = makeDWConv(ctx.weights, c1: ctx.c1, c2: c2, k: k, s: s, d: d, act: act)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2)] + ctx.args.dropFirst())
         }
         r.add("Bottleneck") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
-            let sc = try ctx.bool(1, default: true), g = try ctx.int(2, default: 1)
+            let c2 = try ctx.outputChannels(0)
+            let sc = try ctx.bool(1, default: true), g = try ctx.int(2, default: 1, name: "g")
             var k = (3, 3)
-            if let a = ctx.arg(3), case .list(let ks) = a, ks.count == 2, let k0 = ks[0].intValue, let k1 = ks[1].intValue { k = (k0, k1) }
+            if let a = ctx.arg(3), case .list(let ks) = a, ks.count == 2, let k0 = ks[0].intValue, let k1 = ks[1].intValue {
+                k = (try ctx.checked(k0, argument: 3, name: "k"), try ctx.checked(k1, argument: 3, name: "k"))
+            }
             let e = try ctx.double(4, default: 0.5)
             let layer = Bottleneck(ctx.weights, c1: ctx.c1, c2: c2, shortcut: sc, g: g, k: k, e: e, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2)] + ctx.args.dropFirst())
         }
         r.add("C2f") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
-            let sc = try ctx.bool(1, default: false), g = try ctx.int(2, default: 1), e = try ctx.double(3, default: 0.5)
+            let c2 = try ctx.outputChannels(0)
+            let sc = try ctx.bool(1, default: false), g = try ctx.int(2, default: 1, name: "g"), e = try ctx.double(3, default: 0.5)
             let layer = C2f(ctx.weights, c1: ctx.c1, c2: c2, n: ctx.repeats, shortcut: sc, g: g, e: e, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2), .int(ctx.repeats)] + ctx.args.dropFirst())
         }
         r.add("SPPF") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
-            let k = try ctx.int(1, default: 5), n = try ctx.int(2, default: 3), sc = try ctx.bool(3, default: false)
+            let c2 = try ctx.outputChannels(0)
+            let k = try ctx.int(1, default: 5, name: "k"), n = try ctx.int(2, default: 3, name: "n"), sc = try ctx.bool(3, default: false)
             // parse_model gives cv1 the default activation for legacy rows ([c1, c2, k] at most).
             let legacy = ctx.args.count <= 2
             let layer = SPPF(ctx.weights, c1: ctx.c1, c2: c2, k: k, n: n, shortcut: sc,
@@ -524,7 +526,7 @@ extension UltralyticsRegistry {
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2)] + ctx.args.dropFirst())
         }
         r.add("RepC3") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
+            let c2 = try ctx.outputChannels(0)
             let e = try ctx.double(1, default: 1)
             let layer = RepC3(ctx.weights, c1: ctx.c1, c2: c2, n: ctx.repeats, e: e, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2), .int(ctx.repeats)] + ctx.args.dropFirst())
@@ -540,7 +542,8 @@ extension UltralyticsRegistry {
             full.insert(.int(ctx.repeats), at: min(4, full.count))
             func at(_ i: Int) -> LayerArg? { i < full.count ? full[i] : nil }
             guard let cm = at(1)?.intValue, let c2 = at(2)?.intValue else { throw ctx.error("needs [cm, c2, ...]") }
-            let k = at(3)?.intValue ?? 3, n = at(4)?.intValue ?? 6
+            _ = try (ctx.checked(cm, argument: 0, name: "cm"), ctx.checked(c2, argument: 1, name: "c2"))
+            let k = try ctx.checked(at(3)?.intValue ?? 3, argument: 2, name: "k"), n = try ctx.checked(at(4)?.intValue ?? 6, argument: 3, name: "n")
             let light = at(5)?.boolValue ?? false, sc = at(6)?.boolValue ?? false
             let layer = HGBlock(ctx.weights, c1: ctx.c1, cm: cm, c2: c2, k: k, n: n, lightconv: light, shortcut: sc)
             return BuiltLayer(layer, outputChannels: c2, arguments: full)
@@ -548,30 +551,34 @@ extension UltralyticsRegistry {
         r.add("LightConv") { ctx in
             // Not one of parse_model's base modules: args go in unchanged (c1, c2, k) and the channel
             // bookkeeping keeps c2 = ch[f], as ultralytics does.
-            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), k = try ctx.int(2, default: 1)
+            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), k = try ctx.int(2, default: 1, name: "k")
             guard c1 == ctx.c1 else { throw ctx.error("c1 \(c1) does not match the input's \(ctx.c1) channels") }
             return BuiltLayer(LightConv(ctx.weights, c1: c1, c2: c2, k: k), outputChannels: ctx.c1, arguments: ctx.args)
         }
         r.add("ResNetLayer") { ctx in
-            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), s = try ctx.int(2, default: 1)
-            let first = try ctx.bool(3, default: false), n = try ctx.int(4, default: 1), e = try ctx.int(5, default: 4)
+            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), s = try ctx.int(2, default: 1, name: "s")
+            let first = try ctx.bool(3, default: false), n = try ctx.int(4, default: 1, name: "n"), e = try ctx.int(5, default: 4, name: "e")
+            _ = try ctx.checked(first ? c2 : c2 * e, argument: 1, name: "c2")
             let layer = ResNetLayer(ctx.weights, c1: c1, c2: c2, s: s, isFirst: first, n: n, e: e, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: first ? c2 : c2 * 4, arguments: ctx.args)
         }
         r.add("Concat") { ctx in
-            let d = try ctx.int(0, default: 1)
+            let d = try ctx.int(0, default: 1, name: "dimension", range: -4 ... 3)
             return BuiltLayer(ConcatLayer(dimension: d), outputChannels: ctx.inputChannels.reduce(0, +), arguments: ctx.args)
         }
         r.add("nn.Upsample") { ctx in
             guard let a = ctx.arg(1), let s = a.doubleValue, s >= 1, s == s.rounded() else {
                 throw ctx.error("only an integer scale_factor is supported (args [None, scale, 'nearest'])")
             }
+            guard s <= Double(ModelSpec.Limits.kernel) else {
+                throw ctx.error("scale_factor \(ConfigValue.format(s)) is more than the \(ModelSpec.Limits.kernel) this tool accepts")
+            }
             if let mode = ctx.arg(2), mode != .string("nearest") { throw ctx.error("only mode 'nearest' is supported, got \(mode)") }
             return BuiltLayer(UpsampleLayer(scale: Int(s)), outputChannels: ctx.c1, arguments: ctx.args)
         }
         r.add("Upsample") { ctx in try UltralyticsRegistry.builder("nn.Upsample")!(ctx) }
         r.add("Detect") { ctx in
-            let nc = try ctx.int(0, default: ctx.nc)
+            let nc = try ctx.int(0, default: ctx.nc, name: "nc")
             let layer = DetectHead(ctx.weights, nc: nc, regMax: ctx.regMax, channels: ctx.inputChannels, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: 4 + nc,
                               arguments: ctx.args + [.int(ctx.regMax), .bool(false), .list(ctx.inputChannels.map { .int($0) })])

@@ -99,6 +99,9 @@ public struct UltralyticsGraph: Sendable {
         self.widthMultiple = widthMultiple
         self.maxChannels = maxChannels
         self.inputChannels = inputChannels
+        guard (1 ... 256).contains(spec.regMax) else {
+            throw FileFormatError(file: spec.source, problem: "reg_max must be a whole number in 1...256, found \(spec.raw["reg_max"].map(\.description) ?? "?")")
+        }
         var ch: [Int] = [inputChannels]
         var nodes: [GraphNode] = []
         var save: Set<Int> = []
@@ -117,8 +120,15 @@ public struct UltralyticsGraph: Sendable {
                 }
                 inCh.append(ch[j])
             }
+            // A Concat sums its inputs' channels: every layer's input is checked before anything is built from it.
+            if let c = inCh.first(where: { $0 > ModelSpec.Limits.channels }) {
+                throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): its input has \(c) channels, more than the \(ModelSpec.Limits.channels) this tool builds")
+            }
             let args = row.args.map { Self.substitute($0, spec: spec) }
             let n = row.repeats > 1 ? max(Int((Double(row.repeats) * depthMultiple).rounded(.toNearestOrEven)), 1) : row.repeats
+            guard n <= ModelSpec.Limits.repeats else {
+                throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(row.repeats) repeats are \(n) after the depth multiple, more than the \(ModelSpec.Limits.repeats) this tool builds")
+            }
             func context(_ scope: WeightScope) -> BuildContext {
                 BuildContext(index: i, from: row.from, inputChannels: inCh, repeats: n, rawRepeats: row.repeats,
                              module: row.module, args: args, nc: nc, depthMultiple: depthMultiple,
