@@ -62,12 +62,13 @@ public func writeUserFile(_ data: Data, to path: String, what: String = "file") 
     do {
         try data.write(to: url, options: .atomic)
     } catch {
-        throw FileFormatError(file: path, problem: "cannot write the \(what): \(reason(of: error))")
+        throw FileFormatError(file: path, problem: "cannot write the \(what): \(fileErrorReason(error))")
     }
 }
 
-/// The POSIX reason behind a Foundation file error ("permission denied"), else its description.
-func reason(of error: Error) -> String {
+/// The POSIX reason behind a Foundation file error ("permission denied", "no space left on device"), else its
+/// description.
+public func fileErrorReason(_ error: Error) -> String {
     let ns = error as NSError
     if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
         return String(cString: strerror(Int32(underlying.code))).lowercased()

@@ -60,9 +60,7 @@ struct InspectCommand: ParsableCommand {
         do {
             try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
         } catch {
-            let ns = error as NSError
-            let why = ns.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(ns.code))).lowercased() : ns.localizedDescription
-            FileHandle.standardError.write(Data("detr-tui inspect: cannot write the output: \(why)\n".utf8))
+            FileHandle.standardError.write(Data("detr-tui inspect: cannot write the output: \(fileErrorReason(error))\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -178,15 +178,15 @@ extension ConfigValue {
     /// indentation are reported with their line, since YAML forbids them and the parser's own
     /// message is obscure.
     public static func parseYAML(_ text: String, file: String) throws -> ConfigValue {
+        // libyaml (inside Yams) recurses once per nesting level: bound the depth before it sees the text.
+        if let (depth, line) = nestingDepth(text, limit: maxYAMLDepth) {
+            throw FileFormatError(file: file, problem: "line \(line): YAML nesting reaches \(depth) levels, more than the \(maxYAMLDepth) this tool reads (model configs nest 3 or 4 deep)")
+        }
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let leading = line.prefix { $0 == " " || $0 == "\t" }
             if leading.contains("\t") {
                 throw FileFormatError(file: file, problem: "line \(n + 1): a tab character is used for indentation; YAML allows only spaces there")
             }
-        }
-        // libyaml (inside Yams) recurses once per nesting level: bound the depth before it sees the text.
-        if let (depth, line) = nestingDepth(text, limit: maxYAMLDepth) {
-            throw FileFormatError(file: file, problem: "line \(line): YAML nesting reaches \(depth) levels, more than the \(maxYAMLDepth) this tool reads (model configs nest 3 or 4 deep)")
         }
         let node: Node?
         do {

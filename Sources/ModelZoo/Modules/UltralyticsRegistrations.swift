@@ -101,11 +101,11 @@ extension UltralyticsRegistry {
             let a = try ints(ctx)
             let red = a.first ?? 1
             guard red > 0 else { throw ctx.error("reduction must be positive, got \(red)") }
-            return BuiltLayer(UnaryGraphLayer(ContextAggregation(ctx.weights, channels: ctx.c1, reduction: red)),
+            return BuiltLayer(UnaryGraphLayer(try ContextAggregation(ctx.weights, channels: ctx.c1, reduction: red)),
                               outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(red)])
         }
         let nam: Builder = { ctx in
-            BuiltLayer(UnaryGraphLayer(NAM(ctx.weights, channels: ctx.c1, bnEps: ultralyticsBNEps)), outputChannels: ctx.c1, arguments: [.int(ctx.c1)])
+            BuiltLayer(UnaryGraphLayer(try NAM(ctx.weights, channels: ctx.c1, bnEps: ultralyticsBNEps)), outputChannels: ctx.c1, arguments: [.int(ctx.c1)])
         }
         r.add("NAMAttention", nam)
         r.add("NAM", nam)

@@ -135,12 +135,20 @@ public struct UltralyticsGraph: Sendable {
                              widthMultiple: widthMultiple, maxChannels: maxChannels, scale: spec.scale,
                              regMax: spec.regMax, activation: spec.activation, weights: scope, file: spec.source)
             }
-            var built = try builder(context(modelScope.scope(i)))
-            if n > 1 && !UltralyticsRegistry.handlesRepeats(row.module) {
-                // parse_model: nn.Sequential(*(m(*args) for _ in range(n)))
-                var layers: [any GraphLayer] = []
-                for j in 0 ..< n { layers.append(try builder(context(modelScope.scope(i).scope(j))).layer) }
-                built.layer = SequentialGraphLayer(layers: layers)
+            var built: BuiltLayer
+            do {
+                built = try builder(context(modelScope.scope(i)))
+                if n > 1 && !UltralyticsRegistry.handlesRepeats(row.module) {
+                    // parse_model: nn.Sequential(*(m(*args) for _ in range(n)))
+                    var layers: [any GraphLayer] = []
+                    for j in 0 ..< n { layers.append(try builder(context(modelScope.scope(i).scope(j))).layer) }
+                    built.layer = SequentialGraphLayer(layers: layers)
+                }
+            } catch let e as WeightBudgetError {
+                throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(e.description)")
+            }
+            guard built.outputChannels <= ModelSpec.Limits.channels else {
+                throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(built.outputChannels) output channels, more than the \(ModelSpec.Limits.channels) this tool builds")
             }
             nodes.append(GraphNode(index: i, from: row.from, fromIsList: row.fromIsList, repeats: n, module: row.module,
                                    typeName: built.typeName ?? ultralyticsTypeNames[row.module] ?? row.module,
@@ -151,6 +159,9 @@ public struct UltralyticsGraph: Sendable {
         }
         self.nodes = nodes
         self.save = save.sorted()
+        // Sized before any activation exists: at ultralytics' default 640x640 (which also bounds the 256x256
+        // stride pass below, so no shape computation can overflow).
+        try self.checkFits(inputShape: [1, inputChannels, 640, 640], parameters: weights.requestedElements)
         // DetectionModel measures the head's strides with a 256x256 forward pass: 256 / each input's height.
         if let last = nodes.last, var head = last.layer as? DetectHead {
             let shapes = self.shapes(inputShape: [1, inputChannels, 256, 256])
@@ -170,6 +181,35 @@ public struct UltralyticsGraph: Sendable {
             return .string(s)
         case .list(let xs): return .list(xs.map { substitute($0, spec: spec) })
         default: return a
+        }
+    }
+
+    /// Values of every layer's output for an input of `inputShape` (what a traced forward pass keeps), from the
+    /// shape pass; nil as soon as the running total passes `limit` (so no later shape is computed from a huge one).
+    public func activationElements(inputShape: [Int], limit: Int) -> Int? {
+        guard var total = Budget.product(inputShape), total <= limit else { return nil }
+        var outs: [[Int]] = []
+        var prev = inputShape
+        for node in nodes {
+            let ins: [[Int]] = (node.from == [-1] && !node.fromIsList) ? [prev]
+                : node.from.map { $0 == -1 ? prev : outs[$0 < 0 ? outs.count + $0 : $0] }
+            let o = node.layer.outputShape(inputShapes: ins)
+            guard let n = Budget.product(o), case let (t, false) = total.addingReportingOverflow(n), t <= limit else { return nil }
+            total = t
+            outs.append(o)
+            prev = o
+        }
+        return total
+    }
+
+    /// Throws when the parameters plus every layer's output at `inputShape` (Float32) pass `Budget.modelBytes`,
+    /// naming the file, the sizes and the machine's memory.
+    public func checkFits(inputShape: [Int], parameters: Int) throws {
+        let budget = Budget.modelBytes / MemoryLayout<Float>.size
+        let left = budget - parameters
+        guard left > 0, activationElements(inputShape: inputShape, limit: left) != nil else {
+            let size = inputShape.dropFirst(2).map(String.init).joined(separator: "x")
+            throw ModelBuildError(file: spec.source, row: nil, problem: "the model does not fit this machine: \(parameters) parameters and its activations at \(size) need more than \(Budget.describe(bytes: Budget.modelBytes)) (half of the \(Budget.describe(bytes: Budget.physicalMemoryBytes)) of memory)")
         }
     }
 

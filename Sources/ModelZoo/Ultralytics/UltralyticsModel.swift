@@ -69,6 +69,7 @@ public final class UltralyticsModel: DetectionModel {
         guard input.rank == 4, input.shape[0] == 1, input.shape[1] == inputChannels else {
             throw ModelBuildError(file: name, row: nil, problem: "the input must be [1, \(inputChannels), H, W], got \(input.shape)")
         }
+        try graph.checkFits(inputShape: input.shape, parameters: parameterCount)
         let nodes = graph.nodes
         trace?.expectedSteps = nodes.count
         let saved = Set(graph.save)

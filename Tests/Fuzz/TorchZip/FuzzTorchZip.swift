@@ -1,0 +1,16 @@
+import Foundation
+@testable import ModelZoo
+
+/// The file each input is written to (the torch reader opens files, not bytes).
+let torchZipPath = FileManager.default.temporaryDirectory.appendingPathComponent("detr-tui-fuzz-\(getpid()).pt").path
+
+/// libFuzzer entry: a torch.save file (zip or legacy) opened as a checkpoint, every tensor verified.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTorchZip(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    guard FileManager.default.createFile(atPath: torchZipPath, contents: Data(bytes: data, count: size)) else { return 0 }
+    if let ckpt = try? Checkpoint.open(path: torchZipPath) {
+        _ = try? ckpt.verify()
+        _ = try? ckpt.modelSpec()
+    }
+    return 0
+}
