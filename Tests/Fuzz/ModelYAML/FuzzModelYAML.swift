@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 @testable import ModelZoo
 
 /// libFuzzer entry: a model YAML parsed, checked against the registry, and built with the default init
@@ -14,4 +15,9 @@ public func fuzzModelYAML(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = model.layerTable(inputSize: GridSize(64, 64))
     }
     return 0
+}
+
+@_cdecl("fuzz_yaml_main")
+public func fuzzModelYAMLMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    runFuzzer(argc, argv, fuzzModelYAML)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 @testable import Tensor
 
 /// libFuzzer entry: a safetensors file's header and every tensor in it.
@@ -8,4 +9,9 @@ public func fuzzSafetensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         for name in file.names { _ = try? file.tensor(name) }
     }
     return 0
+}
+
+@_cdecl("fuzz_safetensors_main")
+public func fuzzSafetensorsMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    runFuzzer(argc, argv, fuzzSafetensors)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 @testable import ModelZoo
 
 /// The file each input is written to (the torch reader opens files, not bytes).
@@ -13,4 +14,9 @@ public func fuzzTorchZip(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = try? ckpt.modelSpec()
     }
     return 0
+}
+
+@_cdecl("fuzz_torchzip_main")
+public func fuzzTorchZipMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    runFuzzer(argc, argv, fuzzTorchZip)
 }

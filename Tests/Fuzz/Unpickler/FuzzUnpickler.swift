@@ -1,4 +1,5 @@
 import Foundation
+import FuzzSupport
 @testable import ModelZoo
 
 /// libFuzzer entry: the restricted unpickler on arbitrary bytes, resolving torch's persistent ids against
@@ -15,4 +16,9 @@ public func fuzzUnpickler(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = value.configValue()
     }
     return 0
+}
+
+@_cdecl("fuzz_unpickler_main")
+public func fuzzUnpicklerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+    runFuzzer(argc, argv, fuzzUnpickler)
 }
