@@ -37,9 +37,9 @@ fuzz: bootstrap
 			-Xswiftc -enable-testing --product fuzz-$$t || exit 1; \
 	done
 	@for t in $(FUZZ_RUN); do \
-		mkdir -p .build-fuzz/corpus/$$t && cp -n Tests/Fuzz/Corpus/$$t/* .build-fuzz/corpus/$$t/ ; \
+		mkdir -p .build-fuzz/corpus/$$t .build-fuzz/artifacts && cp -n Tests/Fuzz/Corpus/$$t/* .build-fuzz/corpus/$$t/ ; \
 		echo "== fuzz-$$t for $(SECONDS) s"; \
-		.build-fuzz/release/fuzz-$$t -max_total_time=$(SECONDS) -runs=$(RUNS) -timeout=10 -rss_limit_mb=4096 -max_len=65536 \
+		LSAN_OPTIONS=suppressions=Tests/Fuzz/lsan.supp .build-fuzz/release/fuzz-$$t -artifact_prefix=.build-fuzz/artifacts/ -max_total_time=$(SECONDS) -runs=$(RUNS) -timeout=10 -rss_limit_mb=4096 -max_len=65536 \
 			-print_final_stats=1 .build-fuzz/corpus/$$t || exit 1; \
 	done
 
