@@ -217,6 +217,21 @@ final class IOHostileFileTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 10, "refusals must come before the allocations")
     }
 
+    func testGroupsAndEmptyOutputsAreRefused() throws {
+        assertRefused(yaml(backbone: "  - [-1, 1, Conv, [8, 3, 1, 1, 3]]"), ["layer 0", "groups must divide 3 -> 8"])
+        // Unpadded 255x255 kernels: 640 -> 386 -> 132 -> nothing.
+        let big = "  - [-1, 1, Conv, [8, 255, 1, 0]]"
+        XCTAssertNoThrow(try build(yaml(backbone: [big, big].joined(separator: "\n"))))
+        assertRefused(yaml(backbone: [big, big, big].joined(separator: "\n")), ["layer 2", "too small for the model's kernels"])
+        // The same model sized at a smaller input refuses it at the forward pass, before running anything.
+        let model = try build(yaml(backbone: [big, big].joined(separator: "\n")))
+        XCTAssertThrowsError(try model.forward(Tensor(zeros: [1, 3, 256, 256]), trace: nil)) { e in
+            XCTAssertTrue("\(e)".contains("at 256x256"), "\(e)")
+        }
+        XCTAssertEqual(model.graph.sizing(inputShape: [1, 3, 640, 640], limit: .max),
+                       .fits(values: 3 * 640 * 640 + 8 * 386 * 386 + 8 * 132 * 132 + 8 * 132 * 132))
+    }
+
     func testBudgetsFollowThePhysicalMemory() {
         XCTAssertGreaterThan(Budget.physicalMemoryBytes, 1 << 28)
         XCTAssertEqual(Budget.modelBytes, Budget.physicalMemoryBytes / 2)

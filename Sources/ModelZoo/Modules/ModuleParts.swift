@@ -56,6 +56,9 @@ public struct Conv2dParams: Sendable {
 
     public init(_ w: WeightScope, in cin: Int, out cout: Int, kernel k: Int, stride: Int = 1, padding: Int? = nil,
                 groups: Int = 1, bias: Bool, weightInit: WeightInit? = nil, biasInit: WeightInit? = nil) throws {
+        guard k >= 1, stride >= 1, groups >= 1, cin % groups == 0, cout % groups == 0 else {
+            throw ModuleInputError("Conv2d", "kernel \(k), stride \(stride) and groups \(groups) must be positive, and the groups must divide \(cin) -> \(cout) channels")
+        }
         let fanIn = cin / groups * k * k
         weight = try w.tensor("weight", shape: [cout, cin / groups, k, k], init: weightInit ?? .kaimingUniform(fanIn: fanIn))
         self.bias = bias ? try w.tensor("bias", shape: [cout], init: biasInit ?? .kaimingUniform(fanIn: fanIn)) : nil

@@ -54,6 +54,9 @@ public struct ConvBlock: UnaryBlock {
 
     public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, s: Int = 1, p: Int? = nil, g: Int = 1, d: Int = 1,
                 act: Activation = .silu, eps: Float = 1e-3) throws {
+        guard k >= 1, s >= 1, d >= 1, g >= 1, c1 % g == 0, c2 % g == 0 else {
+            throw ModuleInputError("Conv", "kernel \(k), stride \(s), dilation \(d) and groups \(g) must be positive, and the groups must divide \(c1) -> \(c2) channels")
+        }
         self.c1 = c1; self.c2 = c2; self.k = k; self.s = s; self.g = g; self.d = d
         self.p = autopad(k, p, d)
         self.act = act

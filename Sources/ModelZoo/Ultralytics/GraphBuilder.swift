@@ -146,6 +146,8 @@ public struct UltralyticsGraph: Sendable {
                 }
             } catch let e as WeightBudgetError {
                 throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(e.description)")
+            } catch let e as ModuleInputError {
+                throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(e.description)")
             }
             guard built.outputChannels <= ModelSpec.Limits.channels else {
                 throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(built.outputChannels) output channels, more than the \(ModelSpec.Limits.channels) this tool builds")
@@ -184,32 +186,48 @@ public struct UltralyticsGraph: Sendable {
         }
     }
 
-    /// Values of every layer's output for an input of `inputShape` (what a traced forward pass keeps), from the
-    /// shape pass; nil as soon as the running total passes `limit` (so no later shape is computed from a huge one).
-    public func activationElements(inputShape: [Int], limit: Int) -> Int? {
-        guard var total = Budget.product(inputShape), total <= limit else { return nil }
+    /// What the shape pass says of a model at one input size.
+    public enum Sizing: Equatable, Sendable {
+        /// Every layer's output together holds this many values (what a traced forward pass keeps).
+        case fits(values: Int)
+        /// The running total passed the limit at this layer (no later shape was computed from a huge one).
+        case tooLarge(layer: Int)
+        /// This layer's output has an empty dimension (the input is too small for its kernels and strides).
+        case empty(layer: Int, shape: [Int])
+    }
+
+    /// Sizes the model's activations for an input of `inputShape` from the shape pass, stopping at the first
+    /// layer whose output is empty or takes the total past `limit`.
+    public func sizing(inputShape: [Int], limit: Int) -> Sizing {
+        guard var total = Budget.product(inputShape), total <= limit else { return .tooLarge(layer: 0) }
         var outs: [[Int]] = []
         var prev = inputShape
         for node in nodes {
             let ins: [[Int]] = (node.from == [-1] && !node.fromIsList) ? [prev]
                 : node.from.map { $0 == -1 ? prev : outs[$0 < 0 ? outs.count + $0 : $0] }
             let o = node.layer.outputShape(inputShapes: ins)
-            guard let n = Budget.product(o), case let (t, false) = total.addingReportingOverflow(n), t <= limit else { return nil }
+            if o.contains(where: { $0 < 1 }) { return .empty(layer: node.index, shape: o) }
+            guard let n = Budget.product(o), case let (t, false) = total.addingReportingOverflow(n), t <= limit else {
+                return .tooLarge(layer: node.index)
+            }
             total = t
             outs.append(o)
             prev = o
         }
-        return total
+        return .fits(values: total)
     }
 
-    /// Throws when the parameters plus every layer's output at `inputShape` (Float32) pass `Budget.modelBytes`,
-    /// naming the file, the sizes and the machine's memory.
+    /// Throws when the parameters plus every layer's output at `inputShape` (Float32) pass `Budget.modelBytes`, or
+    /// when a layer's output would be empty, naming the file, the sizes and the machine's memory.
     public func checkFits(inputShape: [Int], parameters: Int) throws {
         let budget = Budget.modelBytes / MemoryLayout<Float>.size
-        let left = budget - parameters
-        guard left > 0, activationElements(inputShape: inputShape, limit: left) != nil else {
-            let size = inputShape.dropFirst(2).map(String.init).joined(separator: "x")
-            throw ModelBuildError(file: spec.source, row: nil, problem: "the model does not fit this machine: \(parameters) parameters and its activations at \(size) need more than \(Budget.describe(bytes: Budget.modelBytes)) (half of the \(Budget.describe(bytes: Budget.physicalMemoryBytes)) of memory)")
+        let size = inputShape.dropFirst(2).map(String.init).joined(separator: "x")
+        switch sizing(inputShape: inputShape, limit: max(budget - parameters, 0)) {
+        case .fits: return
+        case .tooLarge(let layer):
+            throw ModelBuildError(file: spec.source, row: nil, problem: "the model does not fit this machine: \(parameters) parameters and its activations at \(size) (past layer \(layer)) need more than \(Budget.describe(bytes: Budget.modelBytes)) (half of the \(Budget.describe(bytes: Budget.physicalMemoryBytes)) of memory)")
+        case .empty(let layer, let shape):
+            throw ModelBuildError(file: spec.source, row: layer, problem: "at \(size) this layer's output would be \(shape): the input is too small for the model's kernels and strides")
         }
     }
 
