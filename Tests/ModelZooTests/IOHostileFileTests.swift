@@ -89,6 +89,17 @@ final class IOHostileFileTests: XCTestCase {
         assertFileError(path, ["'w'", "budget for one tensor"]) { try ckpt.tensor("w") }
     }
 
+    func testZip64DirectoryOffsetsPastTheFileAreRefused() {
+        // Found by the torchzip fuzz target: a ZIP64 end-of-directory record whose directory offset is near 2^64,
+        // which the zip library converted to off_t with a trap.
+        let f = IOFixtures.broken("zip64_directory_offset.pt")
+        assertFileError(f, ["not a readable zip archive", "outside the 3709-byte file"]) { try Checkpoint.open(path: f) }
+        // Every small torch fixture still opens through the same check.
+        for name in ["state_dict.pt", "state_dict_p5.pt", "nested.pt", "uint16.pt", "ultra_tiny_best.pt"] {
+            XCTAssertNoThrow(try Checkpoint.open(path: IOFixtures.path(name)), name)
+        }
+    }
+
     // MARK: - safetensors
 
     func safetensors(_ header: String, data: Int = 16) -> Data {
