@@ -94,6 +94,10 @@ final class IOHostileFileTests: XCTestCase {
         // which the zip library converted to off_t with a trap.
         let f = IOFixtures.broken("zip64_directory_offset.pt")
         assertFileError(f, ["not a readable zip archive", "outside the 3709-byte file"]) { try Checkpoint.open(path: f) }
+        // Found by the same target once that was fixed: a directory entry cut short, whose name length the check
+        // itself read past the directory (a trap converting the out-of-range marker to Int).
+        let g = IOFixtures.broken("zip_short_directory_entry.pt")
+        assertFileError(g, []) { try Checkpoint.open(path: g) }
         // Every small torch fixture still opens through the same check.
         for name in ["state_dict.pt", "state_dict_p5.pt", "nested.pt", "uint16.pt", "ultra_tiny_best.pt"] {
             XCTAssertNoThrow(try Checkpoint.open(path: IOFixtures.path(name)), name)

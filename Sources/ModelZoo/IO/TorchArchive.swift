@@ -133,13 +133,14 @@ public final class TorchArchive: @unchecked Sendable {
         let cd = read(cdOffset, Int(cdSize))
         var pos = 0
         for _ in 0 ..< entries {
-            guard u(cd, pos, 4) == 0x0201_4B50 else { return } // a short directory: ZIPFoundation stops there
+            // A short or malformed directory: ZIPFoundation stops reading there too.
+            guard pos + 46 <= cd.count, u(cd, pos, 4) == 0x0201_4B50 else { return }
             let nameLength = Int(u(cd, pos + 28, 2)), extraLength = Int(u(cd, pos + 30, 2)), commentLength = Int(u(cd, pos + 32, 2))
             var localOffset = u(cd, pos + 42, 4)
             // A ZIP64 extra field (id 1) replaces the 0xFFFFFFFF fields, in order: sizes, then the local header offset.
             var e = pos + 46 + nameLength
             let extraEnd = e + extraLength
-            while e + 4 <= extraEnd {
+            while e + 4 <= min(extraEnd, cd.count) {
                 let id = u(cd, e, 2), length = Int(u(cd, e + 2, 2))
                 if id == 1 {
                     var field = e + 4
