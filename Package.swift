@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -46,3 +47,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets (Tests/Fuzz), declared only for `make fuzz`, which sets DETR_TUI_FUZZ and builds them with
+// -sanitize=fuzzer,address in their own scratch path: `swift build` and `make test` never see them.
+if ProcessInfo.processInfo.environment["DETR_TUI_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzSupport", path: "Tests/Fuzz/Support"))
+    for (name, dir, deps) in [("fuzz-unpickler", "Unpickler", ["ModelZoo"]), ("fuzz-torchzip", "TorchZip", ["ModelZoo"]),
+                              ("fuzz-safetensors", "Safetensors", ["Tensor"]), ("fuzz-yaml", "ModelYAML", ["ModelZoo"]),
+                              ("fuzz-image", "Image", ["ModelZoo"])] {
+        package.targets.append(.executableTarget(name: name, dependencies: (deps + ["FuzzSupport"]).map { .target(name: $0) }, path: "Tests/Fuzz/\(dir)",
+                                                 swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}

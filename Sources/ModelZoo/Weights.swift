@@ -16,6 +16,21 @@ public struct WeightError: Error, CustomStringConvertible, Sendable {
     }
 }
 
+/// A model that asks for more parameters than the machine's memory budget (or for a shape whose size
+/// overflows): thrown when the request is made, before its tensor is allocated.
+public struct WeightBudgetError: Error, CustomStringConvertible, Sendable {
+    public let key: String
+    public let shape: [Int]
+    /// Values already asked for before this request.
+    public let requestedBefore: Int
+    public let budget: Int
+    public var description: String {
+        let size = Budget.product(shape).map { "\($0) values" } ?? "a size that overflows 64-bit arithmetic"
+        let whose = budget == Budget.modelBytes / 4 ? ", half this machine's memory" : ""
+        return "the model's parameters do not fit this machine: '\(key)' of shape \(shape) (\(size)) after \(requestedBefore) values would pass the budget of \(budget) values (\(Budget.describe(bytes: budget * 4)) as Float32\(whose))"
+    }
+}
+
 /// How a parameter is initialised when no checkpoint supplies it (following the reference
 /// implementation's own init for that parameter).
 public enum WeightInit: Sendable {
@@ -70,10 +85,18 @@ public final class WeightStore: @unchecked Sendable {
 
     public var root: WeightScope { WeightScope(store: self, prefix: "") }
 
+    /// The most parameter values one model may ask for (`Budget.modelBytes` as Float32); a request past it
+    /// throws `WeightBudgetError` before anything is allocated.
+    public var budgetElements = Budget.modelBytes / MemoryLayout<Float>.size
+    /// Parameter values asked for so far.
+    public private(set) var requestedElements = 0
+
     /// The tensor stored under `key`, checked against `shape`. With the default init, it is made from `initialiser`.
     /// A missing key or a wrong shape is recorded (and a zero tensor of `shape` returned) so that every problem
-    /// is reported at once by `finish()`.
-    public func tensor(_ key: String, shape: [Int], init initialiser: WeightInit) -> Tensor {
+    /// is reported at once by `finish()`. A shape whose size overflows, or that takes the model past
+    /// `budgetElements`, throws `WeightBudgetError` before anything is allocated.
+    public func tensor(_ key: String, shape: [Int], init initialiser: WeightInit) throws -> Tensor {
+        try reserve(key, shape: shape)
         switch source {
         case .initialise(let seed):
             return WeightStore.make(initialiser, shape: shape, seed: seed ^ stableHash(key))
@@ -94,6 +117,15 @@ public final class WeightStore: @unchecked Sendable {
             }
             return t
         }
+    }
+
+    private func reserve(_ key: String, shape: [Int]) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard shape.allSatisfy({ $0 >= 0 }), let n = Budget.product(shape),
+              case let (total, false) = requestedElements.addingReportingOverflow(n), total <= budgetElements else {
+            throw WeightBudgetError(key: key, shape: shape, requestedBefore: requestedElements, budget: budgetElements)
+        }
+        requestedElements = total
     }
 
     /// Whether the checkpoint has a key (always false for the default init).
@@ -152,8 +184,8 @@ public struct WeightScope: Sendable {
 
     public func key(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
 
-    public func tensor(_ name: String, shape: [Int], init initialiser: WeightInit) -> Tensor {
-        store.tensor(key(name), shape: shape, init: initialiser)
+    public func tensor(_ name: String, shape: [Int], init initialiser: WeightInit) throws -> Tensor {
+        try store.tensor(key(name), shape: shape, init: initialiser)
     }
 
     public func has(_ name: String) -> Bool { store.has(key(name)) }

@@ -57,6 +57,23 @@ public final class SafetensorsFile: @unchecked Sendable {
         let dataSize = data.count - dataStart
         var meta: [String: String] = [:]
         var list: [SafetensorsEntry] = []
+        if let dup = SafetensorsFile.duplicateTopLevelKey(headerData) {
+            throw fail("header names '\(dup)' more than once")
+        }
+        /// A JSON number that is a whole number within 0...Int.max (not 1.5, not 1e30, not true).
+        func whole(_ v: Any) -> Int? {
+            guard let n = v as? NSNumber else { return nil }
+            let code = String(cString: n.objCType)
+            if code == "c" || code == "B" { return nil }
+            if code == "d" || code == "f" {
+                let d = n.doubleValue
+                guard d.isFinite, d == d.rounded(), d >= 0, d < 9.2e18 else { return nil }
+                return Int(d)
+            }
+            let i = n.int64Value
+            guard i >= 0, n.stringValue == String(i) else { return nil }
+            return Int(i)
+        }
         for (key, value) in dict {
             if key == "__metadata__" {
                 if let m = value as? [String: Any] {
@@ -71,17 +88,19 @@ public final class SafetensorsFile: @unchecked Sendable {
                 throw fail("entry '\(key)' lacks dtype, shape or data_offsets")
             }
             let shape = try shapeAny.map { v -> Int in
-                guard let n = (v as? NSNumber)?.intValue, n >= 0 else { throw fail("entry '\(key)' has a bad shape \(shapeAny)") }
+                guard let n = whole(v) else { throw fail("entry '\(key)' has a bad shape \(shapeAny) (dimensions are whole numbers >= 0)") }
                 return n
             }
-            guard let b = (offs[0] as? NSNumber)?.intValue, let e = (offs[1] as? NSNumber)?.intValue, b >= 0, e >= b else {
-                throw fail("entry '\(key)' has bad data_offsets \(offs)")
+            guard let b = whole(offs[0]), let e = whole(offs[1]), e >= b else {
+                throw fail("entry '\(key)' has bad data_offsets \(offs) (two whole numbers, begin <= end)")
             }
             guard e <= dataSize else {
                 throw fail("entry '\(key)' data_offsets [\(b), \(e)] run past the end of the data (\(dataSize) bytes)")
             }
             if let size = SafetensorsFile.byteSize(of: dtype) {
-                let expected = shape.reduce(1, *) * size
+                guard let count = Budget.product(shape), case let (expected, false) = count.multipliedReportingOverflow(by: size) else {
+                    throw fail("entry '\(key)' has shape \(shape), whose size overflows 64-bit arithmetic")
+                }
                 guard expected == e - b else {
                     throw fail("entry '\(key)' of dtype \(dtype) and shape \(shape) needs \(expected) bytes, data_offsets give \(e - b)")
                 }
@@ -98,6 +117,40 @@ public final class SafetensorsFile: @unchecked Sendable {
         var idx: [String: Int] = [:]
         for (i, e) in entries.enumerated() { idx[e.name] = i }
         index = idx
+    }
+
+    /// The first key the header's top-level JSON object names twice (JSONSerialization keeps only the last),
+    /// or nil. Keys are compared after JSON unescaping.
+    static func duplicateTopLevelKey(_ json: Data) -> String? {
+        var seen: Set<String> = []
+        var depth = 0, i = json.startIndex
+        var expectKey = false
+        while i < json.endIndex {
+            let c = json[i]
+            switch c {
+            case UInt8(ascii: "{"):
+                depth += 1
+                expectKey = depth == 1
+            case UInt8(ascii: "["): depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
+            case UInt8(ascii: ","): expectKey = depth == 1
+            case UInt8(ascii: "\""):
+                var j = i + 1
+                while j < json.endIndex, json[j] != UInt8(ascii: "\"") { j += json[j] == UInt8(ascii: "\\") ? 2 : 1 }
+                guard j < json.endIndex else { return nil }
+                if expectKey {
+                    let raw = json[i ... j]
+                    let key = (try? JSONSerialization.jsonObject(with: Data(raw), options: [.fragmentsAllowed])) as? String
+                        ?? String(decoding: raw, as: UTF8.self)
+                    if !seen.insert(key).inserted { return key }
+                    expectKey = false
+                }
+                i = j
+            default: break
+            }
+            i += 1
+        }
+        return nil
     }
 
     public var names: [String] { entries.map(\.name) }
@@ -122,7 +175,10 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let e = entry(name) else {
             throw FileFormatError(file: path, problem: "no tensor named '\(name)'")
         }
-        let n = e.shape.reduce(1, *)
+        let n = e.shape.reduce(1, *) // checked when the header was read: n * byteSize == range.count
+        guard n <= Budget.tensorBytes / 4 else {
+            throw FileFormatError(file: path, problem: "tensor '\(name)' has \(n) values, more than this machine's budget for one tensor (\(Budget.describe(bytes: Budget.tensorBytes)) as Float32)")
+        }
         let start = dataStart + e.range.lowerBound
         return try bytes.withUnsafeBytes { raw -> Tensor in
             let base = raw.baseAddress!.advanced(by: start)
@@ -143,7 +199,7 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// Writes tensors (as F32) with optional metadata. Keys are written in sorted order.
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws {
-        try serialize(tensors, metadata: metadata).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try writeUserFile(serialize(tensors, metadata: metadata), to: path, what: "safetensors file")
     }
 
     public static func serialize(_ tensors: [String: Tensor], metadata: [String: String] = [:]) -> Data {

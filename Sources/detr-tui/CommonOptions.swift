@@ -1,5 +1,17 @@
 import ArgumentParser
 import Foundation
+import Tensor
+
+/// Writes to standard output, unbuffered, so that a failed write (a full disk, `> /dev/full`, a closed pipe) is
+/// an error and a non-zero exit rather than output silently lost.
+func writeStandardOutput(_ data: Data, command: String) throws {
+    do {
+        try FileHandle.standardOutput.write(contentsOf: data)
+    } catch {
+        FileHandle.standardError.write(Data("detr-tui \(command): cannot write the output: \(fileErrorReason(error))\n".utf8))
+        throw ExitCode(1)
+    }
+}
 import ModelZoo
 
 /// The model a command works on (`run`, `info`, `render`): MODEL and --weights.

@@ -30,7 +30,14 @@ struct DetrTUI: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+            // What print() buffered: a write that failed at the end (> /dev/full) is an error too.
+            if fflush(nil) != 0 {
+                FileHandle.standardError.write(Data("Error: cannot write the output: \(String(cString: strerror(errno)))\n".utf8))
+                Foundation.exit(1)
+            }
         } catch {
+            // A command that has already said what went wrong exits with its code alone.
+            if let exit = error as? ExitCode { Foundation.exit(exit.rawValue) }
             let code = exitCode(for: error)
             // --help and --version arrive as errors that print what was asked for.
             if code == .success { exit(withError: error) }

@@ -34,14 +34,8 @@ struct InspectCommand: ParsableCommand {
             var r = try InspectCommand.describe(file)
             if verify, r["kind"] as? String == "checkpoint" {
                 let start = Date()
-                let ckpt = try Checkpoint.open(path: file)
-                let tensors = try ckpt.tensors
-                var values = 0, nonFinite = 0
-                for t in tensors.values {
-                    values += t.count
-                    for v in t.data where !v.isFinite { nonFinite += 1 }
-                }
-                r["verify"] = ["tensors": tensors.count, "values": values, "nonFinite": nonFinite,
+                let v = try Checkpoint.open(path: file).verify()
+                r["verify"] = ["tensors": v.tensors, "values": v.values, "nonFinite": v.nonFinite,
                                "seconds": (Date().timeIntervalSince(start) * 1000).rounded() / 1000] as [String: Any]
             }
             report = r
@@ -54,11 +48,13 @@ struct InspectCommand: ParsableCommand {
         }
         if json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            try InspectCommand.emit(String(decoding: data, as: UTF8.self) + "\n")
         } else {
-            print(InspectCommand.text(report, limit: limit), terminator: "")
+            try InspectCommand.emit(InspectCommand.text(report, limit: limit))
         }
     }
+
+    static func emit(_ text: String) throws { try writeStandardOutput(Data(text.utf8), command: "inspect") }
 
     enum Kind { case checkpoint, yaml, image }
 

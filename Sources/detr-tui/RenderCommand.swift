@@ -2,6 +2,7 @@ import ArgumentParser
 import Explorer
 import Foundation
 import ModelZoo
+import Tensor
 
 /// `detr-tui render`: one visual of one layer, as ANSI text, a PNG picture or JSON numbers.
 struct RenderCommand: ParsableCommand {
@@ -116,11 +117,9 @@ struct RenderCommand: ParsableCommand {
             data = try encodePNG(Headless.picture(state))
         }
         if let out {
-            guard FileManager.default.createFile(atPath: out, contents: data) else {
-                throw CommandError("\(out): cannot be written")
-            }
+            try writeUserFile(data, to: out, what: format == .png ? "PNG" : "output")
         } else {
-            FileHandle.standardOutput.write(data)
+            try writeStandardOutput(data, command: "render")
         }
     }
 }

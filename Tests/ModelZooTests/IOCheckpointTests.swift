@@ -135,7 +135,7 @@ final class IOCheckpointTests: XCTestCase {
     func testWeightStoreTakesCheckpointTensors() throws {
         let ckpt = try Checkpoint.open(path: IOFixtures.path("ultra_tiny_best.pt"))
         let store = WeightStore(.checkpoint(name: ckpt.path, tensors: try ckpt.tensors))
-        let w = store.root.scope("model").scope(0).tensor("conv.weight", shape: [8, 3, 3, 3], init: .zeros)
+        let w = try store.root.scope("model").scope(0).tensor("conv.weight", shape: [8, 3, 3, 3], init: .zeros)
         XCTAssertEqual(w.shape, [8, 3, 3, 3])
     }
 

@@ -83,7 +83,7 @@ final class ModulesGoldenTests: XCTestCase {
     func testNAM() throws {
         let fx = try Fixture("nam")
         let store = fx.store()
-        let m = NAM(store.root, channels: 16)
+        let m = try NAM(store.root, channels: 16)
         try store.finish()
         let (y, snap) = try run(m, fx["input"], path: "m")
         assertClose(y, fx["output"], "nam output")
@@ -95,7 +95,7 @@ final class ModulesGoldenTests: XCTestCase {
     func testContextAggregation() throws {
         let fx = try Fixture("context_aggregation")
         let store = fx.store()
-        let m = ContextAggregation(store.root, channels: 16, reduction: 2)
+        let m = try ContextAggregation(store.root, channels: 16, reduction: 2)
         try store.finish()
         let (y, snap) = try run(m, fx["input"], path: "m")
         assertClose(y, fx["output"], "context aggregation output")
@@ -106,7 +106,7 @@ final class ModulesGoldenTests: XCTestCase {
 
     func testContextAggregationDefaultInitIsIdentity() throws {
         let store = WeightStore(.initialise(seed: 7))
-        let m = ContextAggregation(store.root, channels: 8, reduction: 1)
+        let m = try ContextAggregation(store.root, channels: 8, reduction: 1)
         var rng = SplitMix64(seed: 1)
         let x = Tensor(shape: [1, 8, 5, 6], data: (0 ..< 240).map { _ in rng.nextNormal() })
         let (y, _) = try run(m, x, path: "m")
@@ -219,7 +219,7 @@ final class ModulesGoldenTests: XCTestCase {
         w["Channel_Att.bn2.extra"] = Tensor(zeros: [3])
         w.removeValue(forKey: "Channel_Att.bn2.running_var")
         let store = WeightStore(.checkpoint(name: "nam.pt", tensors: w))
-        _ = NAM(store.root, channels: 16)
+        _ = try NAM(store.root, channels: 16)
         XCTAssertThrowsError(try store.finish()) { e in
             let text = String(describing: e)
             XCTAssert(text.contains("Channel_Att.bn2.running_var") && text.contains("Channel_Att.bn2.extra") && text.contains("nam.pt"), text)
@@ -231,7 +231,7 @@ final class ModulesGoldenTests: XCTestCase {
         XCTAssertThrowsError(try CoTAttention(root, channels: 10))
         XCTAssertThrowsError(try CotLayer(root, channels: 12))
         XCTAssertThrowsError(try AIFI(root, channels: 30))
-        let nam = NAM(root, channels: 4)
+        let nam = try NAM(root, channels: 4)
         XCTAssertThrowsError(try nam.forward(Tensor(zeros: [1, 5, 2, 2]), ForwardContext(trace: nil, path: "")))
         XCTAssertThrowsError(try nam.forward(Tensor(zeros: [4, 2, 2]), ForwardContext(trace: nil, path: "")))
     }

@@ -70,41 +70,41 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         let root = store.root
         let model = root.scope("model")
         let d = c.dModel
-        backbone = DDETRResNetBackbone(config: c.backbone, scope: model.scope("backbone").scope("conv_encoder").scope("model"))
+        backbone = try DDETRResNetBackbone(config: c.backbone, scope: model.scope("backbone").scope("conv_encoder").scope("model"))
 
         // Input projections: one per backbone output, then 3x3/2 convs for the extra levels.
         var projs: [DDETRInputProjection] = []
         let outC = c.backbone.outChannels
         if c.numFeatureLevels > 1 {
             for (l, ch) in outC.enumerated() {
-                projs.append(DDETRInputProjection(scope: model.scope("input_proj").scope(l), in: ch, out: d, downsample: false))
+                projs.append(try DDETRInputProjection(scope: model.scope("input_proj").scope(l), in: ch, out: d, downsample: false))
             }
             var inC = outC.last!
             for l in outC.count ..< c.numFeatureLevels {
-                projs.append(DDETRInputProjection(scope: model.scope("input_proj").scope(l), in: inC, out: d, downsample: true))
+                projs.append(try DDETRInputProjection(scope: model.scope("input_proj").scope(l), in: inC, out: d, downsample: true))
                 inC = d
             }
         } else {
-            projs.append(DDETRInputProjection(scope: model.scope("input_proj").scope(0), in: outC.last!, out: d, downsample: false))
+            projs.append(try DDETRInputProjection(scope: model.scope("input_proj").scope(0), in: outC.last!, out: d, downsample: false))
         }
         inputProj = projs
-        levelEmbed = model.tensor("level_embed", shape: [c.numFeatureLevels, d], init: .normal(mean: 0, std: 1))
+        levelEmbed = try model.tensor("level_embed", shape: [c.numFeatureLevels, d], init: .normal(mean: 0, std: 1))
 
         if c.twoStage {
             queryPositionEmbeddings = nil
             referencePoints = nil
-            encOutput = DDETRLinear(scope: model.scope("enc_output"), in: d, out: d)
-            encOutputNorm = DDETRLayerNorm(scope: model.scope("enc_output_norm"), dim: d)
-            posTrans = DDETRLinear(scope: model.scope("pos_trans"), in: 2 * d, out: 2 * d)
-            posTransNorm = DDETRLayerNorm(scope: model.scope("pos_trans_norm"), dim: 2 * d)
+            encOutput = try DDETRLinear(scope: model.scope("enc_output"), in: d, out: d)
+            encOutputNorm = try DDETRLayerNorm(scope: model.scope("enc_output_norm"), dim: d)
+            posTrans = try DDETRLinear(scope: model.scope("pos_trans"), in: 2 * d, out: 2 * d)
+            posTransNorm = try DDETRLayerNorm(scope: model.scope("pos_trans_norm"), dim: 2 * d)
         } else {
-            queryPositionEmbeddings = model.tensor("query_position_embeddings.weight", shape: [c.numQueries, 2 * d], init: .normal(mean: 0, std: 0.02))
-            referencePoints = DDETRLinear(scope: model.scope("reference_points"), in: d, out: 2,
+            queryPositionEmbeddings = try model.tensor("query_position_embeddings.weight", shape: [c.numQueries, 2 * d], init: .normal(mean: 0, std: 0.02))
+            referencePoints = try DDETRLinear(scope: model.scope("reference_points"), in: d, out: 2,
                                           weightInit: .xavierUniform(fanIn: d, fanOut: 2), biasInit: .zeros)
             encOutput = nil; encOutputNorm = nil; posTrans = nil; posTransNorm = nil
         }
-        encoderLayers = (0 ..< c.encoderLayers).map { DDETREncoderLayer(scope: model.scope("encoder").scope("layers").scope($0), config: c) }
-        decoderLayers = (0 ..< c.decoderLayers).map { DDETRDecoderLayer(scope: model.scope("decoder").scope("layers").scope($0), config: c) }
+        encoderLayers = try (0 ..< c.encoderLayers).map { try DDETREncoderLayer(scope: model.scope("encoder").scope("layers").scope($0), config: c) }
+        decoderLayers = try (0 ..< c.decoderLayers).map { try DDETRDecoderLayer(scope: model.scope("decoder").scope("layers").scope($0), config: c) }
 
         // Heads, tied as transformers ties them (the saved file holds only the source of each tie):
         //   plain:      class_embed.i = class_embed.0,                bbox_embed.i = bbox_embed.0
@@ -112,9 +112,9 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         //   two-stage:  class_embed.i = model.decoder.class_embed.i,  bbox_embed.i = model.decoder.bbox_embed.i
         // A checkpoint that stores a head under its own name (older transformers) is read under that name.
         let numPred = c.twoStage ? c.decoderLayers + 1 : c.decoderLayers
-        func resolve(_ own: String, _ canonical: String, probe: String) -> WeightScope {
+        func resolve(_ own: String, _ canonical: String, probe: String) throws -> WeightScope {
             if own != canonical, store.has(own + "." + probe) {
-                if store.has(canonical + "." + probe) { DeformableDETR.touch(store, prefix: canonical) }
+                if store.has(canonical + "." + probe) { try DeformableDETR.touch(store, prefix: canonical) }
                 return DeformableDETR.scope(root, own)
             }
             return DeformableDETR.scope(root, canonical)
@@ -123,10 +123,10 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         for i in 0 ..< numPred {
             let classCanon = c.twoStage ? "model.decoder.class_embed.\(i)" : "class_embed.0"
             let boxCanon = (c.withBoxRefine || c.twoStage) ? "model.decoder.bbox_embed.\(i)" : "bbox_embed.0"
-            let cs = resolve("class_embed.\(i)", classCanon, probe: "weight")
-            let bs = resolve("bbox_embed.\(i)", boxCanon, probe: "layers.0.weight")
-            classes.append(DDETRLinear(scope: cs, in: d, out: c.numLabels))
-            boxes.append(DDETRMLPPredictionHead(scope: bs, input: d, hidden: d, output: 4, numLayers: 3))
+            let cs = try resolve("class_embed.\(i)", classCanon, probe: "weight")
+            let bs = try resolve("bbox_embed.\(i)", boxCanon, probe: "layers.0.weight")
+            classes.append(try DDETRLinear(scope: cs, in: d, out: c.numLabels))
+            boxes.append(try DDETRMLPPredictionHead(scope: bs, input: d, hidden: d, output: 4, numLayers: 3))
         }
         classEmbed = classes
         bboxEmbed = boxes
@@ -138,9 +138,9 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
     }
 
     /// Marks every checkpoint key under `prefix` as read (a duplicate of a tied head).
-    static func touch(_ store: WeightStore, prefix: String) {
+    static func touch(_ store: WeightStore, prefix: String) throws {
         guard case .checkpoint(_, let tensors) = store.source else { return }
-        for (k, t) in tensors where k.hasPrefix(prefix + ".") { _ = store.tensor(k, shape: t.shape, init: .zeros) }
+        for (k, t) in tensors where k.hasPrefix(prefix + ".") { _ = try store.tensor(k, shape: t.shape, init: .zeros) }
     }
 
     // MARK: - Shapes

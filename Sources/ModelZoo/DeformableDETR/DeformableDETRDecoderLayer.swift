@@ -16,14 +16,14 @@ struct DDETRDecoderLayer: Sendable {
     let mlp: DDETRFeedForward
     let finalLayerNorm: DDETRLayerNorm
 
-    init(scope: WeightScope, config c: DeformableDETRConfig) {
-        selfAttn = DDETRSelfAttention(scope: scope.scope("self_attn"), dModel: c.dModel, heads: c.decoderHeads)
-        selfAttnLayerNorm = DDETRLayerNorm(scope: scope.scope("self_attn_layer_norm"), dim: c.dModel)
-        encoderAttn = DDETRMultiscaleDeformableAttention(scope: scope.scope("encoder_attn"), dModel: c.dModel, heads: c.decoderHeads,
+    init(scope: WeightScope, config c: DeformableDETRConfig) throws {
+        selfAttn = try DDETRSelfAttention(scope: scope.scope("self_attn"), dModel: c.dModel, heads: c.decoderHeads)
+        selfAttnLayerNorm = try DDETRLayerNorm(scope: scope.scope("self_attn_layer_norm"), dim: c.dModel)
+        encoderAttn = try DDETRMultiscaleDeformableAttention(scope: scope.scope("encoder_attn"), dModel: c.dModel, heads: c.decoderHeads,
                                                     levels: c.numFeatureLevels, points: c.decoderPoints)
-        encoderAttnLayerNorm = DDETRLayerNorm(scope: scope.scope("encoder_attn_layer_norm"), dim: c.dModel)
-        mlp = DDETRFeedForward(scope: scope, dModel: c.dModel, ffn: c.decoderFFNDim, activation: c.activation)
-        finalLayerNorm = DDETRLayerNorm(scope: scope.scope("final_layer_norm"), dim: c.dModel)
+        encoderAttnLayerNorm = try DDETRLayerNorm(scope: scope.scope("encoder_attn_layer_norm"), dim: c.dModel)
+        mlp = try DDETRFeedForward(scope: scope, dModel: c.dModel, ffn: c.decoderFFNDim, activation: c.activation)
+        finalLayerNorm = try DDETRLayerNorm(scope: scope.scope("final_layer_norm"), dim: c.dModel)
     }
 
     var parameterCount: Int {

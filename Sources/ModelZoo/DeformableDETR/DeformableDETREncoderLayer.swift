@@ -12,12 +12,12 @@ struct DDETREncoderLayer: Sendable {
     let mlp: DDETRFeedForward
     let finalLayerNorm: DDETRLayerNorm
 
-    init(scope: WeightScope, config c: DeformableDETRConfig) {
-        selfAttn = DDETRMultiscaleDeformableAttention(scope: scope.scope("self_attn"), dModel: c.dModel, heads: c.encoderHeads,
+    init(scope: WeightScope, config c: DeformableDETRConfig) throws {
+        selfAttn = try DDETRMultiscaleDeformableAttention(scope: scope.scope("self_attn"), dModel: c.dModel, heads: c.encoderHeads,
                                                  levels: c.numFeatureLevels, points: c.encoderPoints)
-        selfAttnLayerNorm = DDETRLayerNorm(scope: scope.scope("self_attn_layer_norm"), dim: c.dModel)
-        mlp = DDETRFeedForward(scope: scope, dModel: c.dModel, ffn: c.encoderFFNDim, activation: c.activation)
-        finalLayerNorm = DDETRLayerNorm(scope: scope.scope("final_layer_norm"), dim: c.dModel)
+        selfAttnLayerNorm = try DDETRLayerNorm(scope: scope.scope("self_attn_layer_norm"), dim: c.dModel)
+        mlp = try DDETRFeedForward(scope: scope, dModel: c.dModel, ffn: c.encoderFFNDim, activation: c.activation)
+        finalLayerNorm = try DDETRLayerNorm(scope: scope.scope("final_layer_norm"), dim: c.dModel)
     }
 
     var parameterCount: Int {

@@ -11,15 +11,15 @@ struct DDETRInputProjection: Sendable {
     let groupNormWeight: Tensor, groupNormBias: Tensor
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
 
-    init(scope: WeightScope, in i: Int, out o: Int, downsample: Bool) {
+    init(scope: WeightScope, in i: Int, out o: Int, downsample: Bool) throws {
         kernel = downsample ? 3 : 1
         stride = downsample ? 2 : 1
         padding = downsample ? 1 : 0
         inChannels = i; outChannels = o
-        convWeight = scope.scope("0").tensor("weight", shape: [o, i, kernel, kernel], init: .normal(mean: 0, std: 0.02))
-        convBias = scope.scope("0").tensor("bias", shape: [o], init: .zeros)
-        groupNormWeight = scope.scope("1").tensor("weight", shape: [o], init: .ones)
-        groupNormBias = scope.scope("1").tensor("bias", shape: [o], init: .zeros)
+        convWeight = try scope.scope("0").tensor("weight", shape: [o, i, kernel, kernel], init: .normal(mean: 0, std: 0.02))
+        convBias = try scope.scope("0").tensor("bias", shape: [o], init: .zeros)
+        groupNormWeight = try scope.scope("1").tensor("weight", shape: [o], init: .ones)
+        groupNormBias = try scope.scope("1").tensor("bias", shape: [o], init: .zeros)
     }
 
     var parameterCount: Int { outChannels * inChannels * kernel * kernel + 3 * outChannels }

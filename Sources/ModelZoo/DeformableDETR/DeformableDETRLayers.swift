@@ -8,9 +8,9 @@ struct DDETRLinear: Sendable {
     let bias: Tensor
     let inFeatures: Int, outFeatures: Int
 
-    init(scope: WeightScope, in i: Int, out o: Int, weightInit: WeightInit? = nil, biasInit: WeightInit? = nil) {
-        weight = scope.tensor("weight", shape: [o, i], init: weightInit ?? .normal(mean: 0, std: 0.02))
-        bias = scope.tensor("bias", shape: [o], init: biasInit ?? .zeros)
+    init(scope: WeightScope, in i: Int, out o: Int, weightInit: WeightInit? = nil, biasInit: WeightInit? = nil) throws {
+        weight = try scope.tensor("weight", shape: [o, i], init: weightInit ?? .normal(mean: 0, std: 0.02))
+        bias = try scope.tensor("bias", shape: [o], init: biasInit ?? .zeros)
         inFeatures = i; outFeatures = o
     }
 
@@ -23,9 +23,9 @@ struct DDETRLinear: Sendable {
 struct DDETRLayerNorm: Sendable {
     let weight: Tensor
     let bias: Tensor
-    init(scope: WeightScope, dim: Int) {
-        weight = scope.tensor("weight", shape: [dim], init: .ones)
-        bias = scope.tensor("bias", shape: [dim], init: .zeros)
+    init(scope: WeightScope, dim: Int) throws {
+        weight = try scope.tensor("weight", shape: [dim], init: .ones)
+        bias = try scope.tensor("bias", shape: [dim], init: .zeros)
     }
     var parameterCount: Int { 2 * weight.count }
     func callAsFunction(_ x: Tensor) -> Tensor { layerNorm(x, weight: weight, bias: bias, eps: 1e-5) }
@@ -44,9 +44,9 @@ func ddetrActivate(_ x: inout Tensor, _ name: String) {
 struct DDETRFeedForward: Sendable {
     let fc1: DDETRLinear, fc2: DDETRLinear
     let activation: String
-    init(scope: WeightScope, dModel d: Int, ffn: Int, activation: String) {
-        fc1 = DDETRLinear(scope: scope.scope("fc1"), in: d, out: ffn)
-        fc2 = DDETRLinear(scope: scope.scope("fc2"), in: ffn, out: d)
+    init(scope: WeightScope, dModel d: Int, ffn: Int, activation: String) throws {
+        fc1 = try DDETRLinear(scope: scope.scope("fc1"), in: d, out: ffn)
+        fc2 = try DDETRLinear(scope: scope.scope("fc2"), in: ffn, out: d)
         self.activation = activation
     }
     var parameterCount: Int { fc1.parameterCount + fc2.parameterCount }
@@ -62,11 +62,11 @@ struct DDETRFeedForward: Sendable {
 /// x [Q, in] -> [Q, out].
 struct DDETRMLPPredictionHead: Sendable {
     let layers: [DDETRLinear]
-    init(scope: WeightScope, input: Int, hidden: Int, output: Int, numLayers: Int) {
+    init(scope: WeightScope, input: Int, hidden: Int, output: Int, numLayers: Int) throws {
         var ls: [DDETRLinear] = []
         for i in 0 ..< numLayers {
             let inF = i == 0 ? input : hidden, outF = i == numLayers - 1 ? output : hidden
-            ls.append(DDETRLinear(scope: scope.scope("layers").scope(i), in: inF, out: outF))
+            ls.append(try DDETRLinear(scope: scope.scope("layers").scope(i), in: inF, out: outF))
         }
         layers = ls
     }

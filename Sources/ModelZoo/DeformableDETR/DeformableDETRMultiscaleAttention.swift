@@ -20,18 +20,18 @@ struct DDETRMultiscaleDeformableAttention: Sendable {
     let valueProjWeight: Tensor, valueProjBias: Tensor
     let outputProjWeight: Tensor, outputProjBias: Tensor
 
-    init(scope: WeightScope, dModel d: Int, heads h: Int, levels l: Int, points p: Int) {
+    init(scope: WeightScope, dModel d: Int, heads h: Int, levels l: Int, points p: Int) throws {
         dModel = d; heads = h; levels = l; points = p
         let so = scope.scope("sampling_offsets"), aw = scope.scope("attention_weights")
         let vp = scope.scope("value_proj"), op = scope.scope("output_proj")
-        samplingOffsetsWeight = so.tensor("weight", shape: [h * l * p * 2, d], init: .zeros)
-        samplingOffsetsBias = so.tensor("bias", shape: [h * l * p * 2], init: .value(DDETRMultiscaleDeformableAttention.gridInit(heads: h, levels: l, points: p)))
-        attentionWeightsWeight = aw.tensor("weight", shape: [h * l * p, d], init: .zeros)
-        attentionWeightsBias = aw.tensor("bias", shape: [h * l * p], init: .zeros)
-        valueProjWeight = vp.tensor("weight", shape: [d, d], init: .xavierUniform(fanIn: d, fanOut: d))
-        valueProjBias = vp.tensor("bias", shape: [d], init: .zeros)
-        outputProjWeight = op.tensor("weight", shape: [d, d], init: .xavierUniform(fanIn: d, fanOut: d))
-        outputProjBias = op.tensor("bias", shape: [d], init: .zeros)
+        samplingOffsetsWeight = try so.tensor("weight", shape: [h * l * p * 2, d], init: .zeros)
+        samplingOffsetsBias = try so.tensor("bias", shape: [h * l * p * 2], init: .value(DDETRMultiscaleDeformableAttention.gridInit(heads: h, levels: l, points: p)))
+        attentionWeightsWeight = try aw.tensor("weight", shape: [h * l * p, d], init: .zeros)
+        attentionWeightsBias = try aw.tensor("bias", shape: [h * l * p], init: .zeros)
+        valueProjWeight = try vp.tensor("weight", shape: [d, d], init: .xavierUniform(fanIn: d, fanOut: d))
+        valueProjBias = try vp.tensor("bias", shape: [d], init: .zeros)
+        outputProjWeight = try op.tensor("weight", shape: [d, d], init: .xavierUniform(fanIn: d, fanOut: d))
+        outputProjBias = try op.tensor("bias", shape: [d], init: .zeros)
     }
 
     /// The sampling offsets bias of transformers' init: [heads, levels, points, 2] flattened.

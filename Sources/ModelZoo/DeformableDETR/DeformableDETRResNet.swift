@@ -15,14 +15,14 @@ struct DDETRFrozenConvBN: Sendable {
     let inChannels: Int, outChannels: Int, kernel: Int
 
     /// `conv` and `bn` are the scopes of the convolution and its batch norm (key names differ by layout).
-    init(conv: WeightScope, convName: String, bn: WeightScope, in i: Int, out o: Int, kernel k: Int, stride: Int, relu: Bool) {
+    init(conv: WeightScope, convName: String, bn: WeightScope, in i: Int, out o: Int, kernel k: Int, stride: Int, relu: Bool) throws {
         // transformers' ResNet init: kaiming normal, fan_out, gain sqrt(2); frozen BN: 1, 0, 0, 1.
         let std = (2 / Float(o * k * k)).squareRoot()
-        let w = conv.tensor(convName, shape: [o, i, k, k], init: .normal(mean: 0, std: std))
-        let gamma = bn.tensor("weight", shape: [o], init: .ones)
-        let beta = bn.tensor("bias", shape: [o], init: .zeros)
-        let mean = bn.tensor("running_mean", shape: [o], init: .zeros)
-        let variance = bn.tensor("running_var", shape: [o], init: .ones)
+        let w = try conv.tensor(convName, shape: [o, i, k, k], init: .normal(mean: 0, std: std))
+        let gamma = try bn.tensor("weight", shape: [o], init: .ones)
+        let beta = try bn.tensor("bias", shape: [o], init: .zeros)
+        let mean = try bn.tensor("running_mean", shape: [o], init: .zeros)
+        let variance = try bn.tensor("running_var", shape: [o], init: .ones)
         let folded = foldBatchNorm(weight: w, bias: nil, gamma: gamma, beta: beta, mean: mean, variance: variance, eps: 1e-5)
         weight = folded.weight
         bias = folded.bias
@@ -58,38 +58,38 @@ struct DDETRResNetBlock: Sendable {
     let convs: [DDETRFrozenConvBN]
     let shortcut: DDETRFrozenConvBN?
 
-    init(scope: WeightScope, layout: DeformableDETRBackboneConfig.KeyLayout, bottleneck: Bool, in i: Int, out o: Int, stride: Int, strideInFirst: Bool) {
+    init(scope: WeightScope, layout: DeformableDETRBackboneConfig.KeyLayout, bottleneck: Bool, in i: Int, out o: Int, stride: Int, strideInFirst: Bool) throws {
         let needsShortcut = i != o || stride != 1
-        func conv(_ idx: Int, in ci: Int, out co: Int, k: Int, s: Int, relu: Bool) -> DDETRFrozenConvBN {
+        func conv(_ idx: Int, in ci: Int, out co: Int, k: Int, s: Int, relu: Bool) throws -> DDETRFrozenConvBN {
             switch layout {
             case .huggingFace:
                 let l = scope.scope("layer").scope(idx)
-                return DDETRFrozenConvBN(conv: l.scope("convolution"), convName: "weight", bn: l.scope("normalization"),
+                return try DDETRFrozenConvBN(conv: l.scope("convolution"), convName: "weight", bn: l.scope("normalization"),
                                     in: ci, out: co, kernel: k, stride: s, relu: relu)
             case .timm:
-                return DDETRFrozenConvBN(conv: scope, convName: "conv\(idx + 1).weight", bn: scope.scope("bn\(idx + 1)"),
+                return try DDETRFrozenConvBN(conv: scope, convName: "conv\(idx + 1).weight", bn: scope.scope("bn\(idx + 1)"),
                                     in: ci, out: co, kernel: k, stride: s, relu: relu)
             }
         }
         if bottleneck {
             let r = o / 4
             convs = [
-                conv(0, in: i, out: r, k: 1, s: strideInFirst ? stride : 1, relu: true),
-                conv(1, in: r, out: r, k: 3, s: strideInFirst ? 1 : stride, relu: true),
-                conv(2, in: r, out: o, k: 1, s: 1, relu: false),
+                try conv(0, in: i, out: r, k: 1, s: strideInFirst ? stride : 1, relu: true),
+                try conv(1, in: r, out: r, k: 3, s: strideInFirst ? 1 : stride, relu: true),
+                try conv(2, in: r, out: o, k: 1, s: 1, relu: false),
             ]
         } else {
-            convs = [conv(0, in: i, out: o, k: 3, s: stride, relu: true), conv(1, in: o, out: o, k: 3, s: 1, relu: false)]
+            convs = [try conv(0, in: i, out: o, k: 3, s: stride, relu: true), try conv(1, in: o, out: o, k: 3, s: 1, relu: false)]
         }
         if needsShortcut {
             switch layout {
             case .huggingFace:
                 let s = scope.scope("shortcut")
-                shortcut = DDETRFrozenConvBN(conv: s.scope("convolution"), convName: "weight", bn: s.scope("normalization"),
+                shortcut = try DDETRFrozenConvBN(conv: s.scope("convolution"), convName: "weight", bn: s.scope("normalization"),
                                         in: i, out: o, kernel: 1, stride: stride, relu: false)
             case .timm:
                 let s = scope.scope("downsample")
-                shortcut = DDETRFrozenConvBN(conv: s.scope("0"), convName: "weight", bn: s.scope("1"), in: i, out: o, kernel: 1, stride: stride, relu: false)
+                shortcut = try DDETRFrozenConvBN(conv: s.scope("0"), convName: "weight", bn: s.scope("1"), in: i, out: o, kernel: 1, stride: stride, relu: false)
             }
         } else {
             shortcut = nil
@@ -130,15 +130,15 @@ struct DDETRResNetBackbone: Sendable {
     let stem: DDETRFrozenConvBN
     let stages: [[DDETRResNetBlock]]
 
-    init(config: DeformableDETRBackboneConfig, scope: WeightScope) {
+    init(config: DeformableDETRBackboneConfig, scope: WeightScope) throws {
         self.config = config
         switch config.layout {
         case .huggingFace:
             let e = scope.scope("embedder").scope("embedder")
-            stem = DDETRFrozenConvBN(conv: e.scope("convolution"), convName: "weight", bn: e.scope("normalization"),
+            stem = try DDETRFrozenConvBN(conv: e.scope("convolution"), convName: "weight", bn: e.scope("normalization"),
                                 in: config.numChannels, out: config.embeddingSize, kernel: 7, stride: 2, relu: true)
         case .timm:
-            stem = DDETRFrozenConvBN(conv: scope, convName: "conv1.weight", bn: scope.scope("bn1"),
+            stem = try DDETRFrozenConvBN(conv: scope, convName: "conv1.weight", bn: scope.scope("bn1"),
                                 in: config.numChannels, out: config.embeddingSize, kernel: 7, stride: 2, relu: true)
         }
         var stages: [[DDETRResNetBlock]] = []
@@ -154,7 +154,7 @@ struct DDETRResNetBackbone: Sendable {
                 case .huggingFace: bs = scope.scope("encoder").scope("stages").scope(s).scope("layers").scope(b)
                 case .timm: bs = scope.scope("layer\(s + 1)").scope(b)
                 }
-                blocks.append(DDETRResNetBlock(scope: bs, layout: config.layout, bottleneck: config.layerType == "bottleneck",
+                blocks.append(try DDETRResNetBlock(scope: bs, layout: config.layout, bottleneck: config.layerType == "bottleneck",
                                           in: b == 0 ? inC : outC, out: outC, stride: b == 0 ? stride : 1,
                                           strideInFirst: config.downsampleInBottleneck))
             }

@@ -9,11 +9,11 @@ struct DDETRSelfAttention: Sendable {
     let qProj: DDETRLinear, kProj: DDETRLinear, vProj: DDETRLinear, oProj: DDETRLinear
     let heads: Int, dModel: Int
 
-    init(scope: WeightScope, dModel d: Int, heads h: Int) {
-        qProj = DDETRLinear(scope: scope.scope("q_proj"), in: d, out: d)
-        kProj = DDETRLinear(scope: scope.scope("k_proj"), in: d, out: d)
-        vProj = DDETRLinear(scope: scope.scope("v_proj"), in: d, out: d)
-        oProj = DDETRLinear(scope: scope.scope("out_proj"), in: d, out: d)
+    init(scope: WeightScope, dModel d: Int, heads h: Int) throws {
+        qProj = try DDETRLinear(scope: scope.scope("q_proj"), in: d, out: d)
+        kProj = try DDETRLinear(scope: scope.scope("k_proj"), in: d, out: d)
+        vProj = try DDETRLinear(scope: scope.scope("v_proj"), in: d, out: d)
+        oProj = try DDETRLinear(scope: scope.scope("out_proj"), in: d, out: d)
         heads = h; dModel = d
     }
 

@@ -122,6 +122,40 @@ public final class Checkpoint: @unchecked Sendable {
         }
     }
 
+    /// What `verify()` found.
+    public struct Verification: Sendable {
+        public var tensors = 0
+        /// Values of every tensor (as shapes count them).
+        public var values = 0
+        /// Non-finite values (NaN, inf); in a view that repeats its storage (stride 0), each stored value once.
+        public var nonFinite = 0
+    }
+
+    /// Reads every tensor as Float32, one at a time, and counts its non-finite values. A view that repeats its
+    /// storage (a stride of 0, an overlapping stride) is checked through the storage elements it reaches rather than
+    /// expanded, so a file cannot make verification allocate more than its own size.
+    public func verify() throws -> Verification {
+        var v = Verification()
+        for key in keys {
+            var check = key
+            var loaded: Tensor
+            if case .torch(let archive, let refs) = loader, let r = refs[key], r.count > 0, r.count > r.requiredElements - r.offset {
+                let span = r.requiredElements - r.offset
+                let flat = TorchTensorRef(storage: r.storage, dtype: r.dtype, offset: r.offset, shape: [span], stride: [1],
+                                          isParameter: r.isParameter, requiresGrad: false)
+                check = "\(key) (the \(span) stored values of a view of size \(r.shape), stride \(r.stride))"
+                loaded = try archive.materialise([(check, flat)])[check]!
+            } else {
+                loaded = try tensor(key)
+            }
+            v.tensors += 1
+            v.values += info[key]?.count ?? loaded.count
+            for x in loaded.data where !x.isFinite { v.nonFinite += 1 }
+            loaded = Tensor(zeros: [0])
+        }
+        return v
+    }
+
     /// The embedded ultralytics model YAML as a typed spec (nil when the checkpoint carries none).
     public func modelSpec() throws -> ModelSpec? {
         guard let y = ultralyticsYAML else { return nil }

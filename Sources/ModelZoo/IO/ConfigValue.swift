@@ -178,6 +178,10 @@ extension ConfigValue {
     /// indentation are reported with their line, since YAML forbids them and the parser's own
     /// message is obscure.
     public static func parseYAML(_ text: String, file: String) throws -> ConfigValue {
+        // libyaml (inside Yams) recurses once per nesting level: bound the depth before it sees the text.
+        if let (depth, line) = nestingDepth(text, limit: maxYAMLDepth) {
+            throw FileFormatError(file: file, problem: "line \(line): YAML nesting reaches \(depth) levels, more than the \(maxYAMLDepth) this tool reads (model configs nest 3 or 4 deep)")
+        }
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let leading = line.prefix { $0 == " " || $0 == "\t" }
             if leading.contains("\t") {
@@ -197,7 +201,7 @@ extension ConfigValue {
             var budget = 1_000_000
             return try ConfigValue(node: node, budget: &budget)
         } catch ConfigValueError.tooDeep {
-            throw FileFormatError(file: file, problem: "YAML nesting is deeper than 200 levels")
+            throw FileFormatError(file: file, problem: "YAML nesting is deeper than \(maxYAMLDepth) levels")
         } catch {
             throw FileFormatError(file: file, problem: "YAML expands to more than a million values (aliases?)")
         }
@@ -205,6 +209,68 @@ extension ConfigValue {
 }
 
 enum ConfigValueError: Error { case tooDeep, tooLarge }
+
+/// The deepest nesting a YAML file may have (flow brackets, block indentation and compact `- - x` together).
+let maxYAMLDepth = 200
+
+extension ConfigValue {
+    /// Scans YAML text for its nesting depth without parsing it: indentation levels of block collections,
+    /// compact sequence entries (`- - x`), and flow brackets outside quotes and comments. Returns the depth and
+    /// 1-based line where it first passes `limit`, or nil. An estimate that never undercounts real nesting.
+    static func nestingDepth(_ text: String, limit: Int) -> (depth: Int, line: Int)? {
+        var indents: [Int] = []
+        var flow = 0
+        var lineNumber = 0
+        for line in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let bytes = Array(line)
+            var i = 0
+            while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }
+            guard i < bytes.count, bytes[i] != UInt8(ascii: "#"), bytes[i] != UInt8(ascii: "\r") else { continue }
+            var depth = 0
+            if flow == 0 {
+                while let top = indents.last, top >= i { indents.removeLast() }
+                indents.append(i)
+                // Compact nested entries on one line: "- - - x", "? - x".
+                while i + 1 < bytes.count, bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "?"),
+                      bytes[i + 1] == UInt8(ascii: " ") {
+                    depth += 1
+                    i += 2
+                    while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }
+                }
+            }
+            var quote: UInt8 = 0
+            var previous = UInt8(ascii: " ")
+            while i < bytes.count {
+                let c = bytes[i]
+                if quote != 0 {
+                    if c == UInt8(ascii: "\\"), quote == UInt8(ascii: "\"") { i += 1 } else if c == quote { quote = 0 }
+                } else {
+                    let atValueStart = flow > 0 || [UInt8(ascii: " "), UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: ","),
+                                                    UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: "?")].contains(previous)
+                    switch c {
+                    case UInt8(ascii: "["), UInt8(ascii: "{"):
+                        if atValueStart { flow += 1 }
+                    case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                        if flow > 0 { flow -= 1 }
+                    case UInt8(ascii: "'"), UInt8(ascii: "\""):
+                        if atValueStart { quote = c }
+                    case UInt8(ascii: "#"):
+                        if previous == UInt8(ascii: " ") || previous == UInt8(ascii: "\t") { i = bytes.count; continue }
+                    default: break
+                    }
+                    let total = indents.count + depth + flow
+                    if total > limit { return (total, lineNumber) }
+                }
+                previous = c
+                i += 1
+            }
+            let total = indents.count + depth + flow
+            if total > limit { return (total, lineNumber) }
+        }
+        return nil
+    }
+}
 
 extension ConfigValue {
     /// The value as Foundation objects (NSNull, Bool, Int, Double, String, [Any], [String: Any]), e.g. for

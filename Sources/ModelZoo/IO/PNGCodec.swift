@@ -124,11 +124,7 @@ public enum PNGCodec {
     /// Writes RGBA pixels to a PNG file (a new file or one the caller chose to replace).
     public static func write(rgba: [UInt8], width: Int, height: Int, to path: String) throws {
         let data = try encode(rgba: rgba, width: width, height: height)
-        do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw FileFormatError(file: path, problem: "cannot write the PNG (\(error.localizedDescription))")
-        }
+        try writeUserFile(data, to: path, what: "PNG")
     }
 
     private static func messageOf(_ image: inout png_image) -> String {

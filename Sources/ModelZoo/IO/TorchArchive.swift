@@ -45,6 +45,8 @@ public final class TorchArchive: @unchecked Sendable {
         isLegacy = false
         legacyRanges = [:]
         legacyBytes = []
+        // ZIPFoundation converts the directory's 64-bit offsets to off_t unchecked (a trap past Int64.max).
+        try TorchArchive.checkZipDirectory(path: path, size: size)
         let archive: Archive
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
@@ -92,6 +94,66 @@ public final class TorchArchive: @unchecked Sendable {
         }
         root = value
         inertGlobals = unpickler.inertGlobals
+    }
+
+    /// Checks, before the zip library sees them, that the end-of-central-directory records (classic and ZIP64) and
+    /// every central directory entry point inside the file: each offset a corrupt or hostile archive gives is
+    /// compared with the file size in checked arithmetic.
+    static func checkZipDirectory(path: String, size: Int) throws {
+        func fail(_ p: String) -> FileFormatError { FileFormatError(file: path, problem: "not a readable zip archive: \(p)") }
+        guard size > 22, let h = FileHandle(forReadingAtPath: path) else { return }
+        defer { try? h.close() }
+        func read(_ offset: UInt64, _ count: Int) -> [UInt8] {
+            guard offset < UInt64(size), (try? h.seek(toOffset: offset)) != nil else { return [] }
+            return [UInt8]((try? h.read(upToCount: count)) ?? Data())
+        }
+        func u(_ b: [UInt8], _ at: Int, _ n: Int) -> UInt64 {
+            guard at + n <= b.count else { return UInt64.max }
+            return (0 ..< n).reduce(UInt64(0)) { $0 | UInt64(b[at + $1]) << (8 * UInt64($1)) }
+        }
+        let tailStart = UInt64(max(0, size - 65_557))
+        let tail = read(tailStart, size - Int(tailStart))
+        guard let eocd = stride(from: tail.count - 22, through: 0, by: -1).first(where: { u(tail, $0, 4) == 0x0605_4B50 }) else {
+            return // ZIPFoundation reports a missing directory itself
+        }
+        var entries = u(tail, eocd + 10, 2), cdSize = u(tail, eocd + 12, 4), cdOffset = u(tail, eocd + 16, 4)
+        if eocd >= 20, u(tail, eocd - 20, 4) == 0x0706_4B50 {
+            let recordOffset = u(tail, eocd - 12, 8)
+            let record = read(recordOffset, 56)
+            guard recordOffset < UInt64(size), u(record, 0, 4) == 0x0606_4B50 else {
+                throw fail("its ZIP64 directory record is at offset \(recordOffset), outside the \(size)-byte file")
+            }
+            entries = u(record, 32, 8); cdSize = u(record, 40, 8); cdOffset = u(record, 48, 8)
+        }
+        let (cdEnd, overflow) = cdOffset.addingReportingOverflow(cdSize)
+        guard !overflow, cdEnd <= UInt64(size) else {
+            throw fail("its central directory (offset \(cdOffset), \(cdSize) bytes) runs past the end of the \(size)-byte file")
+        }
+        guard entries <= cdSize / 46 + 1 else { throw fail("it claims \(entries) entries in a \(cdSize)-byte directory") }
+        let cd = read(cdOffset, Int(cdSize))
+        var pos = 0
+        for _ in 0 ..< entries {
+            // A short or malformed directory: ZIPFoundation stops reading there too.
+            guard pos + 46 <= cd.count, u(cd, pos, 4) == 0x0201_4B50 else { return }
+            let nameLength = Int(u(cd, pos + 28, 2)), extraLength = Int(u(cd, pos + 30, 2)), commentLength = Int(u(cd, pos + 32, 2))
+            var localOffset = u(cd, pos + 42, 4)
+            // A ZIP64 extra field (id 1) replaces the 0xFFFFFFFF fields, in order: sizes, then the local header offset.
+            var e = pos + 46 + nameLength
+            let extraEnd = e + extraLength
+            while e + 4 <= min(extraEnd, cd.count) {
+                let id = u(cd, e, 2), length = Int(u(cd, e + 2, 2))
+                if id == 1 {
+                    var field = e + 4
+                    for at in [24, 20] where u(cd, pos + at, 4) == 0xFFFF_FFFF { field += 8 }
+                    if localOffset == 0xFFFF_FFFF { localOffset = u(cd, field, 8) }
+                }
+                e += 4 + length
+            }
+            guard localOffset < UInt64(size) else {
+                throw fail("an entry's local header is at offset \(localOffset), outside the \(size)-byte file")
+            }
+            pos += 46 + nameLength + extraLength + commentLength
+        }
     }
 
     /// Reads a legacy torch.save file: pickles of the magic number, the protocol version (1001) and system
@@ -265,11 +327,15 @@ public final class TorchArchive: @unchecked Sendable {
     static func tensor(_ ref: TorchTensorRef, from data: Data, key: String, file: String) throws -> Tensor {
         guard let size = ref.dtype.byteSize else { throw FileFormatError(file: file, problem: "tensor '\(key)' has an unknown dtype") }
         let needed = ref.requiredElements
-        guard needed * size <= data.count else {
+        guard case let (bytes, false) = needed.multipliedReportingOverflow(by: size), bytes <= data.count else {
             throw FileFormatError(file: file, problem: "tensor '\(key)' needs \(needed) elements of storage '\(ref.storage.key)', which holds only \(data.count / size)")
         }
         let n = ref.count
         if n == 0 { return Tensor(shape: ref.shape, data: []) }
+        // A view may repeat its storage (stride 0): its Float32 copy can be far larger than the file.
+        guard n <= Budget.tensorBytes / 4 else {
+            throw FileFormatError(file: file, problem: "tensor '\(key)' of size \(ref.shape) (stride \(ref.stride)) has \(n) values, more than this machine's budget for one tensor (\(Budget.describe(bytes: Budget.tensorBytes)) as Float32)")
+        }
         return try data.withUnsafeBytes { raw -> Tensor in
             let start = ref.offset * size
             let span = needed - ref.offset

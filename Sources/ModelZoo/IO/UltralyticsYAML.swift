@@ -56,7 +56,7 @@ public indirect enum LayerArg: Sendable, Equatable, CustomStringConvertible {
     public var intValue: Int? {
         switch self {
         case .int(let i): return i
-        case .float(let d) where d == d.rounded(): return Int(d)
+        case .float(let d) where d == d.rounded() && abs(d) < 9e15: return Int(d)
         case .bool(let b): return b ? 1 : 0
         default: return nil
         }
@@ -172,6 +172,26 @@ public struct ModelSpec: Sendable, Equatable {
             && a.scales.map(\.name) == b.scales.map(\.name) && a.scales.map(\.scale) == b.scales.map(\.scale)
     }
 
+    /// What a model YAML may ask for. Real configs stay far below these (YOLOv8x: 640 channels, 6 repeats,
+    /// 23 layers; RT-DETR-x: 2048 channels); a value past one is a typo or a hostile file, refused before
+    /// anything is built.
+    public enum Limits {
+        /// Layers (backbone + head rows).
+        public static let layers = 1000
+        /// A row's `repeats` as written.
+        public static let repeats = 1000
+        /// Any channel count: an argument, a scale's max_channels, a layer's input or output.
+        public static let channels = 1 << 16
+        /// Classes (`nc`).
+        public static let classes = 100_000
+        /// depth_multiple and width_multiple (and a scale's depth and width).
+        public static let multiple = 100.0
+        /// Any other integer argument of a row (kernel, stride, heads, points, scale factors...).
+        public static let integerArgument = 1 << 16
+        /// A kernel size (and an upsampling factor).
+        public static let kernel = 255
+    }
+
     /// Backbone rows then head rows, indexed as ultralytics indexes layers.
     public var layers: [LayerSpec] { backbone + head }
 
@@ -216,27 +236,44 @@ public struct ModelSpec: Sendable, Equatable {
         raw = value
         nc = try value["nc"].flatMap { v -> Int? in
             if v.isNull { return nil }
-            guard let n = v.intValue, n > 0 else { throw fail("nc must be a positive integer, found \(v)") }
+            guard let n = v.intValue, n > 0, n <= ModelSpec.Limits.classes else {
+                throw fail("nc must be a whole number in 1...\(ModelSpec.Limits.classes), found \(v)")
+            }
             return n
         }
         scale = value["scale"].flatMap { $0.stringValue.flatMap { $0.isEmpty ? nil : $0 } }
         func number(_ key: String) throws -> Double? {
             guard let v = value[key], !v.isNull else { return nil }
-            guard let d = v.doubleValue, d > 0 else { throw fail("\(key) must be a positive number, found \(v)") }
+            guard let d = v.doubleValue, d > 0, d <= ModelSpec.Limits.multiple else {
+                throw fail("\(key) must be a positive number up to \(Int(ModelSpec.Limits.multiple)), found \(v)")
+            }
             return d
         }
         depthMultiple = try number("depth_multiple")
         widthMultiple = try number("width_multiple")
-        maxChannels = try number("max_channels").map { Int($0) }
+        maxChannels = try value["max_channels"].flatMap { v -> Int? in
+            if v.isNull { return nil }
+            guard let m = v.doubleValue, m >= 1, m <= Double(ModelSpec.Limits.channels) else {
+                throw fail("max_channels must be a number in 1...\(ModelSpec.Limits.channels), found \(v)")
+            }
+            return Int(m)
+        }
         activation = value["activation"].flatMap { $0.isNull ? nil : ($0.stringValue ?? $0.description) }
-        inputChannels = (value["channels"] ?? value["ch"])?.intValue
+        inputChannels = try (value["channels"] ?? value["ch"]).flatMap { v -> Int? in
+            if v.isNull { return nil }
+            guard let c = v.intValue, c >= 1, c <= ModelSpec.Limits.channels else {
+                throw fail("channels must be a whole number in 1...\(ModelSpec.Limits.channels), found \(v)")
+            }
+            return c
+        }
         var scales: [(name: String, scale: ModelScale)] = []
         if let s = value["scales"], !s.isNull {
             guard let entries = s.mapEntries else { throw fail("scales must be a mapping like {n: [0.33, 0.25, 1024]}, found \(s)") }
             for (name, v) in entries {
                 guard let l = v.listValue, l.count == 3, let d = l[0].doubleValue, let w = l[1].doubleValue,
-                      let m = l[2].doubleValue, d > 0, w > 0, m > 0 else {
-                    throw fail("scale '\(name)' must be [depth, width, max_channels], found \(v)")
+                      let m = l[2].doubleValue, d > 0, w > 0, m >= 1, d <= Limits.multiple, w <= Limits.multiple,
+                      m <= Double(Limits.channels) else {
+                    throw fail("scale '\(name)' must be [depth, width, max_channels] with depth and width in (0, \(Int(Limits.multiple))] and max_channels in 1...\(Limits.channels), found \(v)")
                 }
                 scales.append((name, ModelScale(depth: d, width: w, maxChannels: Int(m))))
             }
@@ -247,11 +284,14 @@ public struct ModelSpec: Sendable, Equatable {
         guard let bbRows = bb.listValue else { throw fail("'backbone' must be a list of [from, repeats, module, args] rows") }
         guard let hdRows = hd.listValue else { throw fail("'head' must be a list of [from, repeats, module, args] rows") }
         guard !bbRows.isEmpty else { throw fail("'backbone' has no rows") }
+        guard bbRows.count + hdRows.count <= Limits.layers else {
+            throw fail("\(bbRows.count + hdRows.count) layers, more than the \(Limits.layers) this tool builds")
+        }
         backbone = try bbRows.enumerated().map { try ModelSpec.row($1, section: .backbone, rowIndex: $0, index: $0, file: file) }
         head = try hdRows.enumerated().map { try ModelSpec.row($1, section: .head, rowIndex: $0, index: bbRows.count + $0, file: file) }
         // `from` must point at earlier layers.
         for layer in backbone + head {
-            for f in layer.from where !(f == -1 || (f >= 0 && f < layer.index) || (f < -1 && -f <= layer.index)) {
+            for f in layer.from where !(f == -1 || (f >= 0 && f < layer.index) || (f < -1 && f >= -layer.index)) {
                 throw fail("\(layer.location): 'from' \(f) does not name an earlier layer")
             }
         }
@@ -277,7 +317,9 @@ public struct ModelSpec: Sendable, Equatable {
             guard !from.isEmpty else { throw fail("'from' is an empty list") }
         default: throw fail("'from' must be an integer or a list of integers, found \(items[0])")
         }
-        guard let repeats = items[1].intValue, repeats >= 1 else { throw fail("'repeats' must be a positive integer, found \(items[1])") }
+        guard let repeats = items[1].intValue, repeats >= 1, repeats <= Limits.repeats else {
+            throw fail("'repeats' must be a whole number in 1...\(Limits.repeats), found \(items[1])")
+        }
         guard let module = items[2].stringValue, !module.isEmpty else { throw fail("'module' must be a name, found \(items[2])") }
         let args: [LayerArg]
         switch items[3] {

@@ -594,11 +594,21 @@ public final class Unpickler {
         guard shape.allSatisfy({ $0 >= 0 }), stride.allSatisfy({ $0 >= 0 }) else {
             throw fail("\(function): negative size or stride (size \(shape), stride \(stride))")
         }
-        var count = 1
-        for s in shape {
-            let (p, o) = count.multipliedReportingOverflow(by: s)
-            guard !o, p < (1 << 40) else { throw fail("\(function): tensor of size \(shape) is absurdly large") }
-            count = p
+        guard let count = Budget.product(shape), count < (1 << 40) else {
+            throw fail("\(function): tensor of size \(shape) is absurdly large (more than 2^40 elements)")
+        }
+        // The last element the view reaches, offset + sum((size-1) * stride), in checked arithmetic: a size,
+        // stride or offset near 2^63 would otherwise overflow where the view is checked against its storage.
+        if count > 0 {
+            var end = offset
+            for (s, st) in zip(shape, stride) {
+                let (reach, o1) = (s - 1).multipliedReportingOverflow(by: st)
+                let (e, o2) = end.addingReportingOverflow(reach)
+                guard !o1, !o2, e < Int.max else {
+                    throw fail("\(function): size \(shape), stride \(stride) and offset \(offset) overflow 64-bit arithmetic")
+                }
+                end = e
+            }
         }
         var dtype = storage.dtype
         var elementOffset = offset

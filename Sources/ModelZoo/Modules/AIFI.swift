@@ -27,11 +27,11 @@ public struct AIFI: Layer {
         channels = c
         hidden = cm
         self.heads = heads
-        attention = MultiheadAttentionParams(w.scope("ma"), embedDim: c, heads: heads)
-        fc1 = LinearParams(w.scope("fc1"), in: c, out: cm)
-        fc2 = LinearParams(w.scope("fc2"), in: cm, out: c)
-        norm1 = LayerNormParams(w.scope("norm1"), dim: c)
-        norm2 = LayerNormParams(w.scope("norm2"), dim: c)
+        attention = try MultiheadAttentionParams(w.scope("ma"), embedDim: c, heads: heads)
+        fc1 = try LinearParams(w.scope("fc1"), in: c, out: cm)
+        fc2 = try LinearParams(w.scope("fc2"), in: cm, out: c)
+        norm1 = try LayerNormParams(w.scope("norm1"), dim: c)
+        norm2 = try LayerNormParams(w.scope("norm2"), dim: c)
     }
 
     public var parameterCount: Int {

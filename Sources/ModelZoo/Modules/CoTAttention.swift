@@ -34,10 +34,10 @@ public struct CoTAttention: Layer {
         guard k % 2 == 1 else { throw ModuleInputError("CoTAttention", "kernel size must be odd, got \(k)") }
         channels = c
         kernel = k
-        keyEmbed = FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4, bnEps: bnEps)
-        valueEmbed = FoldedConvBN(w.scope("value_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1, bnEps: bnEps)
-        attentionEmbed0 = FoldedConvBN(w.scope("attention_embed"), convKey: "0", bnKey: "1", in: 2 * c, out: 2 * c / 4, kernel: 1, bnEps: bnEps)
-        attentionEmbed3 = Conv2dParams(w.scope("attention_embed").scope("3"), in: 2 * c / 4, out: k * k * c, kernel: 1, bias: true)
+        keyEmbed = try FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4, bnEps: bnEps)
+        valueEmbed = try FoldedConvBN(w.scope("value_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1, bnEps: bnEps)
+        attentionEmbed0 = try FoldedConvBN(w.scope("attention_embed"), convKey: "0", bnKey: "1", in: 2 * c, out: 2 * c / 4, kernel: 1, bnEps: bnEps)
+        attentionEmbed3 = try Conv2dParams(w.scope("attention_embed").scope("3"), in: 2 * c / 4, out: k * k * c, kernel: 1, bias: true)
     }
 
     public var parameterCount: Int {

@@ -17,7 +17,7 @@ public struct ContextAggregation: Layer {
     public let channels: Int, reduction: Int, interChannels: Int
     public let a: Conv2dParams, k: Conv2dParams, v: Conv2dParams, m: Conv2dParams
 
-    public init(_ w: WeightScope, channels c: Int, reduction r: Int = 1) {
+    public init(_ w: WeightScope, channels c: Int, reduction r: Int = 1) throws {
         channels = c
         reduction = r
         interChannels = max(c / max(r, 1), 1)
@@ -26,10 +26,10 @@ public struct ContextAggregation: Layer {
             let b = (3 / Float(fanIn)).squareRoot()
             return .uniform(-b, b)
         }
-        a = Conv2dParams(w.scope("a").scope("conv"), in: c, out: 1, kernel: 1, bias: true, weightInit: xavier(c), biasInit: .zeros)
-        k = Conv2dParams(w.scope("k").scope("conv"), in: c, out: 1, kernel: 1, bias: true, weightInit: xavier(c), biasInit: .zeros)
-        v = Conv2dParams(w.scope("v").scope("conv"), in: c, out: interChannels, kernel: 1, bias: true, weightInit: xavier(c), biasInit: .zeros)
-        m = Conv2dParams(w.scope("m").scope("conv"), in: interChannels, out: c, kernel: 1, bias: true, weightInit: .zeros, biasInit: .zeros)
+        a = try Conv2dParams(w.scope("a").scope("conv"), in: c, out: 1, kernel: 1, bias: true, weightInit: xavier(c), biasInit: .zeros)
+        k = try Conv2dParams(w.scope("k").scope("conv"), in: c, out: 1, kernel: 1, bias: true, weightInit: xavier(c), biasInit: .zeros)
+        v = try Conv2dParams(w.scope("v").scope("conv"), in: c, out: interChannels, kernel: 1, bias: true, weightInit: xavier(c), biasInit: .zeros)
+        m = try Conv2dParams(w.scope("m").scope("conv"), in: interChannels, out: c, kernel: 1, bias: true, weightInit: .zeros, biasInit: .zeros)
     }
 
     public var parameterCount: Int { a.parameterCount + k.parameterCount + v.parameterCount + m.parameterCount }

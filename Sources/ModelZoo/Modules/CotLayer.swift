@@ -39,16 +39,16 @@ public struct CotLayer: Layer {
         channels = c
         kernel = k
         shareGroups = c / 8
-        keyEmbed = FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4, bnEps: bnEps)
-        embed0 = FoldedConvBN(w.scope("embed"), convKey: "0", bnKey: "1", in: 2 * c, out: c / 2, kernel: 1, bnEps: bnEps)
-        embed3 = Conv2dParams(w.scope("embed").scope("3"), in: c / 2, out: k * k * c / 8, kernel: 1, bias: true)
-        embedNormWeight = w.scope("embed").scope("4").tensor("weight", shape: [k * k * c / 8], init: .ones)
-        embedNormBias = w.scope("embed").scope("4").tensor("bias", shape: [k * k * c / 8], init: .zeros)
-        conv1x1 = FoldedConvBN(w.scope("conv1x1"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1, bnEps: bnEps)
-        bn = BatchNorm2dParams(w.scope("bn"), channels: c, eps: bnEps)
+        keyEmbed = try FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4, bnEps: bnEps)
+        embed0 = try FoldedConvBN(w.scope("embed"), convKey: "0", bnKey: "1", in: 2 * c, out: c / 2, kernel: 1, bnEps: bnEps)
+        embed3 = try Conv2dParams(w.scope("embed").scope("3"), in: c / 2, out: k * k * c / 8, kernel: 1, bias: true)
+        embedNormWeight = try w.scope("embed").scope("4").tensor("weight", shape: [k * k * c / 8], init: .ones)
+        embedNormBias = try w.scope("embed").scope("4").tensor("bias", shape: [k * k * c / 8], init: .zeros)
+        conv1x1 = try FoldedConvBN(w.scope("conv1x1"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1, bnEps: bnEps)
+        bn = try BatchNorm2dParams(w.scope("bn"), channels: c, eps: bnEps)
         attnChannels = max(c * 2 / 4, 32)
-        se0 = FoldedConvBN(w.scope("se"), convKey: "0", bnKey: "1", in: c, out: attnChannels, kernel: 1, convBias: true, bnEps: bnEps)
-        se3 = Conv2dParams(w.scope("se").scope("3"), in: attnChannels, out: 2 * c, kernel: 1, bias: true)
+        se0 = try FoldedConvBN(w.scope("se"), convKey: "0", bnKey: "1", in: c, out: attnChannels, kernel: 1, convBias: true, bnEps: bnEps)
+        se3 = try Conv2dParams(w.scope("se").scope("3"), in: attnChannels, out: 2 * c, kernel: 1, bias: true)
     }
 
     public var parameterCount: Int {

@@ -27,19 +27,19 @@ public struct HGBlockNAM: Layer {
     public init(_ w: WeightScope, c1: Int, cm: Int, c2: Int, k: Int = 3, n: Int = 6, lightconv: Bool = false, shortcut: Bool = false) throws {
         guard c1 > 0, cm > 0, c2 > 1, n > 0, k > 0 else { throw ModuleInputError("HGBlock_NAM", "channels, n and k must be positive (c1 \(c1), cm \(cm), c2 \(c2), n \(n), k \(k))") }
         self.c1 = c1; self.cm = cm; self.c2 = c2; kernel = k
-        units = (0 ..< n).map { i in
+        units = try (0 ..< n).map { i in
             let cin = i == 0 ? c1 : cm
             let s = w.scope("m").scope(i)
             if lightconv {
                 // LightConv: 1x1 Conv without activation, then a depthwise k x k Conv with ReLU.
-                return .light(ConvBNAct(s.scope("conv1"), in: cin, out: cm, kernel: 1, act: .identity),
-                              ConvBNAct(s.scope("conv2"), in: cm, out: cm, kernel: k, groups: cm, act: .relu))
+                return .light(try ConvBNAct(s.scope("conv1"), in: cin, out: cm, kernel: 1, act: .identity),
+                              try ConvBNAct(s.scope("conv2"), in: cm, out: cm, kernel: k, groups: cm, act: .relu))
             }
-            return .conv(ConvBNAct(s, in: cin, out: cm, kernel: k, act: .relu))
+            return .conv(try ConvBNAct(s, in: cin, out: cm, kernel: k, act: .relu))
         }
-        sc = ConvBNAct(w.scope("sc"), in: c1 + n * cm, out: c2 / 2, kernel: 1, act: .relu)
-        ec = ConvBNAct(w.scope("ec"), in: c2 / 2, out: c2, kernel: 1, act: .relu)
-        nam = NAM(w.scope("nam"), channels: c2, bnEps: 1e-3)  // ultralytics sets BN eps 1e-3 model-wide
+        sc = try ConvBNAct(w.scope("sc"), in: c1 + n * cm, out: c2 / 2, kernel: 1, act: .relu)
+        ec = try ConvBNAct(w.scope("ec"), in: c2 / 2, out: c2, kernel: 1, act: .relu)
+        nam = try NAM(w.scope("nam"), channels: c2, bnEps: 1e-3)  // ultralytics sets BN eps 1e-3 model-wide
         add = shortcut && c1 == c2
     }
 

@@ -34,11 +34,11 @@ public struct MSDeformAttn: Sendable {
         self.heads = heads
         self.points = points
         let nOff = heads * levels * points * 2
-        samplingOffsets = LinearParams(w.scope("sampling_offsets"), in: d, out: nOff, weightInit: .zeros,
+        samplingOffsets = try LinearParams(w.scope("sampling_offsets"), in: d, out: nOff, weightInit: .zeros,
                                        biasInit: .value(MSDeformAttn.gridInit(heads: heads, levels: levels, points: points)))
-        attentionWeights = LinearParams(w.scope("attention_weights"), in: d, out: heads * levels * points, weightInit: .zeros, biasInit: .zeros)
-        valueProj = LinearParams(w.scope("value_proj"), in: d, out: d, weightInit: .xavierUniform(fanIn: d, fanOut: d), biasInit: .zeros)
-        outputProj = LinearParams(w.scope("output_proj"), in: d, out: d, weightInit: .xavierUniform(fanIn: d, fanOut: d), biasInit: .zeros)
+        attentionWeights = try LinearParams(w.scope("attention_weights"), in: d, out: heads * levels * points, weightInit: .zeros, biasInit: .zeros)
+        valueProj = try LinearParams(w.scope("value_proj"), in: d, out: d, weightInit: .xavierUniform(fanIn: d, fanOut: d), biasInit: .zeros)
+        outputProj = try LinearParams(w.scope("output_proj"), in: d, out: d, weightInit: .xavierUniform(fanIn: d, fanOut: d), biasInit: .zeros)
     }
 
     /// The reference's grid init of the sampling-offset bias, [heads * levels * points * 2].

@@ -32,10 +32,10 @@ public final class ModuleModel: DetectionModel {
             try CotLayer($0, channels: 64, kernel: 3)
         },
         Spec(id: "context-aggregation", title: "ContextAggregation", channels: 64, stride: 8, defaultImageSize: 256, arguments: "[64, 1]") {
-            ContextAggregation($0, channels: 64, reduction: 1)
+            try ContextAggregation($0, channels: 64, reduction: 1)
         },
         Spec(id: "nam", title: "NAM", channels: 64, stride: 8, defaultImageSize: 256, arguments: "[64]") {
-            NAM($0, channels: 64)
+            try NAM($0, channels: 64)
         },
         Spec(id: "msdeformattn", title: "MSDeformAttn", channels: 64, stride: 8, defaultImageSize: 256, arguments: "[64, 4, 8, 4]") {
             try MSDeformAttnLayer($0, dModel: 64, levels: 4, heads: 8, points: 4)
@@ -71,7 +71,7 @@ public final class ModuleModel: DetectionModel {
         var convs: [Conv2dParams] = []
         for i in 0 ..< steps {
             let cout = i == steps - 1 ? s.channels : min(s.channels, 16 << i)
-            convs.append(Conv2dParams(stemStore.root.scope("stem").scope(i), in: cin, out: cout, kernel: 3, stride: 2, padding: 1,
+            convs.append(try Conv2dParams(stemStore.root.scope("stem").scope(i), in: cin, out: cout, kernel: 3, stride: 2, padding: 1,
                                       bias: false, weightInit: .kaimingUniform(fanIn: cin * 9)))
             cin = cout
         }

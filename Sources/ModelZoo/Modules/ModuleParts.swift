@@ -32,11 +32,11 @@ public struct BatchNorm2dParams: Sendable {
     public let eps: Float
     public var channels: Int { gamma.count }
 
-    public init(_ w: WeightScope, channels c: Int, eps: Float = 1e-5) {
-        gamma = w.tensor("weight", shape: [c], init: .ones)
-        beta = w.tensor("bias", shape: [c], init: .zeros)
-        mean = w.tensor("running_mean", shape: [c], init: .zeros)
-        variance = w.tensor("running_var", shape: [c], init: .ones)
+    public init(_ w: WeightScope, channels c: Int, eps: Float = 1e-5) throws {
+        gamma = try w.tensor("weight", shape: [c], init: .ones)
+        beta = try w.tensor("bias", shape: [c], init: .zeros)
+        mean = try w.tensor("running_mean", shape: [c], init: .zeros)
+        variance = try w.tensor("running_var", shape: [c], init: .ones)
         self.eps = eps
     }
 
@@ -55,10 +55,13 @@ public struct Conv2dParams: Sendable {
     public let stride: Int, padding: Int, groups: Int
 
     public init(_ w: WeightScope, in cin: Int, out cout: Int, kernel k: Int, stride: Int = 1, padding: Int? = nil,
-                groups: Int = 1, bias: Bool, weightInit: WeightInit? = nil, biasInit: WeightInit? = nil) {
+                groups: Int = 1, bias: Bool, weightInit: WeightInit? = nil, biasInit: WeightInit? = nil) throws {
+        guard k >= 1, stride >= 1, groups >= 1, cin % groups == 0, cout % groups == 0 else {
+            throw ModuleInputError("Conv2d", "kernel \(k), stride \(stride) and groups \(groups) must be positive, and the groups must divide \(cin) -> \(cout) channels")
+        }
         let fanIn = cin / groups * k * k
-        weight = w.tensor("weight", shape: [cout, cin / groups, k, k], init: weightInit ?? .kaimingUniform(fanIn: fanIn))
-        self.bias = bias ? w.tensor("bias", shape: [cout], init: biasInit ?? .kaimingUniform(fanIn: fanIn)) : nil
+        weight = try w.tensor("weight", shape: [cout, cin / groups, k, k], init: weightInit ?? .kaimingUniform(fanIn: fanIn))
+        self.bias = bias ? try w.tensor("bias", shape: [cout], init: biasInit ?? .kaimingUniform(fanIn: fanIn)) : nil
         self.stride = stride
         self.padding = padding ?? k / 2
         self.groups = groups
@@ -88,9 +91,9 @@ public struct FoldedConvBN: Sendable {
     let bnParams: Int
 
     public init(_ w: WeightScope, convKey: String, bnKey: String, in cin: Int, out cout: Int, kernel k: Int,
-                stride: Int = 1, groups: Int = 1, convBias: Bool = false, bnEps: Float = 1e-5, weightInit: WeightInit? = nil) {
-        conv = Conv2dParams(w.scope(convKey), in: cin, out: cout, kernel: k, stride: stride, groups: groups, bias: convBias, weightInit: weightInit)
-        let bn = BatchNorm2dParams(w.scope(bnKey), channels: cout, eps: bnEps)
+                stride: Int = 1, groups: Int = 1, convBias: Bool = false, bnEps: Float = 1e-5, weightInit: WeightInit? = nil) throws {
+        conv = try Conv2dParams(w.scope(convKey), in: cin, out: cout, kernel: k, stride: stride, groups: groups, bias: convBias, weightInit: weightInit)
+        let bn = try BatchNorm2dParams(w.scope(bnKey), channels: cout, eps: bnEps)
         folded = foldBatchNorm(weight: conv.weight, bias: conv.bias, gamma: bn.gamma, beta: bn.beta, mean: bn.mean,
                                variance: bn.variance, eps: bn.eps)
         bnParams = bn.parameterCount
@@ -113,9 +116,9 @@ public struct LinearParams: Sendable {
     public let bias: Tensor?
 
     public init(_ w: WeightScope, in fin: Int, out fout: Int, bias: Bool = true,
-                weightInit: WeightInit? = nil, biasInit: WeightInit? = nil) {
-        weight = w.tensor("weight", shape: [fout, fin], init: weightInit ?? .kaimingUniform(fanIn: fin))
-        self.bias = bias ? w.tensor("bias", shape: [fout], init: biasInit ?? .kaimingUniform(fanIn: fin)) : nil
+                weightInit: WeightInit? = nil, biasInit: WeightInit? = nil) throws {
+        weight = try w.tensor("weight", shape: [fout, fin], init: weightInit ?? .kaimingUniform(fanIn: fin))
+        self.bias = bias ? try w.tensor("bias", shape: [fout], init: biasInit ?? .kaimingUniform(fanIn: fin)) : nil
     }
 
     public init(weight: Tensor, bias: Tensor?) {
@@ -135,9 +138,9 @@ public struct LinearParams: Sendable {
 public struct LayerNormParams: Sendable {
     public let weight: Tensor, bias: Tensor
     public let eps: Float
-    public init(_ w: WeightScope, dim: Int, eps: Float = 1e-5) {
-        weight = w.tensor("weight", shape: [dim], init: .ones)
-        bias = w.tensor("bias", shape: [dim], init: .zeros)
+    public init(_ w: WeightScope, dim: Int, eps: Float = 1e-5) throws {
+        weight = try w.tensor("weight", shape: [dim], init: .ones)
+        bias = try w.tensor("bias", shape: [dim], init: .zeros)
         self.eps = eps
     }
     public var parameterCount: Int { weight.count + bias.count }
@@ -149,12 +152,12 @@ public struct LayerNormParams: Sendable {
 public struct MLPParams: Sendable {
     public let layers: [LinearParams]
     public init(_ w: WeightScope, input: Int, hidden: Int, output: Int, layers n: Int,
-                inits: [Int: (WeightInit, WeightInit)] = [:]) {
+                inits: [Int: (WeightInit, WeightInit)] = [:]) throws {
         let dims = [input] + [Int](repeating: hidden, count: n - 1) + [output]
-        layers = (0 ..< n).map { i in
+        layers = try (0 ..< n).map { i in
             let s = w.scope("layers").scope(i)
             let (wi, bi) = inits[i] ?? (.kaimingUniform(fanIn: dims[i]), .kaimingUniform(fanIn: dims[i]))
-            return LinearParams(s, in: dims[i], out: dims[i + 1], weightInit: wi, biasInit: bi)
+            return try LinearParams(s, in: dims[i], out: dims[i + 1], weightInit: wi, biasInit: bi)
         }
     }
     public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
@@ -175,13 +178,13 @@ public struct MultiheadAttentionParams: Sendable {
     public let inProjWeight: Tensor, inProjBias: Tensor
     public let outProj: LinearParams
 
-    public init(_ w: WeightScope, embedDim e: Int, heads: Int) {
+    public init(_ w: WeightScope, embedDim e: Int, heads: Int) throws {
         embedDim = e
         self.heads = heads
         // torch: xavier_uniform_ on in_proj_weight (fan_in E, fan_out 3E), zero biases.
-        inProjWeight = w.tensor("in_proj_weight", shape: [3 * e, e], init: .xavierUniform(fanIn: e, fanOut: 3 * e))
-        inProjBias = w.tensor("in_proj_bias", shape: [3 * e], init: .zeros)
-        outProj = LinearParams(w.scope("out_proj"), in: e, out: e, weightInit: .kaimingUniform(fanIn: e), biasInit: .zeros)
+        inProjWeight = try w.tensor("in_proj_weight", shape: [3 * e, e], init: .xavierUniform(fanIn: e, fanOut: 3 * e))
+        inProjBias = try w.tensor("in_proj_bias", shape: [3 * e], init: .zeros)
+        outProj = try LinearParams(w.scope("out_proj"), in: e, out: e, weightInit: .kaimingUniform(fanIn: e), biasInit: .zeros)
     }
 
     public var parameterCount: Int { inProjWeight.count + inProjBias.count + outProj.parameterCount }
@@ -218,8 +221,8 @@ public struct ConvBNAct: Sendable {
     public let unit: FoldedConvBN
     public let act: Activation
 
-    public init(_ w: WeightScope, in cin: Int, out cout: Int, kernel k: Int = 1, stride s: Int = 1, groups g: Int = 1, act: Activation = .silu) {
-        unit = FoldedConvBN(w, convKey: "conv", bnKey: "bn", in: cin, out: cout, kernel: k, stride: s, groups: g, bnEps: 1e-3)
+    public init(_ w: WeightScope, in cin: Int, out cout: Int, kernel k: Int = 1, stride s: Int = 1, groups g: Int = 1, act: Activation = .silu) throws {
+        unit = try FoldedConvBN(w, convKey: "conv", bnKey: "bn", in: cin, out: cout, kernel: k, stride: s, groups: g, bnEps: 1e-3)
         self.act = act
     }
     public var parameterCount: Int { unit.parameterCount }

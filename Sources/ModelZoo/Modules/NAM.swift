@@ -20,9 +20,9 @@ public struct NAM: Layer {
 
     /// `bnEps`: 1e-5 as the reference builds it; 1e-3 inside an ultralytics model, whose `initialize_weights`
     /// sets every BatchNorm2d's eps to 1e-3 (the registry passes that).
-    public init(_ w: WeightScope, channels c: Int, bnEps: Float = 1e-5) {
+    public init(_ w: WeightScope, channels c: Int, bnEps: Float = 1e-5) throws {
         channels = c
-        bn = BatchNorm2dParams(w.scope("Channel_Att").scope("bn2"), channels: c, eps: bnEps)
+        bn = try BatchNorm2dParams(w.scope("Channel_Att").scope("bn2"), channels: c, eps: bnEps)
         let a = abs(bn.gamma)
         let total = a.data.reduce(0, +)
         channelWeights = a * (total > 0 ? 1 / total : 0)

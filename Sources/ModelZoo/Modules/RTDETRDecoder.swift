@@ -12,13 +12,13 @@ public struct RTDETRDecoderLayer: Sendable {
     public let linear1: LinearParams, linear2: LinearParams
 
     public init(_ w: WeightScope, hidden d: Int, heads: Int, ffn: Int, levels: Int, points: Int) throws {
-        selfAttn = MultiheadAttentionParams(w.scope("self_attn"), embedDim: d, heads: heads)
-        norm1 = LayerNormParams(w.scope("norm1"), dim: d)
+        selfAttn = try MultiheadAttentionParams(w.scope("self_attn"), embedDim: d, heads: heads)
+        norm1 = try LayerNormParams(w.scope("norm1"), dim: d)
         crossAttn = try MSDeformAttn(w.scope("cross_attn"), dModel: d, levels: levels, heads: heads, points: points)
-        norm2 = LayerNormParams(w.scope("norm2"), dim: d)
-        linear1 = LinearParams(w.scope("linear1"), in: d, out: ffn)
-        linear2 = LinearParams(w.scope("linear2"), in: ffn, out: d)
-        norm3 = LayerNormParams(w.scope("norm3"), dim: d)
+        norm2 = try LayerNormParams(w.scope("norm2"), dim: d)
+        linear1 = try LinearParams(w.scope("linear1"), in: d, out: ffn)
+        linear2 = try LinearParams(w.scope("linear2"), in: ffn, out: d)
+        norm3 = try LayerNormParams(w.scope("norm3"), dim: d)
     }
 
     public var parameterCount: Int {
@@ -96,27 +96,27 @@ public struct RTDETRDecoder: Sendable {
         queries = nq
         heads = nh
         points = ndp
-        inputProj = channels.enumerated().map { i, c in
-            FoldedConvBN(w.scope("input_proj").scope(i), convKey: "0", bnKey: "1", in: c, out: hd, kernel: 1,
+        inputProj = try channels.enumerated().map { i, c in
+            try FoldedConvBN(w.scope("input_proj").scope(i), convKey: "0", bnKey: "1", in: c, out: hd, kernel: 1,
                    bnEps: bnEps, weightInit: .xavierUniform(fanIn: c, fanOut: hd))
         }
         layers = try (0 ..< ndl).map { l in
             try RTDETRDecoderLayer(w.scope("decoder").scope("layers").scope(l), hidden: hd, heads: nh, ffn: ffn, levels: channels.count, points: ndp)
         }
-        denoisingClassEmbed = w.scope("denoising_class_embed").tensor("weight", shape: [nc, hd], init: .normal(mean: 0, std: 1))
-        queryPosHead = MLPParams(w.scope("query_pos_head"), input: 4, hidden: 2 * hd, output: hd, layers: 2, inits: [
+        denoisingClassEmbed = try w.scope("denoising_class_embed").tensor("weight", shape: [nc, hd], init: .normal(mean: 0, std: 1))
+        queryPosHead = try MLPParams(w.scope("query_pos_head"), input: 4, hidden: 2 * hd, output: hd, layers: 2, inits: [
             0: (.xavierUniform(fanIn: 4, fanOut: 2 * hd), .kaimingUniform(fanIn: 4)),
             1: (.xavierUniform(fanIn: 2 * hd, fanOut: hd), .kaimingUniform(fanIn: 2 * hd)),
         ])
         // bias_init_with_prob(0.01) / 80 * nc
         let biasCls = -Foundation.log((1 - 0.01) / 0.01) / 80 * Float(nc)
-        encOutput = LinearParams(w.scope("enc_output").scope("0"), in: hd, out: hd, weightInit: .xavierUniform(fanIn: hd, fanOut: hd))
-        encNorm = LayerNormParams(w.scope("enc_output").scope("1"), dim: hd)
-        encScoreHead = LinearParams(w.scope("enc_score_head"), in: hd, out: nc, biasInit: .constant(biasCls))
+        encOutput = try LinearParams(w.scope("enc_output").scope("0"), in: hd, out: hd, weightInit: .xavierUniform(fanIn: hd, fanOut: hd))
+        encNorm = try LayerNormParams(w.scope("enc_output").scope("1"), dim: hd)
+        encScoreHead = try LinearParams(w.scope("enc_score_head"), in: hd, out: nc, biasInit: .constant(biasCls))
         let zeroLast: [Int: (WeightInit, WeightInit)] = [2: (.zeros, .zeros)]
-        encBBoxHead = MLPParams(w.scope("enc_bbox_head"), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast)
-        decScoreHead = (0 ..< ndl).map { LinearParams(w.scope("dec_score_head").scope($0), in: hd, out: nc, biasInit: .constant(biasCls)) }
-        decBBoxHead = (0 ..< ndl).map { MLPParams(w.scope("dec_bbox_head").scope($0), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast) }
+        encBBoxHead = try MLPParams(w.scope("enc_bbox_head"), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast)
+        decScoreHead = try (0 ..< ndl).map { try LinearParams(w.scope("dec_score_head").scope($0), in: hd, out: nc, biasInit: .constant(biasCls)) }
+        decBBoxHead = try (0 ..< ndl).map { try MLPParams(w.scope("dec_bbox_head").scope($0), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast) }
         stackedValueProj = LinearParams(weight: concat(layers.map { $0.crossAttn.valueProj.weight }, axis: 0),
                                         bias: concat(layers.map { $0.crossAttn.valueProj.bias! }, axis: 0))
     }

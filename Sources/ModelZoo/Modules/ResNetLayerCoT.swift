@@ -17,10 +17,10 @@ public struct CoTResNetBlock: Sendable {
         c3 = e * c2
         self.c2 = c2
         stride = s
-        cv1 = ConvBNAct(w.scope("cv1"), in: c1, out: c2, kernel: 1, act: .silu)
+        cv1 = try ConvBNAct(w.scope("cv1"), in: c1, out: c2, kernel: 1, act: .silu)
         cot = try CotLayer(w.scope("cv2"), channels: c2, kernel: 3, bnEps: bnEps)
-        cv3 = ConvBNAct(w.scope("cv3"), in: c2, out: c3, kernel: 1, act: .identity)
-        shortcut = (s != 1 || c1 != c3) ? ConvBNAct(w.scope("shortcut").scope("0"), in: c1, out: c3, kernel: 1, stride: s, act: .identity) : nil
+        cv3 = try ConvBNAct(w.scope("cv3"), in: c2, out: c3, kernel: 1, act: .identity)
+        shortcut = (s != 1 || c1 != c3) ? try ConvBNAct(w.scope("shortcut").scope("0"), in: c1, out: c3, kernel: 1, stride: s, act: .identity) : nil
     }
 
     public var parameterCount: Int { cv1.parameterCount + cot.parameterCount + cv3.parameterCount + (shortcut?.parameterCount ?? 0) }

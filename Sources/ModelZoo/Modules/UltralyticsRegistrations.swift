@@ -47,13 +47,13 @@ extension UltralyticsRegistry {
             let a = try ints(ctx)
             switch a.count {
             case 0: return 3
-            case 1: return a[0]
+            case 1: return try ctx.checked(a[0], argument: 0, name: "k")
             default:
                 let c = ctx.scaledChannels(a[0])
                 guard c == ctx.c1 else {
                     throw ctx.error("keeps its channel count: the first argument (\(a[0]), \(c) after width scaling) must equal the input channels \(ctx.c1)")
                 }
-                return a[1]
+                return try ctx.checked(a[1], argument: 1, name: "k")
             }
         }
         @Sendable func wrap(_ error: Error, _ ctx: BuildContext) -> Error {
@@ -101,18 +101,19 @@ extension UltralyticsRegistry {
             let a = try ints(ctx)
             let red = a.first ?? 1
             guard red > 0 else { throw ctx.error("reduction must be positive, got \(red)") }
-            return BuiltLayer(UnaryGraphLayer(ContextAggregation(ctx.weights, channels: ctx.c1, reduction: red)),
+            return BuiltLayer(UnaryGraphLayer(try ContextAggregation(ctx.weights, channels: ctx.c1, reduction: red)),
                               outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(red)])
         }
         let nam: Builder = { ctx in
-            BuiltLayer(UnaryGraphLayer(NAM(ctx.weights, channels: ctx.c1, bnEps: ultralyticsBNEps)), outputChannels: ctx.c1, arguments: [.int(ctx.c1)])
+            BuiltLayer(UnaryGraphLayer(try NAM(ctx.weights, channels: ctx.c1, bnEps: ultralyticsBNEps)), outputChannels: ctx.c1, arguments: [.int(ctx.c1)])
         }
         r.add("NAMAttention", nam)
         r.add("NAM", nam)
         r.add("ResNetLayer_CoT") { ctx in
             // parse_model's ResNetLayer handling: args as written [c1, c2, s, is_first, n, e]; c2 out = e * c2.
-            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), s = try ctx.int(2, default: 1)
-            let first = try ctx.bool(3, default: false), n = try ctx.int(4, default: 1), e = try ctx.int(5, default: 4)
+            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), s = try ctx.int(2, default: 1, name: "s")
+            let first = try ctx.bool(3, default: false), n = try ctx.int(4, default: 1, name: "n"), e = try ctx.int(5, default: 4, name: "e")
+            _ = try ctx.checked(c2 * e, argument: 1, name: "c2")
             guard !first else { throw ctx.error("the stem (is_first True) has no 3x3 bottleneck conv to replace; use ResNetLayer for it") }
             guard c1 == ctx.c1 else { throw ctx.error("c1 (\(c1)) does not match the input channels (\(ctx.c1))") }
             do {

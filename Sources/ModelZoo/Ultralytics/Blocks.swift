@@ -53,12 +53,15 @@ public struct ConvBlock: UnaryBlock {
     public let bias: Tensor
 
     public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, s: Int = 1, p: Int? = nil, g: Int = 1, d: Int = 1,
-                act: Activation = .silu, eps: Float = 1e-3) {
+                act: Activation = .silu, eps: Float = 1e-3) throws {
+        guard k >= 1, s >= 1, d >= 1, g >= 1, c1 % g == 0, c2 % g == 0 else {
+            throw ModuleInputError("Conv", "kernel \(k), stride \(s), dilation \(d) and groups \(g) must be positive, and the groups must divide \(c1) -> \(c2) channels")
+        }
         self.c1 = c1; self.c2 = c2; self.k = k; self.s = s; self.g = g; self.d = d
         self.p = autopad(k, p, d)
         self.act = act
-        let cw = w.tensor("conv.weight", shape: [c2, c1 / g, k, k], init: .kaimingUniform(fanIn: c1 / g * k * k))
-        let bn = BNParams(w.scope("bn"), c2)
+        let cw = try w.tensor("conv.weight", shape: [c2, c1 / g, k, k], init: .kaimingUniform(fanIn: c1 / g * k * k))
+        let bn = try BNParams(w.scope("bn"), c2)
         let f = foldBatchNorm(weight: cw, bias: nil, gamma: bn.gamma, beta: bn.beta, mean: bn.mean, variance: bn.variance, eps: eps)
         weight = f.weight
         bias = f.bias
@@ -99,11 +102,11 @@ func convFlops(_ out: [Int], cinPerGroup: Int, k: Int) -> Double {
 
 struct BNParams {
     let gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor
-    init(_ w: WeightScope, _ c: Int) {
-        gamma = w.tensor("weight", shape: [c], init: .ones)
-        beta = w.tensor("bias", shape: [c], init: .zeros)
-        mean = w.tensor("running_mean", shape: [c], init: .zeros)
-        variance = w.tensor("running_var", shape: [c], init: .ones)
+    init(_ w: WeightScope, _ c: Int) throws {
+        gamma = try w.tensor("weight", shape: [c], init: .ones)
+        beta = try w.tensor("bias", shape: [c], init: .zeros)
+        mean = try w.tensor("running_mean", shape: [c], init: .zeros)
+        variance = try w.tensor("running_var", shape: [c], init: .ones)
     }
 }
 
@@ -111,10 +114,10 @@ struct BNParams {
 public struct PlainConv: UnaryBlock {
     public let c1: Int, c2: Int, k: Int
     public let weight: Tensor, bias: Tensor?
-    public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, bias hasBias: Bool = true, biasInit: WeightInit? = nil) {
+    public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, bias hasBias: Bool = true, biasInit: WeightInit? = nil) throws {
         self.c1 = c1; self.c2 = c2; self.k = k
-        weight = w.tensor("weight", shape: [c2, c1, k, k], init: .kaimingUniform(fanIn: c1 * k * k))
-        bias = hasBias ? w.tensor("bias", shape: [c2], init: biasInit ?? .kaimingUniform(fanIn: c1 * k * k)) : nil
+        weight = try w.tensor("weight", shape: [c2, c1, k, k], init: .kaimingUniform(fanIn: c1 * k * k))
+        bias = hasBias ? try w.tensor("bias", shape: [c2], init: biasInit ?? .kaimingUniform(fanIn: c1 * k * k)) : nil
     }
     public var parameterCount: Int { c2 * c1 * k * k + (bias == nil ? 0 : c2) }
     public func outputShape(inputShape x: [Int]) -> [Int] { [x[0], c2, x[2] - k + 1 + 2 * (k / 2), x[3] - k + 1 + 2 * (k / 2)] }
@@ -125,8 +128,8 @@ public struct PlainConv: UnaryBlock {
 }
 
 /// Depth-wise conv (ultralytics `DWConv`): Conv with groups = gcd(c1, c2).
-public func makeDWConv(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, s: Int = 1, d: Int = 1, act: Activation = .silu) -> ConvBlock {
-    ConvBlock(w, c1: c1, c2: c2, k: k, s: s, g: gcd(c1, c2), d: d, act: act)
+public func makeDWConv(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, s: Int = 1, d: Int = 1, act: Activation = .silu) throws -> ConvBlock {
+    try ConvBlock(w, c1: c1, c2: c2, k: k, s: s, g: gcd(c1, c2), d: d, act: act)
 }
 
 func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
@@ -151,9 +154,9 @@ struct Chain: UnaryBlock {
 /// `LightConv`: 1x1 Conv without activation, then a depth-wise k x k Conv with `act` (ReLU by default).
 public struct LightConv: UnaryBlock {
     let conv1: ConvBlock, conv2: ConvBlock
-    public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, act: Activation = .relu) {
-        conv1 = ConvBlock(w.scope("conv1"), c1: c1, c2: c2, k: 1, act: .identity)
-        conv2 = makeDWConv(w.scope("conv2"), c1: c2, c2: c2, k: k, act: act)
+    public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, act: Activation = .relu) throws {
+        conv1 = try ConvBlock(w.scope("conv1"), c1: c1, c2: c2, k: 1, act: .identity)
+        conv2 = try makeDWConv(w.scope("conv2"), c1: c2, c2: c2, k: k, act: act)
     }
     public var parameterCount: Int { conv1.parameterCount + conv2.parameterCount }
     public func outputShape(inputShape: [Int]) -> [Int] { conv2.outputShape(inputShape: conv1.outputShape(inputShape: inputShape)) }
@@ -170,10 +173,10 @@ public struct Bottleneck: UnaryBlock {
     let cv1: ConvBlock, cv2: ConvBlock
     let add: Bool
     public init(_ w: WeightScope, c1: Int, c2: Int, shortcut: Bool = true, g: Int = 1, k: (Int, Int) = (3, 3), e: Double = 0.5,
-                act: Activation = .silu) {
+                act: Activation = .silu) throws {
         let c = Int(Double(c2) * e)
-        cv1 = ConvBlock(w.scope("cv1"), c1: c1, c2: c, k: k.0, act: act)
-        cv2 = ConvBlock(w.scope("cv2"), c1: c, c2: c2, k: k.1, g: g, act: act)
+        cv1 = try ConvBlock(w.scope("cv1"), c1: c1, c2: c, k: k.0, act: act)
+        cv2 = try ConvBlock(w.scope("cv2"), c1: c, c2: c2, k: k.1, g: g, act: act)
         add = shortcut && c1 == c2
     }
     public var parameterCount: Int { cv1.parameterCount + cv2.parameterCount }
@@ -193,13 +196,13 @@ public struct C2f: UnaryBlock {
     let cv1: ConvBlock, cv2: ConvBlock
     let m: [Bottleneck]
     public init(_ w: WeightScope, c1: Int, c2: Int, n: Int = 1, shortcut: Bool = false, g: Int = 1, e: Double = 0.5,
-                act: Activation = .silu) {
+                act: Activation = .silu) throws {
         c = Int(Double(c2) * e)
         self.c2 = c2
-        cv1 = ConvBlock(w.scope("cv1"), c1: c1, c2: 2 * c, k: 1, act: act)
-        cv2 = ConvBlock(w.scope("cv2"), c1: (2 + n) * c, c2: c2, k: 1, act: act)
+        cv1 = try ConvBlock(w.scope("cv1"), c1: c1, c2: 2 * c, k: 1, act: act)
+        cv2 = try ConvBlock(w.scope("cv2"), c1: (2 + n) * c, c2: c2, k: 1, act: act)
         let c = self.c
-        m = (0 ..< n).map { Bottleneck(w.scope("m").scope($0), c1: c, c2: c, shortcut: shortcut, g: g, k: (3, 3), e: 1, act: act) }
+        m = try (0 ..< n).map { try Bottleneck(w.scope("m").scope($0), c1: c, c2: c, shortcut: shortcut, g: g, k: (3, 3), e: 1, act: act) }
     }
     public var parameterCount: Int { cv1.parameterCount + cv2.parameterCount + m.reduce(0) { $0 + $1.parameterCount } }
     public func outputShape(inputShape x: [Int]) -> [Int] { [x[0], c2, x[2], x[3]] }
@@ -230,10 +233,10 @@ public struct C2f: UnaryBlock {
 public struct SPPF: UnaryBlock {
     let cv1: ConvBlock, cv2: ConvBlock
     let k: Int, n: Int, add: Bool, c2: Int
-    public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 5, n: Int = 3, shortcut: Bool = false, cv1Act: Activation, act: Activation = .silu) {
+    public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 5, n: Int = 3, shortcut: Bool = false, cv1Act: Activation, act: Activation = .silu) throws {
         let c = c1 / 2
-        cv1 = ConvBlock(w.scope("cv1"), c1: c1, c2: c, k: 1, act: cv1Act)
-        cv2 = ConvBlock(w.scope("cv2"), c1: c * (n + 1), c2: c2, k: 1, act: act)
+        cv1 = try ConvBlock(w.scope("cv1"), c1: c1, c2: c, k: 1, act: cv1Act)
+        cv2 = try ConvBlock(w.scope("cv2"), c1: c * (n + 1), c2: c2, k: 1, act: act)
         self.k = k; self.n = n; self.c2 = c2
         add = shortcut && c1 == c2
     }
@@ -270,12 +273,12 @@ func padRightBottom(_ x: Tensor) -> Tensor {
 /// `HGStem` (PPHGNetV2 stem), ReLU throughout.
 public struct HGStem: UnaryBlock {
     let stem1: ConvBlock, stem2a: ConvBlock, stem2b: ConvBlock, stem3: ConvBlock, stem4: ConvBlock
-    public init(_ w: WeightScope, c1: Int, cm: Int, c2: Int) {
-        stem1 = ConvBlock(w.scope("stem1"), c1: c1, c2: cm, k: 3, s: 2, act: .relu)
-        stem2a = ConvBlock(w.scope("stem2a"), c1: cm, c2: cm / 2, k: 2, s: 1, p: 0, act: .relu)
-        stem2b = ConvBlock(w.scope("stem2b"), c1: cm / 2, c2: cm, k: 2, s: 1, p: 0, act: .relu)
-        stem3 = ConvBlock(w.scope("stem3"), c1: cm * 2, c2: cm, k: 3, s: 2, act: .relu)
-        stem4 = ConvBlock(w.scope("stem4"), c1: cm, c2: c2, k: 1, s: 1, act: .relu)
+    public init(_ w: WeightScope, c1: Int, cm: Int, c2: Int) throws {
+        stem1 = try ConvBlock(w.scope("stem1"), c1: c1, c2: cm, k: 3, s: 2, act: .relu)
+        stem2a = try ConvBlock(w.scope("stem2a"), c1: cm, c2: cm / 2, k: 2, s: 1, p: 0, act: .relu)
+        stem2b = try ConvBlock(w.scope("stem2b"), c1: cm / 2, c2: cm, k: 2, s: 1, p: 0, act: .relu)
+        stem3 = try ConvBlock(w.scope("stem3"), c1: cm * 2, c2: cm, k: 3, s: 2, act: .relu)
+        stem4 = try ConvBlock(w.scope("stem4"), c1: cm, c2: c2, k: 1, s: 1, act: .relu)
     }
     public var parameterCount: Int { [stem1, stem2a, stem2b, stem3, stem4].reduce(0) { $0 + $1.parameterCount } }
     public func outputShape(inputShape x: [Int]) -> [Int] {
@@ -306,15 +309,15 @@ public struct HGBlock: UnaryBlock {
     let add: Bool
     let c1: Int, cm: Int, c2: Int
     public init(_ w: WeightScope, c1: Int, cm: Int, c2: Int, k: Int = 3, n: Int = 6, lightconv: Bool = false,
-                shortcut: Bool = false, act: Activation = .relu) {
+                shortcut: Bool = false, act: Activation = .relu) throws {
         self.c1 = c1; self.cm = cm; self.c2 = c2
-        m = (0 ..< n).map { i -> any UnaryBlock in
+        m = try (0 ..< n).map { i -> any UnaryBlock in
             let cin = i == 0 ? c1 : cm
-            return lightconv ? LightConv(w.scope("m").scope(i), c1: cin, c2: cm, k: k, act: act)
-                : ConvBlock(w.scope("m").scope(i), c1: cin, c2: cm, k: k, act: act)
+            return lightconv ? try LightConv(w.scope("m").scope(i), c1: cin, c2: cm, k: k, act: act)
+                : try ConvBlock(w.scope("m").scope(i), c1: cin, c2: cm, k: k, act: act)
         }
-        sc = ConvBlock(w.scope("sc"), c1: c1 + n * cm, c2: c2 / 2, k: 1, act: act)
-        ec = ConvBlock(w.scope("ec"), c1: c2 / 2, c2: c2, k: 1, act: act)
+        sc = try ConvBlock(w.scope("sc"), c1: c1 + n * cm, c2: c2 / 2, k: 1, act: act)
+        ec = try ConvBlock(w.scope("ec"), c1: c2 / 2, c2: c2, k: 1, act: act)
         add = shortcut && c1 == c2
     }
     public var parameterCount: Int { m.reduce(0) { $0 + $1.parameterCount } + sc.parameterCount + ec.parameterCount }
@@ -337,10 +340,10 @@ public struct HGBlock: UnaryBlock {
 public struct RepConv: UnaryBlock {
     let fused: ConvBlock
     let c1: Int, c2: Int
-    public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, g: Int = 1, act: Activation = .silu) {
+    public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, g: Int = 1, act: Activation = .silu) throws {
         self.c1 = c1; self.c2 = c2
-        let a = ConvBlock(w.scope("conv1"), c1: c1, c2: c2, k: 3, s: s, p: 1, g: g, act: .identity)
-        let b = ConvBlock(w.scope("conv2"), c1: c1, c2: c2, k: 1, s: s, p: 0, g: g, act: .identity)
+        let a = try ConvBlock(w.scope("conv1"), c1: c1, c2: c2, k: 3, s: s, p: 1, g: g, act: .identity)
+        let b = try ConvBlock(w.scope("conv2"), c1: c1, c2: c2, k: 1, s: s, p: 0, g: g, act: .identity)
         // Pad the 1x1 kernel to 3x3 (its weight at the centre) and add.
         var wt = a.weight
         let per = (c1 / g)
@@ -364,13 +367,13 @@ public struct RepC3: UnaryBlock {
     let cv1: ConvBlock, cv2: ConvBlock, cv3: ConvBlock?
     let m: [RepConv]
     let c: Int, c2: Int
-    public init(_ w: WeightScope, c1: Int, c2: Int, n: Int = 3, e: Double = 1, act: Activation = .silu) {
+    public init(_ w: WeightScope, c1: Int, c2: Int, n: Int = 3, e: Double = 1, act: Activation = .silu) throws {
         let c = Int(Double(c2) * e)
         self.c = c; self.c2 = c2
-        cv1 = ConvBlock(w.scope("cv1"), c1: c1, c2: c, k: 1, act: act)
-        cv2 = ConvBlock(w.scope("cv2"), c1: c1, c2: c, k: 1, act: act)
-        m = (0 ..< n).map { RepConv(w.scope("m").scope($0), c1: c, c2: c) }
-        cv3 = c != c2 ? ConvBlock(w.scope("cv3"), c1: c, c2: c2, k: 1, act: act) : nil
+        cv1 = try ConvBlock(w.scope("cv1"), c1: c1, c2: c, k: 1, act: act)
+        cv2 = try ConvBlock(w.scope("cv2"), c1: c1, c2: c, k: 1, act: act)
+        m = try (0 ..< n).map { try RepConv(w.scope("m").scope($0), c1: c, c2: c) }
+        cv3 = c != c2 ? try ConvBlock(w.scope("cv3"), c1: c, c2: c2, k: 1, act: act) : nil
     }
     public var parameterCount: Int {
         cv1.parameterCount + cv2.parameterCount + (cv3?.parameterCount ?? 0) + m.reduce(0) { $0 + $1.parameterCount }
@@ -393,12 +396,12 @@ public struct RepC3: UnaryBlock {
 public struct ResNetBottleneck: UnaryBlock {
     let cv1: ConvBlock, cv2: ConvBlock, cv3: ConvBlock
     let shortcut: ConvBlock?
-    public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, e: Int = 4, act: Activation = .silu) {
+    public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, e: Int = 4, act: Activation = .silu) throws {
         let c3 = e * c2
-        cv1 = ConvBlock(w.scope("cv1"), c1: c1, c2: c2, k: 1, s: 1, act: act)
-        cv2 = ConvBlock(w.scope("cv2"), c1: c2, c2: c2, k: 3, s: s, p: 1, act: act)
-        cv3 = ConvBlock(w.scope("cv3"), c1: c2, c2: c3, k: 1, act: .identity)
-        shortcut = (s != 1 || c1 != c3) ? ConvBlock(w.scope("shortcut").scope(0), c1: c1, c2: c3, k: 1, s: s, act: .identity) : nil
+        cv1 = try ConvBlock(w.scope("cv1"), c1: c1, c2: c2, k: 1, s: 1, act: act)
+        cv2 = try ConvBlock(w.scope("cv2"), c1: c2, c2: c2, k: 3, s: s, p: 1, act: act)
+        cv3 = try ConvBlock(w.scope("cv3"), c1: c2, c2: c3, k: 1, act: .identity)
+        shortcut = (s != 1 || c1 != c3) ? try ConvBlock(w.scope("shortcut").scope(0), c1: c1, c2: c3, k: 1, s: s, act: .identity) : nil
     }
     public var parameterCount: Int {
         cv1.parameterCount + cv2.parameterCount + cv3.parameterCount + (shortcut?.parameterCount ?? 0)
@@ -422,14 +425,14 @@ public struct ResNetBottleneck: UnaryBlock {
 public struct ResNetLayer: UnaryBlock {
     let stem: ConvBlock?
     let blocks: [ResNetBottleneck]
-    public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, isFirst: Bool = false, n: Int = 1, e: Int = 4, act: Activation = .silu) {
+    public init(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, isFirst: Bool = false, n: Int = 1, e: Int = 4, act: Activation = .silu) throws {
         if isFirst {
-            stem = ConvBlock(w.scope("layer").scope(0), c1: c1, c2: c2, k: 7, s: 2, p: 3, act: act)
+            stem = try ConvBlock(w.scope("layer").scope(0), c1: c1, c2: c2, k: 7, s: 2, p: 3, act: act)
             blocks = []
         } else {
             stem = nil
-            blocks = (0 ..< n).map { j in
-                ResNetBottleneck(w.scope("layer").scope(j), c1: j == 0 ? c1 : e * c2, c2: c2, s: j == 0 ? s : 1, e: e, act: act)
+            blocks = try (0 ..< n).map { j in
+                try ResNetBottleneck(w.scope("layer").scope(j), c1: j == 0 ? c1 : e * c2, c2: c2, s: j == 0 ? s : 1, e: e, act: act)
             }
         }
     }
@@ -485,53 +488,55 @@ extension UltralyticsRegistry {
     static func registerBlocks(into r: UltralyticsRegistry) {
         // Base modules: c2 = make_divisible(min(args[0], max_channels) * width, 8); args = [c1, c2, *args[1:]].
         r.add("Conv") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
-            let k = try ctx.int(1, default: 1), s = try ctx.int(2, default: 1)
-            let p = try ctx.optionalInt(3), g = try ctx.int(4, default: 1), d = try ctx.int(5, default: 1)
+            let c2 = try ctx.outputChannels(0)
+            let k = try ctx.int(1, default: 1, name: "k"), s = try ctx.int(2, default: 1, name: "s")
+            let p = try ctx.optionalInt(3, name: "p"), g = try ctx.int(4, default: 1, name: "g"), d = try ctx.int(5, default: 1, name: "d")
             let act = try ctx.activationArg(6)
-            let layer = ConvBlock(ctx.weights, c1: ctx.c1, c2: c2, k: k, s: s, p: p, g: g, d: d, act: act)
+            let layer = try ConvBlock(ctx.weights, c1: ctx.c1, c2: c2, k: k, s: s, p: p, g: g, d: d, act: act)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2)] + ctx.args.dropFirst())
         }
         r.add("DWConv") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
-            let k = try ctx.int(1, default: 1), s = try ctx.int(2, default: 1), d = try ctx.int(3, default: 1)
+            let c2 = try ctx.outputChannels(0)
+            let k = try ctx.int(1, default: 1, name: "k"), s = try ctx.int(2, default: 1, name: "s"), d = try ctx.int(3, default: 1, name: "d")
             let act = try ctx.activationArg(4)
-            let layer = makeDWConv(ctx.weights, c1: ctx.c1, c2: c2, k: k, s: s, d: d, act: act)
+            let layer = try makeDWConv(ctx.weights, c1: ctx.c1, c2: c2, k: k, s: s, d: d, act: act)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2)] + ctx.args.dropFirst())
         }
         r.add("Bottleneck") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
-            let sc = try ctx.bool(1, default: true), g = try ctx.int(2, default: 1)
+            let c2 = try ctx.outputChannels(0)
+            let sc = try ctx.bool(1, default: true), g = try ctx.int(2, default: 1, name: "g")
             var k = (3, 3)
-            if let a = ctx.arg(3), case .list(let ks) = a, ks.count == 2, let k0 = ks[0].intValue, let k1 = ks[1].intValue { k = (k0, k1) }
+            if let a = ctx.arg(3), case .list(let ks) = a, ks.count == 2, let k0 = ks[0].intValue, let k1 = ks[1].intValue {
+                k = (try ctx.checked(k0, argument: 3, name: "k"), try ctx.checked(k1, argument: 3, name: "k"))
+            }
             let e = try ctx.double(4, default: 0.5)
-            let layer = Bottleneck(ctx.weights, c1: ctx.c1, c2: c2, shortcut: sc, g: g, k: k, e: e, act: ctx.defaultActivation)
+            let layer = try Bottleneck(ctx.weights, c1: ctx.c1, c2: c2, shortcut: sc, g: g, k: k, e: e, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2)] + ctx.args.dropFirst())
         }
         r.add("C2f") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
-            let sc = try ctx.bool(1, default: false), g = try ctx.int(2, default: 1), e = try ctx.double(3, default: 0.5)
-            let layer = C2f(ctx.weights, c1: ctx.c1, c2: c2, n: ctx.repeats, shortcut: sc, g: g, e: e, act: ctx.defaultActivation)
+            let c2 = try ctx.outputChannels(0)
+            let sc = try ctx.bool(1, default: false), g = try ctx.int(2, default: 1, name: "g"), e = try ctx.double(3, default: 0.5)
+            let layer = try C2f(ctx.weights, c1: ctx.c1, c2: c2, n: ctx.repeats, shortcut: sc, g: g, e: e, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2), .int(ctx.repeats)] + ctx.args.dropFirst())
         }
         r.add("SPPF") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
-            let k = try ctx.int(1, default: 5), n = try ctx.int(2, default: 3), sc = try ctx.bool(3, default: false)
+            let c2 = try ctx.outputChannels(0)
+            let k = try ctx.int(1, default: 5, name: "k"), n = try ctx.int(2, default: 3, name: "n"), sc = try ctx.bool(3, default: false)
             // parse_model gives cv1 the default activation for legacy rows ([c1, c2, k] at most).
             let legacy = ctx.args.count <= 2
-            let layer = SPPF(ctx.weights, c1: ctx.c1, c2: c2, k: k, n: n, shortcut: sc,
+            let layer = try SPPF(ctx.weights, c1: ctx.c1, c2: c2, k: k, n: n, shortcut: sc,
                              cv1Act: legacy ? ctx.defaultActivation : .identity, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2)] + ctx.args.dropFirst())
         }
         r.add("RepC3") { ctx in
-            let c2 = ctx.scaledChannels(try ctx.int(0, name: "c2"))
+            let c2 = try ctx.outputChannels(0)
             let e = try ctx.double(1, default: 1)
-            let layer = RepC3(ctx.weights, c1: ctx.c1, c2: c2, n: ctx.repeats, e: e, act: ctx.defaultActivation)
+            let layer = try RepC3(ctx.weights, c1: ctx.c1, c2: c2, n: ctx.repeats, e: e, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: c2, arguments: [.int(ctx.c1), .int(c2), .int(ctx.repeats)] + ctx.args.dropFirst())
         }
         r.add("HGStem") { ctx in
             let cm = try ctx.int(0, name: "cm"), c2 = try ctx.int(1, name: "c2")
-            return BuiltLayer(HGStem(ctx.weights, c1: ctx.c1, cm: cm, c2: c2), outputChannels: c2,
+            return BuiltLayer(try HGStem(ctx.weights, c1: ctx.c1, cm: cm, c2: c2), outputChannels: c2,
                               arguments: [.int(ctx.c1), .int(cm), .int(c2)] + ctx.args.dropFirst(2))
         }
         r.add("HGBlock") { ctx in
@@ -540,39 +545,44 @@ extension UltralyticsRegistry {
             full.insert(.int(ctx.repeats), at: min(4, full.count))
             func at(_ i: Int) -> LayerArg? { i < full.count ? full[i] : nil }
             guard let cm = at(1)?.intValue, let c2 = at(2)?.intValue else { throw ctx.error("needs [cm, c2, ...]") }
-            let k = at(3)?.intValue ?? 3, n = at(4)?.intValue ?? 6
+            _ = try (ctx.checked(cm, argument: 0, name: "cm"), ctx.checked(c2, argument: 1, name: "c2"))
+            let k = try ctx.checked(at(3)?.intValue ?? 3, argument: 2, name: "k"), n = try ctx.checked(at(4)?.intValue ?? 6, argument: 3, name: "n")
             let light = at(5)?.boolValue ?? false, sc = at(6)?.boolValue ?? false
-            let layer = HGBlock(ctx.weights, c1: ctx.c1, cm: cm, c2: c2, k: k, n: n, lightconv: light, shortcut: sc)
+            let layer = try HGBlock(ctx.weights, c1: ctx.c1, cm: cm, c2: c2, k: k, n: n, lightconv: light, shortcut: sc)
             return BuiltLayer(layer, outputChannels: c2, arguments: full)
         }
         r.add("LightConv") { ctx in
             // Not one of parse_model's base modules: args go in unchanged (c1, c2, k) and the channel
             // bookkeeping keeps c2 = ch[f], as ultralytics does.
-            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), k = try ctx.int(2, default: 1)
+            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), k = try ctx.int(2, default: 1, name: "k")
             guard c1 == ctx.c1 else { throw ctx.error("c1 \(c1) does not match the input's \(ctx.c1) channels") }
-            return BuiltLayer(LightConv(ctx.weights, c1: c1, c2: c2, k: k), outputChannels: ctx.c1, arguments: ctx.args)
+            return BuiltLayer(try LightConv(ctx.weights, c1: c1, c2: c2, k: k), outputChannels: ctx.c1, arguments: ctx.args)
         }
         r.add("ResNetLayer") { ctx in
-            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), s = try ctx.int(2, default: 1)
-            let first = try ctx.bool(3, default: false), n = try ctx.int(4, default: 1), e = try ctx.int(5, default: 4)
-            let layer = ResNetLayer(ctx.weights, c1: c1, c2: c2, s: s, isFirst: first, n: n, e: e, act: ctx.defaultActivation)
+            let c1 = try ctx.int(0, name: "c1"), c2 = try ctx.int(1, name: "c2"), s = try ctx.int(2, default: 1, name: "s")
+            let first = try ctx.bool(3, default: false), n = try ctx.int(4, default: 1, name: "n"), e = try ctx.int(5, default: 4, name: "e")
+            _ = try ctx.checked(first ? c2 : c2 * e, argument: 1, name: "c2")
+            let layer = try ResNetLayer(ctx.weights, c1: c1, c2: c2, s: s, isFirst: first, n: n, e: e, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: first ? c2 : c2 * 4, arguments: ctx.args)
         }
         r.add("Concat") { ctx in
-            let d = try ctx.int(0, default: 1)
+            let d = try ctx.int(0, default: 1, name: "dimension", range: -4 ... 3)
             return BuiltLayer(ConcatLayer(dimension: d), outputChannels: ctx.inputChannels.reduce(0, +), arguments: ctx.args)
         }
         r.add("nn.Upsample") { ctx in
             guard let a = ctx.arg(1), let s = a.doubleValue, s >= 1, s == s.rounded() else {
                 throw ctx.error("only an integer scale_factor is supported (args [None, scale, 'nearest'])")
             }
+            guard s <= Double(ModelSpec.Limits.kernel) else {
+                throw ctx.error("scale_factor \(ConfigValue.format(s)) is more than the \(ModelSpec.Limits.kernel) this tool accepts")
+            }
             if let mode = ctx.arg(2), mode != .string("nearest") { throw ctx.error("only mode 'nearest' is supported, got \(mode)") }
             return BuiltLayer(UpsampleLayer(scale: Int(s)), outputChannels: ctx.c1, arguments: ctx.args)
         }
         r.add("Upsample") { ctx in try UltralyticsRegistry.builder("nn.Upsample")!(ctx) }
         r.add("Detect") { ctx in
-            let nc = try ctx.int(0, default: ctx.nc)
-            let layer = DetectHead(ctx.weights, nc: nc, regMax: ctx.regMax, channels: ctx.inputChannels, act: ctx.defaultActivation)
+            let nc = try ctx.int(0, default: ctx.nc, name: "nc")
+            let layer = try DetectHead(ctx.weights, nc: nc, regMax: ctx.regMax, channels: ctx.inputChannels, act: ctx.defaultActivation)
             return BuiltLayer(layer, outputChannels: 4 + nc,
                               arguments: ctx.args + [.int(ctx.regMax), .bool(false), .list(ctx.inputChannels.map { .int($0) })])
         }

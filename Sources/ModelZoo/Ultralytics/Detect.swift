@@ -19,7 +19,7 @@ public struct DetectHead: GraphLayer {
     /// Each level's stride, as DetectionModel measures it at build time (256 / level size: 8, 16, 32 for P3-P5).
     public var strides: [Float]
 
-    public init(_ w: WeightScope, nc: Int, regMax: Int = 16, channels: [Int], act: Activation = .silu) {
+    public init(_ w: WeightScope, nc: Int, regMax: Int = 16, channels: [Int], act: Activation = .silu) throws {
         self.nc = nc; self.regMax = regMax; self.channels = channels
         let c2 = max(16, channels[0] / 4, regMax * 4), c3 = max(channels[0], min(nc, 100))
         self.c2 = c2; self.c3 = c3
@@ -29,15 +29,15 @@ public struct DetectHead: GraphLayer {
             let stride = Double(8 << i)
             let b = w.scope("cv2").scope(i), c = w.scope("cv3").scope(i)
             box.append(Chain(blocks: [
-                ConvBlock(b.scope(0), c1: x, c2: c2, k: 3, act: act),
-                ConvBlock(b.scope(1), c1: c2, c2: c2, k: 3, act: act),
-                PlainConv(b.scope(2), c1: c2, c2: 4 * regMax, k: 1, biasInit: .constant(2.0)),
+                try ConvBlock(b.scope(0), c1: x, c2: c2, k: 3, act: act),
+                try ConvBlock(b.scope(1), c1: c2, c2: c2, k: 3, act: act),
+                try PlainConv(b.scope(2), c1: c2, c2: 4 * regMax, k: 1, biasInit: .constant(2.0)),
             ]))
             let clsBias = Float(log(5 / Double(nc) / pow(640 / stride, 2)))
             cls.append(Chain(blocks: [
-                ConvBlock(c.scope(0), c1: x, c2: c3, k: 3, act: act),
-                ConvBlock(c.scope(1), c1: c3, c2: c3, k: 3, act: act),
-                PlainConv(c.scope(2), c1: c3, c2: nc, k: 1, biasInit: .constant(clsBias)),
+                try ConvBlock(c.scope(0), c1: x, c2: c3, k: 3, act: act),
+                try ConvBlock(c.scope(1), c1: c3, c2: c3, k: 3, act: act),
+                try PlainConv(c.scope(2), c1: c3, c2: nc, k: 1, biasInit: .constant(clsBias)),
             ]))
         }
         self.box = box; self.cls = cls
@@ -50,7 +50,7 @@ public struct DetectHead: GraphLayer {
         clsRest = cls.map { Chain(blocks: Array($0.blocks.dropFirst())) }
         strides = channels.indices.map { Float(8 << $0) }
         let arange = Tensor(shape: [1, regMax, 1, 1], data: (0 ..< regMax).map(Float.init))
-        dfl = regMax > 1 ? w.tensor("dfl.conv.weight", shape: [1, regMax, 1, 1], init: .value(arange)).data : []
+        dfl = regMax > 1 ? try w.tensor("dfl.conv.weight", shape: [1, regMax, 1, 1], init: .value(arange)).data : []
     }
 
     public var parameterCount: Int {

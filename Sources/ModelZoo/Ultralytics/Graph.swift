@@ -108,20 +108,55 @@ public struct BuildContext: Sendable {
     /// The argument at `i`, or nil when absent.
     public func arg(_ i: Int) -> LayerArg? { i < args.count ? args[i] : nil }
 
-    public func int(_ i: Int, default d: Int? = nil, name: String = "") throws -> Int {
+    /// An integer argument, checked against the range its name allows (`allowedRange(for:)`, or `range`):
+    /// every integer a YAML supplies passes here before a builder computes with it.
+    public func int(_ i: Int, default d: Int? = nil, name: String = "", range: ClosedRange<Int>? = nil) throws -> Int {
         guard let a = arg(i), a != .null else {
             if let d { return d }
             throw error("argument \(i)\(name.isEmpty ? "" : " (\(name))") is missing")
         }
         guard let v = a.intValue else { throw error("argument \(i)\(name.isEmpty ? "" : " (\(name))") must be an integer, got \(a)") }
-        return v
+        return try checked(v, argument: i, name: name, range: range)
     }
 
     /// An integer argument that may be None (e.g. Conv's padding).
-    public func optionalInt(_ i: Int) throws -> Int? {
+    public func optionalInt(_ i: Int, name: String = "") throws -> Int? {
         guard let a = arg(i), a != .null else { return nil }
         guard let v = a.intValue else { throw error("argument \(i) must be an integer or None, got \(a)") }
+        return try checked(v, argument: i, name: name, range: 0 ... ModelSpec.Limits.integerArgument)
+    }
+
+    /// `v` if it is within `range` (or the range `name` allows), else an error naming the argument and the limits.
+    public func checked(_ v: Int, argument i: Int, name: String, range: ClosedRange<Int>? = nil) throws -> Int {
+        let allowed = range ?? BuildContext.allowedRange(for: name)
+        guard allowed.contains(v) else {
+            throw error("argument \(i)\(name.isEmpty ? "" : " (\(name))") is \(v), outside the \(allowed.lowerBound)...\(allowed.upperBound) this tool accepts")
+        }
         return v
+    }
+
+    /// The values an integer argument may take, by its parse_model name: channel counts up to
+    /// `ModelSpec.Limits.channels`, kernels up to `Limits.kernel`, counts (stride, groups, repeats, heads,
+    /// points, levels, queries, layers) at least 1; any other integer within +-`Limits.integerArgument`.
+    public static func allowedRange(for name: String) -> ClosedRange<Int> {
+        typealias L = ModelSpec.Limits
+        switch name {
+        case "c1", "c2", "cm", "hd", "d_ffn": return 1 ... L.channels
+        case "k": return 1 ... L.kernel
+        case "nc": return 1 ... L.classes
+        case "s", "g", "d", "n", "e", "num_heads", "nq", "ndp", "nh", "ndl", "n_levels", "n_heads", "n_points":
+            return 1 ... L.integerArgument
+        default: return -L.integerArgument ... L.integerArgument
+        }
+    }
+
+    /// Argument `i` as an output channel count, width-scaled as parse_model scales base modules' `c2`.
+    public func outputChannels(_ i: Int, name: String = "c2") throws -> Int {
+        let c = scaledChannels(try int(i, name: name))
+        guard c <= ModelSpec.Limits.channels else {
+            throw error("argument \(i) (\(name)) is \(c) channels after width scaling, more than the \(ModelSpec.Limits.channels) this tool builds")
+        }
+        return c
     }
 
     public func double(_ i: Int, default d: Double? = nil, name: String = "") throws -> Double {

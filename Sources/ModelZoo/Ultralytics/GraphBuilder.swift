@@ -99,6 +99,9 @@ public struct UltralyticsGraph: Sendable {
         self.widthMultiple = widthMultiple
         self.maxChannels = maxChannels
         self.inputChannels = inputChannels
+        guard (1 ... 256).contains(spec.regMax) else {
+            throw FileFormatError(file: spec.source, problem: "reg_max must be a whole number in 1...256, found \(spec.raw["reg_max"].map(\.description) ?? "?")")
+        }
         var ch: [Int] = [inputChannels]
         var nodes: [GraphNode] = []
         var save: Set<Int> = []
@@ -117,20 +120,37 @@ public struct UltralyticsGraph: Sendable {
                 }
                 inCh.append(ch[j])
             }
+            // A Concat sums its inputs' channels: every layer's input is checked before anything is built from it.
+            if let c = inCh.first(where: { $0 > ModelSpec.Limits.channels }) {
+                throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): its input has \(c) channels, more than the \(ModelSpec.Limits.channels) this tool builds")
+            }
             let args = row.args.map { Self.substitute($0, spec: spec) }
             let n = row.repeats > 1 ? max(Int((Double(row.repeats) * depthMultiple).rounded(.toNearestOrEven)), 1) : row.repeats
+            guard n <= ModelSpec.Limits.repeats else {
+                throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(row.repeats) repeats are \(n) after the depth multiple, more than the \(ModelSpec.Limits.repeats) this tool builds")
+            }
             func context(_ scope: WeightScope) -> BuildContext {
                 BuildContext(index: i, from: row.from, inputChannels: inCh, repeats: n, rawRepeats: row.repeats,
                              module: row.module, args: args, nc: nc, depthMultiple: depthMultiple,
                              widthMultiple: widthMultiple, maxChannels: maxChannels, scale: spec.scale,
                              regMax: spec.regMax, activation: spec.activation, weights: scope, file: spec.source)
             }
-            var built = try builder(context(modelScope.scope(i)))
-            if n > 1 && !UltralyticsRegistry.handlesRepeats(row.module) {
-                // parse_model: nn.Sequential(*(m(*args) for _ in range(n)))
-                var layers: [any GraphLayer] = []
-                for j in 0 ..< n { layers.append(try builder(context(modelScope.scope(i).scope(j))).layer) }
-                built.layer = SequentialGraphLayer(layers: layers)
+            var built: BuiltLayer
+            do {
+                built = try builder(context(modelScope.scope(i)))
+                if n > 1 && !UltralyticsRegistry.handlesRepeats(row.module) {
+                    // parse_model: nn.Sequential(*(m(*args) for _ in range(n)))
+                    var layers: [any GraphLayer] = []
+                    for j in 0 ..< n { layers.append(try builder(context(modelScope.scope(i).scope(j))).layer) }
+                    built.layer = SequentialGraphLayer(layers: layers)
+                }
+            } catch let e as WeightBudgetError {
+                throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(e.description)")
+            } catch let e as ModuleInputError {
+                throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(e.description)")
+            }
+            guard built.outputChannels <= ModelSpec.Limits.channels else {
+                throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(built.outputChannels) output channels, more than the \(ModelSpec.Limits.channels) this tool builds")
             }
             nodes.append(GraphNode(index: i, from: row.from, fromIsList: row.fromIsList, repeats: n, module: row.module,
                                    typeName: built.typeName ?? ultralyticsTypeNames[row.module] ?? row.module,
@@ -141,6 +161,9 @@ public struct UltralyticsGraph: Sendable {
         }
         self.nodes = nodes
         self.save = save.sorted()
+        // Sized before any activation exists: at ultralytics' default 640x640 (which also bounds the 256x256
+        // stride pass below, so no shape computation can overflow).
+        try self.checkFits(inputShape: [1, inputChannels, 640, 640], parameters: weights.requestedElements)
         // DetectionModel measures the head's strides with a 256x256 forward pass: 256 / each input's height.
         if let last = nodes.last, var head = last.layer as? DetectHead {
             let shapes = self.shapes(inputShape: [1, inputChannels, 256, 256])
@@ -160,6 +183,51 @@ public struct UltralyticsGraph: Sendable {
             return .string(s)
         case .list(let xs): return .list(xs.map { substitute($0, spec: spec) })
         default: return a
+        }
+    }
+
+    /// What the shape pass says of a model at one input size.
+    public enum Sizing: Equatable, Sendable {
+        /// Every layer's output together holds this many values (what a traced forward pass keeps).
+        case fits(values: Int)
+        /// The running total passed the limit at this layer (no later shape was computed from a huge one).
+        case tooLarge(layer: Int)
+        /// This layer's output has an empty dimension (the input is too small for its kernels and strides).
+        case empty(layer: Int, shape: [Int])
+    }
+
+    /// Sizes the model's activations for an input of `inputShape` from the shape pass, stopping at the first
+    /// layer whose output is empty or takes the total past `limit`.
+    public func sizing(inputShape: [Int], limit: Int) -> Sizing {
+        guard var total = Budget.product(inputShape), total <= limit else { return .tooLarge(layer: 0) }
+        var outs: [[Int]] = []
+        var prev = inputShape
+        for node in nodes {
+            let ins: [[Int]] = (node.from == [-1] && !node.fromIsList) ? [prev]
+                : node.from.map { $0 == -1 ? prev : outs[$0 < 0 ? outs.count + $0 : $0] }
+            let o = node.layer.outputShape(inputShapes: ins)
+            if o.contains(where: { $0 < 1 }) { return .empty(layer: node.index, shape: o) }
+            guard let n = Budget.product(o), case let (t, false) = total.addingReportingOverflow(n), t <= limit else {
+                return .tooLarge(layer: node.index)
+            }
+            total = t
+            outs.append(o)
+            prev = o
+        }
+        return .fits(values: total)
+    }
+
+    /// Throws when the parameters plus every layer's output at `inputShape` (Float32) pass `Budget.modelBytes`, or
+    /// when a layer's output would be empty, naming the file, the sizes and the machine's memory.
+    public func checkFits(inputShape: [Int], parameters: Int) throws {
+        let budget = Budget.modelBytes / MemoryLayout<Float>.size
+        let size = inputShape.dropFirst(2).map(String.init).joined(separator: "x")
+        switch sizing(inputShape: inputShape, limit: max(budget - parameters, 0)) {
+        case .fits: return
+        case .tooLarge(let layer):
+            throw ModelBuildError(file: spec.source, row: nil, problem: "the model does not fit this machine: \(parameters) parameters and its activations at \(size) (past layer \(layer)) need more than \(Budget.describe(bytes: Budget.modelBytes)) (half of the \(Budget.describe(bytes: Budget.physicalMemoryBytes)) of memory)")
+        case .empty(let layer, let shape):
+            throw ModelBuildError(file: spec.source, row: layer, problem: "at \(size) this layer's output would be \(shape): the input is too small for the model's kernels and strides")
         }
     }
 

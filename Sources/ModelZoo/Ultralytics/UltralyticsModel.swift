@@ -88,6 +88,7 @@ public final class UltralyticsModel: DetectionModel {
     public func forward(_ input: Tensor, trace: Trace?, postprocess: PostprocessOptions) throws -> ModelOutput {
         try validateInput(input.shape)
         try checkShapes(input.shape)
+        try graph.checkFits(inputShape: input.shape, parameters: parameterCount)
         let nodes = graph.nodes
         trace?.expectedSteps = nodes.count
         let saved = Set(graph.save)
