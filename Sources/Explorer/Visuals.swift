@@ -961,6 +961,6 @@ func drawDetections(_ state: State, _ dets: [Detection], into screen: inout Scre
                 label: detectionLabel(d), color: picked ? .rgb(255, 255, 255) : classColor(d.classIndex))
     }
     let top = dets.sorted { $0.score > $1.score }.prefix(4).map { "\($0.className) \(String(format: "%.2f", $0.score))" }.joined(separator: ", ")
-    screen.text(inner.x, rows.info, clip("\(dets.count) detections" + (dets.isEmpty ? "" : ": \(top)"), inner.width), state.theme.style(.text))
+    screen.text(inner.x, rows.info, clip("\(dets.count) detection\(dets.count == 1 ? "" : "s")" + (dets.isEmpty ? "" : ": \(top)"), inner.width), state.theme.style(.text))
     screen.text(inner.x, rows.info2, clip(withHints(state, "", "< > pick a detection (its query in the sampling view)"), inner.width), state.theme.style(.dim))
 }

@@ -122,18 +122,26 @@ final class E2EOwnModelTests: XCTestCase {
     let checkpoint = "Tests/Fixtures/io/ultra_tiny_best.pt"
 
     func testCheckpointFromTheCommandLineMatchesRun() throws {
-        // chelsea.png is 451x300: a non-square image.
-        let json = try CLI.run(["run", checkpoint, "--image", "assets/images/chelsea.png", "--json"])
+        // A YOLOv8 trained by scripts/fixtures/gen_predict.py, on a 451x300 image (non-square) at 160.
+        let model = "Tests/Fixtures/predict/yolo.pt", image = "Tests/Fixtures/predict/wide.png"
+        let json = try CLI.run(["run", model, "--image", image, "--imgsz", "160", "--json"])
         XCTAssertEqual(json.status, 0, json.stderr)
         let report = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let dets = report?["detections"] as? [[String: Any]] ?? []
-        let shown = dets.filter { ($0["score"] as? Double ?? 0) > 0.25 }.count
-        let t = try TmuxSession([checkpoint, "--image", "assets/images/chelsea.png"], width: 200, height: 40)
+        XCTAssertFalse(dets.isEmpty, "the trained fixture detects something")
+        let t = try TmuxSession([model, "--image", image, "--imgsz", "160"], width: 200, height: 40)
         defer { t.close() }
-        let s = t.wait(for: "forward pass:", timeout: 60)
-        XCTAssertTrue(s.contains("detr-tui · ultra_tiny_best"), s)
-        XCTAssertTrue(s.contains("weights from ultra_tiny_best.pt"), s)
-        XCTAssertTrue(s.contains("\(shown) detection\(shown == 1 ? "" : "s") at conf 0.25"), s)
+        var s = t.wait(for: "forward pass:", timeout: 60)
+        XCTAssertTrue(s.contains("detr-tui · yolo"), s)
+        XCTAssertTrue(s.contains("weights from yolo.pt"), s)
+        XCTAssertTrue(s.contains("\(dets.count) detection\(dets.count == 1 ? "" : "s") at conf 0.25"), s)
+        // The head's visual lists the same detections, class and score, as run --json.
+        t.send("G")
+        s = t.wait(for: "detection")
+        for d in dets {
+            let label = "\(d["class"] as? String ?? "?") " + String(format: "%.2f", d["score"] as? Double ?? 0)
+            XCTAssertTrue(s.contains(label), "\(label) missing: \(s)")
+        }
         t.send("q")
         XCTAssertEqual(t.waitForExit(), 0)
     }
