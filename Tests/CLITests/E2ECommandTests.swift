@@ -61,3 +61,34 @@ final class E2ECommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("needs a terminal"), r.stderr)
     }
 }
+
+/// What the README promises about keys and options holds: every key its tour names is bound in the table that
+/// drives the explorer (and its help), and every option its command table names is one the command takes.
+final class ReadmeClaimsTests: XCTestCase {
+    var readme: String { (try? String(contentsOf: CLI.root.appendingPathComponent("README.md"), encoding: .utf8)) ?? "" }
+
+    func section(_ title: String) -> String {
+        guard let start = readme.range(of: "## " + title) else { return "" }
+        let rest = readme[start.upperBound...]
+        return String(rest[..<(rest.range(of: "\n## ")?.lowerBound ?? rest.endIndex)])
+    }
+
+    func testEveryOptionInTheCommandTableIsAccepted() throws {
+        let table = section("The command line").split(separator: "\n").filter { $0.hasPrefix("| `detr-tui") }
+        XCTAssertGreaterThan(table.count, 8)
+        var checked = 0
+        for row in table {
+            let usage = row.dropFirst(3).prefix { $0 != "`" }            // detr-tui SUB ... up to the closing backtick
+            let words = usage.split(separator: " ").map(String.init)
+            let sub = words.count > 1 && !words[1].hasPrefix("[") && !words[1].hasPrefix("-") ? words[1].split(separator: "\\").first.map(String.init) : nil
+            let help = try CLI.run((sub.map { [$0] } ?? ["explore"]) + ["--help"])
+            XCTAssertEqual(help.status, 0, "\(sub ?? "explore") --help: \(help.stderr)")
+            let options = usage.matches(of: /--[a-z][a-z-]*/).map { String($0.output) }
+            for option in Set(options) {
+                XCTAssertTrue(help.stdout.contains(option), "README: `\(usage)` names \(option), which \(sub ?? "explore") does not take")
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 20)
+    }
+}

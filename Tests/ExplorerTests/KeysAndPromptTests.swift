@@ -283,3 +283,38 @@ final class LayerRowAlignmentTests: XCTestCase {
         }
     }
 }
+
+/// Every key the README's tour names is a binding of the table that dispatches keys and writes the help.
+final class ReadmeKeysTests: XCTestCase {
+    func testEveryKeyTheTourNamesIsBound() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("README.md")
+        let readme = try String(contentsOf: url, encoding: .utf8)
+        let start = try XCTUnwrap(readme.range(of: "## A short tour"))
+        let tour = readme[start.upperBound...].prefix { _ in true }
+        let end = tour.range(of: "\n## ")?.lowerBound ?? tour.endIndex
+        let text = String(tour[..<end])
+        // Backticked single characters and named keys: `n`, `[`, `Esc`, `Ctrl-U`.
+        var keys: [(String, Key)] = []
+        for m in text.matches(of: /`([^`\s]|Esc|Enter|Space|Tab|Ctrl-[A-Z])`/) {
+            let s = String(m.output.1)
+            switch s {
+            case "Esc": keys.append((s, .escape))
+            case "Enter": keys.append((s, .enter))
+            case "Space": keys.append((s, .char(" ")))
+            case "Tab": keys.append((s, .tab))
+            default:
+                if s.hasPrefix("Ctrl-") { keys.append((s, .ctrl(Character(s.dropFirst(5).lowercased())))) } else { keys.append((s, .char(Character(s)))) }
+            }
+        }
+        XCTAssertGreaterThan(keys.count, 25, "the tour names the keys")
+        for (name, key) in keys {
+            // Typing into a prompt takes any character: only the commands' bindings count here.
+            let bound = keyBindings.contains { b in
+                if case .text = b.match { return false }
+                return b.match.matches(key)
+            }
+            XCTAssertTrue(bound, "README names `\(name)`, which no binding takes")
+        }
+    }
+}
