@@ -137,10 +137,10 @@ final class E2EOwnModelTests: XCTestCase {
         XCTAssertTrue(s.contains("\(dets.count) detection\(dets.count == 1 ? "" : "s") at conf 0.25"), s)
         // The head's visual lists the same detections, class and score, as run --json.
         t.send("G")
-        s = t.wait(for: "detection")
+        t.wait(for: "Layer 22 · Detect")
         for d in dets {
             let label = "\(d["class"] as? String ?? "?") " + String(format: "%.2f", d["score"] as? Double ?? 0)
-            XCTAssertTrue(s.contains(label), "\(label) missing: \(s)")
+            t.wait(for: label)
         }
         t.send("q")
         XCTAssertEqual(t.waitForExit(), 0)
