@@ -16,3 +16,10 @@ int ck_malloc_tune(long mmap_threshold, long trim_threshold, long top_pad) {
     return 0;
 #endif
 }
+
+/* The shape pass: while set on a thread, the tensor engine's ops on that thread allocate nothing and compute
+   nothing, and return tensors that carry only their shape (Tensor.shapePass). */
+static _Thread_local int shape_pass_depth = 0;
+int ck_shape_pass(void) { return shape_pass_depth; }
+void ck_shape_pass_enter(void) { shape_pass_depth += 1; }
+void ck_shape_pass_leave(void) { if (shape_pass_depth > 0) shape_pass_depth -= 1; }

@@ -5,14 +5,17 @@ public struct ForwardContext: Sendable {
     public let trace: Trace?
     /// Dotted path of the module, in checkpoint key style (e.g. `model.28.decoder.layers.0`).
     public let path: String
+    /// Records every child call with its shapes and FLOPs (the shape pass), when set.
+    public let recorder: CallRecorder?
 
-    public init(trace: Trace?, path: String) {
+    public init(trace: Trace?, path: String, recorder: CallRecorder? = nil) {
         self.trace = trace
         self.path = path
+        self.recorder = recorder
     }
 
     public func child(_ name: String) -> ForwardContext {
-        ForwardContext(trace: trace, path: path.isEmpty ? name : path + "." + name)
+        ForwardContext(trace: trace, path: path.isEmpty ? name : path + "." + name, recorder: recorder)
     }
 
     public func child(_ index: Int) -> ForwardContext { child(String(index)) }

@@ -38,7 +38,7 @@ func mapKernel(_ x: Tensor, _ kernel: @escaping @Sendable (UnsafeMutablePointer<
 /// Applies `act` to `t` in place, split across cores (for a tensor just made, such as a sum; a shared
 /// buffer is copied first, as any mutation of a Tensor).
 public func applyActivation(_ t: inout Tensor, _ act: ConvActivation) {
-    if act == .identity { return }
+    if act == .identity || t.isShapeOnly { return }
     let n = t.count
     t.data.withUnsafeMutableBufferPointer { buf in
         guard let base = buf.baseAddress else { return }

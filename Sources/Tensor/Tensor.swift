@@ -1,3 +1,5 @@
+import CKernels
+
 /// A dense Float32 tensor: a shape and its values in row-major (C) order.
 ///
 /// Activations are NCHW and convolution weights OIHW, the PyTorch layouts, so
@@ -6,6 +8,8 @@
 public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     public private(set) var shape: [Int]
     public var data: [Float]
+    /// A tensor of the shape pass (`Tensor.shapePass`): it has a shape and no values (`data` is empty).
+    public private(set) var isShapeOnly = false
 
     /// A tensor with the given shape and values; `data.count` must equal the product of `shape`.
     public init(shape: [Int], data: [Float]) {
@@ -16,15 +20,43 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         self.data = data
     }
 
+    private init(shape: [Int], checkedData: [Float]) {
+        self.shape = shape
+        self.data = checkedData
+    }
+
     /// A tensor of zeros.
     public init(zeros shape: [Int]) {
+        if ck_shape_pass() != 0 { self.init(shapeOnly: shape); return }
         self.init(shape: shape, data: [Float](repeating: 0, count: Tensor.count(of: shape)))
     }
 
     /// A tensor filled with one value.
     public init(repeating value: Float, shape: [Int]) {
+        if ck_shape_pass() != 0 { self.init(shapeOnly: shape); return }
         self.init(shape: shape, data: [Float](repeating: value, count: Tensor.count(of: shape)))
     }
+
+    /// A tensor with a shape and no values, as the shape pass makes them. Its dimensions are not checked: the
+    /// shape pass reports a dimension below 1 where it appears instead of stopping inside an op.
+    public init(shapeOnly shape: [Int]) {
+        self.shape = shape
+        self.data = []
+        self.isShapeOnly = true
+    }
+
+    /// Runs `body` as a shape pass: on this thread, every op's output is a shape-only tensor whose shape is the one
+    /// the op would have produced, and nothing is allocated or computed (an op makes its output through
+    /// `init(shape:unsafeUninitialized:)`, which skips its body). What a model's forward pass returns this way
+    /// gives every layer's output shape at any input size at almost no cost.
+    public static func shapePass<T>(_ body: () throws -> T) rethrows -> T {
+        ck_shape_pass_enter()
+        defer { ck_shape_pass_leave() }
+        return try body()
+    }
+
+    /// Whether the current thread is inside `shapePass`.
+    public static var isInShapePass: Bool { ck_shape_pass() != 0 }
 
     /// A scalar (rank 0) tensor.
     public init(scalar: Float) {
@@ -33,18 +65,20 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
 
     /// A tensor whose storage is filled by `body`, which receives an uninitialised buffer of `count` floats
     /// and must write every element.
+    /// In a shape pass, the tensor is shape-only and `body` is not called.
     public init(shape: [Int], unsafeUninitialized body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        if ck_shape_pass() != 0 { self.init(shapeOnly: shape); return }
         let n = Tensor.count(of: shape)
-        self.shape = shape
-        self.data = try [Float](unsafeUninitializedCapacity: n) { buf, initialized in
+        self.init(shape: shape, checkedData: try [Float](unsafeUninitializedCapacity: n) { buf, initialized in
             try body(buf)
             initialized = n
-        }
+        })
     }
 
     public static func count(of shape: [Int]) -> Int { shape.reduce(1, *) }
 
-    public var count: Int { data.count }
+    /// Number of values (of the shape, for a shape-only tensor).
+    public var count: Int { isShapeOnly ? Tensor.count(of: shape) : data.count }
     public var rank: Int { shape.count }
 
     /// Row-major strides of `shape`.

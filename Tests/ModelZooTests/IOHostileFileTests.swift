@@ -243,8 +243,10 @@ final class IOHostileFileTests: XCTestCase {
         XCTAssertThrowsError(try model.forward(Tensor(zeros: [1, 3, 256, 256]), trace: nil)) { e in
             XCTAssertTrue("\(e)".contains("at 256x256"), "\(e)")
         }
-        XCTAssertEqual(model.graph.sizing(inputShape: [1, 3, 640, 640], limit: .max),
-                       .fits(values: 3 * 640 * 640 + 8 * 386 * 386 + 8 * 132 * 132 + 8 * 132 * 132))
+        // The shape pass sizes every layer's output without running anything.
+        let values: Int = try model.graph.shapes(inputShape: [1, 3, 640, 640]).values
+        let expected: Int = 8 * 386 * 386 + 8 * 132 * 132 + 8 * 132 * 132
+        XCTAssertEqual(values, expected)
     }
 
     func testBudgetsFollowThePhysicalMemory() {

@@ -46,10 +46,13 @@ extension UltralyticsReferenceTests {
         let table = model.layerTable(inputSize: GridSize(320, 320))
         XCTAssertEqual(table[2].children.map(\.module), ["cv1 Conv", "m.0 Bottleneck", "cv2 Conv"])
         XCTAssertEqual(table[2].children[1].children.map(\.module), ["cv1 Conv", "cv2 Conv"])
-        XCTAssertEqual(table[22].children.count, 6)
+        // Detect: cv2.i and cv3.i (each an nn.Sequential of Conv, Conv, Conv2d) level by level, then DFL.
+        XCTAssertEqual(table[22].children.map(\.module), ["cv2.0 Sequential", "cv3.0 Sequential", "cv2.1 Sequential", "cv3.1 Sequential",
+                                                         "cv2.2 Sequential", "cv3.2 Sequential", "dfl DFL"])
+        XCTAssertEqual(table[22].children[0].children.map(\.module), ["0 Conv", "1 Conv", "2 Conv2d"])
         for row in table where !row.children.isEmpty {
-            let sum = row.children.reduce(0) { $0 + $1.params }
-            XCTAssertEqual(sum + (row.index == 22 ? 16 : 0), row.params, "layer \(row.index)")
+            XCTAssertEqual(row.children.reduce(0) { $0 + $1.params }, row.params, "layer \(row.index)")
+            XCTAssertEqual(row.children.reduce(0) { $0 + $1.flops }, row.flops, accuracy: row.flops * 1e-12, "layer \(row.index)")
         }
         XCTAssertEqual(table[2].children[0].outputShape, [1, 32, 80, 80])
     }

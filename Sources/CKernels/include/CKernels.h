@@ -160,6 +160,11 @@ int ck_pool_set_threads(int n);
    leaves that setting alone. Returns 1 when every requested setting was applied, 0 otherwise (or off glibc). */
 int ck_malloc_tune(long mmap_threshold, long trim_threshold, long top_pad);
 
+/* The shape pass (alloc.c): a per-thread depth; while it is positive the engine's ops return shape-only tensors. */
+int ck_shape_pass(void);
+void ck_shape_pass_enter(void);
+void ck_shape_pass_leave(void);
+
 #ifdef __cplusplus
 }
 #endif

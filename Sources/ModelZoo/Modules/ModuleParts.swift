@@ -226,18 +226,7 @@ public struct ConvBNAct: Sendable {
         self.act = act
     }
     public var parameterCount: Int { unit.parameterCount }
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = unit(x)
-        switch act {
-        case .identity: return y
-        case .silu: return silu(y)
-        case .relu: return relu(y)
-        case .gelu: return gelu(y)
-        case .sigmoid: return sigmoid(y)
-        case .hardswish: return hardswish(y)
-        case .leakyRelu(let a): return leakyRelu(y, slope: a)
-        }
-    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { act.apply(unit(x)) }
     public func flops(height h: Int, width w: Int) -> Double { unit.flops(height: h, width: w) }
     public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) { unit.conv.outputSize(h, w) }
 }

@@ -15,9 +15,8 @@ public struct LayerOutput: Sendable {
     }
 }
 
-/// A top-level layer of an ultralytics graph (`model.{i}`): one or several inputs (its YAML `from`), one output.
-///
-/// Most blocks take one input; Concat, Detect and RTDETRDecoder take the list their `from` names.
+/// A module not yet written as a module tree (the attention modules, RTDETRDecoder): it states its own parameter
+/// count, output shape and FLOPs. `StatedModule` puts it in the tree as a leaf.
 public protocol GraphLayer: Sendable {
     /// Parameters as PyTorch counts them for the reference module (`sum(p.numel() for p in m.parameters())`),
     /// whatever the layer stores after folding.
@@ -27,6 +26,22 @@ public protocol GraphLayer: Sendable {
     /// FLOPs for inputs of these shapes: multiply-adds counted as 2 (see FLOPS.md in this folder for the rules).
     func flops(inputShapes: [[Int]]) -> Double
     func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput
+}
+
+/// A `GraphLayer` as a leaf of the module tree: in a shape pass it answers with its stated output shape.
+public struct StatedModule: Module {
+    public let layer: any GraphLayer
+    public let typeName: String
+    public init(_ layer: any GraphLayer, typeName: String) {
+        self.layer = layer
+        self.typeName = typeName
+    }
+    public var ownParameterCount: Int { layer.parameterCount }
+    public func ownFlops(inputs: [[Int]], output: [Int]) -> Double { layer.flops(inputShapes: inputs) }
+    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        if Tensor.isInShapePass { return LayerOutput(Tensor(shapeOnly: layer.outputShape(inputShapes: inputs.map(\.shape)))) }
+        return try layer.forward(inputs, ctx)
+    }
 }
 
 /// Wraps a one-input `Layer` (e.g. an attention module) as a graph layer.
@@ -79,7 +94,7 @@ public struct BuildContext: Sendable {
     /// The module name as written (e.g. "C2f", "nn.Upsample").
     public let module: String
     /// The row's arguments after substitution of `nc` and other config names and of Python literals.
-    public let args: [LayerArg]
+    public var args: [LayerArg]
     public let nc: Int
     public let depthMultiple: Double
     public let widthMultiple: Double
@@ -88,6 +103,9 @@ public struct BuildContext: Sendable {
     public let regMax: Int
     /// The YAML's `activation` (e.g. "nn.ReLU()"), nil for SiLU.
     public let activation: String?
+    /// parse_model's `legacy`: true until a C3k2, A2C2f or C2fCIB row (YOLO11 and later) comes before this one;
+    /// Detect builds its class branch the v8 way while it holds.
+    public let legacy: Bool
     /// The weights of this layer (`model.{i}`).
     public let weights: WeightScope
     /// The spec's source (file), for errors.
@@ -197,17 +215,24 @@ public struct BuildContext: Sendable {
 /// What a builder returns: the layer, its output channels (parse_model's `c2`), and the arguments as
 /// ultralytics prints them in its layer table.
 public struct BuiltLayer: Sendable {
-    public var layer: any GraphLayer
+    public var layer: any Module
     public var outputChannels: Int
     public var printedArguments: [LayerArg]
     /// The module type as ultralytics prints it (e.g. "ultralytics.nn.modules.block.C2f"); defaults to the YAML name.
     public var typeName: String?
 
-    public init(_ layer: any GraphLayer, outputChannels: Int, arguments: [LayerArg], typeName: String? = nil) {
+    public init(_ layer: any Module, outputChannels: Int, arguments: [LayerArg], typeName: String? = nil) {
         self.layer = layer
         self.outputChannels = outputChannels
         self.printedArguments = arguments
         self.typeName = typeName
+    }
+
+    /// A module that states its own counts (`GraphLayer`), as a leaf named `typeName` (else the YAML name).
+    public init(_ layer: any GraphLayer, outputChannels: Int, arguments: [LayerArg], typeName: String? = nil) {
+        let inner: Any = (layer as? UnaryGraphLayer)?.layer ?? layer
+        self.init(StatedModule(layer, typeName: typeName.map { String($0.split(separator: ".").last ?? "") } ?? String(describing: type(of: inner))),
+                  outputChannels: outputChannels, arguments: arguments, typeName: typeName)
     }
 }
 
@@ -226,8 +251,26 @@ public final class UltralyticsRegistry: @unchecked Sendable {
 
     private init() {}
 
+    /// The built-in blocks, one line each (their builders read the row as parse_model does), then the attention
+    /// modules the tutorials graft.
     private func installBuiltins() {
-        UltralyticsRegistry.registerBlocks(into: self)
+        add("Conv", Conv.build)
+        add("DWConv", Conv.buildDW)
+        add("Bottleneck", Bottleneck.build)
+        add("C2f", C2f.build)
+        add("SPPF", SPPF.build)
+        add("RepC3", RepC3.build)
+        add("HGStem", HGStem.build)
+        add("HGBlock", HGBlock.build)
+        add("LightConv", LightConv.build)
+        add("ResNetLayer", ResNetLayer.build)
+        add("Concat", Concat.build)
+        add("nn.Upsample", Upsample.build)
+        add("Upsample", Upsample.build)
+        add("Detect", Detect.build)
+        add("C3k2", C3k2.build)
+        add("C2PSA", C2PSA.build)
+        add("SCDown", SCDown.build)
         UltralyticsRegistry.registerAttentionModules(into: self)
     }
 

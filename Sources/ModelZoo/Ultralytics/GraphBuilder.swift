@@ -14,39 +14,10 @@ public struct GraphNode: Sendable {
     /// The type as ultralytics prints it.
     public var typeName: String
     public var arguments: [LayerArg]
-    public var layer: any GraphLayer
+    public var layer: any Module
     public var outputChannels: Int
-    public var params: Int { layer.parameterCount }
-}
-
-/// `n` copies of a layer applied in sequence, as parse_model wraps a non-repeat module whose row has n > 1
-/// (weights under `model.{i}.{j}`).
-struct SequentialGraphLayer: GraphLayer {
-    let layers: [any GraphLayer]
-    var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
-    func outputShape(inputShapes: [[Int]]) -> [Int] {
-        var s = inputShapes
-        for l in layers { s = [l.outputShape(inputShapes: s)] }
-        return s[0]
-    }
-    func flops(inputShapes: [[Int]]) -> Double {
-        var s = inputShapes
-        var total = 0.0
-        for l in layers {
-            total += l.flops(inputShapes: s)
-            s = [l.outputShape(inputShapes: s)]
-        }
-        return total
-    }
-    func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        var x = inputs
-        var out = LayerOutput(inputs[0])
-        for (j, l) in layers.enumerated() {
-            out = try l.forward(x, ctx.child(j))
-            x = [out.main]
-        }
-        return out
-    }
+    /// The module tree's parameter count (computed once, at build).
+    public var params: Int
 }
 
 /// The module types that parse_model scales by width and prints with their full type path.
@@ -66,6 +37,9 @@ let ultralyticsTypeNames: [String: String] = [
     "Detect": "ultralytics.nn.modules.head.Detect",
     "RTDETRDecoder": "ultralytics.nn.modules.head.RTDETRDecoder",
     "AIFI": "ultralytics.nn.modules.transformer.AIFI",
+    "C3k2": "ultralytics.nn.modules.block.C3k2",
+    "C2PSA": "ultralytics.nn.modules.block.C2PSA",
+    "SCDown": "ultralytics.nn.modules.block.SCDown",
     "nn.Upsample": "torch.nn.modules.upsampling.Upsample",
 ]
 
@@ -133,16 +107,18 @@ public struct UltralyticsGraph: Sendable {
                 BuildContext(index: i, from: row.from, inputChannels: inCh, repeats: n, rawRepeats: row.repeats,
                              module: row.module, args: args, nc: nc, depthMultiple: depthMultiple,
                              widthMultiple: widthMultiple, maxChannels: maxChannels, scale: spec.scale,
-                             regMax: spec.regMax, activation: spec.activation, weights: scope, file: spec.source)
+                             regMax: spec.regMax, activation: spec.activation,
+                             legacy: !rows[..<i].contains { ["C3k2", "A2C2f", "C2fCIB"].contains($0.module) },
+                             weights: scope, file: spec.source)
             }
             var built: BuiltLayer
             do {
                 built = try builder(context(modelScope.scope(i)))
                 if n > 1 && !UltralyticsRegistry.handlesRepeats(row.module) {
                     // parse_model: nn.Sequential(*(m(*args) for _ in range(n)))
-                    var layers: [any GraphLayer] = []
+                    var layers: [any Module] = []
                     for j in 0 ..< n { layers.append(try builder(context(modelScope.scope(i).scope(j))).layer) }
-                    built.layer = SequentialGraphLayer(layers: layers)
+                    built.layer = Sequential(layers)
                 }
             } catch let e as WeightBudgetError {
                 throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module): \(e.description)")
@@ -154,7 +130,8 @@ public struct UltralyticsGraph: Sendable {
             }
             nodes.append(GraphNode(index: i, from: row.from, fromIsList: row.fromIsList, repeats: n, module: row.module,
                                    typeName: built.typeName ?? ultralyticsTypeNames[row.module] ?? row.module,
-                                   arguments: built.printedArguments, layer: built.layer, outputChannels: built.outputChannels))
+                                   arguments: built.printedArguments, layer: built.layer, outputChannels: built.outputChannels,
+                                   params: built.layer.parameterCount))
             for f in row.from where f != -1 { save.insert(((f % i) + i) % i) }
             if i == 0 { ch = [] }
             ch.append(built.outputChannels)
@@ -165,9 +142,9 @@ public struct UltralyticsGraph: Sendable {
         // stride pass below, so no shape computation can overflow).
         try self.checkFits(inputShape: [1, inputChannels, 640, 640], parameters: weights.requestedElements)
         // DetectionModel measures the head's strides with a 256x256 forward pass: 256 / each input's height.
-        if let last = nodes.last, var head = last.layer as? DetectHead {
-            let shapes = self.shapes(inputShape: [1, inputChannels, 256, 256])
-            head.strides = shapes[last.index].inputs.map { Float(256 / max($0[2], 1)) }
+        if let last = nodes.last, var head = (last.layer as? AnyModule)?.base as? Detect ?? last.layer as? Detect {
+            let shapes = try self.shapes(inputShape: [1, inputChannels, 256, 256])
+            head.strides = shapes.nodes[last.index].inputs.map { Float(256 / max($0[2], 1)) }
             self.nodes[last.index].layer = head
         }
     }
@@ -186,65 +163,117 @@ public struct UltralyticsGraph: Sendable {
         }
     }
 
-    /// What the shape pass says of a model at one input size.
-    public enum Sizing: Equatable, Sendable {
-        /// Every layer's output together holds this many values (what a traced forward pass keeps).
-        case fits(values: Int)
-        /// The running total passed the limit at this layer (no later shape was computed from a huge one).
-        case tooLarge(layer: Int)
-        /// This layer's output has an empty dimension (the input is too small for its kernels and strides).
-        case empty(layer: Int, shape: [Int])
+    /// Runs the layers in order on `input`, each reading the outputs its `from` names, under the paths `model.{i}`:
+    /// the forward pass, and (on a shape-only input inside `Tensor.shapePass`, with a recorder) the shape pass.
+    /// Each top-level layer is recorded in `trace` as a step, with its output as a feature-map probe.
+    func run(_ input: Tensor, trace: Trace?, recorder: CallRecorder? = nil) throws -> LayerOutput {
+        trace?.expectedSteps = nodes.count
+        let saved = Set(save)
+        let keep = trace?.keepTensors ?? false
+        var ys: [Tensor?] = []
+        ys.reserveCapacity(nodes.count)
+        var x = input
+        var extras: [String: Tensor] = [:]
+        for node in nodes {
+            let ctx = ForwardContext(trace: trace, path: "model.\(node.index)", recorder: recorder)
+            try ctx.checkCancelled()
+            var inputs: [Tensor]
+            if node.from == [-1] && !node.fromIsList {
+                inputs = [x]
+            } else {
+                inputs = []
+                for f in node.from {
+                    if f == -1 { inputs.append(x); continue }
+                    let j = f < 0 ? ys.count + f : f
+                    guard j >= 0, j < ys.count, let t = ys[j] else {
+                        throw ModelBuildError(file: spec.source, row: node.index, problem: "input from layer \(f) is not available")
+                    }
+                    inputs.append(t)
+                }
+            }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let out = try ctx.call(node.layer, key: nil, inputs)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            x = out.main
+            for (k, v) in out.extras { extras[k] = v }
+            ys.append(saved.contains(node.index) || keep || recorder != nil ? x : nil)
+            if let trace {
+                let shapes = inputs.map(\.shape)
+                trace.record(TraceStep(index: node.index, path: ctx.path, moduleType: node.module, inputShapes: shapes,
+                                       outputShape: x.shape, output: x, params: node.params,
+                                       flops: flops(node, inputShapes: shapes), seconds: seconds))
+                if x.rank == 4 {
+                    let fm = x.reshaped(Array(x.shape.dropFirst()))
+                    ctx.probe("output feature map", .featureMap(fm))
+                }
+            }
+        }
+        return LayerOutput(x, extras: extras)
     }
 
-    /// Sizes the model's activations for an input of `inputShape` from the shape pass, stopping at the first
-    /// layer whose output is empty or takes the total past `limit`.
-    public func sizing(inputShape: [Int], limit: Int) -> Sizing {
-        guard var total = Budget.product(inputShape), total <= limit else { return .tooLarge(layer: 0) }
-        var outs: [[Int]] = []
-        var prev = inputShape
-        for node in nodes {
-            let ins: [[Int]] = (node.from == [-1] && !node.fromIsList) ? [prev]
-                : node.from.map { $0 == -1 ? prev : outs[$0 < 0 ? outs.count + $0 : $0] }
-            let o = node.layer.outputShape(inputShapes: ins)
-            if o.contains(where: { $0 < 1 }) { return .empty(layer: node.index, shape: o) }
-            guard let n = Budget.product(o), case let (t, false) = total.addingReportingOverflow(n), t <= limit else {
-                return .tooLarge(layer: node.index)
-            }
-            total = t
-            outs.append(o)
-            prev = o
+    /// The FLOPs of one layer for inputs of these shapes, from a shape pass of that layer alone.
+    func flops(_ node: GraphNode, inputShapes: [[Int]]) -> Double {
+        let recorder = CallRecorder()
+        let ctx = ForwardContext(trace: nil, path: "model.\(node.index)", recorder: recorder)
+        _ = try? Tensor.shapePass { try ctx.call(node.layer, key: nil, inputShapes.map { Tensor(shapeOnly: $0) }) }
+        return recorder.calls.first?.flops ?? 0
+    }
+
+    /// What the shape pass measures of the graph at one input shape: each layer's input and output shapes, FLOPs
+    /// and recorded sub-module calls, without computing anything.
+    public struct Shapes: Sendable {
+        public struct Node: Sendable {
+            public var inputs: [[Int]]
+            public var output: [Int]
+            public var flops: Double
+            /// The sub-module rows (the layer table's expansion of this row).
+            public var children: [LayerRow]
         }
-        return .fits(values: total)
+        public var nodes: [Node]
+        /// Every layer's output together, in values (what a traced forward pass keeps).
+        public var values: Int
+    }
+
+    /// The shape pass at `inputShape` (NCHW). Throws `EmptyOutputError` when a layer's output would be empty (the
+    /// input is too small for its kernels and strides), `ShapePassTooLarge` when an output's size passes `limit`
+    /// values, and a layer's own error when its inputs do not fit together (Concat).
+    public func shapes(inputShape: [Int], limit: Int = Budget.modelBytes / MemoryLayout<Float>.size) throws -> Shapes {
+        let recorder = CallRecorder(limit: limit)
+        _ = try Tensor.shapePass { try run(Tensor(shapeOnly: inputShape), trace: nil, recorder: recorder) }
+        let top = recorder.calls.indices.filter { recorder.calls[$0].depth == 0 }
+        let nodes = top.map { i in
+            let c = recorder.calls[i]
+            return Shapes.Node(inputs: c.inputs, output: c.output, flops: c.flops, children: recorder.rows(under: i))
+        }
+        let values = nodes.reduce(0) { $0 + (Budget.product($1.output) ?? 0) }
+        return Shapes(nodes: nodes, values: values)
     }
 
     /// Throws when the parameters plus every layer's output at `inputShape` (Float32) pass `Budget.modelBytes`, or
     /// when a layer's output would be empty, naming the file, the sizes and the machine's memory.
     public func checkFits(inputShape: [Int], parameters: Int) throws {
-        let budget = Budget.modelBytes / MemoryLayout<Float>.size
+        let budget = max(Budget.modelBytes / MemoryLayout<Float>.size - parameters, 0)
         let size = inputShape.dropFirst(2).map(String.init).joined(separator: "x")
-        switch sizing(inputShape: inputShape, limit: max(budget - parameters, 0)) {
-        case .fits: return
-        case .tooLarge(let layer):
-            throw ModelBuildError(file: spec.source, row: nil, problem: "the model does not fit this machine: \(parameters) parameters and its activations at \(size) (past layer \(layer)) need more than \(Budget.describe(bytes: Budget.modelBytes)) (half of the \(Budget.describe(bytes: Budget.physicalMemoryBytes)) of memory)")
-        case .empty(let layer, let shape):
-            throw ModelBuildError(file: spec.source, row: layer, problem: "at \(size) this layer's output would be \(shape): the input is too small for the model's kernels and strides")
+        func tooLarge(_ at: String) -> ModelBuildError {
+            ModelBuildError(file: spec.source, row: nil, problem: "the model does not fit this machine: \(parameters) parameters and its activations at \(size) (\(at)) need more than \(Budget.describe(bytes: Budget.modelBytes)) (half of the \(Budget.describe(bytes: Budget.physicalMemoryBytes)) of memory)")
+        }
+        guard let n = Budget.product(inputShape), n <= budget else { throw tooLarge("the input") }
+        do {
+            let s = try shapes(inputShape: inputShape, limit: budget)
+            guard s.values <= budget - n else { throw tooLarge("all layers together") }
+        } catch let e as EmptyOutputError {
+            throw ModelBuildError(file: spec.source, row: layerIndex(e.path), problem: "at \(size) \(e.path) (\(e.module)) would output \(e.shape): the input is too small for the model's kernels and strides")
+        } catch let e as ShapePassTooLarge {
+            throw tooLarge("past \(e.path)")
+        } catch let e as ModuleInputError {
+            throw ModelBuildError(file: spec.source, row: nil, problem: "at \(size) \(e.description)")
         }
     }
 
-    /// Input shapes of each layer and its output shape, for an input of `inputShape` (NCHW), without running anything.
-    public func shapes(inputShape: [Int]) -> [(inputs: [[Int]], output: [Int])] {
-        var outs: [[Int]] = []
-        var result: [(inputs: [[Int]], output: [Int])] = []
-        var prev = inputShape
-        for node in nodes {
-            let ins: [[Int]] = (node.from == [-1] && !node.fromIsList) ? [prev]
-                : node.from.map { $0 == -1 ? prev : outs[$0 < 0 ? outs.count + $0 : $0] }
-            let o = node.layer.outputShape(inputShapes: ins)
-            result.append((ins, o))
-            outs.append(o)
-            prev = o
-        }
-        return result
+    /// The layer index of a path `model.{i}...`.
+    func layerIndex(_ path: String) -> Int? {
+        let parts = path.split(separator: ".")
+        return parts.count >= 2 && parts[0] == "model" ? Int(parts[1]) : nil
     }
 }
 

@@ -34,7 +34,7 @@ public final class UltralyticsModel: DetectionModel {
         default: head = .none
         }
         let probe = 256
-        let smallest = graph.shapes(inputShape: [1, graph.inputChannels, probe, probe]).compactMap { s -> Int? in
+        let smallest = (try? graph.shapes(inputShape: [1, graph.inputChannels, probe, probe]))?.nodes.compactMap { s -> Int? in
             s.output.count == 4 && s.output[2] > 0 ? min(s.output[2], s.output[3]) : nil
         }.min() ?? probe
         maxStride = max(32, probe / max(smallest, 1))
@@ -57,13 +57,13 @@ public final class UltralyticsModel: DetectionModel {
 
     public var parameterCount: Int { graph.nodes.reduce(0) { $0 + $1.params } }
 
+    /// The layer table from one shape pass (an input the model cannot take gives the rows up to where it fails).
     public func layerTable(inputSize: GridSize) -> [LayerRow] {
-        let shapes = graph.shapes(inputShape: [1, inputChannels, inputSize.height, inputSize.width])
-        return graph.nodes.enumerated().map { i, node in
+        let shapes = (try? graph.shapes(inputShape: [1, inputChannels, inputSize.height, inputSize.width]))?.nodes ?? []
+        return zip(graph.nodes, shapes).map { node, s in
             LayerRow(index: node.index, from: node.from, repeats: node.repeats, params: node.params,
                      module: node.typeName, arguments: "[" + node.arguments.map(\.description).joined(separator: ", ") + "]",
-                     flops: node.layer.flops(inputShapes: shapes[i].inputs), outputShape: shapes[i].output,
-                     children: (node.layer as? any SubmoduleListing).map { submoduleRows($0.submodules(inputShapes: shapes[i].inputs)) } ?? [])
+                     flops: s.flops, outputShape: s.output, children: s.children)
         }
     }
 
@@ -72,71 +72,18 @@ public final class UltralyticsModel: DetectionModel {
         layerTable(inputSize: inputSize).reduce(0) { $0 + $1.flops }
     }
 
-    /// Throws unless every layer's inputs fit together at this input shape (a Concat's inputs agree off its axis):
-    /// the shape pass catches what would otherwise stop the forward pass inside concat.
-    func checkShapes(_ inputShape: [Int]) throws {
-        for (i, s) in graph.shapes(inputShape: inputShape).enumerated() {
-            guard let c = graph.nodes[i].layer as? ConcatLayer, let first = s.inputs.first else { continue }
-            let axis = c.dimension < 0 ? first.count + c.dimension : c.dimension
-            for other in s.inputs where other.count != first.count || other.indices.contains(where: { $0 != axis && other[$0] != first[$0] }) {
-                throw ModuleInputError(name, "layer \(graph.nodes[i].index) (Concat) gets \(s.inputs.map { "\($0)" }.joined(separator: " and ")) "
-                                     + "at an input of \(inputShape[3])x\(inputShape[2]): the shapes do not fit together")
-            }
-        }
-    }
-
     public func forward(_ input: Tensor, trace: Trace?, postprocess: PostprocessOptions) throws -> ModelOutput {
         try validateInput(input.shape)
-        try checkShapes(input.shape)
+        // The shape pass first: an input whose layers do not fit together, or that does not fit the machine, is an
+        // error before anything runs.
         try graph.checkFits(inputShape: input.shape, parameters: parameterCount)
-        let nodes = graph.nodes
-        trace?.expectedSteps = nodes.count
-        let saved = Set(graph.save)
-        let keep = trace?.keepTensors ?? false
-        var ys: [Tensor?] = []
-        ys.reserveCapacity(nodes.count)
-        var x = input
-        var extras: [String: Tensor] = [:]
-        for node in nodes {
-            let ctx = ForwardContext(trace: trace, path: "model.\(node.index)")
-            try ctx.checkCancelled()
-            var inputs: [Tensor]
-            if node.from == [-1] && !node.fromIsList {
-                inputs = [x]
-            } else {
-                inputs = []
-                for f in node.from {
-                    if f == -1 { inputs.append(x); continue }
-                    let j = f < 0 ? ys.count + f : f
-                    guard j >= 0, j < ys.count, let t = ys[j] else {
-                        throw ModelBuildError(file: name, row: node.index, problem: "input from layer \(f) is not available")
-                    }
-                    inputs.append(t)
-                }
-            }
-            let start = DispatchTime.now().uptimeNanoseconds
-            let out = try node.layer.forward(inputs, ctx)
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            x = out.main
-            for (k, v) in out.extras { extras[k] = v }
-            ys.append(saved.contains(node.index) || keep ? x : nil)
-            if let trace {
-                let shapes = inputs.map(\.shape)
-                trace.record(TraceStep(index: node.index, path: ctx.path, moduleType: node.module, inputShapes: shapes,
-                                       outputShape: x.shape, output: x, params: node.params,
-                                       flops: node.layer.flops(inputShapes: shapes), seconds: seconds))
-                if x.rank == 4 {
-                    let fm = x.reshaped(Array(x.shape.dropFirst()))
-                    ctx.probe("output feature map", .featureMap(fm))
-                }
-            }
-        }
-        let output = ModelOutput(output: x, extras: extras, detections: [])
+        let out = try graph.run(input, trace: trace)
+        let output = ModelOutput(output: out.main, extras: out.extras, detections: [])
         let detections = self.detections(from: output, inputSize: GridSize(input.shape[2], input.shape[3]), options: postprocess)
         if let trace, trace.keepTensors, head != .none {
             trace.probe("detections", "detections after post-processing", .detections(detections))
         }
-        return ModelOutput(output: x, extras: extras, detections: detections)
+        return ModelOutput(output: out.main, extras: out.extras, detections: detections)
     }
 
     public func detections(from output: ModelOutput, inputSize: GridSize, options: PostprocessOptions) -> [Detection] {

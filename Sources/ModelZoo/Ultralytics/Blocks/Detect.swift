@@ -1,0 +1,150 @@
+import Foundation
+import Tensor
+
+/// `DFL` (distribution focal loss integral): each box side's reg_max-bin distribution (softmax) to its expected
+/// value, with the fixed 1x1 conv weights 0 ..< reg_max (`conv.weight`, counted as the reference counts it).
+/// [1, 4 * reg_max, A] -> [1, 4, A].
+public struct DFL: UnaryModule {
+    let bins: [Float]
+
+    init(_ w: WeightScope, regMax: Int) throws {
+        let arange = Tensor(shape: [1, regMax, 1, 1], data: (0 ..< regMax).map(Float.init))
+        bins = try w.tensor("conv.weight", shape: [1, regMax, 1, 1], init: .value(arange)).data
+    }
+
+    public var ownParameterCount: Int { bins.count }
+    /// thop: its 1x1 conv from reg_max bins to 1, for each of the 4 sides and A anchors.
+    public func ownFlops(inputs: [[Int]], output: [Int]) -> Double { 2 * Double(output.reduce(1, *)) * Double(bins.count) }
+
+    public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
+        let r = bins.count, a = x.shape[2], bins = self.bins
+        return Tensor(shape: [x.shape[0], 4, a]) { out in
+            x.data.withUnsafeBufferPointer { bp in
+                for b in 0 ..< x.shape[0] {
+                    for side in 0 ..< 4 {
+                        let src = b * 4 * r * a + side * r * a, dst = (b * 4 + side) * a
+                        for j in 0 ..< a {
+                            var m = -Float.infinity
+                            for k in 0 ..< r { m = max(m, bp[src + k * a + j]) }
+                            var z: Float = 0, e: Float = 0
+                            for k in 0 ..< r {
+                                let v = expf(bp[src + k * a + j] - m)
+                                z += v; e += v * bins[k]
+                            }
+                            out[dst + j] = e / z
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// YOLOv8's `Detect` head (as parse_model builds it for v8 configs): per level a box branch cv2 (Conv 3x3, Conv 3x3,
+/// Conv2d 1x1 to 4*reg_max) and a class branch cv3 (Conv 3x3, Conv 3x3, Conv2d 1x1 to nc); DFL turns each side's
+/// distribution into a distance (none when reg_max is 1); anchors sit at cell centres (offset 0.5).
+/// Eval output: [1, 4 + nc, anchors], boxes xywh in input pixels, sigmoid class scores.
+public struct Detect: Module {
+    public let nc: Int, regMax: Int
+    let cv2: [Child<Sequential>], cv3: [Child<Sequential>]
+    let dfl: Child<DFL>?
+    /// Per level, the first convs of both branches as one conv (box channels first): they read the same input, so
+    /// one im2col and one wider gemm serve both. The real forward pass uses them; the shape pass runs the children.
+    let firstConvs: [Conv]
+    /// Each level's stride, as DetectionModel measures it at build time (256 / level size: 8, 16, 32 for P3-P5).
+    public var strides: [Float]
+
+    /// `legacy` (v3/v5/v8/v9 heads): the class branch is Conv 3x3, Conv 3x3, Conv2d; otherwise (YOLO11 and later)
+    /// two (depth-wise 3x3 DWConv, 1x1 Conv) pairs, then the Conv2d.
+    public init(_ w: WeightScope, nc: Int, regMax: Int = 16, channels: [Int], legacy: Bool = true, act: Activation = .silu) throws {
+        self.nc = nc; self.regMax = regMax
+        let c2 = max(16, channels[0] / 4, regMax * 4), c3 = max(channels[0], min(nc, 100))
+        var box: [Child<Sequential>] = [], cls: [Child<Sequential>] = []
+        for (i, x) in channels.enumerated() {
+            // ultralytics' bias_init at strides 8, 16, 32, ...: box bias 2.0, class bias log(5 / nc / (640 / s)^2).
+            let stride = Double(8 << i)
+            let clsBias = Float(log(5 / Double(nc) / pow(640 / stride, 2)))
+            box.append(try Child(w, "cv2.\(i)") { b in
+                Sequential([try Conv(b.scope(0), c1: x, c2: c2, k: 3, act: act), try Conv(b.scope(1), c1: c2, c2: c2, k: 3, act: act),
+                            try Conv2d(b.scope(2), c1: c2, c2: 4 * regMax, k: 1, biasInit: .constant(2.0))])
+            })
+            cls.append(try Child(w, "cv3.\(i)") { c in
+                if legacy {
+                    return Sequential([try Conv(c.scope(0), c1: x, c2: c3, k: 3, act: act), try Conv(c.scope(1), c1: c3, c2: c3, k: 3, act: act),
+                                       try Conv2d(c.scope(2), c1: c3, c2: nc, k: 1, biasInit: .constant(clsBias))])
+                }
+                func pair(_ s: WeightScope, _ cin: Int) throws -> Sequential {
+                    Sequential([try makeDWConv(s.scope(0), c1: cin, c2: cin, k: 3, act: act), try Conv(s.scope(1), c1: cin, c2: c3, k: 1, act: act)])
+                }
+                return Sequential([try pair(c.scope(0), x), try pair(c.scope(1), c3), try Conv2d(c.scope(2), c1: c3, c2: nc, k: 1, biasInit: .constant(clsBias))])
+            })
+        }
+        cv2 = box; cv3 = cls
+        firstConvs = !legacy ? [] : zip(box, cls).map { b, c in
+            let (cb, cc) = (b.module.layers[0].module.base as! Conv, c.module.layers[0].module.base as! Conv)
+            return Conv(folded: concat([cb.weight, cc.weight], axis: 0), bias: concat([cb.bias, cc.bias], axis: 0),
+                        c1: cb.c1, c2: cb.c2 + cc.c2, k: cb.k, s: cb.s, p: cb.p, g: cb.g, d: cb.d, act: cb.act)
+        }
+        dfl = regMax > 1 ? try Child(w, "dfl") { try DFL($0, regMax: regMax) } : nil
+        strides = channels.indices.map { Float(8 << $0) }
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        guard inputs.count == cv2.count else {
+            throw ModuleInputError(ctx.path.isEmpty ? "Detect" : "\(ctx.path) (Detect)", "expects \(cv2.count) inputs, got \(inputs.count)")
+        }
+        var boxes: [Tensor] = [], scores: [Tensor] = []
+        for (i, x) in inputs.enumerated() {
+            let plane = x.shape[2] * x.shape[3]
+            if ctx.recorder != nil || firstConvs.isEmpty {
+                boxes.append(try cv2[i](x, ctx).reshaped([1, 4 * regMax, plane]))
+                scores.append(try cv3[i](x, ctx).reshaped([1, nc, plane]))
+                continue
+            }
+            let both = try firstConvs[i].forward(x, ctx)
+            let c2 = cv2[i].module.layers[0].module.base as! Conv
+            for (branch, range, out) in [(cv2[i], 0 ..< c2.c2, 4 * regMax), (cv3[i], c2.c2 ..< both.shape[1], nc)] {
+                let bctx = ctx.child(branch.key)
+                var y = slice(both, axis: 1, range: range)
+                for l in branch.module.layers.dropFirst() { y = try l(y, bctx) }
+                if out == nc { scores.append(y.reshaped([1, nc, plane])) } else { boxes.append(y.reshaped([1, out, plane])) }
+            }
+        }
+        let boxCat = concat(boxes, axis: 2)    // [1, 4*regMax, A]
+        var clsCat = concat(scores, axis: 2)   // [1, nc, A]
+        applyActivation(&clsCat, .sigmoid)
+        let dist = try dfl?(boxCat, ctx) ?? boxCat   // [1, 4, A]: distances to the left, top, right, bottom
+        let a = dist.shape[2]
+        var anchors: [(x: Float, y: Float, stride: Float)] = []
+        if !Tensor.isInShapePass {
+            anchors.reserveCapacity(a)
+            for (i, x) in inputs.enumerated() {
+                for yy in 0 ..< x.shape[2] { for xx in 0 ..< x.shape[3] { anchors.append((Float(xx) + 0.5, Float(yy) + 0.5, strides[i])) } }
+            }
+        }
+        let nc = self.nc
+        return LayerOutput(Tensor(shape: [1, 4 + nc, a]) { out in
+            dist.data.withUnsafeBufferPointer { d in
+                for j in 0 ..< a {
+                    let an = anchors[j]
+                    let x1 = an.x - d[j], y1 = an.y - d[a + j], x2 = an.x + d[2 * a + j], y2 = an.y + d[3 * a + j]
+                    out[j] = (x1 + x2) / 2 * an.stride
+                    out[a + j] = (y1 + y2) / 2 * an.stride
+                    out[2 * a + j] = (x2 - x1) * an.stride
+                    out[3 * a + j] = (y2 - y1) * an.stride
+                }
+            }
+            clsCat.data.withUnsafeBufferPointer { cp in
+                (out.baseAddress! + 4 * a).update(from: cp.baseAddress!, count: nc * a)
+            }
+        })
+    }
+
+    /// `[nc]`; reg_max from the YAML (16 unless it says otherwise); the inputs' channels from `from`.
+    static func build(_ ctx: BuildContext) throws -> BuiltLayer {
+        let nc = try ctx.int(0, default: ctx.nc, name: "nc")
+        let layer = try Detect(ctx.weights, nc: nc, regMax: ctx.regMax, channels: ctx.inputChannels, legacy: ctx.legacy, act: ctx.defaultActivation)
+        return BuiltLayer(layer, outputChannels: 4 + nc,
+                          arguments: ctx.args + [.int(ctx.regMax), .bool(false), .list(ctx.inputChannels.map { .int($0) })])
+    }
+}
