@@ -226,6 +226,7 @@ func drawDetails(_ state: State, _ screen: inout Screen, _ r: Rect) {
         let about: [String: String] = [
             "RT-DETR": "Real-time DETR (Baidu, 2023): a CNN backbone, an efficient hybrid encoder (AIFI attention on the last level plus a CNN cross-scale fusion), IoU-aware query selection and a decoder with multi-scale deformable cross-attention. No NMS.",
             "YOLOv8": "Ultralytics YOLOv8 (2023): C2f CSP backbone, SPPF, PAN neck and an anchor-free decoupled head with distribution focal loss; NMS after.",
+            "YOLO11": "Ultralytics YOLO11 (2024): C3k2 blocks (C2f with Bottleneck or C3k inside), SPPF, then C2PSA position-sensitive self-attention on the stride-32 map; YOLOv8's PAN neck and anchor-free head with a depth-wise class branch; NMS after.",
             "Deformable DETR": "Deformable DETR (Zhu et al., ICLR 2021): each query attends to a few sampling points around a reference point on several feature levels, learned offsets and weights, instead of all pixels.",
             "Modules": "Attention modules people graft onto detectors: CoT, ContextAggregation, NAM, multi-scale deformable attention, AIFI. Each runs alone on a feature map.",
         ]

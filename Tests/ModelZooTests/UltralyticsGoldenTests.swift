@@ -97,6 +97,9 @@ final class UltralyticsGoldenTests: XCTestCase {
     func testHGNetBlocksMatchUltralytics() throws { try check("hgnet-tiny") }
     func testResNetLayersMatchUltralytics() throws { try check("resnet-tiny") }
     func testRTDETRTinyMatchesUltralytics() throws { try check("rtdetr-tiny") }
+    func testYOLO11TinyMatchesUltralytics() throws { try check("yolo11-tiny") }
+    /// C2PSA with two heads, C3k2's attention inner block (Bottleneck + PSABlock) and SCDown.
+    func testPSABlocksMatchUltralytics() throws { try check("psa-tiny") }
 
     /// Full-size models at 320x320, generated on demand (`gen_ultralytics.py --full DIR`, too large to commit) and
     /// checked when ULTRALYTICS_FULL_FIXTURES names that directory.

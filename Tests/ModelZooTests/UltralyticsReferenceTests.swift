@@ -33,6 +33,10 @@ final class UltralyticsReferenceTests: XCTestCase {
     }
 
     func testYOLOv8n() throws { try check("yolov8n", yaml: "yolov8.yaml", scale: "n") }
+    /// Every YOLO11 scale (m, l and x force C3k inner blocks).
+    func testYOLO11() throws {
+        for s in ["n", "s", "m", "l", "x"] { try check("yolo11\(s)", yaml: "yolo11.yaml", scale: s) }
+    }
     func testYOLOv8s() throws { try check("yolov8s", yaml: "yolov8.yaml", scale: "s") }
     func testRTDETRl() throws { try check("rtdetr-l", yaml: "rtdetr-l.yaml", scale: nil) }
     func testRTDETRResNet50() throws { try check("rtdetr-resnet50", yaml: "rtdetr-resnet50.yaml", scale: nil) }

@@ -41,9 +41,10 @@ public final class UltralyticsModel: DetectionModel {
         isUntrained = weights.isDefaultInit
     }
 
+    /// The family by the blocks the graph has: YOLO11 (C3k2, C2PSA), else YOLOv8 for a Detect head.
     public var family: String {
         switch head {
-        case .detect: return "YOLOv8"
+        case .detect: return graph.nodes.contains { ["C3k2", "C2PSA"].contains($0.module) } ? "YOLO11" : "YOLOv8"
         case .rtdetr: return "RT-DETR"
         case .none: return "Ultralytics"
         }

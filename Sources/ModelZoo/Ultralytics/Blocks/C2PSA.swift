@@ -22,6 +22,13 @@ public struct Attention: UnaryModule {
         pe = try Child(w, "pe") { try Conv($0, c1: dim, c2: dim, k: 3, s: 1, g: dim, act: .identity) }
     }
 
+    /// Its two matrix products (q^T k and v attn^T), which the reference counter counts: 2 x heads x N^2 x
+    /// (key_dim + head_dim) for N = H*W positions. Its convolutions are its children's.
+    public func ownFlops(inputs: [[Int]], output: [Int]) -> Double {
+        let n = Double(output[2] * output[3])
+        return 2 * Double(heads) * n * n * Double(keyDim + headDim)
+    }
+
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
         let c = x.shape[1], h = x.shape[2], w = x.shape[3], n = h * w
         let t = try qkv(x, ctx).reshaped([heads, 2 * keyDim + headDim, n])
