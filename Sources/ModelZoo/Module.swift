@@ -47,6 +47,14 @@ extension Module {
 
     /// Parameters of the whole subtree, as PyTorch's `sum(p.numel() for p in m.parameters())`.
     public var parameterCount: Int { children.reduce(ownParameterCount) { $0 + $1.module.parameterCount } }
+
+    /// FLOPs of one call on inputs of these shapes, its children's included (one shape pass; 0 when the shapes do not fit).
+    public func flops(inputShapes: [[Int]]) -> Double {
+        (try? CallRecorder.measure(self, inputs: inputShapes, path: ""))?.calls.first?.flops ?? 0
+    }
+
+    /// FLOPs of one call on one input of this shape.
+    public func flops(inputShape: [Int]) -> Double { flops(inputShapes: [inputShape]) }
 }
 
 /// A module with one input and one output (most blocks).
@@ -174,6 +182,17 @@ public final class CallRecorder: @unchecked Sendable {
             return rows
         }
         return level(base + 1, under: calls[index].path)
+    }
+}
+
+extension CallRecorder {
+    /// One shape pass of `module` alone on inputs of these shapes, under `path`: its first call is the module's own
+    /// (FLOPs, output shape), the rest its sub-modules'.
+    public static func measure(_ module: any Module, inputs: [[Int]], path: String) throws -> CallRecorder {
+        let recorder = CallRecorder()
+        let ctx = ForwardContext(trace: nil, path: path, recorder: recorder)
+        _ = try Tensor.shapePass { try ctx.call(module, key: nil, inputs.map { Tensor(shapeOnly: $0) }) }
+        return recorder
     }
 }
 

@@ -74,6 +74,12 @@ final class ModulesGoldenTests: XCTestCase {
         }
     }
 
+    func run(_ layer: some UnaryModule, _ x: Tensor, path: String) throws -> (Tensor, TraceSnapshot) {
+        let trace = Trace()
+        let y = try layer.forward(x, ForwardContext(trace: trace, path: path))
+        return (y, trace.snapshot)
+    }
+
     func run(_ layer: some Layer, _ x: Tensor, path: String) throws -> (Tensor, TraceSnapshot) {
         let trace = Trace()
         let y = try layer.forward(x, ForwardContext(trace: trace, path: path))
@@ -111,7 +117,7 @@ final class ModulesGoldenTests: XCTestCase {
         let x = Tensor(shape: [1, 8, 5, 6], data: (0 ..< 240).map { _ in rng.nextNormal() })
         let (y, _) = try run(m, x, path: "m")
         XCTAssertEqual(y, x, "m is zero-initialised, so the block starts as the identity")
-        XCTAssertTrue(m.a.weight.data.contains { $0 != 0 })
+        XCTAssertTrue(m.a.module.weight.data.contains { $0 != 0 })
     }
 
     func testCoTAttention() throws {

@@ -253,7 +253,8 @@ final class PretrainedTests: XCTestCase {
         let catalogue = try Catalogue.load()
         let published = catalogue.entries.filter { $0.weights?.isPublished == true }.map(\.id).sorted()
         XCTAssertEqual(published, ["deformable-detr", "deformable-detr-box-refine", "deformable-detr-single-scale", "deformable-detr-two-stage",
-                                   "rtdetr-l", "rtdetr-x", "yolov8l", "yolov8m", "yolov8n", "yolov8s", "yolov8x"])
+                                   "rtdetr-l", "rtdetr-x", "yolo11l", "yolo11m", "yolo11n", "yolo11s", "yolo11x",
+                                   "yolov8l", "yolov8m", "yolov8n", "yolov8s", "yolov8x"])
         for e in catalogue.entries {
             let w = try XCTUnwrap(e.weights, "\(e.id) has no weights block")
             if !w.isPublished { XCTAssertTrue(w.note?.hasPrefix("no published weights") == true, e.id); continue }

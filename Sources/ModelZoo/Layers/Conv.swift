@@ -49,23 +49,30 @@ public struct Conv: UnaryModule {
     public let bias: Tensor
     /// Branches folded into this one conv (RepConv's 3x3 and 1x1): each counts its own weights, FLOPs and BN.
     let branchKernels: [Int]
+    /// The convolution's own bias, when it has one (counted as a parameter, folded with the batch norm's).
+    let convBiasCount: Int
 
+    /// `keys` name the convolution and the batch norm (`conv`/`bn` in ultralytics' Conv, `0`/`1` in an
+    /// nn.Sequential(Conv2d, BatchNorm2d, ...)); `convBias` when the convolution has its own bias; `eps` the batch
+    /// norm's (1e-3 in ultralytics models, whose `initialize_weights` sets it; PyTorch's default 1e-5 elsewhere).
     public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, s: Int = 1, p: Int? = nil, g: Int = 1, d: Int = 1,
-                act: Activation = .silu, eps: Float = 1e-3) throws {
+                act: Activation = .silu, eps: Float = 1e-3, keys: (conv: String, bn: String) = ("conv", "bn"),
+                convBias: Bool = false, weightInit: WeightInit? = nil) throws {
         guard k >= 1, s >= 1, d >= 1, g >= 1, c1 % g == 0, c2 % g == 0 else {
             throw ModuleInputError("Conv", "kernel \(k), stride \(s), dilation \(d) and groups \(g) must be positive, and the groups must divide \(c1) -> \(c2) channels")
         }
         self.c1 = c1; self.c2 = c2; self.k = k; self.s = s; self.g = g; self.d = d
         self.p = autopad(k, p, d)
         self.act = act
-        let cw = try w.tensor("conv.weight", shape: [c2, c1 / g, k, k], init: .kaimingUniform(fanIn: c1 / g * k * k))
-        let bn = try w.scope("bn")
-        let gamma = try bn.tensor("weight", shape: [c2], init: .ones), beta = try bn.tensor("bias", shape: [c2], init: .zeros)
-        let mean = try bn.tensor("running_mean", shape: [c2], init: .zeros), variance = try bn.tensor("running_var", shape: [c2], init: .ones)
-        let f = foldBatchNorm(weight: cw, bias: nil, gamma: gamma, beta: beta, mean: mean, variance: variance, eps: eps)
+        let fanIn = c1 / g * k * k
+        let cw = try w.tensor(keys.conv + ".weight", shape: [c2, c1 / g, k, k], init: weightInit ?? .kaimingUniform(fanIn: fanIn))
+        let cb = convBias ? try w.tensor(keys.conv + ".bias", shape: [c2], init: .kaimingUniform(fanIn: fanIn)) : nil
+        let bn = try BatchNorm2d(w.scope(keys.bn), channels: c2, eps: eps)
+        let f = foldBatchNorm(weight: cw, bias: cb, gamma: bn.gamma, beta: bn.beta, mean: bn.mean, variance: bn.variance, eps: eps)
         weight = f.weight
         bias = f.bias
         branchKernels = [k]
+        convBiasCount = convBias ? c2 : 0
     }
 
     /// A conv with an already folded weight and bias: `branchKernels` are the kernels of the reference's branches
@@ -77,14 +84,25 @@ public struct Conv: UnaryModule {
         self.weight = weight
         self.bias = bias
         self.branchKernels = branchKernels ?? [k]
+        self.convBiasCount = 0
     }
 
     public var typeName: String { branchKernels.count > 1 ? "RepConv" : "Conv" }
-    public var ownParameterCount: Int { branchKernels.reduce(0) { $0 + c2 * (c1 / g) * $1 * $1 + 2 * c2 } }
+    /// The output's (height, width) for an input of h x w.
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        ((h + 2 * p - d * (k - 1) - 1) / s + 1, (w + 2 * p - d * (k - 1) - 1) / s + 1)
+    }
+    /// FLOPs for an input of h x w (for the modules that state their own counts).
+    public func flops(height h: Int, width w: Int) -> Double {
+        let (ho, wo) = outputSize(h, w)
+        return ownFlops(inputs: [], output: [c2, ho, wo])
+    }
+    public var ownParameterCount: Int { branchKernels.reduce(convBiasCount) { $0 + c2 * (c1 / g) * $1 * $1 + 2 * c2 } }
     public func ownFlops(inputs: [[Int]], output: [Int]) -> Double {
         branchKernels.reduce(0) { $0 + convFlops(output, cinPerGroup: c1 / g, k: $1) + batchNormFlops(output) }
     }
-    public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
+    public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor { self(x) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
         if let f = act.fused {
             return conv2d(x, weight: weight, bias: bias, stride: s, padding: p, dilation: d, groups: g, activation: f)
         }
@@ -97,21 +115,36 @@ public func makeDWConv(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, s: Int = 
     try Conv(w, c1: c1, c2: c2, k: k, s: s, g: gcd(c1, c2), d: d, act: act)
 }
 
-/// A plain `nn.Conv2d` (keys `weight` and, with a bias, `bias`), 'same' padding for odd kernels.
+/// A plain `nn.Conv2d` (keys `weight` and, with a bias, `bias`); 'same' padding for odd kernels unless given.
 public struct Conv2d: UnaryModule {
-    public let c1: Int, c2: Int, k: Int
+    public let c1: Int, c2: Int, k: Int, stride: Int, padding: Int, groups: Int
     public let weight: Tensor, bias: Tensor?
 
-    public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, bias hasBias: Bool = true, biasInit: WeightInit? = nil) throws {
-        self.c1 = c1; self.c2 = c2; self.k = k
-        weight = try w.tensor("weight", shape: [c2, c1, k, k], init: .kaimingUniform(fanIn: c1 * k * k))
-        bias = hasBias ? try w.tensor("bias", shape: [c2], init: biasInit ?? .kaimingUniform(fanIn: c1 * k * k)) : nil
+    public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, stride: Int = 1, padding: Int? = nil, groups: Int = 1,
+                bias hasBias: Bool = true, weightInit: WeightInit? = nil, biasInit: WeightInit? = nil) throws {
+        guard k >= 1, stride >= 1, groups >= 1, c1 % groups == 0, c2 % groups == 0 else {
+            throw ModuleInputError("Conv2d", "kernel \(k), stride \(stride) and groups \(groups) must be positive, and the groups must divide \(c1) -> \(c2) channels")
+        }
+        self.c1 = c1; self.c2 = c2; self.k = k; self.stride = stride; self.padding = padding ?? k / 2; self.groups = groups
+        let fanIn = c1 / groups * k * k
+        weight = try w.tensor("weight", shape: [c2, c1 / groups, k, k], init: weightInit ?? .kaimingUniform(fanIn: fanIn))
+        bias = hasBias ? try w.tensor("bias", shape: [c2], init: biasInit ?? .kaimingUniform(fanIn: fanIn)) : nil
     }
 
-    public var ownParameterCount: Int { c2 * c1 * k * k + (bias == nil ? 0 : c2) }
-    public func ownFlops(inputs: [[Int]], output: [Int]) -> Double { convFlops(output, cinPerGroup: c1, k: k) }
-    public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
-        conv2d(x, weight: weight, bias: bias, stride: 1, padding: k / 2)
+    public var ownParameterCount: Int { weight.count + (bias?.count ?? 0) }
+    public func ownFlops(inputs: [[Int]], output: [Int]) -> Double { convFlops(output, cinPerGroup: c1 / groups, k: k) }
+    public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor { self(x) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups)
+    }
+    /// The output's (height, width) for an input of h x w.
+    public func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        ((h + 2 * padding - k) / stride + 1, (w + 2 * padding - k) / stride + 1)
+    }
+    /// FLOPs for an input of h x w (for the modules that state their own counts).
+    public func flops(height h: Int, width w: Int) -> Double {
+        let (ho, wo) = outputSize(h, w)
+        return convFlops([c2, ho, wo], cinPerGroup: c1 / groups, k: k)
     }
 }
 

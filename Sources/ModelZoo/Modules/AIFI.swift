@@ -15,11 +15,11 @@ import Tensor
 /// Shapes: x [N, C, H, W] -> [N, C, H, W] (C divisible by 4 and by the head count).
 /// Keys: `ma.in_proj_weight`, `ma.in_proj_bias`, `ma.out_proj.{weight,bias}`, `fc1`, `fc2`, `norm1`, `norm2`.
 /// Probes: dense attention [heads, H*W, H*W] (query grid -> key grid), averaged over heads by the explorer.
-public struct AIFI: Layer {
+public struct AIFI: UnaryModule {
     public let channels: Int, hidden: Int, heads: Int
-    public let attention: MultiheadAttentionParams
-    public let fc1: LinearParams, fc2: LinearParams
-    public let norm1: LayerNormParams, norm2: LayerNormParams
+    let ma: Child<MultiheadAttention>
+    let fc1: Child<Linear>, fc2: Child<Linear>
+    let norm1: Child<LayerNorm>, norm2: Child<LayerNorm>
 
     public init(_ w: WeightScope, channels c: Int, hidden cm: Int = 2048, heads: Int = 8) throws {
         guard c > 0, c % 4 == 0 else { throw ModuleInputError("AIFI", "channels must be a positive multiple of 4 (2-D sin-cos embedding), got \(c)") }
@@ -27,28 +27,20 @@ public struct AIFI: Layer {
         channels = c
         hidden = cm
         self.heads = heads
-        attention = try MultiheadAttentionParams(w.scope("ma"), embedDim: c, heads: heads)
-        fc1 = try LinearParams(w.scope("fc1"), in: c, out: cm)
-        fc2 = try LinearParams(w.scope("fc2"), in: cm, out: c)
-        norm1 = try LayerNormParams(w.scope("norm1"), dim: c)
-        norm2 = try LayerNormParams(w.scope("norm2"), dim: c)
+        ma = try Child(w, "ma") { try MultiheadAttention($0, embedDim: c, heads: heads) }
+        fc1 = try Child(w, "fc1") { try Linear($0, in: c, out: cm) }
+        fc2 = try Child(w, "fc2") { try Linear($0, in: cm, out: c) }
+        norm1 = try Child(w, "norm1") { try LayerNorm($0, dim: c) }
+        norm2 = try Child(w, "norm2") { try LayerNorm($0, dim: c) }
     }
 
-    public var parameterCount: Int {
-        attention.parameterCount + fc1.parameterCount + fc2.parameterCount + norm1.parameterCount + norm2.parameterCount
-    }
-
-    /// thop: the nn.MultiheadAttention rule (projections, QK^T and AV products, softmax), the two linears, the two
-    /// affine layer norms, and the two [HW, 1] x [1, C/4] products that build the position embedding.
-    public func flops(inputShape s: [Int]) -> Double {
-        let t = s[2] * s[3], c = channels
-        let perImage = attention.flops(queries: t, keys: t) + fc1.flops(tokens: t) + fc2.flops(tokens: t)
-            + norm1.flops(elements: t * c) + norm2.flops(elements: t * c) + 2 * Double(2 * t * (c / 4))
-        return Double(s[0]) * perImage
-    }
+    /// The two [HW, 1] x [1, C/4] products that build the position embedding, which the counter sees; the attention,
+    /// linears and norms are its children's.
+    public func ownFlops(inputs: [[Int]], output s: [Int]) -> Double { Double(s[0]) * 2 * Double(2 * s[2] * s[3] * (channels / 4)) }
 
     /// The 2-D sin-cos position embedding [H*W, C].
     public static func positionEmbedding(height h: Int, width w: Int, channels c: Int, temperature: Float = 10000) -> Tensor {
+        if Tensor.isInShapePass { return Tensor(shapeOnly: [h * w, c]) }
         let d = c / 4
         let omega = (0 ..< d).map { 1 / Foundation.pow(temperature, Float($0) / Float(d)) }
         var data = [Float](repeating: 0, count: h * w * c)
@@ -75,13 +67,14 @@ public struct AIFI: Layer {
         for b in 0 ..< n {
             let src = permute(slice(x, axis: 0, range: b ..< b + 1).reshaped([c, t]), [1, 0])   // [T, C]
             let qk = src + pos
-            let (attended, weights) = attention.attend(query: qk, key: qk, value: src)
-            if b == 0 {
+            let attn = try ma([qk, qk, src], ctx)
+            let attended = attn.main
+            if b == 0, let weights = attn.extras["weights"] {
                 ctx.probe("self-attention per head (query grid -> key grid)",
                           .attention(weights, query: GridSize(h, wd), key: GridSize(h, wd)), name: "attention")
             }
-            var y = norm1(src + attended)
-            y = norm2(y + fc2(gelu(fc1(y))))
+            var y = try norm1(src + attended, ctx)
+            y = try norm2(y + fc2(gelu(fc1(y, ctx)), ctx), ctx)
             outs.append(permute(y, [1, 0]).reshaped([1, c, h, wd]))
         }
         return n == 1 ? outs[0] : concat(outs, axis: 0)

@@ -23,10 +23,11 @@ import Tensor
 /// `attention_embed.{0,1,3}` (nn.Sequential indices).
 /// Probes: `k1` static context [C, H, W], `k2` dynamic context [C, H, W], `attention` softmax map per channel
 /// [C, H, W] and averaged over channels [1, H, W].
-public struct CoTAttention: Layer {
+public struct CoTAttention: UnaryModule {
     public let channels: Int, kernel: Int
-    public let keyEmbed: FoldedConvBN, valueEmbed: FoldedConvBN, attentionEmbed0: FoldedConvBN
-    public let attentionEmbed3: Conv2dParams
+    /// key_embed (Conv2d, BN, ReLU), value_embed (Conv2d, BN), attention_embed.0-2 (Conv2d, BN, ReLU) as folded convs.
+    let keyEmbed: Child<Conv>, valueEmbed: Child<Conv>, attentionEmbed0: Child<Conv>
+    let attentionEmbed3: Child<Conv2d>
 
     /// `bnEps`: 1e-5 as the reference builds it; 1e-3 inside an ultralytics model (its `initialize_weights`).
     public init(_ w: WeightScope, channels c: Int, kernel k: Int = 3, bnEps: Float = 1e-5) throws {
@@ -34,29 +35,18 @@ public struct CoTAttention: Layer {
         guard k % 2 == 1 else { throw ModuleInputError("CoTAttention", "kernel size must be odd, got \(k)") }
         channels = c
         kernel = k
-        keyEmbed = try FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4, bnEps: bnEps)
-        valueEmbed = try FoldedConvBN(w.scope("value_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1, bnEps: bnEps)
-        attentionEmbed0 = try FoldedConvBN(w.scope("attention_embed"), convKey: "0", bnKey: "1", in: 2 * c, out: 2 * c / 4, kernel: 1, bnEps: bnEps)
-        attentionEmbed3 = try Conv2dParams(w.scope("attention_embed").scope("3"), in: 2 * c / 4, out: k * k * c, kernel: 1, bias: true)
-    }
-
-    public var parameterCount: Int {
-        keyEmbed.parameterCount + valueEmbed.parameterCount + attentionEmbed0.parameterCount + attentionEmbed3.parameterCount
-    }
-
-    /// Convolutions and batch norms as thop counts them; the window mean, softmax and products are not counted.
-    public func flops(inputShape s: [Int]) -> Double {
-        let h = s[2], wd = s[3]
-        return Double(s[0]) * (keyEmbed.flops(height: h, width: wd) + valueEmbed.flops(height: h, width: wd)
-            + attentionEmbed0.flops(height: h, width: wd) + attentionEmbed3.flops(height: h, width: wd))
+        keyEmbed = try Child(w, "key_embed") { try Conv($0, c1: c, c2: c, k: k, g: 4, act: .relu, eps: bnEps, keys: ("0", "1")) }
+        valueEmbed = try Child(w, "value_embed") { try Conv($0, c1: c, c2: c, k: 1, act: .identity, eps: bnEps, keys: ("0", "1")) }
+        attentionEmbed0 = try Child(w, "attention_embed") { try Conv($0, c1: 2 * c, c2: 2 * c / 4, k: 1, act: .relu, eps: bnEps, keys: ("0", "1")) }
+        attentionEmbed3 = try Child(w, "attention_embed.3") { try Conv2d($0, c1: 2 * c / 4, c2: k * k * c, k: 1) }
     }
 
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
         try expectNCHW(x, channels: channels, "CoTAttention")
         let n = x.shape[0], c = channels, h = x.shape[2], wd = x.shape[3], kk = kernel * kernel
-        let k1 = relu(keyEmbed(x))                                            // [N, C, H, W]
-        let v = valueEmbed(x).reshaped([n, c, h * wd])                        // [N, C, HW]
-        let att = attentionEmbed3(relu(attentionEmbed0(concat([k1, x], axis: 1))))   // [N, C*kk, H, W]
+        let k1 = try keyEmbed(x, ctx)                                         // [N, C, H, W]
+        let v = try valueEmbed(x, ctx).reshaped([n, c, h * wd])               // [N, C, HW]
+        let att = try attentionEmbed3(attentionEmbed0(concat([k1, x], axis: 1), ctx), ctx)   // [N, C*kk, H, W]
         let attMean = mean(att.reshaped([n, c, kk, h * wd]), axis: 2)         // [N, C, HW]
         let weights = softmax(attMean, axis: -1)                              // softmax over positions
         let k2 = (weights * v).reshaped([n, c, h, wd])

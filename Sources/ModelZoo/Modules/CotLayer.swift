@@ -22,15 +22,17 @@ import Tensor
 /// `conv1x1.{0,1}`, `bn`, `se.{0,1,3}`.
 /// Probes: `k1` static context, `k2` dynamic context (after BN + Swish), the local attention weights
 /// [C/8 * k*k, H, W] and their mean over channel groups [k*k, H, W], and the radix fusion weights [C, 2].
-public struct CotLayer: Layer {
+public struct CotLayer: UnaryModule {
     public let channels: Int, kernel: Int, shareGroups: Int, attnChannels: Int
-    public let keyEmbed: FoldedConvBN, embed0: FoldedConvBN
-    public let embed3: Conv2dParams
-    public let embedNormWeight: Tensor, embedNormBias: Tensor
-    public let conv1x1: FoldedConvBN
-    public let bn: BatchNorm2dParams
-    public let se0: FoldedConvBN
-    public let se3: Conv2dParams
+    /// key_embed (Conv2d, BN, ReLU), embed.0-2 (Conv2d, BN, ReLU), conv1x1 (Conv2d, BN) and se.0-2 (Conv2d with
+    /// bias, BN, ReLU) as folded convs.
+    let keyEmbed: Child<Conv>, embed0: Child<Conv>
+    let embed3: Child<Conv2d>
+    let embedNorm: Child<GroupNorm>
+    let conv1x1: Child<Conv>
+    let bn: Child<BatchNorm2d>
+    let se0: Child<Conv>
+    let se3: Child<Conv2d>
 
     /// `bnEps`: 1e-5 as the reference builds it; 1e-3 inside an ultralytics model (its `initialize_weights`).
     public init(_ w: WeightScope, channels c: Int, kernel k: Int = 3, bnEps: Float = 1e-5) throws {
@@ -38,32 +40,18 @@ public struct CotLayer: Layer {
         guard k % 2 == 1 else { throw ModuleInputError("CotLayer", "kernel size must be odd, got \(k)") }
         channels = c
         kernel = k
-        shareGroups = c / 8
-        keyEmbed = try FoldedConvBN(w.scope("key_embed"), convKey: "0", bnKey: "1", in: c, out: c, kernel: k, groups: 4, bnEps: bnEps)
-        embed0 = try FoldedConvBN(w.scope("embed"), convKey: "0", bnKey: "1", in: 2 * c, out: c / 2, kernel: 1, bnEps: bnEps)
-        embed3 = try Conv2dParams(w.scope("embed").scope("3"), in: c / 2, out: k * k * c / 8, kernel: 1, bias: true)
-        embedNormWeight = try w.scope("embed").scope("4").tensor("weight", shape: [k * k * c / 8], init: .ones)
-        embedNormBias = try w.scope("embed").scope("4").tensor("bias", shape: [k * k * c / 8], init: .zeros)
-        conv1x1 = try FoldedConvBN(w.scope("conv1x1"), convKey: "0", bnKey: "1", in: c, out: c, kernel: 1, bnEps: bnEps)
-        bn = try BatchNorm2dParams(w.scope("bn"), channels: c, eps: bnEps)
-        attnChannels = max(c * 2 / 4, 32)
-        se0 = try FoldedConvBN(w.scope("se"), convKey: "0", bnKey: "1", in: c, out: attnChannels, kernel: 1, convBias: true, bnEps: bnEps)
-        se3 = try Conv2dParams(w.scope("se").scope("3"), in: attnChannels, out: 2 * c, kernel: 1, bias: true)
-    }
-
-    public var parameterCount: Int {
-        keyEmbed.parameterCount + embed0.parameterCount + embed3.parameterCount + embedNormWeight.count + embedNormBias.count
-            + conv1x1.parameterCount + bn.parameterCount + se0.parameterCount + se3.parameterCount
-    }
-
-    /// Convolutions and norms as thop counts them. thop has no rule for the local aggregation (a custom op in the
-    /// reference), so it is not counted here either; it would add C x H x W x k*k multiply-adds.
-    public func flops(inputShape s: [Int]) -> Double {
-        let h = s[2], wd = s[3], kk = kernel * kernel
-        let perImage = keyEmbed.flops(height: h, width: wd) + embed0.flops(height: h, width: wd) + embed3.flops(height: h, width: wd)
-            + 2 * 4 * Double(kk * channels / 8 * h * wd) + conv1x1.flops(height: h, width: wd) + bn.flops(elements: channels * h * wd)
-            + se0.flops(height: 1, width: 1) + se3.flops(height: 1, width: 1)
-        return Double(s[0]) * perImage
+        let groups = c / 8
+        shareGroups = groups
+        let attn = max(c * 2 / 4, 32)
+        attnChannels = attn
+        keyEmbed = try Child(w, "key_embed") { try Conv($0, c1: c, c2: c, k: k, g: 4, act: .relu, eps: bnEps, keys: ("0", "1")) }
+        embed0 = try Child(w, "embed") { try Conv($0, c1: 2 * c, c2: c / 2, k: 1, act: .relu, eps: bnEps, keys: ("0", "1")) }
+        embed3 = try Child(w, "embed.3") { try Conv2d($0, c1: c / 2, c2: k * k * c / 8, k: 1) }
+        embedNorm = try Child(w, "embed.4") { try GroupNorm($0, groups: groups, channels: k * k * c / 8) }
+        conv1x1 = try Child(w, "conv1x1") { try Conv($0, c1: c, c2: c, k: 1, act: .identity, eps: bnEps, keys: ("0", "1")) }
+        bn = try Child(w, "bn") { try BatchNorm2d($0, channels: c, eps: bnEps) }
+        se0 = try Child(w, "se") { try Conv($0, c1: c, c2: attn, k: 1, act: .relu, eps: bnEps, keys: ("0", "1"), convBias: true) }
+        se3 = try Child(w, "se.3") { try Conv2d($0, c1: attn, c2: 2 * c, k: 1) }
     }
 
     /// The zero-padded local aggregation: v [N, C, H, W], weights [N, C/8, k*k, H, W] -> [N, C, H, W], where
@@ -78,13 +66,13 @@ public struct CotLayer: Layer {
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
         try expectNCHW(x, channels: channels, "CotLayer")
         let n = x.shape[0], c = channels, h = x.shape[2], wd = x.shape[3], kk = kernel * kernel
-        let k = relu(keyEmbed(x))                                                      // [N, C, H, W]
-        let e = embed3(relu(embed0(concat([x, k], axis: 1))))                          // [N, kk*C/8, H, W]
-        let w = groupNorm(e, groups: shareGroups, weight: embedNormWeight, bias: embedNormBias, eps: 1e-5)
-        let v = conv1x1(x)
-        let k2 = silu(bn(aggregate(v, weights: w.reshaped([n, shareGroups, kk, h, wd]))))
+        let k = try keyEmbed(x, ctx)                                                   // [N, C, H, W]
+        let e = try embed3(embed0(concat([x, k], axis: 1), ctx), ctx)                  // [N, kk*C/8, H, W]
+        let w = try embedNorm(e, ctx)
+        let v = try conv1x1(x, ctx)
+        let k2 = silu(try bn(aggregate(v, weights: w.reshaped([n, shareGroups, kk, h, wd])), ctx))
         let gap = mean((k2 + k).reshaped([n, c, h * wd]), axis: 2).reshaped([n, c, 1, 1])
-        let logits = se3(relu(se0(gap))).reshaped([n, c, 2])
+        let logits = try se3(se0(gap, ctx), ctx).reshaped([n, c, 2])
         let radix = softmax(logits, axis: 2)                                            // [N, C, 2]
         let a0 = slice(radix, axis: 2, range: 0 ..< 1).reshaped([n, c, 1, 1])
         let a1 = slice(radix, axis: 2, range: 1 ..< 2).reshaped([n, c, 1, 1])

@@ -23,8 +23,8 @@ import Tensor
 /// point: 4 bilinear taps and one weighting per value channel) is not in that count and is given by `samplingFlops`.
 public struct MSDeformAttn: Sendable {
     public let dModel: Int, levels: Int, heads: Int, points: Int
-    public let samplingOffsets: LinearParams, attentionWeights: LinearParams
-    public let valueProj: LinearParams, outputProj: LinearParams
+    public let samplingOffsets: Linear, attentionWeights: Linear
+    public let valueProj: Linear, outputProj: Linear
 
     public init(_ w: WeightScope, dModel d: Int = 256, levels: Int = 4, heads: Int = 8, points: Int = 4) throws {
         guard heads > 0, d % heads == 0 else { throw ModuleInputError("MSDeformAttn", "d_model (\(d)) must be divisible by n_heads (\(heads))") }
@@ -34,11 +34,11 @@ public struct MSDeformAttn: Sendable {
         self.heads = heads
         self.points = points
         let nOff = heads * levels * points * 2
-        samplingOffsets = try LinearParams(w.scope("sampling_offsets"), in: d, out: nOff, weightInit: .zeros,
+        samplingOffsets = try Linear(w.scope("sampling_offsets"), in: d, out: nOff, weightInit: .zeros,
                                        biasInit: .value(MSDeformAttn.gridInit(heads: heads, levels: levels, points: points)))
-        attentionWeights = try LinearParams(w.scope("attention_weights"), in: d, out: heads * levels * points, weightInit: .zeros, biasInit: .zeros)
-        valueProj = try LinearParams(w.scope("value_proj"), in: d, out: d, weightInit: .xavierUniform(fanIn: d, fanOut: d), biasInit: .zeros)
-        outputProj = try LinearParams(w.scope("output_proj"), in: d, out: d, weightInit: .xavierUniform(fanIn: d, fanOut: d), biasInit: .zeros)
+        attentionWeights = try Linear(w.scope("attention_weights"), in: d, out: heads * levels * points, weightInit: .zeros, biasInit: .zeros)
+        valueProj = try Linear(w.scope("value_proj"), in: d, out: d, weightInit: .xavierUniform(fanIn: d, fanOut: d), biasInit: .zeros)
+        outputProj = try Linear(w.scope("output_proj"), in: d, out: d, weightInit: .xavierUniform(fanIn: d, fanOut: d), biasInit: .zeros)
     }
 
     /// The reference's grid init of the sampling-offset bias, [heads * levels * points * 2].

@@ -21,7 +21,7 @@ public final class ModuleModel: DetectionModel {
         public let stride: Int
         public let defaultImageSize: Int
         public let arguments: String
-        let make: @Sendable (WeightScope) throws -> any Layer
+        let make: @Sendable (WeightScope) throws -> any Module
     }
 
     public static let specs: [Spec] = [
@@ -38,7 +38,7 @@ public final class ModuleModel: DetectionModel {
             try NAM($0, channels: 64)
         },
         Spec(id: "msdeformattn", title: "MSDeformAttn", channels: 64, stride: 8, defaultImageSize: 256, arguments: "[64, 4, 8, 4]") {
-            try MSDeformAttnLayer($0, dModel: 64, levels: 4, heads: 8, points: 4)
+            StatedModule(UnaryGraphLayer(try MSDeformAttnLayer($0, dModel: 64, levels: 4, heads: 8, points: 4)), typeName: "MSDeformAttn")
         },
         Spec(id: "aifi", title: "AIFI", channels: 256, stride: 32, defaultImageSize: 640, arguments: "[256, 1024, 8]") {
             try AIFI($0, channels: 256, hidden: 1024, heads: 8)
@@ -52,8 +52,8 @@ public final class ModuleModel: DetectionModel {
 
     public let spec: Spec
     /// Every catalogue module keeps its input's shape.
-    public let module: any Layer
-    let stem: [Conv2dParams]
+    public let module: any Module
+    let stem: [Conv2d]
     /// Whether the module's weights are the seeded default initialisation.
     let weightsAreDefault: Bool
 
@@ -68,11 +68,11 @@ public final class ModuleModel: DetectionModel {
         let stemStore = WeightStore(.initialise(seed: 0x5EED))
         let steps = max(Int(Foundation.log2(Double(s.stride)).rounded()), 1)
         var cin = 3
-        var convs: [Conv2dParams] = []
+        var convs: [Conv2d] = []
         for i in 0 ..< steps {
             let cout = i == steps - 1 ? s.channels : min(s.channels, 16 << i)
-            convs.append(try Conv2dParams(stemStore.root.scope("stem").scope(i), in: cin, out: cout, kernel: 3, stride: 2, padding: 1,
-                                      bias: false, weightInit: .kaimingUniform(fanIn: cin * 9)))
+            convs.append(try Conv2d(stemStore.root.scope("stem").scope(i), c1: cin, c2: cout, k: 3, stride: 2, padding: 1,
+                                    bias: false, weightInit: .kaimingUniform(fanIn: cin * 9)))
             cin = cout
         }
         stem = convs
@@ -129,8 +129,14 @@ public final class ModuleModel: DetectionModel {
             LayerRow(index: 0, from: [-1], repeats: 1, params: stem.reduce(0) { $0 + $1.parameterCount }, module: "FixedRandomStem",
                      arguments: "[3, \(spec.channels), stride \(spec.stride)]", flops: flops, outputShape: fshape),
             LayerRow(index: 1, from: [-1], repeats: 1, params: module.parameterCount, module: spec.title,
-                     arguments: spec.arguments, flops: module.flops(inputShape: fshape), outputShape: fshape),
+                     arguments: spec.arguments, flops: moduleFlops(inputShape: fshape), outputShape: fshape,
+                     children: (try? CallRecorder.measure(module, inputs: [fshape], path: "module"))?.rows(under: 0) ?? []),
         ]
+    }
+
+    /// The module's FLOPs on a feature map of this shape (one shape pass).
+    public func moduleFlops(inputShape: [Int]) -> Double {
+        module.flops(inputShape: inputShape)
     }
 
     /// A feature map [1, C, H, W] or an image [1, 3, H, W] (which the stem turns into one).
@@ -163,11 +169,11 @@ public final class ModuleModel: DetectionModel {
         let ctx = ForwardContext(trace: trace, path: "module")
         try ctx.checkCancelled()
         let start = DispatchTime.now().uptimeNanoseconds
-        let y = try module.forward(x, ctx)
+        let y = try module.forward([x], ctx).main
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         if let trace {
             trace.record(TraceStep(index: index, path: "module", moduleType: spec.title, inputShapes: [x.shape], outputShape: y.shape,
-                                   output: y, params: module.parameterCount, flops: module.flops(inputShape: x.shape), seconds: seconds))
+                                   output: y, params: module.parameterCount, flops: moduleFlops(inputShape: x.shape), seconds: seconds))
             if y.rank == 4 { ctx.probe("output feature map", .featureMap(unbatched(y))) }
         }
         return ModelOutput(output: y, extras: ["features": x], detections: [])

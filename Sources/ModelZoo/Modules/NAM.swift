@@ -12,9 +12,9 @@ import Tensor
 ///
 /// Shapes: x [N, C, H, W] -> [N, C, H, W]. Keys: `Channel_Att.bn2.{weight,bias,running_mean,running_var}`.
 /// Probes: `channel weights` [C] (a bar chart), the gate `sigmoid(w * BN(x))` [C, H, W], the gated map [C, H, W].
-public struct NAM: Layer {
+public struct NAM: UnaryModule {
     public let channels: Int
-    public let bn: BatchNorm2dParams
+    let bn: Child<BatchNorm2d>
     /// |gamma| / sum |gamma|, fixed at load time.
     public let channelWeights: Tensor
 
@@ -22,20 +22,15 @@ public struct NAM: Layer {
     /// sets every BatchNorm2d's eps to 1e-3 (the registry passes that).
     public init(_ w: WeightScope, channels c: Int, bnEps: Float = 1e-5) throws {
         channels = c
-        bn = try BatchNorm2dParams(w.scope("Channel_Att").scope("bn2"), channels: c, eps: bnEps)
-        let a = abs(bn.gamma)
+        bn = try Child(w, "Channel_Att.bn2") { try BatchNorm2d($0, channels: c, eps: bnEps) }
+        let a = abs(bn.module.gamma)
         let total = a.data.reduce(0, +)
         channelWeights = a * (total > 0 ? 1 / total : 0)
     }
 
-    public var parameterCount: Int { bn.parameterCount }
-
-    /// thop counts the batch norm only (4 ops an element); the scaling, sigmoid and product are element-wise.
-    public func flops(inputShape: [Int]) -> Double { bn.flops(elements: inputShape.reduce(1, *)) }
-
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
         try expectNCHW(x, channels: channels, "NAM")
-        let gate = sigmoid(bn(x) * channelWeights.reshaped([1, channels, 1, 1]))
+        let gate = sigmoid(try bn(x, ctx) * channelWeights.reshaped([1, channels, 1, 1]))
         let y = gate * x
         ctx.probe("channel weights: |gamma| / sum |gamma|", .channelWeights(channelWeights), name: "channel_weights")
         ctx.probe("gate: sigmoid(w * BN(x))", .contextMap(unbatched(slice(gate, axis: 0, range: 0 ..< 1)), signed: false), name: "gate")

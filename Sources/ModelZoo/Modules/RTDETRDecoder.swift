@@ -6,19 +6,19 @@ import Tensor
 /// multi-scale features around each query's reference box, a ReLU FFN; post-norm after each.
 /// Keys: `self_attn.*`, `norm1`, `cross_attn.*`, `norm2`, `linear1`, `linear2`, `norm3`.
 public struct RTDETRDecoderLayer: Sendable {
-    public let selfAttn: MultiheadAttentionParams
+    public let selfAttn: MultiheadAttention
     public let crossAttn: MSDeformAttn
-    public let norm1: LayerNormParams, norm2: LayerNormParams, norm3: LayerNormParams
-    public let linear1: LinearParams, linear2: LinearParams
+    public let norm1: LayerNorm, norm2: LayerNorm, norm3: LayerNorm
+    public let linear1: Linear, linear2: Linear
 
     public init(_ w: WeightScope, hidden d: Int, heads: Int, ffn: Int, levels: Int, points: Int) throws {
-        selfAttn = try MultiheadAttentionParams(w.scope("self_attn"), embedDim: d, heads: heads)
-        norm1 = try LayerNormParams(w.scope("norm1"), dim: d)
+        selfAttn = try MultiheadAttention(w.scope("self_attn"), embedDim: d, heads: heads)
+        norm1 = try LayerNorm(w.scope("norm1"), dim: d)
         crossAttn = try MSDeformAttn(w.scope("cross_attn"), dModel: d, levels: levels, heads: heads, points: points)
-        norm2 = try LayerNormParams(w.scope("norm2"), dim: d)
-        linear1 = try LinearParams(w.scope("linear1"), in: d, out: ffn)
-        linear2 = try LinearParams(w.scope("linear2"), in: ffn, out: d)
-        norm3 = try LayerNormParams(w.scope("norm3"), dim: d)
+        norm2 = try LayerNorm(w.scope("norm2"), dim: d)
+        linear1 = try Linear(w.scope("linear1"), in: d, out: ffn)
+        linear2 = try Linear(w.scope("linear2"), in: ffn, out: d)
+        norm3 = try LayerNorm(w.scope("norm3"), dim: d)
     }
 
     public var parameterCount: Int {
@@ -71,18 +71,18 @@ public struct RTDETRDecoderLayer: Sendable {
 /// self-attention [heads, nq, nq], `decoder.layers.{l}.boxes` the boxes after layer l [nq, 4].
 public struct RTDETRDecoder: Sendable {
     public let nc: Int, inputChannels: [Int], hidden: Int, queries: Int, heads: Int, points: Int
-    public let inputProj: [FoldedConvBN]
+    public let inputProj: [Conv]
     public let layers: [RTDETRDecoderLayer]
     public let denoisingClassEmbed: Tensor
-    public let queryPosHead: MLPParams
-    public let encOutput: LinearParams, encNorm: LayerNormParams
-    public let encScoreHead: LinearParams
-    public let encBBoxHead: MLPParams
-    public let decScoreHead: [LinearParams]
-    public let decBBoxHead: [MLPParams]
+    public let queryPosHead: MLP
+    public let encOutput: Linear, encNorm: LayerNorm
+    public let encScoreHead: Linear
+    public let encBBoxHead: MLP
+    public let decScoreHead: [Linear]
+    public let decBBoxHead: [MLP]
     /// Every layer's `cross_attn.value_proj` stacked ([layers * hd, hd] and [layers * hd]): the features are projected
     /// for all layers by one matrix product.
-    let stackedValueProj: LinearParams
+    let stackedValueProj: Linear
 
     /// ultralytics' signature: RTDETRDecoder(nc, ch, hd=256, nq=300, ndp=4, nh=8, ndl=6, d_ffn=1024). `bnEps` is the
     /// input projections' batch-norm eps: 1e-5 standalone, 1e-3 inside an ultralytics model (`initialize_weights`).
@@ -97,27 +97,27 @@ public struct RTDETRDecoder: Sendable {
         heads = nh
         points = ndp
         inputProj = try channels.enumerated().map { i, c in
-            try FoldedConvBN(w.scope("input_proj").scope(i), convKey: "0", bnKey: "1", in: c, out: hd, kernel: 1,
-                   bnEps: bnEps, weightInit: .xavierUniform(fanIn: c, fanOut: hd))
+            try Conv(w.scope("input_proj").scope(i), c1: c, c2: hd, k: 1, act: .identity, eps: bnEps, keys: ("0", "1"),
+                     weightInit: .xavierUniform(fanIn: c, fanOut: hd))
         }
         layers = try (0 ..< ndl).map { l in
             try RTDETRDecoderLayer(w.scope("decoder").scope("layers").scope(l), hidden: hd, heads: nh, ffn: ffn, levels: channels.count, points: ndp)
         }
         denoisingClassEmbed = try w.scope("denoising_class_embed").tensor("weight", shape: [nc, hd], init: .normal(mean: 0, std: 1))
-        queryPosHead = try MLPParams(w.scope("query_pos_head"), input: 4, hidden: 2 * hd, output: hd, layers: 2, inits: [
+        queryPosHead = try MLP(w.scope("query_pos_head"), input: 4, hidden: 2 * hd, output: hd, layers: 2, inits: [
             0: (.xavierUniform(fanIn: 4, fanOut: 2 * hd), .kaimingUniform(fanIn: 4)),
             1: (.xavierUniform(fanIn: 2 * hd, fanOut: hd), .kaimingUniform(fanIn: 2 * hd)),
         ])
         // bias_init_with_prob(0.01) / 80 * nc
         let biasCls = -Foundation.log((1 - 0.01) / 0.01) / 80 * Float(nc)
-        encOutput = try LinearParams(w.scope("enc_output").scope("0"), in: hd, out: hd, weightInit: .xavierUniform(fanIn: hd, fanOut: hd))
-        encNorm = try LayerNormParams(w.scope("enc_output").scope("1"), dim: hd)
-        encScoreHead = try LinearParams(w.scope("enc_score_head"), in: hd, out: nc, biasInit: .constant(biasCls))
+        encOutput = try Linear(w.scope("enc_output").scope("0"), in: hd, out: hd, weightInit: .xavierUniform(fanIn: hd, fanOut: hd))
+        encNorm = try LayerNorm(w.scope("enc_output").scope("1"), dim: hd)
+        encScoreHead = try Linear(w.scope("enc_score_head"), in: hd, out: nc, biasInit: .constant(biasCls))
         let zeroLast: [Int: (WeightInit, WeightInit)] = [2: (.zeros, .zeros)]
-        encBBoxHead = try MLPParams(w.scope("enc_bbox_head"), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast)
-        decScoreHead = try (0 ..< ndl).map { try LinearParams(w.scope("dec_score_head").scope($0), in: hd, out: nc, biasInit: .constant(biasCls)) }
-        decBBoxHead = try (0 ..< ndl).map { try MLPParams(w.scope("dec_bbox_head").scope($0), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast) }
-        stackedValueProj = LinearParams(weight: concat(layers.map { $0.crossAttn.valueProj.weight }, axis: 0),
+        encBBoxHead = try MLP(w.scope("enc_bbox_head"), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast)
+        decScoreHead = try (0 ..< ndl).map { try Linear(w.scope("dec_score_head").scope($0), in: hd, out: nc, biasInit: .constant(biasCls)) }
+        decBBoxHead = try (0 ..< ndl).map { try MLP(w.scope("dec_bbox_head").scope($0), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast) }
+        stackedValueProj = Linear(weight: concat(layers.map { $0.crossAttn.valueProj.weight }, axis: 0),
                                         bias: concat(layers.map { $0.crossAttn.valueProj.bias! }, axis: 0))
     }
 

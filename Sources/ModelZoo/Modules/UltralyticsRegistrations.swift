@@ -65,7 +65,7 @@ extension UltralyticsRegistry {
             let cm = try ctx.int(0, default: 2048, name: "cm"), heads = try ctx.int(1, default: 8, name: "num_heads")
             do {
                 let m = try AIFI(ctx.weights, channels: ctx.c1, hidden: cm, heads: heads)
-                return BuiltLayer(UnaryGraphLayer(m), outputChannels: ctx.c1, arguments: [.int(ctx.c1)] + ctx.args,
+                return BuiltLayer(m, outputChannels: ctx.c1, arguments: [.int(ctx.c1)] + ctx.args,
                                   typeName: "ultralytics.nn.modules.transformer.AIFI")
             } catch { throw wrap(error, ctx) }
         }
@@ -86,14 +86,14 @@ extension UltralyticsRegistry {
         r.add("CoTAttention") { ctx in
             let k = try kernelArg(ctx)
             do {
-                return BuiltLayer(UnaryGraphLayer(try CoTAttention(ctx.weights, channels: ctx.c1, kernel: k, bnEps: ultralyticsBNEps)),
+                return BuiltLayer(try CoTAttention(ctx.weights, channels: ctx.c1, kernel: k, bnEps: ultralyticsBNEps),
                                   outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(k)])
             } catch { throw wrap(error, ctx) }
         }
         r.add("CotLayer") { ctx in
             let k = try kernelArg(ctx)
             do {
-                return BuiltLayer(UnaryGraphLayer(try CotLayer(ctx.weights, channels: ctx.c1, kernel: k, bnEps: ultralyticsBNEps)),
+                return BuiltLayer(try CotLayer(ctx.weights, channels: ctx.c1, kernel: k, bnEps: ultralyticsBNEps),
                                   outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(k)])
             } catch { throw wrap(error, ctx) }
         }
@@ -101,11 +101,11 @@ extension UltralyticsRegistry {
             let a = try ints(ctx)
             let red = a.first ?? 1
             guard red > 0 else { throw ctx.error("reduction must be positive, got \(red)") }
-            return BuiltLayer(UnaryGraphLayer(try ContextAggregation(ctx.weights, channels: ctx.c1, reduction: red)),
+            return BuiltLayer(try ContextAggregation(ctx.weights, channels: ctx.c1, reduction: red),
                               outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(red)])
         }
         let nam: Builder = { ctx in
-            BuiltLayer(UnaryGraphLayer(try NAM(ctx.weights, channels: ctx.c1, bnEps: ultralyticsBNEps)), outputChannels: ctx.c1, arguments: [.int(ctx.c1)])
+            BuiltLayer(try NAM(ctx.weights, channels: ctx.c1, bnEps: ultralyticsBNEps), outputChannels: ctx.c1, arguments: [.int(ctx.c1)])
         }
         r.add("NAMAttention", nam)
         r.add("NAM", nam)
@@ -118,12 +118,12 @@ extension UltralyticsRegistry {
             guard c1 == ctx.c1 else { throw ctx.error("c1 (\(c1)) does not match the input channels (\(ctx.c1))") }
             do {
                 let m = try ResNetLayerCoT(ctx.weights, c1: c1, c2: c2, s: s, n: n, e: e)
-                return BuiltLayer(UnaryGraphLayer(m, outputShape: { m.outputShape($0) }), outputChannels: e * c2, arguments: ctx.args)
+                return BuiltLayer(m, outputChannels: e * c2, arguments: ctx.args)
             } catch { throw wrap(error, ctx) }
         }
         r.add("CoTResNetLayer") { ctx in try UltralyticsRegistry.builder("ResNetLayer_CoT")!(ctx) }
-        r.add("HGBlock_NAM", buildHGBlockNAM)
-        r.add("HGBlockNAM", buildHGBlockNAM)
+        r.add("HGBlock_NAM", HGBlock.buildNAM)
+        r.add("HGBlockNAM", HGBlock.buildNAM)
         r.add("MSDeformAttn") { ctx in
             let levels = try ctx.int(0, default: 4, name: "n_levels"), heads = try ctx.int(1, default: 8, name: "n_heads")
             let points = try ctx.int(2, default: 4, name: "n_points")
@@ -131,29 +131,6 @@ extension UltralyticsRegistry {
                 let m = try MSDeformAttnLayer(ctx.weights, dModel: ctx.c1, levels: levels, heads: heads, points: points)
                 return BuiltLayer(UnaryGraphLayer(m), outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(levels), .int(heads), .int(points)])
             } catch { throw wrap(error, ctx) }
-        }
-    }
-
-    /// HGBlock_NAM consumes its repeat count like HGBlock (parse_model inserts n into the arguments and builds one
-    /// module). The registry is still being set up when `registerAttentionModules` runs, so the module is marked
-    /// as handling its repeats on its first build, before the graph builder asks.
-    @Sendable static func buildHGBlockNAM(_ ctx: BuildContext) throws -> BuiltLayer {
-        if !UltralyticsRegistry.handlesRepeats(ctx.module) {
-            UltralyticsRegistry.register(ctx.module, handlesRepeats: true, buildHGBlockNAM)
-        }
-        // HGBlock's parse_model handling: args = [c1, cm, c2, k, n, lightconv, shortcut] (n inserted at 4).
-        var full: [LayerArg] = [.int(ctx.c1)] + ctx.args
-        full.insert(.int(ctx.repeats), at: min(4, full.count))
-        func at(_ i: Int) -> LayerArg? { i < full.count ? full[i] : nil }
-        // (parse_model does not width-scale HGBlock's channels.)
-        guard let cm = at(1)?.intValue, let c2 = at(2)?.intValue else { throw ctx.error("needs [cm, c2, k, lightconv, shortcut]") }
-        let k = at(3)?.intValue ?? 3, n = at(4)?.intValue ?? 6
-        let light = at(5)?.boolValue ?? false, shortcut = at(6)?.boolValue ?? false
-        do {
-            let m = try HGBlockNAM(ctx.weights, c1: ctx.c1, cm: cm, c2: c2, k: k, n: n, lightconv: light, shortcut: shortcut)
-            return BuiltLayer(UnaryGraphLayer(m, outputShape: { [$0[0], c2, $0[2], $0[3]] }), outputChannels: c2, arguments: full)
-        } catch let e as ModuleInputError {
-            throw ctx.error(e.problem)
         }
     }
 }

@@ -213,10 +213,7 @@ public struct UltralyticsGraph: Sendable {
 
     /// The FLOPs of one layer for inputs of these shapes, from a shape pass of that layer alone.
     func flops(_ node: GraphNode, inputShapes: [[Int]]) -> Double {
-        let recorder = CallRecorder()
-        let ctx = ForwardContext(trace: nil, path: "model.\(node.index)", recorder: recorder)
-        _ = try? Tensor.shapePass { try ctx.call(node.layer, key: nil, inputShapes.map { Tensor(shapeOnly: $0) }) }
-        return recorder.calls.first?.flops ?? 0
+        (try? CallRecorder.measure(node.layer, inputs: inputShapes, path: "model.\(node.index)"))?.calls.first?.flops ?? 0
     }
 
     /// What the shape pass measures of the graph at one input shape: each layer's input and output shapes, FLOPs
@@ -297,7 +294,7 @@ extension UltralyticsRegistry {
     static var repeatModules: Set<String> {
         repeatLock.lock(); defer { repeatLock.unlock() }
         return Set(["BottleneckCSP", "C1", "C2", "C2f", "C3k2", "C2fAttn", "C3", "C3TR", "C3Ghost", "C3x", "RepC3",
-                "C2fPSA", "C2fCIB", "C2PSA", "A2C2f", "HGBlock"]).union(extraRepeatModules)
+                "C2fPSA", "C2fCIB", "C2PSA", "A2C2f", "HGBlock", "HGBlock_NAM", "HGBlockNAM"]).union(extraRepeatModules)
     }
 
     /// Registers a builder for a module that consumes `ctx.repeats` itself (it is not wrapped in a Sequential).

@@ -3,26 +3,40 @@ import Tensor
 
 /// `HGBlock`: n chained Conv or LightConv (k x k, ReLU), all outputs concatenated with the input, squeeze (sc)
 /// to c2/2 and excite (ec) to c2, with a residual when `shortcut` and c1 == c2.
+/// `HGBlock_NAM` (seed 003's "HGBlock with NAM") is the same block with NAM channel attention (`nam`) on the
+/// excited map, before the residual.
 public struct HGBlock: UnaryModule {
     let m: [Child<AnyModule>]
     let sc: Child<Conv>, ec: Child<Conv>
+    let nam: Child<NAM>?
     let add: Bool
+    let c1: Int
 
     public init(_ w: WeightScope, c1: Int, cm: Int, c2: Int, k: Int = 3, n: Int = 6, lightconv: Bool = false,
-                shortcut: Bool = false, act: Activation = .relu) throws {
+                shortcut: Bool = false, act: Activation = .relu, withNAM: Bool = false) throws {
+        guard c1 > 0, cm > 0, c2 > 1, n > 0, k > 0 else {
+            throw ModuleInputError(withNAM ? "HGBlock_NAM" : "HGBlock", "channels, n and k must be positive (c1 \(c1), cm \(cm), c2 \(c2), n \(n), k \(k))")
+        }
+        self.c1 = c1
         m = try [Child](w, "m", count: n) { i, s in
             let cin = i == 0 ? c1 : cm
             return AnyModule(lightconv ? try LightConv(s, c1: cin, c2: cm, k: k, act: act) : try Conv(s, c1: cin, c2: cm, k: k, act: act))
         }
         sc = try Child(w, "sc") { try Conv($0, c1: c1 + n * cm, c2: c2 / 2, k: 1, act: act) }
         ec = try Child(w, "ec") { try Conv($0, c1: c2 / 2, c2: c2, k: 1, act: act) }
+        // ultralytics' initialize_weights sets every BatchNorm2d's eps to 1e-3, NAM's included.
+        nam = withNAM ? try Child(w, "nam") { try NAM($0, channels: c2, bnEps: 1e-3) } : nil
         add = shortcut && c1 == c2
     }
 
+    public var typeName: String { nam == nil ? "HGBlock" : "HGBlock_NAM" }
+
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
+        try expectNCHW(x, channels: c1, typeName)
         var ys = [x]
         for b in m { ys.append(try b(ys[ys.count - 1], ctx)) }
-        let y = try ec(sc(concat(ys, axis: 1), ctx), ctx)
+        var y = try ec(sc(concat(ys, axis: 1), ctx), ctx)
+        if let nam { y = try nam(y, ctx) }
         return add ? y + x : y
     }
 
@@ -32,6 +46,17 @@ public struct HGBlock: UnaryModule {
         let a = try hgBlockArguments(ctx)
         let layer = try HGBlock(ctx.weights, c1: ctx.c1, cm: a.cm, c2: a.c2, k: a.k, n: a.n, lightconv: a.light, shortcut: a.shortcut)
         return BuiltLayer(layer, outputChannels: a.c2, arguments: a.printed)
+    }
+
+    /// `HGBlock_NAM` rows: HGBlock's arguments.
+    static func buildNAM(_ ctx: BuildContext) throws -> BuiltLayer {
+        let a = try hgBlockArguments(ctx)
+        do {
+            let layer = try HGBlock(ctx.weights, c1: ctx.c1, cm: a.cm, c2: a.c2, k: a.k, n: a.n, lightconv: a.light, shortcut: a.shortcut, withNAM: true)
+            return BuiltLayer(layer, outputChannels: a.c2, arguments: a.printed)
+        } catch let e as ModuleInputError {
+            throw ctx.error(e.problem)
+        }
     }
 }
 
