@@ -88,6 +88,17 @@ final class PredictGoldenTests: XCTestCase {
         XCTAssertLessThanOrEqual(a.box, 1e-2)
     }
 
+    /// A YOLO11 checkpoint as ultralytics 8.4 saves it after training (strip_optimizer: the fp16 model with C3k2,
+    /// C2PSA and the DWConv class branch), opened from the file alone.
+    func testYOLO11PredictEqualsUltralytics() throws {
+        let a = try check("yolo11", outputTolerance: 1e-3)
+        XCTAssertEqual(try openModel(path("yolo11.pt")).family, "YOLO11")
+        XCTAssertGreaterThan(a.detections, 0, "the trained fixture detects the rectangles")
+        XCTAssertLessThanOrEqual(a.score, 1e-4)
+        XCTAssertLessThanOrEqual(a.box, 1e-2)
+        print("YOLO11 predict: \(a)")
+    }
+
     func testRTDETRPredictEqualsUltralytics() throws {
         // Measured: input bytes identical, raw output (normalised boxes, scores) 1.5e-4, scores 7.4e-5, boxes 0.043 px.
         let a = try check("rtdetr", outputTolerance: 1e-3)
