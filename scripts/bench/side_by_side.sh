@@ -5,7 +5,7 @@
 # scripts/bench/onnx_ultralytics.py with RUNS timed runs each. Prints the CPU, each round's medians, the median of
 # the round medians and the ratios detr-tui / PyTorch and detr-tui / onnxruntime.
 #
-# Usage: scripts/bench/side_by_side.sh MODEL [ROUNDS] [RUNS]    (MODEL: yolov8n/s/m/l/x, rtdetr-l, ...)
+# Usage: scripts/bench/side_by_side.sh MODEL [ROUNDS] [RUNS]    (MODEL: yolov8n/s/m/l/x, yolo11n/s/m/l/x, rtdetr-l, ...)
 # Needs a release build (swift build -c release) and python with torch, ultralytics, onnx and onnxruntime
 # (PYTHON=...). THREADS (default: nproc, every processor) sets every engine's threads; the model is exported once, to a temporary directory.
 set -euo pipefail
@@ -17,7 +17,7 @@ python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 bin="$here/.build/release/detr-tui"
 case "$model" in
-  yolov8?) yaml="$here/assets/models/yolov8.yaml"; scale=(--scale "${model#yolov8}") ;;
+  yolo*[nsmblx]) yaml="$here/assets/models/${model%?}.yaml"; scale=(--scale "${model: -1}") ;;   # yolov8n, yolo11s, ...
   *) yaml="$here/assets/models/$model.yaml"; scale=() ;;
 esac
 tmp=$(mktemp -d)
