@@ -26,6 +26,12 @@ long ck_conv_block_panels(long k) {
     return nb < 1 ? 1 : nb > CK_BLOCK_PANELS ? CK_BLOCK_PANELS : nb;
 }
 
+/* The same for the AVX-512 kernel, which takes the panels two at a time: an even number. */
+long ck_conv_block_panels_avx512(long k) {
+    const long nb = ck_conv_block_panels(k);
+    return nb < 2 ? 2 : nb / 2 * 2;
+}
+
 void ck_pack_weights4(const float *w, long m, long k, float *ap) {
     for (long o0 = 0; o0 < m; o0 += 4) {
         float *dst = ap + o0 * k;
@@ -239,6 +245,75 @@ static inline CK_AVX2 void ck_kernel_4x24(long k, const float *a, const float *b
     for (long r = 0; r < rows; r++) memcpy(out + r * ldo, t[r], (size_t)cols * sizeof(float));
 }
 
+
+/* The AVX-512 micro-kernel: out rows 0 ..< rows (rows <= 8), columns 0 ..< cols (cols <= 48) = bias + a (k x 8) * b
+   (k rows of 48 floats), an 8 x 48 register block (24 zmm accumulators of the 32 registers, three panel vectors and
+   a broadcast), from the operands the AVX2 kernel reads, unchanged: the 8 rows are two 4-row weight panels (a0, a1;
+   a1 = a0 when rows <= 4) and the 48 columns two 24-wide panels (b0, b1; b1 = b0 when cols <= 24), row i of each at
+   + off[i] (taps read in place) or + i * ldb. Lanes 16 ..< 32 straddle the panels: the last 8 floats of b0's row and
+   the first 8 of b1's, one load with an insert. */
+static CK_AVX512 __attribute__((noinline)) void ck_kernel_8x48(long k, const float *a0, const float *a1,
+                                                               const float *b0, const float *b1, long ldb,
+                                                               const long *off, const float *bias, int act, long rows,
+                                                               float *out, long ldo, long cols) {
+    __m512 c[8][3];
+    for (int r = 0; r < 8; r++)
+        for (int v = 0; v < 3; v++) c[r][v] = _mm512_setzero_ps();
+#define CK_STEP(o)                                                                                                  \
+    do {                                                                                                            \
+        const float *p0 = b0 + (o), *p1 = b1 + (o);                                                                 \
+        const __m512 x0 = _mm512_loadu_ps(p0);                                                                      \
+        const __m512 x1 = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p0 + 16)), _mm256_loadu_ps(p1), 1); \
+        const __m512 x2 = _mm512_loadu_ps(p1 + 8);                                                                  \
+        for (int r = 0; r < 8; r++) {                                                                               \
+            const __m512 s = _mm512_set1_ps(r < 4 ? a0[r] : a1[r - 4]);                                             \
+            c[r][0] = _mm512_fmadd_ps(x0, s, c[r][0]);                                                              \
+            c[r][1] = _mm512_fmadd_ps(x1, s, c[r][1]);                                                              \
+            c[r][2] = _mm512_fmadd_ps(x2, s, c[r][2]);                                                              \
+        }                                                                                                           \
+        a0 += 4; a1 += 4;                                                                                           \
+    } while (0)
+    if (off) {
+        for (long i = 0; i < k; i++) CK_STEP(off[i]);
+    } else {
+        for (long i = 0; i < k; i++) CK_STEP(i * ldb);
+    }
+#undef CK_STEP
+    const __mmask16 m0 = ck_lanes16(cols), m1 = ck_lanes16(cols - 16), m2 = ck_lanes16(cols - 32);
+    for (int r = 0; r < 8; r++) {
+        if (r >= rows) break;
+        const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+        for (int v = 0; v < 3; v++) {
+            __m512 x = _mm512_add_ps(c[r][v], b);
+            if (act == 3) x = ck_relu16(x);
+            else if (act >= 0) x = ck_act16(x, act);
+            c[r][v] = x;
+        }
+        float *o = out + r * ldo;
+        if (cols == 48) {
+            _mm512_storeu_ps(o, c[r][0]); _mm512_storeu_ps(o + 16, c[r][1]); _mm512_storeu_ps(o + 32, c[r][2]);
+        } else {
+            _mm512_mask_storeu_ps(o, m0, c[r][0]);
+            _mm512_mask_storeu_ps(o + 16, m1, c[r][1]);
+            _mm512_mask_storeu_ps(o + 32, m2, c[r][2]);
+        }
+    }
+}
+
+/* One tile of the product for the drivers below: rows o ..< o + (wide ? 8 : 4) (at most m) of the weights packed by
+   ck_pack_weights4 (ap, k columns), times one panel b0 (cols <= 24) or, with `wide` (the AVX-512 kernel), two
+   adjacent panels b0 and b1 (cols <= 48; b1 = b0 for one), written to out (rows ldo apart). */
+static inline CK_AVX2 void ck_tile(int wide, long k, const float *ap, long o, long m, const float *b0, const float *b1,
+                                   long ldb, const long *off, const float *bias, int act, float *out, long ldo, long cols) {
+    const long rows = m - o < (wide ? 8 : 4) ? m - o : (wide ? 8 : 4);
+    if (wide) {
+        ck_kernel_8x48(k, ap + o * k, rows > 4 ? ap + (o + 4) * k : ap + o * k, b0, b1, ldb, off, bias ? bias + o : 0,
+                       act, rows, out + o * ldo, ldo, cols);
+    } else {
+        ck_kernel_4x24(k, ap + o * k, b0, ldb, off, bias ? bias + o : 0, act, rows, out + o * ldo, ldo, cols);
+    }
+}
+
 /* Whether the 24 output pixels from q (stride 1 along rows) lie in one output row with every tap of theirs inside the
    input, and can be read in place: row r of their im2col columns is then x + base + off[r]. */
 static inline long ck_interior_panel(const ck_conv_geom *g, long q, long cols, long *base) {
@@ -251,10 +326,11 @@ static inline long ck_interior_panel(const ck_conv_geom *g, long q, long cols, l
     return 1;
 }
 
-CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                                 int act, float *out, long p0, long p1, float *panel) {
+/* The drivers take `wide`: 0 runs the AVX2 kernel (4 x 24), 1 the AVX-512 one (8 x 48, two panels at a time). */
+static inline CK_AVX2 void ck_conv_panels(int wide, const float *x, const ck_conv_geom *g, const float *ap, long m,
+                                          const float *bias, int act, float *out, long p0, long p1, float *panel) {
     const long k = g->cin * g->kh * g->kw, ldo = g->out_h * g->out_w;
-    const long block = ck_conv_block_panels(k) * 24;
+    const long block = (wide ? ck_conv_block_panels_avx512(k) : ck_conv_block_panels(k)) * 24;
     long *off = g->sw == 1 ? malloc((size_t)k * sizeof(long)) : 0;
     if (off) {
         long r = 0;
@@ -276,18 +352,31 @@ CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const fl
         /* Output channels outside, panels inside: each output row gets the block's pixels in one run of whole
            cache lines (panel by panel, the 4 x 24 stores of many rows a plane apart evict each other's
            partly written lines when planes are a multiple of 4 KB). */
-        for (long o = 0; o < m; o += 4) {
-            const long rows = m - o < 4 ? m - o : 4;
-            for (long q = 0; q < nv; q += 24) {
-                const long cols = nv - q < 24 ? nv - q : 24;
-                const int direct = skip[q / 24];
-                const float *b = direct ? x + base[q / 24] : panel + (q / 24) * k * 24;
-                ck_kernel_4x24(k, ap + o * k, b, 24, direct ? off : 0, bias ? bias + o : 0, act, rows,
-                               out + o * ldo + q0 + q, ldo, cols);
+        for (long o = 0; o < m; o += wide ? 8 : 4) {
+            for (long q = 0; q < nv;) {
+                const long p = q / 24;
+                /* two panels when wide and both are read the same way (in place or from the panel buffer) */
+                const int pair = wide && q + 24 < nv && skip[p] == skip[p + 1];
+                const long cols = nv - q < (pair ? 48 : 24) ? nv - q : (pair ? 48 : 24);
+                const int direct = skip[p];
+                const float *b0 = direct ? x + base[p] : panel + p * k * 24;
+                const float *b1 = !pair ? b0 : direct ? x + base[p + 1] : panel + (p + 1) * k * 24;
+                ck_tile(wide, k, ap, o, m, b0, b1, 24, direct ? off : 0, bias, act, out + q0 + q, ldo, cols);
+                q += pair ? 48 : 24;
             }
         }
     }
     free(off);
+}
+
+CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                 int act, float *out, long p0, long p1, float *panel) {
+    ck_conv_panels(0, x, g, ap, m, bias, act, out, p0, p1, panel);
+}
+
+CK_AVX2 void ck_conv_panels_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                   int act, float *out, long p0, long p1, float *panel) {
+    ck_conv_panels(1, x, g, ap, m, bias, act, out, p0, p1, panel);
 }
 
 long ck_s2band_ld(const ck_conv_geom *g) { return g->out_w + g->kw / 2 + 25; }
@@ -321,27 +410,37 @@ static inline CK_AVX2 void ck_band_row(const float *x, const ck_conv_geom *g, lo
     }
 }
 
-CK_AVX2 void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                                 int act, float *out, long i0, long i1, float *band) {
+static inline CK_AVX2 void ck_conv_s2band(int wide, const float *x, const ck_conv_geom *g, const float *ap, long m,
+                                          const float *bias, int act, float *out, long i0, long i1, float *band) {
     const long k = g->cin * g->kh * g->kw, ld = ck_s2band_ld(g), plane = g->out_h * g->out_w, ow = g->out_w;
     long *off = malloc((size_t)k * sizeof(long));
     long r = 0;
     for (long c = 0; c < g->cin; c++)
         for (long ki = 0; ki < g->kh; ki++)
             for (long kj = 0; kj < g->kw; kj++) off[r++] = (c * g->kh + ki) * 2 * ld + (kj & 1) * ld + kj / 2;
+    const long step = wide ? 48 : 24;
     for (long i = i0; i < i1; i++) {
         for (long c = 0; c < g->cin; c++)
             for (long ki = 0; ki < g->kh; ki++) ck_band_row(x, g, c, 2 * i + ki, ld, band + (c * g->kh + ki) * 2 * ld);
-        for (long o = 0; o < m; o += 4) {
-            const long rows = m - o < 4 ? m - o : 4;
-            for (long j = 0; j < ow; j += 24) {
-                const long cols = ow - j < 24 ? ow - j : 24;
-                ck_kernel_4x24(k, ap + o * k, band + j, 0, off, bias ? bias + o : 0, act, rows,
-                               out + o * plane + i * ow + j, plane, cols);
+        for (long o = 0; o < m; o += wide ? 8 : 4) {
+            for (long j = 0; j < ow; j += step) {
+                const long cols = ow - j < step ? ow - j : step;
+                ck_tile(wide, k, ap, o, m, band + j, cols > 24 ? band + j + 24 : band + j, 0, off, bias, act,
+                        out + i * ow + j, plane, cols);
             }
         }
     }
     free(off);
+}
+
+CK_AVX2 void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                 int act, float *out, long i0, long i1, float *band) {
+    ck_conv_s2band(0, x, g, ap, m, bias, act, out, i0, i1, band);
+}
+
+CK_AVX2 void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                   int act, float *out, long i0, long i1, float *band) {
+    ck_conv_s2band(1, x, g, ap, m, bias, act, out, i0, i1, band);
 }
 
 /* The 1x1 case needs no im2col: row k of the product's right side is input channel k. With `in_place` the
@@ -350,9 +449,10 @@ CK_AVX2 void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const fl
    always for the last, partial panel (reading it in place could run past the end of the input), the 24
    columns are copied into `panel` (ck_conv_block_panels(k) * k * 24 floats) first. As above, blocks of
    panels with the output channels outside. */
-CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
-                                    int act, float *out, long p0, long p1, int in_place, float *panel) {
-    const long block = ck_conv_block_panels(k) * 24;
+static inline CK_AVX2 void ck_conv1x1_panels(int wide, const float *x, long k, long plane, const float *ap, long m,
+                                             const float *bias, int act, float *out, long p0, long p1, int in_place,
+                                             float *panel) {
+    const long block = (wide ? ck_conv_block_panels_avx512(k) : ck_conv_block_panels(k)) * 24;
     for (long q0 = p0; q0 < p1; q0 += block) {
         const long nv = p1 - q0 < block ? p1 - q0 : block;
         for (long q = 0; q < nv; q += 24) {
@@ -374,31 +474,56 @@ CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const fl
                 ck_zero(dst + i * 24 + cols, 24 - cols);
             }
         }
-        for (long o = 0; o < m; o += 4) {
-            const long rows = m - o < 4 ? m - o : 4;
-            for (long q = 0; q < nv; q += 24) {
-                const long cols = nv - q < 24 ? nv - q : 24;
-                const int here = cols == 24 && in_place;
-                ck_kernel_4x24(k, ap + o * k, here ? x + q0 + q : panel + (q / 24) * k * 24, here ? plane : 24, 0,
-                               bias ? bias + o : 0, act, rows, out + o * plane + q0 + q, plane, cols);
+        for (long o = 0; o < m; o += wide ? 8 : 4) {
+            for (long q = 0; q < nv;) {
+                const long c0 = nv - q < 24 ? nv - q : 24;
+                const int here = c0 == 24 && in_place;
+                /* a second panel when wide and read the same way (in place only when whole) */
+                const int pair = wide && q + 24 < nv && (nv - q - 24 >= 24 && in_place) == here;
+                const long cols = pair ? (nv - q < 48 ? nv - q : 48) : c0;
+                const float *b0 = here ? x + q0 + q : panel + (q / 24) * k * 24;
+                const float *b1 = !pair ? b0 : here ? b0 + 24 : panel + (q / 24 + 1) * k * 24;
+                ck_tile(wide, k, ap, o, m, b0, b1, here ? plane : 24, 0, bias, act, out + q0 + q, plane, cols);
+                q += pair ? 48 : 24;
+            }
+        }
+    }
+}
+
+CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
+                                    int act, float *out, long p0, long p1, int in_place, float *panel) {
+    ck_conv1x1_panels(0, x, k, plane, ap, m, bias, act, out, p0, p1, in_place, panel);
+}
+
+CK_AVX2 void ck_conv1x1_panels_avx512(const float *x, long k, long plane, const float *ap, long m, const float *bias,
+                                      int act, float *out, long p0, long p1, int in_place, float *panel) {
+    ck_conv1x1_panels(1, x, k, plane, ap, m, bias, act, out, p0, p1, in_place, panel);
+}
+
+static inline CK_AVX2 void ck_wino_gemm(int wide, const float *u, const float *v, long cout, long cin, long tb, long o0,
+                                        long o1, float *m) {
+    const long cout4 = (cout + 3) / 4 * 4, panels = (tb + 23) / 24;
+    for (long xi = 0; xi < 16; xi++) {
+        const float *ux = u + xi * cout4 * cin, *vx = v + xi * panels * 24 * cin;
+        float *mx = m + xi * cout * tb;
+        for (long o = o0; o < o1; o += wide ? 8 : 4) {
+            for (long p = 0; p < panels;) {
+                const int pair = wide && p + 1 < panels;
+                const long cols = tb - p * 24 < (pair ? 48 : 24) ? tb - p * 24 : (pair ? 48 : 24);
+                const float *b0 = vx + p * cin * 24;
+                ck_tile(wide, cin, ux, o, o1, b0, pair ? b0 + cin * 24 : b0, 24, 0, 0, -1, mx + p * 24, tb, cols);
+                p += pair ? 2 : 1;
             }
         }
     }
 }
 
 CK_AVX2 void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
-    const long cout4 = (cout + 3) / 4 * 4, panels = (tb + 23) / 24;
-    for (long xi = 0; xi < 16; xi++) {
-        const float *ux = u + xi * cout4 * cin, *vx = v + xi * panels * 24 * cin;
-        float *mx = m + xi * cout * tb;
-        for (long o = o0; o < o1; o += 4) {
-            const long rows = cout - o < 4 ? cout - o : 4;
-            for (long p = 0; p < panels; p++) {
-                const long cols = tb - p * 24 < 24 ? tb - p * 24 : 24;
-                ck_kernel_4x24(cin, ux + o * cin, vx + p * cin * 24, 24, 0, 0, -1, rows, mx + o * tb + p * 24, tb, cols);
-            }
-        }
-    }
+    ck_wino_gemm(0, u, v, cout, cin, tb, o0, o1, m);
+}
+
+CK_AVX2 void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
+    ck_wino_gemm(1, u, v, cout, cin, tb, o0, o1, m);
 }
 
 #else
@@ -418,6 +543,22 @@ void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap,
     (void)in_place; (void)x; (void)k; (void)plane; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
 }
 long ck_conv_block_panels(long k) { (void)k; return 1; }
+long ck_conv_block_panels_avx512(long k) { (void)k; return 2; }
+void ck_conv_panels_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                           int act, float *out, long p0, long p1, float *panel) {
+    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
+}
+void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                           int act, float *out, long i0, long i1, float *band) {
+    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)i0; (void)i1; (void)band;
+}
+void ck_conv1x1_panels_avx512(const float *x, long k, long plane, const float *ap, long m, const float *bias,
+                              int act, float *out, long p0, long p1, int in_place, float *panel) {
+    (void)in_place; (void)x; (void)k; (void)plane; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
+}
+void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
+    (void)u; (void)v; (void)cout; (void)cin; (void)tb; (void)o0; (void)o1; (void)m;
+}
 void ck_pack_weights4(const float *w, long m, long k, float *ap) { (void)w; (void)m; (void)k; (void)ap; }
 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                          int act, float *out, long p0, long p1, float *panel) {
