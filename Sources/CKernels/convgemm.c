@@ -246,8 +246,8 @@ static inline CK_AVX2 void ck_kernel_4x24(long k, const float *a, const float *b
 }
 
 
-/* The AVX-512 micro-kernel: out rows 0 ..< rows (rows <= 8), columns 0 ..< cols (cols <= 48) = bias + a (k x 8) * b
-   (k rows of 48 floats), an 8 x 48 register block (24 zmm accumulators of the 32 registers, three panel vectors and
+/* The AVX-512 micro-kernel: out rows 0 ..< rows (rows <= 8), columns 0 ..< cols (cols <= 48) = act(alpha a (k x 8) * b
+   (k rows of 48 floats) + beta out + bias), an 8 x 48 register block (24 zmm accumulators of the 32 registers, three panel vectors and
    a broadcast), from the operands the AVX2 kernel reads, unchanged: the 8 rows are two 4-row weight panels (a0, a1;
    a1 = a0 when rows <= 4) and the 48 columns two 24-wide panels (b0, b1; b1 = b0 when cols <= 24), row i of each at
    + off[i] (taps read in place) or + i * ldb. Lanes 16 ..< 32 straddle the panels: the last 8 floats of b0's row and
@@ -255,7 +255,8 @@ static inline CK_AVX2 void ck_kernel_4x24(long k, const float *a, const float *b
 static CK_AVX512 __attribute__((noinline)) void ck_kernel_8x48(long k, const float *a0, const float *a1,
                                                                const float *b0, const float *b1, long ldb,
                                                                const long *off, const float *bias, int act, long rows,
-                                                               float *out, long ldo, long cols) {
+                                                               float *out, long ldo, long cols, float alpha,
+                                                               float beta) {
     __m512 c[8][3];
     for (int r = 0; r < 8; r++)
         for (int v = 0; v < 3; v++) c[r][v] = _mm512_setzero_ps();
@@ -283,8 +284,13 @@ static CK_AVX512 __attribute__((noinline)) void ck_kernel_8x48(long k, const flo
     for (int r = 0; r < 8; r++) {
         if (r >= rows) break;
         const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+        const __mmask16 lanes[3] = {m0, m1, m2};
         for (int v = 0; v < 3; v++) {
-            __m512 x = _mm512_add_ps(c[r][v], b);
+            __m512 x = c[r][v];
+            if (alpha != 1.0f) x = _mm512_mul_ps(x, _mm512_set1_ps(alpha));
+            if (beta != 0.0f)
+                x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes[v], out + r * ldo + 16 * v), _mm512_set1_ps(beta), x);
+            x = _mm512_add_ps(x, b);
             if (act == 3) x = ck_relu16(x);
             else if (act >= 0) x = ck_act16(x, act);
             c[r][v] = x;
@@ -308,10 +314,96 @@ static inline CK_AVX2 void ck_tile(int wide, long k, const float *ap, long o, lo
     const long rows = m - o < (wide ? 8 : 4) ? m - o : (wide ? 8 : 4);
     if (wide) {
         ck_kernel_8x48(k, ap + o * k, rows > 4 ? ap + (o + 4) * k : ap + o * k, b0, b1, ldb, off, bias ? bias + o : 0,
-                       act, rows, out + o * ldo, ldo, cols);
+                       act, rows, out + o * ldo, ldo, cols, 1.0f, 0.0f);
     } else {
         ck_kernel_4x24(k, ap + o * k, b0, ldb, off, bias ? bias + o : 0, act, rows, out + o * ldo, ldo, cols);
     }
+}
+
+
+/* C (m x n, ldc) = alpha op(A) op(B) + beta C, op(X) = X or its transpose, as cblas_sgemm row-major, on one thread,
+   by the AVX-512 micro-kernel: K in blocks of CK_GEMM_KC, each block's op(B) packed into panels of 24 columns
+   (kc x 24, zero past n) once and op(A) in blocks of CK_GEMM_MC rows packed by fours (zero past m), then every
+   pair of panels of B (48 columns, kept in L1) runs down the block's rows eight at a time (A's block in L2). The
+   first K block applies beta, the others add. */
+#define CK_GEMM_KC 192
+#define CK_GEMM_MC 144
+
+static inline CK_AVX2 void ck_pack_a4(int trans, const float *a, long lda, long m0, long rows, long p0, long kc,
+                                      float *ap) {
+    for (long o0 = 0; o0 < rows; o0 += 4) {
+        float *dst = ap + o0 * kc;
+        for (long i = 0; i < kc; i++) {
+            for (long r = 0; r < 4; r++) {
+                const long row = m0 + o0 + r, col = p0 + i;
+                dst[i * 4 + r] = o0 + r < rows ? (trans ? a[col * lda + row] : a[row * lda + col]) : 0.0f;
+            }
+        }
+    }
+}
+
+static inline CK_AVX2 void ck_pack_b24(int trans, const float *b, long ldb, long n, long p0, long kc, float *bp) {
+    const long panels = (n + 23) / 24;
+    for (long p = 0; p < panels; p++) {
+        const long j0 = p * 24, cols = n - j0 < 24 ? n - j0 : 24;
+        float *dst = bp + p * kc * 24;
+        if (!trans) {
+            for (long i = 0; i < kc; i++) {
+                const float *src = b + (p0 + i) * ldb + j0;
+                if (cols == 24) {
+                    _mm256_storeu_ps(dst + i * 24, _mm256_loadu_ps(src));
+                    _mm256_storeu_ps(dst + i * 24 + 8, _mm256_loadu_ps(src + 8));
+                    _mm256_storeu_ps(dst + i * 24 + 16, _mm256_loadu_ps(src + 16));
+                } else {
+                    for (long j = 0; j < 24; j++) dst[i * 24 + j] = j < cols ? src[j] : 0.0f;
+                }
+            }
+        } else {
+            /* op(B)[i][j] = b[j * ldb + i]: row j of b gives column j of the panel */
+            for (long j = 0; j < 24; j++) {
+                const float *src = b + (j0 + j) * ldb + p0;
+                if (j < cols) {
+                    for (long i = 0; i < kc; i++) dst[i * 24 + j] = src[i];
+                } else {
+                    for (long i = 0; i < kc; i++) dst[i * 24 + j] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+CK_AVX2 void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                             const float *b, long ldb, float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    const long panels = (n + 23) / 24;
+    const long kc_max = k < CK_GEMM_KC ? (k > 0 ? k : 1) : CK_GEMM_KC;
+    float *bp = malloc((size_t)(panels * 24 * kc_max) * sizeof(float));
+    float *ap = malloc((size_t)(((CK_GEMM_MC + 3) / 4 * 4) * kc_max) * sizeof(float));
+    if (k <= 0) {
+        /* no products: C = beta C */
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    }
+    for (long p0 = 0; p0 < k; p0 += CK_GEMM_KC) {
+        const long kc = k - p0 < CK_GEMM_KC ? k - p0 : CK_GEMM_KC;
+        const float bt = p0 == 0 ? beta : 1.0f;
+        ck_pack_b24(trans_b, b, ldb, n, p0, kc, bp);
+        for (long m0 = 0; m0 < m; m0 += CK_GEMM_MC) {
+            const long mc = m - m0 < CK_GEMM_MC ? m - m0 : CK_GEMM_MC;
+            ck_pack_a4(trans_a, a, lda, m0, mc, p0, kc, ap);
+            for (long p = 0; p < panels; p += 2) {
+                const long j0 = p * 24, cols = n - j0 < 48 ? n - j0 : 48;
+                const float *b0 = bp + p * kc * 24, *b1 = p + 1 < panels ? b0 + kc * 24 : b0;
+                for (long o = 0; o < mc; o += 8) {
+                    const long rows = mc - o < 8 ? mc - o : 8;
+                    ck_kernel_8x48(kc, ap + o * kc, rows > 4 ? ap + (o + 4) * kc : ap + o * kc, b0, b1, 24, 0, 0, -1,
+                                   rows, c + (m0 + o) * ldc + j0, ldc, cols, alpha, bt);
+                }
+            }
+        }
+    }
+    free(ap);
+    free(bp);
 }
 
 /* Whether the 24 output pixels from q (stride 1 along rows) lie in one output row with every tap of theirs inside the
@@ -544,6 +636,11 @@ void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap,
 }
 long ck_conv_block_panels(long k) { (void)k; return 1; }
 long ck_conv_block_panels_avx512(long k) { (void)k; return 2; }
+void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                     const float *b, long ldb, float beta, float *c, long ldc) {
+    (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb;
+    (void)beta; (void)c; (void)ldc;
+}
 void ck_conv_panels_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                            int act, float *out, long p0, long p1, float *panel) {
     (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;

@@ -278,6 +278,53 @@ final class FastPathPropertyTests: XCTestCase {
         try XCTSkipIf(tested.isEmpty, "this processor runs neither the AVX2 nor the AVX-512 kernels (CPU: \(CPUInfo.current.name))")
     }
 
+    /// The engine's AVX-512 gemm (ck_sgemm_avx512, what `sgemm` runs with the AVX-512 kernels) against a naive
+    /// product in Double: both transposes, alpha and beta (0 with NaN in C beforehand, which must not leak), row lengths
+    /// past the matrices' widths (whose extra columns must stay untouched), K over several blocks of 192, M over
+    /// several blocks of 144, N with every remainder of 24 and 48.
+    func testAVX512GemmMatchesNaive() throws {
+        try requireKernels(.avx512)
+        var rng = SplitMix64(seed: 41)
+        for trial in 0 ..< 60 {
+            let ta = rng.int(0 ... 1) == 1, tb = rng.int(0 ... 1) == 1
+            let m = trial % 6 == 0 ? rng.int(140 ... 300) : rng.int(1 ... 40)
+            let n = rng.int(1 ... 100), k = trial % 5 == 0 ? rng.int(190 ... 420) : rng.int(1 ... 50)
+            let alpha: Float = trial % 3 == 0 ? 1 : rng.nextFloat() + 0.5
+            let beta: Float = [0, 1, -0.75][trial % 3]
+            let lda = (ta ? m : k) + rng.int(0 ... 2), ldb = (tb ? k : n) + rng.int(0 ... 2), ldc = n + rng.int(0 ... 2)
+            let a = (0 ..< (ta ? k : m) * lda).map { _ in rng.nextFloat() * 2 - 1 }
+            let b = (0 ..< (tb ? n : k) * ldb).map { _ in rng.nextFloat() * 2 - 1 }
+            let c0 = (0 ..< m * ldc).map { _ in beta == 0 ? Float.nan : rng.nextFloat() * 2 - 1 }
+            var c = c0
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        ck_sgemm_avx512(ta ? 1 : 0, tb ? 1 : 0, m, n, k, alpha, ap.baseAddress, lda, bp.baseAddress, ldb, beta,
+                                        cp.baseAddress, ldc)
+                    }
+                }
+            }
+            var worst: Double = 0
+            for i in 0 ..< m {
+                for j in 0 ..< ldc {
+                    if j >= n {
+                        XCTAssertTrue(c[i * ldc + j].bitPattern == c0[i * ldc + j].bitPattern, "trial \(trial): C[\(i)][\(j)] past n changed")
+                        continue
+                    }
+                    var sum: Double = 0
+                    for p in 0 ..< k {
+                        sum += Double(ta ? a[p * lda + i] : a[i * lda + p]) * Double(tb ? b[j * ldb + p] : b[p * ldb + j])
+                    }
+                    let want = Double(alpha) * sum + (beta == 0 ? 0 : Double(beta) * Double(c0[i * ldc + j]))
+                    let err = Swift.abs(Double(c[i * ldc + j]) - want)
+                    worst = err.isNaN ? .infinity : Swift.max(worst, err)
+                }
+            }
+            XCTAssertLessThanOrEqual(worst, 1e-4 * Double(Swift.max(k, 1)).squareRoot(),
+                                     "trial \(trial): transA \(ta) transB \(tb) m \(m) n \(n) k \(k) alpha \(alpha) beta \(beta)")
+        }
+    }
+
     /// The vector exp, sigmoid, SiLU and the bias + activation epilogue of each kernel set the processor runs, against
     /// Double math, over every length from 0 to 70 (tails of every size for 8 and 16 lanes), arguments from -100 to
     /// 100 with -inf, +inf and NaN among them.

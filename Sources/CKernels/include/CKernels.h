@@ -118,6 +118,12 @@ void ck_wino_input_avx2(const float *x, long cin, long h, long w, long pad_y, lo
 void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m);
 void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m);
 
+/* C (m x n, row length ldc) = alpha op(A) op(B) + beta C, with op(A) m x k and op(B) k x n, each the matrix
+   (row-major, rows lda / ldb apart) or its transpose (trans_a / trans_b = 1), as cblas_sgemm with CblasRowMajor
+   computes it, on the calling thread with the AVX-512 micro-kernel (beta 0: C is only written). */
+void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                     const float *b, long ldb, float beta, float *c, long ldc);
+
 /* Convolution geometry of one image and one group for ck_conv_panels_avx2. */
 typedef struct {
     long cin, h, w, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w;
