@@ -329,11 +329,36 @@ static inline CK_AVX2 void ck_tile(int wide, long k, const float *ap, long o, lo
 #define CK_GEMM_KC 192
 #define CK_GEMM_MC 144
 
+/* Eight floats of each of four rows (r[0 ..< 4], each from its own pointer) stored as eight groups of four:
+   dst[4 i + t] = r[t][i] (a 4 x 8 transpose). */
+static inline CK_AVX2 void ck_transpose4x8(const float *r0, const float *r1, const float *r2, const float *r3,
+                                           float *dst) {
+    const __m256 a = _mm256_loadu_ps(r0), b = _mm256_loadu_ps(r1), c = _mm256_loadu_ps(r2), d = _mm256_loadu_ps(r3);
+    const __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+    const __m256 t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u1, 0x20));
+    _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+    _mm256_storeu_ps(dst + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+}
+
+/* Rows m0 ..< m0 + rows, columns p0 ..< p0 + kc of op(A) into panels of four rows, ap [ceil(rows / 4)][kc][4] (rows
+   past the end zero). */
 static inline CK_AVX2 void ck_pack_a4(int trans, const float *a, long lda, long m0, long rows, long p0, long kc,
                                       float *ap) {
     for (long o0 = 0; o0 < rows; o0 += 4) {
         float *dst = ap + o0 * kc;
-        for (long i = 0; i < kc; i++) {
+        long i = 0;
+        if (!trans && o0 + 4 <= rows) {
+            const float *r = a + (m0 + o0) * lda + p0;
+            for (; i + 8 <= kc; i += 8) ck_transpose4x8(r + i, r + lda + i, r + 2 * lda + i, r + 3 * lda + i, dst + 4 * i);
+        } else if (trans && o0 + 4 <= rows) {
+            /* op(A)[row][col] = a[col * lda + row]: four consecutive floats of one line of a */
+            for (; i < kc; i++) _mm_storeu_ps(dst + 4 * i, _mm_loadu_ps(a + (p0 + i) * lda + m0 + o0));
+        }
+        for (; i < kc; i++) {
             for (long r = 0; r < 4; r++) {
                 const long row = m0 + o0 + r, col = p0 + i;
                 dst[i * 4 + r] = o0 + r < rows ? (trans ? a[col * lda + row] : a[row * lda + col]) : 0.0f;
@@ -358,8 +383,20 @@ static inline CK_AVX2 void ck_pack_b24(int trans, const float *b, long ldb, long
                     for (long j = 0; j < 24; j++) dst[i * 24 + j] = j < cols ? src[j] : 0.0f;
                 }
             }
+        } else if (cols == 24) {
+            /* op(B)[i][j] = b[j * ldb + i]: row j of b gives column j of the panel, four rows at a time */
+            long i = 0;
+            for (; i + 8 <= kc; i += 8) {
+                for (long j = 0; j < 24; j += 4) {
+                    float t[32];
+                    const float *r = b + (j0 + j) * ldb + p0 + i;
+                    ck_transpose4x8(r, r + ldb, r + 2 * ldb, r + 3 * ldb, t);
+                    for (long q = 0; q < 8; q++) _mm_storeu_ps(dst + (i + q) * 24 + j, _mm_loadu_ps(t + 4 * q));
+                }
+            }
+            for (; i < kc; i++)
+                for (long j = 0; j < 24; j++) dst[i * 24 + j] = b[(j0 + j) * ldb + p0 + i];
         } else {
-            /* op(B)[i][j] = b[j * ldb + i]: row j of b gives column j of the panel */
             for (long j = 0; j < 24; j++) {
                 const float *src = b + (j0 + j) * ldb + p0;
                 if (j < cols) {
