@@ -90,6 +90,13 @@ public enum KernelSet: String, Sendable, CaseIterable {
         return .avx512
     }()
 
+    /// Whether this process may run the set: the processor has it and the environment did not turn it off (the
+    /// active set or a narrower one).
+    public var isEnabled: Bool {
+        let order: [KernelSet] = [.portable, .avx2, .avx512]
+        return order.firstIndex(of: self)! <= order.firstIndex(of: KernelSet.active)!
+    }
+
     /// Whether this processor (and its operating system) runs the set, whatever the environment asks for.
     public var isSupported: Bool {
         switch self {

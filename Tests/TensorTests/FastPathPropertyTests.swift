@@ -205,9 +205,11 @@ final class FastPathPropertyTests: XCTestCase {
         try checkPanelConvs(.avx512)
     }
 
-    /// Skips, saying so, when the processor cannot run `kernels`.
+    /// Skips, saying so, when the processor cannot run `kernels` or the environment turned them off
+    /// (DETR_TUI_NO_AVX512, DETR_TUI_NO_AVX2: the suite run as on a processor without them).
     func requireKernels(_ kernels: KernelSet) throws {
         try XCTSkipUnless(kernels.isSupported, "this processor cannot run the \(kernels.rawValue) kernels (CPU: \(CPUInfo.current.name))")
+        try XCTSkipUnless(kernels.isEnabled, "the \(kernels.rawValue) kernels are turned off (kernels in use: \(KernelSet.active.rawValue))")
     }
 
     func checkPanelConvs(_ kernels: KernelSet) throws {
@@ -254,7 +256,7 @@ final class FastPathPropertyTests: XCTestCase {
     /// channels not a multiple of 8 (nor of 4).
     func testWinogradKernelSetsMatchReference() throws {
         var tested: [String] = []
-        for kernels in [KernelSet.avx2, .avx512] where kernels.isSupported {
+        for kernels in [KernelSet.avx2, .avx512] where kernels.isSupported && kernels.isEnabled {
             var rng = SplitMix64(seed: 17)
             for (i, (cin, cout, h, w)) in [(48, 52, 20, 20), (64, 70, 9, 31), (50, 66, 30, 34), (72, 48, 13, 17)].enumerated() {
                 let act = Self.activations[i % 4]
@@ -275,7 +277,7 @@ final class FastPathPropertyTests: XCTestCase {
             }
             tested.append(kernels.rawValue)
         }
-        try XCTSkipIf(tested.isEmpty, "this processor runs neither the AVX2 nor the AVX-512 kernels (CPU: \(CPUInfo.current.name))")
+        try XCTSkipIf(tested.isEmpty, "neither the AVX2 nor the AVX-512 kernels run here (CPU: \(CPUInfo.current.name); kernels in use: \(KernelSet.active.rawValue))")
     }
 
     /// The engine's AVX-512 gemm (ck_sgemm_avx512, what `sgemm` runs with the AVX-512 kernels) against a naive
@@ -348,7 +350,7 @@ final class FastPathPropertyTests: XCTestCase {
         func silu(_ v: Double) -> Double { v == -.infinity ? .nan : v / (1 + Foundation.exp(-v)) }
         var rng = SplitMix64(seed: 3)
         var tested: [String] = []
-        for set in sets where set.0.isSupported {
+        for set in sets where set.0.isSupported && set.0.isEnabled {
             for n in 0 ... 70 {
                 var x = (0 ..< n).map { _ in rng.nextFloat() * 200 - 100 }
                 if n > 3 { x[0] = -.infinity; x[1] = .nan; x[n - 1] = .infinity }
@@ -375,7 +377,7 @@ final class FastPathPropertyTests: XCTestCase {
             }
             tested.append(set.0.rawValue)
         }
-        try XCTSkipIf(tested.isEmpty, "this processor runs neither the AVX2 nor the AVX-512 kernels (CPU: \(CPUInfo.current.name))")
+        try XCTSkipIf(tested.isEmpty, "neither the AVX2 nor the AVX-512 kernels run here (CPU: \(CPUInfo.current.name); kernels in use: \(KernelSet.active.rawValue))")
     }
 
     /// The 1x1 conv over a concatenation it never builds, against conv2d of the built concatenation.
