@@ -26,6 +26,12 @@ long ck_conv_block_panels(long k) {
     return nb < 1 ? 1 : nb > CK_BLOCK_PANELS ? CK_BLOCK_PANELS : nb;
 }
 
+/* The same for the AVX-512 kernel, which takes the panels two at a time: an even number. */
+long ck_conv_block_panels_avx512(long k) {
+    const long nb = ck_conv_block_panels(k);
+    return nb < 2 ? 2 : nb / 2 * 2;
+}
+
 void ck_pack_weights4(const float *w, long m, long k, float *ap) {
     for (long o0 = 0; o0 < m; o0 += 4) {
         float *dst = ap + o0 * k;
@@ -239,6 +245,204 @@ static inline CK_AVX2 void ck_kernel_4x24(long k, const float *a, const float *b
     for (long r = 0; r < rows; r++) memcpy(out + r * ldo, t[r], (size_t)cols * sizeof(float));
 }
 
+
+/* The AVX-512 micro-kernel: out rows 0 ..< rows (rows <= 8), columns 0 ..< cols (cols <= 48) = act(alpha a (k x 8) * b
+   (k rows of 48 floats) + beta out + bias), an 8 x 48 register block (24 zmm accumulators of the 32 registers, three panel vectors and
+   a broadcast), from the operands the AVX2 kernel reads, unchanged: the 8 rows are two 4-row weight panels (a0, a1;
+   a1 = a0 when rows <= 4) and the 48 columns two 24-wide panels (b0, b1; b1 = b0 when cols <= 24), row i of each at
+   + off[i] (taps read in place) or + i * ldb. Lanes 16 ..< 32 straddle the panels: the last 8 floats of b0's row and
+   the first 8 of b1's, one load with an insert. */
+static CK_AVX512 __attribute__((noinline)) void ck_kernel_8x48(long k, const float *a0, const float *a1,
+                                                               const float *b0, const float *b1, long ldb,
+                                                               const long *off, const float *bias, int act, long rows,
+                                                               float *out, long ldo, long cols, float alpha,
+                                                               float beta) {
+    __m512 c[8][3];
+    for (int r = 0; r < 8; r++)
+        for (int v = 0; v < 3; v++) c[r][v] = _mm512_setzero_ps();
+#define CK_STEP(o)                                                                                                  \
+    do {                                                                                                            \
+        const float *p0 = b0 + (o), *p1 = b1 + (o);                                                                 \
+        const __m512 x0 = _mm512_loadu_ps(p0);                                                                      \
+        const __m512 x1 = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p0 + 16)), _mm256_loadu_ps(p1), 1); \
+        const __m512 x2 = _mm512_loadu_ps(p1 + 8);                                                                  \
+        for (int r = 0; r < 8; r++) {                                                                               \
+            const __m512 s = _mm512_set1_ps(r < 4 ? a0[r] : a1[r - 4]);                                             \
+            c[r][0] = _mm512_fmadd_ps(x0, s, c[r][0]);                                                              \
+            c[r][1] = _mm512_fmadd_ps(x1, s, c[r][1]);                                                              \
+            c[r][2] = _mm512_fmadd_ps(x2, s, c[r][2]);                                                              \
+        }                                                                                                           \
+        a0 += 4; a1 += 4;                                                                                           \
+    } while (0)
+    if (off) {
+        for (long i = 0; i < k; i++) CK_STEP(off[i]);
+    } else {
+        for (long i = 0; i < k; i++) CK_STEP(i * ldb);
+    }
+#undef CK_STEP
+    const __mmask16 m0 = ck_lanes16(cols), m1 = ck_lanes16(cols - 16), m2 = ck_lanes16(cols - 32);
+    for (int r = 0; r < 8; r++) {
+        if (r >= rows) break;
+        const __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+        const __mmask16 lanes[3] = {m0, m1, m2};
+        for (int v = 0; v < 3; v++) {
+            __m512 x = c[r][v];
+            if (alpha != 1.0f) x = _mm512_mul_ps(x, _mm512_set1_ps(alpha));
+            if (beta != 0.0f)
+                x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes[v], out + r * ldo + 16 * v), _mm512_set1_ps(beta), x);
+            x = _mm512_add_ps(x, b);
+            if (act == 3) x = ck_relu16(x);
+            else if (act >= 0) x = ck_act16(x, act);
+            c[r][v] = x;
+        }
+        float *o = out + r * ldo;
+        if (cols == 48) {
+            _mm512_storeu_ps(o, c[r][0]); _mm512_storeu_ps(o + 16, c[r][1]); _mm512_storeu_ps(o + 32, c[r][2]);
+        } else {
+            _mm512_mask_storeu_ps(o, m0, c[r][0]);
+            _mm512_mask_storeu_ps(o + 16, m1, c[r][1]);
+            _mm512_mask_storeu_ps(o + 32, m2, c[r][2]);
+        }
+    }
+}
+
+/* One tile of the product for the drivers below: rows o ..< o + (wide ? 8 : 4) (at most m) of the weights packed by
+   ck_pack_weights4 (ap, k columns), times one panel b0 (cols <= 24) or, with `wide` (the AVX-512 kernel), two
+   adjacent panels b0 and b1 (cols <= 48; b1 = b0 for one), written to out (rows ldo apart). */
+static inline CK_AVX2 void ck_tile(int wide, long k, const float *ap, long o, long m, const float *b0, const float *b1,
+                                   long ldb, const long *off, const float *bias, int act, float *out, long ldo, long cols) {
+    const long rows = m - o < (wide ? 8 : 4) ? m - o : (wide ? 8 : 4);
+    if (wide) {
+        ck_kernel_8x48(k, ap + o * k, rows > 4 ? ap + (o + 4) * k : ap + o * k, b0, b1, ldb, off, bias ? bias + o : 0,
+                       act, rows, out + o * ldo, ldo, cols, 1.0f, 0.0f);
+    } else {
+        ck_kernel_4x24(k, ap + o * k, b0, ldb, off, bias ? bias + o : 0, act, rows, out + o * ldo, ldo, cols);
+    }
+}
+
+
+/* C (m x n, ldc) = alpha op(A) op(B) + beta C, op(X) = X or its transpose, as cblas_sgemm row-major, on one thread,
+   by the AVX-512 micro-kernel: K in blocks of CK_GEMM_KC, each block's op(B) packed into panels of 24 columns
+   (kc x 24, zero past n) once and op(A) in blocks of CK_GEMM_MC rows packed by fours (zero past m), then every
+   pair of panels of B (48 columns, kept in L1) runs down the block's rows eight at a time (A's block in L2). The
+   first K block applies beta, the others add. */
+#define CK_GEMM_KC 192
+#define CK_GEMM_MC 144
+
+/* Eight floats of each of four rows (r[0 ..< 4], each from its own pointer) stored as eight groups of four:
+   dst[4 i + t] = r[t][i] (a 4 x 8 transpose). */
+static inline CK_AVX2 void ck_transpose4x8(const float *r0, const float *r1, const float *r2, const float *r3,
+                                           float *dst) {
+    const __m256 a = _mm256_loadu_ps(r0), b = _mm256_loadu_ps(r1), c = _mm256_loadu_ps(r2), d = _mm256_loadu_ps(r3);
+    const __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+    const __m256 t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u1, 0x20));
+    _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+    _mm256_storeu_ps(dst + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+    _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+}
+
+/* Rows m0 ..< m0 + rows, columns p0 ..< p0 + kc of op(A) into panels of four rows, ap [ceil(rows / 4)][kc][4] (rows
+   past the end zero). */
+static inline CK_AVX2 void ck_pack_a4(int trans, const float *a, long lda, long m0, long rows, long p0, long kc,
+                                      float *ap) {
+    for (long o0 = 0; o0 < rows; o0 += 4) {
+        float *dst = ap + o0 * kc;
+        long i = 0;
+        if (!trans && o0 + 4 <= rows) {
+            const float *r = a + (m0 + o0) * lda + p0;
+            for (; i + 8 <= kc; i += 8) ck_transpose4x8(r + i, r + lda + i, r + 2 * lda + i, r + 3 * lda + i, dst + 4 * i);
+        } else if (trans && o0 + 4 <= rows) {
+            /* op(A)[row][col] = a[col * lda + row]: four consecutive floats of one line of a */
+            for (; i < kc; i++) _mm_storeu_ps(dst + 4 * i, _mm_loadu_ps(a + (p0 + i) * lda + m0 + o0));
+        }
+        for (; i < kc; i++) {
+            for (long r = 0; r < 4; r++) {
+                const long row = m0 + o0 + r, col = p0 + i;
+                dst[i * 4 + r] = o0 + r < rows ? (trans ? a[col * lda + row] : a[row * lda + col]) : 0.0f;
+            }
+        }
+    }
+}
+
+static inline CK_AVX2 void ck_pack_b24(int trans, const float *b, long ldb, long n, long p0, long kc, float *bp) {
+    const long panels = (n + 23) / 24;
+    for (long p = 0; p < panels; p++) {
+        const long j0 = p * 24, cols = n - j0 < 24 ? n - j0 : 24;
+        float *dst = bp + p * kc * 24;
+        if (!trans) {
+            for (long i = 0; i < kc; i++) {
+                const float *src = b + (p0 + i) * ldb + j0;
+                if (cols == 24) {
+                    _mm256_storeu_ps(dst + i * 24, _mm256_loadu_ps(src));
+                    _mm256_storeu_ps(dst + i * 24 + 8, _mm256_loadu_ps(src + 8));
+                    _mm256_storeu_ps(dst + i * 24 + 16, _mm256_loadu_ps(src + 16));
+                } else {
+                    for (long j = 0; j < 24; j++) dst[i * 24 + j] = j < cols ? src[j] : 0.0f;
+                }
+            }
+        } else if (cols == 24) {
+            /* op(B)[i][j] = b[j * ldb + i]: row j of b gives column j of the panel, four rows at a time */
+            long i = 0;
+            for (; i + 8 <= kc; i += 8) {
+                for (long j = 0; j < 24; j += 4) {
+                    float t[32];
+                    const float *r = b + (j0 + j) * ldb + p0 + i;
+                    ck_transpose4x8(r, r + ldb, r + 2 * ldb, r + 3 * ldb, t);
+                    for (long q = 0; q < 8; q++) _mm_storeu_ps(dst + (i + q) * 24 + j, _mm_loadu_ps(t + 4 * q));
+                }
+            }
+            for (; i < kc; i++)
+                for (long j = 0; j < 24; j++) dst[i * 24 + j] = b[(j0 + j) * ldb + p0 + i];
+        } else {
+            for (long j = 0; j < 24; j++) {
+                const float *src = b + (j0 + j) * ldb + p0;
+                if (j < cols) {
+                    for (long i = 0; i < kc; i++) dst[i * 24 + j] = src[i];
+                } else {
+                    for (long i = 0; i < kc; i++) dst[i * 24 + j] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+CK_AVX2 void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                             const float *b, long ldb, float beta, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    const long panels = (n + 23) / 24;
+    const long kc_max = k < CK_GEMM_KC ? (k > 0 ? k : 1) : CK_GEMM_KC;
+    float *bp = malloc((size_t)(panels * 24 * kc_max) * sizeof(float));
+    float *ap = malloc((size_t)(((CK_GEMM_MC + 3) / 4 * 4) * kc_max) * sizeof(float));
+    if (k <= 0) {
+        /* no products: C = beta C */
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    }
+    for (long p0 = 0; p0 < k; p0 += CK_GEMM_KC) {
+        const long kc = k - p0 < CK_GEMM_KC ? k - p0 : CK_GEMM_KC;
+        const float bt = p0 == 0 ? beta : 1.0f;
+        ck_pack_b24(trans_b, b, ldb, n, p0, kc, bp);
+        for (long m0 = 0; m0 < m; m0 += CK_GEMM_MC) {
+            const long mc = m - m0 < CK_GEMM_MC ? m - m0 : CK_GEMM_MC;
+            ck_pack_a4(trans_a, a, lda, m0, mc, p0, kc, ap);
+            for (long p = 0; p < panels; p += 2) {
+                const long j0 = p * 24, cols = n - j0 < 48 ? n - j0 : 48;
+                const float *b0 = bp + p * kc * 24, *b1 = p + 1 < panels ? b0 + kc * 24 : b0;
+                for (long o = 0; o < mc; o += 8) {
+                    const long rows = mc - o < 8 ? mc - o : 8;
+                    ck_kernel_8x48(kc, ap + o * kc, rows > 4 ? ap + (o + 4) * kc : ap + o * kc, b0, b1, 24, 0, 0, -1,
+                                   rows, c + (m0 + o) * ldc + j0, ldc, cols, alpha, bt);
+                }
+            }
+        }
+    }
+    free(ap);
+    free(bp);
+}
+
 /* Whether the 24 output pixels from q (stride 1 along rows) lie in one output row with every tap of theirs inside the
    input, and can be read in place: row r of their im2col columns is then x + base + off[r]. */
 static inline long ck_interior_panel(const ck_conv_geom *g, long q, long cols, long *base) {
@@ -251,10 +455,11 @@ static inline long ck_interior_panel(const ck_conv_geom *g, long q, long cols, l
     return 1;
 }
 
-CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                                 int act, float *out, long p0, long p1, float *panel) {
+/* The drivers take `wide`: 0 runs the AVX2 kernel (4 x 24), 1 the AVX-512 one (8 x 48, two panels at a time). */
+static inline CK_AVX2 void ck_conv_panels(int wide, const float *x, const ck_conv_geom *g, const float *ap, long m,
+                                          const float *bias, int act, float *out, long p0, long p1, float *panel) {
     const long k = g->cin * g->kh * g->kw, ldo = g->out_h * g->out_w;
-    const long block = ck_conv_block_panels(k) * 24;
+    const long block = (wide ? ck_conv_block_panels_avx512(k) : ck_conv_block_panels(k)) * 24;
     long *off = g->sw == 1 ? malloc((size_t)k * sizeof(long)) : 0;
     if (off) {
         long r = 0;
@@ -276,18 +481,31 @@ CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const fl
         /* Output channels outside, panels inside: each output row gets the block's pixels in one run of whole
            cache lines (panel by panel, the 4 x 24 stores of many rows a plane apart evict each other's
            partly written lines when planes are a multiple of 4 KB). */
-        for (long o = 0; o < m; o += 4) {
-            const long rows = m - o < 4 ? m - o : 4;
-            for (long q = 0; q < nv; q += 24) {
-                const long cols = nv - q < 24 ? nv - q : 24;
-                const int direct = skip[q / 24];
-                const float *b = direct ? x + base[q / 24] : panel + (q / 24) * k * 24;
-                ck_kernel_4x24(k, ap + o * k, b, 24, direct ? off : 0, bias ? bias + o : 0, act, rows,
-                               out + o * ldo + q0 + q, ldo, cols);
+        for (long o = 0; o < m; o += wide ? 8 : 4) {
+            for (long q = 0; q < nv;) {
+                const long p = q / 24;
+                /* two panels when wide and both are read the same way (in place or from the panel buffer) */
+                const int pair = wide && q + 24 < nv && skip[p] == skip[p + 1];
+                const long cols = nv - q < (pair ? 48 : 24) ? nv - q : (pair ? 48 : 24);
+                const int direct = skip[p];
+                const float *b0 = direct ? x + base[p] : panel + p * k * 24;
+                const float *b1 = !pair ? b0 : direct ? x + base[p + 1] : panel + (p + 1) * k * 24;
+                ck_tile(wide, k, ap, o, m, b0, b1, 24, direct ? off : 0, bias, act, out + q0 + q, ldo, cols);
+                q += pair ? 48 : 24;
             }
         }
     }
     free(off);
+}
+
+CK_AVX2 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                 int act, float *out, long p0, long p1, float *panel) {
+    ck_conv_panels(0, x, g, ap, m, bias, act, out, p0, p1, panel);
+}
+
+CK_AVX2 void ck_conv_panels_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                   int act, float *out, long p0, long p1, float *panel) {
+    ck_conv_panels(1, x, g, ap, m, bias, act, out, p0, p1, panel);
 }
 
 long ck_s2band_ld(const ck_conv_geom *g) { return g->out_w + g->kw / 2 + 25; }
@@ -321,27 +539,37 @@ static inline CK_AVX2 void ck_band_row(const float *x, const ck_conv_geom *g, lo
     }
 }
 
-CK_AVX2 void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                                 int act, float *out, long i0, long i1, float *band) {
+static inline CK_AVX2 void ck_conv_s2band(int wide, const float *x, const ck_conv_geom *g, const float *ap, long m,
+                                          const float *bias, int act, float *out, long i0, long i1, float *band) {
     const long k = g->cin * g->kh * g->kw, ld = ck_s2band_ld(g), plane = g->out_h * g->out_w, ow = g->out_w;
     long *off = malloc((size_t)k * sizeof(long));
     long r = 0;
     for (long c = 0; c < g->cin; c++)
         for (long ki = 0; ki < g->kh; ki++)
             for (long kj = 0; kj < g->kw; kj++) off[r++] = (c * g->kh + ki) * 2 * ld + (kj & 1) * ld + kj / 2;
+    const long step = wide ? 48 : 24;
     for (long i = i0; i < i1; i++) {
         for (long c = 0; c < g->cin; c++)
             for (long ki = 0; ki < g->kh; ki++) ck_band_row(x, g, c, 2 * i + ki, ld, band + (c * g->kh + ki) * 2 * ld);
-        for (long o = 0; o < m; o += 4) {
-            const long rows = m - o < 4 ? m - o : 4;
-            for (long j = 0; j < ow; j += 24) {
-                const long cols = ow - j < 24 ? ow - j : 24;
-                ck_kernel_4x24(k, ap + o * k, band + j, 0, off, bias ? bias + o : 0, act, rows,
-                               out + o * plane + i * ow + j, plane, cols);
+        for (long o = 0; o < m; o += wide ? 8 : 4) {
+            for (long j = 0; j < ow; j += step) {
+                const long cols = ow - j < step ? ow - j : step;
+                ck_tile(wide, k, ap, o, m, band + j, cols > 24 ? band + j + 24 : band + j, 0, off, bias, act,
+                        out + i * ow + j, plane, cols);
             }
         }
     }
     free(off);
+}
+
+CK_AVX2 void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                 int act, float *out, long i0, long i1, float *band) {
+    ck_conv_s2band(0, x, g, ap, m, bias, act, out, i0, i1, band);
+}
+
+CK_AVX2 void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                   int act, float *out, long i0, long i1, float *band) {
+    ck_conv_s2band(1, x, g, ap, m, bias, act, out, i0, i1, band);
 }
 
 /* The 1x1 case needs no im2col: row k of the product's right side is input channel k. With `in_place` the
@@ -350,9 +578,10 @@ CK_AVX2 void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const fl
    always for the last, partial panel (reading it in place could run past the end of the input), the 24
    columns are copied into `panel` (ck_conv_block_panels(k) * k * 24 floats) first. As above, blocks of
    panels with the output channels outside. */
-CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
-                                    int act, float *out, long p0, long p1, int in_place, float *panel) {
-    const long block = ck_conv_block_panels(k) * 24;
+static inline CK_AVX2 void ck_conv1x1_panels(int wide, const float *x, long k, long plane, const float *ap, long m,
+                                             const float *bias, int act, float *out, long p0, long p1, int in_place,
+                                             float *panel) {
+    const long block = (wide ? ck_conv_block_panels_avx512(k) : ck_conv_block_panels(k)) * 24;
     for (long q0 = p0; q0 < p1; q0 += block) {
         const long nv = p1 - q0 < block ? p1 - q0 : block;
         for (long q = 0; q < nv; q += 24) {
@@ -374,31 +603,56 @@ CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const fl
                 ck_zero(dst + i * 24 + cols, 24 - cols);
             }
         }
-        for (long o = 0; o < m; o += 4) {
-            const long rows = m - o < 4 ? m - o : 4;
-            for (long q = 0; q < nv; q += 24) {
-                const long cols = nv - q < 24 ? nv - q : 24;
-                const int here = cols == 24 && in_place;
-                ck_kernel_4x24(k, ap + o * k, here ? x + q0 + q : panel + (q / 24) * k * 24, here ? plane : 24, 0,
-                               bias ? bias + o : 0, act, rows, out + o * plane + q0 + q, plane, cols);
+        for (long o = 0; o < m; o += wide ? 8 : 4) {
+            for (long q = 0; q < nv;) {
+                const long c0 = nv - q < 24 ? nv - q : 24;
+                const int here = c0 == 24 && in_place;
+                /* a second panel when wide and read the same way (in place only when whole) */
+                const int pair = wide && q + 24 < nv && (nv - q - 24 >= 24 && in_place) == here;
+                const long cols = pair ? (nv - q < 48 ? nv - q : 48) : c0;
+                const float *b0 = here ? x + q0 + q : panel + (q / 24) * k * 24;
+                const float *b1 = !pair ? b0 : here ? b0 + 24 : panel + (q / 24 + 1) * k * 24;
+                ck_tile(wide, k, ap, o, m, b0, b1, here ? plane : 24, 0, bias, act, out + q0 + q, plane, cols);
+                q += pair ? 48 : 24;
+            }
+        }
+    }
+}
+
+CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
+                                    int act, float *out, long p0, long p1, int in_place, float *panel) {
+    ck_conv1x1_panels(0, x, k, plane, ap, m, bias, act, out, p0, p1, in_place, panel);
+}
+
+CK_AVX2 void ck_conv1x1_panels_avx512(const float *x, long k, long plane, const float *ap, long m, const float *bias,
+                                      int act, float *out, long p0, long p1, int in_place, float *panel) {
+    ck_conv1x1_panels(1, x, k, plane, ap, m, bias, act, out, p0, p1, in_place, panel);
+}
+
+static inline CK_AVX2 void ck_wino_gemm(int wide, const float *u, const float *v, long cout, long cin, long tb, long o0,
+                                        long o1, float *m) {
+    const long cout4 = (cout + 3) / 4 * 4, panels = (tb + 23) / 24;
+    for (long xi = 0; xi < 16; xi++) {
+        const float *ux = u + xi * cout4 * cin, *vx = v + xi * panels * 24 * cin;
+        float *mx = m + xi * cout * tb;
+        for (long o = o0; o < o1; o += wide ? 8 : 4) {
+            for (long p = 0; p < panels;) {
+                const int pair = wide && p + 1 < panels;
+                const long cols = tb - p * 24 < (pair ? 48 : 24) ? tb - p * 24 : (pair ? 48 : 24);
+                const float *b0 = vx + p * cin * 24;
+                ck_tile(wide, cin, ux, o, o1, b0, pair ? b0 + cin * 24 : b0, 24, 0, 0, -1, mx + p * 24, tb, cols);
+                p += pair ? 2 : 1;
             }
         }
     }
 }
 
 CK_AVX2 void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
-    const long cout4 = (cout + 3) / 4 * 4, panels = (tb + 23) / 24;
-    for (long xi = 0; xi < 16; xi++) {
-        const float *ux = u + xi * cout4 * cin, *vx = v + xi * panels * 24 * cin;
-        float *mx = m + xi * cout * tb;
-        for (long o = o0; o < o1; o += 4) {
-            const long rows = cout - o < 4 ? cout - o : 4;
-            for (long p = 0; p < panels; p++) {
-                const long cols = tb - p * 24 < 24 ? tb - p * 24 : 24;
-                ck_kernel_4x24(cin, ux + o * cin, vx + p * cin * 24, 24, 0, 0, -1, rows, mx + o * tb + p * 24, tb, cols);
-            }
-        }
-    }
+    ck_wino_gemm(0, u, v, cout, cin, tb, o0, o1, m);
+}
+
+CK_AVX2 void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
+    ck_wino_gemm(1, u, v, cout, cin, tb, o0, o1, m);
 }
 
 #else
@@ -418,6 +672,27 @@ void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap,
     (void)in_place; (void)x; (void)k; (void)plane; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
 }
 long ck_conv_block_panels(long k) { (void)k; return 1; }
+long ck_conv_block_panels_avx512(long k) { (void)k; return 2; }
+void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                     const float *b, long ldb, float beta, float *c, long ldc) {
+    (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb;
+    (void)beta; (void)c; (void)ldc;
+}
+void ck_conv_panels_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                           int act, float *out, long p0, long p1, float *panel) {
+    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
+}
+void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                           int act, float *out, long i0, long i1, float *band) {
+    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)i0; (void)i1; (void)band;
+}
+void ck_conv1x1_panels_avx512(const float *x, long k, long plane, const float *ap, long m, const float *bias,
+                              int act, float *out, long p0, long p1, int in_place, float *panel) {
+    (void)in_place; (void)x; (void)k; (void)plane; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
+}
+void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
+    (void)u; (void)v; (void)cout; (void)cin; (void)tb; (void)o0; (void)o1; (void)m;
+}
 void ck_pack_weights4(const float *w, long m, long k, float *ap) { (void)w; (void)m; (void)k; (void)ap; }
 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                          int act, float *out, long p0, long p1, float *panel) {

@@ -84,3 +84,8 @@ int ck_has_avx2_fma(void) {
     unsigned int want = CK_CPU_AVX2 | CK_CPU_FMA;
     return (ck_cpu()->features & want) == want;
 }
+
+int ck_has_avx512(void) {
+    unsigned int want = CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_AVX512F | CK_CPU_AVX512BW | CK_CPU_AVX512VL | CK_CPU_AVX512DQ;
+    return (ck_cpu()->features & want) == want;
+}

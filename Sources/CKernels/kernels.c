@@ -276,6 +276,31 @@ CK_AVX2 void ck_bias_act_avx2(float *p, long n, float bias, int kind) {
     }
 }
 
+/* The AVX-512 versions: sixteen lanes, the tail by masked loads and stores (no scalar loop, so every element goes
+   through the same vector math). */
+static inline CK_AVX512 __m512 ck_act16_kind(__m512 x, int kind) {
+    return kind == 3 ? ck_relu16(x) : kind >= 0 ? ck_act16(x, kind) : x;
+}
+
+static inline CK_AVX512 void ck_act_avx512(float *dst, const float *src, long n, float bias, int kind) {
+    const __m512 b = _mm512_set1_ps(bias);
+    long i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512 x0 = _mm512_add_ps(_mm512_loadu_ps(src + i), b), x1 = _mm512_add_ps(_mm512_loadu_ps(src + i + 16), b);
+        _mm512_storeu_ps(dst + i, ck_act16_kind(x0, kind));
+        _mm512_storeu_ps(dst + i + 16, ck_act16_kind(x1, kind));
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = ck_lanes16(n - i);
+        _mm512_mask_storeu_ps(dst + i, m, ck_act16_kind(_mm512_add_ps(_mm512_maskz_loadu_ps(m, src + i), b), kind));
+    }
+}
+
+CK_AVX512 void ck_exp_avx512(float *dst, const float *src, long n) { ck_act_avx512(dst, src, n, 0.0f, 0); }
+CK_AVX512 void ck_sigmoid_avx512(float *dst, const float *src, long n) { ck_act_avx512(dst, src, n, 0.0f, 1); }
+CK_AVX512 void ck_silu_avx512(float *dst, const float *src, long n) { ck_act_avx512(dst, src, n, 0.0f, 2); }
+CK_AVX512 void ck_bias_act_avx512(float *p, long n, float bias, int kind) { ck_act_avx512(p, p, n, bias, kind); }
+
 /* Pixels p ..< p + 8 V of the 1x1 conv of ck_conv1x1_few_avx2 for COUT output channels. */
 static inline __attribute__((always_inline)) CK_AVX2 void ck_few_block(float *out, const float *x, const float *w, const float *bias,
                                                                         long cin, long plane, long p, const long COUT,
@@ -348,6 +373,10 @@ void ck_exp_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (
 void ck_sigmoid_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_silu_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_bias_act_avx2(float *p, long n, float bias, int kind) { (void)p; (void)n; (void)bias; (void)kind; }
+void ck_exp_avx512(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
+void ck_sigmoid_avx512(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
+void ck_silu_avx512(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
+void ck_bias_act_avx512(float *p, long n, float bias, int kind) { (void)p; (void)n; (void)bias; (void)kind; }
 
 void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias,
                             const float *next) {

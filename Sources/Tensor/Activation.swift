@@ -58,10 +58,12 @@ enum MaxKeepNaNOp: BinaryElementOp {
 }
 public func leakyRelu(_ x: Tensor, slope: Float) -> Tensor { mapParallel(x, cost: 1) { $0 >= 0 ? $0 : $0 * slope } }
 public func sigmoid(_ x: Tensor) -> Tensor {
-    hasAVX2FMA ? mapKernel(x) { ck_sigmoid_avx2($0, $1, $2) } : mapParallel(x) { sigmoidScalar($0) }
+    hasAVX512 ? mapKernel(x) { ck_sigmoid_avx512($0, $1, $2) }
+        : hasAVX2FMA ? mapKernel(x) { ck_sigmoid_avx2($0, $1, $2) } : mapParallel(x) { sigmoidScalar($0) }
 }
 public func silu(_ x: Tensor) -> Tensor {
-    hasAVX2FMA ? mapKernel(x) { ck_silu_avx2($0, $1, $2) } : mapParallel(x) { $0 * sigmoidScalar($0) }
+    hasAVX512 ? mapKernel(x) { ck_silu_avx512($0, $1, $2) }
+        : hasAVX2FMA ? mapKernel(x) { ck_silu_avx2($0, $1, $2) } : mapParallel(x) { $0 * sigmoidScalar($0) }
 }
 /// Exact GELU: x * Phi(x) (torch's default, approximate="none"); written with erfc, which keeps its
 /// precision in the negative tail where 1 + erf cancels.
@@ -72,7 +74,8 @@ public func hardswish(_ x: Tensor) -> Tensor {
 }
 public func tanh(_ x: Tensor) -> Tensor { mapParallel(x) { tanhf($0) } }
 public func exp(_ x: Tensor) -> Tensor {
-    hasAVX2FMA ? mapKernel(x) { ck_exp_avx2($0, $1, $2) } : mapParallel(x) { expf($0) }
+    hasAVX512 ? mapKernel(x) { ck_exp_avx512($0, $1, $2) }
+        : hasAVX2FMA ? mapKernel(x) { ck_exp_avx2($0, $1, $2) } : mapParallel(x) { expf($0) }
 }
 public func log(_ x: Tensor) -> Tensor { mapParallel(x) { logf($0) } }
 public func abs(_ x: Tensor) -> Tensor { mapParallel(x, cost: 1) { Swift.abs($0) } }
@@ -122,7 +125,7 @@ public func softmax(_ x: Tensor, axis: Int) -> Tensor {
                         var total: Float = 0
                         if hasAVX2FMA {
                             for i in 0 ..< n { d[i] = s[i] - m }
-                            ck_exp_avx2(d, d, n)
+                            if hasAVX512 { ck_exp_avx512(d, d, n) } else { ck_exp_avx2(d, d, n) }
                             total = rowSum(d, n, around: 0, squared: false)
                         } else {
                             for i in 0 ..< n { let e = expf(s[i] - m); d[i] = e; total += e }

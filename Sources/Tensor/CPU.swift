@@ -74,14 +74,45 @@ public struct CPUInfo: Sendable {
     }
 }
 
-/// The engine's own kernels in use (CKernels), chosen at run time from what the processor can do;
-/// DETR_TUI_NO_AVX2=1 forces the portable ones.
-public enum KernelSet: String, Sendable {
+/// The engine's own kernels in use (CKernels), chosen at run time from what the processor can do (CPUID, never the
+/// build machine): AVX-512 (F/BW/VL/DQ), else AVX2 with FMA, else the portable ones. DETR_TUI_NO_AVX512=1 forces
+/// AVX2 (on a processor that has it), DETR_TUI_NO_AVX2=1 the portable ones.
+public enum KernelSet: String, Sendable, CaseIterable {
+    case avx512 = "AVX-512"
     case avx2 = "AVX2"
     case portable
 
-    public static var active: KernelSet { hasAVX2FMA ? .avx2 : .portable }
+    /// The set in use (decided once).
+    public static let active: KernelSet = {
+        let env = ProcessInfo.processInfo.environment
+        if env["DETR_TUI_NO_AVX2"] != nil || !KernelSet.avx2.isSupported { return .portable }
+        if env["DETR_TUI_NO_AVX512"] != nil || !KernelSet.avx512.isSupported { return .avx2 }
+        return .avx512
+    }()
+
+    /// Whether this process may run the set: the processor has it and the environment did not turn it off (the
+    /// active set or a narrower one).
+    public var isEnabled: Bool {
+        let order: [KernelSet] = [.portable, .avx2, .avx512]
+        return order.firstIndex(of: self)! <= order.firstIndex(of: KernelSet.active)!
+    }
+
+    /// Whether this processor (and its operating system) runs the set, whatever the environment asks for.
+    public var isSupported: Bool {
+        switch self {
+        case .avx512: ck_has_avx512() != 0
+        case .avx2: ck_has_avx2_fma() != 0
+        case .portable: true
+        }
+    }
 }
+
+/// Whether the active kernels are AVX2/FMA or wider (checked once): the AVX-512 set keeps the AVX2 kernels it has no
+/// version of its own for.
+let hasAVX2FMA = KernelSet.active != .portable
+
+/// Whether the active kernels are AVX-512.
+let hasAVX512 = KernelSet.active == .avx512
 
 extension BLASLibrary {
     /// The vector level of an OpenBLAS x86-64 core's kernels (the names of its driver/others/dynamic.c), or nil for
@@ -128,7 +159,7 @@ public struct MachineReport: Sendable, Codable {
     public var blasBuild: String
     /// The core OpenBLAS had chosen itself, when detr-tui restarted with OPENBLAS_CORETYPE set to a better one.
     public var blasCoreAtLoad: String?
-    /// The engine's own kernels: AVX2 or portable.
+    /// The engine's own kernels: AVX-512, AVX2 or portable.
     public var kernels: String
     /// Threads of the engine's parallel loops.
     public var threads: Int

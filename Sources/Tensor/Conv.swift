@@ -147,6 +147,10 @@ func withOptionalBuffer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -
 @inline(__always)
 func biasActivate(_ p: UnsafeMutablePointer<Float>, _ count: Int, _ bias: Float, _ act: ConvActivation) {
     if act == .identity && bias == 0 { return }
+    if hasAVX512 {
+        ck_bias_act_avx512(p, count, bias, act.kernelKind)
+        return
+    }
     if hasAVX2FMA {
         ck_bias_act_avx2(p, count, bias, act.kernelKind)
         return
@@ -358,12 +362,14 @@ let winogradEnabled = ProcessInfo.processInfo.environment["DETR_TUI_NO_WINOGRAD"
 /// 16 sgemms over the input channels, the outputs transformed back, and bias and activation applied to the
 /// output rows the block covers while they are in cache. 2.25 times fewer multiplies than im2col + gemm;
 /// the error stays near float rounding (checked against the direct reference by the property tests).
+/// `kernels`: the kernel set of the products (the active one; tests choose each the processor runs).
 func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                  activation act: ConvActivation, out: UnsafeMutablePointer<Float>) {
+                  activation act: ConvActivation, out: UnsafeMutablePointer<Float>, kernels: KernelSet = .active) {
     let g = p.g
     let oh = g.outH, ow = g.outW, cin = p.cin, cout = p.cout
     let tilesX = (ow + 1) / 2, tilesY = (oh + 1) / 2
-    let packed: Int32 = hasAVX2FMA && winogradKernel ? 1 : 0
+    let packed: Int32 = kernels != .portable && winogradKernel ? 1 : 0
+    let gemm = kernels == .avx512 ? ck_wino_gemm_avx512 : ck_wino_gemm_avx2
     let cout4 = packed == 1 ? (cout + 3) / 4 * 4 : cout
     let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cout4 * cin)
     defer { u.deallocate() }
@@ -406,7 +412,7 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
             }
             Parallel.forEach(quads, cost: cin * tiles * 32) { r in
                 let o0 = r.lowerBound * 4, o1 = Swift.min(cout, r.upperBound * 4)
-                ck_wino_gemm_avx2(uc.base, vs.base, cout, cin, tiles, o0, o1, ms.base)
+                gemm(uc.base, vs.base, cout, cin, tiles, o0, o1, ms.base)
                 ck_wino_output_avx2(ms.base, cout, o0, o1, oh, ow, tilesX, 0, tiles, dst.base)
                 for o in o0 ..< o1 { biasActivate(dst.base + o * oh * ow, oh * ow, bp?.base[o] ?? 0, act) }
             }
@@ -424,7 +430,7 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
                 let t0 = ty0 * tilesX, tb = (ty1 - ty0) * tilesX
                 if packed == 1 {
                     ck_wino_input_avx2(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, cin, v)
-                    ck_wino_gemm_avx2(uc.base, v, cout, cin, tb, 0, cout, m)
+                    gemm(uc.base, v, cout, cin, tb, 0, cout, m)
                     ck_wino_output_avx2(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
                 } else {
                     ck_wino_input(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, v)
@@ -530,17 +536,24 @@ let panelMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_PANELS"] ?? "
 /// The conv by ck_conv_panels_avx2: weights packed in panels of four output channels once per group, the
 /// output pixels split across cores in whole panels of 24, each core with its own K x 24 panel buffer; or, for
 /// the stride-2 convs of `usesStride2Band`, by ck_conv_s2band_avx2, the output rows split across cores.
+/// `kernels`: the micro-kernel's set, AVX2 (4 x 24 blocks) or AVX-512 (8 x 48, the pixels split across cores in
+/// pairs of panels); the active one unless a test chooses.
 func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-               activation act: ConvActivation, out: UnsafeMutablePointer<Float>) {
+               activation act: ConvActivation, out: UnsafeMutablePointer<Float>, kernels: KernelSet = .active) {
     let g = p.g
     let kdim = p.cinG * p.kernelSize, plane = p.outPlane, m = p.coutG
     let packed = UnsafeMutablePointer<Float>.allocate(capacity: (m + 3) / 4 * 4 * kdim)
     defer { packed.deallocate() }
     let geom = ck_conv_geom(cin: p.cinG, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, ph: g.ph, pw: g.pw,
                             dh: g.dh, dw: g.dw, out_h: g.outH, out_w: g.outW)
-    let panels = (plane + 23) / 24
+    let wide = kernels == .avx512
+    let unit = wide ? 48 : 24
+    let panels = (plane + unit - 1) / unit
     let pointwise = isPointwise(g), inPlace: Int32 = panelsInPlace(p) ? 1 : 0
-    let scratchPanels = ck_conv_block_panels(kdim)
+    let scratchPanels = wide ? ck_conv_block_panels_avx512(kdim) : ck_conv_block_panels(kdim)
+    let s2band = wide ? ck_conv_s2band_avx512 : ck_conv_s2band_avx2
+    let panels1x1 = wide ? ck_conv1x1_panels_avx512 : ck_conv1x1_panels_avx2
+    let panelsKxK = wide ? ck_conv_panels_avx512 : ck_conv_panels_avx2
     let work = m * plane * Swift.max(kdim, 1)
     let parts = work < 1 << 18 ? 1 : Swift.min(Parallel.cores, panels)
     let ap = ConstPointer(packed)
@@ -559,7 +572,7 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
                     let band = UnsafeMutablePointer<Float>.allocate(capacity: p.cinG * g.kh * 2 * ck_s2band_ld(&geo))
                     defer { band.deallocate() }
                     for part in range {
-                        ck_conv_s2band_avx2(src.base, &geo, ap.base, m, bg?.base, kind, dst.base,
+                        s2band(src.base, &geo, ap.base, m, bg?.base, kind, dst.base,
                                             g.outH * part / rowsParts, g.outH * (part + 1) / rowsParts, band)
                     }
                 }
@@ -570,13 +583,13 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
                 defer { panel.deallocate() }
                 var geo = geom
                 for part in range {
-                    let p0 = Swift.min(plane, panels * part / parts * 24)
-                    let p1 = Swift.min(plane, panels * (part + 1) / parts * 24)
+                    let p0 = Swift.min(plane, panels * part / parts * unit)
+                    let p1 = Swift.min(plane, panels * (part + 1) / parts * unit)
                     if p0 >= p1 { continue }
                     if pointwise {
-                        ck_conv1x1_panels_avx2(src.base, kdim, plane, ap.base, m, bg?.base, kind, dst.base, p0, p1, inPlace, panel)
+                        panels1x1(src.base, kdim, plane, ap.base, m, bg?.base, kind, dst.base, p0, p1, inPlace, panel)
                     } else {
-                        ck_conv_panels_avx2(src.base, &geo, ap.base, m, bg?.base, kind, dst.base, p0, p1, panel)
+                        panelsKxK(src.base, &geo, ap.base, m, bg?.base, kind, dst.base, p0, p1, panel)
                     }
                 }
             }
@@ -584,8 +597,6 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
     }
 }
 
-/// Whether the processor runs the AVX2/FMA kernels of CKernels (checked once).
-let hasAVX2FMA: Bool = ProcessInfo.processInfo.environment["DETR_TUI_NO_AVX2"] == nil && ck_has_avx2_fma() != 0
 
 @inline(__always)
 private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 
 // Matrix products through OpenBLAS. This is the only file that talks to CBLAS.
@@ -23,12 +24,17 @@ public enum BLASLibrary {
 
 /// C[m x n] = alpha * op(A) * op(B) + beta * C, all row-major, on the calling thread.
 /// op(A) is m x k (A is k x m when transA); op(B) is k x n (B is n x k when transB).
+/// With the AVX-512 kernels, by the engine's own micro-kernel (ck_sgemm_avx512; `ownGemm`), else by OpenBLAS.
 @inline(__always)
 func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     _ = blasSingleThreaded
     if m == 0 || n == 0 { return }
+    if ownGemm {
+        ck_sgemm_avx512(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    }
     if k == 0 {
         for i in 0 ..< m { for j in 0 ..< n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
         return
@@ -36,6 +42,11 @@ func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, a
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
+
+/// Whether `sgemm` runs on the engine's AVX-512 micro-kernel rather than OpenBLAS: with the AVX-512 kernels, unless
+/// DETR_TUI_GEMM=blas. Measured on AMD EPYC family 26 model 2 (Zen 5), one thread, 1024^3, alternating: 62-118 GFLOP/s
+/// against OpenBLAS 0.3.21's Haswell kernels' 53-57 and its SkylakeX kernels' 87-109 (a machine shared with builds).
+let ownGemm = hasAVX512 && ProcessInfo.processInfo.environment["DETR_TUI_GEMM"] != "blas"
 
 /// The same product split across cores: by rows of C when it is taller than wide, else by columns.
 func parallelSgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,

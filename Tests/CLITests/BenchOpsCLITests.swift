@@ -45,6 +45,29 @@ final class BenchOpsCLITests: XCTestCase {
         XCTAssertFalse(part.stdout.contains("general convs at 60%"), part.stdout)
     }
 
+    /// The engine's kernel set, as `bench ops --json` reports it: the widest the processor has (by /proc/cpuinfo's
+    /// flags), AVX2 under DETR_TUI_NO_AVX512=1 and portable under DETR_TUI_NO_AVX2=1, each forced set running the
+    /// benchmark to the end.
+    func testBenchOpsReportsTheKernelSetInUse() throws {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else {
+            throw XCTSkip("no /proc/cpuinfo flags to say which kernels this processor runs")
+        }
+        let flags = Set(line.split(separator: " ").map(String.init))
+        let avx2 = flags.isSuperset(of: ["avx2", "fma"])
+        let avx512 = avx2 && flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"])
+        for (env, want) in [([String: String](), avx512 ? "AVX-512" : avx2 ? "AVX2" : "portable"),
+                            (["DETR_TUI_NO_AVX512": "1"], avx2 ? "AVX2" : "portable"),
+                            (["DETR_TUI_NO_AVX2": "1"], "portable")] {
+            let r = try CLI.run(["bench", "ops", "--json", "--runs", "1", "--filter", "64->64 k1 s1 20x20"], environment: env,
+                                unsetting: ["DETR_TUI_NO_AVX512", "DETR_TUI_NO_AVX2"].filter { env[$0] == nil })
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any], r.stdout)
+            let machine = try XCTUnwrap(obj["machine"] as? [String: Any], r.stdout)
+            XCTAssertEqual(machine["kernels"] as? String, want, "\(env)")
+        }
+    }
+
     func testBenchFilterWithoutMatchFails() throws {
         let r = try CLI.run(["bench", "ops", "--filter", "no such shape", "--runs", "1"])
         XCTAssertNotEqual(r.status, 0)

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Tensor
+import CKernels
 
 /// The fast paths (tiled im2col + gemm split across cores, 1x1 gemm, direct depthwise, split gemms,
 /// direct deformable attention) against the plain references, over many seeded random shapes.
@@ -195,7 +196,24 @@ final class FastPathPropertyTests: XCTestCase {
     /// more; odd and even widths, kernels 1, 3 and 5, padding 0-2), 1x1 read in place or copied and its partial
     /// last panel, output channels not a multiple of 4.
     func testPanelConvsMatchReference() throws {
-        try XCTSkipUnless(hasAVX2FMA, "the implicit-gemm kernels need AVX2 and FMA")
+        try checkPanelConvs(.avx2)
+    }
+
+    /// The same cases on the AVX-512 micro-kernel (8 x 48, two panels at a time: pairs read in place, from the
+    /// panel buffer, mixed pairs split, a lone last panel, output channels in eights with 1 to 7 left over).
+    func testPanelConvsMatchReferenceAVX512() throws {
+        try checkPanelConvs(.avx512)
+    }
+
+    /// Skips, saying so, when the processor cannot run `kernels` or the environment turned them off
+    /// (DETR_TUI_NO_AVX512, DETR_TUI_NO_AVX2: the suite run as on a processor without them).
+    func requireKernels(_ kernels: KernelSet) throws {
+        try XCTSkipUnless(kernels.isSupported, "this processor cannot run the \(kernels.rawValue) kernels (CPU: \(CPUInfo.current.name))")
+        try XCTSkipUnless(kernels.isEnabled, "the \(kernels.rawValue) kernels are turned off (kernels in use: \(KernelSet.active.rawValue))")
+    }
+
+    func checkPanelConvs(_ kernels: KernelSet) throws {
+        try requireKernels(kernels)
         var rng = SplitMix64(seed: 31)
         let cases: [(cin: Int, cout: Int, kh: Int, kw: Int, s: Int, p: Int, d: Int, g: Int, h: Int, w: Int)] = [
             (16, 32, 3, 3, 1, 1, 1, 1, 40, 61), (5, 7, 3, 3, 2, 1, 1, 1, 33, 70), (3, 13, 3, 3, 2, 1, 1, 1, 64, 64),
@@ -221,15 +239,145 @@ final class FastPathPropertyTests: XCTestCase {
                 x.data.withUnsafeBufferPointer { xp in
                     wt.data.withUnsafeBufferPointer { wp in
                         withOptionalBuffer(b) { bp in
-                            panelConv(p, x: xp.baseAddress!, w: wp.baseAddress!, bias: bp, activation: act, out: out.baseAddress!)
+                            panelConv(p, x: xp.baseAddress!, w: wp.baseAddress!, bias: bp, activation: act, out: out.baseAddress!,
+                                      kernels: kernels)
                         }
                     }
                 }
             }
             let ref = conv2dReference(x, weight: wt, bias: b, stride: (c.s, c.s), padding: (c.p, c.p),
                                       dilation: (c.d, c.d), groups: c.g)
-            assertClose(fast, referenceActivated(ref, act), "panels \(c) \(act)")
+            assertClose(fast, referenceActivated(ref, act), "\(kernels.rawValue) panels \(c) \(act)")
         }
+    }
+
+    /// Winograd's products on each kernel set the processor runs, against the direct reference: the whole-map pass
+    /// (an odd number of 24-tile panels, a lone last panel for the AVX-512 pairs) and blocks of tile rows, output
+    /// channels not a multiple of 8 (nor of 4).
+    func testWinogradKernelSetsMatchReference() throws {
+        var tested: [String] = []
+        for kernels in [KernelSet.avx2, .avx512] where kernels.isSupported && kernels.isEnabled {
+            var rng = SplitMix64(seed: 17)
+            for (i, (cin, cout, h, w)) in [(48, 52, 20, 20), (64, 70, 9, 31), (50, 66, 30, 34), (72, 48, 13, 17)].enumerated() {
+                let act = Self.activations[i % 4]
+                let x = rng.tensor([1, cin, h, w]), wt = rng.tensor([cout, cin, 3, 3]), b = rng.tensor([cout])
+                let p = ConvProblem(x, wt, b, (1, 1), (1, 1), (1, 1), 1)
+                let fast = Tensor(shape: [1, cout, h, w]) { out in
+                    x.data.withUnsafeBufferPointer { xp in
+                        wt.data.withUnsafeBufferPointer { wp in
+                            b.data.withUnsafeBufferPointer { bp in
+                                winogradConv(p, x: xp.baseAddress!, w: wp.baseAddress!, bias: bp.baseAddress!, activation: act,
+                                             out: out.baseAddress!, kernels: kernels)
+                            }
+                        }
+                    }
+                }
+                let ref = conv2dReference(x, weight: wt, bias: b, stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
+                assertClose(fast, referenceActivated(ref, act), "\(kernels.rawValue) Winograd \(cin)->\(cout) at \(h)x\(w) \(act)")
+            }
+            tested.append(kernels.rawValue)
+        }
+        try XCTSkipIf(tested.isEmpty, "neither the AVX2 nor the AVX-512 kernels run here (CPU: \(CPUInfo.current.name); kernels in use: \(KernelSet.active.rawValue))")
+    }
+
+    /// The engine's AVX-512 gemm (ck_sgemm_avx512, what `sgemm` runs with the AVX-512 kernels) against a naive
+    /// product in Double: both transposes, alpha and beta (0 with NaN in C beforehand, which must not leak), row lengths
+    /// past the matrices' widths (whose extra columns must stay untouched), K over several blocks of 192, M over
+    /// several blocks of 144, N with every remainder of 24 and 48.
+    func testAVX512GemmMatchesNaive() throws {
+        try requireKernels(.avx512)
+        var rng = SplitMix64(seed: 41)
+        for trial in 0 ..< 60 {
+            let ta = rng.int(0 ... 1) == 1, tb = rng.int(0 ... 1) == 1
+            let m = trial % 6 == 0 ? rng.int(140 ... 300) : rng.int(1 ... 40)
+            let n = rng.int(1 ... 100), k = trial % 5 == 0 ? rng.int(190 ... 420) : rng.int(1 ... 50)
+            let alpha: Float = trial % 3 == 0 ? 1 : rng.nextFloat() + 0.5
+            let beta: Float = [0, 1, -0.75][trial % 3]
+            let lda = (ta ? m : k) + rng.int(0 ... 2), ldb = (tb ? k : n) + rng.int(0 ... 2), ldc = n + rng.int(0 ... 2)
+            let a = (0 ..< (ta ? k : m) * lda).map { _ in rng.nextFloat() * 2 - 1 }
+            let b = (0 ..< (tb ? n : k) * ldb).map { _ in rng.nextFloat() * 2 - 1 }
+            let c0 = (0 ..< m * ldc).map { _ in beta == 0 ? Float.nan : rng.nextFloat() * 2 - 1 }
+            var c = c0
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        ck_sgemm_avx512(ta ? 1 : 0, tb ? 1 : 0, m, n, k, alpha, ap.baseAddress, lda, bp.baseAddress, ldb, beta,
+                                        cp.baseAddress, ldc)
+                    }
+                }
+            }
+            var worst: Double = 0
+            for i in 0 ..< m {
+                for j in 0 ..< ldc {
+                    if j >= n {
+                        XCTAssertTrue(c[i * ldc + j].bitPattern == c0[i * ldc + j].bitPattern, "trial \(trial): C[\(i)][\(j)] past n changed")
+                        continue
+                    }
+                    var sum: Double = 0
+                    for p in 0 ..< k {
+                        sum += Double(ta ? a[p * lda + i] : a[i * lda + p]) * Double(tb ? b[j * ldb + p] : b[p * ldb + j])
+                    }
+                    let want = Double(alpha) * sum + (beta == 0 ? 0 : Double(beta) * Double(c0[i * ldc + j]))
+                    let err = Swift.abs(Double(c[i * ldc + j]) - want)
+                    worst = err.isNaN ? .infinity : Swift.max(worst, err)
+                }
+            }
+            XCTAssertLessThanOrEqual(worst, 1e-4 * Double(Swift.max(k, 1)).squareRoot(),
+                                     "trial \(trial): transA \(ta) transB \(tb) m \(m) n \(n) k \(k) alpha \(alpha) beta \(beta)")
+        }
+    }
+
+    /// The vector exp, sigmoid, SiLU and the bias + activation epilogue of each kernel set the processor runs, against
+    /// Double math, over every length from 0 to 70 (tails of every size for 8 and 16 lanes), arguments from -100 to
+    /// 100 with -inf, +inf and NaN among them.
+    func testVectorActivationsMatchDoubleMath() throws {
+        typealias Fn = (UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int) -> Void
+        typealias BiasFn = (UnsafeMutablePointer<Float>?, Int, Float, Int32) -> Void
+        let sets: [(KernelSet, exp: Fn, sigmoid: Fn, silu: Fn, biasAct: BiasFn)] = [
+            (.avx2, { ck_exp_avx2($0, $1, $2) }, { ck_sigmoid_avx2($0, $1, $2) }, { ck_silu_avx2($0, $1, $2) },
+             { ck_bias_act_avx2($0, $1, $2, $3) }),
+            (.avx512, { ck_exp_avx512($0, $1, $2) }, { ck_sigmoid_avx512($0, $1, $2) }, { ck_silu_avx512($0, $1, $2) },
+             { ck_bias_act_avx512($0, $1, $2, $3) }),
+        ]
+        func close(_ got: Float, _ want: Double) -> Bool {
+            if want.isNaN { return got.isNaN }
+            // exp's argument is clamped at 88.3: results from exp(88.3) up stand for overflow
+            if want >= 2.1e38 { return got >= 2.1e38 }
+            if want.isInfinite { return got == Float(want) }
+            return Swift.abs(Double(got) - want) <= 1e-6 * Swift.max(1, Swift.abs(want)) || Swift.abs(want) < 1e-37
+        }
+        // SiLU of -inf is left out (-inf / (1 + e^88.3) in the vector lanes, NaN in the AVX2 scalar tail)
+        func silu(_ v: Double) -> Double { v == -.infinity ? .nan : v / (1 + Foundation.exp(-v)) }
+        var rng = SplitMix64(seed: 3)
+        var tested: [String] = []
+        for set in sets where set.0.isSupported && set.0.isEnabled {
+            for n in 0 ... 70 {
+                var x = (0 ..< n).map { _ in rng.nextFloat() * 200 - 100 }
+                if n > 3 { x[0] = -.infinity; x[1] = .nan; x[n - 1] = .infinity }
+                let xs = x.map(Double.init)
+                for (name, fn, ref) in [("exp", set.exp, { (v: Double) in Foundation.exp(v) }),
+                                        ("sigmoid", set.sigmoid, { (v: Double) in 1 / (1 + Foundation.exp(-v)) }),
+                                        ("silu", set.silu, silu)] {
+                    var y = [Float](repeating: -7, count: n + 1)
+                    x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { fn($0.baseAddress, xp.baseAddress, n) } }
+                    for i in 0 ..< n where !(name == "silu" && xs[i] == -.infinity) && !close(y[i], ref(xs[i])) {
+                        XCTFail("\(set.0.rawValue) \(name) n \(n): x[\(i)] = \(x[i]) gives \(y[i]), want \(ref(xs[i]))")
+                    }
+                    XCTAssertEqual(y[n], -7, "\(set.0.rawValue) \(name) n \(n) wrote past the end")
+                }
+                for (kind, ref) in [(Int32(-1), { (v: Double) in v }), (1, { 1 / (1 + Foundation.exp(-$0)) }),
+                                    (2, silu), (3, { $0 > 0 || $0.isNaN ? $0 : 0 })] {
+                    var y = x + [-7]
+                    y.withUnsafeMutableBufferPointer { set.biasAct($0.baseAddress, n, 0.25, kind) }
+                    for i in 0 ..< n where !(kind == 2 && xs[i] == -.infinity) && !close(y[i], ref(xs[i] + 0.25)) {
+                        XCTFail("\(set.0.rawValue) bias + activation \(kind) n \(n): x[\(i)] = \(x[i]) gives \(y[i]), want \(ref(xs[i] + 0.25))")
+                    }
+                    XCTAssertEqual(y[n], -7, "\(set.0.rawValue) bias + activation \(kind) n \(n) wrote past the end")
+                }
+            }
+            tested.append(set.0.rawValue)
+        }
+        try XCTSkipIf(tested.isEmpty, "neither the AVX2 nor the AVX-512 kernels run here (CPU: \(CPUInfo.current.name); kernels in use: \(KernelSet.active.rawValue))")
     }
 
     /// The 1x1 conv over a concatenation it never builds, against conv2d of the built concatenation.

@@ -8,6 +8,8 @@
 # Usage: scripts/bench/side_by_side.sh MODEL [ROUNDS] [RUNS]    (MODEL: yolov8n/s/m/l/x, yolo11n/s/m/l/x, rtdetr-l, ...)
 # Needs a release build (swift build -c release) and python with torch, ultralytics, onnx and onnxruntime
 # (PYTHON=...). THREADS (default: nproc, every processor) sets every engine's threads; the model is exported once, to a temporary directory.
+# BIN (default: .build/release/detr-tui) names the detr-tui binary, e.g. another build to compare; the environment
+# reaches it (DETR_TUI_NO_AVX512=1 runs it on its AVX2 kernels).
 set -euo pipefail
 model=${1:?usage: side_by_side.sh MODEL [ROUNDS] [RUNS]}
 rounds=${2:-5}
@@ -15,7 +17,7 @@ runs=${3:-5}
 threads=${THREADS:-$(nproc)}
 python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/../.." && pwd)
-bin="$here/.build/release/detr-tui"
+bin=${BIN:-"$here/.build/release/detr-tui"}
 case "$model" in
   yolo*[nsmblx]) yaml="$here/assets/models/${model%?}.yaml"; scale=(--scale "${model: -1}") ;;   # yolov8n, yolo11s, ...
   *) yaml="$here/assets/models/$model.yaml"; scale=() ;;

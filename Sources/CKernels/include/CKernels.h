@@ -32,6 +32,11 @@ const ck_cpu_info *ck_cpu(void);
 /* 1 when the processor supports AVX2 and FMA (always 0 on other architectures). */
 int ck_has_avx2_fma(void);
 
+/* 1 when the processor supports what the AVX-512 kernels use: AVX-512F, BW, VL and DQ, with AVX2 and FMA (always 0
+   on other architectures). The _avx512 functions below are only called when it returned 1; each does what the _avx2
+   function of the same name does, with 16-lane vectors (the operands laid out alike). */
+int ck_has_avx512(void);
+
 /* One output plane of a depthwise convolution read from a zero-padded input plane with row length
    `ld` (at least 32 readable floats past the last row):
    out[i * ow + j] = bias + sum over (ki, kj) of k[ki * kw + kj] * in[(i * sh + ki * dh) * ld + j * sw + kj * dw].
@@ -76,6 +81,10 @@ void ck_silu_avx2(float *dst, const float *src, long n);
 /* p[i] = act(p[i] + bias) for i < n, in place: kind -1 none, 1 sigmoid, 2 silu, 3 relu (NaN stays NaN).
    Only call when ck_has_avx2_fma() returned 1. */
 void ck_bias_act_avx2(float *p, long n, float bias, int kind);
+void ck_exp_avx512(float *dst, const float *src, long n);
+void ck_sigmoid_avx512(float *dst, const float *src, long n);
+void ck_silu_avx512(float *dst, const float *src, long n);
+void ck_bias_act_avx512(float *p, long n, float bias, int kind);
 
 /* Winograd F(2x2, 3x3) transforms (see winograd.c): weights w [cout][cin][3][3] -> u [16][cout][cin] for
    outputs o0 ..< o1; input tiles t0 ..< t0 + tb of x [cin][h][w] -> v [16][cin][tb]; products m [16][cout][tb]
@@ -107,6 +116,13 @@ void ck_wino_input_avx2(const float *x, long cin, long h, long w, long pad_y, lo
 /* Rows o0 ..< o1 (o0 a multiple of 4) of m [16][cout][tb] = the 16 products u[xi] v[xi] over cin, from the packed
    transforms above, by the micro-kernel of convgemm.c. Only call when ck_has_avx2_fma() returned 1. */
 void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m);
+void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m);
+
+/* C (m x n, row length ldc) = alpha op(A) op(B) + beta C, with op(A) m x k and op(B) k x n, each the matrix
+   (row-major, rows lda / ldb apart) or its transpose (trans_a / trans_b = 1), as cblas_sgemm with CblasRowMajor
+   computes it, on the calling thread with the AVX-512 micro-kernel (beta 0: C is only written). */
+void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                     const float *b, long ldb, float beta, float *c, long ldc);
 
 /* Convolution geometry of one image and one group for ck_conv_panels_avx2. */
 typedef struct {
@@ -115,6 +131,8 @@ typedef struct {
 
 /* How many panels of 24 output pixels ck_conv_panels_avx2 fills at a time for k = cin * kh * kw. */
 long ck_conv_block_panels(long k);
+/* The same for the _avx512 drivers (which take the panels two at a time): an even number, at least 2. */
+long ck_conv_block_panels_avx512(long k);
 
 /* Weights w [m][k] into panels of four rows, ap [ceil(m / 4)][k][4], the rows past m zero. */
 void ck_pack_weights4(const float *w, long m, long k, float *ap);
@@ -125,6 +143,9 @@ void ck_pack_weights4(const float *w, long m, long k, float *ap);
    ck_has_avx2_fma() returned 1. */
 void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                          int act, float *out, long p0, long p1, float *panel);
+/* panel: scratch for ck_conv_block_panels_avx512(k) panels. */
+void ck_conv_panels_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                           int act, float *out, long p0, long p1, float *panel);
 
 /* Output rows i0 ..< i1 of a stride-2 conv (dilation 1), as ck_conv_panels_avx2 computes it, from a band of the
    padded input split by column parity per output row: band (scratch, cin * kh * 2 * ck_s2band_ld(g) floats)
@@ -134,11 +155,16 @@ void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap,
 long ck_s2band_ld(const ck_conv_geom *g);
 void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                          int act, float *out, long i0, long i1, float *band);
+void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                           int act, float *out, long i0, long i1, float *band);
 
 /* The same for a 1x1 convolution (stride 1, no padding) of x [k][plane], read in place when in_place is 1,
    else copied into panel (scratch for ck_conv_block_panels(k) * k * 24 floats) 24 pixels at a time. */
 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
                             int act, float *out, long p0, long p1, int in_place, float *panel);
+/* panel: scratch for ck_conv_block_panels_avx512(k) panels. */
+void ck_conv1x1_panels_avx512(const float *x, long k, long plane, const float *ap, long m, const float *bias,
+                              int act, float *out, long p0, long p1, int in_place, float *panel);
 
 /* Runs fn(ctx, c) for c in 0 ..< chunks on the pool's workers and the calling thread, and returns when all
    are done. A call made while the pool runs another job (nested, or from another thread) runs its chunks
