@@ -18,6 +18,7 @@ final class ONNXDetectionModelTests: XCTestCase {
         // Ultralytics' 23 layers are the rows (plus the unnamed nodes' row), in order, each with its nodes as children.
         let modelRows = rows.map(\.module).filter { $0.hasPrefix("model.") }
         XCTAssertEqual(modelRows, (0 ... 22).map { "model.\($0)" })
+        XCTAssertEqual(rows.filter { $0.module.hasPrefix("model.") }.map(\.index), Array(0 ... 22), "ultralytics' layer numbers")
         let head = try XCTUnwrap(rows.first { $0.module == "model.22" })
         XCTAssertTrue(head.children.contains { $0.module == "dfl.Softmax Softmax" }, "\(head.children.map(\.module).prefix(40))")
         XCTAssertEqual(rows.reduce(0) { $0 + $1.params }, model.model.parameterCount - unusedParameters(model))

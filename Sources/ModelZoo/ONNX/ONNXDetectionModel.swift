@@ -29,6 +29,8 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
     /// Row of each run node and the rows themselves (group path, node positions in run order).
     let groups: [(path: String, nodes: [Int])]
     let groupOfNode: [Int]
+    /// Each row's index in the layer table and the trace.
+    let rowIndex: [Int]
 
     public init(path: String) throws {
         let model = try ONNXModel.load(path: path)
@@ -81,6 +83,17 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         }
         self.groups = groups
         groupOfNode = of
+        // Row numbers: ultralytics' layer number for `model.N` (as `info` numbers native models), the rest after them.
+        let numbered = groups.map { g -> Int? in
+            g.path.hasPrefix("model.") ? Int(g.path.dropFirst("model.".count)) : nil
+        }
+        var next = (numbered.compactMap { $0 }.max() ?? -1) + 1
+        var seen = Set<Int>()
+        rowIndex = numbered.map { n in
+            if let n, seen.insert(n).inserted { return n }
+            defer { next += 1 }
+            return next
+        }
     }
 
     /// The row a module path belongs to: `model.N` for ultralytics' layers, else its first component ("graph" for
@@ -182,7 +195,7 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
             }
             let summary = ops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .map { $0.value > 1 ? "\($0.key)x\($0.value)" : $0.key }.joined(separator: " ")
-            return LayerRow(index: i, from: [-1], repeats: 1, params: params, module: g.path, arguments: summary,
+            return LayerRow(index: rowIndex[i], from: [-1], repeats: 1, params: params, module: g.path, arguments: summary,
                             flops: 0, outputShape: [], children: children)
         }
     }
@@ -229,11 +242,11 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
                 keptBytes += y.count * 4
             }
             seconds[g] += time
-            pending[g].append(TraceStep(index: g, path: ONNXDetectionModel.nodePath(node), moduleType: ONNXDetectionModel.typeName(node),
+            pending[g].append(TraceStep(index: self.rowIndex[g], path: ONNXDetectionModel.nodePath(node), moduleType: ONNXDetectionModel.typeName(node),
                                         inputShapes: [], outputShape: y?.shape ?? [], output: kept, params: 0, flops: 0, seconds: time))
             if last[g] == k {
                 let path = self.groups[g].path
-                trace.record(TraceStep(index: g, path: path, moduleType: path, inputShapes: [], outputShape: y?.shape ?? [],
+                trace.record(TraceStep(index: self.rowIndex[g], path: path, moduleType: path, inputShapes: [], outputShape: y?.shape ?? [],
                                        output: y, params: 0, flops: 0, seconds: seconds[g]))
                 if let y, y.rank == 4, y.shape[0] == 1 {
                     trace.probe(path, "output feature map", .featureMap(y.reshaped(Array(y.shape.dropFirst()))))
