@@ -18,7 +18,7 @@ public enum ONNXOps {
         "Clip": ElementwiseOps.clip, "Min": ElementwiseOps.min, "Max": ElementwiseOps.max,
         "Equal": ElementwiseOps.equal, "Greater": ElementwiseOps.greater, "Less": ElementwiseOps.less,
         "GreaterOrEqual": ElementwiseOps.greaterOrEqual, "LessOrEqual": ElementwiseOps.lessOrEqual,
-        "Not": ElementwiseOps.not, "And": ElementwiseOps.and, "Or": ElementwiseOps.or,
+        "Not": ElementwiseOps.not, "And": ElementwiseOps.and, "Or": ElementwiseOps.or, "Xor": ElementwiseOps.xor,
         "Where": ElementwiseOps.where, "Cast": ElementwiseOps.cast, "Identity": ElementwiseOps.identity,
         "Dropout": ElementwiseOps.identity,
         // Neural-network layers (Ops/NNOps.swift)

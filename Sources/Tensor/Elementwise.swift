@@ -171,6 +171,7 @@ enum GreaterOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float
 enum LessOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x < y ? 1 : 0 } }
 enum AndOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x != 0 && y != 0 ? 1 : 0 } }
 enum OrOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x != 0 || y != 0 ? 1 : 0 } }
+enum XorOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { (x != 0) != (y != 0) ? 1 : 0 } }
 enum ModOp: BinaryElementOp {
     /// The sign of the divisor, as Python's % and ONNX Mod with fmod = 0.
     @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float {
@@ -184,7 +185,7 @@ enum FmodOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _
 public func power(_ a: Tensor, _ b: Tensor) -> Tensor { broadcastBinary(a, b, PowOp.self) }
 
 /// A comparison or logical operation of two tensors.
-public enum ElementComparison: Sendable { case equal, greater, less, and, or }
+public enum ElementComparison: Sendable { case equal, greater, less, and, or, xor }
 
 /// 1 where the comparison holds, else 0, with broadcasting.
 public func compare(_ a: Tensor, _ b: Tensor, _ kind: ElementComparison) -> Tensor {
@@ -194,6 +195,7 @@ public func compare(_ a: Tensor, _ b: Tensor, _ kind: ElementComparison) -> Tens
     case .less: return broadcastBinary(a, b, LessOp.self)
     case .and: return broadcastBinary(a, b, AndOp.self)
     case .or: return broadcastBinary(a, b, OrOp.self)
+    case .xor: return broadcastBinary(a, b, XorOp.self)
     }
 }
 

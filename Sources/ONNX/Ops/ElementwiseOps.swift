@@ -142,6 +142,7 @@ enum ElementwiseOps {
     static let lessOrEqual: ONNXOpImplementation = { ctx in try comparison(ctx) { 1 - compare($0, $1, .greater) } }
     static let and: ONNXOpImplementation = { ctx in try comparison(ctx) { compare($0, $1, .and) } }
     static let or: ONNXOpImplementation = { ctx in try comparison(ctx) { compare($0, $1, .or) } }
+    static let xor: ONNXOpImplementation = { ctx in try comparison(ctx) { compare($0, $1, .xor) } }
     static let not: ONNXOpImplementation = { ctx in
         [ONNXValue(mapElements(try ctx.tensor(0), cost: 1) { $0 == 0 ? 1 : 0 }, .bool)]
     }
