@@ -43,6 +43,11 @@ public struct ONNXOpContext {
     public let node: ONNXNode
     public let opset: Int
     public let inputs: [ONNXValue?]
+    /// True while the interpreter folds constants: an output larger than `foldLimit` values is left to run time.
+    public var folding = false
+    /// The largest output (in values) constant folding makes: shape arithmetic is small, and a large constant
+    /// made from a small file is computed when the graph runs, not when it is opened.
+    public static let foldLimit = 1 << 22
 
     public func fail(_ problem: String) -> ONNXNodeError { ONNXNodeError(node: node.name, op: node.opType, problem: problem) }
 
@@ -115,6 +120,7 @@ public struct ONNXOpContext {
         guard let n = Budget.product(shape), n <= Budget.tensorBytes / 4 else {
             throw fail("output shape \(shape) is larger than \(Budget.describe(bytes: Budget.tensorBytes)) as Float32")
         }
+        if folding, n > ONNXOpContext.foldLimit { throw ONNXFoldDeferred() }
     }
 }
 
@@ -175,12 +181,14 @@ public final class ONNXInterpreter: @unchecked Sendable {
             // Folding is for small shape arithmetic: a node that makes a large tensor from constants (a weight
             // transform) runs once too, which is the same saving.
             if allConstant, n.opType != "RandomNormal", n.opType != "RandomUniform" {
-                let outs = try ONNXInterpreter.execute(n, inputs: inputs, opset: opset)
-                for (name, v) in zip(n.outputs, outs) where !name.isEmpty { constants[name] = v }
-                folded += 1
-            } else {
-                run.append(n)
+                do {
+                    let outs = try ONNXInterpreter.execute(n, inputs: inputs, opset: opset, folding: true)
+                    for (name, v) in zip(n.outputs, outs) where !name.isEmpty { constants[name] = v }
+                    folded += 1
+                    continue
+                } catch is ONNXFoldDeferred {}
             }
+            run.append(n)
         }
         if fuse { run = ONNXInterpreter.fuseActivations(run, keep: Set(model.outputs.map(\.name))) }
         // Initialisers that only folded nodes read need not stay converted.
@@ -235,9 +243,10 @@ public final class ONNXInterpreter: @unchecked Sendable {
     }
 
     /// Runs one node through the registry, checking what it returns.
-    static func execute(_ n: ONNXNode, inputs: [ONNXValue?], opset: Int) throws -> [ONNXValue] {
+    static func execute(_ n: ONNXNode, inputs: [ONNXValue?], opset: Int, folding: Bool = false) throws -> [ONNXValue] {
         let impl = ONNXOps.registry[n.opType]!
-        let ctx = ONNXOpContext(node: n, opset: opset, inputs: inputs)
+        var ctx = ONNXOpContext(node: n, opset: opset, inputs: inputs)
+        ctx.folding = folding
         let outs = try impl(ctx)
         guard outs.count >= n.outputs.filter({ !$0.isEmpty }).count || outs.count >= n.outputs.count else {
             throw ctx.fail("produced \(outs.count) outputs for \(n.outputs.count) declared")
@@ -302,6 +311,9 @@ public final class ONNXInterpreter: @unchecked Sendable {
         return out
     }
 }
+
+/// A constant too large to fold: its node runs with the graph instead.
+struct ONNXFoldDeferred: Error {}
 
 /// A run stopped by its observer.
 public struct ONNXCancelled: Error, CustomStringConvertible, Sendable {

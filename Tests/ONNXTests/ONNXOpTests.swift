@@ -73,3 +73,23 @@ final class ONNXOpTests: XCTestCase {
         XCTAssertEqual(try interpreter.run(["a": Tensor(zeros: [2, 3]), "b": Tensor(repeating: 1, shape: [1, 3])])["y"]?.tensor.data, [Float](repeating: 1, count: 6))
     }
 }
+
+/// Constant folding makes only small constants when a model is opened.
+final class ONNXFoldingTests: XCTestCase {
+    /// Found by fuzz-onnx (a timeout): a ConstantOfShape of a huge shape from a 16-byte initialiser was built while
+    /// the interpreter folded constants. Large outputs are now left to run time; opening is quick and the node runs.
+    func testLargeConstantIsLeftToRunTime() throws {
+        let model = try ONNXModel.load(path: ONNXFixtures.path("hostile/fuzz-timeout-constantofshape.onnx"))
+        let interpreter = try ONNXInterpreter(model: model)
+        XCTAssertEqual(interpreter.runNodes.map(\.opType), ["ConstantOfShape"])
+        XCTAssertEqual(interpreter.foldedNodeCount, 0)
+        // A small one folds.
+        var shape = Onnx_TensorProto()
+        shape.name = "s"; shape.dataType = 7; shape.dims = [2]; shape.int64Data = [3, 4]
+        let small = try ONNXModel(data: ONNXBuilder.model(nodes: [.init(op: "ConstantOfShape", name: "/c/ConstantOfShape", inputs: ["s"], outputs: ["y"])],
+                                                          inputs: [], outputs: ["y"], initializers: [shape]), file: "small.onnx", directory: nil)
+        let folded = try ONNXInterpreter(model: small)
+        XCTAssertEqual(folded.foldedNodeCount, 1)
+        XCTAssertEqual(try folded.run([:])["y"]?.shape, [3, 4])
+    }
+}
