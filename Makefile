@@ -26,7 +26,7 @@ bench: build
 # when DETR_TUI_FUZZ is set (a nested package depending on this one by path would have to resolve the dependencies
 # again); they are built with swiftc's -sanitize=fuzzer,address in their own scratch path, .build-fuzz, and each
 # runs on a working copy of its seed corpus (Tests/Fuzz/Corpus/<target>), whose inputs it extends.
-FUZZ_TARGETS := unpickler torchzip safetensors yaml image
+FUZZ_TARGETS := unpickler torchzip safetensors yaml image onnx
 TARGET ?= all
 SECONDS ?= 60
 RUNS ?= -1

@@ -11,6 +11,8 @@ public enum ModelReference: Sendable, Equatable {
     case checkpoint(path: String)
     /// A Hugging Face model directory (config.json + model.safetensors).
     case huggingFace(directory: String)
+    /// An ONNX export (.onnx), run by the engine's ONNX interpreter.
+    case onnx(path: String)
 
     /// Resolves MODEL: an existing path first (directory, YAML, else checkpoint), then a catalogue id.
     public static func resolve(_ spec: String, catalogue: Catalogue? = nil) throws -> ModelReference {
@@ -18,6 +20,7 @@ public enum ModelReference: Sendable, Equatable {
         if FileManager.default.fileExists(atPath: spec, isDirectory: &isDir) {
             if isDir.boolValue { return .huggingFace(directory: spec) }
             let ext = (spec as NSString).pathExtension.lowercased()
+            if ext == "onnx" { return .onnx(path: spec) }
             return ["yaml", "yml"].contains(ext) ? .yaml(path: spec) : .checkpoint(path: spec)
         }
         let cat = try catalogue ?? Catalogue.load()
@@ -83,6 +86,12 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
             return try DeformableDETR.open(config: config, weights: URL(fileURLWithPath: weights), name: url.lastPathComponent)
         }
         return try DeformableDETR.open(directory: url)
+    case .onnx(let path):
+        // The export holds its weights; a separate weights file has nothing to fill.
+        if let weights {
+            throw FileFormatError(file: weights, problem: "an ONNX model carries its own weights: --weights does not apply to \(path)")
+        }
+        return try ONNXDetectionModel(path: path)
     }
 }
 

@@ -157,3 +157,9 @@ public func softmax(_ x: Tensor, axis: Int) -> Tensor {
         }
     }
 }
+
+/// Applies `f` to every element, split across cores (for element-wise maths without a kernel of its own:
+/// erf, floor, softplus, ...). `cost` is a rough count of operations per element.
+public func mapElements(_ x: Tensor, cost: Int = 8, _ f: @escaping @Sendable (Float) -> Float) -> Tensor {
+    mapParallel(x, cost: cost, f)
+}

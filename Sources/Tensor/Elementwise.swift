@@ -161,3 +161,80 @@ public func minimum(_ a: Tensor, _ b: Tensor) -> Tensor { broadcastBinary(a, b, 
 public func clamp(_ x: Tensor, min lo: Float, max hi: Float) -> Tensor {
     mapParallel(x, cost: 1) { v in v.isNaN ? v : (v < lo ? lo : (v > hi ? hi : v)) }
 }
+
+// Ops the ONNX interpreter needs beyond the layers' own: powers, comparisons, a ternary select and a broadcast
+// copy. Comparisons give 1 or 0 as Float32 (ONNX's bool).
+
+enum PowOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { y == 2 ? x * x : powf(x, y) } }
+enum EqualOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x == y ? 1 : 0 } }
+enum GreaterOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x > y ? 1 : 0 } }
+enum LessOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x < y ? 1 : 0 } }
+enum AndOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x != 0 && y != 0 ? 1 : 0 } }
+enum OrOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x != 0 || y != 0 ? 1 : 0 } }
+enum XorOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { (x != 0) != (y != 0) ? 1 : 0 } }
+enum ModOp: BinaryElementOp {
+    /// The sign of the divisor, as Python's % and ONNX Mod with fmod = 0.
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float {
+        let r = fmodf(x, y)
+        return r != 0 && (r < 0) != (y < 0) ? r + y : r
+    }
+}
+enum FmodOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { fmodf(x, y) } }
+
+/// Element-wise power with broadcasting (torch.pow).
+public func power(_ a: Tensor, _ b: Tensor) -> Tensor { broadcastBinary(a, b, PowOp.self) }
+
+/// A comparison or logical operation of two tensors.
+public enum ElementComparison: Sendable { case equal, greater, less, and, or, xor }
+
+/// 1 where the comparison holds, else 0, with broadcasting.
+public func compare(_ a: Tensor, _ b: Tensor, _ kind: ElementComparison) -> Tensor {
+    switch kind {
+    case .equal: return broadcastBinary(a, b, EqualOp.self)
+    case .greater: return broadcastBinary(a, b, GreaterOp.self)
+    case .less: return broadcastBinary(a, b, LessOp.self)
+    case .and: return broadcastBinary(a, b, AndOp.self)
+    case .or: return broadcastBinary(a, b, OrOp.self)
+    case .xor: return broadcastBinary(a, b, XorOp.self)
+    }
+}
+
+/// The remainder of a / b with broadcasting: the sign of b (Python's %) or, with `truncated`, of a (C's fmod).
+public func remainder(_ a: Tensor, _ b: Tensor, truncated: Bool) -> Tensor {
+    truncated ? broadcastBinary(a, b, FmodOp.self) : broadcastBinary(a, b, ModOp.self)
+}
+
+/// `x` copied to `shape` by NumPy broadcasting (numpy.broadcast_to, materialised); `shape` must be x's shape
+/// broadcast with itself.
+public func broadcast(_ x: Tensor, to shape: [Int]) -> Tensor {
+    check(broadcastShape(x.shape, shape) == shape, "broadcast: \(x.shape) does not broadcast to \(shape)")
+    if x.shape == shape { return x }
+    let s = broadcastStrides(x.shape, to: shape)
+    let r = shape.count
+    return Tensor(shape: shape) { out in
+        if out.count == 0 { return }
+        x.data.withUnsafeBufferPointer { p in
+            var idx = [Int](repeating: 0, count: r)
+            var off = 0
+            for o in 0 ..< out.count {
+                out[o] = p[off]
+                var q = r - 1
+                while q >= 0 {
+                    idx[q] += 1; off += s[q]
+                    if idx[q] < shape[q] { break }
+                    off -= s[q] * shape[q]; idx[q] = 0
+                    q -= 1
+                }
+            }
+        }
+    }
+}
+
+/// `a` where `condition` is non-zero, else `b`, all three broadcast together (torch.where).
+public func select(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+    let shape = broadcastShape(broadcastShape(condition.shape, a.shape), b.shape)
+    let c = broadcast(condition, to: shape), x = broadcast(a, to: shape), y = broadcast(b, to: shape)
+    return Tensor(shape: shape) { out in
+        for i in 0 ..< out.count { out[i] = c.data[i] != 0 ? x.data[i] : y.data[i] }
+    }
+}

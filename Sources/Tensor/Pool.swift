@@ -182,3 +182,57 @@ public func upsampleNearest(_ x: Tensor, scale: Int) -> Tensor {
         }
     }
 }
+
+/// Nearest-neighbour resampling of [N, C, H, W] to [N, C, rows.count, columns.count]: output row i reads input row
+/// `rows[i]`, output column j input column `columns[j]` (the caller's coordinate rule picks them; each must lie in
+/// the input). An integer upscale with floor indices is `upsampleNearest`.
+public func resizeNearest(_ x: Tensor, rows: [Int], columns: [Int]) -> Tensor {
+    check(x.rank == 4, "resizeNearest: input must be [N, C, H, W], got \(x.shape)")
+    let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+    check(rows.allSatisfy { $0 >= 0 && $0 < h } && columns.allSatisfy { $0 >= 0 && $0 < w },
+          "resizeNearest: an index lies outside the input \(x.shape)")
+    let oh = rows.count, ow = columns.count
+    return Tensor(shape: [x.shape[0], x.shape[1], oh, ow]) { out in
+        if out.count == 0 { return }
+        x.data.withUnsafeBufferPointer { p in
+            for pl in 0 ..< planes {
+                let s = p.baseAddress! + pl * h * w, d = out.baseAddress! + pl * oh * ow
+                for i in 0 ..< oh {
+                    let line = s + rows[i] * w
+                    for j in 0 ..< ow { d[i * ow + j] = line[columns[j]] }
+                }
+            }
+        }
+    }
+}
+
+/// Bilinear resampling of [N, C, H, W] to [N, C, rows.count, columns.count]: output row i samples input row
+/// coordinate `rows[i]` (in input pixels, clamped into [0, H - 1]), likewise columns.
+public func resizeBilinear(_ x: Tensor, rows: [Float], columns: [Float]) -> Tensor {
+    check(x.rank == 4, "resizeBilinear: input must be [N, C, H, W], got \(x.shape)")
+    let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+    let oh = rows.count, ow = columns.count
+    func taps(_ c: Float, _ n: Int) -> (Int, Int, Float) {
+        let v = Swift.min(Swift.max(c.isNaN ? 0 : c, 0), Float(n - 1))
+        let i0 = Int(v.rounded(.down)), i1 = Swift.min(i0 + 1, n - 1)
+        return (i0, i1, v - Float(i0))
+    }
+    return Tensor(shape: [x.shape[0], x.shape[1], oh, ow]) { out in
+        if out.count == 0 { return }
+        let ys = rows.map { taps($0, h) }, xs = columns.map { taps($0, w) }
+        x.data.withUnsafeBufferPointer { p in
+            for pl in 0 ..< planes {
+                let s = p.baseAddress! + pl * h * w, d = out.baseAddress! + pl * oh * ow
+                for i in 0 ..< oh {
+                    let (y0, y1, fy) = ys[i]
+                    for j in 0 ..< ow {
+                        let (x0, x1, fx) = xs[j]
+                        let top = s[y0 * w + x0] * (1 - fx) + s[y0 * w + x1] * fx
+                        let bottom = s[y1 * w + x0] * (1 - fx) + s[y1 * w + x1] * fx
+                        d[i * ow + j] = top * (1 - fy) + bottom * fy
+                    }
+                }
+            }
+        }
+    }
+}

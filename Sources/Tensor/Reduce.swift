@@ -128,3 +128,27 @@ public func argmax(_ x: Tensor, axis: Int) -> Tensor {
         }
     }
 }
+
+/// Running sums along `axis` (torch.cumsum); `exclusive` leaves each element out of its own sum, `reverse`
+/// sums from the end.
+public func cumulativeSum(_ x: Tensor, axis: Int, exclusive: Bool = false, reverse: Bool = false) -> Tensor {
+    let a = x.normalizedAxis(axis)
+    let n = x.shape[a]
+    let inner = x.shape[(a + 1)...].reduce(1, *)
+    let outer = x.shape[..<a].reduce(1, *)
+    return Tensor(shape: x.shape) { out in
+        if out.count == 0 { return }
+        x.data.withUnsafeBufferPointer { p in
+            for o in 0 ..< outer {
+                for j in 0 ..< inner {
+                    var acc: Float = 0
+                    for step in 0 ..< n {
+                        let i = reverse ? n - 1 - step : step
+                        let at = (o * n + i) * inner + j
+                        if exclusive { out[at] = acc; acc += p[at] } else { acc += p[at]; out[at] = acc }
+                    }
+                }
+            }
+        }
+    }
+}

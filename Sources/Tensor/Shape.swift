@@ -260,3 +260,35 @@ public func topK(_ x: Tensor, k: Int, axis: Int = -1, largest: Bool = true) -> (
     }
     return (Tensor(shape: shape, data: values), Tensor(shape: shape, data: indices))
 }
+
+/// Pads every dimension with a constant: `before[d]` values ahead of dimension d and `after[d]` behind it
+/// (torch.nn.functional.pad, mode "constant", non-negative pads).
+public func padConstant(_ x: Tensor, before: [Int], after: [Int], value: Float = 0) -> Tensor {
+    check(before.count == x.rank && after.count == x.rank && (before + after).allSatisfy { $0 >= 0 },
+          "padConstant: pads \(before) / \(after) for shape \(x.shape)")
+    let shape = (0 ..< x.rank).map { x.shape[$0] + before[$0] + after[$0] }
+    let r = x.rank
+    var out = Tensor(repeating: value, shape: shape)
+    if x.count == 0 { return out }
+    let os = out.strides
+    var start = 0
+    for d in 0 ..< r { start += before[d] * os[d] }
+    out.data.withUnsafeMutableBufferPointer { o in
+        x.data.withUnsafeBufferPointer { p in
+            let inner = x.shape[r - 1]
+            var idx = [Int](repeating: 0, count: Swift.max(r - 1, 0))
+            for row in 0 ..< x.count / Swift.max(inner, 1) {
+                var off = start
+                for d in 0 ..< r - 1 { off += idx[d] * os[d] }
+                (o.baseAddress! + off).update(from: p.baseAddress! + row * inner, count: inner)
+                var q = r - 2
+                while q >= 0 {
+                    idx[q] += 1
+                    if idx[q] < x.shape[q] { break }
+                    idx[q] = 0; q -= 1
+                }
+            }
+        }
+    }
+    return out
+}

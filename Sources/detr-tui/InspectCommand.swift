@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelZoo
+import ONNX
 import Tensor
 
 /// `detr-tui inspect FILE`: describes any file the tool opens (checkpoint, safetensors, Hugging Face
@@ -13,7 +14,9 @@ struct InspectCommand: ParsableCommand {
         Checkpoints (.pt/.pth from torch.save or ultralytics, .safetensors, a Hugging Face directory with \
         config.json + model.safetensors): format, tensor count, parameters, every key with dtype and shape; \
         for ultralytics also the embedded model YAML and class names. Model YAML: the parsed layer rows. \
-        Images (PNG, JPEG, PPM): size and colour type. Files are only read; pickled code is never run.
+        Images (PNG, JPEG, PPM): size and colour type. ONNX exports (.onnx, with their external data): producer, \
+        opset, inputs and outputs with shapes, op histogram, parameters and the module paths in the node names. \
+        Files are only read; pickled code is never run.
         """)
 
     @Argument(help: "The file (or Hugging Face model directory) to describe.")
@@ -56,13 +59,14 @@ struct InspectCommand: ParsableCommand {
 
     static func emit(_ text: String) throws { try writeStandardOutput(Data(text.utf8), command: "inspect") }
 
-    enum Kind { case checkpoint, yaml, image }
+    enum Kind { case checkpoint, yaml, image, onnx }
 
     static func kind(of path: String) -> Kind {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue { return .checkpoint }
         let ext = (path as NSString).pathExtension.lowercased()
         if ext == "yaml" || ext == "yml" { return .yaml }
+        if ext == "onnx" { return .onnx }
         if ImageIO.looksLikeImage(path: path) { return .image }
         if ["png", "jpg", "jpeg", "ppm", "pgm"].contains(ext) { return .image }
         return .checkpoint
@@ -71,6 +75,8 @@ struct InspectCommand: ParsableCommand {
     /// The description as a JSON-ready dictionary.
     static func describe(_ path: String) throws -> [String: Any] {
         switch kind(of: path) {
+        case .onnx:
+            return try describeONNX(path)
         case .image:
             let info = try ImageIO.info(path: path)
             // An image too large to decode is one the tool cannot open: say so rather than describe it.
@@ -135,6 +141,24 @@ struct InspectCommand: ParsableCommand {
         }
     }
 
+    /// An ONNX model: what the file declares and a summary of its graph (nothing is run).
+    static func describeONNX(_ path: String) throws -> [String: Any] {
+        let m = try ONNXModel.load(path: path)
+        func value(_ v: ONNXValueInfo) -> [String: Any] {
+            ["name": v.name, "type": v.elementType?.name ?? "type \(v.elementTypeCode)",
+             "shape": v.dims.map { $0.map { d -> Any in if case .value(let n) = d { return n } else { return d.description } } } ?? NSNull()]
+        }
+        let supported = Set(ONNXOps.supported)
+        let unsupported = m.opHistogram.keys.filter { !supported.contains($0) }.sorted()
+        return [
+            "kind": "onnx", "file": path, "producer": m.producerName, "producerVersion": m.producerVersion,
+            "irVersion": m.irVersion, "opset": m.opset, "opsets": m.opsets, "graph": m.graphName,
+            "inputs": m.inputs.map(value), "outputs": m.outputs.map(value), "nodes": m.nodes.count,
+            "ops": m.opHistogram, "parameters": m.parameterCount, "initializers": m.initializerNames.count,
+            "modulePaths": m.modulePaths, "metadata": m.metadata, "unsupportedOps": unsupported,
+        ]
+    }
+
     static func row(_ l: LayerSpec) -> [String: Any] {
         ["index": l.index, "section": l.section.rawValue, "from": l.from, "repeats": l.repeats, "module": l.module,
          "args": "[" + l.args.map(\.description).joined(separator: ", ") + "]"]
@@ -169,6 +193,31 @@ struct InspectCommand: ParsableCommand {
         case "image":
             out += "image: \(r["format"]!) \(r["width"]!)x\(r["height"]!), \(r["colorType"]!), \(r["bitDepth"]!)-bit\n"
             if let w = r["uprightWidth"], let h = r["uprightHeight"] { out += "upright (EXIF orientation applied): \(w)x\(h)\n" }
+        case "onnx":
+            out += "format: onnx (IR \(r["irVersion"]!), opset \(r["opset"]!))"
+            let producer = "\(r["producer"]!) \(r["producerVersion"]!)".trimmingCharacters(in: .whitespaces)
+            out += producer.isEmpty ? "\n" : ", produced by \(producer)\n"
+            for (label, key) in [("input", "inputs"), ("output", "outputs")] {
+                for v in r[key] as! [[String: Any]] {
+                    let shape = (v["shape"] as? [Any]).map { "[" + $0.map { "\($0)" }.joined(separator: ", ") + "]" } ?? "[?]"
+                    out += "\(label): \(v["name"]!) \(v["type"]!) \(shape)\n"
+                }
+            }
+            out += "nodes: \(r["nodes"]!), parameters: \(grouped(r["parameters"] as! Int)) in \(r["initializers"]!) initialisers\n"
+            let ops = r["ops"] as! [String: Int]
+            out += "ops: " + ops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                .map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
+            if let u = r["unsupportedOps"] as? [String], !u.isEmpty {
+                out += "note: ops the interpreter does not run: \(u.joined(separator: ", "))\n"
+            }
+            if let meta = r["metadata"] as? [String: String], !meta.isEmpty {
+                out += "metadata:\n"
+                for k in meta.keys.sorted() { out += "  \(k): \(meta[k]!.prefix(200))\n" }
+            }
+            let paths = r["modulePaths"] as! [String]
+            out += "module paths (\(paths.count)):\n"
+            for p in paths.prefix(limit > 0 ? limit : paths.count) { out += "  \(p)\n" }
+            if limit > 0, paths.count > limit { out += "  ... \(paths.count - limit) more (use --limit 0 for all)\n" }
         case "model-yaml":
             out += "model yaml: \(r["layers"].map { ($0 as! [Any]).count } ?? 0) layers"
             if let nc = r["nc"] { out += ", nc \(nc)" }

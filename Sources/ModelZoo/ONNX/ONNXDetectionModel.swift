@@ -1,0 +1,319 @@
+import Foundation
+import ONNX
+import Tensor
+
+/// An ONNX export run by the engine's interpreter, as a `DetectionModel`.
+///
+/// An ultralytics export (metadata `task` detect, `head` Detect or RTDETRDecoder, `names`, `stride`, `imgsz`) post-
+/// processes as its family does: YOLO's [1, 4+nc, anchors] with NMS, RT-DETR's [1, queries, 4+nc] by top-k. Any
+/// other graph runs and shows its nodes, without detections.
+///
+/// The layer table groups nodes by the top-level module of their exported names (`/model.10/m/m.0/attn/Softmax` is
+/// in row `model.10`); each row's children are its nodes. A traced run records, per row, a step with the row's
+/// output (its last node's) followed by a step per node under the node's dotted path
+/// (`model.10.m.0.attn.Softmax`), each node's output kept while the trace's share of memory lasts.
+public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
+    public let name: String
+    public let file: String
+    public let model: ONNXModel
+    let interpreter: ONNXInterpreter
+    public let classNames: [String]
+    public enum Head: Sendable { case yolo, rtdetr, none }
+    public let head: Head
+    let inputName: String
+    public let inputChannels: Int
+    /// The export's fixed input height and width, when it has them (a static export).
+    let fixedSize: GridSize?
+    let stride: Int
+    public let defaultInputSize: Int
+    /// Row of each run node and the rows themselves (group path, node positions in run order).
+    let groups: [(path: String, nodes: [Int])]
+    let groupOfNode: [Int]
+    /// Each row's index in the layer table and the trace.
+    let rowIndex: [Int]
+
+    public init(path: String) throws {
+        let model = try ONNXModel.load(path: path)
+        self.model = model
+        self.file = path
+        name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        interpreter = try ONNXInterpreter(model: model)
+        guard model.inputs.count == 1, let input = model.inputs.first else {
+            throw FileFormatError(file: path, problem: "the graph takes \(model.inputs.count) inputs (\(model.inputs.map(\.name).joined(separator: ", "))); only single-image models run here")
+        }
+        guard let dims = input.dims, dims.count == 4 else {
+            throw FileFormatError(file: path, problem: "input '\(input.name)' is \(input.shapeDescription), not an image batch [N, C, H, W]")
+        }
+        inputName = input.name
+        if case .value(let c) = dims[1] { inputChannels = c } else { inputChannels = 3 }
+        if case .value(let h) = dims[2], case .value(let w) = dims[3] { fixedSize = GridSize(h, w) } else { fixedSize = nil }
+        let meta = model.metadata
+        stride = meta["stride"].flatMap { Int($0) }.map { Swift.max($0, 32) } ?? 32
+        let names = meta["names"].map(ONNXDetectionModel.parseNames) ?? []
+        let outDims = model.outputs.first?.dims
+        func dim(_ i: Int) -> Int? {
+            guard let d = outDims, i < d.count, case .value(let v) = d[i] else { return nil }
+            return v
+        }
+        switch meta["head"] {
+        case "Detect": head = .yolo
+        case "RTDETRDecoder": head = .rtdetr
+        default:
+            if !names.isEmpty, dim(1) == names.count + 4 { head = .yolo } else if !names.isEmpty, dim(2) == names.count + 4 { head = .rtdetr } else { head = .none }
+        }
+        let nc = head == .yolo ? dim(1).map { $0 - 4 } : head == .rtdetr ? dim(2).map { $0 - 4 } : nil
+        if !names.isEmpty {
+            classNames = names
+        } else if let nc, nc > 0 {
+            classNames = nc == cocoClassNames.count ? cocoClassNames : (0 ..< nc).map { "class\($0)" }
+        } else {
+            classNames = []
+        }
+        let imgsz = meta["imgsz"].map { $0.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) } } ?? []
+        defaultInputSize = fixedSize.map { Swift.max($0.height, $0.width) } ?? imgsz.max() ?? 640
+        // Rows: the top-level module of each node's path ("model.10"), in the order the graph reaches them.
+        var index: [String: Int] = [:]
+        var groups: [(path: String, nodes: [Int])] = []
+        var of: [Int] = []
+        for (k, n) in interpreter.runNodes.enumerated() {
+            let g = ONNXDetectionModel.rowPath(n.modulePath)
+            if index[g] == nil { index[g] = groups.count; groups.append((g, [])) }
+            groups[index[g]!].nodes.append(k)
+            of.append(index[g]!)
+        }
+        self.groups = groups
+        groupOfNode = of
+        // Row numbers: ultralytics' layer number for `model.N` (as `info` numbers native models), the rest after them.
+        let numbered = groups.map { g -> Int? in
+            g.path.hasPrefix("model.") ? Int(g.path.dropFirst("model.".count)) : nil
+        }
+        var next = (numbered.compactMap { $0 }.max() ?? -1) + 1
+        var seen = Set<Int>()
+        rowIndex = numbered.map { n in
+            if let n, seen.insert(n).inserted { return n }
+            defer { next += 1 }
+            return next
+        }
+    }
+
+    /// The row a module path belongs to: `model.N` for ultralytics' layers, else its first component ("graph" for
+    /// nodes outside any module).
+    static func rowPath(_ modulePath: String) -> String {
+        let parts = modulePath.split(separator: ".")
+        guard let first = parts.first else { return "graph" }
+        if parts.count >= 2, first == "model" || first == "module" { return "\(first).\(parts[1])" }
+        return String(first)
+    }
+
+    /// The dotted trace path of a node: its module path and its own name ("model.10.m.0.attn.Softmax").
+    static func nodePath(_ n: ONNXNode) -> String {
+        let leaf = n.name.split(separator: "/").last.map(String.init) ?? n.name
+        let m = n.modulePath
+        return (m.isEmpty ? "graph" : m) + "." + leaf.replacingOccurrences(of: ".", with: "_")
+    }
+
+    /// The op type, with the activation a Conv runs fused ("Conv+SiLU").
+    static func typeName(_ n: ONNXNode) -> String {
+        switch n.fusedActivation {
+        case .silu?: return n.opType + "+SiLU"
+        case .relu?: return n.opType + "+Relu"
+        case .sigmoid?: return n.opType + "+Sigmoid"
+        case .identity?, nil: return n.opType
+        }
+    }
+
+    /// Class names from ultralytics' `names` metadata, a Python dict literal ("{0: 'person', 1: 'car'}"), in key order.
+    static func parseNames(_ s: String) -> [String] {
+        var out: [(Int, String)] = []
+        var chars = Array(s)[...]
+        while let colon = chars.firstIndex(of: ":") {
+            let key = Int(String(chars[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "{, \n")))
+            chars = chars[(colon + 1)...].drop { $0 == " " }
+            guard let q = chars.first, q == "'" || q == "\"" else { break }
+            var value = "", i = chars.index(after: chars.startIndex), escaped = false
+            while i < chars.endIndex {
+                let c = chars[i]
+                if escaped { value.append(c); escaped = false } else if c == "\\" { escaped = true } else if c == q { break } else { value.append(c) }
+                i += 1
+            }
+            guard let key, i < chars.endIndex else { break }
+            out.append((key, value))
+            chars = chars[(i + 1)...]
+        }
+        let sorted = out.sorted { $0.0 < $1.0 }
+        return sorted.enumerated().allSatisfy({ $0.offset == $0.element.0 }) ? sorted.map(\.1) : []
+    }
+
+    public var family: String {
+        switch head {
+        case .yolo: return "YOLOv8"
+        case .rtdetr: return "RT-DETR"
+        case .none: return "ONNX"
+        }
+    }
+    public var isUntrained: Bool { false }
+    public var preprocessing: Preprocessing { head == .rtdetr ? .stretch : .letterbox }
+    public var inputSizeRule: InputSizeRule { .strideMultiple(stride) }
+    public var postprocessDefaults: PostprocessOptions { .ultralytics }
+
+    /// [1, C, H, W]; a static export takes its own size, or (letterboxed YOLO inputs) anything up to it, which is
+    /// padded to it as ultralytics' LetterBox pads.
+    public func validateInput(_ shape: [Int]) throws {
+        guard shape.count == 4, shape[0] == 1, shape[1] == inputChannels else {
+            throw ModuleInputError(name, "the input must be [1, \(inputChannels), H, W], got \(shape)")
+        }
+        if let f = fixedSize {
+            let fits = preprocessing == .letterbox ? shape[2] <= f.height && shape[3] <= f.width : shape[2] == f.height && shape[3] == f.width
+            guard fits else {
+                throw ModuleInputError(name, "this export takes \(f.width)x\(f.height) (width x height) inputs, got \(shape[3])x\(shape[2]): use --imgsz \(Swift.max(f.height, f.width))")
+            }
+        } else if let p = inputSizeRule.problem(height: shape[2], width: shape[3]) {
+            throw ModuleInputError(name, p)
+        }
+    }
+
+    public func layerTable(inputSize: GridSize) -> [LayerRow] {
+        let nodes = interpreter.runNodes
+        return groups.enumerated().map { i, g in
+            var ops: [String: Int] = [:]
+            var params = 0
+            var counted = Set<String>()
+            let children = g.nodes.enumerated().map { j, k -> LayerRow in
+                let n = nodes[k]
+                ops[n.opType, default: 0] += 1
+                var p = 0
+                for input in n.inputs {
+                    if let w = model.initializers[input], [.float, .float16, .bfloat16, .double].contains(w.elementType) {
+                        p += w.count
+                        if counted.insert(input).inserted { params += w.count }
+                    }
+                }
+                let full = ONNXDetectionModel.nodePath(n)
+                let relative = full.hasPrefix(g.path + ".") ? String(full.dropFirst(g.path.count + 1)) : full
+                return LayerRow(index: j, from: [], repeats: 1, params: p, module: relative + " " + ONNXDetectionModel.typeName(n),
+                                arguments: "", flops: 0, outputShape: [])
+            }
+            let summary = ops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+                .map { $0.value > 1 ? "\($0.key)x\($0.value)" : $0.key }.joined(separator: " ")
+            return LayerRow(index: rowIndex[i], from: [-1], repeats: 1, params: params, module: g.path, arguments: summary,
+                            flops: 0, outputShape: [], children: children)
+        }
+    }
+
+    public func forward(_ input: Tensor, trace: Trace?, postprocess: PostprocessOptions) throws -> ModelOutput {
+        try validateInput(input.shape)
+        // A letterboxed input smaller than a static export's size is padded to it, centred, with 114/255.
+        var x = input
+        var offset = (top: 0, left: 0)
+        if let f = fixedSize, input.shape[2] != f.height || input.shape[3] != f.width {
+            let dh = f.height - input.shape[2], dw = f.width - input.shape[3]
+            offset = (dh / 2, dw / 2)
+            x = padConstant(input, before: [0, 0, dh / 2, dw / 2], after: [0, 0, dh - dh / 2, dw - dw / 2], value: 114.0 / 255.0)
+        }
+        let outputs: [String: ONNXValue]
+        do {
+            outputs = try runTraced(x, trace: trace)
+        } catch is ONNXCancelled {
+            throw CancelledError()
+        }
+        return try finish(outputs, input: x, offset: offset, trace: trace, postprocess: postprocess)
+    }
+
+    /// Runs the graph, recording each row's step and its nodes' steps into `trace`.
+    func runTraced(_ x: Tensor, trace: Trace?) throws -> [String: ONNXValue] {
+        let nodes = interpreter.runNodes
+        var last = [Int](repeating: -1, count: groups.count)
+        for (k, g) in groupOfNode.enumerated() { last[g] = k }
+        trace?.expectedSteps = nodes.count + groups.count
+        var pending: [[TraceStep]] = Array(repeating: [], count: groups.count)
+        var seconds = [Double](repeating: 0, count: groups.count)
+        var keptBytes = 0
+        let keepBudget = Budget.physicalMemoryBytes / 8
+        var position = 0
+        return try interpreter.run([inputName: x]) { node, outs, time in
+            defer { position += 1 }
+            guard let trace else { return true }
+            if trace.isCancelled { return false }
+            let k = position, g = self.groupOfNode[k]
+            let y = outs.first?.tensor
+            var kept: Tensor? = nil
+            if let y, trace.keepTensors, keptBytes + y.count * 4 <= keepBudget {
+                kept = y
+                keptBytes += y.count * 4
+            }
+            seconds[g] += time
+            pending[g].append(TraceStep(index: self.rowIndex[g], path: ONNXDetectionModel.nodePath(node), moduleType: ONNXDetectionModel.typeName(node),
+                                        inputShapes: [], outputShape: y?.shape ?? [], output: kept, params: 0, flops: 0, seconds: time))
+            if last[g] == k {
+                let path = self.groups[g].path
+                trace.record(TraceStep(index: self.rowIndex[g], path: path, moduleType: path, inputShapes: [], outputShape: y?.shape ?? [],
+                                       output: y, params: 0, flops: 0, seconds: seconds[g]))
+                if let y, y.rank == 4, y.shape[0] == 1 {
+                    trace.probe(path, "output feature map", .featureMap(y.reshaped(Array(y.shape.dropFirst()))))
+                }
+                for s in pending[g] { trace.record(s) }
+                pending[g] = []
+            }
+            return true
+        }
+    }
+
+    /// The graph outputs as a `ModelOutput` (the first output main, every output also under its name) with detections
+    /// moved back by the padding `offset`.
+    func finish(_ outputs: [String: ONNXValue], input x: Tensor, offset: (top: Int, left: Int), trace: Trace?,
+                postprocess: PostprocessOptions) throws -> ModelOutput {
+        guard let first = model.outputs.first, let main = outputs[first.name] else {
+            throw FileFormatError(file: file, problem: "the graph produced no output")
+        }
+        var extras: [String: Tensor] = [:]
+        for o in model.outputs.dropFirst() { if let v = outputs[o.name] { extras[o.name] = v.tensor } }
+        extras[first.name] = main.tensor
+        let result = ModelOutput(output: main.tensor, extras: extras, detections: [])
+        var dets = detections(from: result, inputSize: GridSize(x.shape[2], x.shape[3]), options: postprocess)
+        if offset != (0, 0) {
+            let dy = Float(offset.top), dx = Float(offset.left)
+            dets = dets.map { d in
+                var d = d
+                d.x1 -= dx; d.x2 -= dx; d.y1 -= dy; d.y2 -= dy
+                return d
+            }
+        }
+        if let trace, trace.keepTensors, head != .none {
+            trace.probe(groups.last?.path ?? "graph", "detections after post-processing", .detections(dets))
+        }
+        return ModelOutput(output: main.tensor, extras: extras, detections: dets)
+    }
+
+    public func detections(from output: ModelOutput, inputSize: GridSize, options: PostprocessOptions) -> [Detection] {
+        let o = options.filled(from: postprocessDefaults)
+        let y = output.output
+        switch head {
+        case .yolo:
+            // [1, 4+nc, anchors]: xywh in input pixels and class scores; the best class of each anchor, then NMS.
+            guard y.rank == 3, y.shape[1] == 4 + classNames.count else { return [] }
+            let nc = classNames.count, a = y.shape[2]
+            var cands: [Detection] = []
+            for j in 0 ..< a {
+                var best: Float = -1, cls = 0
+                for c in 0 ..< nc where y.data[(4 + c) * a + j] > best { best = y.data[(4 + c) * a + j]; cls = c }
+                guard best > o.confidence! else { continue }
+                let cx = y.data[j], cy = y.data[a + j], w = y.data[2 * a + j], h = y.data[3 * a + j]
+                cands.append(Detection(classIndex: cls, className: classNames[cls], score: best,
+                                       x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: j))
+            }
+            return nonMaxSuppression(cands, iou: o.iou!, maxDetections: o.maxDetections!, maxCandidates: 30000)
+        case .rtdetr:
+            // [1, queries, 4+nc]: normalised cxcywh and class scores; the best (query, class) pairs, no NMS.
+            guard y.rank == 3, y.shape[2] == 4 + classNames.count else { return [] }
+            let stride = y.shape[2], W = Float(inputSize.width), H = Float(inputSize.height)
+            return rtdetrTopK(y).filter { $0.score > o.confidence! }.prefix(o.maxDetections!).map { t in
+                let b = t.query * stride
+                let cx = y.data[b] * W, cy = y.data[b + 1] * H, w = y.data[b + 2] * W, h = y.data[b + 3] * H
+                return Detection(classIndex: t.cls, className: classNames[t.cls], score: t.score,
+                                 x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: t.query)
+            }
+        case .none:
+            return []
+        }
+    }
+}

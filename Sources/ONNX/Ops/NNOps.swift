@@ -1,0 +1,316 @@
+import Foundation
+import Tensor
+
+/// Neural-network ONNX ops: convolution, normalisation, matrix products, softmax, pooling, Resize, GridSample.
+/// Shapes and attributes are checked here, before the engine's op runs (the engine stops on a bad shape).
+enum NNOps {
+    /// The (begin, end) padding of one spatial axis from `pads` or `auto_pad`, and the output length.
+    static func padding(_ ctx: ONNXOpContext, spatial: Int, sizes: [Int], kernel: [Int], strides: [Int],
+                        dilations: [Int]) throws -> [(Int, Int)] {
+        let autoPad = try ctx.string("auto_pad", default: "NOTSET")
+        let pads = try ctx.ints("pads") ?? [Int](repeating: 0, count: 2 * spatial)
+        guard pads.count == 2 * spatial, pads.allSatisfy({ $0 >= 0 }) else { throw ctx.fail("pads \(pads) for \(spatial) spatial axes") }
+        var out: [(Int, Int)] = []
+        for d in 0 ..< spatial {
+            let effective = (kernel[d] - 1) * dilations[d] + 1
+            switch autoPad {
+            case "NOTSET": out.append((pads[d], pads[d + spatial]))
+            case "VALID": out.append((0, 0))
+            case "SAME_UPPER", "SAME_LOWER":
+                let outLen = (sizes[d] + strides[d] - 1) / strides[d]
+                let total = Swift.max(0, (outLen - 1) * strides[d] + effective - sizes[d])
+                let small = total / 2, large = total - small
+                out.append(autoPad == "SAME_UPPER" ? (small, large) : (large, small))
+            default: throw ctx.fail("auto_pad '\(autoPad)' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+            }
+        }
+        return out
+    }
+
+    /// The input padded explicitly when its padding is not the same on both sides of each axis (the engine's
+    /// convolution and pooling take one symmetric padding per axis); returns the input and that padding.
+    static func symmetric(_ x: Tensor, _ pads: [(Int, Int)], value: Float) -> (Tensor, [Int]) {
+        if pads.allSatisfy({ $0.0 == $0.1 }) { return (x, pads.map(\.0)) }
+        let before = [0, 0] + pads.map { $0.0 }, after = [0, 0] + pads.map { $0.1 }
+        return (padConstant(x, before: before, after: after, value: value), pads.map { _ in 0 })
+    }
+
+    /// Conv (1-D and 2-D; a 1-D conv runs as 2-D with height 1). Bias and groups as the spec; dilation, stride,
+    /// explicit or automatic padding.
+    static let conv: ONNXOpImplementation = { ctx in
+        var x = try ctx.tensor(0), w = try ctx.tensor(1)
+        let b = try ctx.optional(2)?.tensor
+        guard x.rank == 3 || x.rank == 4, w.rank == x.rank else {
+            throw ctx.fail("only 1-D and 2-D convolutions are supported: input \(x.shape), weight \(w.shape)")
+        }
+        let oneD = x.rank == 3
+        if oneD {
+            x = x.reshaped([x.shape[0], x.shape[1], 1, x.shape[2]])
+            w = w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]])
+        }
+        let spatial = oneD ? 1 : 2
+        let group = try ctx.int("group", default: 1)
+        let kernel = Array(w.shape[2...])
+        let k = oneD ? [kernel[1]] : kernel
+        if let ks = try ctx.ints("kernel_shape"), ks != k { throw ctx.fail("kernel_shape \(ks) differs from the weight \(w.shape)") }
+        let strides = try ctx.ints("strides") ?? [Int](repeating: 1, count: spatial)
+        let dilations = try ctx.ints("dilations") ?? [Int](repeating: 1, count: spatial)
+        guard strides.count == spatial, dilations.count == spatial, (strides + dilations).allSatisfy({ $0 >= 1 }) else {
+            throw ctx.fail("strides \(strides) and dilations \(dilations) must be \(spatial) positive numbers")
+        }
+        let cin = x.shape[1], cout = w.shape[0]
+        guard group >= 1, cin % group == 0, cout % group == 0, w.shape[1] * group == cin else {
+            throw ctx.fail("weight \(w.shape) with group \(group) does not fit input \(x.shape)")
+        }
+        if let b { guard b.count == cout else { throw ctx.fail("bias \(b.shape) for \(cout) output channels") } }
+        let sizes = oneD ? [x.shape[3]] : [x.shape[2], x.shape[3]]
+        var pads = try padding(ctx, spatial: spatial, sizes: sizes, kernel: k, strides: strides, dilations: dilations)
+        if oneD { pads = [(0, 0)] + pads }
+        let s2 = oneD ? [1] + strides : strides, d2 = oneD ? [1] + dilations : dilations
+        for a in 0 ..< 2 {
+            let effective = (x.shape[2 + a] == 0 ? 0 : (w.shape[2 + a] - 1) * d2[a] + 1)
+            guard x.shape[2 + a] + pads[a].0 + pads[a].1 >= effective, w.shape[2 + a] >= 1 else {
+                throw ctx.fail("kernel \(w.shape) is larger than the padded input \(x.shape)")
+            }
+        }
+        let (xp, p) = symmetric(x, pads, value: 0)
+        var outShape = [x.shape[0], cout]
+        for a in 0 ..< 2 { outShape.append((xp.shape[2 + a] + 2 * p[a] - ((w.shape[2 + a] - 1) * d2[a] + 1)) / s2[a] + 1) }
+        try ctx.checkSize(outShape)
+        var y = conv2d(xp, weight: w, bias: b, stride: (s2[0], s2[1]), padding: (p[0], p[1]),
+                       dilation: (d2[0], d2[1]), groups: group, activation: ctx.node.fusedActivation ?? .identity)
+        if oneD { y = y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) }
+        return [ONNXValue(y)]
+    }
+
+    static let batchNormalization: ONNXOpImplementation = { ctx in
+        let x = try ctx.tensor(0)
+        let params = try (1 ... 4).map { try ctx.tensor($0) }
+        guard x.rank >= 2, params.allSatisfy({ $0.count == x.shape[1] }) else {
+            throw ctx.fail("scale, bias, mean and variance must have \(x.rank >= 2 ? x.shape[1] : 0) values for input \(x.shape)")
+        }
+        let eps = try ctx.float("epsilon", default: 1e-5)
+        return [ONNXValue(batchNorm(x, gamma: params[0], beta: params[1], mean: params[2], variance: params[3], eps: eps))]
+    }
+
+    /// Gemm: alpha * A' B' + beta * C (C broadcast to [M, N]).
+    static let gemm: ONNXOpImplementation = { ctx in
+        let a = try ctx.tensor(0), b = try ctx.tensor(1)
+        let ta = try ctx.int("transA", default: 0) != 0, tb = try ctx.int("transB", default: 0) != 0
+        let alpha = try ctx.float("alpha", default: 1), beta = try ctx.float("beta", default: 1)
+        guard a.rank == 2, b.rank == 2 else { throw ctx.fail("A \(a.shape) and B \(b.shape) must be matrices") }
+        let m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1]
+        let kb = tb ? b.shape[1] : b.shape[0], n = tb ? b.shape[0] : b.shape[1]
+        guard k == kb else { throw ctx.fail("inner dimensions differ: A \(a.shape)\(ta ? "ᵀ" : "") x B \(b.shape)\(tb ? "ᵀ" : "")") }
+        try ctx.checkSize([m, n])
+        var y = matmul(a, b, transposeA: ta, transposeB: tb)
+        if alpha != 1 { y = y * alpha }
+        if let c = ctx.optional(2)?.tensor, beta != 0 {
+            _ = try ElementwiseOps.broadcastShape(ctx, [m, n], c.shape)
+            guard broadcastShapeIs([m, n], c.shape) else { throw ctx.fail("C \(c.shape) does not broadcast to [\(m), \(n)]") }
+            y = y + (beta == 1 ? c : c * beta)
+        }
+        return [ONNXValue(y)]
+    }
+
+    static func broadcastShapeIs(_ target: [Int], _ s: [Int]) -> Bool {
+        s.count <= target.count && zip(s.reversed(), target.reversed()).allSatisfy { $0 == $1 || $0 == 1 }
+    }
+
+    /// MatMul with NumPy semantics: 1-D operands gain a dimension that is removed again, batch dims broadcast.
+    static let matMul: ONNXOpImplementation = { ctx in
+        var a = try ctx.tensor(0), b = try ctx.tensor(1)
+        guard a.rank >= 1, b.rank >= 1 else { throw ctx.fail("operands must not be scalars: \(a.shape) x \(b.shape)") }
+        let vecA = a.rank == 1, vecB = b.rank == 1
+        if vecA { a = a.reshaped([1, a.shape[0]]) }
+        if vecB { b = b.reshaped([b.shape[0], 1]) }
+        guard a.shape[a.rank - 1] == b.shape[b.rank - 2] else { throw ctx.fail("inner dimensions differ: \(a.shape) x \(b.shape)") }
+        let batch = try ElementwiseOps.broadcastShape(ctx, Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)))
+        try ctx.checkSize(batch + [a.shape[a.rank - 2], b.shape[b.rank - 1]])
+        var y = matmul(a, b)
+        if vecA { y = y.reshaped(Array(y.shape.dropLast(2)) + [y.shape[y.rank - 1]]) }
+        if vecB { y = y.reshaped(Array(y.shape.dropLast(1))) }
+        return [ONNXValue(y)]
+    }
+
+    /// Softmax along `axis` (opset 13+), or over the flattened dims from `axis` on (earlier opsets, default axis 1).
+    static func softmaxLike(_ ctx: ONNXOpContext, log: Bool) throws -> [ONNXValue] {
+        let x = try ctx.tensor(0)
+        if x.count == 0 { return [ONNXValue(x)] }
+        let legacy = ctx.opset < 13
+        let axis = try ctx.axis(try ctx.int("axis", default: legacy ? 1 : -1), rank: x.rank)
+        var y: Tensor
+        if legacy {
+            let outer = x.shape[..<axis].reduce(1, *)
+            y = engineSoftmax(x.reshaped([outer, x.count / outer]), axis: 1).reshaped(x.shape)
+        } else {
+            y = engineSoftmax(x, axis: axis)
+        }
+        if log { y = mapElements(y) { logf($0) } }
+        return [ONNXValue(y)]
+    }
+    static let softmax: ONNXOpImplementation = { ctx in try softmaxLike(ctx, log: false) }
+    static let logSoftmax: ONNXOpImplementation = { ctx in try softmaxLike(ctx, log: true) }
+
+    /// LayerNormalization over the dims from `axis` on (scale and bias of those dims' shape).
+    static let layerNormalization: ONNXOpImplementation = { ctx in
+        let x = try ctx.tensor(0), scale = try ctx.tensor(1), bias = ctx.optional(2)?.tensor
+        let axis = try ctx.axis(try ctx.int("axis", default: -1), rank: x.rank)
+        let eps = try ctx.float("epsilon", default: 1e-5)
+        let inner = x.shape[axis...].reduce(1, *)
+        guard scale.count == inner, bias == nil || bias!.count == inner else {
+            throw ctx.fail("scale \(scale.shape) and bias \(bias?.shape ?? []) must have the \(inner) values of \(Array(x.shape[axis...]))")
+        }
+        let flat = x.reshaped([x.count / Swift.max(inner, 1), inner])
+        let y = layerNorm(flat, weight: scale.reshaped([inner]), bias: bias?.reshaped([inner]), eps: eps)
+        return [ONNXValue(y.reshaped(x.shape))]
+    }
+
+    /// The engine's square, symmetric 2-D pooling: kernel, stride and padding one number each.
+    static func poolParameters(_ ctx: ONNXOpContext, _ x: Tensor) throws -> (kernel: Int, stride: Int, pad: Int, ceil: Bool, x: Tensor) {
+        guard x.rank == 4 else { throw ctx.fail("only 2-D pooling of [N, C, H, W] is supported, got \(x.shape)") }
+        guard let k = try ctx.ints("kernel_shape"), k.count == 2, k.allSatisfy({ $0 >= 1 }) else {
+            throw ctx.fail("kernel_shape must be two positive numbers")
+        }
+        let strides = try ctx.ints("strides") ?? [1, 1]
+        let dilations = try ctx.ints("dilations") ?? [1, 1]
+        guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else { throw ctx.fail("strides \(strides) must be two positive numbers") }
+        guard dilations == [1, 1] else { throw ctx.fail("dilated pooling (\(dilations)) is not supported") }
+        let pads = try padding(ctx, spatial: 2, sizes: [x.shape[2], x.shape[3]], kernel: k, strides: strides, dilations: [1, 1])
+        guard k[0] == k[1], strides[0] == strides[1], Set(pads.flatMap { [$0.0, $0.1] }).count == 1 else {
+            throw ctx.fail("pooling with kernel \(k), strides \(strides), pads \(pads.map { [$0.0, $0.1] }) is not supported (square and symmetric only)")
+        }
+        let p = pads[0].0
+        guard p * 2 <= k[0], x.shape[2] + 2 * p >= k[0], x.shape[3] + 2 * p >= k[0] else {
+            throw ctx.fail("kernel \(k) with padding \(p) does not fit input \(x.shape)")
+        }
+        return (k[0], strides[0], p, try ctx.int("ceil_mode", default: 0) != 0, x)
+    }
+
+    static let maxPool: ONNXOpImplementation = { ctx in
+        guard ctx.node.outputs.count < 2 || ctx.node.outputs[1].isEmpty else { throw ctx.fail("MaxPool's Indices output is not supported") }
+        let p = try poolParameters(ctx, try ctx.tensor(0))
+        return [ONNXValue(maxPool2d(p.x, kernel: p.kernel, stride: p.stride, padding: p.pad, ceilMode: p.ceil))]
+    }
+
+    static let averagePool: ONNXOpImplementation = { ctx in
+        let p = try poolParameters(ctx, try ctx.tensor(0))
+        let include = try ctx.int("count_include_pad", default: 0) != 0
+        return [ONNXValue(avgPool2d(p.x, kernel: p.kernel, stride: p.stride, padding: p.pad, ceilMode: p.ceil, countIncludePad: include))]
+    }
+
+    /// The mean or max over every spatial position of [N, C, ...], kept as size-1 dims.
+    static func globalPool(_ ctx: ONNXOpContext, _ reduce: (Tensor, Int) -> Tensor) throws -> [ONNXValue] {
+        let x = try ctx.tensor(0)
+        guard x.rank >= 3 else { throw ctx.fail("input must be [N, C, ...], got \(x.shape)") }
+        let n = x.shape[0], c = x.shape[1], inner = x.count / Swift.max(n * c, 1)
+        guard inner > 0 else { throw ctx.fail("input \(x.shape) has no spatial values") }
+        let y = reduce(x.reshaped([n, c, inner]), 2)
+        return [ONNXValue(y.reshaped([n, c] + [Int](repeating: 1, count: x.rank - 2)))]
+    }
+    static let globalAveragePool: ONNXOpImplementation = { ctx in try globalPool(ctx) { mean($0, axis: $1) } }
+    static let globalMaxPool: ONNXOpImplementation = { ctx in try globalPool(ctx) { engineMax($0, axis: $1) } }
+
+    /// Resize of the last two dims of a 4-D tensor (N and C unscaled): nearest (every nearest_mode) or linear,
+    /// with the coordinate transformation modes torch.onnx and ultralytics write.
+    static let resize: ONNXOpImplementation = { ctx in
+        let x = try ctx.tensor(0)
+        guard x.rank == 4 else { throw ctx.fail("only [N, C, H, W] inputs are supported, got \(x.shape)") }
+        let mode = try ctx.string("mode", default: "nearest")
+        let coordinates = try ctx.string("coordinate_transformation_mode", default: "half_pixel")
+        let nearestMode = try ctx.string("nearest_mode", default: "round_prefer_floor")
+        var scales: [Float]? = nil, sizes: [Int]? = nil
+        if ctx.opset < 11 {
+            scales = try ctx.input(1).tensor.data
+        } else {
+            if let s = ctx.optional(2), s.tensor.count > 0 { scales = s.tensor.data }
+            if let s = ctx.optional(3), s.tensor.count > 0 { sizes = s.integers }
+        }
+        if let a = try ctx.ints("axes"), a.map({ $0 < 0 ? $0 + 4 : $0 }) != [0, 1, 2, 3] {
+            guard a.count == 2, a.map({ $0 < 0 ? $0 + 4 : $0 }) == [2, 3] else { throw ctx.fail("axes \(a) are not supported") }
+            scales = scales.map { [1, 1] + $0 }
+            sizes = sizes.map { [x.shape[0], x.shape[1]] + $0 }
+        }
+        var outH: Int, outW: Int, scaleH: Float, scaleW: Float
+        if let sizes {
+            guard sizes.count == 4, sizes[0] == x.shape[0], sizes[1] == x.shape[1], sizes[2] >= 0, sizes[3] >= 0 else {
+                throw ctx.fail("sizes \(sizes) must keep N and C of \(x.shape)")
+            }
+            outH = sizes[2]; outW = sizes[3]
+            scaleH = Float(outH) / Float(x.shape[2]); scaleW = Float(outW) / Float(x.shape[3])
+        } else if let scales {
+            guard scales.count == 4, scales[0] == 1, scales[1] == 1, scales[2] > 0, scales[3] > 0, scales[2] < 1e6, scales[3] < 1e6 else {
+                throw ctx.fail("scales \(scales) must be 1 for N and C and positive for H and W")
+            }
+            scaleH = scales[2]; scaleW = scales[3]
+            outH = Int((Float(x.shape[2]) * scaleH).rounded(.down)); outW = Int((Float(x.shape[3]) * scaleW).rounded(.down))
+        } else {
+            throw ctx.fail("neither scales nor sizes is given")
+        }
+        try ctx.checkSize([x.shape[0], x.shape[1], outH, outW])
+        /// The source coordinate of output index i along an axis of input length n, output length m.
+        func source(_ i: Int, n: Int, m: Int, scale: Float) throws -> Float {
+            let fi = Float(i)
+            switch coordinates {
+            case "half_pixel": return (fi + 0.5) / scale - 0.5
+            case "pytorch_half_pixel": return m > 1 ? (fi + 0.5) / scale - 0.5 : 0
+            case "align_corners": return m > 1 ? fi * Float(n - 1) / Float(m - 1) : 0
+            case "asymmetric": return fi / scale
+            default: throw ctx.fail("coordinate_transformation_mode '\(coordinates)' is not supported")
+            }
+        }
+        let h = x.shape[2], w = x.shape[3]
+        switch mode {
+        case "nearest":
+            // ultralytics' nn.Upsample(scale_factor=2): an integer upscale with floor indices.
+            if coordinates == "asymmetric", nearestMode == "floor", scaleH == scaleW, scaleH >= 1, scaleH == scaleH.rounded(),
+               outH == h * Int(scaleH), outW == w * Int(scaleW) {
+                return [ONNXValue(upsampleNearest(x, scale: Int(scaleH)))]
+            }
+            func index(_ c: Float, _ n: Int) throws -> Int {
+                let r: Float
+                switch nearestMode {
+                case "round_prefer_floor": r = c == c.rounded(.down) + 0.5 ? c.rounded(.down) : c.rounded()
+                case "round_prefer_ceil": r = c.rounded()
+                case "floor": r = c.rounded(.down)
+                case "ceil": r = c.rounded(.up)
+                default: throw ctx.fail("nearest_mode '\(nearestMode)' is not supported")
+                }
+                return Swift.min(Swift.max(Int(r), 0), n - 1)
+            }
+            let rows = try (0 ..< outH).map { try index(try source($0, n: h, m: outH, scale: scaleH), h) }
+            let cols = try (0 ..< outW).map { try index(try source($0, n: w, m: outW, scale: scaleW), w) }
+            guard h > 0 && w > 0 || outH * outW == 0 else { throw ctx.fail("cannot resize an empty input \(x.shape)") }
+            return [ONNXValue(resizeNearest(x, rows: rows, columns: cols))]
+        case "linear", "bilinear":
+            guard h > 0 && w > 0 else { throw ctx.fail("cannot resize an empty input \(x.shape)") }
+            let rows = try (0 ..< outH).map { try source($0, n: h, m: outH, scale: scaleH) }
+            let cols = try (0 ..< outW).map { try source($0, n: w, m: outW, scale: scaleW) }
+            return [ONNXValue(resizeBilinear(x, rows: rows, columns: cols))]
+        default:
+            throw ctx.fail("mode '\(mode)' is not supported (nearest, linear)")
+        }
+    }
+
+    /// GridSample: bilinear, zero padding, align_corners 0 (the engine's grid sample, which torch's
+    /// F.grid_sample defaults and multi-scale deformable attention use).
+    static let gridSample: ONNXOpImplementation = { ctx in
+        let x = try ctx.tensor(0), grid = try ctx.tensor(1)
+        let mode = try ctx.string("mode", default: ctx.opset >= 20 ? "linear" : "bilinear")
+        let paddingMode = try ctx.string("padding_mode", default: "zeros")
+        let align = try ctx.int("align_corners", default: 0)
+        guard mode == "bilinear" || mode == "linear", paddingMode == "zeros", align == 0 else {
+            throw ctx.fail("mode '\(mode)', padding_mode '\(paddingMode)', align_corners \(align) is not supported (bilinear, zeros, 0)")
+        }
+        guard x.rank == 4, grid.rank == 4, grid.shape[3] == 2, grid.shape[0] == x.shape[0] else {
+            throw ctx.fail("input \(x.shape) and grid \(grid.shape) must be [N, C, H, W] and [N, Ho, Wo, 2]")
+        }
+        try ctx.checkSize([x.shape[0], x.shape[1], grid.shape[1], grid.shape[2]])
+        return [ONNXValue(engineGridSample(x, grid: grid))]
+    }
+}
+
+// The engine's functions under names NNOps' statics do not shadow.
+private func engineMax(_ x: Tensor, axis: Int) -> Tensor { max(x, axis: axis) }
+private func engineSoftmax(_ x: Tensor, axis: Int) -> Tensor { softmax(x, axis: axis) }
+private func engineGridSample(_ x: Tensor, grid: Tensor) -> Tensor { gridSample(x, grid: grid) }

@@ -1,0 +1,71 @@
+import Foundation
+import XCTest
+@testable import ModelZoo
+@testable import ONNX
+import Tensor
+
+/// An ultralytics ONNX export opened as a `DetectionModel`: its family, classes, layer rows grouped by module path,
+/// a traced forward pass equal to onnxruntime's, and YOLO post-processing.
+final class ONNXDetectionModelTests: XCTestCase {
+    func testTinyYOLOv8OpensRunsAndTraces() throws {
+        let net = try openModel(ONNXFixtures.path("yolov8-tiny-dynamic.onnx"))
+        let model = try XCTUnwrap(net as? ONNXDetectionModel)
+        XCTAssertEqual(net.family, "YOLOv8")
+        XCTAssertEqual(net.classNames, ["person", "car", "dog"])
+        XCTAssertEqual(net.inputSizeRule, .strideMultiple(32))
+        XCTAssertEqual(net.defaultInputSize, 64)
+        let rows = net.layerTable(inputSize: GridSize(64, 96))
+        // Ultralytics' 23 layers are the rows (plus the unnamed nodes' row), in order, each with its nodes as children.
+        let modelRows = rows.map(\.module).filter { $0.hasPrefix("model.") }
+        XCTAssertEqual(modelRows, (0 ... 22).map { "model.\($0)" })
+        XCTAssertEqual(rows.filter { $0.module.hasPrefix("model.") }.map(\.index), Array(0 ... 22), "ultralytics' layer numbers")
+        let head = try XCTUnwrap(rows.first { $0.module == "model.22" })
+        XCTAssertTrue(head.children.contains { $0.module == "dfl.Softmax Softmax" }, "\(head.children.map(\.module).prefix(40))")
+        XCTAssertEqual(rows.reduce(0) { $0 + $1.params }, model.model.parameterCount - unusedParameters(model))
+
+        let goldens = try SafetensorsFile(path: ONNXFixtures.path("goldens.safetensors"))
+        let images = try goldens.tensor("yolov8-tiny-dynamic.images")
+        let want = try goldens.tensor("yolov8-tiny-dynamic.output0")
+        let trace = Trace()
+        let out = try net.forward(images, trace: trace, postprocess: PostprocessOptions(confidence: 0.0, iou: 0.7, maxDetections: 300))
+        var worst: Float = 0
+        for (a, b) in zip(out.output.data, want.data) { worst = Swift.max(worst, Swift.abs(a - b)) }
+        XCTAssertLessThanOrEqual(worst, 1e-4 * want.maxAbs)
+        XCTAssertEqual(out.extras["output0"]?.shape, [1, 7, 126])
+        // The trace: one step per row first (the explorer's row -> step), then one per node under its dotted path.
+        let snap = trace.snapshot
+        XCTAssertEqual(snap.steps.count, rows.count + model.interpreter.runNodes.count)
+        // The explorer takes a row's first step with the row's index (TraceIndex): the row's own.
+        for r in rows {
+            let s = try XCTUnwrap(snap.steps.first { $0.index == r.index }, r.module)
+            XCTAssertEqual(s.path, r.module)
+        }
+        XCTAssertTrue(snap.steps.contains { $0.path == "model.22.dfl.Softmax" && $0.moduleType == "Softmax" && $0.output != nil })
+        XCTAssertEqual(snap.steps.first { $0.path == "model.0" }?.outputShape, [1, 8, 32, 48])
+        // Post-processing: every anchor's best class above 0, class-aware NMS at 0.7, boxes inside or near the input.
+        XCTAssertFalse(out.detections.isEmpty)
+        XCTAssertLessThanOrEqual(out.detections.count, 126)
+        for d in out.detections { XCTAssertTrue(["person", "car", "dog"].contains(d.className)) }
+        let strict = net.detections(from: out, inputSize: GridSize(64, 96), options: PostprocessOptions(confidence: 0.99))
+        XCTAssertTrue(strict.allSatisfy { $0.score > 0.99 })
+    }
+
+    /// Float initialisers no run node reads (folded into constants) are counted by the file, not by the rows.
+    func unusedParameters(_ m: ONNXDetectionModel) -> Int {
+        let read = Set(m.interpreter.runNodes.flatMap(\.inputs))
+        return m.model.initializers.values.filter { !read.contains($0.name) && [.float, .float16, .bfloat16, .double].contains($0.elementType) }
+            .reduce(0) { $0 + $1.count }
+    }
+
+    func testNamesMetadata() {
+        XCTAssertEqual(ONNXDetectionModel.parseNames("{0: 'person', 1: \"it's\", 2: 'a, b: c'}"), ["person", "it's", "a, b: c"])
+        XCTAssertEqual(ONNXDetectionModel.parseNames("{1: 'x'}"), [])
+        XCTAssertEqual(ONNXDetectionModel.parseNames("garbage"), [])
+    }
+
+    func testWeightsOptionIsRefused() {
+        XCTAssertThrowsError(try openModel(ONNXFixtures.path("yolov8-tiny-dynamic.onnx"), weights: "w.pt")) { e in
+            XCTAssertTrue("\(e)".contains("carries its own weights"), "\(e)")
+        }
+    }
+}
