@@ -136,6 +136,16 @@ public enum ChannelMode: String, Sendable, CaseIterable {
     }
 }
 
+/// EigenCAM on feature-map visuals (`E`): off, the layer's CAM over the image, or the CAM renormalised inside
+/// each detection box.
+public enum CAMMode: String, Sendable, CaseIterable {
+    case off, cam, boxes
+    var next: CAMMode {
+        let all = CAMMode.allCases
+        return all[(all.firstIndex(of: self)! + 1) % all.count]
+    }
+}
+
 /// The run state of the current model.
 public enum RunPhase: Sendable, Equatable {
     case idle
@@ -211,6 +221,8 @@ public struct State: Sendable {
     public var detectionPick = 0
     public var aggregate = false
     public var overlay = false
+    /// EigenCAM instead of the channel map on feature-map visuals (`E`; kept while stepping through layers).
+    public var cam: CAMMode = .off
     public var colormap: Colormap = .viridis
     // Map drawing (Visuals.swift): the colour range rule (`%`), per-thumbnail ranges in grid mode (`R`), and
     // whether key hints and the cursor are drawn (`render` draws neither unless a query is given).

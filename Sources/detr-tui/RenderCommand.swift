@@ -8,12 +8,13 @@ import Tensor
 struct RenderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "render",
-        abstract: "Render one layer's feature map, attention, sampling points or detections.",
+        abstract: "Render one layer's feature map, EigenCAM, attention, sampling points or detections.",
         discussion: """
             Runs MODEL once on the image (or a preprocessed tensor) and draws what the explorer would show for \
             --layer. Examples:
               detr-tui render rtdetr-l --image assets/images/chelsea.png --layer 3 --what featuremap --channel 5
               detr-tui render rtdetr-l --image cat.jpg --layer 28 --what sampling --head 2 --format png --out s.png
+              detr-tui render yolov8n --image cat.jpg --layer 21 --what cam --format png --out cam.png
             """)
 
     @OptionGroup var source: ModelOptions
@@ -25,7 +26,7 @@ struct RenderCommand: ParsableCommand {
     @Option(name: .long, help: "The layer, numbered as in the layer table (default: the last).")
     var layer: Int?
 
-    @Option(name: .long, help: "What to draw: featuremap, attention, sampling or detections.")
+    @Option(name: .long, help: "What to draw: featuremap, cam (EigenCAM over the image), attention, sampling or detections.")
     var what: RenderWhat
 
     @Option(name: .long, help: "Feature map channel (default 0).")
@@ -48,6 +49,9 @@ struct RenderCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Lay the map over the input image.")
     var overImage = false
+
+    @Flag(name: .long, help: "With --what cam: renormalise the CAM inside each detection box (zero outside them).")
+    var inBoxes = false
 
     @Option(name: .long, help: "Colormap: viridis, inferno, turbo, gray or diverging.")
     var colormap: Colormap = .viridis
@@ -72,6 +76,7 @@ struct RenderCommand: ParsableCommand {
         if format == .png && out == nil { throw ValidationError("--format png needs --out FILE") }
         if width < 20 || width > 1000 { throw ValidationError("--width must be from 20 to 1000") }
         if let r = reduce, r != "mean", r != "max" { throw ValidationError("--reduce must be mean or max") }
+        if inBoxes && what != .cam { throw ValidationError("--in-boxes goes with --what cam") }
         if let out, FileManager.default.fileExists(atPath: out) {
             throw ValidationError("\(out) exists; choose another --out (files are never overwritten)")
         }
@@ -102,7 +107,7 @@ struct RenderCommand: ParsableCommand {
         let (opened, result) = try Headless.run(request, backend: backend, postprocess: thresholds.options)
         if what == .detections, untrained.isSet { warn(untrainedNote) }
         let spec = RenderSpec(what: what, layer: layer, channel: channel, head: head, level: level, query: query,
-                              probe: probe, overImage: overImage, colormap: colormap, range: range)
+                              probe: probe, overImage: overImage, colormap: colormap, range: range, camInBoxes: inBoxes)
         var options = display.renderOptions
         if out != nil && display.colors == nil && !display.noColor { options.colorMode = .truecolor }
         var state = try Headless.state(opened: opened, result: result, spec: spec, options: options)
