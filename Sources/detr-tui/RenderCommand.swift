@@ -15,6 +15,7 @@ struct RenderCommand: ParsableCommand {
               detr-tui render rtdetr-l --image assets/images/chelsea.png --layer 3 --what featuremap --channel 5
               detr-tui render rtdetr-l --image cat.jpg --layer 28 --what sampling --head 2 --format png --out s.png
               detr-tui render yolov8n --image cat.jpg --layer 21 --what cam --format png --out cam.png
+              detr-tui render rtdetr-l --compare rtdetr-l-cot --image cat.jpg --layer 5 --reduce mean
             """)
 
     @OptionGroup var source: ModelOptions
@@ -53,6 +54,12 @@ struct RenderCommand: ParsableCommand {
     @Flag(name: .long, help: "With --what cam: renormalise the CAM inside each detection box (zero outside them).")
     var inBoxes = false
 
+    @Option(name: .long, help: ArgumentHelp("A second model (catalogue id, YAML, checkpoint or HF directory) run on the same input: the aligned layer's map of both in one colour range, and B − A.", valueName: "B"))
+    var compare: String?
+
+    @Option(name: .long, help: "Weights for the --compare model.")
+    var compareWeights: String?
+
     @Option(name: .long, help: "Colormap: viridis, inferno, turbo, gray or diverging.")
     var colormap: Colormap = .viridis
 
@@ -77,6 +84,8 @@ struct RenderCommand: ParsableCommand {
         if width < 20 || width > 1000 { throw ValidationError("--width must be from 20 to 1000") }
         if let r = reduce, r != "mean", r != "max" { throw ValidationError("--reduce must be mean or max") }
         if inBoxes && what != .cam { throw ValidationError("--in-boxes goes with --what cam") }
+        if compare != nil && what != .featuremap { throw ValidationError("--compare draws feature maps: use --what featuremap") }
+        if compareWeights != nil && compare == nil { throw ValidationError("--compare-weights goes with --compare") }
         if let out, FileManager.default.fileExists(atPath: out) {
             throw ValidationError("\(out) exists; choose another --out (files are never overwritten)")
         }
@@ -112,6 +121,22 @@ struct RenderCommand: ParsableCommand {
         if out != nil && display.colors == nil && !display.noColor { options.colorMode = .truecolor }
         var state = try Headless.state(opened: opened, result: result, spec: spec, options: options)
         if let r = reduce, let mode = ChannelMode(rawValue: r) { state.channelMode = mode }
+        if let other = compare {
+            let requestB = RunRequest(model: other, weights: compareWeights, image: inputs.image, inputSize: inputs.imgsz)
+            let (openedB, resultB) = try Headless.run(requestB, backend: backend, postprocess: thresholds.options)
+            var specB = spec
+            specB.layer = try Headless.alignedLayer(state.layerRows[state.layer].index, a: opened, b: openedB)
+            let stateB = try Headless.state(opened: openedB, result: resultB, spec: specB, options: options)
+            let c = try Headless.comparison(state, stateB)
+            let data: Data
+            switch format {
+            case .ansi: data = Data(Renderer.ansi(Headless.comparisonScreen(c, state: state, width: width), mode: options.colorMode).utf8)
+            case .json: data = try Headless.comparisonJSON(c) + Data("\n".utf8)
+            case .png: data = try encodePNG(Headless.comparisonPicture(c, colormap: colormap))
+            }
+            try emit(data)
+            return
+        }
         let data: Data
         switch format {
         case .ansi:
@@ -121,6 +146,10 @@ struct RenderCommand: ParsableCommand {
         case .png:
             data = try encodePNG(Headless.picture(state))
         }
+        try emit(data)
+    }
+
+    func emit(_ data: Data) throws {
         if let out {
             try writeUserFile(data, to: out, what: format == .png ? "PNG" : "output")
         } else {
