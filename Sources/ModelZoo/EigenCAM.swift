@@ -75,16 +75,15 @@ public enum EigenCAM {
             let mean = Float(sum / Double(m))
             for i in 0 ..< m { a[ch * m + i] -= mean }
         }
-        let svd = try SVD.decompose(columnMajor: a, rows: m, columns: c)
-        let v = svd.rightVector(0)
+        let (v, singularValues) = try SVD.firstRightSingularVector(columnMajor: a, rows: m, columns: c)
         var out = [Float](repeating: 0, count: m)
         for i in 0 ..< m {
             var s: Double = 0
             for ch in 0 ..< c { s += Double(a[ch * m + i]) * Double(v[ch]) }
             out[i] = Float(s)
         }
-        let total = svd.singularValues.reduce(0) { $0 + Double($1) * Double($1) }
-        let first = Double(svd.singularValues.first ?? 0)
+        let total = singularValues.reduce(0) { $0 + Double($1) * Double($1) }
+        let first = Double(singularValues.first ?? 0)
         return Component(projection: Map(width: w, height: h, values: out), explained: total > 0 ? Float(first * first / total) : 0)
     }
 

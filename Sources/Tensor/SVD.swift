@@ -59,4 +59,59 @@ public enum SVD {
         for i in 0 ..< k { for j in 0 ..< n { rows[i * n + j] = vt[i + j * k] } }
         return Decomposition(singularValues: s, vt: rows, columns: n)
     }
+
+    /// The first right-singular vector (and the singular values) as `decompose` gives them, with less work when one
+    /// side is much longer than the other. `sgesdd` itself first reduces an m x n matrix with m >= ⌊11n/6⌋ to the R of
+    /// its QR factorisation and decomposes R (and with n >= ⌊11m/6⌋ to the L of its LQ factorisation, Vᵀ then being
+    /// Vᵀ_L times Q); doing that reduction here and decomposing only R (or L, then applying Q to one vector) is the
+    /// same arithmetic without forming the long U or the whole of Vᵀ.
+    public static func firstRightSingularVector(columnMajor a: [Float], rows m: Int, columns n: Int) throws -> (vector: [Float], singularValues: [Float]) {
+        precondition(a.count == m * n, "SVD: \(a.count) values for a \(m) x \(n) matrix")
+        let mnthr = min(m, n) * 11 / 6
+        guard m > 0, n > 0, m <= Int(Int32.max) / max(n, 1), (m >= n && m >= mnthr && m > n) || (m < n && n >= mnthr) else {
+            let d = try decompose(columnMajor: a, rows: m, columns: n)
+            return (d.singularValues.isEmpty ? [] : d.rightVector(0), d.singularValues)
+        }
+        var work = a
+        var mm = Int32(m), nn = Int32(n), lda = Int32(m), info: Int32 = 0
+        let k = min(m, n)
+        var tau = [Float](repeating: 0, count: k)
+        var query: Float = 0, lwork: Int32 = -1
+        func fail(_ op: String) -> Failure { Failure(description: "SVD: \(op) of a \(m) x \(n) matrix failed (info \(info))") }
+        if m > n {
+            sgeqrf_(&mm, &nn, &work, &lda, &tau, &query, &lwork, &info)
+            guard info == 0 else { throw fail("sgeqrf workspace query") }
+            lwork = Int32(max(1, Int(query.rounded(.up))))
+            var scratch = [Float](repeating: 0, count: Int(lwork))
+            sgeqrf_(&mm, &nn, &work, &lda, &tau, &scratch, &lwork, &info)
+            guard info == 0 else { throw fail("sgeqrf") }
+            // R: the upper triangle, n x n.
+            var r = [Float](repeating: 0, count: n * n)
+            for j in 0 ..< n { for i in 0 ... j { r[i + j * n] = work[i + j * m] } }
+            let d = try decompose(columnMajor: r, rows: n, columns: n)
+            return (d.rightVector(0), d.singularValues)
+        }
+        sgelqf_(&mm, &nn, &work, &lda, &tau, &query, &lwork, &info)
+        guard info == 0 else { throw fail("sgelqf workspace query") }
+        lwork = Int32(max(1, Int(query.rounded(.up))))
+        var scratch = [Float](repeating: 0, count: Int(lwork))
+        sgelqf_(&mm, &nn, &work, &lda, &tau, &scratch, &lwork, &info)
+        guard info == 0 else { throw fail("sgelqf") }
+        // L: the lower triangle, m x m.
+        var l = [Float](repeating: 0, count: m * m)
+        for j in 0 ..< m { for i in j ..< m { l[i + j * m] = work[i + j * m] } }
+        let d = try decompose(columnMajor: l, rows: m, columns: m)
+        // The first row of Vᵀ = Vᵀ_L * Q: [v_L, 0, ..., 0] (1 x n) times Q.
+        var v = d.rightVector(0) + [Float](repeating: 0, count: n - m)
+        var side: CChar = CChar(UInt8(ascii: "R")), trans: CChar = CChar(UInt8(ascii: "N"))
+        var one: Int32 = 1, kk = Int32(m)
+        lwork = -1
+        sormlq_(&side, &trans, &one, &nn, &kk, &work, &lda, &tau, &v, &one, &query, &lwork, &info, 1, 1)
+        guard info == 0 else { throw fail("sormlq workspace query") }
+        lwork = Int32(max(1, Int(query.rounded(.up))))
+        scratch = [Float](repeating: 0, count: Int(lwork))
+        sormlq_(&side, &trans, &one, &nn, &kk, &work, &lda, &tau, &v, &one, &scratch, &lwork, &info, 1, 1)
+        guard info == 0 else { throw fail("sormlq") }
+        return (v, d.singularValues)
+    }
 }
