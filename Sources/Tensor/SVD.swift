@@ -43,17 +43,9 @@ public enum SVD {
         var iwork = [Int32](repeating: 0, count: 8 * k)
         var jobz: CChar = CChar(UInt8(ascii: "S"))
         var mm = Int32(m), nn = Int32(n), lda = Int32(m), ldu = Int32(m), ldvt = Int32(k)
-        var info: Int32 = 0
-        // Workspace query, then the decomposition.
-        var query: Float = 0
-        var lwork: Int32 = -1
-        sgesdd_(&jobz, &mm, &nn, &work, &lda, &s, &u, &ldu, &vt, &ldvt, &query, &lwork, &iwork, &info, 1)
-        guard info == 0 else { throw Failure(description: "SVD: sgesdd workspace query of a \(m) x \(n) matrix failed (info \(info))") }
-        lwork = Int32(max(1, Int(query.rounded(.up))))
-        var scratch = [Float](repeating: 0, count: Int(lwork))
-        sgesdd_(&jobz, &mm, &nn, &work, &lda, &s, &u, &ldu, &vt, &ldvt, &scratch, &lwork, &iwork, &info, 1)
-        if info > 0 { throw Failure(description: "SVD: sgesdd did not converge on a \(m) x \(n) matrix (info \(info))") }
-        guard info == 0 else { throw Failure(description: "SVD: sgesdd rejected argument \(-info) for a \(m) x \(n) matrix") }
+        try withWorkspace("sgesdd", m, n) { w, lwork, info in
+            sgesdd_(&jobz, &mm, &nn, &work, &lda, &s, &u, &ldu, &vt, &ldvt, w, lwork, &iwork, info, 1)
+        }
         // Vᵀ from column-major (k x n, leading dimension k) to row-major.
         var rows = [Float](repeating: 0, count: k * n)
         for i in 0 ..< k { for j in 0 ..< n { rows[i * n + j] = vt[i + j * k] } }
@@ -73,30 +65,18 @@ public enum SVD {
             return (d.singularValues.isEmpty ? [] : d.rightVector(0), d.singularValues)
         }
         var work = a
-        var mm = Int32(m), nn = Int32(n), lda = Int32(m), info: Int32 = 0
+        var mm = Int32(m), nn = Int32(n), lda = Int32(m)
         let k = min(m, n)
         var tau = [Float](repeating: 0, count: k)
-        var query: Float = 0, lwork: Int32 = -1
-        func fail(_ op: String) -> Failure { Failure(description: "SVD: \(op) of a \(m) x \(n) matrix failed (info \(info))") }
         if m > n {
-            sgeqrf_(&mm, &nn, &work, &lda, &tau, &query, &lwork, &info)
-            guard info == 0 else { throw fail("sgeqrf workspace query") }
-            lwork = Int32(max(1, Int(query.rounded(.up))))
-            var scratch = [Float](repeating: 0, count: Int(lwork))
-            sgeqrf_(&mm, &nn, &work, &lda, &tau, &scratch, &lwork, &info)
-            guard info == 0 else { throw fail("sgeqrf") }
+            try withWorkspace("sgeqrf", m, n) { w, lwork, info in sgeqrf_(&mm, &nn, &work, &lda, &tau, w, lwork, info) }
             // R: the upper triangle, n x n.
             var r = [Float](repeating: 0, count: n * n)
             for j in 0 ..< n { for i in 0 ... j { r[i + j * n] = work[i + j * m] } }
             let d = try decompose(columnMajor: r, rows: n, columns: n)
             return (d.rightVector(0), d.singularValues)
         }
-        sgelqf_(&mm, &nn, &work, &lda, &tau, &query, &lwork, &info)
-        guard info == 0 else { throw fail("sgelqf workspace query") }
-        lwork = Int32(max(1, Int(query.rounded(.up))))
-        var scratch = [Float](repeating: 0, count: Int(lwork))
-        sgelqf_(&mm, &nn, &work, &lda, &tau, &scratch, &lwork, &info)
-        guard info == 0 else { throw fail("sgelqf") }
+        try withWorkspace("sgelqf", m, n) { w, lwork, info in sgelqf_(&mm, &nn, &work, &lda, &tau, w, lwork, info) }
         // L: the lower triangle, m x m.
         var l = [Float](repeating: 0, count: m * m)
         for j in 0 ..< m { for i in j ..< m { l[i + j * m] = work[i + j * m] } }
@@ -105,13 +85,23 @@ public enum SVD {
         var v = d.rightVector(0) + [Float](repeating: 0, count: n - m)
         var side: CChar = CChar(UInt8(ascii: "R")), trans: CChar = CChar(UInt8(ascii: "N"))
         var one: Int32 = 1, kk = Int32(m)
-        lwork = -1
-        sormlq_(&side, &trans, &one, &nn, &kk, &work, &lda, &tau, &v, &one, &query, &lwork, &info, 1, 1)
-        guard info == 0 else { throw fail("sormlq workspace query") }
-        lwork = Int32(max(1, Int(query.rounded(.up))))
-        scratch = [Float](repeating: 0, count: Int(lwork))
-        sormlq_(&side, &trans, &one, &nn, &kk, &work, &lda, &tau, &v, &one, &scratch, &lwork, &info, 1, 1)
-        guard info == 0 else { throw fail("sormlq") }
+        try withWorkspace("sormlq", m, n) { w, lwork, info in
+            sormlq_(&side, &trans, &one, &nn, &kk, &work, &lda, &tau, &v, &one, w, lwork, info, 1, 1)
+        }
         return (v, d.singularValues)
+    }
+
+    /// Runs a LAPACK routine as LAPACK asks: once with LWORK = -1 (the optimal workspace size comes back in WORK[0]),
+    /// then with that workspace. `call(work, lwork, info)`; an INFO other than 0 throws, naming `op` and the shape.
+    static func withWorkspace(_ op: String, _ m: Int, _ n: Int,
+                              _ call: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> Void) throws {
+        var query: Float = 0, lwork: Int32 = -1, info: Int32 = 0
+        call(&query, &lwork, &info)
+        guard info == 0 else { throw Failure(description: "SVD: \(op) workspace query for a \(m) x \(n) matrix failed (info \(info))") }
+        lwork = Int32(max(1, Int(query.rounded(.up))))
+        var scratch = [Float](repeating: 0, count: Int(lwork))
+        scratch.withUnsafeMutableBufferPointer { call($0.baseAddress!, &lwork, &info) }
+        if info > 0 { throw Failure(description: "SVD: \(op) did not converge on a \(m) x \(n) matrix (info \(info))") }
+        guard info == 0 else { throw Failure(description: "SVD: \(op) rejected argument \(-info) for a \(m) x \(n) matrix") }
     }
 }
