@@ -60,6 +60,9 @@ struct RenderCommand: ParsableCommand {
     @Option(name: .long, help: "Weights for the --compare model.")
     var compareWeights: String?
 
+    @Flag(name: .long, help: "With --compare: B takes A's weights in every row aligned with a row of A of the same type (as compare --share-weights).")
+    var shareWeights = false
+
     @Option(name: .long, help: "Colormap: viridis, inferno, turbo, gray or diverging.")
     var colormap: Colormap = .viridis
 
@@ -86,6 +89,9 @@ struct RenderCommand: ParsableCommand {
         if inBoxes && what != .cam { throw ValidationError("--in-boxes goes with --what cam") }
         if compare != nil && what != .featuremap { throw ValidationError("--compare draws feature maps: use --what featuremap") }
         if compareWeights != nil && compare == nil { throw ValidationError("--compare-weights goes with --compare") }
+        if shareWeights && (compare == nil || compareWeights != nil) {
+            throw ValidationError("--share-weights goes with --compare and gives B A's weights (not with --compare-weights)")
+        }
         if let out, FileManager.default.fileExists(atPath: out) {
             throw ValidationError("\(out) exists; choose another --out (files are never overwritten)")
         }
@@ -107,9 +113,11 @@ struct RenderCommand: ParsableCommand {
         var backend = Backend.standard(inputTensor: inputs.input, square: inputs.square, warn: { warn($0) })
         let untrained = SharedFlag()
         let openModel = backend.open
+        let first = SharedModel()
         backend.open = { model, weights in
             let net = try openModel(model, weights)
             if net.isUntrained && !net.classNames.isEmpty { untrained.set() }
+            first.setIfEmpty(net)
             return net
         }
         let request = RunRequest(model: try source.resolvedModel(), weights: source.weights, image: inputs.image, inputSize: inputs.imgsz)
@@ -123,7 +131,12 @@ struct RenderCommand: ParsableCommand {
         if let r = reduce, let mode = ChannelMode(rawValue: r) { state.channelMode = mode }
         if let other = compare {
             let requestB = RunRequest(model: other, weights: compareWeights, image: inputs.image, inputSize: inputs.imgsz)
-            let (openedB, resultB) = try Headless.run(requestB, backend: backend, postprocess: thresholds.options)
+            var backendB = backend
+            if shareWeights, let netA = first.value {
+                let (weightsA, specA) = (source.weights, request.model)
+                backendB.open = { model, _ in try WeightSharing.open(model, sharingFrom: netA, weightsA: weightsA, aSpec: specA).model }
+            }
+            let (openedB, resultB) = try Headless.run(requestB, backend: backendB, postprocess: thresholds.options)
             var specB = spec
             specB.layer = try Headless.alignedLayer(state.layerRows[state.layer].index, a: opened, b: openedB)
             let stateB = try Headless.state(opened: openedB, result: resultB, spec: specB, options: options)
@@ -165,6 +178,14 @@ extension RangeMode: ExpressibleByArgument {}
 /// PNG bytes of a picture (RGBA, 8 bits).
 func encodePNG(_ pic: Picture) throws -> Data {
     try PNGCodec.encode(rgba: pic.rgba, width: pic.width, height: pic.height)
+}
+
+/// The first model a `@Sendable` closure opened.
+final class SharedModel: @unchecked Sendable {
+    private let lock = NSLock()
+    private var model: (any DetectionModel)?
+    func setIfEmpty(_ m: any DetectionModel) { lock.lock(); if model == nil { model = m }; lock.unlock() }
+    var value: (any DetectionModel)? { lock.lock(); defer { lock.unlock() }; return model }
 }
 
 /// A flag set from a `@Sendable` closure.

@@ -46,6 +46,20 @@ final class CompareRenderCLITests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(dr["lo"] as? Double), -(try XCTUnwrap(dr["hi"] as? Double)), "the difference is symmetric around zero")
     }
 
+    func testSharedWeightsMakeTheVariantsAgreeAfterTheInsertedBlock() throws {
+        // ContextAggregation starts as the identity: with A's weights in every other row, B's layer 13 is A's 12.
+        // (Untrained maps are small, ~1e-7 here: the check is exact equality, against a nonzero difference without sharing.)
+        let args = common + ["--layer", "12", "--reduce", "max", "--format", "json"]
+        let own = try json(["render", "yolov8n", "--compare", "yolov8n-ca"] + args)
+        XCTAssertGreaterThan(try XCTUnwrap(own["max_abs_difference"] as? Double), 0)
+        let obj = try json(["render", "yolov8n", "--compare", "yolov8n-ca", "--share-weights"] + args)
+        XCTAssertEqual(obj["max_abs_difference"] as? Double, 0)
+        XCTAssertEqual(try XCTUnwrap(obj["cosine"] as? Double), 1, accuracy: 1e-6)
+        let bad = try CLI.run(["render", "yolov8n", "--share-weights"] + common)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--share-weights goes with --compare"), bad.stderr)
+    }
+
     func testARemovedLayerHasNoCounterpart() throws {
         let r = try CLI.run(["render", "yolov8n-ca", "--compare", "yolov8n"] + common + ["--layer", "10"])
         XCTAssertNotEqual(r.status, 0)
