@@ -51,6 +51,20 @@ final class CAMViewTests: XCTestCase {
         XCTAssertTrue(view(s).contains("EigenCAM · 4 channels 4x4"), view(s).text)
     }
 
+    func testTheExplorerComputesTheCAMOffTheUIThreadAndSaysSoMeanwhile() {
+        // A map of its own (a fresh tensor, so nothing is cached for it).
+        let t = Fixtures.tensor([1, 3, 6, 5]) { Float(($0 * 7919) % 23) }
+        var s = MapDrawingTests.state(output: t, image: Fixtures.image)
+        s.camInBackground = true
+        _ = update(&s, .key(.char("E")))
+        XCTAssertNotNil(pendingCAM(s))
+        XCTAssertTrue(view(s).contains("computing EigenCAM: the principal component of 3"), view(s).text)
+        computeCAM(t)
+        XCTAssertNil(pendingCAM(s))
+        XCTAssertTrue(view(s).contains("EigenCAM · 3 channels 6x5"), view(s).text)
+        XCTAssertEqual(update(&s, .camReady(camKey(t))), .none)
+    }
+
     func testHelpNamesTheKey() {
         XCTAssertTrue(helpText.contains { $0.hasPrefix("  E ") && $0.contains("EigenCAM") }, helpText.joined(separator: "\n"))
     }
