@@ -331,11 +331,11 @@ public enum App {
             if running, dirty {
                 terminal.draw(view(state))
                 ahead = likelyNextStates(state).reversed()
-                if let t = pendingCAM(state), !camsInFlight.contains(camKey(t)) {
-                    let key = camKey(t)
+                if let t = pendingCAM(state), !camsInFlight.contains(camKey(t, sign: state.camSign)) {
+                    let sign = state.camSign, key = camKey(t, sign: sign)
                     camsInFlight.insert(key)
                     runner.workers.spawn {
-                        computeCAM(t)
+                        computeCAM(t, sign: sign)
                         inbox.post(.camReady(key))
                     }
                 }

@@ -26,10 +26,12 @@ public struct RenderSpec: Sendable {
     public var range: RangeMode
     /// With `what: .cam`: the CAM renormalised inside each detection box.
     public var camInBoxes: Bool
+    /// With `what: .cam`: the component's sign rule.
+    public var camSign: EigenCAM.Sign
 
     public init(what: RenderWhat, layer: Int? = nil, channel: Int? = nil, head: Int? = nil, level: Int? = nil, query: Int? = nil,
                 probe: Int = 0, overImage: Bool = false, colormap: Colormap = .viridis, range: RangeMode = .percentile,
-                camInBoxes: Bool = false) {
+                camInBoxes: Bool = false, camSign: EigenCAM.Sign = .lapack) {
         self.what = what
         self.layer = layer
         self.channel = channel
@@ -41,6 +43,7 @@ public struct RenderSpec: Sendable {
         self.colormap = colormap
         self.range = range
         self.camInBoxes = camInBoxes
+        self.camSign = camSign
     }
 }
 
@@ -108,6 +111,7 @@ public enum Headless {
         s.overlay = spec.overImage
         if spec.what == .cam {
             s.cam = spec.camInBoxes ? .boxes : .cam
+            s.camSign = spec.camSign
             if case .featureMap(let t, _) = currentVisualKind(s), case .failure(let e) = camMap(s, t) { throw e }
         }
         if let c = spec.channel {
@@ -322,6 +326,7 @@ public enum Headless {
             out["method"] = "EigenCAM"
             out["shape"] = t.shape
             out["explained_variance"] = Double(comp.explained)
+            out["sign"] = s.camSign.rawValue
             out["projection"] = rows2D(comp.projection.values, comp.projection.width)
             out["size"] = [map.height, map.width]
             if s.cam == .boxes {

@@ -228,6 +228,8 @@ public struct State: Sendable {
     /// Set by the interactive explorer: a CAM not computed yet is computed off the UI thread (the view says so
     /// meanwhile) instead of inside `view` (as `render` and the tests have it).
     public var camInBackground = false
+    /// The CAM's sign rule (`render --cam-sign`; the explorer keeps LAPACK's, as pytorch-grad-cam).
+    public var camSign: EigenCAM.Sign = .lapack
     public var colormap: Colormap = .viridis
     // Map drawing (Visuals.swift): the colour range rule (`%`), per-thumbnail ranges in grid mode (`R`), and
     // whether key hints and the cursor are drawn (`render` draws neither unless a query is given).

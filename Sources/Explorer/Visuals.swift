@@ -1004,18 +1004,18 @@ enum CAMComponent {
 }
 
 /// The cache key of `t`'s component.
-public func camKey(_ t: Tensor) -> [Int] {
-    t.data.withUnsafeBufferPointer { [Int(bitPattern: $0.baseAddress), $0.count] } + t.shape
+public func camKey(_ t: Tensor, sign: EigenCAM.Sign = .lapack) -> [Int] {
+    t.data.withUnsafeBufferPointer { [Int(bitPattern: $0.baseAddress), $0.count] } + t.shape + [EigenCAM.Sign.allCases.firstIndex(of: sign)!]
 }
 
 /// The first principal component of `t` (remembered per tensor: every key press redraws the same layer); computed
 /// here unless `compute` is false, then nil when it is not in the cache yet.
-func camComponent(_ t: Tensor, compute: Bool = true) -> CAMComponent? {
-    let key = camKey(t)
+func camComponent(_ t: Tensor, sign: EigenCAM.Sign = .lapack, compute: Bool = true) -> CAMComponent? {
+    let key = camKey(t, sign: sign)
     if let hit = camCache.get(key) { return hit }
     guard compute else { return nil }
     let out: CAMComponent
-    do { out = .ok(try EigenCAM.firstComponent(t)) } catch { out = .failed("\(error)") }
+    do { out = .ok(try EigenCAM.firstComponent(t, sign: sign)) } catch { out = .failed("\(error)") }
     camCache.put(key, out)
     return out
 }
@@ -1023,17 +1023,17 @@ func camComponent(_ t: Tensor, compute: Bool = true) -> CAMComponent? {
 /// The feature map whose CAM the view waits for (the explorer computes it off the UI thread), if any.
 public func pendingCAM(_ state: State) -> Tensor? {
     guard state.camInBackground, camShown(state), case .featureMap(let t, _) = currentVisualKind(state) else { return nil }
-    return camComponent(t, compute: false) == nil ? t : nil
+    return camComponent(t, sign: state.camSign, compute: false) == nil ? t : nil
 }
 
 /// Computes and remembers `t`'s component (on any thread).
-public func computeCAM(_ t: Tensor) { _ = camComponent(t) }
+public func computeCAM(_ t: Tensor, sign: EigenCAM.Sign = .lapack) { _ = camComponent(t, sign: sign) }
 
 /// The CAM of `t` at the input size as a map in [0, 1] (renormalised in the shown detections' boxes in the boxes
 /// mode), with the component it came from; or a message.
 func camMap(_ state: State, _ t: Tensor) -> Result<(ScalarMap, EigenCAM.Component), ExportError> {
     guard let input = inputGrid(state) else { return .failure(ExportError("EigenCAM needs the model input's size")) }
-    switch camComponent(t, compute: !state.camInBackground) {
+    switch camComponent(t, sign: state.camSign, compute: !state.camInBackground) {
     case nil:
         let (c, h, w) = ScalarMap.chw(t) ?? (0, 0, 0)
         return .failure(ExportError("computing EigenCAM: the principal component of \(c) channels over \(h)x\(w) positions…"))

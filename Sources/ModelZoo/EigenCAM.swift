@@ -55,12 +55,22 @@ public enum EigenCAM {
         public var explained: Float
     }
 
+    /// Which sign the component gets.
+    public enum Sign: String, Sendable, CaseIterable {
+        /// As LAPACK's SVD returns the vector, as pytorch-grad-cam leaves it (no correction). For matrices with
+        /// min(H*W, C) > 25 the sign can differ between LAPACK releases, and so between numpy builds.
+        case lapack
+        /// Flipped, if need be, so that the projection correlates positively with the channel-mean map (the issue's
+        /// "sign chosen so the map correlates with the activations"); the same on every LAPACK.
+        case activations
+    }
+
     /// Steps 1-3 before the ReLU: the activations' projection on their first principal component, [H, W]
     /// (`get_2d_projection` for one image). A constant or zero map projects to zeros.
-    public static func projection(_ t: Tensor) throws -> Map { try firstComponent(t).projection }
+    public static func projection(_ t: Tensor, sign: Sign = .lapack) throws -> Map { try firstComponent(t, sign: sign).projection }
 
     /// The projection (steps 1-3 before the ReLU) and the fraction of variance the component explains.
-    public static func firstComponent(_ t: Tensor) throws -> Component {
+    public static func firstComponent(_ t: Tensor, sign: Sign = .lapack) throws -> Component {
         guard let (c, h, w) = dimensions(t) else {
             throw Failure(description: "EigenCAM: a feature map [C, H, W] or [1, C, H, W] is needed, not \(t.shape)")
         }
@@ -77,11 +87,15 @@ public enum EigenCAM {
         }
         let (v, singularValues) = try SVD.firstRightSingularVector(columnMajor: a, rows: m, columns: c)
         var out = [Float](repeating: 0, count: m)
+        var agreement: Double = 0
         for i in 0 ..< m {
-            var s: Double = 0
-            for ch in 0 ..< c { s += Double(a[ch * m + i]) * Double(v[ch]) }
+            var s: Double = 0, mean: Double = 0
+            for ch in 0 ..< c { s += Double(a[ch * m + i]) * Double(v[ch]); mean += Double(a[ch * m + i]) }
             out[i] = Float(s)
+            agreement += s * mean
         }
+        // The centred channel-mean map is Σ_c a[., c] / C: a negative dot product with it flips the component.
+        if sign == .activations, agreement < 0 { out = out.map { -$0 } }
         let total = singularValues.reduce(0) { $0 + Double($1) * Double($1) }
         let first = Double(singularValues.first ?? 0)
         return Component(projection: Map(width: w, height: h, values: out), explained: total > 0 ? Float(first * first / total) : 0)

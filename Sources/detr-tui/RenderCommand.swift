@@ -54,6 +54,9 @@ struct RenderCommand: ParsableCommand {
     @Flag(name: .long, help: "With --what cam: renormalise the CAM inside each detection box (zero outside them).")
     var inBoxes = false
 
+    @Option(name: .long, help: "With --what cam: the component's sign, lapack (as LAPACK's SVD gives it, as pytorch-grad-cam) or activations (so that the CAM correlates with the channel mean).")
+    var camSign: EigenCAM.Sign = .lapack
+
     @Option(name: .long, help: ArgumentHelp("A second model (catalogue id, YAML, checkpoint or HF directory) run on the same input: the aligned layer's map of both in one colour range, and B − A.", valueName: "B"))
     var compare: String?
 
@@ -87,6 +90,7 @@ struct RenderCommand: ParsableCommand {
         if width < 20 || width > 1000 { throw ValidationError("--width must be from 20 to 1000") }
         if let r = reduce, r != "mean", r != "max" { throw ValidationError("--reduce must be mean or max") }
         if inBoxes && what != .cam { throw ValidationError("--in-boxes goes with --what cam") }
+        if camSign != .lapack && what != .cam { throw ValidationError("--cam-sign goes with --what cam") }
         if compare != nil && what != .featuremap { throw ValidationError("--compare draws feature maps: use --what featuremap") }
         if compareWeights != nil && compare == nil { throw ValidationError("--compare-weights goes with --compare") }
         if shareWeights && (compare == nil || compareWeights != nil) {
@@ -124,7 +128,7 @@ struct RenderCommand: ParsableCommand {
         let (opened, result) = try Headless.run(request, backend: backend, postprocess: thresholds.options)
         if what == .detections, untrained.isSet { warn(untrainedNote) }
         let spec = RenderSpec(what: what, layer: layer, channel: channel, head: head, level: level, query: query,
-                              probe: probe, overImage: overImage, colormap: colormap, range: range, camInBoxes: inBoxes)
+                              probe: probe, overImage: overImage, colormap: colormap, range: range, camInBoxes: inBoxes, camSign: camSign)
         var options = display.renderOptions
         if out != nil && display.colors == nil && !display.noColor { options.colorMode = .truecolor }
         var state = try Headless.state(opened: opened, result: result, spec: spec, options: options)
@@ -172,6 +176,7 @@ struct RenderCommand: ParsableCommand {
 }
 
 extension RenderWhat: ExpressibleByArgument {}
+extension EigenCAM.Sign: ExpressibleByArgument {}
 extension Colormap: ExpressibleByArgument {}
 extension RangeMode: ExpressibleByArgument {}
 

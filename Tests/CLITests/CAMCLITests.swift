@@ -34,6 +34,23 @@ final class CAMCLITests: XCTestCase {
         }
     }
 
+    func testActivationSignIsLAPACKsOrItsMirror() throws {
+        let args = ["render", model] + common + ["--layer", "2", "--what", "cam", "--format", "json"]
+        let lapack = try json(args)
+        let corrected = try json(args + ["--cam-sign", "activations"])
+        XCTAssertEqual(lapack["sign"] as? String, "lapack")
+        XCTAssertEqual(corrected["sign"] as? String, "activations")
+        let p = try XCTUnwrap(lapack["projection"] as? [[Double]]).flatMap { $0 }
+        let q = try XCTUnwrap(corrected["projection"] as? [[Double]]).flatMap { $0 }
+        // Layer 2's LAPACK sign puts the rectangles below zero (min -6.0, max 0.88 in the golden): corrected, the map
+        // flips (two runs of the model agree to rounding, not bit for bit).
+        XCTAssertEqual(p.count, q.count)
+        XCTAssertLessThan(zip(p, q).map { abs($0 + $1) }.max() ?? 1, 1e-4, "layer 2's map is mirrored by the correction")
+        XCTAssertGreaterThan(q.max() ?? 0, 5)
+        let bad = try CLI.run(["render", model] + common + ["--what", "featuremap", "--cam-sign", "activations"])
+        XCTAssertNotEqual(bad.status, 0)
+    }
+
     func testCAMInBoxesIsZeroOutsideTheDetections() throws {
         let obj = try json(["render", model] + common + ["--layer", "15", "--what", "cam", "--in-boxes", "--format", "json"])
         let boxes = try XCTUnwrap(obj["boxes"] as? [[Int]])

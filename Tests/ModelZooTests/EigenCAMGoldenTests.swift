@@ -116,6 +116,29 @@ final class EigenCAMGoldenTests: XCTestCase {
 
     // MARK: - Degenerate inputs and properties
 
+    func testActivationSignCorrelatesWithTheChannelMeanAndOtherwiseIsLAPACKs() throws {
+        let g = try golden()
+        var flipped = 0
+        for name in Self.cases {
+            let act = try g.tensor("random.\(name).activations")
+            let lapack = try EigenCAM.projection(act)
+            let corrected = try EigenCAM.projection(act, sign: .activations)
+            let (c, h, w) = try XCTUnwrap(EigenCAM.dimensions(act))
+            let data = act.data.map { $0.isNaN ? 0 : $0 }
+            var meanMap = [Float](repeating: 0, count: h * w)
+            for ch in 0 ..< c { for i in 0 ..< h * w { meanMap[i] += data[ch * h * w + i] / Float(c) } }
+            let centre = meanMap.reduce(0, +) / Float(h * w)
+            let dot = zip(corrected.values, meanMap).map { $0 * ($1 - centre) }.reduce(0, +)
+            XCTAssertGreaterThanOrEqual(dot, 0, "\(name): the corrected map anti-correlates with the channel mean")
+            let same = lapack.values == corrected.values, negated = lapack.values.map { -$0 } == corrected.values
+            XCTAssertTrue(same || negated, "\(name): only the sign may change")
+            if !same { flipped += 1 }
+        }
+        // On these seeded maps LAPACK's sign already agrees with the activations (layer 2 of the trained YOLO does
+        // not: CAMCLITests checks that the correction mirrors it).
+        XCTAssertEqual(flipped, 0)
+    }
+
     func testDegenerateMapsGiveZeroCAM() throws {
         for t in [Tensor(repeating: 3, shape: [1, 4, 5, 6]), Tensor(zeros: [1, 2, 3, 3]), Tensor(repeating: -1, shape: [1, 1, 4, 4])] {
             let cam = try EigenCAM.cam(t, inputSize: GridSize(8, 9))
