@@ -18,6 +18,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // LAPACK from the same OpenBLAS (the SVD behind EigenCAM); only Tensor/SVD.swift imports it.
+        .systemLibrary(name: "CLAPACK", path: "Sources/CLAPACK", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CNcurses", path: "Sources/CNcurses", pkgConfig: "ncursesw",
                        providers: [.apt(["libncurses-dev"])]),
         .systemLibrary(name: "CChafa", path: "Sources/CChafa", pkgConfig: "chafa",
@@ -26,7 +29,7 @@ let package = Package(
                        providers: [.apt(["libpng-dev", "libjpeg-dev", "libturbojpeg0-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("m")]),
         .target(name: "CTerminalGuard", path: "Sources/CTerminalGuard"),
-        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"],
+        .target(name: "Tensor", dependencies: ["CBLAS", "CLAPACK", "CKernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"])]),
         // ONNX files: the onnx.proto messages (generated once, committed) and an interpreter over Tensor's ops.
         .target(name: "ONNX", dependencies: ["Tensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),

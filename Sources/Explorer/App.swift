@@ -266,6 +266,7 @@ public enum App {
         render.colorMode = terminal.colorMode
         var state = State(catalogue: catalogue, render: render)
         state.size = terminal.size
+        state.camInBackground = true
         state.selection = firstEntryRow(state)
         state.confidence = options.confidence
         if let open = options.open {
@@ -285,7 +286,10 @@ public enum App {
         // Screens to draw ahead (off screen) while no key comes, one per idle read.
         var ahead: [State] = []
         var download: DownloadCancellation?
+        // EigenCAMs being computed off the UI thread, by cache key.
+        var camsInFlight: Set<[Int]> = []
         func handle(_ m: Message) {
+            if case .camReady(let key) = m { camsInFlight.remove(key) }
             switch update(&state, m) {
             case .none: break
             case .quit: running = false
@@ -327,6 +331,14 @@ public enum App {
             if running, dirty {
                 terminal.draw(view(state))
                 ahead = likelyNextStates(state).reversed()
+                if let t = pendingCAM(state), !camsInFlight.contains(camKey(t, sign: state.camSign)) {
+                    let sign = state.camSign, key = camKey(t, sign: sign)
+                    camsInFlight.insert(key)
+                    runner.workers.spawn {
+                        computeCAM(t, sign: sign)
+                        inbox.post(.camReady(key))
+                    }
+                }
             }
             let sel = state.mode == .browse ? state.selectedEntry?.id : nil
             if sel != lastSelection { lastSelection = sel; selectionSince = Date() }

@@ -6,6 +6,8 @@ import Tensor
 
 public enum RenderWhat: String, CaseIterable, Sendable {
     case featuremap, attention, sampling, detections
+    /// EigenCAM of a feature map (its first principal component, over the input image).
+    case cam
 }
 
 public struct RenderSpec: Sendable {
@@ -22,9 +24,14 @@ public struct RenderSpec: Sendable {
     public var colormap: Colormap
     /// The colour range rule (default: 1st-99th percentile, edge cells ignored).
     public var range: RangeMode
+    /// With `what: .cam`: the CAM renormalised inside each detection box.
+    public var camInBoxes: Bool
+    /// With `what: .cam`: the component's sign rule.
+    public var camSign: EigenCAM.Sign
 
     public init(what: RenderWhat, layer: Int? = nil, channel: Int? = nil, head: Int? = nil, level: Int? = nil, query: Int? = nil,
-                probe: Int = 0, overImage: Bool = false, colormap: Colormap = .viridis, range: RangeMode = .percentile) {
+                probe: Int = 0, overImage: Bool = false, colormap: Colormap = .viridis, range: RangeMode = .percentile,
+                camInBoxes: Bool = false, camSign: EigenCAM.Sign = .lapack) {
         self.what = what
         self.layer = layer
         self.channel = channel
@@ -35,6 +42,8 @@ public struct RenderSpec: Sendable {
         self.overImage = overImage
         self.colormap = colormap
         self.range = range
+        self.camInBoxes = camInBoxes
+        self.camSign = camSign
     }
 }
 
@@ -78,7 +87,7 @@ public enum Headless {
         for (i, _) in sources.enumerated() {
             s.visual = i
             switch (spec.what, currentVisualKind(s)) {
-            case (.featuremap, .featureMap), (.attention, .attention), (.sampling, .sampling), (.detections, .detections):
+            case (.featuremap, .featureMap), (.attention, .attention), (.sampling, .sampling), (.detections, .detections), (.cam, .featureMap):
                 matches.append(i)
             case (.featuremap, .channelWeights), (.featuremap, .spatial):
                 matches.append(i)
@@ -100,6 +109,11 @@ public enum Headless {
         s.visual = matches[spec.probe]
         s.colormap = spec.colormap
         s.overlay = spec.overImage
+        if spec.what == .cam {
+            s.cam = spec.camInBoxes ? .boxes : .cam
+            s.camSign = spec.camSign
+            if case .featureMap(let t, _) = currentVisualKind(s), case .failure(let e) = camMap(s, t) { throw e }
+        }
         if let c = spec.channel {
             let n = channelCount(s)
             guard c >= 0, c < max(n, 1) else { throw ExportError("--channel \(c): layer \(wanted) has \(n) channels") }
@@ -177,6 +191,12 @@ public enum Headless {
         let image = s.result?.image
         let input = inputGrid(s) ?? GridSize(640, 640)
         switch currentVisualKind(s) {
+        case .featureMap(let t, _) where camShown(s):
+            guard case .success(let (map, _)) = camMap(s, t) else { return Picture(width: 1, height: 1) }
+            let top = Painter.paint(map, colormap: s.colormap, norm: camNormalization(map), width: input.width, height: input.height)
+            var pic = image.map { Painter.blend(Painter.greyImage($0, width: input.width, height: input.height), top, alpha: 0.6) } ?? top
+            if s.cam == .boxes { drawDetectionPixels(&pic, currentDetections(s)) }
+            return pic
         case .featureMap(let t, let signed):
             if s.channelMode == .grid { return Picture(width: 1, height: 1) }
             guard let map = featureMapScalar(s, t, signed: signed) else { return Picture(width: 1, height: 1) }
@@ -202,16 +222,20 @@ public enum Headless {
             return pic
         case .detections(let dets):
             var pic = image.map { Painter.image($0, width: input.width, height: input.height) } ?? Picture(width: input.width, height: input.height, fill: (32, 32, 32))
-            // Weakest first so the strongest boxes and labels end on top, as in the terminal.
-            for d in dets.sorted(by: { $0.score < $1.score }) {
-                let c: (UInt8, UInt8, UInt8)
-                if case .rgb(let r, let g, let b) = classColor(d.classIndex) { c = (r, g, b) } else { c = (255, 0, 0) }
-                strokeRect(&pic, x1: Int(d.x1), y1: Int(d.y1), x2: Int(d.x2), y2: Int(d.y2), color: c, thickness: 2)
-                drawLabel(&pic, detectionLabel(d), x: Int(d.x1), boxTop: Int(d.y1), color: c)
-            }
+            drawDetectionPixels(&pic, dets)
             return pic
         case .other, .none:
             return Picture(width: 1, height: 1)
+        }
+    }
+
+    /// Boxes and labels of detections in input pixels, weakest first so the strongest end on top, as in the terminal.
+    static func drawDetectionPixels(_ pic: inout Picture, _ dets: [Detection]) {
+        for d in dets.sorted(by: { $0.score < $1.score }) {
+            let c: (UInt8, UInt8, UInt8)
+            if case .rgb(let r, let g, let b) = classColor(d.classIndex) { c = (r, g, b) } else { c = (255, 0, 0) }
+            strokeRect(&pic, x1: Int(d.x1), y1: Int(d.y1), x2: Int(d.x2), y2: Int(d.y2), color: c, thickness: 2)
+            drawLabel(&pic, detectionLabel(d), x: Int(d.x1), boxTop: Int(d.y1), color: c)
         }
     }
 
@@ -296,6 +320,19 @@ public enum Headless {
             stride(from: 0, to: v.count, by: max(1, w)).map { i in v[i ..< min(v.count, i + w)].map { Double($0) } }
         }
         switch currentVisualKind(s) {
+        case .featureMap(let t, _) where camShown(s):
+            guard case .success(let (map, comp)) = camMap(s, t) else { throw ExportError("EigenCAM of \(t.shape) failed") }
+            out["what"] = "cam"
+            out["method"] = "EigenCAM"
+            out["shape"] = t.shape
+            out["explained_variance"] = Double(comp.explained)
+            out["sign"] = s.camSign.rawValue
+            out["projection"] = rows2D(comp.projection.values, comp.projection.width)
+            out["size"] = [map.height, map.width]
+            if s.cam == .boxes {
+                out["boxes"] = currentDetections(s).map { d -> [Int] in let b = EigenCAM.Box(d); return [b.x1, b.y1, b.x2, b.y2] }
+            }
+            out["values"] = rows2D(map.values, map.width)
         case .featureMap(let t, let signed):
             out["what"] = "featuremap"
             out["shape"] = t.shape

@@ -219,6 +219,8 @@ public let keyBindings: [KeyBinding] = [
     KeyBinding(c("{"), .model, "{", "previous level", just { cycleLevel(&$0, -1) }),
     KeyBinding(c(">"), .model, ">", "next detection (its query, for sampling points)", just { cycleDetection(&$0, 1) }),
     KeyBinding(c("<"), .model, "<", "previous detection", just { cycleDetection(&$0, -1) }),
+    KeyBinding(c("E"), .model, "E", "EigenCAM of a feature map over the image (its first principal component, as pytorch-grad-cam); again: renormalised in each detection box; again: off",
+               just { toggleCAM(&$0) }),
     KeyBinding(c("x"), .model, "x", "sampling: aggregated heatmap of all queries' point weights", just { $0.aggregate.toggle() }),
     KeyBinding(c("%"), .model, "%", "colour range: 1st-99th percentile (edge cells ignored), min-max, symmetric", just { cycleRange(&$0) }),
     KeyBinding(c("R"), .model, "R", "grid: one colour range for the page, or each thumbnail its own", just { toggleOwnRange(&$0) }),

@@ -74,6 +74,8 @@ public enum Message: Sendable {
     case weightsCarryModel(file: String, problems: Int)
     /// A timer tick (play mode).
     case tick
+    /// An EigenCAM computed off the UI thread is in the cache (its key): draw again.
+    case camReady([Int])
     /// Params and FLOPs of a catalogue entry, from its model's layer table (computed in the background).
     case described(id: String, figures: ModelFigures)
 }
@@ -132,6 +134,16 @@ public enum ChannelMode: String, Sendable, CaseIterable {
     case single, grid, mean, max
     var next: ChannelMode {
         let all = ChannelMode.allCases
+        return all[(all.firstIndex(of: self)! + 1) % all.count]
+    }
+}
+
+/// EigenCAM on feature-map visuals (`E`): off, the layer's CAM over the image, or the CAM renormalised inside
+/// each detection box.
+public enum CAMMode: String, Sendable, CaseIterable {
+    case off, cam, boxes
+    var next: CAMMode {
+        let all = CAMMode.allCases
         return all[(all.firstIndex(of: self)! + 1) % all.count]
     }
 }
@@ -211,6 +223,13 @@ public struct State: Sendable {
     public var detectionPick = 0
     public var aggregate = false
     public var overlay = false
+    /// EigenCAM instead of the channel map on feature-map visuals (`E`; kept while stepping through layers).
+    public var cam: CAMMode = .off
+    /// Set by the interactive explorer: a CAM not computed yet is computed off the UI thread (the view says so
+    /// meanwhile) instead of inside `view` (as `render` and the tests have it).
+    public var camInBackground = false
+    /// The CAM's sign rule (`render --cam-sign`; the explorer keeps LAPACK's, as pytorch-grad-cam).
+    public var camSign: EigenCAM.Sign = .lapack
     public var colormap: Colormap = .viridis
     // Map drawing (Visuals.swift): the colour range rule (`%`), per-thumbnail ranges in grid mode (`R`), and
     // whether key hints and the cursor are drawn (`render` draws neither unless a query is given).
@@ -380,6 +399,8 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
         state.phase = .failed(msg + ". Press y to open \(name) as the model, or w for other weights.")
         state.notice = msg + " · y: open it as the model"
         state.offer = file
+        return .none
+    case .camReady:
         return .none
     case .tick:
         guard state.playing, state.mode == .model else { return .none }

@@ -403,6 +403,7 @@ func drawVisualPane(_ state: State, _ screen: inout Screen, _ r: Rect) {
 /// The mode word shown in the status bar for the current visual.
 func modeText(_ state: State) -> String {
     switch currentVisualKind(state) {
+    case .featureMap where camShown(state): return state.cam == .boxes ? "EigenCAM in boxes" : "EigenCAM"
     case .featureMap: return state.channelMode == .single ? "featuremap ch \(state.channel)" : "featuremap \(state.channelMode.rawValue)"
     case .attention: return "attention " + (state.head >= 0 ? "head \(state.head)" : "mean")
     case .channelWeights: return "channel weights"

@@ -337,6 +337,9 @@ func visualGeometry(_ state: State, _ paneRect: Rect) -> (MapGeometry, GridSize)
     }
     switch currentVisualKind(state) {
     case .featureMap(let t, _):
+        if camShown(state), let input = inputGrid(state) {
+            return (MapGeometry.fit(width: input.width, height: input.height, in: area, inputSize: input), input)
+        }
         guard let (_, h, w) = ScalarMap.chw(t), state.channelMode != .grid else { return nil }
         return (fit(w, h), GridSize(h, w))
     case .attention(_, _, let k):
@@ -356,6 +359,7 @@ func visualGeometry(_ state: State, _ paneRect: Rect) -> (MapGeometry, GridSize)
 /// over the image in grey, or in the sampling view the level's map (or with `x` the aggregated heatmap) under
 /// the points. For the status bar.
 public func overlayShown(_ state: State) -> Bool {
+    if camShown(state) { return state.result?.image != nil }
     guard state.overlay, state.result?.image != nil else { return false }
     switch currentVisualKind(state) {
     case .featureMap: return state.channelMode != .grid
@@ -570,6 +574,10 @@ func featureMapScalar(_ state: State, _ t: Tensor, signed: Bool) -> ScalarMap? {
 func drawFeatureMap(_ state: State, _ t: Tensor, signed: Bool, into screen: inout Screen, area: Rect, paneRect: Rect, rows: VisualRows) {
     guard let (C, H, W) = ScalarMap.chw(t) else { return }
     let inner = paneRect.inset(1)
+    if camShown(state) {
+        drawCAM(state, t, into: &screen, area: area, paneRect: paneRect, rows: rows)
+        return
+    }
     if state.channelMode == .grid {
         drawChannelGrid(state, t, C: C, H: H, W: W, signed: signed, into: &screen, area: area, rows: rows, x: inner.x, width: inner.width)
         return
@@ -963,4 +971,110 @@ func drawDetections(_ state: State, _ dets: [Detection], into screen: inout Scre
     let top = dets.sorted { $0.score > $1.score }.prefix(4).map { "\($0.className) \(String(format: "%.2f", $0.score))" }.joined(separator: ", ")
     screen.text(inner.x, rows.info, clip("\(dets.count) detection\(dets.count == 1 ? "" : "s")" + (dets.isEmpty ? "" : ": \(top)"), inner.width), state.theme.style(.text))
     screen.text(inner.x, rows.info2, clip(withHints(state, "", "< > pick a detection (its query in the sampling view)"), inner.width), state.theme.style(.dim))
+}
+
+// MARK: - EigenCAM (E)
+
+/// Whether the visual shows the EigenCAM of the current feature map instead of its channels (`E` on a feature-map
+/// visual; every channel mode gives way to it).
+public func camShown(_ state: State) -> Bool {
+    guard state.cam != .off, state.result != nil, case .featureMap(let t, _) = currentVisualKind(state) else { return false }
+    return ScalarMap.chw(t) != nil
+}
+
+/// `E`: the next EigenCAM mode (off, the CAM, the CAM in each detection box), said in the status line.
+public func toggleCAM(_ state: inout State) {
+    state.cam = state.cam.next
+    switch state.cam {
+    case .off: state.notice = "EigenCAM off"
+    case .cam: state.notice = "EigenCAM: each feature map's first principal component, over the image"
+    case .boxes: state.notice = "EigenCAM renormalised inside each detection box"
+    }
+    if state.cam != .off, state.result != nil, case .featureMap = currentVisualKind(state) {} else if state.cam != .off {
+        state.notice! += " (shown on feature-map visuals; this one is not)"
+    }
+}
+
+let camCache = LRUCache<[Int], CAMComponent>(capacity: 8)
+
+/// A feature map's first principal component, or why it could not be computed.
+enum CAMComponent {
+    case ok(EigenCAM.Component)
+    case failed(String)
+}
+
+/// The cache key of `t`'s component.
+public func camKey(_ t: Tensor, sign: EigenCAM.Sign = .lapack) -> [Int] {
+    t.data.withUnsafeBufferPointer { [Int(bitPattern: $0.baseAddress), $0.count] } + t.shape + [EigenCAM.Sign.allCases.firstIndex(of: sign)!]
+}
+
+/// The first principal component of `t` (remembered per tensor: every key press redraws the same layer); computed
+/// here unless `compute` is false, then nil when it is not in the cache yet.
+func camComponent(_ t: Tensor, sign: EigenCAM.Sign = .lapack, compute: Bool = true) -> CAMComponent? {
+    let key = camKey(t, sign: sign)
+    if let hit = camCache.get(key) { return hit }
+    guard compute else { return nil }
+    let out: CAMComponent
+    do { out = .ok(try EigenCAM.firstComponent(t, sign: sign)) } catch { out = .failed("\(error)") }
+    camCache.put(key, out)
+    return out
+}
+
+/// The feature map whose CAM the view waits for (the explorer computes it off the UI thread), if any.
+public func pendingCAM(_ state: State) -> Tensor? {
+    guard state.camInBackground, camShown(state), case .featureMap(let t, _) = currentVisualKind(state) else { return nil }
+    return camComponent(t, sign: state.camSign, compute: false) == nil ? t : nil
+}
+
+/// Computes and remembers `t`'s component (on any thread).
+public func computeCAM(_ t: Tensor, sign: EigenCAM.Sign = .lapack) { _ = camComponent(t, sign: sign) }
+
+/// The CAM of `t` at the input size as a map in [0, 1] (renormalised in the shown detections' boxes in the boxes
+/// mode), with the component it came from; or a message.
+func camMap(_ state: State, _ t: Tensor) -> Result<(ScalarMap, EigenCAM.Component), ExportError> {
+    guard let input = inputGrid(state) else { return .failure(ExportError("EigenCAM needs the model input's size")) }
+    switch camComponent(t, sign: state.camSign, compute: !state.camInBackground) {
+    case nil:
+        let (c, h, w) = ScalarMap.chw(t) ?? (0, 0, 0)
+        return .failure(ExportError("computing EigenCAM: the principal component of \(c) channels over \(h)x\(w) positions…"))
+    case .failed(let m)?: return .failure(ExportError(m))
+    case .ok(let comp)?:
+        do {
+            var cam = try EigenCAM.cam(projection: comp.projection, inputSize: input)
+            if state.cam == .boxes { cam = EigenCAM.renormalized(cam, boxes: currentDetections(state).map(EigenCAM.Box.init)) }
+            return .success((ScalarMap(width: cam.width, height: cam.height, values: cam.values), comp))
+        } catch {
+            return .failure(ExportError("\(error)"))
+        }
+    }
+}
+
+/// The CAM's colour range: always 0 to 1 (the CAM is scaled so), with the map's own extremes.
+func camNormalization(_ map: ScalarMap) -> Normalization {
+    Normalization(lo: 0, hi: 1, signed: false, mode: .minmax, dataMin: map.values.min() ?? 0, dataMax: map.values.max() ?? 0)
+}
+
+func drawCAM(_ state: State, _ t: Tensor, into screen: inout Screen, area: Rect, paneRect: Rect, rows: VisualRows) {
+    let inner = paneRect.inset(1)
+    guard let (geo, _) = visualGeometry(state, paneRect), let (C, H, W) = ScalarMap.chw(t) else { return }
+    switch camMap(state, t) {
+    case .failure(let e):
+        for (i, line) in wrap(e.description, width: inner.width).prefix(area.height).enumerated() {
+            screen.text(inner.x, area.y + 1 + i, line, state.theme.style(.dim))
+        }
+    case .success(let (map, comp)):
+        var over = state
+        over.overlay = true
+        drawMap(over, map, geo: geo, into: &screen, barRow: rows.bar, x: inner.x, width: inner.width, norm: camNormalization(map))
+        let dets = currentDetections(state)
+        if state.cam == .boxes {
+            for d in dets.sorted(by: { $0.score < $1.score }).suffix(30) {
+                drawBox(state, &screen, geo: geo, x1: d.x1, y1: d.y1, x2: d.x2, y2: d.y2, label: detectionLabel(d), color: classColor(d.classIndex))
+            }
+        }
+        let what = state.cam == .boxes ? "EigenCAM in \(dets.count) detection box\(dets.count == 1 ? "" : "es")" : "EigenCAM"
+        screen.text(inner.x, rows.info, clip("\(what) · \(C) channels \(H)x\(W) · PC1 \(String(format: "%.0f", comp.explained * 100))% of variance",
+                                            inner.width), state.theme.style(.text))
+        screen.text(inner.x, rows.info2, clip(withHints(state, "", "E: in boxes / off · m colormap"), inner.width), state.theme.style(.dim))
+    }
 }

@@ -118,3 +118,72 @@ public enum LayerDiff {
         return out.map { Float($0 / Double(max(c, 1))) }
     }
 }
+
+/// B rebuilt with A's weights in the rows the two have in common (`compare --share-weights`), so that two variants
+/// can be compared where only the inserted or replaced blocks differ: two untrained models otherwise share weights
+/// only up to the first inserted block (each key's seeded init follows its row number, which the insertion shifts).
+public enum WeightSharing {
+    public struct Shared {
+        public let model: any DetectionModel
+        /// Tensors of B taken from A, and B's tensors in all.
+        public let shared: Int
+        public let total: Int
+    }
+
+    /// B (an ultralytics-family model without weights of its own: a catalogue id or a YAML) built with, in every row
+    /// aligned with a row of A of the same module type, A's tensors of that row (A's checkpoint's tensors, or for
+    /// an untrained A the same seeded init); its other rows keep their own seeded init. A tensor whose shape differs
+    /// (a changed argument) keeps B's own.
+    public static func open(_ b: String, sharingFrom a: any DetectionModel, weightsA: String?, aSpec: String, seed: UInt64 = 0) throws -> Shared {
+        let (name, spec, scale) = try ultralyticsSpec(b)
+        let probe = try UltralyticsModel(name: name, spec: spec, scale: scale, weights: WeightStore(.initialise(seed: seed)), names: nil)
+        let grid = GridSize(a.defaultInputSize, a.defaultInputSize)
+        let rowsA = a.layerTable(inputSize: grid), rowsB = probe.layerTable(inputSize: grid)
+        // B's row index -> A's row index, for rows of the same type.
+        var fromA: [Int: Int] = [:]
+        for row in LayerDiff.align(rowsA, rowsB) where row.change == .same || row.change == .changed {
+            if let i = row.a, let j = row.b { fromA[rowsB[j].index] = rowsA[i].index }
+        }
+        /// "model.J.rest" of B -> "model.I.rest" of A for an aligned row J of B.
+        let map = fromA
+        let keyInA: @Sendable (String) -> String? = { keyB in
+            let parts = keyB.split(separator: ".", maxSplits: 2)
+            guard parts.count == 3, parts[0] == "model", let j = Int(parts[1]), let i = map[j] else { return nil }
+            return "model.\(i).\(parts[2])"
+        }
+        let store = WeightStore(.initialise(seed: seed))
+        if let file = try checkpointOf(aSpec, weights: weightsA) {
+            // A's own tensors, read under A's keys.
+            let tensors = try Checkpoint.open(path: file).tensors
+            store.sharedTensor = { keyInA($0).flatMap { tensors[$0] } }
+        } else {
+            // Untrained A: its seeded init of the same row.
+            store.sharedSeedKey = keyInA
+        }
+        let model = try UltralyticsModel(name: name, spec: spec, scale: scale, weights: store, names: nil)
+        return Shared(model: model, shared: store.sharedCount, total: store.requestedCount)
+    }
+}
+
+extension WeightSharing {
+    /// The model spec of an ultralytics-family MODEL that has no weights of its own (a catalogue id or a YAML).
+    static func ultralyticsSpec(_ spec: String) throws -> (String, ModelSpec, String?) {
+        switch try ModelReference.resolve(spec) {
+        case .catalogue(let entry) where entry.config.hasSuffix(".yaml") || entry.config.hasSuffix(".yml"):
+            return (entry.id, try ModelSpec.load(path: Assets.url(entry.config).path), entry.scale)
+        case .yaml(let path):
+            return (((path as NSString).lastPathComponent as NSString).deletingPathExtension, try ModelSpec.load(path: path), nil)
+        case .checkpoint:
+            throw FileFormatError(file: spec, problem: "has weights of its own: --share-weights gives A's weights to a B without them (a catalogue id or a YAML)")
+        default:
+            throw FileFormatError(file: spec, problem: "--share-weights works on ultralytics-family models (YOLOv8, RT-DETR): catalogue ids and YAMLs")
+        }
+    }
+
+    /// The checkpoint A's weights come from: --weights, or A itself when it is a checkpoint; nil when A is untrained.
+    static func checkpointOf(_ spec: String, weights: String?) throws -> String? {
+        if let weights { return weights }
+        if case .checkpoint(let path) = try ModelReference.resolve(spec) { return path }
+        return nil
+    }
+}

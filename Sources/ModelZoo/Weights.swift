@@ -91,6 +91,16 @@ public final class WeightStore: @unchecked Sendable {
     /// Parameter values asked for so far.
     public private(set) var requestedElements = 0
 
+    /// Weights shared from another model (`compare --share-weights`), used with the default initialisation only: a key
+    /// for which `sharedTensor` gives a tensor of the shape asked for takes it; else a key for which `sharedSeedKey`
+    /// names another key takes that key's seeded init (so two untrained models get the same weights in the rows they
+    /// have in common); every other key keeps its own seeded init.
+    public var sharedTensor: (@Sendable (String) -> Tensor?)?
+    public var sharedSeedKey: (@Sendable (String) -> String?)?
+    /// How many tensors came from `sharedTensors` or `seedKeys`, and how many were asked for in all.
+    public private(set) var sharedCount = 0
+    public private(set) var requestedCount = 0
+
     /// The tensor stored under `key`, checked against `shape`. With the default init, it is made from `initialiser`.
     /// A missing key or a wrong shape is recorded (and a zero tensor of `shape` returned) so that every problem
     /// is reported at once by `finish()`. A shape whose size overflows, or that takes the model past
@@ -99,7 +109,14 @@ public final class WeightStore: @unchecked Sendable {
         try reserve(key, shape: shape)
         switch source {
         case .initialise(let seed):
-            return WeightStore.make(initialiser, shape: shape, seed: seed ^ stableHash(key))
+            let shared = sharedTensor?(key).flatMap { $0.shape == shape ? $0 : nil }
+            let alias = shared == nil ? sharedSeedKey?(key) : nil
+            lock.lock()
+            requestedCount += 1
+            if shared != nil || alias != nil { sharedCount += 1 }
+            lock.unlock()
+            if let shared { return shared }
+            return WeightStore.make(initialiser, shape: shape, seed: seed ^ stableHash(alias ?? key))
         case .checkpoint(_, let tensors):
             lock.lock(); defer { lock.unlock() }
             used.insert(key)

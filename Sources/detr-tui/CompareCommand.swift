@@ -15,7 +15,9 @@ struct CompareCommand: ParsableCommand {
         architectures match; a block only in B is `added`, only in A `removed`, the same type with other \
         arguments `changed`. With --image both run on it at the same input size, and each aligned pair gets \
         the cosine similarity of its outputs' channel means (1: the same direction; where the channel counts \
-        differ, of the channel-averaged maps).
+        differ, of the channel-averaged maps). With --share-weights B takes A's weights in every aligned row, so \
+        that only the inserted or replaced blocks differ (two untrained models otherwise share weights only up to \
+        the first inserted block).
         """
     )
 
@@ -39,8 +41,12 @@ struct CompareCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(help: "Give B A's weights in every row aligned with a row of A of the same type (B: a catalogue id or YAML of the ultralytics family; A: trained or untrained); B's other rows keep their own seeded init.")
+    var shareWeights = false
+
     func validate() throws {
         if let image, !FileManager.default.fileExists(atPath: image) { throw ValidationError("\(image): no such file (--image)") }
+        if shareWeights && weightsB != nil { throw ValidationError("--share-weights gives B A's weights: it does not go with --weights-b") }
     }
 
     struct Side: Encodable {
@@ -54,11 +60,15 @@ struct CompareCommand: ParsableCommand {
     struct Report: Encodable {
         let a: String; let b: String; let imgsz: Int; let image: String?
         let params: [Int]; let gflops: [Double]; let rows: [Row]
+        /// With --share-weights: B's tensors taken from A, and B's tensors in all.
+        let shared_tensors: [Int]?
     }
 
     func run() throws {
         let netA = try openModel(a, weights: weightsA)
-        let netB = try openModel(b, weights: weightsB)
+        var sharing: WeightSharing.Shared?
+        if shareWeights { sharing = try WeightSharing.open(b, sharingFrom: netA, weightsA: weightsA, aSpec: a) }
+        let netB = try sharing?.model ?? openModel(b, weights: weightsB)
         let side = size.imgsz ?? netA.defaultInputSize
         let grid = GridSize(side, side)
         let rowsA = netA.layerTable(inputSize: grid), rowsB = netB.layerTable(inputSize: grid)
@@ -91,7 +101,8 @@ struct CompareCommand: ParsableCommand {
         if json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            let r = Report(a: netA.name, b: netB.name, imgsz: side, image: image, params: totals, gflops: flops, rows: report)
+            let r = Report(a: netA.name, b: netB.name, imgsz: side, image: image, params: totals, gflops: flops, rows: report,
+                           shared_tensors: sharing.map { [$0.shared, $0.total] })
             print(String(decoding: try enc.encode(r), as: UTF8.self))
             return
         }
@@ -116,7 +127,9 @@ struct CompareCommand: ParsableCommand {
               + String(format: "%.1f GFLOPs", flops[1]) + " · Δ \(d >= 0 ? "+" : "-")\(grouped(abs(d))) params, "
               + String(format: "%+.1f GFLOPs at %dx%d", flops[1] - flops[0], side, side))
         let untrained = [netA, netB].filter(\.isUntrained).map(\.name)
-        if image != nil, !untrained.isEmpty {
+        if let sharing {
+            print("B shares A's weights: \(sharing.shared) of its \(sharing.total) tensors come from A's aligned rows; the rest keep B's seeded init")
+        } else if image != nil, !untrained.isEmpty {
             print("note: \(untrained.joined(separator: " and ")) run\(untrained.count == 1 ? "s" : "") with untrained (seeded default) weights: "
                   + "after the first added or changed row the two networks' weights differ, so similarity there says little; compare trained checkpoints")
         }
