@@ -252,3 +252,33 @@ extension UltralyticsGoldenTests {
         } else { XCTFail("no attention probe in model.4") }
     }
 }
+
+extension UltralyticsGoldenTests {
+    /// A YOLO26 checkpoint as ultralytics 8.4's trainer saves it (fp16 EMA, then strip_optimizer) opens from the file
+    /// alone and its detections on a non-square image equal ultralytics' `predict(..., nms=False)` (the one-to-one
+    /// head's top-k rows above the confidence, in image pixels; gen_ultralytics.py checkpoint).
+    func testYOLO26CheckpointPredictEqualsUltralytics() throws {
+        let golden = try SafetensorsFile(path: Self.dir.appendingPathComponent("yolo26-tiny.predict.safetensors").path)
+        let imgsz = try XCTUnwrap(Int(golden.metadata["imgsz"] ?? "")), conf = try XCTUnwrap(Float(golden.metadata["conf"] ?? ""))
+        let model = try XCTUnwrap(try openModel(Self.dir.appendingPathComponent("yolo26-tiny.pt").path) as? UltralyticsModel)
+        XCTAssertFalse(model.isUntrained)
+        XCTAssertEqual(model.family, "YOLO26")
+        XCTAssertEqual(model.classNames, ["red", "green", "blue"])
+        let picture = try ImageIO.load(path: PredictGoldenTests.dir.appendingPathComponent("wide.png").path)
+        let prepared = Preprocess.prepare(picture, for: model, size: imgsz)
+        let out = try model.forward(prepared.tensor, trace: nil, postprocess: PostprocessOptions(confidence: conf))
+        let expected = try golden.tensor("wide.detections")
+        XCTAssertEqual(out.detections.count, expected.shape[0])
+        var worstBox: Float = 0, worstScore: Float = 0
+        for (i, d) in out.detections.prefix(expected.shape[0]).enumerated() {
+            let e = Array(expected.data[(i * 6) ..< (i * 6 + 6)])
+            let (x1, y1) = prepared.transform.toImage(x: d.x1, y: d.y1), (x2, y2) = prepared.transform.toImage(x: d.x2, y: d.y2)
+            XCTAssertEqual(Float(d.classIndex), e[5], "detection \(i) class")
+            worstScore = max(worstScore, abs(d.score - e[4]))
+            worstBox = max(worstBox, zip([x1, y1, x2, y2], e[0 ..< 4]).map { abs($0 - $1) }.max()!)
+        }
+        print("CHECKPOINT yolo26-tiny: \(out.detections.count) detections, scores within \(worstScore), boxes within \(worstBox) px")
+        XCTAssertLessThanOrEqual(worstScore, 1e-4)
+        XCTAssertLessThanOrEqual(worstBox, 0.05)
+    }
+}
