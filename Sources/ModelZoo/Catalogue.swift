@@ -85,7 +85,7 @@ public struct Catalogue: Sendable {
     public var entries: [CatalogueEntry]
 
     /// The order families are listed in.
-    public static let familyOrder = ["RT-DETR", "YOLOv8", "YOLO11", "Deformable DETR", "Modules"]
+    public static let familyOrder = ["RT-DETR", "YOLOv8", "YOLOv10", "YOLO11", "YOLO12", "YOLO26", "Deformable DETR", "Modules"]
 
     public init(entries: [CatalogueEntry]) { self.entries = entries }
 

@@ -252,14 +252,17 @@ final class PretrainedTests: XCTestCase {
     func testTheCatalogueSaysForEveryEntryWhatIsPublished() throws {
         let catalogue = try Catalogue.load()
         let published = catalogue.entries.filter { $0.weights?.isPublished == true }.map(\.id).sorted()
+        let ultralytics = ["yolo11", "yolo12", "yolo26"].flatMap { f in ["l", "m", "n", "s", "x"].map { f + $0 } }
+            + ["b", "l", "m", "n", "s", "x"].map { "yolov10" + $0 }
         XCTAssertEqual(published, ["deformable-detr", "deformable-detr-box-refine", "deformable-detr-single-scale", "deformable-detr-two-stage",
-                                   "rtdetr-l", "rtdetr-x", "yolo11l", "yolo11m", "yolo11n", "yolo11s", "yolo11x",
-                                   "yolov8l", "yolov8m", "yolov8n", "yolov8s", "yolov8x"])
+                                   "rtdetr-l", "rtdetr-x"] + ultralytics + ["yolov8l", "yolov8m", "yolov8n", "yolov8s", "yolov8x"])
         for e in catalogue.entries {
             let w = try XCTUnwrap(e.weights, "\(e.id) has no weights block")
             if !w.isPublished { XCTAssertTrue(w.note?.hasPrefix("no published weights") == true, e.id); continue }
             for f in w.files {
+                // v8.4.0: the release ultralytics 8.4 downloads YOLOv10, YOLO12 and YOLO26 from.
                 XCTAssertTrue(f.url.hasPrefix("https://github.com/ultralytics/assets/releases/download/v8.3.0/")
+                              || f.url.hasPrefix("https://github.com/ultralytics/assets/releases/download/v8.4.0/")
                               || f.url.hasPrefix("https://huggingface.co/SenseTime/"), f.url)
                 XCTAssertTrue(f.url.hasSuffix("/" + f.name), f.url)
                 XCTAssertFalse(f.source?.isEmpty ?? true, "\(e.id)/\(f.name) says where its figures came from")

@@ -37,6 +37,18 @@ final class UltralyticsReferenceTests: XCTestCase {
     func testYOLO11() throws {
         for s in ["n", "s", "m", "l", "x"] { try check("yolo11\(s)", yaml: "yolo11.yaml", scale: s) }
     }
+    /// Every YOLOv10 scale (one YAML each).
+    func testYOLOv10() throws {
+        for s in ["n", "s", "m", "b", "l", "x"] { try check("yolov10\(s)", yaml: "yolov10\(s).yaml", scale: s) }
+    }
+    /// Every YOLO12 scale (l and x add A2C2f's residual and MLP ratio 1.2).
+    func testYOLO12() throws {
+        for s in ["n", "s", "m", "l", "x"] { try check("yolo12\(s)", yaml: "yolo12.yaml", scale: s) }
+    }
+    /// Every YOLO26 scale (reg_max 1, end2end: both branches counted).
+    func testYOLO26() throws {
+        for s in ["n", "s", "m", "l", "x"] { try check("yolo26\(s)", yaml: "yolo26.yaml", scale: s) }
+    }
     func testYOLOv8s() throws { try check("yolov8s", yaml: "yolov8.yaml", scale: "s") }
     func testRTDETRl() throws { try check("rtdetr-l", yaml: "rtdetr-l.yaml", scale: nil) }
     func testRTDETRResNet50() throws { try check("rtdetr-resnet50", yaml: "rtdetr-resnet50.yaml", scale: nil) }

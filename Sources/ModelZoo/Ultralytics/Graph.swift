@@ -106,10 +106,17 @@ public struct BuildContext: Sendable {
     /// parse_model's `legacy`: true until a C3k2, A2C2f or C2fCIB row (YOLO11 and later) comes before this one;
     /// Detect builds its class branch the v8 way while it holds.
     public let legacy: Bool
+    /// The YAML's `end2end` as parse_model passes it to Detect (nil when the file has none): true adds the one-to-one
+    /// branches (YOLO26).
+    public let end2endValue: Bool?
     /// The weights of this layer (`model.{i}`).
     public let weights: WeightScope
     /// The spec's source (file), for errors.
     public let file: String
+
+    public var end2end: Bool { end2endValue ?? false }
+    /// `end2end` as ultralytics prints it among Detect's arguments (None when the YAML has none).
+    public var end2endArgument: LayerArg { end2endValue.map { .bool($0) } ?? .null }
 
     /// The single input's channels (`c1`).
     public var c1: Int { inputChannels[0] }
@@ -271,6 +278,10 @@ public final class UltralyticsRegistry: @unchecked Sendable {
         add("C3k2", C3k2.build)
         add("C2PSA", C2PSA.build)
         add("SCDown", SCDown.build)
+        add("C2fCIB", C2fCIB.build)
+        add("PSA", PSA.build)
+        add("v10Detect", Detect.buildV10)
+        add("A2C2f", A2C2f.build)
         UltralyticsRegistry.registerAttentionModules(into: self)
     }
 

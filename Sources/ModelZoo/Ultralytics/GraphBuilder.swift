@@ -40,6 +40,10 @@ let ultralyticsTypeNames: [String: String] = [
     "C3k2": "ultralytics.nn.modules.block.C3k2",
     "C2PSA": "ultralytics.nn.modules.block.C2PSA",
     "SCDown": "ultralytics.nn.modules.block.SCDown",
+    "C2fCIB": "ultralytics.nn.modules.block.C2fCIB",
+    "PSA": "ultralytics.nn.modules.block.PSA",
+    "v10Detect": "ultralytics.nn.modules.head.v10Detect",
+    "A2C2f": "ultralytics.nn.modules.block.A2C2f",
     "nn.Upsample": "torch.nn.modules.upsampling.Upsample",
 ]
 
@@ -109,7 +113,7 @@ public struct UltralyticsGraph: Sendable {
                              widthMultiple: widthMultiple, maxChannels: maxChannels, scale: spec.scale,
                              regMax: spec.regMax, activation: spec.activation,
                              legacy: !rows[..<i].contains { ["C3k2", "A2C2f", "C2fCIB"].contains($0.module) },
-                             weights: scope, file: spec.source)
+                             end2endValue: spec.end2end, weights: scope, file: spec.source)
             }
             var built: BuiltLayer
             do {
@@ -279,6 +283,14 @@ extension ModelSpec {
     var classCount: Int { nc ?? 80 }
     /// `reg_max` (DFL bins), or ultralytics' default of 16.
     var regMax: Int { raw["reg_max"]?.intValue ?? 16 }
+    /// `end2end` (YOLO26: the head's one-to-one branches), nil when the file has none.
+    var end2end: Bool? {
+        switch raw["end2end"] {
+        case .bool(let b)?: return b
+        case .int(let i)?: return i != 0
+        default: return nil
+        }
+    }
 }
 
 extension UltralyticsRegistry {

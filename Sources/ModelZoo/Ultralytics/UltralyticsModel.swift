@@ -7,7 +7,9 @@ public final class UltralyticsModel: DetectionModel {
     public let name: String
     public let graph: UltralyticsGraph
     public let classNames: [String]
-    public enum Head: Sendable { case detect, rtdetr, none }
+    /// `endToEnd`: a Detect with one-to-one branches (YOLOv10's v10Detect, YOLO26's `end2end: True`), which answers
+    /// with its top-k rows [1, k, 6] instead of boxes for NMS.
+    public enum Head: Sendable { case detect, endToEnd, rtdetr, none }
     public let head: Head
     /// The model's max stride, as ultralytics' AutoBackend takes it: max(model.stride, 32), where the stride is the
     /// largest downsampling of the graph (256 / the smallest map of a 256x256 shape pass).
@@ -29,7 +31,9 @@ public final class UltralyticsModel: DetectionModel {
             classNames = (0 ..< nc).map { "class\($0)" }
         }
         switch graph.nodes.last?.module {
-        case "Detect": head = .detect
+        case "Detect", "v10Detect":
+            let d = graph.nodes.last.flatMap { ($0.layer as? AnyModule)?.base as? Detect ?? $0.layer as? Detect }
+            head = d?.isEndToEnd == true ? .endToEnd : .detect
         case "RTDETRDecoder": head = .rtdetr
         default: head = .none
         }
@@ -41,10 +45,16 @@ public final class UltralyticsModel: DetectionModel {
         isUntrained = weights.isDefaultInit
     }
 
-    /// The family by the blocks the graph has: YOLO11 (C3k2, C2PSA), else YOLOv8 for a Detect head.
+    /// The family by the blocks and head the graph has: YOLOv10 (v10Detect, or C2fCIB/PSA), YOLO12 (A2C2f), YOLO26
+    /// (an end-to-end Detect after YOLO11's blocks), YOLO11 (C3k2, C2PSA), else YOLOv8 for a Detect head.
     public var family: String {
+        let modules = Set(graph.nodes.map(\.module))
         switch head {
-        case .detect: return graph.nodes.contains { ["C3k2", "C2PSA"].contains($0.module) } ? "YOLO11" : "YOLOv8"
+        case .detect, .endToEnd:
+            if modules.contains("v10Detect") || !modules.isDisjoint(with: ["C2fCIB", "PSA"]) { return "YOLOv10" }
+            if modules.contains("A2C2f") { return "YOLO12" }
+            if !modules.isDisjoint(with: ["C3k2", "C2PSA"]) { return head == .endToEnd ? "YOLO26" : "YOLO11" }
+            return "YOLOv8"
         case .rtdetr: return "RT-DETR"
         case .none: return "Ultralytics"
         }
@@ -91,6 +101,7 @@ public final class UltralyticsModel: DetectionModel {
         let o = options.filled(from: postprocessDefaults)
         switch head {
         case .detect: return yoloPostprocess(output.output, confidence: o.confidence!, iou: o.iou!, maxDetections: o.maxDetections!)
+        case .endToEnd: return endToEndPostprocess(output.output, confidence: o.confidence!, maxDetections: o.maxDetections!)
         case .rtdetr: return rtdetrPostprocess(output.output, inputSize: inputSize, confidence: o.confidence!, maxDetections: o.maxDetections!)
         case .none: return []
         }
@@ -117,6 +128,21 @@ public final class UltralyticsModel: DetectionModel {
             }
         }
         return nonMaxSuppression(cands, iou: iou, maxDetections: maxDetections, maxCandidates: 30000)
+    }
+
+    /// An end-to-end head's rows [1, k, 6] (x1, y1, x2, y2 in input pixels, score, class), best first: the rows whose
+    /// score is above `confidence`, at most `maxDetections`, as ultralytics' non_max_suppression does for end-to-end
+    /// models (no NMS).
+    func endToEndPostprocess(_ y: Tensor, confidence: Float, maxDetections: Int) -> [Detection] {
+        guard y.rank == 3, y.shape[2] == 6 else { return [] }
+        var out: [Detection] = []
+        for i in 0 ..< y.shape[1] where out.count < maxDetections {
+            let r = Array(y.data[(i * 6) ..< (i * 6 + 6)])
+            let cls = Int(r[5])
+            guard r[4] > confidence, classNames.indices.contains(cls) else { continue }
+            out.append(Detection(classIndex: cls, className: classNames[cls], score: r[4], x1: r[0], y1: r[1], x2: r[2], y2: r[3], source: i))
+        }
+        return out
     }
 
     /// RT-DETR: [1, queries, 4+nc] (cxcywh normalised, sigmoid scores) -> the top `queries` (query, class) pairs by

@@ -44,31 +44,61 @@ public struct DFL: UnaryModule {
 /// Conv2d 1x1 to 4*reg_max) and a class branch cv3 (Conv 3x3, Conv 3x3, Conv2d 1x1 to nc); DFL turns each side's
 /// distribution into a distance (none when reg_max is 1); anchors sit at cell centres (offset 0.5).
 /// Eval output: [1, 4 + nc, anchors], boxes xywh in input pixels, sigmoid class scores.
+///
+/// `end2end` (YOLO26, and YOLOv10's v10Detect) adds a one-to-one copy of both branches (`one2one_cv2`,
+/// `one2one_cv3`), which the reference computes in every forward. This head then answers with the one-to-one
+/// branch post-processed as ultralytics' `Detect.postprocess` does, no NMS: the top k = min(300, anchors) anchors by
+/// their best class score, then the top k (anchor, class) pairs among them, as [1, k, 6] rows (x1, y1, x2, y2 in
+/// input pixels, score, class). The one-to-many branch's decoded output [1, 4 + nc, anchors] (xywh) is the extra
+/// `one2many`.
 public struct Detect: Module {
     public let nc: Int, regMax: Int
     let cv2: [Child<Sequential>], cv3: [Child<Sequential>]
     let dfl: Child<DFL>?
+    let one2oneCv2: [Child<Sequential>], one2oneCv3: [Child<Sequential>]
     /// Per level, the first convs of both branches as one conv (box channels first): they read the same input, so
     /// one im2col and one wider gemm serve both. The real forward pass uses them; the shape pass runs the children.
     let firstConvs: [Conv]
     /// Each level's stride, as DetectionModel measures it at build time (256 / level size: 8, 16, 32 for P3-P5).
     public var strides: [Float]
+    /// The reference head's `max_det`: the one-to-one post-processing keeps min(maxDet, anchors) rows.
+    public static let maxDet = 300
 
-    /// `legacy` (v3/v5/v8/v9 heads): the class branch is Conv 3x3, Conv 3x3, Conv2d; otherwise (YOLO11 and later)
-    /// two (depth-wise 3x3 DWConv, 1x1 Conv) pairs, then the Conv2d.
-    public init(_ w: WeightScope, nc: Int, regMax: Int = 16, channels: [Int], legacy: Bool = true, act: Activation = .silu) throws {
+    /// True when the head has the one-to-one branches and answers with their top-k rows.
+    public var isEndToEnd: Bool { !one2oneCv2.isEmpty }
+
+    /// `legacy` (v3/v5/v8/v9 heads): the class branch is Conv 3x3, Conv 3x3, Conv2d; otherwise (YOLOv10, YOLO11 and
+    /// later) two (depth-wise 3x3 DWConv, 1x1 Conv) pairs, then the Conv2d.
+    public init(_ w: WeightScope, nc: Int, regMax: Int = 16, channels: [Int], legacy: Bool = true, end2end: Bool = false,
+                act: Activation = .silu) throws {
         self.nc = nc; self.regMax = regMax
+        (cv2, cv3) = try Detect.branches(w, prefix: "", nc: nc, regMax: regMax, channels: channels, legacy: legacy, act: act)
+        (one2oneCv2, one2oneCv3) = end2end
+            ? try Detect.branches(w, prefix: "one2one_", nc: nc, regMax: regMax, channels: channels, legacy: legacy, act: act)
+            : ([], [])
+        firstConvs = !legacy ? [] : zip(cv2, cv3).map { b, c in
+            let (cb, cc) = (b.module.layers[0].module.base as! Conv, c.module.layers[0].module.base as! Conv)
+            return Conv(folded: concat([cb.weight, cc.weight], axis: 0), bias: concat([cb.bias, cc.bias], axis: 0),
+                        c1: cb.c1, c2: cb.c2 + cc.c2, k: cb.k, s: cb.s, p: cb.p, g: cb.g, d: cb.d, act: cb.act)
+        }
+        dfl = regMax > 1 ? try Child(w, "dfl") { try DFL($0, regMax: regMax) } : nil
+        strides = channels.indices.map { Float(8 << $0) }
+    }
+
+    /// The box branches (`{prefix}cv2.i`) and class branches (`{prefix}cv3.i`) of every level.
+    static func branches(_ w: WeightScope, prefix: String, nc: Int, regMax: Int, channels: [Int], legacy: Bool,
+                         act: Activation) throws -> ([Child<Sequential>], [Child<Sequential>]) {
         let c2 = max(16, channels[0] / 4, regMax * 4), c3 = max(channels[0], min(nc, 100))
         var box: [Child<Sequential>] = [], cls: [Child<Sequential>] = []
         for (i, x) in channels.enumerated() {
             // ultralytics' bias_init at strides 8, 16, 32, ...: box bias 2.0, class bias log(5 / nc / (640 / s)^2).
             let stride = Double(8 << i)
             let clsBias = Float(log(5 / Double(nc) / pow(640 / stride, 2)))
-            box.append(try Child(w, "cv2.\(i)") { b in
+            box.append(try Child(w, "\(prefix)cv2.\(i)") { b in
                 Sequential([try Conv(b.scope(0), c1: x, c2: c2, k: 3, act: act), try Conv(b.scope(1), c1: c2, c2: c2, k: 3, act: act),
                             try Conv2d(b.scope(2), c1: c2, c2: 4 * regMax, k: 1, biasInit: .constant(2.0))])
             })
-            cls.append(try Child(w, "cv3.\(i)") { c in
+            cls.append(try Child(w, "\(prefix)cv3.\(i)") { c in
                 if legacy {
                     return Sequential([try Conv(c.scope(0), c1: x, c2: c3, k: 3, act: act), try Conv(c.scope(1), c1: c3, c2: c3, k: 3, act: act),
                                        try Conv2d(c.scope(2), c1: c3, c2: nc, k: 1, biasInit: .constant(clsBias))])
@@ -79,72 +109,124 @@ public struct Detect: Module {
                 return Sequential([try pair(c.scope(0), x), try pair(c.scope(1), c3), try Conv2d(c.scope(2), c1: c3, c2: nc, k: 1, biasInit: .constant(clsBias))])
             })
         }
-        cv2 = box; cv3 = cls
-        firstConvs = !legacy ? [] : zip(box, cls).map { b, c in
-            let (cb, cc) = (b.module.layers[0].module.base as! Conv, c.module.layers[0].module.base as! Conv)
-            return Conv(folded: concat([cb.weight, cc.weight], axis: 0), bias: concat([cb.bias, cc.bias], axis: 0),
-                        c1: cb.c1, c2: cb.c2 + cc.c2, k: cb.k, s: cb.s, p: cb.p, g: cb.g, d: cb.d, act: cb.act)
-        }
-        dfl = regMax > 1 ? try Child(w, "dfl") { try DFL($0, regMax: regMax) } : nil
-        strides = channels.indices.map { Float(8 << $0) }
+        return (box, cls)
     }
 
-    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        guard inputs.count == cv2.count else {
-            throw ModuleInputError(ctx.path.isEmpty ? "Detect" : "\(ctx.path) (Detect)", "expects \(cv2.count) inputs, got \(inputs.count)")
-        }
+    /// One pair of branches on every level: box distributions [1, 4*reg_max, A] and sigmoid class scores [1, nc, A].
+    func run(_ inputs: [Tensor], box: [Child<Sequential>], cls: [Child<Sequential>], fused: [Conv],
+             _ ctx: ForwardContext) throws -> (boxes: Tensor, scores: Tensor) {
         var boxes: [Tensor] = [], scores: [Tensor] = []
         for (i, x) in inputs.enumerated() {
             let plane = x.shape[2] * x.shape[3]
-            if ctx.recorder != nil || firstConvs.isEmpty {
-                boxes.append(try cv2[i](x, ctx).reshaped([1, 4 * regMax, plane]))
-                scores.append(try cv3[i](x, ctx).reshaped([1, nc, plane]))
+            if ctx.recorder != nil || fused.isEmpty {
+                boxes.append(try box[i](x, ctx).reshaped([1, 4 * regMax, plane]))
+                scores.append(try cls[i](x, ctx).reshaped([1, nc, plane]))
                 continue
             }
-            let both = try firstConvs[i].forward(x, ctx)
-            let c2 = cv2[i].module.layers[0].module.base as! Conv
-            for (branch, range, out) in [(cv2[i], 0 ..< c2.c2, 4 * regMax), (cv3[i], c2.c2 ..< both.shape[1], nc)] {
+            let both = try fused[i].forward(x, ctx)
+            let c2 = box[i].module.layers[0].module.base as! Conv
+            for (branch, range, out) in [(box[i], 0 ..< c2.c2, 4 * regMax), (cls[i], c2.c2 ..< both.shape[1], nc)] {
                 let bctx = ctx.child(branch.key)
                 var y = slice(both, axis: 1, range: range)
                 for l in branch.module.layers.dropFirst() { y = try l(y, bctx) }
                 if out == nc { scores.append(y.reshaped([1, nc, plane])) } else { boxes.append(y.reshaped([1, out, plane])) }
             }
         }
-        let boxCat = concat(boxes, axis: 2)    // [1, 4*regMax, A]
         var clsCat = concat(scores, axis: 2)   // [1, nc, A]
         applyActivation(&clsCat, .sigmoid)
-        let dist = try dfl?(boxCat, ctx) ?? boxCat   // [1, 4, A]: distances to the left, top, right, bottom
-        let a = dist.shape[2]
+        return (concat(boxes, axis: 2), clsCat)
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        guard inputs.count == cv2.count else {
+            throw ModuleInputError(ctx.path.isEmpty ? "Detect" : "\(ctx.path) (Detect)", "expects \(cv2.count) inputs, got \(inputs.count)")
+        }
         var anchors: [(x: Float, y: Float, stride: Float)] = []
         if !Tensor.isInShapePass {
-            anchors.reserveCapacity(a)
             for (i, x) in inputs.enumerated() {
                 for yy in 0 ..< x.shape[2] { for xx in 0 ..< x.shape[3] { anchors.append((Float(xx) + 0.5, Float(yy) + 0.5, strides[i])) } }
             }
         }
-        let nc = self.nc
-        return LayerOutput(Tensor(shape: [1, 4 + nc, a]) { out in
+        let many = try run(inputs, box: cv2, cls: cv3, fused: firstConvs, ctx)
+        guard isEndToEnd else {
+            // DFL: [1, 4, A] distances to the left, top, right, bottom.
+            return LayerOutput(decode(try dfl?(many.boxes, ctx) ?? many.boxes, many.scores, anchors: anchors, xywh: true))
+        }
+        let one = try run(inputs, box: one2oneCv2, cls: one2oneCv3, fused: [], ctx)
+        let y = decode(try dfl?(one.boxes, ctx) ?? one.boxes, one.scores, anchors: anchors, xywh: false)
+        let k = min(Detect.maxDet, y.shape[2])
+        if Tensor.isInShapePass { return LayerOutput(Tensor(shapeOnly: [1, k, 6])) }
+        // The one-to-many branch as a plain Detect answers (its DFL run outside the recorded calls: the reference
+        // decodes only the branch it selects).
+        let manyDecoded = decode(try dfl.map { try $0.module.forward(many.boxes, ctx) } ?? many.boxes, many.scores, anchors: anchors, xywh: true)
+        return LayerOutput(Detect.topK(y, nc: nc, k: k), extras: ["one2many": manyDecoded])
+    }
+
+    /// Distances [1, 4, A] and scores [1, nc, A] -> [1, 4 + nc, A]: boxes in input pixels (xywh, or x1y1x2y2 for the
+    /// end-to-end branch, as dist2bbox), then the scores.
+    func decode(_ dist: Tensor, _ scores: Tensor, anchors: [(x: Float, y: Float, stride: Float)], xywh: Bool) -> Tensor {
+        let a = dist.shape[2], nc = self.nc
+        return Tensor(shape: [1, 4 + nc, a]) { out in
             dist.data.withUnsafeBufferPointer { d in
                 for j in 0 ..< a {
                     let an = anchors[j]
                     let x1 = an.x - d[j], y1 = an.y - d[a + j], x2 = an.x + d[2 * a + j], y2 = an.y + d[3 * a + j]
-                    out[j] = (x1 + x2) / 2 * an.stride
-                    out[a + j] = (y1 + y2) / 2 * an.stride
-                    out[2 * a + j] = (x2 - x1) * an.stride
-                    out[3 * a + j] = (y2 - y1) * an.stride
+                    if xywh {
+                        out[j] = (x1 + x2) / 2 * an.stride
+                        out[a + j] = (y1 + y2) / 2 * an.stride
+                        out[2 * a + j] = (x2 - x1) * an.stride
+                        out[3 * a + j] = (y2 - y1) * an.stride
+                    } else {
+                        out[j] = x1 * an.stride; out[a + j] = y1 * an.stride
+                        out[2 * a + j] = x2 * an.stride; out[3 * a + j] = y2 * an.stride
+                    }
                 }
             }
-            clsCat.data.withUnsafeBufferPointer { cp in
+            scores.data.withUnsafeBufferPointer { cp in
                 (out.baseAddress! + 4 * a).update(from: cp.baseAddress!, count: nc * a)
             }
-        })
+        }
     }
 
-    /// `[nc]`; reg_max from the YAML (16 unless it says otherwise); the inputs' channels from `from`.
+    /// ultralytics' `Detect.postprocess` on [1, 4 + nc, A] (boxes x1y1x2y2): the k anchors with the best top class
+    /// score, then the k best (anchor, class) pairs among them, best first (ties by lower index, as a stable sort):
+    /// [1, k, 6] rows of x1, y1, x2, y2, score, class.
+    static func topK(_ y: Tensor, nc: Int, k: Int) -> Tensor {
+        let a = y.shape[2]
+        return y.data.withUnsafeBufferPointer { p -> Tensor in
+            var best = [Float](repeating: -.infinity, count: a)
+            for c in 0 ..< nc { for j in 0 ..< a { best[j] = max(best[j], p[(4 + c) * a + j]) } }
+            let anchors = (0 ..< a).sorted { best[$0] != best[$1] ? best[$0] > best[$1] : $0 < $1 }.prefix(k)
+            var pairs: [(score: Float, flat: Int, anchor: Int, cls: Int)] = []
+            pairs.reserveCapacity(k * nc)
+            for (r, j) in anchors.enumerated() { for c in 0 ..< nc { pairs.append((p[(4 + c) * a + j], r * nc + c, j, c)) } }
+            pairs.sort { $0.score != $1.score ? $0.score > $1.score : $0.flat < $1.flat }
+            var out = [Float](repeating: 0, count: k * 6)
+            for (i, t) in pairs.prefix(k).enumerated() {
+                for b in 0 ..< 4 { out[i * 6 + b] = p[b * a + t.anchor] }
+                out[i * 6 + 4] = t.score
+                out[i * 6 + 5] = Float(t.cls)
+            }
+            return Tensor(shape: [1, k, 6], data: out)
+        }
+    }
+
+    /// `[nc]`; reg_max from the YAML (16 unless it says otherwise), `end2end` from the YAML; the inputs' channels
+    /// from `from`.
     static func build(_ ctx: BuildContext) throws -> BuiltLayer {
         let nc = try ctx.int(0, default: ctx.nc, name: "nc")
-        let layer = try Detect(ctx.weights, nc: nc, regMax: ctx.regMax, channels: ctx.inputChannels, legacy: ctx.legacy, act: ctx.defaultActivation)
+        let layer = try Detect(ctx.weights, nc: nc, regMax: ctx.regMax, channels: ctx.inputChannels, legacy: ctx.legacy,
+                               end2end: ctx.end2end, act: ctx.defaultActivation)
         return BuiltLayer(layer, outputChannels: 4 + nc,
-                          arguments: ctx.args + [.int(ctx.regMax), .bool(false), .list(ctx.inputChannels.map { .int($0) })])
+                          arguments: ctx.args + [.int(ctx.regMax), ctx.end2endArgument, .list(ctx.inputChannels.map { .int($0) })])
+    }
+
+    /// `v10Detect` (YOLOv10) `[nc]`: a Detect with reg_max 16, always end-to-end, whose class branches are the light
+    /// depth-wise ones (as YOLO11's) whatever the rows before it.
+    static func buildV10(_ ctx: BuildContext) throws -> BuiltLayer {
+        let nc = try ctx.int(0, default: ctx.nc, name: "nc")
+        let layer = try Detect(ctx.weights, nc: nc, regMax: 16, channels: ctx.inputChannels, legacy: false, end2end: true,
+                               act: ctx.defaultActivation)
+        return BuiltLayer(layer, outputChannels: 4 + nc, arguments: ctx.args + [.list(ctx.inputChannels.map { .int($0) })])
     }
 }
