@@ -226,6 +226,9 @@ func drawDetails(_ state: State, _ screen: inout Screen, _ r: Rect) {
         let about: [String: String] = [
             "RT-DETR": "Real-time DETR (Baidu, 2023): a CNN backbone, an efficient hybrid encoder (AIFI attention on the last level plus a CNN cross-scale fusion), IoU-aware query selection and a decoder with multi-scale deformable cross-attention. No NMS.",
             "YOLOv8": "Ultralytics YOLOv8 (2023): C2f CSP backbone, SPPF, PAN neck and an anchor-free decoupled head with distribution focal loss; NMS after.",
+            "YOLOv10": "YOLOv10 (Tsinghua, 2024): SCDown downsampling, C2fCIB compact inverted blocks, PSA self-attention on the stride-32 map, and a one-to-one head whose top-k rows are the detections: no NMS.",
+            "YOLO12": "YOLO12 (2025): attention-centric; A2C2f blocks whose area attention runs self-attention within strips of the map, with a depth-wise positional encoding; YOLO11's head, NMS after.",
+            "YOLO26": "Ultralytics YOLO26 (2026): YOLO11's C3k2 and C2PSA, a PSABlock inside the last C3k2, and an end-to-end head without DFL (reg_max 1) whose one-to-one top-k rows are the detections: no NMS.",
             "YOLO11": "Ultralytics YOLO11 (2024): C3k2 blocks (C2f with Bottleneck or C3k inside), SPPF, then C2PSA position-sensitive self-attention on the stride-32 map; YOLOv8's PAN neck and anchor-free head with a depth-wise class branch; NMS after.",
             "Deformable DETR": "Deformable DETR (Zhu et al., ICLR 2021): each query attends to a few sampling points around a reference point on several feature levels, learned offsets and weights, instead of all pixels.",
             "Modules": "Attention modules people graft onto detectors: CoT, ContextAggregation, NAM, multi-scale deformable attention, AIFI. Each runs alone on a feature map.",
