@@ -289,29 +289,14 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         let y = output.output
         switch head {
         case .yolo:
-            // [1, 4+nc, anchors]: xywh in input pixels and class scores; the best class of each anchor, then NMS.
+            // [1, 4+nc, anchors]: xywh in input pixels and class scores, as ultralytics' Detect exports it.
             guard y.rank == 3, y.shape[1] == 4 + classNames.count else { return [] }
-            let nc = classNames.count, a = y.shape[2]
-            var cands: [Detection] = []
-            for j in 0 ..< a {
-                var best: Float = -1, cls = 0
-                for c in 0 ..< nc where y.data[(4 + c) * a + j] > best { best = y.data[(4 + c) * a + j]; cls = c }
-                guard best > o.confidence! else { continue }
-                let cx = y.data[j], cy = y.data[a + j], w = y.data[2 * a + j], h = y.data[3 * a + j]
-                cands.append(Detection(classIndex: cls, className: classNames[cls], score: best,
-                                       x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: j))
-            }
-            return nonMaxSuppression(cands, iou: o.iou!, maxDetections: o.maxDetections!, maxCandidates: 30000)
+            return UltralyticsModel.yoloPostprocess(y, classNames: classNames, confidence: o.confidence!, iou: o.iou!, maxDetections: o.maxDetections!)
         case .rtdetr:
-            // [1, queries, 4+nc]: normalised cxcywh and class scores; the best (query, class) pairs, no NMS.
+            // [1, queries, 4+nc]: normalised cxcywh and class scores, as RTDETRDecoder exports it.
             guard y.rank == 3, y.shape[2] == 4 + classNames.count else { return [] }
-            let stride = y.shape[2], W = Float(inputSize.width), H = Float(inputSize.height)
-            return rtdetrTopK(y).filter { $0.score > o.confidence! }.prefix(o.maxDetections!).map { t in
-                let b = t.query * stride
-                let cx = y.data[b] * W, cy = y.data[b + 1] * H, w = y.data[b + 2] * W, h = y.data[b + 3] * H
-                return Detection(classIndex: t.cls, className: classNames[t.cls], score: t.score,
-                                 x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: t.query)
-            }
+            return UltralyticsModel.rtdetrPostprocess(y, classNames: classNames, inputSize: inputSize, confidence: o.confidence!,
+                                                      maxDetections: o.maxDetections!)
         case .none:
             return []
         }

@@ -100,9 +100,9 @@ public final class UltralyticsModel: DetectionModel {
     public func detections(from output: ModelOutput, inputSize: GridSize, options: PostprocessOptions) -> [Detection] {
         let o = options.filled(from: postprocessDefaults)
         switch head {
-        case .detect: return yoloPostprocess(output.output, confidence: o.confidence!, iou: o.iou!, maxDetections: o.maxDetections!)
-        case .endToEnd: return endToEndPostprocess(output.output, confidence: o.confidence!, maxDetections: o.maxDetections!)
-        case .rtdetr: return rtdetrPostprocess(output.output, inputSize: inputSize, confidence: o.confidence!, maxDetections: o.maxDetections!)
+        case .detect: return Self.yoloPostprocess(output.output, classNames: classNames, confidence: o.confidence!, iou: o.iou!, maxDetections: o.maxDetections!)
+        case .endToEnd: return Self.endToEndPostprocess(output.output, classNames: classNames, confidence: o.confidence!, maxDetections: o.maxDetections!)
+        case .rtdetr: return Self.rtdetrPostprocess(output.output, classNames: classNames, inputSize: inputSize, confidence: o.confidence!, maxDetections: o.maxDetections!)
         case .none: return []
         }
     }
@@ -110,7 +110,7 @@ public final class UltralyticsModel: DetectionModel {
     /// YOLOv8: [1, 4+nc, anchors] (xywh in input pixels, sigmoid scores) -> the best class of each anchor when its
     /// score is above `confidence`, class-aware NMS at `iou`, at most `maxDetections`, as ultralytics'
     /// non_max_suppression (max_nms 30000).
-    func yoloPostprocess(_ y: Tensor, confidence: Float, iou: Float, maxDetections: Int) -> [Detection] {
+    static func yoloPostprocess(_ y: Tensor, classNames: [String], confidence: Float, iou: Float, maxDetections: Int) -> [Detection] {
         guard y.rank == 3, y.shape[1] > 4 else { return [] }
         let nc = y.shape[1] - 4, a = y.shape[2]
         var cands: [Detection] = []
@@ -133,7 +133,7 @@ public final class UltralyticsModel: DetectionModel {
     /// An end-to-end head's rows [1, k, 6] (x1, y1, x2, y2 in input pixels, score, class), best first: the rows whose
     /// score is above `confidence`, at most `maxDetections`, as ultralytics' non_max_suppression does for end-to-end
     /// models (no NMS).
-    func endToEndPostprocess(_ y: Tensor, confidence: Float, maxDetections: Int) -> [Detection] {
+    static func endToEndPostprocess(_ y: Tensor, classNames: [String], confidence: Float, maxDetections: Int) -> [Detection] {
         guard y.rank == 3, y.shape[2] == 6 else { return [] }
         var out: [Detection] = []
         for i in 0 ..< y.shape[1] where out.count < maxDetections {
@@ -148,7 +148,7 @@ public final class UltralyticsModel: DetectionModel {
     /// RT-DETR: [1, queries, 4+nc] (cxcywh normalised, sigmoid scores) -> the top `queries` (query, class) pairs by
     /// score, as ultralytics' RTDETRDecoder.postprocess, kept when above `confidence`, at most `maxDetections`
     /// (RTDETRPredictor.postprocess); no NMS.
-    func rtdetrPostprocess(_ y: Tensor, inputSize: GridSize, confidence: Float, maxDetections: Int) -> [Detection] {
+    static func rtdetrPostprocess(_ y: Tensor, classNames: [String], inputSize: GridSize, confidence: Float, maxDetections: Int) -> [Detection] {
         guard y.rank == 3, y.shape[2] > 4 else { return [] }
         let W = Float(inputSize.width), H = Float(inputSize.height)
         let nc = y.shape[2] - 4
