@@ -209,6 +209,7 @@ extension ForwardContext {
         let o = out.main.shape
         recorder.end(i, output: o, ownFlops: module.ownFlops(inputs: shapes, output: o))
         if out.main.isShapeOnly {
+            if let problem = Tensor.shapePassProblem { throw ModuleInputError("\(ctx.path) (\(module.typeName))", problem) }
             if o.contains(where: { $0 < 1 }) { throw EmptyOutputError(path: ctx.path, module: module.typeName, shape: o) }
             guard let n = Budget.product(o), n <= recorder.limit else { throw ShapePassTooLarge(path: ctx.path, shape: o) }
         }

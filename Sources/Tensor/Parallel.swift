@@ -76,5 +76,12 @@ struct ConstPairs: @unchecked Sendable {
 /// a programming error stops with its message instead of reading out of bounds.
 @inline(__always)
 func check(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
-    if !condition { fatalError(message(), file: file, line: line) }
+    if condition { return }
+    // In a shape pass the first failed check is kept for the module tree to report (Tensor.shapePassProblem), and
+    // the op goes on with the shapes it has: nothing is computed there.
+    if ck_shape_pass() != 0 {
+        ck_shape_pass_fail(message())
+        return
+    }
+    fatalError(message(), file: file, line: line)
 }

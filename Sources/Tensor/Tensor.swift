@@ -50,10 +50,14 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     /// `init(shape:unsafeUninitialized:)`, which skips its body). What a model's forward pass returns this way
     /// gives every layer's output shape at any input size at almost no cost.
     public static func shapePass<T>(_ body: () throws -> T) rethrows -> T {
+        if ck_shape_pass() == 0 { ck_shape_pass_clear() }
         ck_shape_pass_enter()
         defer { ck_shape_pass_leave() }
         return try body()
     }
+
+    /// The first check an op failed in this thread's shape pass (inputs whose shapes do not fit), or nil.
+    public static var shapePassProblem: String? { ck_shape_pass_problem().map { String(cString: $0) } }
 
     /// Whether the current thread is inside `shapePass`.
     public static var isInShapePass: Bool { ck_shape_pass() != 0 }

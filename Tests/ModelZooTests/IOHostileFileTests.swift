@@ -30,6 +30,38 @@ final class IOHostileFileTests: XCTestCase {
         }.load()
     }
 
+    /// Found by the unpickler fuzz target: a dict given itself as BUILD state doubles at every BUILD (40 of them would
+    /// ask for 2^40 entries; the fuzzer's input asked malloc for 4 GB). Container growth counts against maxValues.
+    /// Found by the YAML fuzz target: an HGBlock with an even kernel (2) grows its convs' maps by one row and column,
+    /// so its own concat of the input and the conv outputs cannot fit: the shape pass reports the op's failed check
+    /// as an error naming the layer instead of stopping the process.
+    func testAShapeMismatchInsideABlockIsAnError() throws {
+        let yaml = """
+            nc: 2
+            backbone:
+              - [-1, 1, HGStem, [8, 16]]
+              - [-1, 2, HGBlock, [8, 16, 2, False, False]]
+            head:
+              - [[1], 1, Detect, [nc]]
+            """
+        XCTAssertThrowsError(try UltralyticsModel(name: "even", spec: try ModelSpec.parse(yaml: yaml, file: "even.yaml"),
+                                                  weights: WeightStore(.initialise(seed: 0)))) { e in
+            XCTAssertTrue("\(e)".contains("even.yaml: layer 1: at 640x640 model.1") && "\(e)".contains("concat: shape"), "\(e)")
+        }
+    }
+
+    func testContainersThatDoubleThemselvesAreRefused() throws {
+        // PROTO 2, EMPTY_DICT, BININT1 1, BININT1 2, SETITEM, 40 x DUP, 40 x BUILD, STOP
+        let bytes: [UInt8] = [0x80, 2, 0x7D, 0x4B, 1, 0x4B, 2, 0x73] + [UInt8](repeating: 0x32, count: 40)
+            + [UInt8](repeating: 0x62, count: 40) + [0x2E]
+        XCTAssertThrowsError(try Unpickler(bytes: bytes, start: 0, file: "doubling.pkl").load()) { e in
+            XCTAssertTrue("\(e)".contains("doubling.pkl") && "\(e)".contains("beyond"), "\(e)")
+        }
+        // The same with a few BUILDs stays a small dict.
+        let small: [UInt8] = [0x80, 2, 0x7D, 0x4B, 1, 0x4B, 2, 0x73, 0x32, 0x32, 0x62, 0x62, 0x2E]
+        XCTAssertNoThrow(try Unpickler(bytes: small, start: 0, file: "small.pkl").load())
+    }
+
     func testTensorViewsWhoseArithmeticOverflowAreRefused() throws {
         // A well-formed view still opens: the helper makes what torch writes.
         let ok = try unpickle(Self.tensorPickle(offset: 1, size: [2, 3], stride: [3, 1], numel: 7), numel: 7)

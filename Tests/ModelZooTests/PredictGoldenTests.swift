@@ -164,7 +164,7 @@ final class PredictGoldenTests: XCTestCase {
         // The shape pass at build time finds it, before anything runs.
         XCTAssertThrowsError(try UltralyticsModel(name: "odd", spec: try ModelSpec.parse(yaml: yaml, file: "odd.yaml"),
                                                   weights: WeightStore(.initialise(seed: 0)))) { error in
-            XCTAssertTrue("\(error)".contains("odd.yaml: at 640x640 model.2 (Concat): gets [1, 8, 160, 160] and [1, 8, 320, 320]"), "\(error)")
+            XCTAssertTrue("\(error)".contains("odd.yaml: layer 2: at 640x640 model.2 (Concat): gets [1, 8, 160, 160] and [1, 8, 320, 320]"), "\(error)")
         }
     }
 

@@ -190,6 +190,10 @@ int ck_malloc_tune(long mmap_threshold, long trim_threshold, long top_pad);
 int ck_shape_pass(void);
 void ck_shape_pass_enter(void);
 void ck_shape_pass_leave(void);
+/* The first failed check of the shape pass on this thread (NULL when none); cleared when a pass starts. */
+void ck_shape_pass_fail(const char *message);
+const char *ck_shape_pass_problem(void);
+void ck_shape_pass_clear(void);
 
 #ifdef __cplusplus
 }

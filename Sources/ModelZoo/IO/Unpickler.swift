@@ -46,6 +46,14 @@ public final class Unpickler {
     private var memo: [Int: W] = [:]
     private var arena: [Box] = []
     private var converted: [ObjectIdentifier: (PickleValue, Int)] = [:]
+    /// Entries added to lists, sets, dicts and objects so far: a container extended by itself doubles at every
+    /// step (DUP then BUILD or APPENDS), so the total is checked against `limits.maxValues` as it grows.
+    private var entries = 0
+
+    private func grow(by n: Int) throws {
+        entries += n
+        guard entries <= limits.maxValues else { throw fail("pickle grows its lists and dicts beyond \(limits.maxValues) entries") }
+    }
 
     /// - Parameters:
     ///   - data: the pickle bytes.
@@ -402,6 +410,7 @@ public final class Unpickler {
 
     private func append(_ items: [W], to target: W) throws {
         guard case .box(let b) = target else { throw fail("APPEND to a value that is not a list") }
+        try grow(by: items.count)
         for i in items { try adopt(i, into: b) }
         switch b.kind {
         case .list, .set, .object: b.items += items
@@ -411,6 +420,7 @@ public final class Unpickler {
 
     private func setItems(_ pairs: [(W, W)], on target: W) throws {
         guard case .box(let b) = target, b.kind == .dict || b.kind == .object else { throw fail("SETITEM on a value that is not a dict") }
+        try grow(by: pairs.count)
         for (_, v) in pairs { try adopt(v, into: b) }
         b.pairs += pairs
     }
@@ -426,7 +436,10 @@ public final class Unpickler {
             b.state = state
         case .dict:
             // dict subclasses pickled by __reduce__ may pass their items as state
-            if case .box(let s) = state, s.kind == .dict { b.pairs += s.pairs }
+            if case .box(let s) = state, s.kind == .dict {
+                try grow(by: s.pairs.count)
+                b.pairs += s.pairs
+            }
         default:
             b.state = state
         }

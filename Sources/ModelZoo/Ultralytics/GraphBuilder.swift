@@ -267,7 +267,8 @@ public struct UltralyticsGraph: Sendable {
         } catch let e as ShapePassTooLarge {
             throw tooLarge("past \(e.path)")
         } catch let e as ModuleInputError {
-            throw ModelBuildError(file: spec.source, row: nil, problem: "at \(size) \(e.description)")
+            throw ModelBuildError(file: spec.source, row: layerIndex(String(e.module.split(separator: " ").first ?? "")),
+                                  problem: "at \(size) \(e.description)")
         }
     }
 
