@@ -50,6 +50,31 @@ final class IOHostileFileTests: XCTestCase {
         }
     }
 
+    /// Found by the YAML fuzz target: a repeated RTDETRDecoder (n = 2) became an nn.Sequential whose second copy got
+    /// the first's [1, queries, 4 + nc] output, and its stated shape arithmetic read a fourth dimension that was not
+    /// there. A module of several inputs cannot be repeated, and a module that states its shapes takes feature maps.
+    func testRepeatedMultiInputHeadsAreRefused() throws {
+        let yaml = """
+            nc: 2
+            backbone:
+              - [-1, 1, HGStem, [8, 16]]
+              - [-1, 2, HGBlock, [8, 16, 3, False, False]]
+              - [-2, 1, Conv, [32, 3, 2]]
+            head:
+              - [[0, 2], 2, RTDETRDecoder, [nc, 64, 10, 2, 2, 1, 64]]
+            """
+        XCTAssertThrowsError(try UltralyticsModel(name: "rep", spec: try ModelSpec.parse(yaml: yaml, file: "rep.yaml"),
+                                                  weights: WeightStore(.initialise(seed: 0)))) { e in
+            XCTAssertTrue("\(e)".contains("rep.yaml: layer 3: RTDETRDecoder takes 2 inputs, so it cannot be repeated"), "\(e)")
+        }
+        let fed = yaml.replacingOccurrences(of: "[[0, 2], 2, RTDETRDecoder", with: "[[0, 2], 1, RTDETRDecoder")
+            + "\n  - [[3, 2], 1, RTDETRDecoder, [nc, 64, 10, 2, 2, 1, 64]]"
+        XCTAssertThrowsError(try UltralyticsModel(name: "fed", spec: try ModelSpec.parse(yaml: fed, file: "fed.yaml"),
+                                                  weights: WeightStore(.initialise(seed: 0)))) { e in
+            XCTAssertTrue("\(e)".contains("expects [N, C, H, W] feature maps"), "\(e)")
+        }
+    }
+
     func testContainersThatDoubleThemselvesAreRefused() throws {
         // PROTO 2, EMPTY_DICT, BININT1 1, BININT1 2, SETITEM, 40 x DUP, 40 x BUILD, STOP
         let bytes: [UInt8] = [0x80, 2, 0x7D, 0x4B, 1, 0x4B, 2, 0x73] + [UInt8](repeating: 0x32, count: 40)

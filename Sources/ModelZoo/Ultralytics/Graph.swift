@@ -39,7 +39,14 @@ public struct StatedModule: Module {
     public var ownParameterCount: Int { layer.parameterCount }
     public func ownFlops(inputs: [[Int]], output: [Int]) -> Double { layer.flops(inputShapes: inputs) }
     public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        if Tensor.isInShapePass { return LayerOutput(Tensor(shapeOnly: layer.outputShape(inputShapes: inputs.map(\.shape)))) }
+        if Tensor.isInShapePass {
+            // The modules that state their own shapes (the attention modules not yet on the tree, RTDETRDecoder) all
+            // take feature maps: anything else is refused here, before their shape arithmetic reads it.
+            if let bad = inputs.first(where: { $0.rank != 4 }) {
+                throw ModuleInputError(ctx.path.isEmpty ? typeName : "\(ctx.path) (\(typeName))", "expects [N, C, H, W] feature maps, got \(bad.shape)")
+            }
+            return LayerOutput(Tensor(shapeOnly: layer.outputShape(inputShapes: inputs.map(\.shape))))
+        }
         return try layer.forward(inputs, ctx)
     }
 }

@@ -119,6 +119,10 @@ public struct UltralyticsGraph: Sendable {
             do {
                 built = try builder(context(modelScope.scope(i)))
                 if n > 1 && !UltralyticsRegistry.handlesRepeats(row.module) {
+                    // An nn.Sequential passes one tensor along: a module of several inputs cannot be repeated.
+                    guard row.from.count == 1 else {
+                        throw ModelBuildError(file: spec.source, row: i, problem: "\(row.module) takes \(row.from.count) inputs, so it cannot be repeated (n = \(row.repeats))")
+                    }
                     // parse_model: nn.Sequential(*(m(*args) for _ in range(n)))
                     var layers: [any Module] = []
                     for j in 0 ..< n { layers.append(try builder(context(modelScope.scope(i).scope(j))).layer) }
