@@ -46,15 +46,16 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int
 /// Equal to conv2d(concat(parts), weight:, bias:, activation:) up to float rounding.
 public func conv1x1(concatenating parts: [(Tensor, Range<Int>)], weight: Tensor, bias: Tensor?,
                     activation act: ConvActivation = .identity) -> Tensor {
-    check(!parts.isEmpty && parts.allSatisfy { $0.0.rank == 4 }, "conv1x1(concatenating:): parts must be [N, C, H, W]")
+    guard check(!parts.isEmpty && parts.allSatisfy { $0.0.rank == 4 }, "conv1x1(concatenating:): parts must be [N, C, H, W]")
+    else { return .failedShape(rank: 4) }
     let first = parts[0].0
     let n = first.shape[0], h = first.shape[2], w = first.shape[3], plane = h * w
     let cin = parts.reduce(0) { $0 + $1.1.count }
     check(parts.allSatisfy { $0.0.shape[0] == n && $0.0.shape[2] == h && $0.0.shape[3] == w
                              && $0.1.lowerBound >= 0 && $0.1.upperBound <= $0.0.shape[1] },
           "conv1x1(concatenating:): parts \(parts.map { ($0.0.shape, $0.1) }) do not line up")
-    check(weight.rank == 4 && weight.shape[1] == cin && weight.shape[2] == 1 && weight.shape[3] == 1,
-          "conv1x1(concatenating:): weight \(weight.shape) for \(cin) input channels")
+    guard check(weight.rank == 4 && weight.shape[1] == cin && weight.shape[2] == 1 && weight.shape[3] == 1,
+                "conv1x1(concatenating:): weight \(weight.shape) for \(cin) input channels") else { return .failedShape(rank: 4) }
     let cout = weight.shape[0]
     if let bias { check(bias.count == cout, "conv1x1(concatenating:): bias \(bias.shape) for \(cout) outputs") }
     if Tensor.isInShapePass { return Tensor(shapeOnly: [n, cout, h, w]) }
@@ -120,14 +121,20 @@ struct ConvProblem: Sendable {
 
     init(_ x: Tensor, _ weight: Tensor, _ bias: Tensor?, _ stride: (Int, Int), _ padding: (Int, Int),
          _ dilation: (Int, Int), _ groups: Int) {
-        check(x.rank == 4, "conv2d: input must be [N, C, H, W], got \(x.shape)")
-        check(weight.rank == 4, "conv2d: weight must be [Cout, Cin/groups, kH, kW], got \(weight.shape)")
-        check(groups > 0 && x.shape[1] % groups == 0 && weight.shape[0] % groups == 0,
-                     "conv2d: groups \(groups) must divide input channels \(x.shape[1]) and output channels \(weight.shape[0])")
-        check(weight.shape[1] * groups == x.shape[1],
-                     "conv2d: weight \(weight.shape) with groups \(groups) does not match input channels \(x.shape[1])")
-        check(stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
-                     "conv2d: stride and dilation must be positive, padding non-negative")
+        // In a shape pass a failed check leaves a 1x1 problem (output [1, 1, 1, 1]); the failure is reported.
+        guard check(x.rank == 4, "conv2d: input must be [N, C, H, W], got \(x.shape)"),
+              check(weight.rank == 4, "conv2d: weight must be [Cout, Cin/groups, kH, kW], got \(weight.shape)"),
+              check(groups > 0 && x.shape[1] % groups == 0 && weight.shape[0] % groups == 0,
+                    "conv2d: groups \(groups) must divide input channels \(x.shape[1]) and output channels \(weight.shape[0])"),
+              check(weight.shape[1] * groups == x.shape[1],
+                    "conv2d: weight \(weight.shape) with groups \(groups) does not match input channels \(x.shape[1])"),
+              check(stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
+                    "conv2d: stride and dilation must be positive, padding non-negative")
+        else {
+            n = 1; cin = 1; cout = 1; self.groups = 1
+            g = Window(kh: 1, kw: 1, sh: 1, sw: 1, ph: 0, pw: 0, dh: 1, dw: 1, h: 1, w: 1)
+            return
+        }
         if let bias { check(bias.count == weight.shape[0], "conv2d: bias \(bias.shape) for \(weight.shape[0]) output channels") }
         n = x.shape[0]; cin = x.shape[1]; cout = weight.shape[0]; self.groups = groups
         g = Window(kh: weight.shape[2], kw: weight.shape[3], sh: stride.0, sw: stride.1, ph: padding.0, pw: padding.1,

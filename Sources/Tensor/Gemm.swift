@@ -101,9 +101,10 @@ func withBlasThreads<R>(_ threads: Int, _ body: () -> R) -> R {
 
 /// x [..., in] times weight [out, in] transposed, plus bias [out].
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-    check(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
+    guard check(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)") else { return .failedShape(rank: Swift.max(x.rank, 1)) }
     let outF = weight.shape[0], inF = weight.shape[1]
-    check(x.rank >= 1 && x.shape[x.rank - 1] == inF, "linear: input \(x.shape) does not end in \(inF)")
+    guard check(x.rank >= 1 && x.shape[x.rank - 1] == inF, "linear: input \(x.shape) does not end in \(inF)")
+    else { return .failedShape(rank: Swift.max(x.rank, 1)) }
     if let bias { check(bias.count == outF, "linear: bias \(bias.shape) for \(outF) outputs") }
     let rows = x.count / Swift.max(inF, 1)
     var shape = x.shape
@@ -130,7 +131,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
 /// Batched matrix product [..., M, K] x [..., K, N] -> [..., M, N]; batch dimensions broadcast.
 /// transposeA / transposeB read a as [..., K, M] / b as [..., N, K].
 public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
-    check(a.rank >= 2 && b.rank >= 2, "matmul: operands need rank >= 2, got \(a.shape) and \(b.shape)")
+    guard check(a.rank >= 2 && b.rank >= 2, "matmul: operands need rank >= 2, got \(a.shape) and \(b.shape)")
+    else { return .failedShape(rank: Swift.max(a.rank, b.rank, 2)) }
     let ar = a.rank, br = b.rank
     let m = transposeA ? a.shape[ar - 1] : a.shape[ar - 2]
     let k = transposeA ? a.shape[ar - 2] : a.shape[ar - 1]

@@ -34,9 +34,9 @@ struct BilinearTaps {
 
 /// x [N, C, H, W], grid [N, Ho, Wo, 2] holding (x, y) in [-1, 1] -> [N, C, Ho, Wo].
 public func gridSample(_ x: Tensor, grid: Tensor) -> Tensor {
-    check(x.rank == 4, "gridSample: input must be [N, C, H, W], got \(x.shape)")
-    check(grid.rank == 4 && grid.shape[3] == 2 && grid.shape[0] == x.shape[0],
-                 "gridSample: grid must be [N, Ho, Wo, 2] with N = \(x.shape[0]), got \(grid.shape)")
+    guard check(x.rank == 4, "gridSample: input must be [N, C, H, W], got \(x.shape)"),
+          check(grid.rank == 4 && grid.shape[3] == 2 && grid.shape[0] == x.shape[0],
+                "gridSample: grid must be [N, Ho, Wo, 2] with N = \(x.shape[0]), got \(grid.shape)") else { return .failedShape(rank: 4) }
     let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
     let ho = grid.shape[1], wo = grid.shape[2]
     let points = ho * wo

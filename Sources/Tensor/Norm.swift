@@ -23,7 +23,7 @@ public func foldBatchNorm(weight: Tensor, bias: Tensor?, gamma: Tensor, beta: Te
 
 /// Inference batch norm over dimension 1 of [N, C, ...].
 public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor, eps: Float) -> Tensor {
-    check(x.rank >= 2, "batchNorm: input needs [N, C, ...], got \(x.shape)")
+    guard check(x.rank >= 2, "batchNorm: input needs [N, C, ...], got \(x.shape)") else { return .failedShape(rank: 2) }
     let c = x.shape[1]
     check(gamma.count == c && beta.count == c && mean.count == c && variance.count == c,
                  "batchNorm: parameters do not have \(c) channels")
@@ -55,7 +55,7 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, va
 
 /// Layer norm over the last dimension (biased variance, as torch).
 public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
-    check(x.rank >= 1, "layerNorm: scalar input")
+    guard check(x.rank >= 1, "layerNorm: scalar input") else { return .failedShape(rank: 1) }
     let d = x.shape[x.rank - 1]
     if let weight { check(weight.count == d, "layerNorm: weight \(weight.shape) for last dimension \(d)") }
     if let bias { check(bias.count == d, "layerNorm: bias \(bias.shape) for last dimension \(d)") }
@@ -117,9 +117,9 @@ func rowSum(_ p: UnsafePointer<Float>, _ n: Int, around c: Float, squared: Bool)
 
 /// Group norm over [N, C, ...]: statistics per (image, group of C / groups channels); affine per channel.
 public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
-    check(x.rank >= 2, "groupNorm: input needs [N, C, ...], got \(x.shape)")
+    guard check(x.rank >= 2, "groupNorm: input needs [N, C, ...], got \(x.shape)") else { return .failedShape(rank: 2) }
     let n = x.shape[0], c = x.shape[1]
-    check(groups > 0 && c % groups == 0, "groupNorm: \(groups) groups do not divide \(c) channels")
+    guard check(groups > 0 && c % groups == 0, "groupNorm: \(groups) groups do not divide \(c) channels") else { return .failedShape(rank: x.rank) }
     if let weight { check(weight.count == c, "groupNorm: weight \(weight.shape) for \(c) channels") }
     if let bias { check(bias.count == c, "groupNorm: bias \(bias.shape) for \(c) channels") }
     let inner = x.shape[2...].reduce(1, *)

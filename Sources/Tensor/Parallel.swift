@@ -75,13 +75,15 @@ struct ConstPairs: @unchecked Sendable {
 /// A shape/argument check that stays in -Ounchecked builds (where `precondition` is compiled out):
 /// a programming error stops with its message instead of reading out of bounds.
 @inline(__always)
-func check(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
-    if condition { return }
-    // In a shape pass the first failed check is kept for the module tree to report (Tensor.shapePassProblem), and
-    // the op goes on with the shapes it has: nothing is computed there.
+@discardableResult
+func check(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) -> Bool {
+    if condition { return true }
+    // In a shape pass the first failed check is kept for the module tree to report (Tensor.shapePassProblem) and
+    // the check answers false: an op whose later arithmetic relies on it (a rank before reading a dimension) returns
+    // at once with `Tensor.failedShape`; nothing is computed there.
     if ck_shape_pass() != 0 {
         ck_shape_pass_fail(message())
-        return
+        return false
     }
     fatalError(message(), file: file, line: line)
 }

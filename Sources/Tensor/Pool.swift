@@ -11,18 +11,19 @@ func poolOutputSize(_ n: Int, kernel: Int, stride: Int, padding: Int, ceilMode: 
     return out
 }
 
-private func poolCheck(_ x: Tensor, _ name: String, kernel: Int, stride: Int, padding: Int) {
+/// False (in a shape pass) when a check failed.
+private func poolCheck(_ x: Tensor, _ name: String, kernel: Int, stride: Int, padding: Int) -> Bool {
     check(x.rank == 4, "\(name): input must be [N, C, H, W], got \(x.shape)")
-    check(kernel > 0 && stride > 0, "\(name): kernel and stride must be positive")
-    check(padding >= 0 && padding * 2 <= kernel, "\(name): padding \(padding) must be at most half the kernel \(kernel)")
-    check(x.shape[2] + 2 * padding >= kernel && x.shape[3] + 2 * padding >= kernel,
+        && check(kernel > 0 && stride > 0, "\(name): kernel and stride must be positive")
+        && check(padding >= 0 && padding * 2 <= kernel, "\(name): padding \(padding) must be at most half the kernel \(kernel)")
+        && check(x.shape[2] + 2 * padding >= kernel && x.shape[3] + 2 * padding >= kernel,
                  "\(name): kernel \(kernel) larger than padded input \(x.shape)")
 }
 
 /// Max pooling; padding counts as -infinity. Separable: a max along each row's windows, then down the
 /// columns (k + k comparisons per output instead of k * k).
 public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false) -> Tensor {
-    poolCheck(x, "maxPool2d", kernel: kernel, stride: stride, padding: padding)
+    guard poolCheck(x, "maxPool2d", kernel: kernel, stride: stride, padding: padding) else { return .failedShape(rank: 4) }
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
     let oh = poolOutputSize(h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
     let ow = poolOutputSize(w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
@@ -93,7 +94,7 @@ private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
 /// part of a ceil_mode window that hangs past it).
 public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false,
                       countIncludePad: Bool = true) -> Tensor {
-    poolCheck(x, "avgPool2d", kernel: kernel, stride: stride, padding: padding)
+    guard poolCheck(x, "avgPool2d", kernel: kernel, stride: stride, padding: padding) else { return .failedShape(rank: 4) }
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
     let oh = poolOutputSize(h, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
     let ow = poolOutputSize(w, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
@@ -127,7 +128,7 @@ public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int, padding: Int = 0, c
 
 /// Adaptive average pooling: output cell i covers [floor(i*H/out), ceil((i+1)*H/out)).
 public func adaptiveAvgPool2d(_ x: Tensor, outputSize: (Int, Int)) -> Tensor {
-    check(x.rank == 4, "adaptiveAvgPool2d: input must be [N, C, H, W], got \(x.shape)")
+    guard check(x.rank == 4, "adaptiveAvgPool2d: input must be [N, C, H, W], got \(x.shape)") else { return .failedShape(rank: 4) }
     let (oh, ow) = outputSize
     check(oh > 0 && ow > 0, "adaptiveAvgPool2d: output size must be positive")
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
@@ -157,8 +158,8 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputSize: (Int, Int)) -> Tensor {
 
 /// Nearest-neighbour upsampling by an integer factor (nn.Upsample(scale_factor=s, mode="nearest")).
 public func upsampleNearest(_ x: Tensor, scale: Int) -> Tensor {
-    check(x.rank == 4, "upsampleNearest: input must be [N, C, H, W], got \(x.shape)")
-    check(scale > 0, "upsampleNearest: scale must be positive")
+    guard check(x.rank == 4, "upsampleNearest: input must be [N, C, H, W], got \(x.shape)") else { return .failedShape(rank: 4) }
+    guard check(scale > 0, "upsampleNearest: scale must be positive") else { return .failedShape(rank: 4) }
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
     let oh = h * scale, ow = w * scale
     return Tensor(shape: [x.shape[0], x.shape[1], oh, ow]) { out in
@@ -187,7 +188,7 @@ public func upsampleNearest(_ x: Tensor, scale: Int) -> Tensor {
 /// `rows[i]`, output column j input column `columns[j]` (the caller's coordinate rule picks them; each must lie in
 /// the input). An integer upscale with floor indices is `upsampleNearest`.
 public func resizeNearest(_ x: Tensor, rows: [Int], columns: [Int]) -> Tensor {
-    check(x.rank == 4, "resizeNearest: input must be [N, C, H, W], got \(x.shape)")
+    guard check(x.rank == 4, "resizeNearest: input must be [N, C, H, W], got \(x.shape)") else { return .failedShape(rank: 4) }
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
     check(rows.allSatisfy { $0 >= 0 && $0 < h } && columns.allSatisfy { $0 >= 0 && $0 < w },
           "resizeNearest: an index lies outside the input \(x.shape)")
@@ -209,7 +210,7 @@ public func resizeNearest(_ x: Tensor, rows: [Int], columns: [Int]) -> Tensor {
 /// Bilinear resampling of [N, C, H, W] to [N, C, rows.count, columns.count]: output row i samples input row
 /// coordinate `rows[i]` (in input pixels, clamped into [0, H - 1]), likewise columns.
 public func resizeBilinear(_ x: Tensor, rows: [Float], columns: [Float]) -> Tensor {
-    check(x.rank == 4, "resizeBilinear: input must be [N, C, H, W], got \(x.shape)")
+    guard check(x.rank == 4, "resizeBilinear: input must be [N, C, H, W], got \(x.shape)") else { return .failedShape(rank: 4) }
     let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
     let oh = rows.count, ow = columns.count
     func taps(_ c: Float, _ n: Int) -> (Int, Int, Float) {

@@ -4,13 +4,13 @@ import Foundation
 
 /// Concatenates along `axis`; every other dimension must agree.
 public func concat(_ xs: [Tensor], axis: Int) -> Tensor {
-    check(!xs.isEmpty, "concat: no tensors")
+    guard check(!xs.isEmpty, "concat: no tensors") else { return .failedShape(rank: 1) }
     let first = xs[0]
     let a = first.normalizedAxis(axis)
     var shape = first.shape
     var total = 0
     for t in xs {
-        check(t.rank == first.rank, "concat: rank of \(t.shape) differs from \(first.shape)")
+        guard check(t.rank == first.rank, "concat: rank of \(t.shape) differs from \(first.shape)") else { return .failedShape(rank: first.rank) }
         for d in 0 ..< t.rank where d != a {
             check(t.shape[d] == first.shape[d], "concat: shape \(t.shape) does not match \(first.shape) off axis \(a)")
         }
@@ -67,7 +67,7 @@ public func split(_ x: Tensor, sizes: [Int], axis: Int) -> [Tensor] {
 /// torch.chunk: pieces of ceil(n / parts) along `axis`, the last possibly smaller (so there may be
 /// fewer than `parts` pieces).
 public func chunk(_ x: Tensor, _ parts: Int, axis: Int) -> [Tensor] {
-    check(parts > 0, "chunk: parts must be positive")
+    guard check(parts > 0, "chunk: parts must be positive") else { return [.failedShape(rank: Swift.max(x.rank, 1))] }
     let n = x.dim(axis)
     let size = Swift.max(1, (n + parts - 1) / parts)
     var sizes: [Int] = []
@@ -81,8 +81,8 @@ public func chunk(_ x: Tensor, _ parts: Int, axis: Int) -> [Tensor] {
 public func permute(_ x: Tensor, _ dims: [Int]) -> Tensor {
     let r = x.rank
     let d = dims.map { $0 < 0 ? $0 + r : $0 }
-    check(d.count == r && Set(d).count == r && d.allSatisfy { $0 >= 0 && $0 < r },
-                 "permute: \(dims) is not a permutation of \(r) dimensions")
+    guard check(d.count == r && Set(d).count == r && d.allSatisfy { $0 >= 0 && $0 < r },
+                "permute: \(dims) is not a permutation of \(r) dimensions") else { return .failedShape(rank: r) }
     let shape = d.map { x.shape[$0] }
     if d == Array(0 ..< r) { return x }
     let inStrides = x.strides
@@ -156,7 +156,8 @@ public func transpose(_ x: Tensor, _ a: Int, _ b: Int) -> Tensor {
 /// shape of `indices`, whose other dimensions may be smaller than x's.
 public func gather(_ x: Tensor, axis: Int, indices: Tensor) -> Tensor {
     let a = x.normalizedAxis(axis)
-    check(indices.rank == x.rank, "gather: indices rank \(indices.rank) differs from input rank \(x.rank)")
+    guard check(indices.rank == x.rank, "gather: indices rank \(indices.rank) differs from input rank \(x.rank)")
+    else { return .failedShape(rank: indices.rank) }
     for d in 0 ..< x.rank where d != a {
         check(indices.shape[d] <= x.shape[d], "gather: indices shape \(indices.shape) exceeds input \(x.shape) at dim \(d)")
     }
@@ -264,8 +265,8 @@ public func topK(_ x: Tensor, k: Int, axis: Int = -1, largest: Bool = true) -> (
 /// Pads every dimension with a constant: `before[d]` values ahead of dimension d and `after[d]` behind it
 /// (torch.nn.functional.pad, mode "constant", non-negative pads).
 public func padConstant(_ x: Tensor, before: [Int], after: [Int], value: Float = 0) -> Tensor {
-    check(before.count == x.rank && after.count == x.rank && (before + after).allSatisfy { $0 >= 0 },
-          "padConstant: pads \(before) / \(after) for shape \(x.shape)")
+    guard check(before.count == x.rank && after.count == x.rank && (before + after).allSatisfy { $0 >= 0 },
+                "padConstant: pads \(before) / \(after) for shape \(x.shape)") else { return .failedShape(rank: x.rank) }
     let shape = (0 ..< x.rank).map { x.shape[$0] + before[$0] + after[$0] }
     let r = x.rank
     var out = Tensor(repeating: value, shape: shape)

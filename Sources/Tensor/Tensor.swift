@@ -62,6 +62,11 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     /// Whether the current thread is inside `shapePass`.
     public static var isInShapePass: Bool { ck_shape_pass() != 0 }
 
+    /// What an op returns in a shape pass after one of its checks failed (the failure is kept and reported by the
+    /// module tree): a shape-only tensor of the op's output rank with every dimension 1, so that code after it reads
+    /// dimensions that exist.
+    static func failedShape(rank: Int) -> Tensor { Tensor(shapeOnly: [Int](repeating: 1, count: Swift.max(rank, 0))) }
+
     /// A scalar (rank 0) tensor.
     public init(scalar: Float) {
         self.init(shape: [], data: [scalar])
@@ -102,7 +107,8 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     /// Maps a possibly negative axis into 0..<rank.
     public func normalizedAxis(_ axis: Int) -> Int {
         let a = axis < 0 ? axis + rank : axis
-        check(a >= 0 && a < Swift.max(rank, 1), "Tensor: axis \(axis) out of range for shape \(shape)")
+        // A shape pass goes on with an axis that exists (the failure is reported).
+        guard check(a >= 0 && a < Swift.max(rank, 1), "Tensor: axis \(axis) out of range for shape \(shape)") else { return 0 }
         return a
     }
 
@@ -111,7 +117,8 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         var s = newShape
         if let i = s.firstIndex(of: -1) {
             let known = s.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
-            check(known > 0 && count % known == 0, "reshape: cannot infer \(newShape) from \(shape)")
+            guard check(known > 0 && count % known == 0, "reshape: cannot infer \(newShape) from \(shape)")
+            else { return .failedShape(rank: newShape.count) }
             s[i] = count / known
         }
         check(Tensor.count(of: s) == count, "reshape: \(shape) (\(count) values) to \(newShape)")

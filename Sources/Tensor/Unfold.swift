@@ -66,8 +66,9 @@ func im2col(_ src: UnsafePointer<Float>, channels: Int, _ g: Window, into col: U
 
 /// F.unfold with a square kernel: [N, C, H, W] -> [N, C * k * k, L].
 public func unfold(_ x: Tensor, kernel: Int, dilation: Int = 1, padding: Int = 0, stride: Int = 1) -> Tensor {
-    check(x.rank == 4, "unfold: input must be [N, C, H, W], got \(x.shape)")
-    check(kernel > 0 && dilation > 0 && stride > 0 && padding >= 0, "unfold: bad kernel/dilation/stride/padding")
+    guard check(x.rank == 4, "unfold: input must be [N, C, H, W], got \(x.shape)"),
+          check(kernel > 0 && dilation > 0 && stride > 0 && padding >= 0, "unfold: bad kernel/dilation/stride/padding")
+    else { return .failedShape(rank: 3) }
     let n = x.shape[0], c = x.shape[1]
     let g = Window(kh: kernel, kw: kernel, sh: stride, sw: stride, ph: padding, pw: padding,
                    dh: dilation, dw: dilation, h: x.shape[2], w: x.shape[3])
