@@ -74,9 +74,19 @@ func drawTitle(_ state: State, _ screen: inout Screen, _ r: Rect) {
     case .model: title += " · \(state.opened?.name ?? state.modelID ?? "")"
     }
     screen.text(0, r.y, title, theme.style(.statusKey))
-    let inputs = "image \(state.imageLabel) · size \(state.inputSize.map(String.init) ?? "default") · weights \(weightsLabel(state))"
+    let inputs = "image \(state.imageLabel) · size \(sizeLabel(state)) · weights \(weightsLabel(state))"
     let x = max(title.count + 2, r.width - inputs.count - 1)
     screen.text(x, r.y, clip(inputs, r.width - x - 1), theme.style(.status), maxWidth: r.width - x)
+}
+
+/// The input size of the open model's run ("640", "640x480" for a letterbox rectangle, whose long side is the size
+/// asked for), with the size asked for when the model's rule made another of it ("128 (asked 100)"); before a run,
+/// the request.
+func sizeLabel(_ state: State) -> String {
+    guard let used = state.opened?.inputSize else { return state.inputSize.map(String.init) ?? "default" }
+    let text = used.height == used.width ? "\(used.width)" : "\(used.width)x\(used.height)"
+    if let asked = state.inputSize, asked != max(used.height, used.width) { return text + " (asked \(asked))" }
+    return text
 }
 
 /// A download in the status bar: "yolov8n.pt ███░░░ 42% 12.5 MB/s 3 s left".

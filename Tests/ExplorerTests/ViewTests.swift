@@ -32,6 +32,24 @@ final class UpdateTests: XCTestCase {
         XCTAssertEqual(s.notice, "q quits")
     }
 
+    /// The title bar names the size the model ran at, and the size asked for when the model's rule changed it.
+    func testTitleShowsTheSizeTheModelRanAt() {
+        var s = browseState()
+        XCTAssertEqual(sizeLabel(s), "default")
+        s.inputSize = 100
+        XCTAssertEqual(sizeLabel(s), "100")
+        s.opened = OpenedModel(name: "m", family: "YOLOv8", rows: [], inputSize: GridSize(128, 128), classNames: [], stride: 32)
+        XCTAssertEqual(sizeLabel(s), "128 (asked 100)")
+        s.opened?.inputSize = GridSize(96, 128)
+        s.inputSize = 128
+        XCTAssertEqual(sizeLabel(s), "128x96")
+        s.inputSize = 100
+        XCTAssertEqual(sizeLabel(s), "128x96 (asked 100)")
+        s.inputSize = nil
+        s.opened?.inputSize = GridSize(640, 640)
+        XCTAssertEqual(sizeLabel(s), "640")
+    }
+
     func testFoldingFamilies() {
         var s = browseState()
         s.selection = 0
