@@ -113,6 +113,13 @@ final class DeformableDETRModelTests: XCTestCase {
                 }
             }
         }
+        // The attention's own probe, under its sub-row's path (the explorer's sub-row), holds the same points.
+        guard case .sampling(let own) = try XCTUnwrap(snap.probes.first { $0.path == "encoder.layers.0.self_attn" }).data else {
+            return XCTFail("encoder.layers.0.self_attn is not a sampling probe")
+        }
+        XCTAssertEqual(own.locations, s.locations)
+        XCTAssertEqual(own.queryLevels, s.queryLevels)
+        XCTAssertNotNil(snap.probes.first { $0.path == "decoder.layers.1.encoder_attn" })
         // The first pixel's reference is the centre of the top-left cell of level 0.
         XCTAssertEqual(s.referencePoints[0, 0], 0.5 / Float(shapes[0].1), accuracy: 1e-7)
 

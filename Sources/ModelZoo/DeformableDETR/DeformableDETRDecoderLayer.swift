@@ -43,7 +43,7 @@ struct DDETRDecoderLayer: DDETRFeedForwardLayer {
         let x2 = x.reshaped([q, d]), qk = x2 + queryPos.reshaped([q, d])
         let sa = try selfAttn([qk, qk, x2], ctx)
         var h = try selfAttnLayerNorm(x2 + sa.main, ctx).reshaped([1, q, d])
-        let cross = try encoderAttn(query: h + queryPos, reference: reference, value: memory, levelShapes: shapes, ctx, recordsProbe: false)
+        let cross = try encoderAttn(query: h + queryPos, reference: reference, value: memory, levelShapes: shapes, ctx)
         h = try feedForward(encoderAttnLayerNorm(h + cross.output, ctx), ctx)
         var extras = ["sampling_locations": cross.locations, "attention_weights": cross.weights]
         if let w = sa.extras["weights"] { extras["self_attention"] = w }

@@ -6,7 +6,8 @@ import Tensor
 /// feed-forward `fc1`, `fc2`, add & `final_layer_norm` (post-norm).
 ///
 /// Inputs x [1, S, d], pos [1, S, d] (sine + level embedding), reference [1, S, 2], level shapes [L, 2] (H, W rows)
-/// -> [1, S, d], with the sampling of every query in the extras (`sampling_locations`, `attention_weights`).
+/// -> [1, S, d], with the sampling of every query in the extras (`sampling_locations`, `attention_weights`) and, as
+/// the attention's probe, under `<path>.self_attn` (the layer table's sub-row).
 /// FLOPs: its children's (the attention's linears and sampling, the FFN linears, the layer norms) and its own two
 /// residual sums.
 struct DDETREncoderLayer: DDETRFeedForwardLayer {
@@ -33,7 +34,7 @@ struct DDETREncoderLayer: DDETRFeedForwardLayer {
     func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
         let x = inputs[0], pos = inputs[1], reference = inputs[2]
         let shapes = ddetrLevelShapes(inputs[3]).map { GridSize($0.0, $0.1) }
-        let attn = try selfAttn(query: x + pos, reference: reference, value: x, levelShapes: shapes, ctx, recordsProbe: false)
+        let attn = try selfAttn(query: x + pos, reference: reference, value: x, levelShapes: shapes, ctx, queryLevels: shapes)
         let out = try feedForward(selfAttnLayerNorm(x + attn.output, ctx), ctx)
         return LayerOutput(out, extras: ["sampling_locations": attn.locations, "attention_weights": attn.weights])
     }

@@ -222,9 +222,10 @@ public struct MSDeformAttention: Module {
             out.weights = weights.reshaped([n, q, h, levels, p])
         }
         if recordsProbe && ctx.trace != nil && !Tensor.isInShapePass {
-            let ref0 = unbatched(slice(reference, axis: 0, range: 0 ..< 1))
-            let (l0, w0) = probeLayout(locations: unbatched(slice(locations, axis: 0, range: 0 ..< 1)),
-                                       weights: unbatched(slice(weights, axis: 0, range: 0 ..< 1)), reference: ref0)
+            // Batch element 0 (one image: the tensors themselves, their storage shared with the outputs).
+            func first(_ t: Tensor) -> Tensor { n == 1 ? t.reshaped(Array(t.shape.dropFirst())) : unbatched(slice(t, axis: 0, range: 0 ..< 1)) }
+            let ref0 = first(reference)
+            let (l0, w0) = probeLayout(locations: first(locations), weights: first(weights), reference: ref0)
             ctx.probe("sampling points", .sampling(SamplingPoints(
                 referencePoints: ref0.rank == 3 ? slice(ref0, axis: 1, range: 0 ..< 1).reshaped([q, r]) : ref0,
                 locations: l0, weights: w0, levelShapes: levelShapes, queryLevels: queryLevels)), name: probeName)
