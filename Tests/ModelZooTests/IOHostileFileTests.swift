@@ -71,7 +71,29 @@ final class IOHostileFileTests: XCTestCase {
             + "\n  - [[3, 2], 1, RTDETRDecoder, [nc, 64, 10, 2, 2, 1, 64]]"
         XCTAssertThrowsError(try UltralyticsModel(name: "fed", spec: try ModelSpec.parse(yaml: fed, file: "fed.yaml"),
                                                   weights: WeightStore(.initialise(seed: 0)))) { e in
-            XCTAssertTrue("\(e)".contains("fed.yaml: layer 4: at 640x640 model.4 (RTDETRDecoder): input 0 must be [N, 6, H, W], got [1, 10, 6]"), "\(e)")
+            XCTAssertTrue("\(e)".contains("fed.yaml: layer 4: RTDETRDecoder takes feature maps [N, C, H, W], but its input from layer 3 is [1, 10, 6]"), "\(e)")
+        }
+    }
+
+    /// Found by the yaml fuzz target at 558k runs: a Detect repeated (n = 2) was handed the first copy's [1, 4 + nc, A]
+    /// output and read a fourth dimension it lacks (a trap); a Detect fed a head's output through `from` likewise.
+    func testHeadsAreNeverHandedAHeadsOutput() throws {
+        let base = """
+            nc: 3
+            backbone:
+              - [-1, 1, Conv, [16, 3, 2]]
+            head:
+
+            """
+        for (head, expected) in [("  - [-1, 2, Detect, [nc]]", "model.1.1 (Detect): takes feature maps [N, C, H, W], got [[1, 7, 102400]]"),
+                                 ("  - [-1, 1, Detect, [nc]]\n  - [-1, 1, Detect, [nc]]",
+                                  "layer 2: Detect takes feature maps [N, C, H, W], but its input from layer -1 is [1, 7, 102400]"),
+                                 ("  - [-1, 1, Detect, [nc]]\n  - [-1, 1, nn.Upsample, [None, 2, 'nearest']]",
+                                  "layer 2: nn.Upsample takes feature maps [N, C, H, W], but its input from layer -1 is [1, 7, 102400]")] {
+            XCTAssertThrowsError(try UltralyticsModel(name: "h", spec: try ModelSpec.parse(yaml: base + head, file: "h.yaml"),
+                                                      weights: WeightStore(.initialise(seed: 0)))) { e in
+                XCTAssertTrue("\(e)".contains("h.yaml") && "\(e)".contains(expected), "\(e)")
+            }
         }
     }
 

@@ -199,6 +199,13 @@ public struct UltralyticsGraph: Sendable {
                     inputs.append(t)
                 }
             }
+            // Every block of a model YAML reads feature maps; a head's output ([1, 4 + nc, A] boxes and scores) fed on
+            // is the YAML's mistake (ultralytics fails there too), named here before a block reads its dimensions.
+            if let bad = inputs.firstIndex(where: { $0.rank != 4 }) {
+                let f = node.from.count == inputs.count ? node.from[bad] : -1
+                throw ModelBuildError(file: spec.source, row: node.index,
+                                      problem: "\(node.module) takes feature maps [N, C, H, W], but its input from layer \(f) is \(inputs[bad].shape) (a head's output?)")
+            }
             let start = DispatchTime.now().uptimeNanoseconds
             let out = try ctx.call(node.layer, key: nil, inputs)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

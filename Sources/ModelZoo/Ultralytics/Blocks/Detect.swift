@@ -141,6 +141,10 @@ public struct Detect: Module {
         guard inputs.count == cv2.count else {
             throw ModuleInputError(ctx.path.isEmpty ? "Detect" : "\(ctx.path) (Detect)", "expects \(cv2.count) inputs, got \(inputs.count)")
         }
+        // A repeated head (n > 1 in a YAML) would be handed the first copy's boxes and scores.
+        guard inputs.allSatisfy({ $0.rank == 4 }) else {
+            throw ModuleInputError(ctx.path.isEmpty ? "Detect" : "\(ctx.path) (Detect)", "takes feature maps [N, C, H, W], got \(inputs.map(\.shape))")
+        }
         var anchors: [(x: Float, y: Float, stride: Float)] = []
         if !Tensor.isInShapePass {
             for (i, x) in inputs.enumerated() {
