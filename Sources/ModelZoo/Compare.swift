@@ -167,7 +167,7 @@ public enum WeightSharing {
 
 extension WeightSharing {
     /// The model spec of an ultralytics-family MODEL that has no weights of its own (a catalogue id or a YAML).
-    static func ultralyticsSpec(_ spec: String) throws -> (String, ModelSpec, String?) {
+    public static func ultralyticsSpec(_ spec: String) throws -> (String, ModelSpec, String?) {
         switch try ModelReference.resolve(spec) {
         case .catalogue(let entry) where entry.config.hasSuffix(".yaml") || entry.config.hasSuffix(".yml"):
             return (entry.id, try ModelSpec.load(path: Assets.url(entry.config).path), entry.scale)
