@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Counts the distinct colours of a region of an XWD screenshot (X Window Dump, 24/32-bit TrueColor, as xwd -root
 writes it), and writes the region as a PNG. Standard library only.
-Usage: xwd_colours.py SHOT.xwd X Y WIDTH HEIGHT [OUT.png]"""
+With CELLxCELL (e.g. 6x13, and the text grid's origin at X, Y) it prints instead how many character cells of the
+region hold three colours or more: text and symbol graphics have at most two per cell (a glyph's foreground and
+background), a picture drawn with pixels has more wherever its own cells do not line up with the text grid.
+Usage: xwd_colours.py SHOT.xwd X Y WIDTH HEIGHT [OUT.png] [CELLWxCELLH]"""
 import struct
 import sys
 import zlib
@@ -39,6 +42,15 @@ def main():
         rows.append(bytes(row))
     if len(sys.argv) > 6:
         write_png(sys.argv[6], x1 - x0, y1 - y0, rows)
+    if len(sys.argv) > 7:
+        cw, ch = map(int, sys.argv[7].split("x"))
+        many = 0
+        for cy in range(0, (y1 - y0) // ch):
+            for cx in range(0, (x1 - x0) // cw):
+                seen = {rows[cy * ch + dy][3 * (cx * cw + dx): 3 * (cx * cw + dx) + 3] for dy in range(ch) for dx in range(cw)}
+                many += len(seen) >= 3
+        print(many)
+        return
     print(len(colours))
 
 
