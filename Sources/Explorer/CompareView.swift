@@ -203,7 +203,7 @@ func compareLines(_ state: State, width: Int) -> (header: String, lines: [String
     let modules = c.aligned.map { al in (al.a.map { shortModule(rowsA[$0].module) } ?? "", al.b.map { shortModule(rowsB[$0].module) } ?? "") }
     let withSim = !c.similarity.isEmpty
     // mark, A#, B#, the modules, Δ params, Δ GFLOPs, similarity; params of both when there is room.
-    let fixed = 2 + 4 + 4 + 11 + 8 + (withSim ? 7 : 0)
+    let fixed = 2 + 4 + 4 + 11 + 8 + (withSim ? 8 : 0)
     let longest = modules.reduce(8) { max($0, $1.0.count, $1.1.count) }
     var modW = min(longest, max(6, (width - fixed) / 2 - 1))
     let showParams = width - fixed - 2 * (modW + 1) >= 22
@@ -212,7 +212,7 @@ func compareLines(_ state: State, width: Int) -> (header: String, lines: [String
     var header = "  " + p("A", 3, right: true) + " " + p("B", 3, right: true) + " " + p("module A", modW) + " " + p("module B", modW) + " "
     if showParams { header += p("params A", 10, right: true) + " " + p("params B", 10, right: true) + " " }
     header += p("Δ params", 10, right: true) + " " + p("Δ GFLOP", 7, right: true)
-    if withSim { header += " " + p("cosine", 6, right: true) }
+    if withSim { header += " " + p("cosine", 7, right: true) }
     var lines: [String] = []
     for (k, al) in c.aligned.enumerated() {
         let ra = al.a.map { rowsA[$0] }, rb = al.b.map { rowsB[$0] }
@@ -224,7 +224,7 @@ func compareLines(_ state: State, width: Int) -> (header: String, lines: [String
             line += p(ra.map { groupedDigits($0.params) } ?? "", 10, right: true) + " " + p(rb.map { groupedDigits($0.params) } ?? "", 10, right: true) + " "
         }
         line += p(signedGrouped(dp), 10, right: true) + " " + p(abs(df) < 5e-4 ? "" : String(format: "%+.3f", df), 7, right: true)
-        if withSim { line += " " + p(k < c.similarity.count ? (c.similarity[k].map { String(format: "%.4f", $0) } ?? "—") : "", 6, right: true) }
+        if withSim { line += " " + p(k < c.similarity.count ? (c.similarity[k].map { String(format: "%.4f", $0) } ?? "—") : "", 7, right: true) }
         lines.append(line)
     }
     return (header, lines)

@@ -45,7 +45,7 @@ final class CompareTmuxTests: XCTestCase {
         // The last row: detections of both on one image.
         t.send("G")
         t.wait(for: "detections of A (cyan) and B (magenta)")
-        t.wait("both detection sets") { $0.contains("A blue 0.55") && $0.contains("A: 1 (blue 0.55) · B: 1 (blue 0.55)") }
+        t.wait("both detection sets") { $0.contains("A blue 0.55") && $0.contains("B blue 0.55") && $0.contains("A: 1 (blue 0.55) · B: 1 (blue 0.55)") }
         // K with an empty line: back to the one-model view.
         t.send("K"); t.send("C-u"); t.send("Enter")
         s = t.wait(for: "compare mode off")
