@@ -44,6 +44,9 @@ struct BenchUICommand: ParsableCommand {
     @Option(name: .long, help: "Pixel mode: kitty, iterm2 or sixel (the pictures are encoded as the terminal driver does, through libchafa, and the escape bytes counted); default symbols.")
     var graphics: GraphicsMode = .symbols
 
+    @Option(name: .long, help: ArgumentHelp("Compare mode: a second model run on the same image and size; the keys then step through the aligned tables and draw both maps and their difference.", valueName: "B"))
+    var compare: String?
+
     @Option(name: .long, help: "The cell size in pixels for --graphics, WIDTHxHEIGHT.")
     var cell: String = "10x20"
 
@@ -108,6 +111,12 @@ struct BenchUICommand: ParsableCommand {
         state.modelID = opened.name
         _ = update(&state, .opened(opened))
         _ = update(&state, .finished(result))
+        if let compare {
+            let (openedB, resultB) = try Headless.run(RunRequest(model: compare, image: img, inputSize: imgsz), backend: .standard())
+            state.compare = CompareSession(model: compare)
+            _ = update(&state, .compareOpened(openedB))
+            _ = update(&state, .compareFinished(resultB))
+        }
         var last = view(state)
         terminal?.draw(last)
 
@@ -116,7 +125,7 @@ struct BenchUICommand: ParsableCommand {
                                      ("v (next visual)", .char("v")), ("] (head)", .char("]")), ("} (level)", .char("}")),
                                      ("> (query)", .char(">")), ("m (colormap)", .char("m")), ("o (over image)", .char("o"))]
         var times: [String: [Double]] = [:]
-        let layers = state.layerRows.count
+        let layers = state.compare?.aligned.count ?? state.layerRows.count
         for _ in 0 ..< max(1, layers) {
             for (name, key) in keys {
                 let k0 = DispatchTime.now().uptimeNanoseconds
@@ -156,10 +165,11 @@ struct BenchUICommand: ParsableCommand {
         }
         say("model \(opened.name) at \(imgsz), screen \(width)x\(height), colours \(state.render.colorMode.rawValue)"
               + (pixels.map { ", pixels \($0.proto.rawValue) (cell \($0.cellWidth)x\($0.cellHeight) px)" } ?? ", symbols \(state.render.symbols.rawValue)")
+              + (compare.map { ", compared with \($0) (\(layers) aligned rows)" } ?? "")
               + (tty ? ", drawn on the terminal" : "") + (idle ? ", with the idle draw-ahead between keys" : ""))
         say(String(format: "first screen (catalogue load + view): %.1f ms", firstSeconds * 1000))
         say(String(format: "forward pass with full trace: %.2f s (%d steps, %d probes)", runSeconds, result.trace.steps.count, result.trace.probes.count))
-        say("keypress -> redraw (update + view + \(tty ? "terminal output" : "diff")), ms over \(layers) layers:")
+        say("keypress -> redraw (update + view + \(tty ? "terminal output" : pixels == nil ? "diff" : "diff + image encoding")), ms over \(layers) \(compare == nil ? "layers" : "aligned rows"):")
         say("  key                  median     p95     max")
         for (name, _) in keys {
             let (a, b, c) = stats(times[name] ?? [0])
