@@ -302,8 +302,9 @@ func drawCompareVisual(_ state: State, _ screen: inout Screen, _ r: Rect) {
     }
 }
 
-/// Both sides of an aligned pair: feature maps in a shared range with B − A; sampling points of both on one
-/// image; detections of both; anything else side by side, each as the explorer shows it.
+/// Both sides of an aligned pair: feature maps, and the attention of the query under the cursor, in a shared range
+/// with B − A; sampling points of both on one image; detections of both; anything else side by side, each as the
+/// explorer shows it.
 func drawComparePair(_ a: State, _ b: State, into screen: inout Screen, inner: Rect) {
     switch (currentVisualKind(a), currentVisualKind(b)) {
     case (.featureMap, .featureMap):
@@ -314,6 +315,16 @@ func drawComparePair(_ a: State, _ b: State, into screen: inout Screen, inner: R
             screen.text(inner.x, inner.y, clip("\(error)", inner.width), a.theme.style(.warning), maxWidth: inner.width)
             drawSideBySide(a, b, into: &screen, inner: Rect(x: inner.x, y: inner.y + 1, width: inner.width, height: inner.height - 1))
         }
+    case (.attention(let ta, let qa, let ka), .attention(let tb, let qb, let kb)) where qa == qb && ka == kb:
+        guard let (ma, q, _, _) = attentionRow(a, ta, query: qa, key: ka), let (mb, _, _, _) = attentionRow(a, tb, query: qb, key: kb) else {
+            drawSideBySide(a, b, into: &screen, inner: inner)
+            return
+        }
+        let diff = ScalarMap(width: ma.width, height: ma.height, values: zip(mb.values, ma.values).map { $0 - $1 }, signed: true)
+        let what = "attention of query #\(q)" + (a.head >= 0 ? " head \(a.head)" : " (mean of heads)")
+        let cmp = MapComparison(a: ma, b: mb, difference: diff, shared: Normalization.fit([ma, mb], mode: a.rangeMode),
+                                differenceRange: Normalization.fit([diff], mode: a.rangeMode), titleA: "", titleB: "", what: what)
+        drawMapComparison(a, cmp, nameB: b.opened?.name ?? "", into: &screen, inner: inner)
     case (.sampling(let pa), .sampling(let pb)):
         drawSamplingPair(a, pa, b, pb, into: &screen, inner: inner)
     case (.detections(let da), .detections(let db)):

@@ -717,21 +717,27 @@ func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed
     screen.text(x, rows.info, clip(line, width), state.theme.style(.dim))
 }
 
-func drawAttention(_ state: State, _ t: Tensor, query: GridSize, key: GridSize, into screen: inout Screen, paneRect: Rect, rows: VisualRows) {
-    let inner = paneRect.inset(1)
-    guard t.rank == 3, let (geo, _) = visualGeometry(state, paneRect) else { return }
+/// The attention of the query under the cursor over the key grid (the chosen head, or the mean of the heads), with
+/// the query's flat index and grid position; nil unless t is [heads, Q, K] with K the key grid's size.
+func attentionRow(_ state: State, _ t: Tensor, query: GridSize, key: GridSize) -> (ScalarMap, q: Int, x: Int, y: Int)? {
+    guard t.rank == 3, t.shape[2] == key.count, t.shape[1] > 0 else { return nil }
     let heads = t.shape[0], Q = t.shape[1], K = t.shape[2]
     let qx = max(0, min(query.width - 1, state.cursor.x)), qy = max(0, min(query.height - 1, state.cursor.y))
     let q = min(Q - 1, qy * query.width + qx)
     var values = [Float](repeating: 0, count: K)
-    let hs = state.head >= 0 ? [state.head] : Array(0 ..< heads)
+    let hs = state.head >= 0 && state.head < heads ? [state.head] : Array(0 ..< heads)
     for h in hs {
         let base = (h * Q + q) * K
         for k in 0 ..< K { values[k] += t.data[base + k] }
     }
     if hs.count > 1 { for k in 0 ..< K { values[k] /= Float(hs.count) } }
-    guard K == key.count else { return }
-    let map = ScalarMap(width: key.width, height: key.height, values: values)
+    return (ScalarMap(width: key.width, height: key.height, values: values), q, qx, qy)
+}
+
+func drawAttention(_ state: State, _ t: Tensor, query: GridSize, key: GridSize, into screen: inout Screen, paneRect: Rect, rows: VisualRows) {
+    let inner = paneRect.inset(1)
+    guard let (geo, _) = visualGeometry(state, paneRect), let (map, q, qx, qy) = attentionRow(state, t, query: query, key: key) else { return }
+    let heads = t.shape[0], K = t.shape[2], values = map.values
     drawMap(state, map, geo: geo, into: &screen, barRow: rows.bar, x: inner.x, width: inner.width)
     // The query's own position on the key grid (same spatial extent) as the cursor.
     if let (c, r) = geo.cell(normalizedX: (Float(qx) + 0.5) / Float(query.width), normalizedY: (Float(qy) + 0.5) / Float(query.height)) {

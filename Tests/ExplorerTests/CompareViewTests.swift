@@ -125,6 +125,24 @@ final class CompareViewTests: XCTestCase {
         XCTAssertEqual(cmp.shared, Normalization.fit([cmp.a, cmp.b], mode: s.rangeMode))
     }
 
+    func testAttentionOfTheSameQueryInOneRange() throws {
+        var s = comparing()
+        _ = update(&s, .key(.char("n")))
+        var text = view(s).text
+        for _ in 0 ..< 3 where !text.contains("attention of query") {
+            _ = update(&s, .key(.char("v")))
+            text = view(s).text
+        }
+        XCTAssertTrue(text.contains("B − A · attention of query #0"), text)
+        XCTAssertTrue(text.contains("max |B − A| 0 ") && text.contains("cosine 1.0000"), "the same attention in both:\n\(text)")
+        // Head 1, query at (y 0, x 1): still both, still equal.
+        _ = update(&s, .key(.char("]")))
+        _ = update(&s, .key(.char("]")))
+        s.cursor = (1, 0)
+        text = view(s).text
+        XCTAssertTrue(text.contains("B − A · attention of query #1") && text.contains("max |B − A| 0 "), text)
+    }
+
     func testSamplingPointsAndDetectionsOfBoth() throws {
         var s = comparing()
         _ = update(&s, .key(.char("G")))
