@@ -69,6 +69,16 @@ final class CompareViewTests: XCTestCase {
         return s
     }
 
+    /// Presses v (at most three times) until the view shows `what`; the view's text.
+    func cycleVisual(_ s: inout State, until what: String) -> String {
+        var text = view(s).text
+        for _ in 0 ..< 3 where !text.contains(what) {
+            _ = update(&s, .key(.char("v")))
+            text = view(s).text
+        }
+        return text
+    }
+
     func testKeyRunsBAfterAAndTheTableIsAligned() throws {
         let s = comparing()
         let c = try XCTUnwrap(s.compare)
@@ -128,11 +138,7 @@ final class CompareViewTests: XCTestCase {
     func testAttentionOfTheSameQueryInOneRange() throws {
         var s = comparing()
         _ = update(&s, .key(.char("n")))
-        var text = view(s).text
-        for _ in 0 ..< 3 where !text.contains("attention of query") {
-            _ = update(&s, .key(.char("v")))
-            text = view(s).text
-        }
+        var text = cycleVisual(&s, until: "attention of query")
         XCTAssertTrue(text.contains("B − A · attention of query #0"), text)
         XCTAssertTrue(text.contains("max |B − A| 0 ") && text.contains("cosine 1.0000"), "the same attention in both:\n\(text)")
         // Head 1, query at (y 0, x 1): still both, still equal.
@@ -146,20 +152,13 @@ final class CompareViewTests: XCTestCase {
     func testSamplingPointsAndDetectionsOfBoth() throws {
         var s = comparing()
         _ = update(&s, .key(.char("G")))
-        var text = view(s).text
-        for _ in 0 ..< 3 where !text.contains("sampling points of A") {
-            _ = update(&s, .key(.char("v")))
-            text = view(s).text
-        }
+        var text = cycleVisual(&s, until: "sampling points of A")
         XCTAssertTrue(text.contains("query 0 · sampling points of A (cyan) and B (magenta), white where both"), text)
         // The same model's points: every cell is both models' ('*' without colour), none A's or B's alone.
         XCTAssertTrue(text.contains("*") && text.contains("both"), text)
         let counts = try XCTUnwrap(text.firstMatch(of: /A (\d+) cells · B (\d+) cells · both (\d+)/), text)
         XCTAssertTrue(counts.1 == counts.2 && counts.2 == counts.3 && counts.1 != "0", text)
-        for _ in 0 ..< 3 where !text.contains("detections of A") {
-            _ = update(&s, .key(.char("v")))
-            text = view(s).text
-        }
+        text = cycleVisual(&s, until: "detections of A")
         XCTAssertTrue(text.contains("detections of A (cyan) and B (magenta)"), text)
         XCTAssertTrue(text.contains("A person 0.90") && text.contains("B person 0.80"), text)
         XCTAssertTrue(text.contains("A: 2 (person 0.90, car 0.60) · B: 2 (person 0.80, car 0.60)"), text)
