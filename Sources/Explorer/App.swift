@@ -303,7 +303,8 @@ public enum App {
             terminal.pixels = render.pixels
         }
         var state = State(catalogue: catalogue, render: render)
-        if options.graphics != .symbols { state.notice = "graphics: " + choice.reason }
+        // Said when pictures are drawn with pixels, or when a protocol was asked for and is not used.
+        if choice.proto != nil || (options.graphics != .auto && options.graphics != .symbols) { state.notice = "graphics: " + choice.reason }
         state.size = terminal.size
         state.camInBackground = true
         state.selection = firstEntryRow(state)
