@@ -148,7 +148,14 @@ public final class Runner: @unchecked Sendable {
                                trace: Trace = Trace(keepTensors: true),
                                opened: (OpenedModel) -> Void = { _ in },
                                progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> RunResult {
-        let model = try backend.open(request.model, request.weights)
+        let model: any DetectionModel
+        if let a = request.shareWeightsFrom {
+            // Compare mode's B with A's weights in every aligned row (as `compare --share-weights`).
+            let netA = try backend.open(a, request.shareWeightsFromWeights)
+            model = try WeightSharing.open(request.model, sharingFrom: netA, weightsA: request.shareWeightsFromWeights, aSpec: a).model
+        } else {
+            model = try backend.open(request.model, request.weights)
+        }
         let side = request.inputSize ?? model.defaultInputSize
         func announce(_ size: GridSize) -> [LayerRow] {
             let rows = model.layerTable(inputSize: size)
@@ -175,6 +182,19 @@ public final class Runner: @unchecked Sendable {
         let out = try model.forward(input, trace: trace, postprocess: postprocess)
         let seconds = Date().timeIntervalSince(t0)
         return RunResult(trace: trace.snapshot, detections: out.detections, image: display, seconds: seconds)
+    }
+}
+
+/// A message of the compare runner as B's.
+func compareMessage(_ m: Message) -> Message {
+    switch m {
+    case .opened(let o): return .compareOpened(o)
+    case .progress(let d, let t): return .compareProgress(done: d, total: t)
+    case .finished(let r): return .compareFinished(r)
+    case .failed(let e): return .compareFailed(e)
+    case .weightsCarryModel(let file, let problems):
+        return .compareFailed("\((file as NSString).lastPathComponent) holds its own model: its keys do not fit B (\(problems) problems)")
+    default: return m
     }
 }
 
@@ -223,10 +243,17 @@ public struct LaunchOptions: Sendable {
     /// A model to open and run at start (the command line's MODEL), with its weights, image and size.
     public var open: RunRequest?
     public var confidence: Float?
-    public init(render: RenderOptions, open: RunRequest? = nil, confidence: Float? = nil) {
+    /// Compare mode from the start (`--compare B`): B runs after `open` on its image and size.
+    public var compare: CompareSession?
+    /// `--graphics`: pictures with pixels (kitty, iTerm2, sixel) or symbols; auto asks libchafa's terminal database.
+    public var graphics: GraphicsMode
+    public init(render: RenderOptions, open: RunRequest? = nil, confidence: Float? = nil, compare: CompareSession? = nil,
+                graphics: GraphicsMode = .symbols) {
+        self.graphics = graphics
         self.render = render
         self.open = open
         self.confidence = confidence
+        self.compare = compare
     }
 }
 
@@ -253,22 +280,36 @@ public enum App {
     public static func run(catalogue: Catalogue, backend: Backend, options: LaunchOptions) throws {
         let inbox = Inbox()
         let runner = Runner(backend: backend) { inbox.post($0) }
+        // Compare mode's model B: its own runner, whose messages say they are B's.
+        let compareRunner = Runner(backend: backend) { inbox.post(compareMessage($0)) }
         let terminal = Terminal(colorMode: options.render.colorMode)
         defer {
             terminal.end()
             runner.cancel()
-            if !runner.workers.waitUntilIdle(timeout: 5) {
+            compareRunner.cancel()
+            if !runner.workers.waitUntilIdle(timeout: 5) || !compareRunner.workers.waitUntilIdle(timeout: 5) {
                 fflush(nil)
                 _exit(0)
             }
         }
         var render = options.render
         render.colorMode = terminal.colorMode
+        let env = ProcessInfo.processInfo.environment
+        let choice = Renderer.chooseGraphics(options.graphics, colorMode: render.colorMode, environment: env,
+                                             tmux: env["TMUX"] == nil ? nil : TmuxState.query(environment: env))
+        if let proto = choice.proto {
+            let (cw, ch) = Renderer.cellPixelSize() ?? (10, 20)
+            render.pixels = PixelGraphics(proto: proto, tmuxPassthrough: choice.tmuxPassthrough, cellWidth: cw, cellHeight: ch)
+            terminal.pixels = render.pixels
+        }
         var state = State(catalogue: catalogue, render: render)
+        // Said when pictures are drawn with pixels, or when a protocol was asked for and is not used.
+        if choice.proto != nil || (options.graphics != .auto && options.graphics != .symbols) { state.notice = "graphics: " + choice.reason }
         state.size = terminal.size
         state.camInBackground = true
         state.selection = firstEntryRow(state)
         state.confidence = options.confidence
+        state.compare = options.compare
         if let open = options.open {
             state.weights = open.weights
             state.imagePath = open.image
@@ -294,8 +335,13 @@ public enum App {
             case .none: break
             case .quit: running = false
             case .redraw: terminal.invalidate()
-            case .run(let r): runner.start(r)
-            case .cancel: runner.cancel()
+            case .run(let r):
+                compareRunner.cancel()
+                runner.start(r)
+            case .runCompare(let r): compareRunner.start(r)
+            case .cancel:
+                runner.cancel()
+                compareRunner.cancel()
             case .download(let entry):
                 download?.cancel()
                 download = Pretrained().start(entry, progress: { inbox.post(.downloadProgress($0)) }, completion: { result in
@@ -329,6 +375,14 @@ public enum App {
                 dirty = true
             }
             if running, dirty {
+                // The cell size in pixels may come late (a terminal window mapped after the program started) and
+                // changes with the font: pictures are painted at the size the terminal says now.
+                if var p = state.render.pixels, let (cw, ch) = Renderer.cellPixelSize(), cw != p.cellWidth || ch != p.cellHeight {
+                    p.cellWidth = cw
+                    p.cellHeight = ch
+                    state.render.pixels = p
+                    terminal.pixels = p
+                }
                 terminal.draw(view(state))
                 ahead = likelyNextStates(state).reversed()
                 if let t = pendingCAM(state), !camsInFlight.contains(camKey(t, sign: state.camSign)) {

@@ -126,6 +126,8 @@ public let keyBindings: [KeyBinding] = [
     KeyBinding(c("W"), .everywhere, "W", "pretrained weights of the selected (or open) catalogue entry: download, or open from the cache") { s, _ in
         pretrainedWeights(&s)
     },
+    KeyBinding(c("K"), .everywhere, "K", "compare with a second model B on the same image and size (id, YAML, checkpoint; add --share-weights to give B A's weights; empty: stop comparing)",
+               just { openPrompt(&$0, .compareModel, $0.compare.map { $0.model + ($0.shareWeights ? " --share-weights" : "") } ?? "") }),
     KeyBinding(c("t"), .everywhere, "t", "type the confidence threshold: detections below it are hidden",
                just { openPrompt(&$0, .confidence, String(format: "%g", confidenceThreshold($0))) }),
 
@@ -197,8 +199,8 @@ public let keyBindings: [KeyBinding] = [
                just { $0.focus = $0.focus == .layers ? .visual : .layers }),
     KeyBinding(c("n"), .model, "n", "next layer", just { stepLayer(&$0, 1) }),
     KeyBinding(c("p"), .model, "p", "previous layer", just { stepLayer(&$0, -1) }),
-    KeyBinding([.char("g"), .home], .model, "g Home", "first layer", just { stepLayer(&$0, -$0.layer) }),
-    KeyBinding([.char("G"), .end], .model, "G End", "last layer", just { stepLayer(&$0, $0.layerRows.count) }),
+    KeyBinding([.char("g"), .home], .model, "g Home", "first layer", just { stepLayer(&$0, -1_000_000) }),
+    KeyBinding([.char("G"), .end], .model, "G End", "last layer", just { stepLayer(&$0, 1_000_000) }),
     KeyBinding([.pageDown], .model, "PgDn", "ten layers on", just { stepLayer(&$0, 10) }),
     KeyBinding([.pageUp], .model, "PgUp", "ten layers back", just { stepLayer(&$0, -10) }),
     KeyBinding(c(" "), .model, "Space", "play: step through the layers by itself (Space stops)", just { s in

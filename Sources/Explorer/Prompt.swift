@@ -5,7 +5,7 @@ import ModelZoo
 /// Tab completion of paths), opened empty or with the current value selected (typing replaces it), and
 /// checked before it changes anything.
 public struct Prompt: Sendable, Equatable {
-    public enum Purpose: Sendable, Equatable { case search, number, imagePath, inputSize, weights, modelPath, confidence }
+    public enum Purpose: Sendable, Equatable { case search, number, imagePath, inputSize, weights, modelPath, confidence, compareModel }
     public var purpose: Purpose
     public var text: String
     /// Cursor position in characters, 0 ... text.count.
@@ -33,6 +33,7 @@ public struct Prompt: Sendable, Equatable {
         case .weights: return "weights file (empty: default init): "
         case .modelPath: return "open model (checkpoint, YAML, HF directory): "
         case .confidence: return "confidence threshold (0-1): "
+        case .compareModel: return "compare with model B (id, YAML, checkpoint; --share-weights; empty: stop): "
         }
     }
 
@@ -202,6 +203,11 @@ func checkPrompt(_ p: Prompt, _ state: State) -> Result<Void, PromptProblem> {
         }
     case .confidence:
         guard let v = Float(p.text), v >= 0, v <= 1 else { return fail("the confidence threshold is a number from 0 to 1") }
+    case .compareModel:
+        if p.text.isEmpty { return .success(()) }
+        let (spec, _) = parseCompareText(p.text)
+        do { _ = try ModelReference.resolve((spec as NSString).expandingTildeInPath, catalogue: state.catalogue) } catch { return fail("\(error)") }
+        if state.modelID == nil { return fail("open a model first (Enter on a catalogue entry), then K compares it with B") }
     }
     return .success(())
 }
@@ -238,6 +244,8 @@ func commitPrompt(_ state: inout State, _ p: Prompt) -> Effect {
         state.modelPath = path
         state.weights = nil
         return openModel(&state, path)
+    case .compareModel:
+        return beginCompare(&state, p.text)
     }
     return .none
 }

@@ -44,9 +44,19 @@ public enum SymbolSet: String, CaseIterable, Sendable {
 public struct RenderOptions: Sendable, Hashable {
     public var colorMode: ColorMode
     public var symbols: SymbolSet
-    public init(colorMode: ColorMode = .truecolor, symbols: SymbolSet = .half) {
+    /// Pictures drawn with pixels through a terminal graphics protocol (nil: symbols).
+    public var pixels: PixelGraphics?
+    public init(colorMode: ColorMode = .truecolor, symbols: SymbolSet = .half, pixels: PixelGraphics? = nil) {
         self.colorMode = colorMode
         self.symbols = symbols
+        self.pixels = pixels
+    }
+
+    /// Pixels per cell of the pictures drawn: the terminal's cell in pixel mode (each map cell a block of real
+    /// pixels), else what libchafa's symbols work on.
+    public var pixelsPerCell: (Int, Int) {
+        if let p = pixels { return (p.cellWidth, p.cellHeight) }
+        return symbols.pixelsPerCell
     }
 }
 
@@ -208,8 +218,15 @@ public enum Renderer {
         return out
     }
 
-    /// Draws a picture into `rect` of a screen.
+    /// Draws a picture into `rect` of a screen: in pixel mode (and at least two rows high, so colour bars stay
+    /// symbols) as an image over blank cells, else as libchafa's symbols.
     public static func draw(_ pic: Picture, into screen: inout Screen, at rect: Rect, options: RenderOptions) {
+        if options.pixels != nil, options.colorMode != .none, rect.height >= 2, rect.width >= 2 {
+            screen.fill(rect, .blank)
+            screen.images.removeAll { $0.rect == rect }
+            screen.images.append(ScreenImage(rect: rect, picture: pic, hash: pic.contentHashAndOpacity.0))
+            return
+        }
         let cells = cells(pic, cols: rect.width, rows: rect.height, options: options)
         guard cells.count == rect.width * rect.height else { return }
         for r in 0 ..< rect.height {
@@ -350,5 +367,200 @@ extension Picture {
         var h = h0
         for x in [h1, h2, h3] { h = (h ^ x) &* prime }
         return (h, alpha == mask)
+    }
+}
+
+// MARK: - Pixel graphics
+
+/// `--graphics`: how pictures reach the terminal.
+public enum GraphicsMode: String, CaseIterable, Sendable {
+    /// A pixel protocol when libchafa's terminal database says the terminal has one (through tmux's passthrough
+    /// when tmux allows it), else symbols.
+    case auto
+    case kitty, iterm2, sixel, symbols
+}
+
+/// A terminal graphics protocol.
+public enum PixelProtocol: String, Sendable, Hashable, CaseIterable {
+    case kitty, iterm2, sixel
+}
+
+/// Pixel mode as drawn: the protocol, whether its sequences go through tmux's passthrough, and the size of a cell in
+/// pixels (from the terminal, TIOCGWINSZ; the picture is sized to the cells it covers).
+public struct PixelGraphics: Sendable, Hashable {
+    public var proto: PixelProtocol
+    public var tmuxPassthrough: Bool
+    public var cellWidth: Int
+    public var cellHeight: Int
+    public init(proto: PixelProtocol, tmuxPassthrough: Bool = false, cellWidth: Int = 10, cellHeight: Int = 20) {
+        self.proto = proto
+        self.tmuxPassthrough = tmuxPassthrough
+        self.cellWidth = max(1, cellWidth)
+        self.cellHeight = max(1, cellHeight)
+    }
+}
+
+/// What tmux says about itself when the explorer runs inside it.
+public struct TmuxState: Sendable, Equatable {
+    /// `allow-passthrough` is on (or all).
+    public var passthrough: Bool
+    /// The outer terminal's TERM (`#{client_termname}`).
+    public var clientTerm: String?
+    public init(passthrough: Bool, clientTerm: String?) {
+        self.passthrough = passthrough
+        self.clientTerm = clientTerm
+    }
+
+    /// Asks the tmux server (only when TMUX is set): `show -gv allow-passthrough` and `display -p '#{client_termname}'`.
+    public static func query(environment env: [String: String] = ProcessInfo.processInfo.environment) -> TmuxState? {
+        guard let t = env["TMUX"], !t.isEmpty else { return nil }
+        func run(_ args: [String]) -> String? {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["tmux"] + args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return nil }
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { return nil }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let pass = run(["show", "-gv", "allow-passthrough"]) ?? "off"
+        return TmuxState(passthrough: pass == "on" || pass == "all", clientTerm: run(["display", "-p", "#{client_termname}"]))
+    }
+}
+
+/// The graphics decision and why, for the status bar and `--graphics` diagnostics.
+public struct GraphicsChoice: Sendable, Equatable {
+    public var proto: PixelProtocol?
+    public var tmuxPassthrough: Bool
+    public var reason: String
+}
+
+public extension Renderer {
+    /// The protocols libchafa's terminal database finds for an environment, best first (kitty, iTerm2, sixel).
+    static func detectedProtocols(environment env: [String: String]) -> [PixelProtocol] {
+        var strings = env.map { strdup("\($0.key)=\($0.value)") }
+        strings.append(nil)
+        defer { for p in strings { free(p) } }
+        guard let db = chafa_term_db_get_default() else { return [] }
+        let info = strings.withUnsafeMutableBufferPointer { chafa_term_db_detect(db, $0.baseAddress) }
+        guard let info else { return [] }
+        defer { chafa_term_info_unref(info) }
+        var out: [PixelProtocol] = []
+        if chafa_term_info_have_seq(info, CHAFA_TERM_SEQ_BEGIN_KITTY_IMMEDIATE_IMAGE_V1) != 0 { out.append(.kitty) }
+        if chafa_term_info_have_seq(info, CHAFA_TERM_SEQ_BEGIN_ITERM2_IMAGE) != 0 { out.append(.iterm2) }
+        if chafa_term_info_have_seq(info, CHAFA_TERM_SEQ_BEGIN_SIXELS) != 0 { out.append(.sixel) }
+        return out
+    }
+
+    /// The fallback chain: symbols when asked for, without colour, or inside tmux without passthrough; a protocol
+    /// named with --graphics as asked (through tmux's passthrough inside tmux); auto: the best protocol libchafa's
+    /// database finds for the terminal (inside tmux: for tmux's client terminal, when passthrough is on), else symbols.
+    static func chooseGraphics(_ mode: GraphicsMode, colorMode: ColorMode, environment env: [String: String], tmux: TmuxState?) -> GraphicsChoice {
+        if mode == .symbols { return GraphicsChoice(proto: nil, tmuxPassthrough: false, reason: "symbols (--graphics symbols)") }
+        if colorMode == .none { return GraphicsChoice(proto: nil, tmuxPassthrough: false, reason: "symbols (no colour)") }
+        let inTmux = !(env["TMUX"] ?? "").isEmpty
+        if inTmux, !(tmux?.passthrough ?? false) {
+            return GraphicsChoice(proto: nil, tmuxPassthrough: false, reason: "symbols (inside tmux without allow-passthrough: tmux set -g allow-passthrough on)")
+        }
+        if let named = PixelProtocol(rawValue: mode.rawValue) {
+            return GraphicsChoice(proto: named, tmuxPassthrough: inTmux, reason: "\(named.rawValue) (--graphics)" + (inTmux ? " through tmux passthrough" : ""))
+        }
+        var outer = env
+        if inTmux {
+            outer["TMUX"] = nil
+            if outer["TERM_PROGRAM"] == "tmux" { outer["TERM_PROGRAM"] = nil }
+            if let client = tmux?.clientTerm, !client.isEmpty { outer["TERM"] = client }
+        }
+        guard let best = detectedProtocols(environment: outer).first else {
+            return GraphicsChoice(proto: nil, tmuxPassthrough: false, reason: "symbols (no graphics protocol known for TERM=\(outer["TERM"] ?? ""))")
+        }
+        return GraphicsChoice(proto: best, tmuxPassthrough: inTmux, reason: "\(best.rawValue) (detected)" + (inTmux ? " through tmux passthrough" : ""))
+    }
+
+    /// The terminal's cell size in pixels (TIOCGWINSZ), nil when it does not say.
+    static func cellPixelSize(fd: Int32 = STDOUT_FILENO) -> (Int, Int)? {
+        var ws = winsize()
+        guard ioctl(fd, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0, ws.ws_row > 0, ws.ws_xpixel > 0, ws.ws_ypixel > 0 else { return nil }
+        return (Int(ws.ws_xpixel) / Int(ws.ws_col), Int(ws.ws_ypixel) / Int(ws.ws_row))
+    }
+
+    /// The escape sequence that draws `pic` over `cols` x `rows` cells with a pixel protocol, as libchafa prints it
+    /// (kitty: RGBA in base64 chunks, placed under the text (z=-1) so overlay cells stay on top, the cursor left
+    /// where it was; iTerm2: an inline TIFF; sixel: a palette image), wrapped for tmux's passthrough (ESC P tmux;
+    /// ... ESC \\ with every ESC doubled) when asked.
+    static func pixelEscape(_ pic: Picture, cols: Int, rows: Int, graphics: PixelGraphics) -> [UInt8] {
+        guard cols > 0, rows > 0, pic.width > 0, pic.height > 0, let config = chafa_canvas_config_new() else { return [] }
+        defer { chafa_canvas_config_unref(config) }
+        chafa_canvas_config_set_geometry(config, gint(cols), gint(rows))
+        chafa_canvas_config_set_cell_geometry(config, gint(graphics.cellWidth), gint(graphics.cellHeight))
+        chafa_canvas_config_set_canvas_mode(config, CHAFA_CANVAS_MODE_TRUECOLOR)
+        let mode: ChafaPixelMode
+        switch graphics.proto {
+        case .kitty: mode = CHAFA_PIXEL_MODE_KITTY
+        case .iterm2: mode = CHAFA_PIXEL_MODE_ITERM2
+        case .sixel: mode = CHAFA_PIXEL_MODE_SIXELS
+        }
+        chafa_canvas_config_set_pixel_mode(config, mode)
+        guard let canvas = chafa_canvas_new(config), let info = termInfo(graphics.proto) else { return [] }
+        defer { chafa_canvas_unref(canvas); chafa_term_info_unref(info) }
+        pic.rgba.withUnsafeBufferPointer { p in
+            chafa_canvas_draw_all_pixels(canvas, CHAFA_PIXEL_RGBA8_UNASSOCIATED, p.baseAddress, gint(pic.width), gint(pic.height), gint(pic.width * 4))
+        }
+        guard let gs = chafa_canvas_print(canvas, info) else { return [] }
+        defer { g_string_free(gs, 1) }
+        let bytes = Array(UnsafeRawBufferPointer(start: gs.pointee.str, count: Int(gs.pointee.len)))
+        return graphics.tmuxPassthrough ? tmuxWrap(bytes) : bytes
+    }
+
+    /// libchafa's sequences for a protocol: its database's entry for a terminal that has it, kitty's image
+    /// placed under the text and without moving the cursor.
+    private static func termInfo(_ proto: PixelProtocol) -> OpaquePointer? {
+        let env: [String]
+        switch proto {
+        case .kitty: env = ["TERM=xterm-kitty"]
+        case .iterm2: env = ["TERM=xterm-256color", "TERM_PROGRAM=iTerm.app"]
+        case .sixel: env = ["TERM=mlterm"]
+        }
+        var strings = env.map { strdup($0) }
+        strings.append(nil)
+        defer { for p in strings { free(p) } }
+        guard let db = chafa_term_db_get_default(),
+              let info = strings.withUnsafeMutableBufferPointer({ chafa_term_db_detect(db, $0.baseAddress) }) else { return nil }
+        if proto == .kitty {
+            _ = chafa_term_info_set_seq(info, CHAFA_TERM_SEQ_BEGIN_KITTY_IMMEDIATE_IMAGE_V1, "\u{1b}_Ga=T,f=%1,s=%2,v=%3,c=%4,r=%5,z=-1,C=1,m=1\u{1b}\\", nil)
+        }
+        return info
+    }
+
+    /// What a terminal needs once before pixel mode draws: for sixels, sixel scrolling on (DECSDM reset, as
+    /// libchafa's database has it), so that an image is drawn at the cursor and not at the screen's top left.
+    static func pixelSetup(_ graphics: PixelGraphics) -> [UInt8] {
+        guard graphics.proto == .sixel, let info = termInfo(.sixel) else { return [] }
+        defer { chafa_term_info_unref(info) }
+        guard let seq = chafa_term_info_get_seq(info, CHAFA_TERM_SEQ_ENABLE_SIXEL_SCROLLING) else { return [] }
+        let bytes = Array(String(cString: seq).utf8)
+        return graphics.tmuxPassthrough ? tmuxWrap(bytes) : bytes
+    }
+
+    /// tmux's passthrough: ESC P tmux; then the sequence with every ESC doubled, then ESC \\.
+    static func tmuxWrap(_ bytes: [UInt8]) -> [UInt8] {
+        var out = Array("\u{1b}Ptmux;".utf8)
+        out.reserveCapacity(bytes.count + bytes.count / 16 + 16)
+        for b in bytes {
+            if b == 0x1b { out.append(0x1b) }
+            out.append(b)
+        }
+        out += [0x1b, 0x5c]
+        return out
+    }
+
+    /// Deletes every kitty image placement on screen (before placing a frame's images again, and on leaving).
+    static func kittyDeleteAll(passthrough: Bool) -> [UInt8] {
+        let seq = Array("\u{1b}_Ga=d,d=a\u{1b}\\".utf8)
+        return passthrough ? tmuxWrap(seq) : seq
     }
 }

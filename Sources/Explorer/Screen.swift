@@ -114,6 +114,9 @@ public struct Screen: Equatable, Sendable {
     public private(set) var width: Int
     public private(set) var height: Int
     public var cells: [Cell]
+    /// Pictures the terminal draws with pixels (kitty, iTerm2, sixel), each over a rectangle of cells; the blank
+    /// cells there are the picture's, other cells (overlays: crosses, points, boxes, labels) are drawn on top.
+    public var images: [ScreenImage] = []
 
     public init(width: Int, height: Int) {
         self.width = max(0, width)
@@ -212,6 +215,22 @@ public struct Screen: Equatable, Sendable {
         for i in cells.indices where cells[i] != old.cells[i] { out.append(i) }
         return out
     }
+}
+
+/// A picture laid over a rectangle of cells in pixel mode.
+public struct ScreenImage: Equatable, Sendable {
+    public var rect: Rect
+    public var picture: Picture
+    /// The picture's content hash (frames compare images by it, not pixel by pixel).
+    public var hash: UInt64
+
+    public init(rect: Rect, picture: Picture, hash: UInt64) {
+        self.rect = rect
+        self.picture = picture
+        self.hash = hash
+    }
+
+    public static func == (a: ScreenImage, b: ScreenImage) -> Bool { a.rect == b.rect && a.hash == b.hash }
 }
 
 /// Pads or cuts a string to exactly `n` columns (left-aligned), or right-aligns it.

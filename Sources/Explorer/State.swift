@@ -78,6 +78,11 @@ public enum Message: Sendable {
     case camReady([Int])
     /// Params and FLOPs of a catalogue entry, from its model's layer table (computed in the background).
     case described(id: String, figures: ModelFigures)
+    /// Compare mode: model B opened, ran, or failed (the same steps as A's, from the second runner).
+    case compareOpened(OpenedModel)
+    case compareProgress(done: Int, total: Int)
+    case compareFinished(RunResult)
+    case compareFailed(String)
 }
 
 /// A model's size from its layer table.
@@ -104,6 +109,9 @@ public struct RunRequest: Equatable, Sendable {
     public var inputSize: Int?
     /// The confidence threshold shown (nil: the family's default).
     public var confidence: Float?
+    /// Compare mode's B with `--share-weights`: the model A (and its weights) whose tensors B takes in every aligned row.
+    public var shareWeightsFrom: String?
+    public var shareWeightsFromWeights: String?
     public init(model: String, weights: String? = nil, image: String? = nil, inputSize: Int? = nil, confidence: Float? = nil) {
         self.model = model
         self.weights = weights
@@ -119,6 +127,8 @@ public enum Effect: Equatable, Sendable {
     /// Forget the drawn screen and draw everything again.
     case redraw
     case run(RunRequest)
+    /// Run model B of compare mode (on A's image and input size).
+    case runCompare(RunRequest)
     case cancel
     /// Fetch a catalogue entry's pretrained weights into the cache (progress comes back as messages).
     case download(CatalogueEntry)
@@ -203,6 +213,8 @@ public struct State: Sendable {
     public var result: RunResult?
     /// Per layer row, the indices of its trace step and probes (filled when a run finishes).
     public var index: TraceIndex?
+    /// Compare mode (`--compare B`, or K): model B, its run, and the two layer tables aligned.
+    public var compare: CompareSession?
 
     // Model view
     public var layer = 0
@@ -372,7 +384,7 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
         state.notice = String(format: "forward pass: %.2f s, %d detection%@ at conf %g", r.seconds, shown, shown == 1 ? "" : "s", confidenceThreshold(state))
         if runsUntrained(state) { state.notice! += " · untrained weights: detections are meaningless" }
         clampVisual(&state)
-        return .none
+        return startCompareRun(&state)
     case .failed(let msg):
         state.phase = .failed(msg)
         state.notice = msg
@@ -402,6 +414,8 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
         return .none
     case .camReady:
         return .none
+    case .compareOpened, .compareProgress, .compareFinished, .compareFailed:
+        return updateCompare(&state, message)
     case .tick:
         guard state.playing, state.mode == .model else { return .none }
         if state.layer + 1 < state.layerRows.count {
@@ -456,6 +470,8 @@ func openModel(_ state: inout State, _ id: String) -> Effect {
     state.index = nil
     state.playing = false
     state.phase = .opening
+    // B runs again after A (on A's image and input size).
+    state.compare?.reset()
     return .run(state.runRequest(for: id))
 }
 
@@ -472,6 +488,7 @@ func resetVisual(_ state: inout State) {
 }
 
 func stepLayer(_ state: inout State, _ delta: Int) {
+    if compareShown(state) { stepAligned(&state, delta); return }
     let n = state.layerRows.count
     guard n > 0 else { return }
     let old = state.layer
@@ -494,6 +511,7 @@ func selectedChildPath(_ state: State) -> String? {
 
 /// Moves the selection through the layer table's visible lines: layers and the sub-module rows of expanded ones.
 func stepRow(_ state: inout State, _ delta: Int) {
+    if compareShown(state) { stepAligned(&state, delta); return }
     let lines = layerLines(state)
     guard !lines.isEmpty else { return }
     let here = lines.firstIndex { $0.row == state.layer && $0.child == state.child } ?? 0
@@ -577,7 +595,12 @@ func click(_ state: inout State, x: Int, y: Int) -> Effect {
             state.focus = .details
         }
     case .model:
-        if layout.left.contains(x: x, y: y) {
+        if layout.left.contains(x: x, y: y), let c = state.compare, compareShown(state) {
+            state.focus = .layers
+            let body = layout.left.height - 4
+            let line = y - layout.left.y - 2 + scrollOffset(selection: c.row, count: c.aligned.count, height: body)
+            if line >= 0, line < c.aligned.count { stepAligned(&state, line - c.row) }
+        } else if layout.left.contains(x: x, y: y) {
             state.focus = .layers
             let lines = layerLines(state)
             let line = y - layout.left.y - 2 + state.layerScroll

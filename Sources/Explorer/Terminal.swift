@@ -36,6 +36,17 @@ public final class Terminal {
     private var needsClear = true
     /// The direct-colour terminfo entry the terminal was opened as, if any (nil: TERM itself).
     public private(set) var terminfoName: String?
+    /// Pixel mode: pictures of the screen (`Screen.images`) drawn with this protocol (nil: symbols only).
+    public var pixels: PixelGraphics? {
+        didSet {
+            if let p = pixels, p.proto != oldValue?.proto { flush(Renderer.pixelSetup(p)) }
+            if pixels != oldValue { invalidate() }
+        }
+    }
+    /// The images on the terminal now.
+    private var shownImages: [ScreenImage] = []
+    /// Encoded images by picture hash and size (an overlay that moves redraws the same picture).
+    private let encoded = LRUCache<[Int], [UInt8]>(capacity: 8)
 
     /// Direct-colour terminfo entries to try, best first, when the environment asks for 24-bit colour
     /// (COLORTERM=truecolor or 24bit) but TERM names an indexed-colour entry: `<base>-direct` for TERM minus a
@@ -115,6 +126,7 @@ public final class Terminal {
     /// Restores the terminal (idempotent).
     public func end() {
         guard active else { return }
+        if let p = pixels, p.proto == .kitty { flush(Renderer.kittyDeleteAll(passthrough: p.tmuxPassthrough)) }
         active = false
         endwin()
         terminal_guard_remove()
@@ -206,15 +218,29 @@ public final class Terminal {
             pen = nil
             append(&out, caps.sgr0)
             append(&out, caps.clear)
+            if let p = pixels, p.proto == .kitty { append(&out, Renderer.kittyDeleteAll(passthrough: p.tmuxPassthrough)) }
+            shownImages = []
             needsClear = false
         }
-        let changed = screen.changedIndices(from: last)
+        var changed = screen.changedIndices(from: last)
         let w = screen.width, h = screen.height
+        // Pixel mode: the images and the text cells over and around them (symbol mode skips this).
+        let images = pixels == nil ? [] : screen.images
+        var owner: [Int] = [], redraw: [Int] = []
+        if let p = pixels {
+            let plan = PixelFrame(screen: screen, changed: changed, shown: shownImages, images: images, kitty: p.proto == .kitty)
+            if plan.deleteAll { append(&out, Renderer.kittyDeleteAll(passthrough: p.tmuxPassthrough)) }
+            changed = plan.cells
+            owner = plan.owner
+            redraw = plan.redraw
+        }
         // The bottom-right cell scrolls a terminal that wraps at once (am without xenl): leave it.
         let skipLast = caps.autoMargins && !caps.lateWrap
         var cursor = -1  // index the cursor is known to be at, -1: unknown
         for i in changed {
             if skipLast, i == w * h - 1 { continue }
+            // Cells over an image are drawn after it (below).
+            if !owner.isEmpty, owner[i] >= 0 { continue }
             if i != cursor {
                 let key = (i / w) << 16 | (i % w)
                 if let m = moves[key] {
@@ -232,7 +258,31 @@ public final class Terminal {
             // After the last column the cursor waits to wrap: its place is not the next cell's.
             cursor = (i % w == w - 1) ? -1 : i + 1
         }
-        if !changed.isEmpty { flush(out) }
+        if let p = pixels {
+            for k in redraw {
+                let img = images[k]
+                append(&out, caps.move(row: img.rect.y, column: img.rect.x))
+                let key = [Int(truncatingIfNeeded: img.hash), img.picture.width, img.picture.height, img.rect.width, img.rect.height]
+                if let bytes = encoded.get(key) {
+                    append(&out, bytes)
+                } else {
+                    let bytes = Renderer.pixelEscape(img.picture, cols: img.rect.width, rows: img.rect.height, graphics: p)
+                    encoded.put(key, bytes)
+                    append(&out, bytes)
+                }
+                pen = nil
+                // The overlay cells on top of the image (crosses, points, boxes, labels).
+                for y in max(0, img.rect.y) ..< min(h, img.rect.maxY) {
+                    for x in max(0, img.rect.x) ..< min(w, img.rect.maxX) where screen.cells[y * w + x] != .blank && owner[y * w + x] == k {
+                        append(&out, caps.move(row: y, column: x))
+                        setPen(&out, screen.cells[y * w + x])
+                        appendUTF8(&out, screen.cells[y * w + x].symbol.value)
+                    }
+                }
+            }
+            shownImages = images
+        }
+        if !out.isEmpty { flush(out) }
         last = screen
     }
 
@@ -332,6 +382,42 @@ public final class Terminal {
             case .none: return -1
             }
         }
+    }
+}
+
+/// What a frame in pixel mode draws: the text cells (changed ones not over an image, and those an image that went
+/// away leaves uncovered), the images drawn again (new or moved, or a cell over them changed: the image is drawn,
+/// then every overlay cell on it), and for kitty, whose images live apart from the text, whether every placement is
+/// taken away first (then every image of the frame is placed again). Nothing stale is left: a text cell never
+/// covers an image's blank cells, and an image is never drawn without its overlays after it.
+public struct PixelFrame: Equatable {
+    /// Cell indices to write as text, ascending.
+    public var cells: [Int]
+    /// Indices into the frame's images to draw, ascending.
+    public var redraw: [Int]
+    public var deleteAll: Bool
+    /// Per cell, the image over it (-1: none).
+    public var owner: [Int]
+
+    public init(screen: Screen, changed: [Int], shown: [ScreenImage], images: [ScreenImage], kitty: Bool) {
+        let w = screen.width, h = screen.height
+        owner = [Int](repeating: -1, count: w * h)
+        for (k, img) in images.enumerated() {
+            for y in max(0, img.rect.y) ..< min(h, img.rect.maxY) { for x in max(0, img.rect.x) ..< min(w, img.rect.maxX) { owner[y * w + x] = k } }
+        }
+        var again = Set(images.indices.filter { !shown.contains(images[$0]) })
+        for i in changed where owner[i] >= 0 { again.insert(owner[i]) }
+        var uncovered = Set<Int>()
+        for old in shown where !images.contains(old) {
+            for y in max(0, old.rect.y) ..< min(h, old.rect.maxY) {
+                for x in max(0, old.rect.x) ..< min(w, old.rect.maxX) where owner[y * w + x] < 0 { uncovered.insert(y * w + x) }
+            }
+        }
+        deleteAll = kitty && (!again.isEmpty || !uncovered.isEmpty || shown.count != images.count)
+        if deleteAll { again = Set(images.indices) }
+        redraw = again.sorted()
+        let owner = owner
+        cells = Array(Set(changed).union(uncovered)).filter { owner[$0] < 0 }.sorted()
     }
 }
 

@@ -56,6 +56,9 @@ public func view(_ state: State) -> Screen {
     case .browse:
         drawCatalogue(state, &screen, layout.left)
         drawDetails(state, &screen, layout.right)
+    case .model where compareShown(state):
+        drawCompareTable(state, &screen, layout.left)
+        drawCompareVisual(state, &screen, layout.right)
     case .model:
         drawLayers(state, &screen, layout.left)
         drawVisualPane(state, &screen, layout.right)
@@ -71,7 +74,9 @@ func drawTitle(_ state: State, _ screen: inout Screen, _ r: Rect) {
     var title = " detr-tui"
     switch state.mode {
     case .browse: title += " · catalogue"
-    case .model: title += " · \(state.opened?.name ?? state.modelID ?? "")"
+    case .model:
+        title += " · \(state.opened?.name ?? state.modelID ?? "")"
+        if let c = state.compare { title += " vs \(c.opened?.name ?? (c.model as NSString).lastPathComponent)" + (c.shareWeights ? " (shared weights)" : "") }
     }
     screen.text(0, r.y, title, theme.style(.statusKey))
     let inputs = "image \(state.imageLabel) · size \(sizeLabel(state)) · weights \(weightsLabel(state))"
@@ -462,6 +467,13 @@ func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
             if runsUntrained(state), state.result != nil { parts.append("untrained weights: detections are meaningless") }
         default: break
         }
+        if let c = state.compare {
+            switch c.phase {
+            case .opening, .running: parts.append("B running")
+            case .failed: parts.append("B failed")
+            default: if compareShown(state) { parts.append("compare row \(c.row + 1)/\(c.aligned.count)") }
+            }
+        }
         parts.append(state.colormap.rawValue)
         if overlayShown(state) { parts.append("over image") }
         if let note = colorModeNote(state) { parts.append(note) }
@@ -488,6 +500,8 @@ func drawHelp(_ state: State, _ screen: inout Screen) {
     let helpText = helpText
     let w = min(screen.width - 2, 100), h = min(screen.height - 2, helpText.count + 2)
     let r = Rect(x: (screen.width - w) / 2, y: (screen.height - h) / 2, width: w, height: h)
+    // Pixel-mode pictures would show through the help's blank cells: the help hides them.
+    screen.images.removeAll()
     screen.fill(r, Cell(" "))
     screen.frame(r, title: "Help", style: theme.style(.borderFocus), titleStyle: theme.style(.title))
     let inner = r.inset(1)

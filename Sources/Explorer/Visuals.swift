@@ -490,7 +490,7 @@ func drawMap(_ state: State, _ map: ScalarMap, geo: MapGeometry, into screen: in
         let cells = Ramp8(cmap).cells(map, norm: norm, cols: geo.rect.width, rows: geo.rect.height)
         put(cells, in: geo.rect, into: &screen)
     } else {
-        let (sx, sy) = state.render.symbols.pixelsPerCell
+        let (sx, sy) = state.render.pixelsPerCell
         let pw = geo.rect.width * sx, ph = geo.rect.height * sy
         var pic = Painter.paint(map, colormap: cmap, norm: norm, width: pw, height: ph)
         if let img = overImage { pic = Painter.blend(Painter.greyImage(img, width: pw, height: ph), pic, alpha: 0.6) }
@@ -675,7 +675,7 @@ func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed
     let ramp = usesRamp8(state, overImage: false)
     // All tiles painted into one picture of the area and turned into cells in one libchafa call (one call
     // per tile costs a thread hand-off each); only the tiles' own cells are copied to the screen.
-    let (sx, sy) = state.render.symbols.pixelsPerCell
+    let (sx, sy) = state.render.pixelsPerCell
     var pic = Picture(width: ramp ? 0 : area.width * sx, height: ramp ? 0 : area.height * sy)
     var tiles: [(Int, Rect, Rect, Normalization)] = []
     for (k, (c, m)) in maps.enumerated() {
@@ -717,21 +717,27 @@ func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed
     screen.text(x, rows.info, clip(line, width), state.theme.style(.dim))
 }
 
-func drawAttention(_ state: State, _ t: Tensor, query: GridSize, key: GridSize, into screen: inout Screen, paneRect: Rect, rows: VisualRows) {
-    let inner = paneRect.inset(1)
-    guard t.rank == 3, let (geo, _) = visualGeometry(state, paneRect) else { return }
+/// The attention of the query under the cursor over the key grid (the chosen head, or the mean of the heads), with
+/// the query's flat index and grid position; nil unless t is [heads, Q, K] with K the key grid's size.
+func attentionRow(_ state: State, _ t: Tensor, query: GridSize, key: GridSize) -> (ScalarMap, q: Int, x: Int, y: Int)? {
+    guard t.rank == 3, t.shape[2] == key.count, t.shape[1] > 0 else { return nil }
     let heads = t.shape[0], Q = t.shape[1], K = t.shape[2]
     let qx = max(0, min(query.width - 1, state.cursor.x)), qy = max(0, min(query.height - 1, state.cursor.y))
     let q = min(Q - 1, qy * query.width + qx)
     var values = [Float](repeating: 0, count: K)
-    let hs = state.head >= 0 ? [state.head] : Array(0 ..< heads)
+    let hs = state.head >= 0 && state.head < heads ? [state.head] : Array(0 ..< heads)
     for h in hs {
         let base = (h * Q + q) * K
         for k in 0 ..< K { values[k] += t.data[base + k] }
     }
     if hs.count > 1 { for k in 0 ..< K { values[k] /= Float(hs.count) } }
-    guard K == key.count else { return }
-    let map = ScalarMap(width: key.width, height: key.height, values: values)
+    return (ScalarMap(width: key.width, height: key.height, values: values), q, qx, qy)
+}
+
+func drawAttention(_ state: State, _ t: Tensor, query: GridSize, key: GridSize, into screen: inout Screen, paneRect: Rect, rows: VisualRows) {
+    let inner = paneRect.inset(1)
+    guard let (geo, _) = visualGeometry(state, paneRect), let (map, q, qx, qy) = attentionRow(state, t, query: query, key: key) else { return }
+    let heads = t.shape[0], K = t.shape[2], values = map.values
     drawMap(state, map, geo: geo, into: &screen, barRow: rows.bar, x: inner.x, width: inner.width)
     // The query's own position on the key grid (same spatial extent) as the cursor.
     if let (c, r) = geo.cell(normalizedX: (Float(qx) + 0.5) / Float(query.width), normalizedY: (Float(qy) + 0.5) / Float(query.height)) {
@@ -787,7 +793,7 @@ func drawBars(_ state: State, _ t: Tensor, into screen: inout Screen, area: Rect
 func drawSampling(_ state: State, _ s: SamplingPoints, into screen: inout Screen, paneRect: Rect, rows: VisualRows) {
     let inner = paneRect.inset(1)
     guard let (geo, input) = visualGeometry(state, paneRect) else { return }
-    let (sx, sy) = state.render.symbols.pixelsPerCell
+    let (sx, sy) = state.render.pixelsPerCell
     let q = max(0, min(s.queries - 1, state.query))
     let heads = state.head >= 0 ? [state.head] : Array(0 ..< s.heads)
     let levels = state.level >= 0 ? [state.level] : Array(0 ..< s.levels)
@@ -913,8 +919,10 @@ func classColor(_ i: Int) -> CellColor {
     return CellColor(hex: palette[((i % palette.count) + palette.count) % palette.count])
 }
 
-/// A box in input pixels drawn with box-drawing characters, with an optional label on its top edge.
-func drawBox(_ state: State, _ screen: inout Screen, geo: MapGeometry, x1: Float, y1: Float, x2: Float, y2: Float, label: String?, color: CellColor, dim: Bool = false) {
+/// A box in input pixels drawn with box-drawing characters, with an optional label on its top edge (or bottom edge);
+/// without `edges` only the label (to lay labels over boxes drawn before).
+func drawBox(_ state: State, _ screen: inout Screen, geo: MapGeometry, x1: Float, y1: Float, x2: Float, y2: Float, label: String?, color: CellColor,
+             dim: Bool = false, labelBelow: Bool = false, edges: Bool = true) {
     guard let input = geo.inputSize else { return }
     func clampX(_ v: Float) -> Float { max(0, min(Float(input.width) - 0.001, v)) }
     func clampY(_ v: Float) -> Float { max(0, min(Float(input.height) - 0.001, v)) }
@@ -931,24 +939,27 @@ func drawBox(_ state: State, _ screen: inout Screen, geo: MapGeometry, x1: Float
         cell.attrs = attrs
         screen[c, r] = cell
     }
-    if c2 > c1 {
-        for c in c1 + 1 ..< c2 { put(c, r1, dim ? "┄" : "─"); put(c, r2, dim ? "┄" : "─") }
+    if edges {
+        if c2 > c1 {
+            for c in c1 + 1 ..< c2 { put(c, r1, dim ? "┄" : "─"); put(c, r2, dim ? "┄" : "─") }
+        }
+        if r2 > r1 {
+            for r in r1 + 1 ..< r2 { put(c1, r, dim ? "┆" : "│"); put(c2, r, dim ? "┆" : "│") }
+        }
+        put(c1, r1, "┌"); put(c2, r1, "┐"); put(c1, r2, "└"); put(c2, r2, "┘")
     }
-    if r2 > r1 {
-        for r in r1 + 1 ..< r2 { put(c1, r, dim ? "┆" : "│"); put(c2, r, dim ? "┆" : "│") }
-    }
-    put(c1, r1, "┌"); put(c2, r1, "┐"); put(c1, r2, "└"); put(c2, r2, "┘")
     if let label {
         let room = max(0, min(c2 - c1 - 1, screen.width - c1 - 1))
         var col = c1 + 1
         for s in clip(label, max(room, 0)).unicodeScalars {
             guard col < screen.width else { break }
-            var cell = screen[col, r1]
+            let r = labelBelow ? r2 : r1
+            var cell = screen[col, r]
             cell.symbol = s
             cell.fg = state.theme.monochrome ? .none : .rgb(0, 0, 0)
             cell.bg = state.theme.monochrome ? .none : color
             cell.attrs = state.theme.monochrome ? [.reverse] : []
-            screen[col, r1] = cell
+            screen[col, r] = cell
             col += 1
         }
     }
@@ -957,7 +968,7 @@ func drawBox(_ state: State, _ screen: inout Screen, geo: MapGeometry, x1: Float
 func drawDetections(_ state: State, _ dets: [Detection], into screen: inout Screen, paneRect: Rect, rows: VisualRows) {
     let inner = paneRect.inset(1)
     guard let (geo, _) = visualGeometry(state, paneRect) else { return }
-    let (sx, sy) = state.render.symbols.pixelsPerCell
+    let (sx, sy) = state.render.pixelsPerCell
     if let img = state.result?.image {
         Renderer.draw(Painter.image(img, width: geo.rect.width * sx, height: geo.rect.height * sy), into: &screen, at: geo.rect, options: state.render)
     }

@@ -133,7 +133,7 @@ public enum WeightSharing {
     /// B (an ultralytics-family model without weights of its own: a catalogue id or a YAML) built with, in every row
     /// aligned with a row of A of the same module type, A's tensors of that row (A's checkpoint's tensors, or for
     /// an untrained A the same seeded init); its other rows keep their own seeded init. A tensor whose shape differs
-    /// (a changed argument) keeps B's own.
+    /// (a changed argument) keeps B's own. B takes A's class names when its head has as many classes.
     public static func open(_ b: String, sharingFrom a: any DetectionModel, weightsA: String?, aSpec: String, seed: UInt64 = 0) throws -> Shared {
         let (name, spec, scale) = try ultralyticsSpec(b)
         let probe = try UltralyticsModel(name: name, spec: spec, scale: scale, weights: WeightStore(.initialise(seed: seed)), names: nil)
@@ -160,14 +160,15 @@ public enum WeightSharing {
             // Untrained A: its seeded init of the same row.
             store.sharedSeedKey = keyInA
         }
-        let model = try UltralyticsModel(name: name, spec: spec, scale: scale, weights: store, names: nil)
+        // A's class names too (they name the outputs of the head B shares when the class counts agree).
+        let model = try UltralyticsModel(name: name, spec: spec, scale: scale, weights: store, names: a.classNames)
         return Shared(model: model, shared: store.sharedCount, total: store.requestedCount)
     }
 }
 
 extension WeightSharing {
     /// The model spec of an ultralytics-family MODEL that has no weights of its own (a catalogue id or a YAML).
-    static func ultralyticsSpec(_ spec: String) throws -> (String, ModelSpec, String?) {
+    public static func ultralyticsSpec(_ spec: String) throws -> (String, ModelSpec, String?) {
         switch try ModelReference.resolve(spec) {
         case .catalogue(let entry) where entry.config.hasSuffix(".yaml") || entry.config.hasSuffix(".yml"):
             return (entry.id, try ModelSpec.load(path: Assets.url(entry.config).path), entry.scale)

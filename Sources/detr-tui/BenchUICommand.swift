@@ -41,6 +41,21 @@ struct BenchUICommand: ParsableCommand {
     @Flag(name: .long, help: "Draw every screen on this terminal too (its size replaces --width/--height).")
     var tty = false
 
+    @Option(name: .long, help: "Pixel mode: kitty, iterm2 or sixel (the pictures are encoded as the terminal driver does, through libchafa, and the escape bytes counted); default symbols.")
+    var graphics: GraphicsMode = .symbols
+
+    @Option(name: .long, help: ArgumentHelp("Compare mode: a second model run on the same image and size; the keys then step through the aligned tables and draw both maps and their difference.", valueName: "B"))
+    var compare: String?
+
+    @Option(name: .long, help: "The cell size in pixels for --graphics, WIDTHxHEIGHT.")
+    var cell: String = "10x20"
+
+    func validate() throws {
+        if graphics == .auto { throw ValidationError("--graphics: name the protocol (kitty, iterm2, sixel) or symbols") }
+        let parts = cell.split(separator: "x").compactMap { Int($0) }
+        guard parts.count == 2, parts.allSatisfy({ $0 > 0 && $0 <= 64 }) else { throw ValidationError("--cell must be WIDTHxHEIGHT in pixels, e.g. 10x20") }
+    }
+
     @Flag(name: .long, help: "Between keys, draw ahead the screens the explorer draws while it waits for a key (next layer, next channel), untimed, as after a pause.")
     var idle = false
 
@@ -67,11 +82,41 @@ struct BenchUICommand: ParsableCommand {
         defer { terminal?.end() }
         var state = State(catalogue: catalogue, render: RenderOptions(colorMode: terminal?.colorMode ?? colors))
         state.size = (width, height)
+        let cellSize = cell.split(separator: "x").compactMap { Int($0) }
+        if let proto = PixelProtocol(rawValue: graphics.rawValue) {
+            state.render.pixels = PixelGraphics(proto: proto, cellWidth: cellSize[0], cellHeight: cellSize[1])
+            terminal?.pixels = state.render.pixels
+        }
+        let pixels = state.render.pixels
+        // Pixel mode without a terminal: the images a frame draws, encoded as the driver encodes them (its cache of
+        // encoded pictures too), and the bytes counted.
+        var encoded: [UInt64: Int] = [:]
+        var escapeBytes: [Double] = []
+        func encodeImages(_ screen: Screen, after old: Screen) {
+            guard let pixels else { return }
+            let plan = PixelFrame(screen: screen, changed: screen.changedIndices(from: old), shown: old.images, images: screen.images,
+                                  kitty: pixels.proto == .kitty)
+            var bytes = 0
+            for k in plan.redraw {
+                let img = screen.images[k]
+                if let n = encoded[img.hash] { bytes += n; continue }
+                let n = Renderer.pixelEscape(img.picture, cols: img.rect.width, rows: img.rect.height, graphics: pixels).count
+                encoded[img.hash] = n
+                bytes += n
+            }
+            escapeBytes.append(Double(bytes))
+        }
         state.mode = .model
         state.focus = .layers
         state.modelID = opened.name
         _ = update(&state, .opened(opened))
         _ = update(&state, .finished(result))
+        if let compare {
+            let (openedB, resultB) = try Headless.run(RunRequest(model: compare, image: img, inputSize: imgsz), backend: .standard())
+            state.compare = CompareSession(model: compare)
+            _ = update(&state, .compareOpened(openedB))
+            _ = update(&state, .compareFinished(resultB))
+        }
         var last = view(state)
         terminal?.draw(last)
 
@@ -80,13 +125,13 @@ struct BenchUICommand: ParsableCommand {
                                      ("v (next visual)", .char("v")), ("] (head)", .char("]")), ("} (level)", .char("}")),
                                      ("> (query)", .char(">")), ("m (colormap)", .char("m")), ("o (over image)", .char("o"))]
         var times: [String: [Double]] = [:]
-        let layers = state.layerRows.count
+        let layers = state.compare?.aligned.count ?? state.layerRows.count
         for _ in 0 ..< max(1, layers) {
             for (name, key) in keys {
                 let k0 = DispatchTime.now().uptimeNanoseconds
                 _ = update(&state, .key(key))
                 let screen = view(state)
-                if let terminal { terminal.draw(screen) } else { _ = screen.changedIndices(from: last) }
+                if let terminal { terminal.draw(screen) } else if pixels != nil { encodeImages(screen, after: last) } else { _ = screen.changedIndices(from: last) }
                 let ms = Double(DispatchTime.now().uptimeNanoseconds - k0) / 1e6
                 last = screen
                 times[name, default: []].append(ms)
@@ -119,16 +164,22 @@ struct BenchUICommand: ParsableCommand {
             return
         }
         say("model \(opened.name) at \(imgsz), screen \(width)x\(height), colours \(state.render.colorMode.rawValue)"
+              + (pixels.map { ", pixels \($0.proto.rawValue) (cell \($0.cellWidth)x\($0.cellHeight) px)" } ?? ", symbols \(state.render.symbols.rawValue)")
+              + (compare.map { ", compared with \($0) (\(layers) aligned rows)" } ?? "")
               + (tty ? ", drawn on the terminal" : "") + (idle ? ", with the idle draw-ahead between keys" : ""))
         say(String(format: "first screen (catalogue load + view): %.1f ms", firstSeconds * 1000))
         say(String(format: "forward pass with full trace: %.2f s (%d steps, %d probes)", runSeconds, result.trace.steps.count, result.trace.probes.count))
-        say("keypress -> redraw (update + view + \(tty ? "terminal output" : "diff")), ms over \(layers) layers:")
+        say("keypress -> redraw (update + view + \(tty ? "terminal output" : pixels == nil ? "diff" : "diff + image encoding")), ms over \(layers) \(compare == nil ? "layers" : "aligned rows"):")
         say("  key                  median     p95     max")
         for (name, _) in keys {
             let (a, b, c) = stats(times[name] ?? [0])
             say("  " + name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: " %8.2f %7.2f %7.2f", a, b, c))
         }
         say(String(format: "  all keys           %8.2f %7.2f %7.2f", med, p95, mx))
+        if !escapeBytes.isEmpty {
+            let (a, b, c) = stats(escapeBytes)
+            say(String(format: "image escape bytes per keypress: median %.0f, p95 %.0f, max %.0f", a, b, c))
+        }
         say(String(format: "peak resident memory: %.0f MB", rss))
     }
 }

@@ -77,9 +77,25 @@ struct ExploreCommand: ParsableCommand {
     @Flag(help: "Letterbox YOLO inputs to the square --imgsz instead of ultralytics' smallest stride-multiple rectangle.")
     var square = false
 
+    @Option(help: ArgumentHelp("Compare MODEL with a second model B (catalogue id, YAML, checkpoint or HF directory) on the same image and input size: the layer tables aligned, both maps in one colour range with their difference, sampling points and detections of both. K inside starts or ends it.", valueName: "B"))
+    var compare: String?
+
+    @Option(help: "Weights for the --compare model.")
+    var compareWeights: String?
+
+    @Flag(help: "With --compare: B takes MODEL's weights in every row aligned with a row of MODEL of the same type (as compare --share-weights).")
+    var shareWeights = false
+
     @OptionGroup var display: DisplayOptions
 
+    @Option(name: .long, help: "Pictures with pixels: auto (kitty, iTerm2 or sixel when libchafa's terminal database knows the terminal; inside tmux only with allow-passthrough), kitty, iterm2, sixel, or symbols (default: auto). Overlays stay text.")
+    var graphics: GraphicsMode = .auto
+
     func validate() throws {
+        if compare != nil, model == nil { throw ValidationError("--compare B needs a MODEL to compare it with") }
+        if compare == nil, compareWeights != nil || shareWeights { throw ValidationError("--compare-weights and --share-weights go with --compare B") }
+        if shareWeights, compareWeights != nil { throw ValidationError("--share-weights gives B MODEL's weights: it does not go with --compare-weights") }
+        if let w = compareWeights, !FileManager.default.fileExists(atPath: w) { throw ValidationError("\(w): no such file (--compare-weights)") }
         if model == nil, weights != nil || image != nil || size.imgsz != nil {
             throw ValidationError("--weights, --image and --imgsz need a MODEL to open")
         }
@@ -104,11 +120,19 @@ struct ExploreCommand: ParsableCommand {
             if case .catalogue = ref {} else { path = URL(fileURLWithPath: model).standardizedFileURL.path }
             open = RunRequest(model: path, weights: weights, image: image, inputSize: size.imgsz)
         }
+        var session: CompareSession?
+        if let compare {
+            let ref = try ModelReference.resolve(compare, catalogue: catalogue)
+            var path = compare
+            if case .catalogue = ref {} else { path = URL(fileURLWithPath: compare).standardizedFileURL.path }
+            if shareWeights { _ = try WeightSharing.ultralyticsSpec(path) }
+            session = CompareSession(model: path, weights: compareWeights, shareWeights: shareWeights)
+        }
         guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else {
             throw ValidationError("the explorer needs a terminal; for scripts use a subcommand (see --help)")
         }
         try App.run(catalogue: catalogue, backend: .standard(square: square),
-                    options: LaunchOptions(render: display.renderOptions, open: open, confidence: conf))
+                    options: LaunchOptions(render: display.renderOptions, open: open, confidence: conf, compare: session, graphics: graphics))
     }
 }
 
@@ -123,6 +147,7 @@ struct DisplayOptions: ParsableArguments {
     @Option(name: .long, help: "Colour mode: truecolor, 256, 16, 8 or none (default: from the terminal and COLORTERM).")
     var colors: ColorMode?
 
+
     var renderOptions: RenderOptions {
         var mode = colors ?? ColorMode.detect()
         if noColor { mode = .none }
@@ -131,4 +156,5 @@ struct DisplayOptions: ParsableArguments {
 }
 
 extension SymbolSet: ExpressibleByArgument {}
+extension GraphicsMode: ExpressibleByArgument {}
 extension ColorMode: ExpressibleByArgument {}

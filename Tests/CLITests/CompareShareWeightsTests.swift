@@ -9,7 +9,7 @@ final class CompareShareWeightsTests: XCTestCase {
 
     /// The checkpoint's own model YAML, and the same with ContextAggregation after SPPF as assets/models/yolov8-ca.yaml
     /// inserts it (the head's `from` indices past it shifted by one).
-    func architectures(_ checkpoint: String) throws -> (same: String, ca: String) {
+    static func architectures(_ checkpoint: String) throws -> (same: String, ca: String) {
         let text = try XCTUnwrap(Checkpoint.open(path: checkpoint).ultralyticsYAML).yamlText()
         var ca = text
         for (old, new) in [("  - [-1, 1, SPPF, [1024, 5]]\n", "  - [-1, 1, SPPF, [1024, 5]]\n  - [-1, 1, ContextAggregation, []]\n"),
@@ -60,7 +60,7 @@ final class CompareShareWeightsTests: XCTestCase {
 
     func testATrainedCheckpointGivesItsWeightsToAYAMLVariant() throws {
         let checkpoint = "Tests/Fixtures/predict/yolo.pt"
-        let texts = try architectures(checkpoint)
+        let texts = try Self.architectures(checkpoint)
         let same = try yaml("tiny.yaml", texts.same)
         let a = try report([checkpoint, same, "--share-weights"])
         let counts = try XCTUnwrap(a["shared_tensors"] as? [Int])
