@@ -26,6 +26,7 @@ public enum ONNXOps {
         "Softmax": NNOps.softmax, "LogSoftmax": NNOps.logSoftmax, "LayerNormalization": NNOps.layerNormalization,
         "MaxPool": NNOps.maxPool, "AveragePool": NNOps.averagePool, "GlobalAveragePool": NNOps.globalAveragePool,
         "GlobalMaxPool": NNOps.globalMaxPool, "Resize": NNOps.resize, "GridSample": NNOps.gridSample,
+        "ConvTranspose": ConvTransposeOp.convTranspose, "Einsum": EinsumOp.einsum,
         // Shapes and indexing (Ops/ShapeOps.swift)
         "Reshape": ShapeOps.reshape, "Flatten": ShapeOps.flatten, "Squeeze": ShapeOps.squeeze, "Unsqueeze": ShapeOps.unsqueeze,
         "Transpose": ShapeOps.transpose, "Concat": ShapeOps.concat, "Split": ShapeOps.split, "Slice": ShapeOps.slice,
