@@ -166,6 +166,30 @@ enum NNOps {
         return [ONNXValue(y.reshaped(x.shape))]
     }
 
+    /// InstanceNormalization of [N, C, ...] (what torch.onnx writes for GroupNorm, after a reshape to [N, groups, -1]):
+    /// each (n, c) normalised over its other dims, then scale[c] and bias[c].
+    static let instanceNormalization: ONNXOpImplementation = { ctx in
+        let x = try ctx.tensor(0), scale = try ctx.tensor(1), bias = try ctx.tensor(2)
+        guard x.rank >= 3, scale.count == x.shape[1], bias.count == x.shape[1] else {
+            throw ctx.fail("input \(x.shape) must be [N, C, ...] with scale \(scale.shape) and bias \(bias.shape) of C values")
+        }
+        let eps = try ctx.float("epsilon", default: 1e-5)
+        let c = x.shape[1], inner = x.count / Swift.max(x.shape[0] * c, 1)
+        var out = x.data
+        for p in 0 ..< x.shape[0] * c where inner > 0 {
+            let base = p * inner
+            var mean: Float = 0
+            for i in 0 ..< inner { mean += out[base + i] }
+            mean /= Float(inner)
+            var variance: Float = 0
+            for i in 0 ..< inner { let d = out[base + i] - mean; variance += d * d }
+            variance /= Float(inner)
+            let k = scale.data[p % c] / (variance + eps).squareRoot(), b = bias.data[p % c]
+            for i in 0 ..< inner { out[base + i] = (out[base + i] - mean) * k + b }
+        }
+        return [ONNXValue(Tensor(shape: x.shape, data: out))]
+    }
+
     /// Pooling of [N, C, H, W]: the engine's square, symmetric pooling when kernel, stride and padding are one number
     /// each, else the general loop (rectangular kernels, asymmetric pads, dilations; SamplingOps.pool).
     static func pool(_ ctx: ONNXOpContext, max: Bool) throws -> Tensor {
