@@ -299,10 +299,12 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         var keptBytes = 0
         let keepBudget = Budget.physicalMemoryBytes / 8
         var position = 0
-        return try interpreter.run([inputName: x]) { node, outs, time in
+        let probes = trace.map { $0.keepTensors } == true ? ONNXProbes(nodes: nodes) : nil
+        let outputs = try interpreter.run([inputName: x]) { node, outs, time in
             defer { position += 1 }
             guard let trace else { return true }
             if trace.isCancelled { return false }
+            probes?.observe(node, outs, path: ONNXDetectionModel.nodePath(node), trace: trace)
             let k = position, g = self.groupOfNode[k]
             let y = outs.first?.tensor
             var kept: Tensor? = nil
@@ -325,6 +327,8 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
             }
             return true
         }
+        if let trace { probes?.finish(trace) }
+        return outputs
     }
 
     /// The graph outputs as a `ModelOutput` (the first output main, every output also under its name) with detections
