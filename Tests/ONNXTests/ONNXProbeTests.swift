@@ -66,5 +66,10 @@ final class ONNXProbeTests: XCTestCase {
         }
         XCTAssertEqual(sampling.filter { $0.0.contains(".encoder.layers.") }.map { $0.2.queries }, [340, 340], "16·16 + 8·8 + 4·4 + 2·2 encoder queries")
         XCTAssertEqual(sampling.filter { $0.0.contains(".decoder.layers.") }.map { $0.2.queries }, [30, 30])
+        // The wrapper's single top-level module is split into its parts as rows.
+        let rows = try openModel(ONNXFixtures.path("deformable-detr-tiny.onnx")).layerTable(inputSize: GridSize(128, 128)).map(\.module)
+        for part in ["model.model.backbone", "model.model.encoder", "model.model.decoder", "model.class_embed", "model.bbox_embed"] {
+            XCTAssertTrue(rows.contains(part), "\(rows)")
+        }
     }
 }

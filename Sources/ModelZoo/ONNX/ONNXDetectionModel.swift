@@ -75,8 +75,9 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         var index: [String: Int] = [:]
         var groups: [(path: String, nodes: [Int])] = []
         var of: [Int] = []
-        for (k, n) in interpreter.runNodes.enumerated() {
-            let g = ONNXDetectionModel.rowPath(n.modulePath)
+        let paths = ONNXDetectionModel.rowPaths(interpreter.runNodes.map(\.modulePath),
+                                                heavy: interpreter.runNodes.map { ["Conv", "ConvTranspose", "MatMul", "Gemm", "Einsum"].contains($0.opType) })
+        for (k, g) in paths.enumerated() {
             if index[g] == nil { index[g] = groups.count; groups.append((g, [])) }
             groups[index[g]!].nodes.append(k)
             of.append(index[g]!)
@@ -103,6 +104,28 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         guard let first = parts.first else { return "graph" }
         if parts.count >= 2, first == "model" || first == "module" { return "\(first).\(parts[1])" }
         return String(first)
+    }
+
+    /// The row of each node: `rowPath`, then a row holding more than half of a large graph's `heavy` nodes (convs and
+    /// matrix products; a wrapper such as torch.onnx's export of `Wrapper(model)`, all under `model.model`) split by
+    /// its next path component, until no row does (`model.model.backbone`, `model.model.encoder`, ...).
+    static func rowPaths(_ modulePaths: [String], heavy: [Bool]) -> [String] {
+        var rows = modulePaths.map(rowPath)
+        let n = heavy.filter { $0 }.count
+        guard n >= 20 else { return rows }
+        for _ in 0 ..< 8 {
+            var counts: [String: Int] = [:]
+            for (r, h) in zip(rows, heavy) where h { counts[r, default: 0] += 1 }
+            guard let (big, c) = counts.max(by: { $0.value < $1.value }), c * 2 > n else { break }
+            var changed = false
+            for (k, m) in modulePaths.enumerated() where rows[k] == big && m.hasPrefix(big + ".") {
+                let next = m.dropFirst(big.count + 1).split(separator: ".").first.map(String.init) ?? ""
+                if !next.isEmpty { rows[k] = big + "." + next; changed = true }
+            }
+            // One child holding all of them is one more level of the same wrapper: go on; nothing below: stop.
+            if !changed { break }
+        }
+        return rows
     }
 
     /// The dotted trace path of a node: its module path and its own name ("model.10.m.0.attn.Softmax").
