@@ -39,9 +39,9 @@ final class ONNXModelTests: XCTestCase {
     /// Runs `name`.onnx on its golden input and checks every graph output against onnxruntime's within 1e-4 of that
     /// output's largest value; returns the model.
     @discardableResult
-    func checkAgainstOnnxruntime(_ name: String, input: String, outputs: [String: [Int]]) throws -> ONNXModel {
-        let model = try ONNXModel.load(path: ONNXFixtures.path("\(name).onnx"))
-        let goldens = try SafetensorsFile(path: ONNXFixtures.path("goldens.safetensors"))
+    func checkAgainstOnnxruntime(_ name: String, input: String, outputs: [String: [Int]], directory: String = "") throws -> ONNXModel {
+        let model = try ONNXModel.load(path: ONNXFixtures.path(directory + "\(name).onnx"))
+        let goldens = try SafetensorsFile(path: ONNXFixtures.path(directory + "goldens.safetensors"))
         let out = try ONNXInterpreter(model: model).run([input: try goldens.tensor("\(name).\(input)")])
         XCTAssertEqual(Set(model.outputs.map(\.name)), Set(outputs.keys))
         for (o, shape) in outputs {
@@ -79,6 +79,15 @@ final class ONNXModelTests: XCTestCase {
         let model = try checkAgainstOnnxruntime("deformable-detr-tiny", input: "pixel_values",
                                                 outputs: ["logits": [1, 30, 5], "pred_boxes": [1, 30, 4]])
         XCTAssertEqual(model.nodes.filter { $0.opType == "GridSample" }.count, 16)
+    }
+
+    /// Opt-in (`gen_onnx_models.py --full`, not committed): the full-size yolov8n and rtdetr-l exported by ultralytics at
+    /// 640x640 (random init) equal onnxruntime's outputs within 1e-4 of their largest value; skipped when absent.
+    func testFullSizeExportsMatchOnnxruntime() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: ONNXFixtures.path("full/goldens.safetensors")),
+                          "the full-size exports are not generated (python scripts/fixtures/gen_onnx_models.py --full)")
+        try checkAgainstOnnxruntime("yolov8n", input: "images", outputs: ["output0": [1, 84, 8400]], directory: "full/")
+        try checkAgainstOnnxruntime("rtdetr-l", input: "images", outputs: ["output0": [1, 300, 6]], directory: "full/")
     }
 
     /// An input of the wrong channel count is refused before anything runs, naming the input and its shape.
