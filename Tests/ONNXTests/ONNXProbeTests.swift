@@ -30,8 +30,25 @@ final class ONNXProbeTests: XCTestCase {
         XCTAssertEqual(k, GridSize(2, 2))
         XCTAssertEqual(Array(t.shape.dropFirst()), [4, 4])
         for row in 0 ..< t.count / 4 { XCTAssertEqual(t.data[row * 4 ..< row * 4 + 4].reduce(0, +), 1, accuracy: 1e-5) }
+        // A token output [1, N, C] with N = 2·2 of layer 10's map would be laid back; layer 10's rows end in maps, so
+        // its feature map is the row's own.
+        XCTAssertTrue(probes.contains { if case .featureMap(let t) = $0.data { return t.shape == [64, 2, 2] } else { return false } })
         // The DFL softmax (over 16 bins on axis 1) is not one.
         XCTAssertTrue(snap.probes(under: "model.23").allSatisfy { if case .attention = $0.data { return false } else { return true } })
+    }
+
+    /// Tokens [1, N, C] from a map of H·W = N are laid back onto its grid ([C, H, W], token n at row n / W, column n % W).
+    func testTokensAreLaidBackOntoTheirGrid() throws {
+        let probes = ONNXProbes(nodes: [])
+        let map = Tensor(shape: [1, 2, 2, 3], data: (0 ..< 12).map(Float.init))
+        let trace = Trace()
+        probes.observe(ONNXNode(name: "/m/Conv", opType: "Conv", domain: "", inputs: [], outputs: ["a"], attributes: [:]), [ONNXValue(map)], path: "m.Conv", trace: trace)
+        // tokens[n, c] = 10 n + c for n in 0..<6 (the 2x3 grid), c in 0..<2.
+        let tokens = Tensor(shape: [1, 6, 2], data: (0 ..< 6).flatMap { n in (0 ..< 2).map { Float(10 * n + $0) } })
+        let m = try XCTUnwrap(probes.tokenMap(tokens))
+        XCTAssertEqual(m.shape, [2, 2, 3])
+        XCTAssertEqual(m.data, [0, 10, 20, 30, 40, 50, 1, 11, 21, 31, 41, 51])
+        XCTAssertNil(probes.tokenMap(Tensor(zeros: [1, 5, 2])), "no 5-cell grid was seen")
     }
 
     /// SimAM's sigmoid over [1, C, H, W] is a gate map under its node path, in (0, 1).

@@ -344,6 +344,8 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
                                        output: y, params: 0, flops: 0, seconds: seconds[g]))
                 if let y, y.rank == 4, y.shape[0] == 1 {
                     trace.probe(path, "output feature map", .featureMap(y.reshaped(Array(y.shape.dropFirst()))))
+                } else if let y, let map = probes?.tokenMap(y) {
+                    trace.probe(path, "output tokens laid back onto their \(map.shape[1])x\(map.shape[2]) grid", .featureMap(map))
                 }
                 for s in pending[g] { trace.record(s) }
                 pending[g] = []

@@ -6,6 +6,7 @@ import Tensor
 ///
 /// - every Softmax over its last axis whose length is the size of a feature-map grid seen earlier in the run
 ///   (H·W of some [1, C, H, W] output) is an attention map [heads, Q, K], its query grid too when Q is one;
+/// - a row's output of tokens [1, N, C] with N the H·W of an earlier feature map is laid back onto that grid;
 /// - every Sigmoid whose output is [1, C, H, W] is a gate map (C > 1 or H·W > 1), or channel weights ([1, C, 1, 1]);
 /// - the GridSamples of one module are the levels of one sampling pattern: grid [B·heads, Q, P, 2] in [-1, 1] per
 ///   level as sampling locations [Q, heads, levels, points, 2] in [0, 1] over each level's [H, W]; their weights from
@@ -62,6 +63,13 @@ final class ONNXProbes {
             break
         }
         if y.rank == 4, y.shape[0] == 1, y.shape[2] * y.shape[3] > 1 { grids[y.shape[2] * y.shape[3]] = GridSize(y.shape[2], y.shape[3]) }
+    }
+
+    /// Tokens [1, N, C] laid back onto the grid of a feature map seen earlier with H·W = N: [C, H, W] (the
+    /// flatten(2).permute(0, 2, 1) of a map, as AIFI and C2PSA-style blocks make them), or nil.
+    func tokenMap(_ y: Tensor) -> Tensor? {
+        guard y.rank == 3, y.shape[0] == 1, y.shape[1] > 1, let g = grids[y.shape[1]] else { return nil }
+        return permute(y.reshaped([y.shape[1], y.shape[2]]), [1, 0]).reshaped([y.shape[2], g.height, g.width])
     }
 
     /// The end of the run: a sampling pattern still open is recorded.
