@@ -274,6 +274,8 @@ struct LayerLine {
 /// Text is cut (with an ellipsis) only when the pane cannot hold the column's longest entry.
 struct LayerColumns {
     var from = 0, n = 0, params = 0, module = 0, args = 0, shape = 0, ms = 0
+    /// The widest the module column gets; longer names are cut with an ellipsis.
+    static let moduleCap = 34
 
     init(width: Int, rows: [LayerRow] = []) {
         func longest(_ f: (LayerRow) -> String, _ floor: Int) -> Int {
@@ -283,7 +285,8 @@ struct LayerColumns {
         // A layer's module has its fold marker before it, a sub-module row two spaces.
         let wantModule = max(rows.reduce(7) { max($0, shortModule($1.module).count + 1) },
                              rows.reduce(0) { m, r in r.children.reduce(m) { max($0, $1.module.count + 2) } })
-        module = min(wantModule, max(8, room / 2)); room -= module + 1
+        // Capped, so that a graph's long node paths (an ONNX export's rows) leave room for the output shape.
+        module = min(wantModule, max(8, min(room / 2, LayerColumns.moduleCap))); room -= module + 1
         func take(_ w: Int) -> Int { if room >= w + 1 { room -= w + 1; return w }; return 0 }
         shape = take(longest({ shapeText($0.outputShape) }, 12))
         params = take(longest({ String($0.params) }, 6))
@@ -310,12 +313,20 @@ struct LayerColumns {
         if from > 0 { s += pad(clip(f, from), from) + " " }
         if n > 0 { s += pad(r, n, right: true) + " " }
         if params > 0 { s += pad(p, params, right: true) + " " }
-        s += pad(clip(m, module), module) + " "
+        s += pad(m.hasPrefix("  ") ? clipHead(m, module) : clip(m, module), module) + " "
         if args > 0 { s += pad(clip(a, args), args) + " " }
         if shape > 0 { s += pad(clip(sh, shape), shape) + " " }
         if ms > 0 { s += pad(t, ms, right: true) }
         return s
     }
+}
+
+/// A sub-module row cut to `n` columns from the front of its path, keeping its indent and the end (the node's own
+/// name and op): "  …attn.Softmax Softmax".
+func clipHead(_ s: String, _ n: Int) -> String {
+    let scalars = Array(s.unicodeScalars)
+    guard scalars.count > n, n > 3 else { return clip(s, n) }
+    return "  …" + String(String.UnicodeScalarView(scalars.suffix(n - 3)))
 }
 
 /// A row's `from` as ultralytics prints it: -1, or [-1, 6].

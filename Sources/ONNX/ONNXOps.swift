@@ -26,12 +26,14 @@ public enum ONNXOps {
         "Softmax": NNOps.softmax, "LogSoftmax": NNOps.logSoftmax, "LayerNormalization": NNOps.layerNormalization,
         "MaxPool": NNOps.maxPool, "AveragePool": NNOps.averagePool, "GlobalAveragePool": NNOps.globalAveragePool,
         "GlobalMaxPool": NNOps.globalMaxPool, "Resize": NNOps.resize, "GridSample": NNOps.gridSample,
+        "ConvTranspose": ConvTransposeOp.convTranspose, "Einsum": EinsumOp.einsum,
+        "InstanceNormalization": NNOps.instanceNormalization,
         // Shapes and indexing (Ops/ShapeOps.swift)
         "Reshape": ShapeOps.reshape, "Flatten": ShapeOps.flatten, "Squeeze": ShapeOps.squeeze, "Unsqueeze": ShapeOps.unsqueeze,
         "Transpose": ShapeOps.transpose, "Concat": ShapeOps.concat, "Split": ShapeOps.split, "Slice": ShapeOps.slice,
         "Gather": ShapeOps.gather, "GatherElements": ShapeOps.gatherElements, "Expand": ShapeOps.expand, "Tile": ShapeOps.tile,
         "Shape": ShapeOps.shape, "Size": ShapeOps.size, "ConstantOfShape": ShapeOps.constantOfShape, "Range": ShapeOps.range,
-        "Constant": ShapeOps.constant, "Pad": ShapeOps.pad,
+        "Constant": ShapeOps.constant, "Pad": ShapeOps.pad, "ScatterND": ShapeOps.scatterND,
         // Reductions, ordering and scans (Ops/ReduceOps.swift)
         "ReduceSum": ReduceOps.reduceSum, "ReduceMean": ReduceOps.reduceMean, "ReduceMax": ReduceOps.reduceMax,
         "ReduceMin": ReduceOps.reduceMin, "ArgMax": ReduceOps.argMax, "TopK": ReduceOps.topK, "CumSum": ReduceOps.cumSum,

@@ -23,6 +23,15 @@ final class ONNXDetectionModelTests: XCTestCase {
         XCTAssertTrue(head.children.contains { $0.module == "dfl.Softmax Softmax" }, "\(head.children.map(\.module).prefix(40))")
         XCTAssertEqual(rows.reduce(0) { $0 + $1.params }, model.model.parameterCount - unusedParameters(model))
 
+        // Shapes and FLOPs before any forward pass: model.0 is Conv(3 -> 8, k3, s2) + SiLU at 64x96 -> [1, 8, 32, 48],
+        // 2 · 8·32·48 · 3·3·3 FLOPs; the head's row ends with output0's [1, 7, 126].
+        let first = try XCTUnwrap(rows.first { $0.module == "model.0" })
+        XCTAssertEqual(first.outputShape, [1, 8, 32, 48])
+        XCTAssertEqual(first.flops, 2.0 * 8 * 32 * 48 * 27)
+        XCTAssertEqual(first.children.map(\.module), ["conv.Conv Conv+SiLU"])
+        XCTAssertEqual(first.children.first?.outputShape, [1, 8, 32, 48])
+        XCTAssertEqual(rows.last { $0.module.hasPrefix("model.") }?.outputShape, [1, 7, 126])
+        XCTAssertEqual(rows.reduce(0) { $0 + $1.flops }, rows.reduce(0) { r, row in r + row.children.reduce(0) { $0 + $1.flops } })
         let goldens = try SafetensorsFile(path: ONNXFixtures.path("goldens.safetensors"))
         let images = try goldens.tensor("yolov8-tiny-dynamic.images")
         let want = try goldens.tensor("yolov8-tiny-dynamic.output0")

@@ -36,6 +36,60 @@ final class ONNXModelTests: XCTestCase {
         XCTAssertLessThanOrEqual(worst, 1e-4 * want.maxAbs)
     }
 
+    /// Runs `name`.onnx on its golden input and checks every graph output against onnxruntime's within 1e-4 of that
+    /// output's largest value; returns the model.
+    @discardableResult
+    func checkAgainstOnnxruntime(_ name: String, input: String, outputs: [String: [Int]], directory: String = "") throws -> ONNXModel {
+        let model = try ONNXModel.load(path: ONNXFixtures.path(directory + "\(name).onnx"))
+        let goldens = try SafetensorsFile(path: ONNXFixtures.path(directory + "goldens.safetensors"))
+        let out = try ONNXInterpreter(model: model).run([input: try goldens.tensor("\(name).\(input)")])
+        XCTAssertEqual(Set(model.outputs.map(\.name)), Set(outputs.keys))
+        for (o, shape) in outputs {
+            let want = try goldens.tensor("\(name).\(o)")
+            let got = try XCTUnwrap(out[o], "\(name): no output \(o)")
+            XCTAssertEqual(got.shape, shape, "\(name).\(o)")
+            XCTAssertEqual(want.shape, shape, "\(name).\(o) golden")
+            var worst: Float = 0
+            for (a, b) in zip(got.tensor.data, want.data) { worst = Swift.max(worst, Swift.abs(a - b)) }
+            print("\(name) \(o): max abs diff \(worst) (max |value| \(want.maxAbs))")
+            XCTAssertLessThanOrEqual(worst, 1e-4 * want.maxAbs, "\(name).\(o)")
+        }
+        return model
+    }
+
+    /// YOLO11 at width 1/16 exported by ultralytics (static 64x64): C3k2, SPPF and C2PSA's attention (its Softmax under
+    /// /model.10/m/m.0/attn) run as the graph says.
+    func testTinyYOLO11MatchesOnnxruntime() throws {
+        let model = try checkAgainstOnnxruntime("yolo11-tiny", input: "images", outputs: ["output0": [1, 7, 84]])
+        XCTAssertTrue(model.nodes.contains { $0.opType == "Softmax" && $0.name.hasPrefix("/model.10/m/m.0/attn/") })
+    }
+
+    /// A YOLOv8 with SimAM pasted after layers 4, 6 and 9 (a block the native code does not know), exported by
+    /// ultralytics: its ReduceMean/Pow/Div/Sigmoid nodes run from the graph alone.
+    func testYOLOv8WithSimAMMatchesOnnxruntime() throws {
+        let model = try checkAgainstOnnxruntime("yolov8-simam-tiny", input: "images", outputs: ["output0": [1, 7, 84]])
+        let simam = model.nodes.filter { $0.name.hasPrefix("/model.4/simam/") }.map(\.opType)
+        XCTAssertTrue(simam.contains("Sigmoid") && simam.contains("ReduceMean") && simam.contains("Pow"), "\(simam)")
+    }
+
+    /// transformers' Deformable DETR (small multi-scale config, 4 levels) exported by torch.onnx: GroupNorm as
+    /// InstanceNormalization, multi-scale deformable attention as 16 GridSamples, the box refinement's ScatterND;
+    /// logits [1, 30, 5] and pred_boxes [1, 30, 4] equal onnxruntime's.
+    func testTinyDeformableDETRMatchesOnnxruntime() throws {
+        let model = try checkAgainstOnnxruntime("deformable-detr-tiny", input: "pixel_values",
+                                                outputs: ["logits": [1, 30, 5], "pred_boxes": [1, 30, 4]])
+        XCTAssertEqual(model.nodes.filter { $0.opType == "GridSample" }.count, 16)
+    }
+
+    /// Opt-in (`gen_onnx_models.py --full`, not committed): the full-size yolov8n and rtdetr-l exported by ultralytics at
+    /// 640x640 (random init) equal onnxruntime's outputs within 1e-4 of their largest value; skipped when absent.
+    func testFullSizeExportsMatchOnnxruntime() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: ONNXFixtures.path("full/goldens.safetensors")),
+                          "the full-size exports are not generated (python scripts/fixtures/gen_onnx_models.py --full)")
+        try checkAgainstOnnxruntime("yolov8n", input: "images", outputs: ["output0": [1, 84, 8400]], directory: "full/")
+        try checkAgainstOnnxruntime("rtdetr-l", input: "images", outputs: ["output0": [1, 300, 6]], directory: "full/")
+    }
+
     /// An input of the wrong channel count is refused before anything runs, naming the input and its shape.
     func testWrongInputShapeIsRefused() throws {
         let model = try ONNXModel.load(path: ONNXFixtures.path("yolov8-tiny-dynamic.onnx"))

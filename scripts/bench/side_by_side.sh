@@ -10,6 +10,7 @@
 # (PYTHON=...). THREADS (default: nproc, every processor) sets every engine's threads; the model is exported once, to a temporary directory.
 # BIN (default: .build/release/detr-tui) names the detr-tui binary, e.g. another build to compare; the environment
 # reaches it (DETR_TUI_NO_AVX512=1 runs it on its AVX2 kernels).
+# ONNX=1 makes detr-tui run the very .onnx file onnxruntime runs (its ONNX interpreter) instead of its native model.
 set -euo pipefail
 model=${1:?usage: side_by_side.sh MODEL [ROUNDS] [RUNS]}
 rounds=${2:-5}
@@ -28,10 +29,12 @@ onnx="$tmp/$model.onnx"
 median_of() { sed -E 's/.*median ([0-9.]+) ms.*/\1/'; }
 "$python" "$here/scripts/bench/onnx_ultralytics.py" "$yaml" "${scale[@]}" --runs 1 --threads "$threads" --onnx "$onnx" \
   >/dev/null 2>&1 || { echo "side_by_side.sh: exporting $model to ONNX failed (run scripts/bench/onnx_ultralytics.py to see why)" >&2; exit 1; }
-"$bin" bench "$model" --imgsz 640 --runs 1 --threads "$threads" 2>/dev/null | sed -n 1,2p
+target=$model
+if [ "${ONNX:-0}" = 1 ]; then target=$onnx; echo "detr-tui runs the ONNX export ($model.onnx) through its interpreter"; fi
+"$bin" bench "$target" --imgsz 640 --runs 1 --threads "$threads" 2>/dev/null | sed -n 1,2p
 ours=(); traced=(); torch=(); ort=()
 for r in $(seq "$rounds"); do
-  json=$("$bin" bench "$model" --imgsz 640 --runs "$runs" --threads "$threads" --json 2>/dev/null)
+  json=$("$bin" bench "$target" --imgsz 640 --runs "$runs" --threads "$threads" --json 2>/dev/null)
   o=$(printf '%s' "$json" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])')
   t=$(printf '%s' "$json" | "$python" -c 'import json,sys; print(json.load(sys.stdin).get("traced_median_ms", 0))')
   p=$("$python" "$here/scripts/bench/torch_ultralytics.py" "$yaml" "${scale[@]}" --runs "$runs" --threads "$threads" --fuse 2>/dev/null | tail -n 1 | median_of)

@@ -75,8 +75,9 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         var index: [String: Int] = [:]
         var groups: [(path: String, nodes: [Int])] = []
         var of: [Int] = []
-        for (k, n) in interpreter.runNodes.enumerated() {
-            let g = ONNXDetectionModel.rowPath(n.modulePath)
+        let paths = ONNXDetectionModel.rowPaths(interpreter.runNodes.map(\.modulePath),
+                                                heavy: interpreter.runNodes.map { ["Conv", "ConvTranspose", "MatMul", "Gemm", "Einsum"].contains($0.opType) })
+        for (k, g) in paths.enumerated() {
             if index[g] == nil { index[g] = groups.count; groups.append((g, [])) }
             groups[index[g]!].nodes.append(k)
             of.append(index[g]!)
@@ -103,6 +104,28 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         guard let first = parts.first else { return "graph" }
         if parts.count >= 2, first == "model" || first == "module" { return "\(first).\(parts[1])" }
         return String(first)
+    }
+
+    /// The row of each node: `rowPath`, then a row holding more than half of a large graph's `heavy` nodes (convs and
+    /// matrix products; a wrapper such as torch.onnx's export of `Wrapper(model)`, all under `model.model`) split by
+    /// its next path component, until no row does (`model.model.backbone`, `model.model.encoder`, ...).
+    static func rowPaths(_ modulePaths: [String], heavy: [Bool]) -> [String] {
+        var rows = modulePaths.map(rowPath)
+        let n = heavy.filter { $0 }.count
+        guard n >= 20 else { return rows }
+        for _ in 0 ..< 8 {
+            var counts: [String: Int] = [:]
+            for (r, h) in zip(rows, heavy) where h { counts[r, default: 0] += 1 }
+            guard let (big, c) = counts.max(by: { $0.value < $1.value }), c * 2 > n else { break }
+            var changed = false
+            for (k, m) in modulePaths.enumerated() where rows[k] == big && m.hasPrefix(big + ".") {
+                let next = m.dropFirst(big.count + 1).split(separator: ".").first.map(String.init) ?? ""
+                if !next.isEmpty { rows[k] = big + "." + next; changed = true }
+            }
+            // One child holding all of them is one more level of the same wrapper: go on; nothing below: stop.
+            if !changed { break }
+        }
+        return rows
     }
 
     /// The dotted trace path of a node: its module path and its own name ("model.10.m.0.attn.Softmax").
@@ -172,12 +195,77 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         }
     }
 
+    /// What the layer table shows of one run node at an input size: its first output's shape and its FLOPs.
+    struct NodeStats: Sendable {
+        var shape: [Int]
+        var flops: Double
+    }
+    private var statsCache: [GridSize: [NodeStats]] = [:]
+    private let statsLock = NSLock()
+
+    /// Every run node's output shape and FLOPs at `inputSize` (a static export at its own size), from one run of
+    /// the graph on a zero image of that size, cached per size; nil when the graph cannot run at that size.
+    /// FLOPs count multiply-adds as 2 for Conv (with its fused activation), ConvTranspose, MatMul and Gemm, and 0
+    /// for the other ops, as the native tables count layers.
+    func nodeStats(inputSize: GridSize) -> [NodeStats]? {
+        let size = fixedSize ?? inputSize
+        statsLock.lock()
+        if let s = statsCache[size] { statsLock.unlock(); return s }
+        statsLock.unlock()
+        var shapes: [String: [Int]] = [:]
+        for (name, i) in model.initializers { shapes[name] = i.dims }
+        shapes[inputName] = [1, inputChannels, size.height, size.width]
+        var stats: [NodeStats] = []
+        do {
+            _ = try interpreter.run([inputName: Tensor(zeros: [1, inputChannels, size.height, size.width])]) { node, outs, _ in
+                for (name, v) in zip(node.outputs, outs) where !name.isEmpty { shapes[name] = v.shape }
+                let y = outs.first?.shape ?? []
+                stats.append(NodeStats(shape: y, flops: ONNXDetectionModel.flops(node, output: y) { shapes[$0] }))
+                return true
+            }
+        } catch {
+            return nil
+        }
+        statsLock.lock()
+        statsCache[size] = stats
+        statsLock.unlock()
+        return stats
+    }
+
+    /// A node's FLOPs from its output shape and its inputs' shapes (`shape` of an input name, nil when unknown).
+    static func flops(_ n: ONNXNode, output y: [Int], shape: (String) -> [Int]?) -> Double {
+        func input(_ i: Int) -> [Int]? { i < n.inputs.count && !n.inputs[i].isEmpty ? shape(n.inputs[i]) : nil }
+        let count = Double(y.reduce(1, *))
+        switch n.opType {
+        case "Conv":
+            // Each output value: C/g · kernel multiply-adds (the weight's dims after the first).
+            guard let w = input(1), w.count >= 3 else { return 0 }
+            return 2 * count * Double(w.dropFirst().reduce(1, *))
+        case "ConvTranspose":
+            // Each input value meets M/g · kernel weights.
+            guard let x = input(0), let w = input(1), w.count >= 3 else { return 0 }
+            return 2 * Double(x.reduce(1, *)) * Double(w.dropFirst().reduce(1, *))
+        case "MatMul":
+            guard let a = input(0) ?? input(1).map({ Array($0.dropLast()) }), let k = a.last else { return 0 }
+            return 2 * count * Double(k)
+        case "Gemm":
+            guard let a = input(0), a.count == 2 else { return 0 }
+            var transA = false
+            if case .int(let v)? = n.attributes["transA"] { transA = v != 0 }
+            return 2 * count * Double(transA ? a[0] : a[1])
+        default:
+            return 0
+        }
+    }
+
     public func layerTable(inputSize: GridSize) -> [LayerRow] {
         let nodes = interpreter.runNodes
+        let stats = nodeStats(inputSize: inputSize)
         return groups.enumerated().map { i, g in
             var ops: [String: Int] = [:]
             var params = 0
             var counted = Set<String>()
+            var flops = 0.0
             let children = g.nodes.enumerated().map { j, k -> LayerRow in
                 let n = nodes[k]
                 ops[n.opType, default: 0] += 1
@@ -190,13 +278,17 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
                 }
                 let full = ONNXDetectionModel.nodePath(n)
                 let relative = full.hasPrefix(g.path + ".") ? String(full.dropFirst(g.path.count + 1)) : full
-                return LayerRow(index: j, from: [], repeats: 1, params: p, module: relative + " " + ONNXDetectionModel.typeName(n),
-                                arguments: "", flops: 0, outputShape: [])
+                let s = stats?[k]
+                flops += s?.flops ?? 0
+                return LayerRow(index: j, from: [], repeats: 1, params: p,
+                                module: relative + " " + ONNXDetectionModel.typeName(n),
+                                arguments: "", flops: s?.flops ?? 0, outputShape: s?.shape ?? [])
             }
             let summary = ops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .map { $0.value > 1 ? "\($0.key)x\($0.value)" : $0.key }.joined(separator: " ")
+            let shape = g.nodes.last.flatMap { stats?[$0].shape } ?? []
             return LayerRow(index: rowIndex[i], from: [-1], repeats: 1, params: params, module: g.path, arguments: summary,
-                            flops: 0, outputShape: [], children: children)
+                            flops: flops, outputShape: shape, children: children)
         }
     }
 
@@ -230,10 +322,12 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         var keptBytes = 0
         let keepBudget = Budget.physicalMemoryBytes / 8
         var position = 0
-        return try interpreter.run([inputName: x]) { node, outs, time in
+        let probes = trace.map { $0.keepTensors } == true ? ONNXProbes(nodes: nodes) : nil
+        let outputs = try interpreter.run([inputName: x]) { node, outs, time in
             defer { position += 1 }
             guard let trace else { return true }
             if trace.isCancelled { return false }
+            probes?.observe(node, outs, path: ONNXDetectionModel.nodePath(node), trace: trace)
             let k = position, g = self.groupOfNode[k]
             let y = outs.first?.tensor
             var kept: Tensor? = nil
@@ -250,12 +344,16 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
                                        output: y, params: 0, flops: 0, seconds: seconds[g]))
                 if let y, y.rank == 4, y.shape[0] == 1 {
                     trace.probe(path, "output feature map", .featureMap(y.reshaped(Array(y.shape.dropFirst()))))
+                } else if let y, let map = probes?.tokenMap(y) {
+                    trace.probe(path, "output tokens laid back onto their \(map.shape[1])x\(map.shape[2]) grid", .featureMap(map))
                 }
                 for s in pending[g] { trace.record(s) }
                 pending[g] = []
             }
             return true
         }
+        if let trace { probes?.finish(trace) }
+        return outputs
     }
 
     /// The graph outputs as a `ModelOutput` (the first output main, every output also under its name) with detections

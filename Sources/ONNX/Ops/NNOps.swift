@@ -166,8 +166,34 @@ enum NNOps {
         return [ONNXValue(y.reshaped(x.shape))]
     }
 
-    /// The engine's square, symmetric 2-D pooling: kernel, stride and padding one number each.
-    static func poolParameters(_ ctx: ONNXOpContext, _ x: Tensor) throws -> (kernel: Int, stride: Int, pad: Int, ceil: Bool, x: Tensor) {
+    /// InstanceNormalization of [N, C, ...] (what torch.onnx writes for GroupNorm, after a reshape to [N, groups, -1]):
+    /// each (n, c) normalised over its other dims, then scale[c] and bias[c].
+    static let instanceNormalization: ONNXOpImplementation = { ctx in
+        let x = try ctx.tensor(0), scale = try ctx.tensor(1), bias = try ctx.tensor(2)
+        guard x.rank >= 3, scale.count == x.shape[1], bias.count == x.shape[1] else {
+            throw ctx.fail("input \(x.shape) must be [N, C, ...] with scale \(scale.shape) and bias \(bias.shape) of C values")
+        }
+        let eps = try ctx.float("epsilon", default: 1e-5)
+        let c = x.shape[1], inner = x.count / Swift.max(x.shape[0] * c, 1)
+        var out = x.data
+        for p in 0 ..< x.shape[0] * c where inner > 0 {
+            let base = p * inner
+            var mean: Float = 0
+            for i in 0 ..< inner { mean += out[base + i] }
+            mean /= Float(inner)
+            var variance: Float = 0
+            for i in 0 ..< inner { let d = out[base + i] - mean; variance += d * d }
+            variance /= Float(inner)
+            let k = scale.data[p % c] / (variance + eps).squareRoot(), b = bias.data[p % c]
+            for i in 0 ..< inner { out[base + i] = (out[base + i] - mean) * k + b }
+        }
+        return [ONNXValue(Tensor(shape: x.shape, data: out))]
+    }
+
+    /// Pooling of [N, C, H, W]: the engine's square, symmetric pooling when kernel, stride and padding are one number
+    /// each, else the general loop (rectangular kernels, asymmetric pads, dilations; SamplingOps.pool).
+    static func pool(_ ctx: ONNXOpContext, max: Bool) throws -> Tensor {
+        let x = try ctx.tensor(0)
         guard x.rank == 4 else { throw ctx.fail("only 2-D pooling of [N, C, H, W] is supported, got \(x.shape)") }
         guard let k = try ctx.ints("kernel_shape"), k.count == 2, k.allSatisfy({ $0 >= 1 }) else {
             throw ctx.fail("kernel_shape must be two positive numbers")
@@ -175,29 +201,34 @@ enum NNOps {
         let strides = try ctx.ints("strides") ?? [1, 1]
         let dilations = try ctx.ints("dilations") ?? [1, 1]
         guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else { throw ctx.fail("strides \(strides) must be two positive numbers") }
-        guard dilations == [1, 1] else { throw ctx.fail("dilated pooling (\(dilations)) is not supported") }
-        let pads = try padding(ctx, spatial: 2, sizes: [x.shape[2], x.shape[3]], kernel: k, strides: strides, dilations: [1, 1])
-        guard k[0] == k[1], strides[0] == strides[1], Set(pads.flatMap { [$0.0, $0.1] }).count == 1 else {
-            throw ctx.fail("pooling with kernel \(k), strides \(strides), pads \(pads.map { [$0.0, $0.1] }) is not supported (square and symmetric only)")
+        guard dilations.count == 2, dilations.allSatisfy({ $0 >= 1 }) else { throw ctx.fail("dilations \(dilations) must be two positive numbers") }
+        let pads = try padding(ctx, spatial: 2, sizes: [x.shape[2], x.shape[3]], kernel: k, strides: strides, dilations: dilations)
+        let ceil = try ctx.int("ceil_mode", default: 0) != 0
+        let includePad = try ctx.int("count_include_pad", default: 0) != 0
+        for a in 0 ..< 2 {
+            guard x.shape[2 + a] + pads[a].0 + pads[a].1 >= (k[a] - 1) * dilations[a] + 1 else {
+                throw ctx.fail("kernel \(k) with dilations \(dilations) and pads \(pads.map { [$0.0, $0.1] }) does not fit input \(x.shape)")
+            }
+            guard pads[a].0 < (k[a] - 1) * dilations[a] + 1, pads[a].1 < (k[a] - 1) * dilations[a] + 1 else {
+                throw ctx.fail("pads \(pads.map { [$0.0, $0.1] }) must be smaller than the kernel \(k)")
+            }
         }
+        let sizes = SamplingOps.outputSizes(sizes: [x.shape[2], x.shape[3]], kernel: k, strides: strides, dilations: dilations, pads: pads, ceil: ceil)
+        try ctx.checkSize([x.shape[0], x.shape[1]] + sizes)
         let p = pads[0].0
-        guard p * 2 <= k[0], x.shape[2] + 2 * p >= k[0], x.shape[3] + 2 * p >= k[0] else {
-            throw ctx.fail("kernel \(k) with padding \(p) does not fit input \(x.shape)")
+        if k[0] == k[1], strides[0] == strides[1], dilations == [1, 1], Set(pads.flatMap { [$0.0, $0.1] }).count == 1, p * 2 <= k[0] {
+            return max ? maxPool2d(x, kernel: k[0], stride: strides[0], padding: p, ceilMode: ceil)
+                : avgPool2d(x, kernel: k[0], stride: strides[0], padding: p, ceilMode: ceil, countIncludePad: includePad)
         }
-        return (k[0], strides[0], p, try ctx.int("ceil_mode", default: 0) != 0, x)
+        return SamplingOps.pool(x, kernel: k, strides: strides, dilations: dilations, pads: pads, ceil: ceil, max: max, includePad: includePad)
     }
 
     static let maxPool: ONNXOpImplementation = { ctx in
         guard ctx.node.outputs.count < 2 || ctx.node.outputs[1].isEmpty else { throw ctx.fail("MaxPool's Indices output is not supported") }
-        let p = try poolParameters(ctx, try ctx.tensor(0))
-        return [ONNXValue(maxPool2d(p.x, kernel: p.kernel, stride: p.stride, padding: p.pad, ceilMode: p.ceil))]
+        return [ONNXValue(try pool(ctx, max: true))]
     }
 
-    static let averagePool: ONNXOpImplementation = { ctx in
-        let p = try poolParameters(ctx, try ctx.tensor(0))
-        let include = try ctx.int("count_include_pad", default: 0) != 0
-        return [ONNXValue(avgPool2d(p.x, kernel: p.kernel, stride: p.stride, padding: p.pad, ceilMode: p.ceil, countIncludePad: include))]
-    }
+    static let averagePool: ONNXOpImplementation = { ctx in [ONNXValue(try pool(ctx, max: false))] }
 
     /// The mean or max over every spatial position of [N, C, ...], kept as size-1 dims.
     static func globalPool(_ ctx: ONNXOpContext, _ reduce: (Tensor, Int) -> Tensor) throws -> [ONNXValue] {
@@ -219,6 +250,10 @@ enum NNOps {
         let mode = try ctx.string("mode", default: "nearest")
         let coordinates = try ctx.string("coordinate_transformation_mode", default: "half_pixel")
         let nearestMode = try ctx.string("nearest_mode", default: "round_prefer_floor")
+        guard try ctx.int("antialias", default: 0) == 0 else { throw ctx.fail("antialias 1 is not supported") }
+        guard try ctx.string("keep_aspect_ratio_policy", default: "stretch") == "stretch" else {
+            throw ctx.fail("keep_aspect_ratio_policy '\(try ctx.string("keep_aspect_ratio_policy", default: ""))' is not supported (stretch)")
+        }
         var scales: [Float]? = nil, sizes: [Int]? = nil
         if ctx.opset < 11 {
             scales = try ctx.input(1).tensor.data
@@ -256,6 +291,10 @@ enum NNOps {
             case "pytorch_half_pixel": return m > 1 ? (fi + 0.5) / scale - 0.5 : 0
             case "align_corners": return m > 1 ? fi * Float(n - 1) / Float(m - 1) : 0
             case "asymmetric": return fi / scale
+            case "tf_half_pixel_for_nn": return (fi + 0.5) / scale
+            case "half_pixel_symmetric":
+                let adjustment = Float(m) / (scale * Float(n)), center = Float(n) / 2
+                return center * (1 - adjustment) + (fi + 0.5) / scale - 0.5
             default: throw ctx.fail("coordinate_transformation_mode '\(coordinates)' is not supported")
             }
         }
@@ -282,31 +321,42 @@ enum NNOps {
             let cols = try (0 ..< outW).map { try index(try source($0, n: w, m: outW, scale: scaleW), w) }
             guard h > 0 && w > 0 || outH * outW == 0 else { throw ctx.fail("cannot resize an empty input \(x.shape)") }
             return [ONNXValue(resizeNearest(x, rows: rows, columns: cols))]
+        case "cubic", "bicubic":
+            guard h > 0 && w > 0 else { throw ctx.fail("cannot resize an empty input \(x.shape)") }
+            let a = try ctx.float("cubic_coeff_a", default: -0.75)
+            let exclude = try ctx.int("exclude_outside", default: 0) != 0
+            let rows = try (0 ..< outH).map { try source($0, n: h, m: outH, scale: scaleH) }
+            let cols = try (0 ..< outW).map { try source($0, n: w, m: outW, scale: scaleW) }
+            return [ONNXValue(SamplingOps.separable(x, rows: SamplingOps.cubicTaps(rows, n: h, a: a, excludeOutside: exclude),
+                                                    cols: SamplingOps.cubicTaps(cols, n: w, a: a, excludeOutside: exclude)))]
         case "linear", "bilinear":
             guard h > 0 && w > 0 else { throw ctx.fail("cannot resize an empty input \(x.shape)") }
             let rows = try (0 ..< outH).map { try source($0, n: h, m: outH, scale: scaleH) }
             let cols = try (0 ..< outW).map { try source($0, n: w, m: outW, scale: scaleW) }
             return [ONNXValue(resizeBilinear(x, rows: rows, columns: cols))]
         default:
-            throw ctx.fail("mode '\(mode)' is not supported (nearest, linear)")
+            throw ctx.fail("mode '\(mode)' is not supported (nearest, linear, cubic)")
         }
     }
 
-    /// GridSample: bilinear, zero padding, align_corners 0 (the engine's grid sample, which torch's
-    /// F.grid_sample defaults and multi-scale deformable attention use).
+    /// GridSample of [N, C, H, W] at a grid [N, Ho, Wo, 2]: the engine's grid sample for bilinear, zero padding,
+    /// align_corners 0 (torch's F.grid_sample defaults, which multi-scale deformable attention uses), the general
+    /// loop (SamplingOps.gridSample) for nearest and bicubic, border and reflection padding and align_corners 1.
     static let gridSample: ONNXOpImplementation = { ctx in
         let x = try ctx.tensor(0), grid = try ctx.tensor(1)
         let mode = try ctx.string("mode", default: ctx.opset >= 20 ? "linear" : "bilinear")
         let paddingMode = try ctx.string("padding_mode", default: "zeros")
         let align = try ctx.int("align_corners", default: 0)
-        guard mode == "bilinear" || mode == "linear", paddingMode == "zeros", align == 0 else {
-            throw ctx.fail("mode '\(mode)', padding_mode '\(paddingMode)', align_corners \(align) is not supported (bilinear, zeros, 0)")
+        guard ["bilinear", "linear", "nearest", "bicubic", "cubic"].contains(mode), ["zeros", "border", "reflection"].contains(paddingMode),
+              align == 0 || align == 1 else {
+            throw ctx.fail("mode '\(mode)', padding_mode '\(paddingMode)', align_corners \(align) is not supported (modes linear, nearest, cubic; padding zeros, border, reflection)")
         }
         guard x.rank == 4, grid.rank == 4, grid.shape[3] == 2, grid.shape[0] == x.shape[0] else {
             throw ctx.fail("input \(x.shape) and grid \(grid.shape) must be [N, C, H, W] and [N, Ho, Wo, 2]")
         }
         try ctx.checkSize([x.shape[0], x.shape[1], grid.shape[1], grid.shape[2]])
-        return [ONNXValue(engineGridSample(x, grid: grid))]
+        if mode == "bilinear" || mode == "linear", paddingMode == "zeros", align == 0 { return [ONNXValue(engineGridSample(x, grid: grid))] }
+        return [ONNXValue(SamplingOps.gridSample(x, grid: grid, mode: mode, padding: paddingMode, alignCorners: align == 1))]
     }
 }
 

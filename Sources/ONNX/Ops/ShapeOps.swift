@@ -196,6 +196,43 @@ enum ShapeOps {
         return [ONNXValue(result(indexSelect(x.tensor, axis: axis, indices: idx), shape: shape).reshaped(shape), x.type)]
     }
 
+    /// ScatterND: a copy of data with the slices addressed by the last axis of `indices` replaced by (or, with
+    /// `reduction` add/mul/max/min, combined with) `updates` [indices.shape[:-1] + data.shape[k:]].
+    static let scatterND: ONNXOpImplementation = { ctx in
+        let data = try ctx.input(0), indices = try ctx.input(1).tensor, updates = try ctx.tensor(2)
+        let reduction = try ctx.string("reduction", default: "none")
+        guard ["none", "add", "mul", "max", "min"].contains(reduction) else { throw ctx.fail("reduction '\(reduction)' is not one of none, add, mul, max, min") }
+        guard indices.rank >= 1, let k = indices.shape.last, k <= data.tensor.rank else {
+            throw ctx.fail("indices \(indices.shape) must end with at most \(data.tensor.rank) (the data's rank)")
+        }
+        let lead = Array(indices.shape.dropLast()), tail = Array(data.tensor.shape[k...])
+        guard updates.shape == lead + tail else { throw ctx.fail("updates \(updates.shape) must be \(lead + tail) for indices \(indices.shape) into \(data.shape)") }
+        let slice = tail.reduce(1, *), count = lead.reduce(1, *)
+        let strides = data.tensor.strides
+        var out = data.tensor.data
+        for i in 0 ..< count {
+            var offset = 0
+            for a in 0 ..< k {
+                var j = ONNXInitializer.clampedInt(indices.data[i * k + a])
+                let n = data.tensor.shape[a]
+                if j < 0 { j += n }
+                guard j >= 0, j < n else { throw ctx.fail("index \(indices.data[i * k + a]) is out of range for axis \(a) of \(data.shape)") }
+                offset += j * strides[a]
+            }
+            for e in 0 ..< slice {
+                let u = updates.data[i * slice + e]
+                switch reduction {
+                case "add": out[offset + e] += u
+                case "mul": out[offset + e] *= u
+                case "max": out[offset + e] = Swift.max(out[offset + e], u)
+                case "min": out[offset + e] = Swift.min(out[offset + e], u)
+                default: out[offset + e] = u
+                }
+            }
+        }
+        return [ONNXValue(Tensor(shape: data.tensor.shape, data: out), data.type)]
+    }
+
     static let gatherElements: ONNXOpImplementation = { ctx in
         let x = try ctx.input(0), ind = try ctx.input(1)
         let axis = try ctx.axis(try ctx.int("axis", default: 0), rank: x.shape.count)
