@@ -361,11 +361,12 @@ func usesWinograd(_ p: ConvProblem) -> Bool {
 let winogradEnabled = ProcessInfo.processInfo.environment["DETR_TUI_NO_WINOGRAD"] == nil
 
 /// A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) (see CKernels/winograd.c): the weights transformed
-/// once per call, then per block of whole tile rows (spread across cores) the input tiles transformed,
-/// 16 sgemms over the input channels, the outputs transformed back, and bias and activation applied to the
-/// output rows the block covers while they are in cache. 2.25 times fewer multiplies than im2col + gemm;
-/// the error stays near float rounding (checked against the direct reference by the property tests).
-/// `kernels`: the kernel set of the products (the active one; tests choose each the processor runs).
+/// (once per weight array when `weights` is given: `WeightCache`), then per block of whole tile rows (spread across
+/// cores) the input tiles transformed, 16 sgemms over the input channels, the outputs transformed back, and bias
+/// and activation applied to the output rows while they are in cache (in L1, inside the AVX-512 output transform).
+/// 2.25 times fewer multiplies than im2col + gemm; the error stays near float rounding (checked against the direct
+/// reference by the property tests). `kernels`: the kernel set of the products and transforms (the active one;
+/// tests choose each the processor runs).
 func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                   activation act: ConvActivation, out: UnsafeMutablePointer<Float>, kernels: KernelSet = .active,
                   weights: [Float]? = nil) {
@@ -560,7 +561,8 @@ func panelsInPlace(_ p: ConvProblem) -> Bool {
 
 let panelMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_PANELS"] ?? ""
 
-/// The conv by ck_conv_panels_avx2: weights packed in panels of four output channels once per group, the
+/// The conv by ck_conv_panels_avx2: weights packed in panels of four output channels (once per weight array when
+/// `weights` is given: `WeightCache`), the
 /// output pixels split across cores in whole panels of 24, each core with its own K x 24 panel buffer; or, for
 /// the stride-2 convs of `usesStride2Band`, by ck_conv_s2band_avx2, the output rows split across cores.
 /// `kernels`: the micro-kernel's set, AVX2 (4 x 24 blocks) or AVX-512 (8 x 48, the pixels split across cores in
