@@ -33,7 +33,8 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int
         x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in
                 withOptionalBuffer(bias) { bp in
-                    convForward(p, x: xp.baseAddress!, w: wp.baseAddress!, bias: bp, activation: activation, out: out.baseAddress!)
+                    convForward(p, x: xp.baseAddress!, w: wp.baseAddress!, bias: bp, activation: activation, out: out.baseAddress!,
+                                weights: weight.data)
                 }
             }
         }
@@ -183,14 +184,16 @@ func biasActivate(_ p: UnsafeMutablePointer<Float>, _ count: Int, _ bias: Float,
 /// - otherwise im2col + sgemm per group, in tiles of output pixels small enough for the cache, the
 ///   pixels split across cores (each core gets its own tile buffer and single-threaded gemms).
 /// Bias and activation are applied to each output tile right after its gemm (in registers by the panels).
+/// `weights`: the array `w` points into, when the caller has it: Winograd's transformed kernels and the panels'
+/// packed weights are then kept in `WeightCache.shared` for the next call with the same weights.
 func convForward(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                 activation act: ConvActivation = .identity, out: UnsafeMutablePointer<Float>) {
+                 activation act: ConvActivation = .identity, out: UnsafeMutablePointer<Float>, weights: [Float]? = nil) {
     if p.groups > 1 && p.groups == p.cin {
         depthwiseConv(p, x: x, w: w, bias: bias, activation: act, out: out)
         return
     }
     if usesWinograd(p) {
-        winogradConv(p, x: x, w: w, bias: bias, activation: act, out: out)
+        winogradConv(p, x: x, w: w, bias: bias, activation: act, out: out, weights: weights)
         return
     }
     if usesFewOutputs(p) {
@@ -198,7 +201,7 @@ func convForward(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Flo
         return
     }
     if usesPanels(p) {
-        panelConv(p, x: x, w: w, bias: bias, activation: act, out: out)
+        panelConv(p, x: x, w: w, bias: bias, activation: act, out: out, weights: weights)
         return
     }
     let g = p.g
@@ -365,32 +368,57 @@ func usesWinograd(_ p: ConvProblem) -> Bool {
 let winogradEnabled = ProcessInfo.processInfo.environment["DETR_TUI_NO_WINOGRAD"] == nil
 
 /// A 3x3 stride-1 convolution by Winograd F(2x2, 3x3) (see CKernels/winograd.c): the weights transformed
-/// once per call, then per block of whole tile rows (spread across cores) the input tiles transformed,
-/// 16 sgemms over the input channels, the outputs transformed back, and bias and activation applied to the
-/// output rows the block covers while they are in cache. 2.25 times fewer multiplies than im2col + gemm;
-/// the error stays near float rounding (checked against the direct reference by the property tests).
-/// `kernels`: the kernel set of the products (the active one; tests choose each the processor runs).
+/// (once per weight array when `weights` is given: `WeightCache`), then per block of whole tile rows (spread across
+/// cores) the input tiles transformed, 16 sgemms over the input channels, the outputs transformed back, and bias
+/// and activation applied to the output rows while they are in cache (in L1, inside the AVX-512 output transform).
+/// 2.25 times fewer multiplies than im2col + gemm; the error stays near float rounding (checked against the direct
+/// reference by the property tests). `kernels`: the kernel set of the products and transforms (the active one;
+/// tests choose each the processor runs).
 func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                  activation act: ConvActivation, out: UnsafeMutablePointer<Float>, kernels: KernelSet = .active) {
+                  activation act: ConvActivation, out: UnsafeMutablePointer<Float>, kernels: KernelSet = .active,
+                  weights: [Float]? = nil) {
     let g = p.g
     let oh = g.outH, ow = g.outW, cin = p.cin, cout = p.cout
     let tilesX = (ow + 1) / 2, tilesY = (oh + 1) / 2
     let packed: Int32 = kernels != .portable && winogradKernel ? 1 : 0
     let gemm = kernels == .avx512 ? ck_wino_gemm_avx512 : ck_wino_gemm_avx2
+    let input = kernels == .avx512 ? ck_wino_input_avx512 : ck_wino_input_avx2
+    let kind = act.kernelKind
+    /// The packed path's output transform for blocks of whole tile rows, with bias and activation: fused into the
+    /// AVX-512 transform (on the rows just written), a pass over the block's rows after the AVX2 one.
+    func output(_ m: UnsafePointer<Float>, _ cout: Int, _ o0: Int, _ o1: Int, _ oh: Int, _ ow: Int, _ tilesX: Int, _ t0: Int,
+                _ tb: Int, _ out: UnsafeMutablePointer<Float>) {
+        if kernels == .avx512 {
+            ck_wino_output_avx512(m, cout, o0, o1, oh, ow, tilesX, t0, tb, bias, kind, out)
+            return
+        }
+        ck_wino_output_avx2(m, cout, o0, o1, oh, ow, tilesX, t0, tb, out)
+        let y0 = 2 * (t0 / tilesX), y1 = Swift.min(oh, 2 * ((t0 + tb) / tilesX))
+        for o in o0 ..< o1 { biasActivate(out + o * oh * ow + y0 * ow, (y1 - y0) * ow, bias?[o] ?? 0, act) }
+    }
     let cout4 = packed == 1 ? (cout + 3) / 4 * 4 : cout
-    let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cout4 * cin)
-    defer { u.deallocate() }
-    if cout4 > cout { u.initialize(repeating: 0, count: 16 * cout4 * cin) }
-    let wp = ConstPointer(w), up = SharedPointer(u)
-    // Output channels split across cores in fours (the packed layout's groups).
-    Parallel.forEach((cout + 3) / 4, cost: cin * 256) { r in
-        let o0 = r.lowerBound * 4, o1 = Swift.min(cout, r.upperBound * 4)
-        if packed == 1 {
-            ck_wino_weights_avx2(wp.base, cout, cin, o0, o1, up.base)
-        } else {
-            ck_wino_weights(wp.base, cout, cin, o0, o1, up.base)
+    let wp = ConstPointer(w)
+    /// The transformed kernels U into `u`: output channels split across cores in fours (the packed layout's groups).
+    func transform(_ u: UnsafeMutablePointer<Float>) {
+        if cout4 > cout { u.initialize(repeating: 0, count: 16 * cout4 * cin) }
+        let up = SharedPointer(u)
+        Parallel.forEach((cout + 3) / 4, cost: cin * 256) { r in
+            let o0 = r.lowerBound * 4, o1 = Swift.min(cout, r.upperBound * 4)
+            if packed == 1 {
+                ck_wino_weights_avx2(wp.base, cout, cin, o0, o1, up.base)
+            } else {
+                ck_wino_weights(wp.base, cout, cin, o0, o1, up.base)
+            }
         }
     }
+    let transformed: WeightCache.PackedWeights
+    if let weights {
+        transformed = WeightCache.shared.packed(weights, layout: .init(name: "winograd", dims: [Int(packed), cout, cin]),
+                                                count: 16 * cout4 * cin, make: transform)
+    } else {
+        transformed = WeightCache.PackedWeights.unshared(count: 16 * cout4 * cin, make: transform)
+    }
+    let u = transformed.base
     // Blocks of whole tile rows: transformed inputs and products of a block within about 4 MB, and at
     // least as many blocks as cores.
     let fit = Swift.max(1, (1 << 20) / (16 * (cin + cout) * tilesX))
@@ -399,6 +427,7 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
     let maxTiles = rowsPerBlock * tilesX
     let bp = bias.map { ConstPointer($0) }
     let uc = ConstPointer(u)
+    defer { withExtendedLifetime(transformed) {} }
     if packed == 1 && tilesX * tilesY <= winogradWholeMapTiles {
         // Small maps (up to 24x24): the cores split the input channels for the input transform, then the output
         // channels for the products, the output transform, bias and activation, over all the map's tiles at once.
@@ -414,14 +443,13 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
             let src = ConstPointer(x + b * cin * g.h * g.w), dst = SharedPointer(out + b * cout * oh * ow)
             Parallel.forEach(cin, cost: tiles * 64) { r in
                 // Channels c0 ..< c1 of the packed V: the same layout with the channel offset applied.
-                ck_wino_input_avx2(src.base + r.lowerBound * g.h * g.w, r.count, g.h, g.w, g.ph, g.pw, tilesX, 0, tiles,
-                                   cin, vs.base + r.lowerBound * 24)
+                input(src.base + r.lowerBound * g.h * g.w, r.count, g.h, g.w, g.ph, g.pw, tilesX, 0, tiles,
+                      cin, vs.base + r.lowerBound * 24)
             }
             Parallel.forEach(quads, cost: cin * tiles * 32) { r in
                 let o0 = r.lowerBound * 4, o1 = Swift.min(cout, r.upperBound * 4)
                 gemm(uc.base, vs.base, cout, cin, tiles, o0, o1, ms.base)
-                ck_wino_output_avx2(ms.base, cout, o0, o1, oh, ow, tilesX, 0, tiles, dst.base)
-                for o in o0 ..< o1 { biasActivate(dst.base + o * oh * ow, oh * ow, bp?.base[o] ?? 0, act) }
+                output(ms.base, cout, o0, o1, oh, ow, tilesX, 0, tiles, dst.base)
             }
         }
         return
@@ -436,17 +464,17 @@ func winogradConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Fl
                 let ty0 = block * rowsPerBlock, ty1 = Swift.min(tilesY, ty0 + rowsPerBlock)
                 let t0 = ty0 * tilesX, tb = (ty1 - ty0) * tilesX
                 if packed == 1 {
-                    ck_wino_input_avx2(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, cin, v)
+                    input(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, cin, v)
                     gemm(uc.base, v, cout, cin, tb, 0, cout, m)
-                    ck_wino_output_avx2(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
-                } else {
-                    ck_wino_input(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, v)
-                    for xi in 0 ..< 16 {
-                        sgemm(m: cout, n: tb, k: cin, a: uc.base + xi * cout * cin, lda: cin, b: v + xi * cin * tb, ldb: tb,
-                              c: m + xi * cout * tb, ldc: tb)
-                    }
-                    ck_wino_output(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
+                    output(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
+                    continue
                 }
+                ck_wino_input(src.base, cin, g.h, g.w, g.ph, g.pw, tilesX, t0, tb, v)
+                for xi in 0 ..< 16 {
+                    sgemm(m: cout, n: tb, k: cin, a: uc.base + xi * cout * cin, lda: cin, b: v + xi * cin * tb, ldb: tb,
+                          c: m + xi * cout * tb, ldc: tb)
+                }
+                ck_wino_output(m, cout, 0, cout, oh, ow, tilesX, t0, tb, dst.base)
                 let y0 = 2 * ty0, y1 = Swift.min(oh, 2 * ty1)
                 for o in 0 ..< cout {
                     biasActivate(dst.base + o * oh * ow + y0 * ow, (y1 - y0) * ow, bp?.base[o] ?? 0, act)
@@ -540,17 +568,27 @@ func panelsInPlace(_ p: ConvProblem) -> Bool {
 
 let panelMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_PANELS"] ?? ""
 
-/// The conv by ck_conv_panels_avx2: weights packed in panels of four output channels once per group, the
+/// The conv by ck_conv_panels_avx2: weights packed in panels of four output channels (once per weight array when
+/// `weights` is given: `WeightCache`), the
 /// output pixels split across cores in whole panels of 24, each core with its own K x 24 panel buffer; or, for
 /// the stride-2 convs of `usesStride2Band`, by ck_conv_s2band_avx2, the output rows split across cores.
 /// `kernels`: the micro-kernel's set, AVX2 (4 x 24 blocks) or AVX-512 (8 x 48, the pixels split across cores in
 /// pairs of panels); the active one unless a test chooses.
 func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-               activation act: ConvActivation, out: UnsafeMutablePointer<Float>, kernels: KernelSet = .active) {
+               activation act: ConvActivation, out: UnsafeMutablePointer<Float>, kernels: KernelSet = .active,
+               weights: [Float]? = nil) {
     let g = p.g
     let kdim = p.cinG * p.kernelSize, plane = p.outPlane, m = p.coutG
-    let packed = UnsafeMutablePointer<Float>.allocate(capacity: (m + 3) / 4 * 4 * kdim)
-    defer { packed.deallocate() }
+    let groupFloats = (m + 3) / 4 * 4 * kdim
+    /// Every group's weights packed in fours, one group after another.
+    func pack(_ into: UnsafeMutablePointer<Float>) {
+        for gi in 0 ..< p.groups { ck_pack_weights4(w + gi * m * kdim, m, kdim, into + gi * groupFloats) }
+    }
+    let packedWeights = weights.map {
+        WeightCache.shared.packed($0, layout: .init(name: "panels", dims: [p.groups, m, kdim]), count: p.groups * groupFloats,
+                                  make: pack)
+    } ?? WeightCache.PackedWeights.unshared(count: p.groups * groupFloats, make: pack)
+    defer { withExtendedLifetime(packedWeights) {} }
     let geom = ck_conv_geom(cin: p.cinG, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, ph: g.ph, pw: g.pw,
                             dh: g.dh, dw: g.dw, out_h: g.outH, out_w: g.outW)
     let wide = kernels == .avx512
@@ -563,11 +601,10 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
     let panelsKxK = wide ? ck_conv_panels_avx512 : ck_conv_panels_avx2
     let work = m * plane * Swift.max(kdim, 1)
     let parts = work < 1 << 18 ? 1 : Swift.min(Parallel.cores, panels)
-    let ap = ConstPointer(packed)
     let kind = act.kernelKind
     let banded = usesStride2Band(p)
     for gi in 0 ..< p.groups {
-        ck_pack_weights4(w + gi * m * kdim, m, kdim, packed)
+        let ap = ConstPointer(packedWeights.base + gi * groupFloats)
         let bg = bias.map { ConstPointer($0 + gi * m) }
         for b in 0 ..< p.n {
             let src = ConstPointer(x + (b * p.cin + gi * p.cinG) * p.inPlane)

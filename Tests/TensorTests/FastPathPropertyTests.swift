@@ -258,7 +258,10 @@ final class FastPathPropertyTests: XCTestCase {
         var tested: [String] = []
         for kernels in [KernelSet.avx2, .avx512] where kernels.isSupported && kernels.isEnabled {
             var rng = SplitMix64(seed: 17)
-            for (i, (cin, cout, h, w)) in [(48, 52, 20, 20), (64, 70, 9, 31), (50, 66, 30, 34), (72, 48, 13, 17)].enumerated() {
+            // Rows of 65 tiles (the AVX-512 input transform's sixteen at a time, an odd width's last tile alone) and of
+            // 34 (its output transform's sixteen at a time, the last group overlapping, and the input's eight).
+            for (i, (cin, cout, h, w)) in [(48, 52, 20, 20), (64, 70, 9, 31), (50, 66, 30, 34), (72, 48, 13, 17),
+                                           (48, 50, 7, 129), (56, 52, 10, 67), (49, 48, 4, 160)].enumerated() {
                 let act = Self.activations[i % 4]
                 let x = rng.tensor([1, cin, h, w]), wt = rng.tensor([cout, cin, 3, 3]), b = rng.tensor([cout])
                 let p = ConvProblem(x, wt, b, (1, 1), (1, 1), (1, 1), 1)
@@ -278,6 +281,58 @@ final class FastPathPropertyTests: XCTestCase {
             tested.append(kernels.rawValue)
         }
         try XCTSkipIf(tested.isEmpty, "neither the AVX2 nor the AVX-512 kernels run here (CPU: \(CPUInfo.current.name); kernels in use: \(KernelSet.active.rawValue))")
+    }
+
+    /// conv2d keeps Winograd's transformed kernels and the panels' packed weights per weight array
+    /// (`WeightCache.shared`): a second call with the same weights finds them and gives the same output, and weights
+    /// changed in place (a new array after copy-on-write) are rearranged again, not taken from the entry of the old.
+    func testWeightCacheFindsSameWeightsAndNotChangedOnes() {
+        var rng = SplitMix64(seed: 77)
+        // Winograd (3x3, 48 channels) and the panels (1x1 onto a 40x40 map).
+        for (cin, cout, k, h) in [(48, 52, 3, 20), (16, 24, 1, 40)] {
+            let x = rng.tensor([1, cin, h, h]), b = rng.tensor([cout])
+            var wt = rng.tensor([cout, cin, k, k])
+            let p = ConvProblem(x, wt, b, (1, 1), (k / 2, k / 2), (1, 1), 1)
+            XCTAssertTrue(!hasAVX2FMA || (k == 3 ? usesWinograd(p) : usesPanels(p)), "\(cin)->\(cout) k\(k) would not test it")
+            let before = WeightCache.shared.contents.entries
+            let first = conv2d(x, weight: wt, bias: b, padding: k / 2, activation: .silu)
+            let cached = WeightCache.shared.contents.entries
+            let second = conv2d(x, weight: wt, bias: b, padding: k / 2, activation: .silu)
+            XCTAssertEqual(first, second, "\(cin)->\(cout) k\(k): the call with cached weights differs")
+            if hasAVX2FMA {
+                XCTAssertEqual(cached, before + 1, "\(cin)->\(cout) k\(k): one entry for the weights")
+                XCTAssertEqual(WeightCache.shared.contents.entries, cached, "\(cin)->\(cout) k\(k): the second call made another")
+            }
+            let ref = conv2dReference(x, weight: wt, bias: b, stride: (1, 1), padding: (k / 2, k / 2), dilation: (1, 1), groups: 1)
+            assertClose(second, referenceActivated(ref, .silu), "\(cin)->\(cout) k\(k) cached")
+            let keep = wt   // shares the storage, so the write below copies it
+            wt.data[5] += 3
+            let changed = conv2d(x, weight: wt, bias: b, padding: k / 2, activation: .silu)
+            let ref2 = conv2dReference(x, weight: wt, bias: b, stride: (1, 1), padding: (k / 2, k / 2), dilation: (1, 1), groups: 1)
+            assertClose(changed, referenceActivated(ref2, .silu), "\(cin)->\(cout) k\(k) after a weight changed")
+            XCTAssertEqual(conv2d(x, weight: keep, bias: b, padding: k / 2, activation: .silu), first, "the old weights' entry")
+        }
+    }
+
+    /// A cache over its budget drops the least recently used entries; what a caller holds stays valid.
+    func testWeightCacheBudgetDropsLeastRecentlyUsed() {
+        let cache = WeightCache(budget: 3 * 100 * 4)
+        let arrays = (0 ..< 4).map { i in [Float](repeating: Float(i), count: 10) }
+        func get(_ i: Int) -> WeightCache.PackedWeights {
+            cache.packed(arrays[i], layout: .init(name: "test", dims: []), count: 100) { p in
+                for j in 0 ..< 100 { p[j] = arrays[i][0] + Float(j) }
+            }
+        }
+        let zero = get(0)
+        _ = get(1); _ = get(2)
+        XCTAssertTrue(get(0) === zero, "entry 0 found again")
+        _ = get(3)   // over budget: entry 1, least recently used, goes
+        XCTAssertEqual(cache.contents.entries, 3)
+        XCTAssertTrue(get(0) === zero, "entry 0 kept (used after 1)")
+        XCTAssertEqual(zero.base[99], 99, "a held entry stays readable")
+        let big = cache.packed([1, 2], layout: .init(name: "test", dims: []), count: 1000) { p in p.initialize(repeating: 7, count: 1000) }
+        XCTAssertEqual(big.base[999], 7, "over the whole budget: made, not kept")
+        XCTAssertEqual(cache.contents.entries, 3)
     }
 
     /// The engine's AVX-512 gemm (ck_sgemm_avx512, what `sgemm` runs with the AVX-512 kernels) against a naive

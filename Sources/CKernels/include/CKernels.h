@@ -113,6 +113,18 @@ void ck_wino_weights_avx2(const float *w, long cout, long cin, long o0, long o1,
 void ck_wino_input_avx2(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
                         long t0, long tb, long ctotal, float *v);
 
+/* ck_wino_input_avx2 sixteen tiles at a time (blocks of whole tile rows of at least 64 tiles; others by
+   ck_wino_input_avx2). Only call when ck_has_avx512() returned 1. */
+void ck_wino_input_avx512(const float *x, long cin, long h, long w, long pad_y, long pad_x, long tiles_x,
+                          long t0, long tb, long ctotal, float *v);
+
+/* ck_wino_output_avx2 sixteen tiles at a time (rows of at least 32 tiles; others eight at a time), for blocks of
+   whole tile rows (t0 and tb multiples of tiles_x), then out = act(out + bias[o]) (act as for ck_bias_act_avx2;
+   bias may be NULL) on the output rows just written, while they are in L1. Only call when ck_has_avx512()
+   returned 1. */
+void ck_wino_output_avx512(const float *m, long cout, long o0, long o1, long out_h, long out_w, long tiles_x,
+                           long t0, long tb, const float *bias, int act, float *out);
+
 /* Rows o0 ..< o1 (o0 a multiple of 4) of m [16][cout][tb] = the 16 products u[xi] v[xi] over cin, from the packed
    transforms above, by the micro-kernel of convgemm.c. Only call when ck_has_avx2_fma() returned 1. */
 void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m);
