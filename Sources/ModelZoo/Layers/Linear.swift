@@ -74,6 +74,20 @@ public struct MultiheadAttention: Module {
         outProj = try Child(w, "out_proj") { try Linear($0, in: e, out: e, weightInit: .kaimingUniform(fanIn: e), biasInit: .zeros) }
     }
 
+    /// transformers' layout of the same attention (`RTDetrSelfAttention`, DETR's attention): separate `q_proj`,
+    /// `k_proj`, `v_proj` linears (packed here into the one in-projection) and `out_proj`; `weightInit` for the four
+    /// weights (transformers: normal with the config's initializer_range), zero biases.
+    public init(_ w: WeightScope, embedDim e: Int, heads: Int, separateProjections weightInit: WeightInit) throws {
+        embedDim = e
+        self.heads = heads
+        let parts = try ["q_proj", "k_proj", "v_proj"].map { k in
+            (try w.tensor(k + ".weight", shape: [e, e], init: weightInit), try w.tensor(k + ".bias", shape: [e], init: .zeros))
+        }
+        inProjWeight = concat(parts.map(\.0), axis: 0)
+        inProjBias = concat(parts.map(\.1), axis: 0)
+        outProj = try Child(w, "out_proj") { try Linear($0, in: e, out: e, weightInit: weightInit, biasInit: .zeros) }
+    }
+
     public var typeName: String { "MultiheadAttention" }
     public var ownParameterCount: Int { inProjWeight.count + inProjBias.count }
 
