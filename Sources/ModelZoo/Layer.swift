@@ -31,12 +31,3 @@ public struct ForwardContext: Sendable {
         if trace?.isCancelled == true { throw CancelledError() }
     }
 }
-
-/// A module with one input and one output (most blocks). Built from a `WeightScope` by its own initialiser.
-public protocol Layer: Sendable {
-    /// Parameters as PyTorch counts them (BN's weight and bias included, its running stats not).
-    var parameterCount: Int { get }
-    /// FLOPs for an input of `inputShape` (NCHW), multiply-adds counted as 2.
-    func flops(inputShape: [Int]) -> Double
-    func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor
-}

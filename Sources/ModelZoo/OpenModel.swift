@@ -56,6 +56,10 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
         if config.hasSuffix(".json"), entry.family == "Deformable DETR" {
             return try DeformableDETR.catalogue(id: entry.id, weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed)
         }
+        if config.hasSuffix(".json") {
+            // A transformers config.json: the Hugging Face family its model_type names.
+            return try HuggingFaceFamilies.open(configFile: Assets.url(config).path, name: entry.id, weights: weights, seed: seed)
+        }
         throw FileFormatError(file: entry.id, problem: "config '\(config)' is neither an ultralytics model YAML, a module nor a Deformable DETR config")
     case .yaml(let path):
         // ModelSpec.load takes the scale letter from a name like yolov8s.yaml, as ultralytics does.

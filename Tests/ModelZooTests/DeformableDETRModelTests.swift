@@ -60,11 +60,23 @@ final class DeformableDETRModelTests: XCTestCase {
         // ResNet-50 at 640x640: 4.09 GMACs at 224 scale by (640/224)^2, minus the classifier: about 33 GMACs.
         let backbone = table.filter { $0.module.hasPrefix("backbone") }.reduce(0) { $0 + $1.flops }
         XCTAssertEqual(backbone / 2e9, 33.4, accuracy: 1.0)
-        // One encoder layer: linears over 8500 tokens (value, offsets, weights, output, fc1, fc2) + sampling.
+        // One encoder layer: linears over 8500 tokens (value, offsets, weights, output, fc1, fc2) + sampling + its two
+        // residual sums + its two layer norms (8 per value, as thop counts them).
         let tokens = 8500.0, d = 256.0
         let linears = 2 * tokens * (d * d + d * 256 + d * 128 + d * d + 2 * d * 1024)
         let sampling = tokens * 8 * 4 * 4 * 32 * 10
-        XCTAssertEqual(byName["encoder.layers.0"]!.flops, linears + sampling + tokens * d * 4, accuracy: 1)
+        let encoder = try XCTUnwrap(byName["encoder.layers.0"])
+        XCTAssertEqual(encoder.flops, linears + sampling + tokens * d * 4 + 2 * 8 * tokens * d, accuracy: 1)
+        // Its sub-rows come from the module tree: the attention (its linears below it), the norms and the FFN.
+        XCTAssertEqual(encoder.children.map(\.module), ["self_attn DeformableDetrMultiscaleDeformableAttention", "self_attn_layer_norm LayerNorm",
+                                                        "fc1 Linear", "fc2 Linear", "final_layer_norm LayerNorm"])
+        XCTAssertEqual(encoder.children[0].children.map(\.module), ["value_proj Linear", "sampling_offsets Linear", "attention_weights Linear", "output_proj Linear"])
+        XCTAssertEqual(encoder.children[0].flops, 2 * tokens * (d * d + d * 256 + d * 128 + d * d) + sampling, accuracy: 1)
+        XCTAssertEqual(encoder.children.reduce(0) { $0 + $1.params }, encoder.params)
+        let decoder = try XCTUnwrap(byName["decoder.layers.0"])
+        XCTAssertEqual(decoder.children.map(\.module).first, "self_attn DeformableDetrSelfAttention")
+        XCTAssertEqual(decoder.children[0].children.map(\.module), ["q_proj Linear", "k_proj Linear", "v_proj Linear", "out_proj Linear"])
+        XCTAssertEqual(byName["backbone.stages.0"]?.children.first?.children.count, 4, "bottleneck convs and shortcut as sub-rows")
     }
 
     /// transformers' grid init: before training the sampling points of head h lie on the ray at angle 2*pi*h/heads,
@@ -101,6 +113,13 @@ final class DeformableDETRModelTests: XCTestCase {
                 }
             }
         }
+        // The attention's own probe, under its sub-row's path (the explorer's sub-row), holds the same points.
+        guard case .sampling(let own) = try XCTUnwrap(snap.probes.first { $0.path == "encoder.layers.0.self_attn" }).data else {
+            return XCTFail("encoder.layers.0.self_attn is not a sampling probe")
+        }
+        XCTAssertEqual(own.locations, s.locations)
+        XCTAssertEqual(own.queryLevels, s.queryLevels)
+        XCTAssertNotNil(snap.probes.first { $0.path == "decoder.layers.1.encoder_attn" })
         // The first pixel's reference is the centre of the top-left cell of level 0.
         XCTAssertEqual(s.referencePoints[0, 0], 0.5 / Float(shapes[0].1), accuracy: 1e-7)
 

@@ -66,7 +66,7 @@ final class HFDETRGoldenTests: XCTestCase {
         let boxes = want["intermediate_reference_points"]!, logits = want["intermediate_logits"]!
         for l in 0 ..< net.config.decoderLayers {
             for s in ["sampling_locations", "attention_weights"] {
-                cmp("decoder.layers.\(l).\(s)", probes["model.decoder.layers.\(l).encoder_attn.sampling.\(s)"], want["decoder.layers.\(l).\(s)"])
+                cmp("decoder.layers.\(l).\(s)", probes["model.decoder.layers.\(l).encoder_attn.\(s)"], want["decoder.layers.\(l).\(s)"])
             }
             cmp("intermediate_reference_points[\(l)]", out.extras["decoder.boxes.\(l)"], slice(boxes, axis: 1, range: l ..< l + 1))
             cmp("intermediate_logits[\(l)]", out.extras["decoder.logits.\(l)"], slice(logits, axis: 1, range: l ..< l + 1))
@@ -86,6 +86,13 @@ final class HFDETRGoldenTests: XCTestCase {
 
     func testRTDETRMatchesTransformersLayerByLayer() throws {
         let results = try Self.checkRTDETR("rt-detr")
+        XCTAssertGreaterThan(results.count, 20)
+    }
+
+    func testRTDETRv2WithDiscreteSamplingMatchesTransformers() throws {
+        // RT-DETRv2: ResNet-50-vd-style bottleneck backbone, normalising image processor, decoder_method "discrete",
+        // decoder_offset_scale and the n_points_scale buffer of the shared attention.
+        let results = try Self.checkRTDETR("rt-detr-v2", goldens: "rt-detr-v2")
         XCTAssertGreaterThan(results.count, 20)
     }
 

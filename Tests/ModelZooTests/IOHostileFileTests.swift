@@ -52,7 +52,7 @@ final class IOHostileFileTests: XCTestCase {
 
     /// Found by the YAML fuzz target: a repeated RTDETRDecoder (n = 2) became an nn.Sequential whose second copy got
     /// the first's [1, queries, 4 + nc] output, and its stated shape arithmetic read a fourth dimension that was not
-    /// there. A module of several inputs cannot be repeated, and a module that states its shapes takes feature maps.
+    /// there. A module of several inputs cannot be repeated, and RTDETRDecoder checks that it is fed feature maps.
     func testRepeatedMultiInputHeadsAreRefused() throws {
         let yaml = """
             nc: 2
@@ -71,7 +71,7 @@ final class IOHostileFileTests: XCTestCase {
             + "\n  - [[3, 2], 1, RTDETRDecoder, [nc, 64, 10, 2, 2, 1, 64]]"
         XCTAssertThrowsError(try UltralyticsModel(name: "fed", spec: try ModelSpec.parse(yaml: fed, file: "fed.yaml"),
                                                   weights: WeightStore(.initialise(seed: 0)))) { e in
-            XCTAssertTrue("\(e)".contains("expects [N, C, H, W] feature maps"), "\(e)")
+            XCTAssertTrue("\(e)".contains("fed.yaml: layer 4: at 640x640 model.4 (RTDETRDecoder): input 0 must be [N, 6, H, W], got [1, 10, 6]"), "\(e)")
         }
     }
 

@@ -80,12 +80,6 @@ final class ModulesGoldenTests: XCTestCase {
         return (y, trace.snapshot)
     }
 
-    func run(_ layer: some Layer, _ x: Tensor, path: String) throws -> (Tensor, TraceSnapshot) {
-        let trace = Trace()
-        let y = try layer.forward(x, ForwardContext(trace: trace, path: path))
-        return (y, trace.snapshot)
-    }
-
     func testNAM() throws {
         let fx = try Fixture("nam")
         let store = fx.store()
@@ -164,13 +158,13 @@ final class ModulesGoldenTests: XCTestCase {
     func testMSDeformAttn() throws {
         let fx = try Fixture("msdeformattn")
         let store = fx.store()
-        let m = try MSDeformAttn(store.root, dModel: 32, levels: 3, heads: 4, points: 2)
+        let m = try MSDeformAttention(store.root, dModel: 32, levels: 3, heads: 4, points: 2)
         try store.finish()
         let shapes = [GridSize(6, 5), GridSize(3, 3), GridSize(2, 1)]
         for tag in ["2", "4"] {
             let trace = Trace()
-            let y = try m.forward(query: fx["query"], reference: fx["reference" + tag], value: fx["value"], levelShapes: shapes,
-                                  ForwardContext(trace: trace, path: "attn"))
+            let y = try Child("attn", m)(query: fx["query"], reference: fx["reference" + tag], value: fx["value"], levelShapes: shapes,
+                                         ForwardContext(trace: trace, path: "")).output
             assertClose(y, fx["output" + tag], "MSDeformAttn output (\(tag)-d reference)")
             guard case .sampling(let s)? = probe(trace.snapshot, "attn") else { XCTFail("no sampling probe"); continue }
             assertClose(s.locations, fx["locations" + tag], "sampling locations (\(tag)-d)")
@@ -179,12 +173,53 @@ final class ModulesGoldenTests: XCTestCase {
             XCTAssertEqual(s.locations.shape, [7, 4, 3, 2, 2])
         }
         XCTAssertEqual(m.parameterCount, fx.int("params"))
-        XCTAssertEqual(m.flops(queries: 7, valueLength: 30 + 9 + 2), fx.thopFlops)
+        XCTAssertEqual(m.flops(queryShape: fx["query"].shape, referenceShape: fx["reference4"].shape, valueShape: fx["value"].shape,
+                               levelShapes: shapes), fx.thopFlops)
         // default init: the reference's grid init of the offsets
-        let d = try MSDeformAttn(WeightStore(.initialise(seed: 3)).root, dModel: 32, levels: 3, heads: 4, points: 2)
-        assertClose(d.samplingOffsets.bias!, fx["grid_init"], "grid init", rel: 1e-6)
-        XCTAssertTrue(d.samplingOffsets.weight.data.allSatisfy { $0 == 0 })
-        XCTAssertTrue(d.attentionWeights.weight.data.allSatisfy { $0 == 0 })
+        let d = try MSDeformAttention(WeightStore(.initialise(seed: 3)).root, dModel: 32, levels: 3, heads: 4, points: 2)
+        assertClose(d.samplingOffsets.module.bias!, fx["grid_init"], "grid init", rel: 1e-6)
+        XCTAssertTrue(d.samplingOffsets.module.weight.data.allSatisfy { $0 == 0 })
+        XCTAssertTrue(d.attentionWeights.module.weight.data.allSatisfy { $0 == 0 })
+    }
+
+    /// RT-DETRv2's and D-FINE's variants against transformers' classes: offset scale, per-level point counts, no
+    /// projections (D-FINE), discrete sampling, the points-scale buffer read from the weights.
+    func testMSDeformAttentionV2AndDFine() throws {
+        let shapes = [GridSize(6, 5), GridSize(3, 3), GridSize(2, 1)]
+        for (name, points, scale, projections, key) in [("msdeform_v2", [2, 2, 2], Float(0.7), true, "n_points_scale"),
+                                                         ("msdeform_dfine", [3, 2, 1], Float(0.5), false, "num_points_scale")] {
+            let fx = try Fixture(name)
+            let store = fx.store()
+            var outputs: [String: Tensor] = [:]
+            for method in [MSDeformAttention.SamplingMethod.bilinear, .discrete] {
+                let m = try MSDeformAttention(store.root, dModel: 32, heads: 4, pointsPerLevel: points, offsetScale: scale, method: method,
+                                              valueProjection: projections, outputProjection: projections, pointsScaleKey: key)
+                XCTAssertEqual(m.parameterCount, fx.int("params"), name)
+                let trace = Trace()
+                let out = try Child("attn", m)(query: fx["query"], reference: fx["reference"], value: fx["value"], levelShapes: shapes,
+                                               ForwardContext(trace: trace, path: ""))
+                let tp = points.reduce(0, +)
+                assertClose(out.output, fx["output_" + method.rawValue], "\(name) output (\(method))")
+                assertClose(out.weights.reshaped([1, 7, 4, tp]), fx["attention_weights"], "\(name) attention weights")
+                assertClose(out.locations.reshaped([1, 7, 4, tp, 2]), fx["locations"], "\(name) sampling locations", rel: 1e-5)
+                outputs[method.rawValue] = out.output
+                guard case .sampling(let s)? = probe(trace.snapshot, "attn") else { XCTFail("\(name): no sampling probe"); continue }
+                let mp = points.max()!
+                XCTAssertEqual(s.locations.shape, [7, 4, 3, mp, 2])
+                XCTAssertEqual(s.weights.shape, [7, 4, 3, mp])
+                // a level's unused slots: weight 0, at the reference point
+                for (l, p) in points.enumerated() where p < mp {
+                    XCTAssertEqual(s.weights[3, 1, l, mp - 1], 0)
+                    XCTAssertEqual(s.locations[3, 1, l, mp - 1, 0], fx["reference"][0, 3, 0])
+                }
+                XCTAssertEqual(s.weights[3, 1, 0, 0], fx["attention_weights"][0, 3, 1, 0], accuracy: 1e-6)
+                // FLOPs: the linears (value_proj over the 41 value tokens, the others over the 7 queries), no sampling
+                let linears = 2.0 * (7 * 32 * Double(4 * tp * 3)) + (projections ? 2.0 * (41 * 32 * 32 + 7 * 32 * 32) : 0)
+                XCTAssertEqual(m.flops(queryShape: [1, 7, 32], referenceShape: [1, 7, 4], valueShape: [1, 41, 32], levelShapes: shapes), linears)
+            }
+            try store.finish()
+            XCTAssertNotEqual(outputs["default"], outputs["discrete"], "\(name): the two sampling methods should differ")
+        }
     }
 
     func testMSDeformAttnLayer() throws {
@@ -210,7 +245,7 @@ final class ModulesGoldenTests: XCTestCase {
         try store.finish()
         let xs = [fx["input0"], fx["input1"], fx["input2"]]
         let trace = Trace()
-        let y = try m.forward(xs, ForwardContext(trace: trace, path: "model.9"))
+        let y = try m.forward(xs, ForwardContext(trace: trace, path: "model.9")).main
         XCTAssertEqual(y.shape, [1, 20, 9])
         assertClose(y, fx["output"], "RTDETRDecoder output [1, nq, 4 + nc]")
         checkProbes(fx, trace.snapshot, prefix: "model.9")

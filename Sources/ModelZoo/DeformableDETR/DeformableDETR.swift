@@ -35,14 +35,14 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
     let inputProj: [DDETRInputProjection]
     let levelEmbed: Tensor
     let queryPositionEmbeddings: Tensor?
-    let referencePoints: DDETRLinear?
-    let encOutput: DDETRLinear?, encOutputNorm: DDETRLayerNorm?
-    let posTrans: DDETRLinear?, posTransNorm: DDETRLayerNorm?
+    let referencePoints: Linear?
+    let encOutput: Linear?, encOutputNorm: LayerNorm?
+    let posTrans: Linear?, posTransNorm: LayerNorm?
     let encoderLayers: [DDETREncoderLayer]
     let decoderLayers: [DDETRDecoderLayer]
     /// The heads per prediction (decoder layers, + 1 for the two-stage proposals), tied as transformers ties them.
-    let classEmbed: [DDETRLinear]
-    let bboxEmbed: [DDETRMLPPredictionHead]
+    let classEmbed: [Linear]
+    let bboxEmbed: [MLP]
     /// Whether the decoder refines its reference points with `bboxEmbed` (with_box_refine).
     var refines: Bool { config.withBoxRefine }
 
@@ -93,14 +93,14 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         if c.twoStage {
             queryPositionEmbeddings = nil
             referencePoints = nil
-            encOutput = try DDETRLinear(scope: model.scope("enc_output"), in: d, out: d)
-            encOutputNorm = try DDETRLayerNorm(scope: model.scope("enc_output_norm"), dim: d)
-            posTrans = try DDETRLinear(scope: model.scope("pos_trans"), in: 2 * d, out: 2 * d)
-            posTransNorm = try DDETRLayerNorm(scope: model.scope("pos_trans_norm"), dim: 2 * d)
+            encOutput = try ddetrLinear(model.scope("enc_output"), in: d, out: d)
+            encOutputNorm = try LayerNorm(model.scope("enc_output_norm"), dim: d)
+            posTrans = try ddetrLinear(model.scope("pos_trans"), in: 2 * d, out: 2 * d)
+            posTransNorm = try LayerNorm(model.scope("pos_trans_norm"), dim: 2 * d)
         } else {
             queryPositionEmbeddings = try model.tensor("query_position_embeddings.weight", shape: [c.numQueries, 2 * d], init: .normal(mean: 0, std: 0.02))
-            referencePoints = try DDETRLinear(scope: model.scope("reference_points"), in: d, out: 2,
-                                          weightInit: .xavierUniform(fanIn: d, fanOut: 2), biasInit: .zeros)
+            referencePoints = try ddetrLinear(model.scope("reference_points"), in: d, out: 2,
+                                              weightInit: .xavierUniform(fanIn: d, fanOut: 2), biasInit: .zeros)
             encOutput = nil; encOutputNorm = nil; posTrans = nil; posTransNorm = nil
         }
         encoderLayers = try (0 ..< c.encoderLayers).map { try DDETREncoderLayer(scope: model.scope("encoder").scope("layers").scope($0), config: c) }
@@ -119,14 +119,14 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             }
             return DeformableDETR.scope(root, canonical)
         }
-        var classes: [DDETRLinear] = [], boxes: [DDETRMLPPredictionHead] = []
+        var classes: [Linear] = [], boxes: [MLP] = []
         for i in 0 ..< numPred {
             let classCanon = c.twoStage ? "model.decoder.class_embed.\(i)" : "class_embed.0"
             let boxCanon = (c.withBoxRefine || c.twoStage) ? "model.decoder.bbox_embed.\(i)" : "bbox_embed.0"
             let cs = try resolve("class_embed.\(i)", classCanon, probe: "weight")
             let bs = try resolve("bbox_embed.\(i)", boxCanon, probe: "layers.0.weight")
-            classes.append(try DDETRLinear(scope: cs, in: d, out: c.numLabels))
-            boxes.append(try DDETRMLPPredictionHead(scope: bs, input: d, hidden: d, output: 4, numLayers: 3))
+            classes.append(try ddetrLinear(cs, in: d, out: c.numLabels))
+            boxes.append(try ddetrPredictionHead(bs, input: d, hidden: d, output: 4, layers: 3))
         }
         classEmbed = classes
         bboxEmbed = boxes
@@ -147,13 +147,11 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
 
     /// Each level's (H, W) for an input (h, w).
     public func levelShapes(inputHeight h: Int, inputWidth w: Int) -> [(Int, Int)] {
-        var (sh, sw) = backbone.stemOutput(h, w)
+        var (sh, sw) = backbone.stem.outputSize(h, w)
         var stageShapes: [(Int, Int)] = []
-        for blocks in backbone.stages {
-            for b in blocks {
-                var hh = sh, ww = sw
-                for conv in b.convs { (hh, ww) = conv.outputSize(hh, ww) }
-                (sh, sw) = (hh, ww)
+        for stage in backbone.stages {
+            for b in stage.blocks {
+                for conv in b.module.convs { (sh, sw) = conv.module.outputSize(sh, sw) }
             }
             stageShapes.append((sh, sw))
         }
@@ -186,42 +184,42 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
                                    output: trace.keepTensors ? out : nil, params: params, flops: flops, seconds: secs))
             stepIndex += 1
         }
+        /// Runs a module of the tree as the step `path` and records it: params from the tree, FLOPs from a shape pass
+        /// of it at these inputs.
+        func step(_ m: any Module, _ path: String, _ inputs: [Tensor], type: String? = nil, extraFlops: Double = 0) throws -> LayerOutput {
+            try ctx.checkCancelled()
+            let t0 = DispatchTime.now()
+            let out = try ForwardContext(trace: trace, path: path).call(m, key: nil, inputs)
+            if trace != nil {
+                let secs = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
+                let flops = DeformableDETR.measure(m, path: path, inputs.map(DeformableDETR.shapeOf)).flops + extraFlops
+                trace!.record(TraceStep(index: stepIndex, path: path, moduleType: type ?? m.typeName, inputShapes: inputs.map(\.shape),
+                                        outputShape: out.main.shape, output: trace!.keepTensors ? out.main : nil, params: m.parameterCount,
+                                        flops: flops, seconds: secs))
+                stepIndex += 1
+            }
+            return out
+        }
 
         // 1. Backbone: stem, then the stages; keep the outputs of the stages feeding the projections.
-        var t0 = DispatchTime.now()
-        var x = maxPool2d(backbone.stem(input), kernel: 3, stride: 2, padding: 1)
-        record("backbone.embedder", "ResNetEmbeddings", [input.shape], x, params: backbone.stemParameters,
-               flops: backbone.stem.flops(inH, inW), since: t0)
+        var x = try step(backbone.stem, "backbone.embedder", [input]).main
         var features: [Tensor] = []
-        for (s, blocks) in backbone.stages.enumerated() {
-            try ctx.checkCancelled()
-            t0 = DispatchTime.now()
-            let inShape = x.shape
-            var fl = 0.0
-            for b in blocks {
-                fl += b.flops(x.shape[2], x.shape[3]).0
-                x = b.forward(x)
-            }
-            record("backbone.stages.\(s)", "ResNetStage", [inShape], x, params: backbone.stageParameters(s), flops: fl, since: t0)
+        for (s, stage) in backbone.stages.enumerated() {
+            x = try step(stage, "backbone.stages.\(s)", [x]).main
             if c.backbone.outStages.contains(s + 1) { features.append(x) }
         }
 
         // 2. Input projections (+ the extra stride-2 levels).
         var sources: [Tensor] = []
         for (l, proj) in inputProj.enumerated() {
-            try ctx.checkCancelled()
-            t0 = DispatchTime.now()
             let src = l < features.count ? features[l] : (l == features.count ? features.last! : sources.last!)
-            let y = proj.forward(src)
-            record("input_proj.\(l)", proj.kernel == 1 ? "Conv2d+GroupNorm" : "Conv2d(3x3,s2)+GroupNorm", [src.shape], y,
-                   params: proj.parameterCount, flops: proj.flops(src.shape[2], src.shape[3]), since: t0)
-            sources.append(y)
+            sources.append(try step(proj, "input_proj.\(l)", [src]).main)
         }
         let levelShapes = sources.map { ($0.shape[2], $0.shape[3]) }
         let grids = levelShapes.map { GridSize($0.0, $0.1) }
 
         // 3. Flatten levels: tokens [S, d]; position = sine + level embedding; reference points = pixel centres.
-        t0 = DispatchTime.now()
+        var t0 = DispatchTime.now()
         var tokens: [Tensor] = [], pos: [Tensor] = []
         for (l, src) in sources.enumerated() {
             let (h, w) = levelShapes[l]
@@ -236,19 +234,17 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         record("level_embed", "PositionEmbedding+LevelEmbed", levelShapes.map { [1, d, $0.0, $0.1] }, posFlat.reshaped([1, s, d]),
                params: levelEmbed.count, flops: 0, since: t0)
         let encoderReference = DeformableDETR.encoderReferencePoints(levelShapes)          // [S, 2]
+        let shapesTensor = ddetrLevelShapes(levelShapes)
 
         // 4. Encoder.
         for (i, layer) in encoderLayers.enumerated() {
-            try ctx.checkCancelled()
-            t0 = DispatchTime.now()
-            let (h, attn) = layer.forward(memory, pos: posFlat, reference: encoderReference, levelShapes: levelShapes)
-            memory = h
+            let out = try step(layer, "encoder.layers.\(i)", [memory.reshaped([1, s, d]), posFlat.reshaped([1, s, d]),
+                                                              encoderReference.reshaped([1, s, 2]), shapesTensor])
+            memory = out.main.reshaped([s, d])
+            let loc = out.extras["sampling_locations"]!, wts = out.extras["attention_weights"]!
             ctx.child("encoder.layers.\(i)").probe("encoder layer \(i): deformable self-attention sampling of every pixel query",
-                .sampling(SamplingPoints(referencePoints: encoderReference, locations: attn.locations.reshaped(Array(attn.locations.shape.dropFirst())),
-                                         weights: attn.weights.reshaped(Array(attn.weights.shape.dropFirst())),
-                                         levelShapes: grids, queryLevels: grids)))
-            record("encoder.layers.\(i)", "DeformableDetrEncoderLayer", [[1, s, d]], memory.reshaped([1, s, d]),
-                   params: layer.parameterCount, flops: layer.flops(tokens: s), since: t0)
+                .sampling(SamplingPoints(referencePoints: encoderReference, locations: loc.reshaped(Array(loc.shape.dropFirst())),
+                                         weights: wts.reshaped(Array(wts.shape.dropFirst())), levelShapes: grids, queryLevels: grids)))
         }
         if let trace, trace.keepTensors {
             var start = 0
@@ -293,42 +289,40 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
                 }
             }
             record("two_stage", "TwoStageProposals", [[1, s, d]], reference.reshaped([1, k, 4]),
-                   params: encOutput!.parameterCount + encOutputNorm!.parameterCount + posTrans!.parameterCount + posTransNorm!.parameterCount,
-                   flops: encOutput!.flops(rows: s) + posTrans!.flops(rows: k) + bboxEmbed[c.decoderLayers].flops(rows: s) + classEmbed[c.decoderLayers].flops(rows: s),
-                   since: t0)
+                   params: twoStageParameters, flops: twoStageFlops(tokens: s, proposals: k), since: t0)
         } else {
             let qe = queryPositionEmbeddings!
             queryPos = slice(qe, axis: 1, range: 0 ..< d)
             target = slice(qe, axis: 1, range: d ..< 2 * d)
             reference = sigmoid(referencePoints!(queryPos))                                 // [Q, 2]
             record("reference_points", "Linear+sigmoid", [[q, d]], reference.reshaped([1, q, 2]),
-                   params: qe.count + referencePoints!.parameterCount, flops: referencePoints!.flops(rows: q), since: t0)
+                   params: qe.count + referencePoints!.parameterCount, flops: referencePoints!.flops(inputShape: [q, d]), since: t0)
         }
         ctx.probe("initial reference points", .tensor(reference), name: "decoder.init_reference_points")
 
         // 6. Decoder, refining the reference points layer by layer when with_box_refine.
         var hidden = target
         var lastReference = reference
+        let memory3 = memory.reshaped([1, s, d]), queryPos3 = queryPos.reshaped([1, q, d])
         for (i, layer) in decoderLayers.enumerated() {
-            try ctx.checkCancelled()
-            t0 = DispatchTime.now()
-            let out = layer.forward(hidden, queryPos: queryPos, reference: reference, memory: memory, levelShapes: levelShapes)
-            hidden = out.hidden
+            let out = try step(layer, "decoder.layers.\(i)", [hidden.reshaped([1, q, d]), queryPos3, reference.reshaped([1] + reference.shape),
+                                                              memory3, shapesTensor],
+                               extraFlops: refines ? bboxEmbed[i].flops(inputShape: [q, d]) : 0)
+            hidden = out.main.reshaped([q, d])
             let lctx = ctx.child("decoder.layers.\(i)")
+            let loc = out.extras["sampling_locations"]!, wts = out.extras["attention_weights"]!
             lctx.probe("decoder layer \(i): cross-attention sampling of each query",
-                .sampling(SamplingPoints(referencePoints: reference, locations: out.cross.locations.reshaped(Array(out.cross.locations.shape.dropFirst())),
-                                         weights: out.cross.weights.reshaped(Array(out.cross.weights.shape.dropFirst())), levelShapes: grids)))
-            lctx.probe("decoder layer \(i): query self-attention", .attention(out.selfAttention, query: GridSize(1, q), key: GridSize(1, q)), name: "self_attn")
+                .sampling(SamplingPoints(referencePoints: reference, locations: loc.reshaped(Array(loc.shape.dropFirst())),
+                                         weights: wts.reshaped(Array(wts.shape.dropFirst())), levelShapes: grids)))
+            if let sa = out.extras["self_attention"] {
+                lctx.probe("decoder layer \(i): query self-attention", .attention(sa, query: GridSize(1, q), key: GridSize(1, q)), name: "self_attn")
+            }
             lastReference = reference
-            var refineFlops = 0.0
             if refines {
                 let delta = bboxEmbed[i](hidden)                                            // [Q, 4]
-                refineFlops = bboxEmbed[i].flops(rows: q)
                 reference = DeformableDETR.refine(reference: reference, delta: delta)
                 lctx.probe("decoder layer \(i): refined reference boxes (cx, cy, w, h)", .tensor(reference), name: "refined_reference_points")
             }
-            record("decoder.layers.\(i)", "DeformableDetrDecoderLayer", [[1, q, d], [1, s, d]], hidden.reshaped([1, q, d]),
-                   params: layer.parameterCount, flops: layer.flops(queries: q, tokens: s) + refineFlops, since: t0)
         }
 
         // 7. Heads on the last layer: its reference is the one the last layer sampled around.
@@ -337,11 +331,11 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         let last = c.decoderLayers - 1
         let logits = classEmbed[last](hidden)                                               // [Q, C]
         record("class_embed", "Linear", [[1, q, d]], logits.reshaped([1, q, c.numLabels]), params: uniqueClassParameters,
-               flops: classEmbed[last].flops(rows: q), since: t0)
+               flops: classEmbed[last].flops(inputShape: [q, d]), since: t0)
         t0 = DispatchTime.now()
         let predBoxes = DeformableDETR.boxes(delta: bboxEmbed[last](hidden), reference: lastReference)   // [Q, 4]
         record("bbox_embed", "MLPPredictionHead", [[1, q, d]], predBoxes.reshaped([1, q, 4]), params: uniqueBoxParameters,
-               flops: bboxEmbed[last].flops(rows: q), since: t0)
+               flops: bboxEmbed[last].flops(inputShape: [q, d]), since: t0)
 
         let scores = sigmoid(logits)
         var output = ModelOutput(
@@ -474,8 +468,38 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         n += encoderLayers.reduce(0) { $0 + $1.parameterCount } + decoderLayers.reduce(0) { $0 + $1.parameterCount }
         if let qe = queryPositionEmbeddings { n += qe.count }
         if let r = referencePoints { n += r.parameterCount }
-        if config.twoStage { n += encOutput!.parameterCount + encOutputNorm!.parameterCount + posTrans!.parameterCount + posTransNorm!.parameterCount }
+        if config.twoStage { n += twoStageParameters }
         return n + uniqueClassParameters + uniqueBoxParameters
+    }
+
+    var twoStageParameters: Int {
+        guard let encOutput, let encOutputNorm, let posTrans, let posTransNorm else { return 0 }
+        return encOutput.parameterCount + encOutputNorm.parameterCount + posTrans.parameterCount + posTransNorm.parameterCount
+    }
+
+    /// The two-stage proposals: enc_output + its norm and the proposal heads over every token, pos_trans + its norm
+    /// over the selected proposals.
+    func twoStageFlops(tokens s: Int, proposals k: Int) -> Double {
+        guard let encOutput, let encOutputNorm, let posTrans, let posTransNorm else { return 0 }
+        let d = config.dModel
+        return encOutput.flops(inputShape: [s, d]) + encOutputNorm.flops(inputShape: [s, d]) + posTrans.flops(inputShape: [k, 2 * d])
+            + posTransNorm.flops(inputShape: [k, 2 * d]) + bboxEmbed[config.decoderLayers].flops(inputShape: [s, d])
+            + classEmbed[config.decoderLayers].flops(inputShape: [s, d])
+    }
+
+    /// A tensor of `t`'s shape for a shape pass: shape-only, but the level-shapes input ([L, 2], read by the layers)
+    /// kept with its values.
+    static func shapeOf(_ t: Tensor) -> Tensor {
+        t.rank == 2 && t.shape[1] == 2 && t.count <= 16 ? t : Tensor(shapeOnly: t.shape)
+    }
+
+    /// FLOPs, output shape and sub-rows of one module on these inputs (shape-only, see `shapeOf`), from a shape pass
+    /// of it alone under `path`.
+    static func measure(_ m: any Module, path: String, _ inputs: [Tensor]) -> (flops: Double, output: [Int], rows: [LayerRow]) {
+        let recorder = CallRecorder()
+        let ctx = ForwardContext(trace: nil, path: path, recorder: recorder)
+        guard (try? Tensor.shapePass({ try ctx.call(m, key: nil, inputs) })) != nil, let call = recorder.calls.first else { return (0, [], []) }
+        return (call.flops, call.output, recorder.rows(under: 0))
     }
 
     public func layerTable(inputSize: GridSize) -> [LayerRow] {
@@ -485,73 +509,55 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             rows.append(LayerRow(index: rows.count, from: [-1], repeats: 1, params: params, module: module, arguments: args,
                                  flops: flops, outputShape: shape, children: children))
         }
-        var (h, w) = backbone.stem.outputSize(inputSize.height, inputSize.width)
-        let stemFlops = backbone.stem.flops(inputSize.height, inputSize.width)
-        (h, w) = backbone.stemOutput(inputSize.height, inputSize.width)
-        add("backbone.embedder", "ResNetEmbeddings conv7x7/2 \(c.backbone.embeddingSize) + maxpool3x3/2", params: backbone.stemParameters,
-            flops: stemFlops, shape: [1, c.backbone.embeddingSize, h, w])
-        var stageShapes: [(Int, Int, Int)] = []
-        for (s, blocks) in backbone.stages.enumerated() {
-            var fl = 0.0
-            var kids: [LayerRow] = []
-            for (b, block) in blocks.enumerated() {
-                let (f, hh, ww) = block.flops(h, w)
-                fl += f
-                kids.append(LayerRow(index: b, from: [-1], repeats: 1, params: block.parameterCount,
-                                     module: c.backbone.layerType == "bottleneck" ? "ResNetBottleNeckLayer" : "ResNetBasicLayer",
-                                     arguments: "layers.\(b)", flops: f, outputShape: [1, c.backbone.hiddenSizes[s], hh, ww]))
-                (h, w) = (hh, ww)
-            }
-            stageShapes.append((c.backbone.hiddenSizes[s], h, w))
-            add("backbone.stages.\(s)", "ResNetStage \(c.backbone.hiddenSizes[s]) x\(blocks.count)", params: backbone.stageParameters(s),
-                flops: fl, shape: [1, c.backbone.hiddenSizes[s], h, w], children: kids)
+        /// A row measured by the shape pass: FLOPs, output shape and sub-rows from the tree.
+        @discardableResult
+        func add(_ module: String, _ args: String, _ m: any Module, _ inputs: [Tensor], extraFlops: Double = 0) -> [Int] {
+            let r = DeformableDETR.measure(m, path: module, inputs)
+            add(module, args, params: m.parameterCount, flops: r.flops + extraFlops, shape: r.output, children: r.rows)
+            return r.output
+        }
+        var x = add("backbone.embedder", "ResNetEmbeddings conv7x7/2 \(c.backbone.embeddingSize) + maxpool3x3/2", backbone.stem,
+                    [Tensor(shapeOnly: [1, c.backbone.numChannels, inputSize.height, inputSize.width])])
+        var stageOutputs: [[Int]] = []
+        for (s, stage) in backbone.stages.enumerated() {
+            x = add("backbone.stages.\(s)", "ResNetStage \(c.backbone.hiddenSizes[s]) x\(stage.blocks.count)", stage, [Tensor(shapeOnly: x)])
+            stageOutputs.append(x)
         }
         let shapes = levelShapes(inputHeight: inputSize.height, inputWidth: inputSize.width)
-        let outs = c.backbone.outStages.map { stageShapes[$0 - 1] }
+        let outs = c.backbone.outStages.map { stageOutputs[$0 - 1] }
+        var last: [Int] = []
         for (l, proj) in inputProj.enumerated() {
-            let srcHW: (Int, Int) = l < outs.count ? (outs[l].1, outs[l].2) : (l == outs.count ? (outs.last!.1, outs.last!.2) : shapes[l - 1])
-            add("input_proj.\(l)", "Conv2d(\(proj.inChannels), \(d), k\(proj.kernel), s\(proj.stride)) + GroupNorm(32)", params: proj.parameterCount,
-                flops: proj.flops(srcHW.0, srcHW.1), shape: [1, d, shapes[l].0, shapes[l].1])
+            let src = l < outs.count ? outs[l] : (l == outs.count ? outs.last! : last)
+            last = add("input_proj.\(l)", "Conv2d(\(proj.inChannels), \(d), k\(proj.kernel), s\(proj.stride)) + GroupNorm(32)", proj, [Tensor(shapeOnly: src)])
         }
         let s = shapes.reduce(0) { $0 + $1.0 * $1.1 }
+        let levels = ddetrLevelShapes(shapes)
         add("level_embed", "sine position + level embedding [\(c.numFeatureLevels), \(d)]", params: levelEmbed.count, flops: 0, shape: [1, s, d])
         for (i, layer) in encoderLayers.enumerated() {
-            let a = layer.selfAttn
-            add("encoder.layers.\(i)", "MSDeformAttn(d \(d), heads \(a.heads), levels \(a.levels), points \(a.points)) + FFN \(c.encoderFFNDim)",
-                params: layer.parameterCount, flops: layer.flops(tokens: s), shape: [1, s, d], children: [
-                    LayerRow(index: 0, from: [-1], repeats: 1, params: a.parameterCount, module: "DeformableDetrMultiscaleDeformableAttention",
-                             arguments: "self_attn", flops: a.flops(queries: s, values: s), outputShape: [1, s, d]),
-                    LayerRow(index: 1, from: [-1], repeats: 1, params: layer.mlp.parameterCount, module: "DeformableDetrMLP",
-                             arguments: "mlp", flops: layer.mlp.flops(rows: s), outputShape: [1, s, d]),
-                ])
+            let a = layer.attention
+            add("encoder.layers.\(i)", "MSDeformAttn(d \(d), heads \(a.heads), levels \(a.levels), points \(a.pointsPerLevel[0])) + FFN \(c.encoderFFNDim)",
+                layer, [Tensor(shapeOnly: [1, s, d]), Tensor(shapeOnly: [1, s, d]), Tensor(shapeOnly: [1, s, 2]), levels])
         }
         let q = c.queries
         if c.twoStage {
-            let p = encOutput!.parameterCount + encOutputNorm!.parameterCount + posTrans!.parameterCount + posTransNorm!.parameterCount
-            add("two_stage", "enc_output + norm, per-pixel proposals, top-\(q), pos_trans + norm", params: p,
-                flops: encOutput!.flops(rows: s) + posTrans!.flops(rows: q) + bboxEmbed[c.decoderLayers].flops(rows: s) + classEmbed[c.decoderLayers].flops(rows: s),
-                shape: [1, q, 4])
+            add("two_stage", "enc_output + norm, per-pixel proposals, top-\(q), pos_trans + norm", params: twoStageParameters,
+                flops: twoStageFlops(tokens: s, proposals: q), shape: [1, q, 4])
         } else {
             add("reference_points", "query_position_embeddings [\(q), \(2 * d)] + Linear(\(d), 2) + sigmoid",
-                params: queryPositionEmbeddings!.count + referencePoints!.parameterCount, flops: referencePoints!.flops(rows: q), shape: [1, q, 2])
+                params: queryPositionEmbeddings!.count + referencePoints!.parameterCount, flops: referencePoints!.flops(inputShape: [q, d]), shape: [1, q, 2])
         }
+        let refDims = c.twoStage ? 4 : 2
         for (i, layer) in decoderLayers.enumerated() {
-            let a = layer.encoderAttn
-            let refine = refines ? bboxEmbed[i].flops(rows: q) : 0
-            add("decoder.layers.\(i)", "self-attn(heads \(layer.selfAttn.heads)) + MSDeformAttn(points \(a.points)) + FFN \(c.decoderFFNDim)\(refines ? " + box refine" : "")",
-                params: layer.parameterCount, flops: layer.flops(queries: q, tokens: s) + refine, shape: [1, q, d], children: [
-                    LayerRow(index: 0, from: [-1], repeats: 1, params: layer.selfAttn.parameterCount, module: "DeformableDetrSelfAttention",
-                             arguments: "self_attn", flops: layer.selfAttn.flops(queries: q), outputShape: [1, q, d]),
-                    LayerRow(index: 1, from: [-1], repeats: 1, params: a.parameterCount, module: "DeformableDetrMultiscaleDeformableAttention",
-                             arguments: "encoder_attn", flops: a.flops(queries: q, values: s), outputShape: [1, q, d]),
-                    LayerRow(index: 2, from: [-1], repeats: 1, params: layer.mlp.parameterCount, module: "DeformableDetrMLP",
-                             arguments: "mlp", flops: layer.mlp.flops(rows: q), outputShape: [1, q, d]),
-                ])
+            let a = layer.attention
+            add("decoder.layers.\(i)", "self-attn(heads \(c.decoderHeads)) + MSDeformAttn(points \(a.pointsPerLevel[0])) + FFN \(c.decoderFFNDim)\(refines ? " + box refine" : "")",
+                layer, [Tensor(shapeOnly: [1, q, d]), Tensor(shapeOnly: [1, q, d]), Tensor(shapeOnly: [1, q, refines && i > 0 ? 4 : refDims]),
+                        Tensor(shapeOnly: [1, s, d]), levels],
+                extraFlops: refines ? bboxEmbed[i].flops(inputShape: [q, d]) : 0)
         }
         add("class_embed", "Linear(\(d), \(c.numLabels))\(classEmbed.count > 1 && c.twoStage ? " x\(classEmbed.count)" : "")", params: uniqueClassParameters,
-            flops: classEmbed[c.decoderLayers - 1].flops(rows: q), shape: [1, q, c.numLabels])
+            flops: classEmbed[c.decoderLayers - 1].flops(inputShape: [q, d]), shape: [1, q, c.numLabels])
         add("bbox_embed", "MLP(\(d), \(d), 4, 3 layers)\((c.withBoxRefine || c.twoStage) ? " x\(bboxEmbed.count)" : "")", params: uniqueBoxParameters,
-            flops: bboxEmbed[c.decoderLayers - 1].flops(rows: q), shape: [1, q, 4])
+            flops: bboxEmbed[c.decoderLayers - 1].flops(inputShape: [q, d]), shape: [1, q, 4])
         return rows
     }
 }

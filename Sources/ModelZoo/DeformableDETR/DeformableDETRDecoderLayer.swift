@@ -2,51 +2,51 @@ import Foundation
 import Tensor
 
 /// One Deformable DETR decoder layer (transformers' `DeformableDetrDecoderLayer`): query self-attention
-/// (`self_attn`, q = k = x + query_pos) + `self_attn_layer_norm`; multi-scale deformable cross-attention into the
-/// encoder output around each query's reference point (`encoder_attn`) + `encoder_attn_layer_norm`; `fc1`, `fc2` +
-/// `final_layer_norm` (the key names of a saved file; in memory transformers calls them `mlp.fc1`, `mlp.fc2`).
+/// (`self_attn`, q = k = x + query_pos, separate q/k/v/out projections) + `self_attn_layer_norm`; multi-scale
+/// deformable cross-attention into the encoder output around each query's reference point (`encoder_attn`) +
+/// `encoder_attn_layer_norm`; `fc1`, `fc2` + `final_layer_norm` (the key names of a saved file; in memory
+/// transformers calls them `mlp.fc1`, `mlp.fc2`).
 ///
-/// x [Q, d], queryPos [Q, d], reference [Q, 2] or [Q, 4], memory [S, d] -> [Q, d], the self-attention
-/// [heads, Q, Q] and the cross-attention sampling.
-struct DDETRDecoderLayer: Sendable {
-    let selfAttn: DDETRSelfAttention
-    let selfAttnLayerNorm: DDETRLayerNorm
-    let encoderAttn: DDETRMultiscaleDeformableAttention
-    let encoderAttnLayerNorm: DDETRLayerNorm
-    let mlp: DDETRFeedForward
-    let finalLayerNorm: DDETRLayerNorm
+/// Inputs x [1, Q, d], queryPos [1, Q, d], reference [1, Q, 2 or 4], memory [1, S, d], level shapes [L, 2] ->
+/// [1, Q, d]; extras: the self-attention `self_attention` [heads, Q, Q] and the cross-attention's
+/// `sampling_locations` and `attention_weights`.
+struct DDETRDecoderLayer: DDETRFeedForwardLayer {
+    let selfAttn: Child<MultiheadAttention>
+    let selfAttnLayerNorm: Child<LayerNorm>
+    let encoderAttn: Child<MSDeformAttention>
+    let encoderAttnLayerNorm: Child<LayerNorm>
+    let fc1: Child<Linear>, fc2: Child<Linear>
+    let finalLayerNorm: Child<LayerNorm>
+    let activation: String
 
-    init(scope: WeightScope, config c: DeformableDETRConfig) throws {
-        selfAttn = try DDETRSelfAttention(scope: scope.scope("self_attn"), dModel: c.dModel, heads: c.decoderHeads)
-        selfAttnLayerNorm = try DDETRLayerNorm(scope: scope.scope("self_attn_layer_norm"), dim: c.dModel)
-        encoderAttn = try DDETRMultiscaleDeformableAttention(scope: scope.scope("encoder_attn"), dModel: c.dModel, heads: c.decoderHeads,
-                                                    levels: c.numFeatureLevels, points: c.decoderPoints)
-        encoderAttnLayerNorm = try DDETRLayerNorm(scope: scope.scope("encoder_attn_layer_norm"), dim: c.dModel)
-        mlp = try DDETRFeedForward(scope: scope, dModel: c.dModel, ffn: c.decoderFFNDim, activation: c.activation)
-        finalLayerNorm = try DDETRLayerNorm(scope: scope.scope("final_layer_norm"), dim: c.dModel)
+    init(scope w: WeightScope, config c: DeformableDETRConfig) throws {
+        selfAttn = try Child(w, "self_attn") {
+            try MultiheadAttention($0, embedDim: c.dModel, heads: c.decoderHeads, separateProjections: "DeformableDetrSelfAttention",
+                                   weightInit: .normal(mean: 0, std: 0.02))
+        }
+        selfAttnLayerNorm = try Child(w, "self_attn_layer_norm") { try LayerNorm($0, dim: c.dModel) }
+        encoderAttn = try Child(w, "encoder_attn") {
+            try ddetrDeformableAttention($0, dModel: c.dModel, heads: c.decoderHeads, levels: c.numFeatureLevels, points: c.decoderPoints)
+        }
+        encoderAttnLayerNorm = try Child(w, "encoder_attn_layer_norm") { try LayerNorm($0, dim: c.dModel) }
+        (fc1, fc2, finalLayerNorm) = try Self.feedForward(w, dModel: c.dModel, ffn: c.decoderFFNDim)
+        activation = c.activation
     }
 
-    var parameterCount: Int {
-        selfAttn.parameterCount + selfAttnLayerNorm.parameterCount + encoderAttn.parameterCount
-            + encoderAttnLayerNorm.parameterCount + mlp.parameterCount + finalLayerNorm.parameterCount
-    }
+    var typeName: String { "DeformableDetrDecoderLayer" }
+    var attention: MSDeformAttention { encoderAttn.module }
 
-    func flops(queries q: Int, tokens s: Int) -> Double {
-        selfAttn.flops(queries: q) + encoderAttn.flops(queries: q, values: s) + mlp.flops(rows: q)
-    }
-
-    struct Output {
-        var hidden: Tensor
-        var selfAttention: Tensor
-        var cross: DDETRMultiscaleDeformableAttention.Output
-    }
-
-    func forward(_ x: Tensor, queryPos: Tensor, reference: Tensor, memory: Tensor, levelShapes: [(Int, Int)]) -> Output {
-        let (sa, weights) = selfAttn.forward(x, pos: queryPos)
-        var h = selfAttnLayerNorm(x + sa)
-        let cross = encoderAttn.forward(query: h + queryPos, input: memory, reference: reference, levelShapes: levelShapes)
-        h = encoderAttnLayerNorm(h + cross.output)
-        h = finalLayerNorm(h + mlp(h))
-        return Output(hidden: h, selfAttention: weights, cross: cross)
+    func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        let x = inputs[0], queryPos = inputs[1], reference = inputs[2], memory = inputs[3]
+        let shapes = ddetrLevelShapes(inputs[4]).map { GridSize($0.0, $0.1) }
+        let q = x.shape[1], d = x.shape[2]
+        let x2 = x.reshaped([q, d]), qk = x2 + queryPos.reshaped([q, d])
+        let sa = try selfAttn([qk, qk, x2], ctx)
+        var h = try selfAttnLayerNorm(x2 + sa.main, ctx).reshaped([1, q, d])
+        let cross = try encoderAttn(query: h + queryPos, reference: reference, value: memory, levelShapes: shapes, ctx)
+        h = try feedForward(encoderAttnLayerNorm(h + cross.output, ctx), ctx)
+        var extras = ["sampling_locations": cross.locations, "attention_weights": cross.weights]
+        if let w = sa.extras["weights"] { extras["self_attention"] = w }
+        return LayerOutput(h, extras: extras)
     }
 }

@@ -5,33 +5,37 @@ import Tensor
 /// self-attention of every pixel of every level (its reference point is itself), add & `self_attn_layer_norm`,
 /// feed-forward `fc1`, `fc2`, add & `final_layer_norm` (post-norm).
 ///
-/// x [S, d], pos [S, d] (sine + level embedding), reference [S, 2] -> [S, d] and the sampling of every query.
-struct DDETREncoderLayer: Sendable {
-    let selfAttn: DDETRMultiscaleDeformableAttention
-    let selfAttnLayerNorm: DDETRLayerNorm
-    let mlp: DDETRFeedForward
-    let finalLayerNorm: DDETRLayerNorm
+/// Inputs x [1, S, d], pos [1, S, d] (sine + level embedding), reference [1, S, 2], level shapes [L, 2] (H, W rows)
+/// -> [1, S, d], with the sampling of every query in the extras (`sampling_locations`, `attention_weights`) and, as
+/// the attention's probe, under `<path>.self_attn` (the layer table's sub-row).
+/// FLOPs: its children's (the attention's linears and sampling, the FFN linears, the layer norms) and its own two
+/// residual sums.
+struct DDETREncoderLayer: DDETRFeedForwardLayer {
+    let selfAttn: Child<MSDeformAttention>
+    let selfAttnLayerNorm: Child<LayerNorm>
+    let fc1: Child<Linear>, fc2: Child<Linear>
+    let finalLayerNorm: Child<LayerNorm>
+    let activation: String
 
-    init(scope: WeightScope, config c: DeformableDETRConfig) throws {
-        selfAttn = try DDETRMultiscaleDeformableAttention(scope: scope.scope("self_attn"), dModel: c.dModel, heads: c.encoderHeads,
-                                                 levels: c.numFeatureLevels, points: c.encoderPoints)
-        selfAttnLayerNorm = try DDETRLayerNorm(scope: scope.scope("self_attn_layer_norm"), dim: c.dModel)
-        mlp = try DDETRFeedForward(scope: scope, dModel: c.dModel, ffn: c.encoderFFNDim, activation: c.activation)
-        finalLayerNorm = try DDETRLayerNorm(scope: scope.scope("final_layer_norm"), dim: c.dModel)
+    init(scope w: WeightScope, config c: DeformableDETRConfig) throws {
+        selfAttn = try Child(w, "self_attn") {
+            try ddetrDeformableAttention($0, dModel: c.dModel, heads: c.encoderHeads, levels: c.numFeatureLevels, points: c.encoderPoints)
+        }
+        selfAttnLayerNorm = try Child(w, "self_attn_layer_norm") { try LayerNorm($0, dim: c.dModel) }
+        (fc1, fc2, finalLayerNorm) = try Self.feedForward(w, dModel: c.dModel, ffn: c.encoderFFNDim)
+        activation = c.activation
     }
 
-    var parameterCount: Int {
-        selfAttn.parameterCount + selfAttnLayerNorm.parameterCount + mlp.parameterCount + finalLayerNorm.parameterCount
-    }
+    var typeName: String { "DeformableDetrEncoderLayer" }
+    var attention: MSDeformAttention { selfAttn.module }
 
-    func flops(tokens s: Int) -> Double {
-        selfAttn.flops(queries: s, values: s) + mlp.flops(rows: s) + Double(s * selfAttn.dModel) * 2 * 2 // residual sums
-    }
+    func ownFlops(inputs: [[Int]], output: [Int]) -> Double { 2 * 2 * Double(output.reduce(1, *)) }
 
-    func forward(_ x: Tensor, pos: Tensor, reference: Tensor, levelShapes: [(Int, Int)]) -> (Tensor, DDETRMultiscaleDeformableAttention.Output) {
-        let attn = selfAttn.forward(query: x + pos, input: x, reference: reference, levelShapes: levelShapes)
-        var h = selfAttnLayerNorm(x + attn.output)
-        h = finalLayerNorm(h + mlp(h))
-        return (h, attn)
+    func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        let x = inputs[0], pos = inputs[1], reference = inputs[2]
+        let shapes = ddetrLevelShapes(inputs[3]).map { GridSize($0.0, $0.1) }
+        let attn = try selfAttn(query: x + pos, reference: reference, value: x, levelShapes: shapes, ctx, queryLevels: shapes)
+        let out = try feedForward(selfAttnLayerNorm(x + attn.output, ctx), ctx)
+        return LayerOutput(out, extras: ["sampling_locations": attn.locations, "attention_weights": attn.weights])
     }
 }

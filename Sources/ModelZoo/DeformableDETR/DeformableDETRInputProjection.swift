@@ -6,35 +6,25 @@ import Tensor
 /// (padding 1) from the last backbone stage (then from the previous extra level).
 ///
 /// x [1, C_in, H, W] -> [1, d, H', W'].
-struct DDETRInputProjection: Sendable {
-    let convWeight: Tensor, convBias: Tensor
-    let groupNormWeight: Tensor, groupNormBias: Tensor
-    let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+struct DDETRInputProjection: UnaryModule {
+    let conv: Child<Conv2d>
+    let norm: Child<GroupNorm>
 
-    init(scope: WeightScope, in i: Int, out o: Int, downsample: Bool) throws {
-        kernel = downsample ? 3 : 1
-        stride = downsample ? 2 : 1
-        padding = downsample ? 1 : 0
-        inChannels = i; outChannels = o
-        convWeight = try scope.scope("0").tensor("weight", shape: [o, i, kernel, kernel], init: .normal(mean: 0, std: 0.02))
-        convBias = try scope.scope("0").tensor("bias", shape: [o], init: .zeros)
-        groupNormWeight = try scope.scope("1").tensor("weight", shape: [o], init: .ones)
-        groupNormBias = try scope.scope("1").tensor("bias", shape: [o], init: .zeros)
+    init(scope w: WeightScope, in i: Int, out o: Int, downsample: Bool) throws {
+        let k = downsample ? 3 : 1
+        conv = try Child(w, "0") {
+            try Conv2d($0, c1: i, c2: o, k: k, stride: downsample ? 2 : 1, padding: downsample ? 1 : 0,
+                       weightInit: .normal(mean: 0, std: 0.02), biasInit: .zeros)
+        }
+        norm = try Child(w, "1") { try GroupNorm($0, groups: 32, channels: o) }
     }
 
-    var parameterCount: Int { outChannels * inChannels * kernel * kernel + 3 * outChannels }
+    var typeName: String { conv.module.k == 1 ? "Conv2d+GroupNorm" : "Conv2d(3x3,s2)+GroupNorm" }
+    var kernel: Int { conv.module.k }
+    var stride: Int { conv.module.stride }
+    var inChannels: Int { conv.module.c1 }
 
-    func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
-        ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
-    }
+    func outputSize(_ h: Int, _ w: Int) -> (Int, Int) { conv.module.outputSize(h, w) }
 
-    func flops(_ h: Int, _ w: Int) -> Double {
-        let (ho, wo) = outputSize(h, w)
-        return 2 * Double(outChannels * inChannels * kernel * kernel * ho * wo) + 8 * Double(outChannels * ho * wo)
-    }
-
-    func forward(_ x: Tensor) -> Tensor {
-        let y = conv2d(x, weight: convWeight, bias: convBias, stride: stride, padding: padding)
-        return groupNorm(y, groups: 32, weight: groupNormWeight, bias: groupNormBias, eps: 1e-5)
-    }
+    func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor { try norm(conv(x, ctx), ctx) }
 }

@@ -1,34 +1,39 @@
 import Foundation
 import Tensor
 
-/// A `nn.Linear` (weight [out, in], bias [out]) read from `scope`; default init as transformers' `_init_weights`
-/// (normal(0, init_std 0.02) weight, zero bias) unless given.
-struct DDETRLinear: Sendable {
-    let weight: Tensor
-    let bias: Tensor
-    let inFeatures: Int, outFeatures: Int
-
-    init(scope: WeightScope, in i: Int, out o: Int, weightInit: WeightInit? = nil, biasInit: WeightInit? = nil) throws {
-        weight = try scope.tensor("weight", shape: [o, i], init: weightInit ?? .normal(mean: 0, std: 0.02))
-        bias = try scope.tensor("bias", shape: [o], init: biasInit ?? .zeros)
-        inFeatures = i; outFeatures = o
-    }
-
-    var parameterCount: Int { inFeatures * outFeatures + outFeatures }
-    func flops(rows: Int) -> Double { 2 * Double(rows * inFeatures * outFeatures) }
-    func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
+/// transformers' `_init_weights` for the Deformable DETR linears: normal(0, init_std 0.02) weight, zero bias.
+func ddetrLinear(_ w: WeightScope, in i: Int, out o: Int, weightInit: WeightInit? = nil, biasInit: WeightInit? = nil) throws -> Linear {
+    try Linear(w, in: i, out: o, weightInit: weightInit ?? .normal(mean: 0, std: 0.02), biasInit: biasInit ?? .zeros)
 }
 
-/// A `nn.LayerNorm(d)` (eps 1e-5), init ones and zeros.
-struct DDETRLayerNorm: Sendable {
-    let weight: Tensor
-    let bias: Tensor
-    init(scope: WeightScope, dim: Int) throws {
-        weight = try scope.tensor("weight", shape: [dim], init: .ones)
-        bias = try scope.tensor("bias", shape: [dim], init: .zeros)
+/// transformers' `DeformableDetrMLPPredictionHead` (the box head): the shared `MLP` (`layers.{i}`, ReLU between),
+/// initialised as transformers does.
+func ddetrPredictionHead(_ w: WeightScope, input: Int, hidden: Int, output: Int, layers n: Int) throws -> MLP {
+    let init02: (WeightInit, WeightInit) = (.normal(mean: 0, std: 0.02), .zeros)
+    return try MLP(w, input: input, hidden: hidden, output: output, layers: n, inits: Dictionary(uniqueKeysWithValues: (0 ..< n).map { ($0, init02) }))
+}
+
+/// The feed-forward end of a Deformable DETR encoder or decoder layer (transformers' `DeformableDetrMLP` and the
+/// layer's final norm): `final_layer_norm(h + fc2(act(fc1(h))))`, its linears and norm children of the layer.
+protocol DDETRFeedForwardLayer: Module {
+    var fc1: Child<Linear> { get }
+    var fc2: Child<Linear> { get }
+    var finalLayerNorm: Child<LayerNorm> { get }
+    var activation: String { get }
+}
+
+extension DDETRFeedForwardLayer {
+    /// The children `fc1`, `fc2` (d -> ffn -> d) and `final_layer_norm` under `w`.
+    static func feedForward(_ w: WeightScope, dModel d: Int, ffn: Int) throws -> (Child<Linear>, Child<Linear>, Child<LayerNorm>) {
+        (try Child(w, "fc1") { try ddetrLinear($0, in: d, out: ffn) }, try Child(w, "fc2") { try ddetrLinear($0, in: ffn, out: d) },
+         try Child(w, "final_layer_norm") { try LayerNorm($0, dim: d) })
     }
-    var parameterCount: Int { 2 * weight.count }
-    func callAsFunction(_ x: Tensor) -> Tensor { layerNorm(x, weight: weight, bias: bias, eps: 1e-5) }
+
+    func feedForward(_ h: Tensor, _ ctx: ForwardContext) throws -> Tensor {
+        var f = try fc1(h, ctx)
+        ddetrActivate(&f, activation)
+        return try finalLayerNorm(h + fc2(f, ctx), ctx)
+    }
 }
 
 /// The activation named by `activation_function`.
@@ -40,50 +45,9 @@ func ddetrActivate(_ x: inout Tensor, _ name: String) {
     }
 }
 
-/// transformers' `DeformableDetrMLP`: fc1 -> activation -> fc2 (the transformer layers' feed-forward block).
-struct DDETRFeedForward: Sendable {
-    let fc1: DDETRLinear, fc2: DDETRLinear
-    let activation: String
-    init(scope: WeightScope, dModel d: Int, ffn: Int, activation: String) throws {
-        fc1 = try DDETRLinear(scope: scope.scope("fc1"), in: d, out: ffn)
-        fc2 = try DDETRLinear(scope: scope.scope("fc2"), in: ffn, out: d)
-        self.activation = activation
-    }
-    var parameterCount: Int { fc1.parameterCount + fc2.parameterCount }
-    func flops(rows: Int) -> Double { fc1.flops(rows: rows) + fc2.flops(rows: rows) }
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = fc1(x)
-        ddetrActivate(&h, activation)
-        return fc2(h)
-    }
-}
-
-/// transformers' `DeformableDetrMLPPredictionHead`: `layers.{i}` linears with ReLU between (the box head, 3 layers).
-/// x [Q, in] -> [Q, out].
-struct DDETRMLPPredictionHead: Sendable {
-    let layers: [DDETRLinear]
-    init(scope: WeightScope, input: Int, hidden: Int, output: Int, numLayers: Int) throws {
-        var ls: [DDETRLinear] = []
-        for i in 0 ..< numLayers {
-            let inF = i == 0 ? input : hidden, outF = i == numLayers - 1 ? output : hidden
-            ls.append(try DDETRLinear(scope: scope.scope("layers").scope(i), in: inF, out: outF))
-        }
-        layers = ls
-    }
-    var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
-    func flops(rows: Int) -> Double { layers.reduce(0) { $0 + $1.flops(rows: rows) } }
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        var y = x
-        for (i, l) in layers.enumerated() {
-            y = l(y)
-            if i < layers.count - 1 { ddetrReluInPlace(&y) }
-        }
-        return y
-    }
-}
-
 /// max(x, 0) in place (x is usually a fresh, uniquely owned result, so no copy is made).
 func ddetrReluInPlace(_ x: inout Tensor) {
+    if x.isShapeOnly { return }
     x.data.withUnsafeMutableBufferPointer { p in
         for i in p.indices { p[i] = p[i] < 0 ? 0 : p[i] }
     }
@@ -92,9 +56,27 @@ func ddetrReluInPlace(_ x: inout Tensor) {
 /// max(x + y, 0) in place into x (the ResNet residual sum and its ReLU in one pass); shapes must match.
 func ddetrAddReluInPlace(_ x: inout Tensor, _ y: Tensor) {
     precondition(x.shape == y.shape, "residual sum: \(x.shape) and \(y.shape)")
+    if x.isShapeOnly { return }
     y.data.withUnsafeBufferPointer { q in
         x.data.withUnsafeMutableBufferPointer { p in
             for i in p.indices { p[i] = Swift.max(p[i] + q[i], 0) }
         }
     }
+}
+
+/// Level shapes as the [L, 2] tensor of (H, W) rows the Deformable DETR layers take among their inputs.
+func ddetrLevelShapes(_ shapes: [(Int, Int)]) -> Tensor {
+    Tensor(shape: [shapes.count, 2], data: shapes.flatMap { [Float($0.0), Float($0.1)] })
+}
+
+/// The level shapes back from that tensor.
+func ddetrLevelShapes(_ t: Tensor) -> [(Int, Int)] {
+    (0 ..< t.shape[0]).map { (Int(t.data[2 * $0]), Int(t.data[2 * $0 + 1])) }
+}
+
+/// The multi-scale deformable attention of the Deformable DETR layers: the shared one, counting its sampling, with
+/// transformers' class name.
+func ddetrDeformableAttention(_ w: WeightScope, dModel: Int, heads: Int, levels: Int, points: Int) throws -> MSDeformAttention {
+    try MSDeformAttention(w, dModel: dModel, levels: levels, heads: heads, points: points, countsSampling: true,
+                          typeName: "DeformableDetrMultiscaleDeformableAttention")
 }

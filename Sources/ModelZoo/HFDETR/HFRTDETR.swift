@@ -88,6 +88,11 @@ public final class HFRTDETR: DetectionModel, @unchecked Sendable {
     func run(_ input: Tensor, trace: Trace?, recorder: CallRecorder? = nil) throws -> Pass {
         let root = ForwardContext(trace: trace, path: "", recorder: recorder)
         trace?.expectedSteps = 3 + encoderInputProj.count + decoderInputProj.count + 1
+        // Each step's FLOPs from one shape pass of the whole model (its modules take the level shapes as values).
+        var stepFlops: [String: Double] = [:]
+        if trace != nil, recorder == nil, let calls = shapePass(inputShape: input.shape)?.calls {
+            for c in calls where c.depth == 0 { stepFlops[c.path] = c.flops }
+        }
         var stepIndex = 0
         var extras: [String: Tensor] = [:]
         func step(_ path: String, _ module: any Module, _ inputs: [Tensor], type: String? = nil) throws -> LayerOutput {
@@ -97,9 +102,9 @@ public final class HFRTDETR: DetectionModel, @unchecked Sendable {
             if let trace {
                 let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                 let shapes = inputs.map(\.shape)
-                let fl = (try? CallRecorder.measure(module, inputs: shapes, path: path))?.calls.first?.flops ?? 0
                 trace.record(TraceStep(index: stepIndex, path: path, moduleType: type ?? module.typeName, inputShapes: shapes,
-                                       outputShape: out.main.shape, output: out.main, params: module.parameterCount, flops: fl, seconds: secs))
+                                       outputShape: out.main.shape, output: out.main, params: module.parameterCount,
+                                       flops: stepFlops[path] ?? 0, seconds: secs))
             }
             stepIndex += 1
             return out
@@ -135,22 +140,24 @@ public final class HFRTDETR: DetectionModel, @unchecked Sendable {
         let d = config.dModel
         // [1, d, H, W] per level -> [S, d]
         let flat = concat(sources.map { transpose($0.reshaped([d, $0.shape[2] * $0.shape[3]]), 0, 1) }, axis: 0)
-        var sel = selection
-        sel.levelShapes = shapes
-        let chosen = try step("model", sel, [flat], type: "RTDetrQuerySelection")
+        let shapeRows = levelShapesTensor(shapes)
+        let chosen = try step("model", selection, [flat, shapeRows], type: "RTDetrQuerySelection")
         for k in ["reference_logits", "indices", "enc_outputs_class", "enc_outputs_coord_logits"] { extras[k] = chosen.extras[k] }
-        var dec = decoder
-        dec.setLevelShapes(shapes)
-        let out = try step("model.decoder", dec, [chosen.main, chosen.extras["reference_logits"]!, flat])
+        let out = try step("model.decoder", decoder, [chosen.main, chosen.extras["reference_logits"]!, flat, shapeRows])
         for (k, v) in out.extras { extras["decoder." + k] = v }
         return Pass(logits: out.main, boxes: out.extras["pred_boxes"]!, extras: extras)
     }
 
-    public func layerTable(inputSize: GridSize) -> [LayerRow] {
+    /// One shape pass of the whole model at an input shape: every module call with its shapes and FLOPs (nil when
+    /// the input does not fit the model).
+    func shapePass(inputShape: [Int]) -> CallRecorder? {
         let recorder = CallRecorder()
-        guard (try? Tensor.shapePass({ try run(Tensor(shapeOnly: [1, inputChannels, inputSize.height, inputSize.width]), trace: nil, recorder: recorder) })) != nil else {
-            return []
-        }
+        guard (try? Tensor.shapePass({ try run(Tensor(shapeOnly: inputShape), trace: nil, recorder: recorder) })) != nil else { return nil }
+        return recorder
+    }
+
+    public func layerTable(inputSize: GridSize) -> [LayerRow] {
+        guard let recorder = shapePass(inputShape: [1, inputChannels, inputSize.height, inputSize.width]) else { return [] }
         var rows: [LayerRow] = []
         for (i, c) in recorder.calls.enumerated() where c.depth == 0 {
             let name = c.path == "model" ? "model (query selection)" : c.path

@@ -6,23 +6,35 @@ import Tensor
 /// processor's `preprocessor_config.json` when there is one.
 public struct HuggingFaceDirectory: Sendable {
     public let url: URL
+    /// The config.json read (in `url`, or a catalogue's config file).
+    public let configPath: String
     public let config: ConfigValue
     public let modelType: String
     public let preprocessor: ImageProcessorConfig
 
     public init(_ url: URL) throws {
-        self.url = url
         let path = url.appendingPathComponent("config.json").path
         guard FileManager.default.fileExists(atPath: path) else {
             throw FileFormatError(file: url.path, problem: "a directory without config.json (a Hugging Face model directory holds config.json and its weights)")
         }
+        try self.init(url: url, configPath: path)
+    }
+
+    /// A config.json alone (a catalogue entry's config): its directory's preprocessor_config.json is not read.
+    public init(configFile path: String) throws {
+        try self.init(url: URL(fileURLWithPath: path).deletingLastPathComponent(), configPath: path, readPreprocessor: false)
+    }
+
+    init(url: URL, configPath path: String, readPreprocessor: Bool = true) throws {
+        self.url = url
+        configPath = path
         config = try HuggingFaceDirectory.readJSON(path)
         guard let type = config["model_type"]?.stringValue else {
             throw FileFormatError(file: path, problem: "has no model_type (known: \(HuggingFaceFamilies.knownTypes))")
         }
         modelType = type
         let pre = url.appendingPathComponent("preprocessor_config.json").path
-        preprocessor = FileManager.default.fileExists(atPath: pre)
+        preprocessor = readPreprocessor && FileManager.default.fileExists(atPath: pre)
             ? try ImageProcessorConfig(json: try HuggingFaceDirectory.readJSON(pre), file: pre) : ImageProcessorConfig()
     }
 
@@ -34,11 +46,29 @@ public struct HuggingFaceDirectory: Sendable {
         return ConfigValue(json: json)
     }
 
-    /// The checkpoint's tensors (every format `Checkpoint.open` reads for a directory) in a strict weight store.
-    public func weights() throws -> WeightStore {
-        let ckpt = try Checkpoint.open(path: url.path)
-        return WeightStore(.checkpoint(name: ckpt.path, tensors: try ckpt.tensors))
+    /// Where the weights come from: a strict store of the directory's own checkpoint (every format
+    /// `Checkpoint.open` reads for a directory), of another file, or the seeded default initialisation.
+    public func store(_ weights: HuggingFaceWeights) throws -> WeightStore {
+        switch weights {
+        case .directory:
+            let ckpt = try Checkpoint.open(path: url.path)
+            return WeightStore(.checkpoint(name: ckpt.path, tensors: try ckpt.tensors))
+        case .file(let path):
+            return WeightStore(.checkpoint(name: path, tensors: try Checkpoint.open(path: path).tensors))
+        case .initialise(let seed):
+            return WeightStore(.initialise(seed: seed))
+        }
     }
+}
+
+/// The weights a Hugging Face family builds its model with.
+public enum HuggingFaceWeights: Sendable {
+    /// The directory's own checkpoint (model.safetensors, its shards or pytorch_model.bin).
+    case directory
+    /// Another checkpoint file (--weights).
+    case file(String)
+    /// The seeded default initialisation, as the reference's `_init_weights` draws it (a catalogue entry).
+    case initialise(seed: UInt64)
 }
 
 /// The image processor's `preprocessor_config.json` (transformers' RTDetrImageProcessor and the DETR processors):
@@ -97,53 +127,52 @@ public struct ImageProcessorConfig: Sendable, Equatable {
 public struct HuggingFaceFamily: Sendable {
     public let modelType: String
     public let family: String
-    /// Builds the model from the directory, with weights from its own checkpoint or from `weights` (a file) when given.
-    public let open: @Sendable (HuggingFaceDirectory, _ weights: String?) throws -> any DetectionModel
+    /// Builds the model from the directory's config, with the weights `weights` says, named `name`.
+    public let open: @Sendable (HuggingFaceDirectory, _ weights: HuggingFaceWeights, _ name: String) throws -> any DetectionModel
 }
 
 /// The registry of Hugging Face families: adding one is one new entry.
 public enum HuggingFaceFamilies {
     public static let all: [HuggingFaceFamily] = [
-        HuggingFaceFamily(modelType: "deformable_detr", family: "Deformable DETR") { dir, weights in
+        HuggingFaceFamily(modelType: "deformable_detr", family: "Deformable DETR") { dir, weights, name in
             // The Deformable DETR loader also accepts transformers' in-memory key names.
-            guard let weights else { return try DeformableDETR.open(directory: dir.url) }
-            let config = try DeformableDETRConfig.load(dir.url.appendingPathComponent("config.json"))
-            return try DeformableDETR.open(config: config, weights: URL(fileURLWithPath: weights), name: dir.url.lastPathComponent)
+            let config = try DeformableDETRConfig.load(URL(fileURLWithPath: dir.configPath))
+            switch weights {
+            case .directory: return try DeformableDETR.open(directory: dir.url, name: name)
+            case .file(let path): return try DeformableDETR.open(config: config, weights: URL(fileURLWithPath: path), name: name)
+            case .initialise(let seed): return try DeformableDETR(config: config, store: WeightStore(.initialise(seed: seed)), name: name)
+            }
         },
         HuggingFaceFamily(modelType: "rt_detr", family: "RT-DETR", open: openRTDETR),
         HuggingFaceFamily(modelType: "rt_detr_v2", family: "RT-DETRv2", open: openRTDETR),
     ]
 
-    /// The directory's own checkpoint, or `weights`, as a strict weight store.
-    static func store(_ dir: HuggingFaceDirectory, _ weights: String?) throws -> WeightStore {
-        guard let weights else { return try dir.weights() }
-        return WeightStore(.checkpoint(name: weights, tensors: try Checkpoint.open(path: weights).tensors))
-    }
-
-    static func openRTDETR(_ dir: HuggingFaceDirectory, _ weights: String?) throws -> any DetectionModel {
-        let config = try RTDetrConfig(json: dir.config, file: dir.url.appendingPathComponent("config.json").path)
-        if config.modelType == "rt_detr_v2" {
-            throw FileFormatError(file: dir.url.path, problem: "RT-DETRv2 (model_type rt_detr_v2) needs the per-level multi-scale deformable attention with the discrete method, which is not built yet")
-        }
-        return try HFRTDETR(config: config, store: try store(dir, weights), name: dir.url.lastPathComponent,
+    static func openRTDETR(_ dir: HuggingFaceDirectory, _ weights: HuggingFaceWeights, _ name: String) throws -> any DetectionModel {
+        let config = try RTDetrConfig(json: dir.config, file: dir.configPath)
+        return try HFRTDETR(config: config, store: try dir.store(weights), name: name,
                             preprocessing: dir.preprocessor.preprocessing, defaultInputSize: dir.preprocessor.height)
     }
 
     public static var knownTypes: String { all.map(\.modelType).joined(separator: ", ") }
 
-    /// Whether `directory` holds a config.json (a Hugging Face model directory of some model_type).
-    public static func isModelDirectory(_ directory: String) -> Bool {
-        FileManager.default.fileExists(atPath: URL(fileURLWithPath: directory).appendingPathComponent("config.json").path)
-    }
-
     /// Opens a Hugging Face directory by its model_type: weights from its own checkpoint, or `weights` (a file) when
     /// given. An unknown model_type is an error naming it and the known ones.
     public static func open(directory: String, weights: String? = nil) throws -> any DetectionModel {
         let dir = try HuggingFaceDirectory(URL(fileURLWithPath: directory))
+        return try family(of: dir).open(dir, weights.map { .file($0) } ?? .directory, dir.url.lastPathComponent)
+    }
+
+    /// Opens a catalogue entry's config.json (transformers' form) by its model_type: weights from `weights` (a file)
+    /// or the seeded default initialisation.
+    public static func open(configFile path: String, name: String, weights: String? = nil, seed: UInt64 = 0) throws -> any DetectionModel {
+        let dir = try HuggingFaceDirectory(configFile: path)
+        return try family(of: dir).open(dir, weights.map { .file($0) } ?? .initialise(seed: seed), name)
+    }
+
+    static func family(of dir: HuggingFaceDirectory) throws -> HuggingFaceFamily {
         guard let family = all.first(where: { $0.modelType == dir.modelType }) else {
-            throw FileFormatError(file: dir.url.appendingPathComponent("config.json").path,
-                                  problem: "model_type '\(dir.modelType)' is not a family this tool opens (known: \(knownTypes))")
+            throw FileFormatError(file: dir.configPath, problem: "model_type '\(dir.modelType)' is not a family this tool opens (known: \(knownTypes))")
         }
-        return try family.open(dir, weights)
+        return family
     }
 }

@@ -4,35 +4,31 @@ import Tensor
 // RT-DETR's decoder and query selection in transformers' layout (`RTDetrDecoder`, `RTDetrDecoderLayer`,
 // `RTDetrModel`'s two-stage selection; models/rt_detr/modeling_rt_detr.py).
 
-/// The shared multi-scale deformable attention (`MSDeformAttn`) as a leaf of the module tree: its parameters and
-/// FLOPs (the four linears) counted where transformers has `encoder_attn`.
-/// Inputs: query [N, Q, d], reference boxes [N, Q, 4], values [N, S, d]; `levelShapes` set by the caller.
-public struct DeformableAttentionLeaf: Module {
-    let attn: MSDeformAttn
-    var levelShapes: [GridSize] = []
-    public var typeName: String { "MultiscaleDeformableAttention" }
-    public var ownParameterCount: Int { attn.parameterCount }
-    public func ownFlops(inputs: [[Int]], output: [Int]) -> Double {
-        guard inputs.count >= 3, inputs[0].count == 3, inputs[2].count == 3 else { return 0 }
-        return Double(inputs[0][0]) * attn.flops(queries: inputs[0][1], valueLength: inputs[2][1])
-    }
-    public var children: [(key: String, module: any Module)] { [] }
+/// Level shapes as the [L, 2] tensor of (H, W) rows the RT-DETR modules take among their inputs (so that a module's
+/// call carries them, in the forward and in the shape pass alike).
+func levelShapesTensor(_ shapes: [GridSize]) -> Tensor {
+    Tensor(shape: [shapes.count, 2], data: shapes.flatMap { [Float($0.height), Float($0.width)] })
+}
 
-    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        LayerOutput(try attn.forward(query: inputs[0], reference: inputs[1], value: inputs[2], levelShapes: levelShapes, ctx,
-                                     probeName: "sampling"))
+/// The level shapes back from that tensor (an error, not a crash, when a caller passed something else).
+func levelGrids(_ t: Tensor) throws -> [GridSize] {
+    guard !t.isShapeOnly, t.rank == 2, t.shape[1] == 2, t.count == t.data.count else {
+        throw ModuleInputError("level shapes", "expected an [L, 2] tensor of (H, W) rows with its values, got \(t.shape)\(t.isShapeOnly ? " (shape only)" : "")")
     }
+    return (0 ..< t.shape[0]).map { GridSize(Int(t.data[2 * $0]), Int(t.data[2 * $0 + 1])) }
 }
 
 /// `RTDetrDecoderLayer`: self-attention among the queries (positions added to queries and keys), post-norm;
 /// deformable cross-attention into the encoder's levels around each query's box, post-norm; FFN, post-norm.
-/// Inputs: hidden [Q, d], query position [Q, d], reference boxes [Q, 4] (cx, cy, w, h in [0, 1]), memory [S, d].
+/// Inputs: hidden [Q, d], query position [Q, d], reference boxes [Q, 4] (cx, cy, w, h in [0, 1]), memory [S, d],
+/// level shapes [L, 2]. RT-DETRv2's attention: per-level point counts, `decoder_offset_scale`, the `discrete` method
+/// and the `n_points_scale` buffer (the shared `MSDeformAttention` does all of them).
 /// Keys: `self_attn.{q,k,v,out}_proj`, `self_attn_layer_norm`, `encoder_attn.*`, `encoder_attn_layer_norm`,
-/// `fc1`, `fc2`, `final_layer_norm`. Probes: `self_attn` [heads, Q, Q]; `encoder_attn.sampling` (sampling points).
+/// `fc1`, `fc2`, `final_layer_norm`. Probes: `self_attn` [heads, Q, Q]; `encoder_attn` (sampling points).
 public struct RTDetrDecoderLayer: Module {
     let selfAttn: Child<MultiheadAttention>
     let selfAttnLayerNorm: Child<LayerNorm>
-    var encoderAttn: Child<DeformableAttentionLeaf>
+    let encoderAttn: Child<MSDeformAttention>
     let encoderAttnLayerNorm: Child<LayerNorm>
     let fc1: Child<Linear>, fc2: Child<Linear>
     let finalLayerNorm: Child<LayerNorm>
@@ -41,11 +37,17 @@ public struct RTDetrDecoderLayer: Module {
     init(_ w: WeightScope, _ c: RTDetrConfig) throws {
         let d = c.dModel, std = c.initializerRange
         selfAttn = try Child(w, "self_attn") {
-            try MultiheadAttention($0, embedDim: d, heads: c.decoderAttentionHeads, separateProjections: .normal(mean: 0, std: std))
+            try MultiheadAttention($0, embedDim: d, heads: c.decoderAttentionHeads, separateProjections: "RTDetrSelfAttention",
+                                   weightInit: .normal(mean: 0, std: std))
         }
         selfAttnLayerNorm = try Child(w, "self_attn_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
+        let v2 = c.modelType == "rt_detr_v2"
         encoderAttn = try Child(w, "encoder_attn") {
-            DeformableAttentionLeaf(attn: try MSDeformAttn($0, dModel: d, levels: c.numFeatureLevels, heads: c.decoderAttentionHeads, points: c.decoderPoints))
+            try MSDeformAttention($0, dModel: d, heads: c.decoderAttentionHeads,
+                                  pointsPerLevel: [Int](repeating: c.decoderPoints, count: c.numFeatureLevels),
+                                  offsetScale: v2 ? c.decoderOffsetScale : 0.5, method: c.decoderMethod == "discrete" ? .discrete : .bilinear,
+                                  pointsScaleKey: v2 ? "n_points_scale" : nil,
+                                  typeName: v2 ? "RTDetrV2MultiscaleDeformableAttention" : "RTDetrMultiscaleDeformableAttention")
         }
         encoderAttnLayerNorm = try Child(w, "encoder_attn_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
         fc1 = try Child(w, "fc1") { try Linear($0, in: d, out: c.decoderFFNDim, weightInit: .normal(mean: 0, std: std), biasInit: .zeros) }
@@ -55,7 +57,7 @@ public struct RTDetrDecoderLayer: Module {
     }
 
     public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        let h = inputs[0], pos = inputs[1], ref = inputs[2], memory = inputs[3]
+        let h = inputs[0], pos = inputs[1], ref = inputs[2], memory = inputs[3], shapes = try levelGrids(inputs[4])
         let q = h.shape[0], d = h.shape[1]
         let qk = h + pos
         let sa = try selfAttn([qk, qk, h], ctx)
@@ -63,7 +65,8 @@ public struct RTDetrDecoderLayer: Module {
             ctx.probe("query self-attention per head [heads, Q, Q]", .attention(weights, query: GridSize(1, q), key: GridSize(1, q)), name: "self_attn")
         }
         var x = try selfAttnLayerNorm(h + sa.main, ctx)
-        let cross = try encoderAttn([(x + pos).reshaped([1, q, d]), ref.reshaped([1, q, 4]), memory.reshaped([1, memory.shape[0], d])], ctx).main
+        let cross = try encoderAttn(query: (x + pos).reshaped([1, q, d]), reference: ref.reshaped([1, q, 4]),
+                                    value: memory.reshaped([1, memory.shape[0], d]), levelShapes: shapes, ctx).output
         x = try encoderAttnLayerNorm(x + cross.reshaped([q, d]), ctx)
         x = try finalLayerNorm(x + (try fc2(act.apply(try fc1(x, ctx)), ctx)), ctx)
         return LayerOutput(x)
@@ -72,11 +75,11 @@ public struct RTDetrDecoderLayer: Module {
 
 /// `RTDetrDecoder` with its heads: before each layer `query_pos_head` (MLP 4 -> 2d -> d) embeds the current boxes;
 /// after it `bbox_embed.{l}` refines them, `box = sigmoid(delta + inverse_sigmoid(box))`, and `class_embed.{l}` scores
-/// the queries. Inputs: target [Q, d], initial box logits [Q, 4], memory [S, d]; output the last layer's logits
+/// the queries. Inputs: target [Q, d], initial box logits [Q, 4], memory [S, d], level shapes [L, 2]; output the last layer's logits
 /// [Q, C], extras `pred_boxes` [Q, 4], `boxes.{l}` and `logits.{l}` per layer.
 /// Probes under `layers.{l}`: `boxes` the refined boxes after the layer [Q, 4], the layer's own probes.
 public struct RTDetrDecoder: Module {
-    var layers: [Child<RTDetrDecoderLayer>]
+    let layers: [Child<RTDetrDecoderLayer>]
     let queryPosHead: Child<MLP>
     let classEmbed: [Child<Linear>]
     let bboxEmbed: [Child<MLP>]
@@ -95,14 +98,6 @@ public struct RTDetrDecoder: Module {
         }
     }
 
-    mutating func setLevelShapes(_ shapes: [GridSize]) {
-        layers = layers.map { l in
-            var m = l.module
-            m.encoderAttn = Child(m.encoderAttn.key, DeformableAttentionLeaf(attn: m.encoderAttn.module.attn, levelShapes: shapes))
-            return Child(l.key, m)
-        }
-    }
-
     public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
         var h = inputs[0], memory = inputs[2]
         var ref = sigmoid(inputs[1])
@@ -112,7 +107,7 @@ public struct RTDetrDecoder: Module {
         for (i, layer) in layers.enumerated() {
             try ctx.checkCancelled()
             let pos = try queryPosHead(ref, ctx)
-            h = try layer([h, pos, ref, memory], ctx).main
+            h = try layer([h, pos, ref, memory, inputs[3]], ctx).main
             let delta = try bboxEmbed[i](h, ctx)
             ref = sigmoid(delta + inverseSigmoid(ref))
             logits = try classEmbed[i](h, ctx)
@@ -130,7 +125,7 @@ public struct RTDetrDecoder: Module {
 /// largest float), `enc_output` (Linear + LayerNorm), `enc_score_head`, `enc_bbox_head` + anchor; the num_queries
 /// tokens with the highest best-class score become the queries (their `enc_output` features, or the learned
 /// `weight_embedding` with learn_initial_query) and their boxes the initial references (logits).
-/// Input: memory [S, d]. Output: target [Q, d]; extras `reference_logits` [Q, 4], `indices` [Q] (into S),
+/// Inputs: memory [S, d], level shapes [L, 2]. Output: target [Q, d]; extras `reference_logits` [Q, 4], `indices` [Q] (into S),
 /// `enc_outputs_class` [S, C], `enc_outputs_coord_logits` [S, 4].
 public struct RTDetrQuerySelection: Module {
     let encOutput: Child<Linear>
@@ -139,7 +134,6 @@ public struct RTDetrQuerySelection: Module {
     let encBBoxHead: Child<MLP>
     let weightEmbedding: Tensor?
     let queries: Int
-    var levelShapes: [GridSize] = []
     let anchorImageSize: (Int, Int)?
     let featStrides: [Int]
     public var typeName: String { "RTDetrQuerySelection" }
@@ -181,7 +175,7 @@ public struct RTDetrQuerySelection: Module {
     }
 
     public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        let source = inputs[0]
+        let source = inputs[0], levelShapes = try levelGrids(inputs[1])
         let s = source.shape[0]
         var shapes = levelShapes
         if let (ih, iw) = anchorImageSize {

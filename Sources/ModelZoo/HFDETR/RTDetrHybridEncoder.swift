@@ -29,7 +29,8 @@ public struct RTDetrEncoderLayer: Module {
     init(_ w: WeightScope, _ c: RTDetrConfig) throws {
         let d = c.encoderHiddenDim, std = c.initializerRange
         selfAttn = try Child(w, "self_attn") {
-            try MultiheadAttention($0, embedDim: d, heads: c.encoderAttentionHeads, separateProjections: .normal(mean: 0, std: std))
+            try MultiheadAttention($0, embedDim: d, heads: c.encoderAttentionHeads, separateProjections: "RTDetrSelfAttention",
+                                   weightInit: .normal(mean: 0, std: std))
         }
         selfAttnLayerNorm = try Child(w, "self_attn_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
         fc1 = try Child(w, "fc1") { try Linear($0, in: d, out: c.encoderFFNDim, weightInit: .normal(mean: 0, std: std), biasInit: .zeros) }

@@ -11,7 +11,7 @@ import Tensor
 func rtDetrResNetConv(_ w: WeightScope, _ c1: Int, _ c2: Int, k: Int, s: Int = 1, act: Activation, frozen: Bool) throws -> Conv {
     // transformers' ResNet init: kaiming_normal_(fan_out, relu) for convs.
     try Conv(w, c1: c1, c2: c2, k: k, s: s, p: k / 2, act: act, eps: 1e-5, keys: ("convolution", "normalization"),
-             weightInit: .normal(mean: 0, std: (2 / Float(c2 * k * k)).squareRoot()), frozenNorm: frozen)
+             weightInit: .normal(mean: 0, std: (2 / Float(c2 * k * k)).squareRoot()), frozenBatchNorm: frozen)
 }
 
 /// `RTDetrResNetEmbeddings`: three 3x3 convs (stride 2, 1, 1; widths E/2, E/2, E) then a 3x3/2 max pool.

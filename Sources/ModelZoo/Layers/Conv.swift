@@ -51,17 +51,17 @@ public struct Conv: UnaryModule {
     let branchKernels: [Int]
     /// The convolution's own bias, when it has one (counted as a parameter, folded with the batch norm's).
     let convBiasCount: Int
-    /// Parameters of each branch's batch norm (2 x c2: its weight and bias; 0 for a frozen batch norm, whose weight
-    /// and bias are buffers, as transformers' `FrozenBatchNorm2d`).
-    let normParameterCount: Int
+    /// A frozen batch norm (torchvision's / transformers' FrozenBatchNorm2d): its tensors are buffers, so neither
+    /// its weights nor its FLOPs count.
+    let frozenBatchNorm: Bool
 
     /// `keys` name the convolution and the batch norm (`conv`/`bn` in ultralytics' Conv, `0`/`1` in an
     /// nn.Sequential(Conv2d, BatchNorm2d, ...)); `convBias` when the convolution has its own bias; `eps` the batch
     /// norm's (1e-3 in ultralytics models, whose `initialize_weights` sets it; PyTorch's default 1e-5 elsewhere);
-    /// `frozenNorm` when the batch norm's weight and bias are buffers (not counted as parameters).
+    /// `frozenBatchNorm` for a FrozenBatchNorm2d (no parameters, not counted).
     public init(_ w: WeightScope, c1: Int, c2: Int, k: Int = 1, s: Int = 1, p: Int? = nil, g: Int = 1, d: Int = 1,
                 act: Activation = .silu, eps: Float = 1e-3, keys: (conv: String, bn: String) = ("conv", "bn"),
-                convBias: Bool = false, weightInit: WeightInit? = nil, frozenNorm: Bool = false) throws {
+                convBias: Bool = false, weightInit: WeightInit? = nil, frozenBatchNorm: Bool = false) throws {
         guard k >= 1, s >= 1, d >= 1, g >= 1, c1 % g == 0, c2 % g == 0 else {
             throw ModuleInputError("Conv", "kernel \(k), stride \(s), dilation \(d) and groups \(g) must be positive, and the groups must divide \(c1) -> \(c2) channels")
         }
@@ -77,7 +77,7 @@ public struct Conv: UnaryModule {
         bias = f.bias
         branchKernels = [k]
         convBiasCount = convBias ? c2 : 0
-        normParameterCount = frozenNorm ? 0 : 2 * c2
+        self.frozenBatchNorm = frozenBatchNorm
     }
 
     /// A conv with an already folded weight and bias: `branchKernels` are the kernels of the reference's branches
@@ -90,7 +90,7 @@ public struct Conv: UnaryModule {
         self.bias = bias
         self.branchKernels = branchKernels ?? [k]
         self.convBiasCount = 0
-        self.normParameterCount = 2 * c2
+        self.frozenBatchNorm = false
     }
 
     public var typeName: String { branchKernels.count > 1 ? "RepConv" : "Conv" }
@@ -103,9 +103,11 @@ public struct Conv: UnaryModule {
         let (ho, wo) = outputSize(h, w)
         return ownFlops(inputs: [], output: [c2, ho, wo])
     }
-    public var ownParameterCount: Int { branchKernels.reduce(convBiasCount) { $0 + c2 * (c1 / g) * $1 * $1 + normParameterCount } }
+    public var ownParameterCount: Int {
+        branchKernels.reduce(convBiasCount) { $0 + c2 * (c1 / g) * $1 * $1 + (frozenBatchNorm ? 0 : 2 * c2) }
+    }
     public func ownFlops(inputs: [[Int]], output: [Int]) -> Double {
-        branchKernels.reduce(0) { $0 + convFlops(output, cinPerGroup: c1 / g, k: $1) + batchNormFlops(output) }
+        branchKernels.reduce(0) { $0 + convFlops(output, cinPerGroup: c1 / g, k: $1) + (frozenBatchNorm ? 0 : batchNormFlops(output)) }
     }
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor { self(x) }
     public func callAsFunction(_ x: Tensor) -> Tensor {

@@ -59,71 +59,83 @@ public struct MLP: UnaryModule {
     public func flops(tokens: Int) -> Double { layers.reduce(0) { $0 + $1.module.flops(tokens: tokens) } }
 }
 
-/// `nn.MultiheadAttention` (`in_proj_weight` [3E, E], `in_proj_bias`, `out_proj.weight`, `out_proj.bias`), no masks.
+/// Multi-head attention, no masks: `nn.MultiheadAttention` (`in_proj_weight` [3E, E], `in_proj_bias`,
+/// `out_proj.weight`, `out_proj.bias`), or the transformers layout of separate projections (`q_proj`, `k_proj`,
+/// `v_proj`, `out_proj` linears, e.g. `DeformableDetrSelfAttention`).
 public struct MultiheadAttention: Module {
     public let embedDim: Int, heads: Int
-    public let inProjWeight: Tensor, inProjBias: Tensor
+    /// The packed projection (nn.MultiheadAttention), absent in the separate layout.
+    public let inProjWeight: Tensor?, inProjBias: Tensor?
+    public let qProj: Child<Linear>?, kProj: Child<Linear>?, vProj: Child<Linear>?
     public let outProj: Child<Linear>
+    let name: String
 
+    /// nn.MultiheadAttention's layout and init.
     public init(_ w: WeightScope, embedDim e: Int, heads: Int) throws {
+        guard heads > 0, e % heads == 0 else { throw ModuleInputError("MultiheadAttention", "embed_dim (\(e)) must be divisible by num_heads (\(heads))") }
         embedDim = e
         self.heads = heads
         // torch: xavier_uniform_ on in_proj_weight (fan_in E, fan_out 3E), zero biases.
         inProjWeight = try w.tensor("in_proj_weight", shape: [3 * e, e], init: .xavierUniform(fanIn: e, fanOut: 3 * e))
         inProjBias = try w.tensor("in_proj_bias", shape: [3 * e], init: .zeros)
+        qProj = nil; kProj = nil; vProj = nil
         outProj = try Child(w, "out_proj") { try Linear($0, in: e, out: e, weightInit: .kaimingUniform(fanIn: e), biasInit: .zeros) }
+        name = "MultiheadAttention"
     }
 
-    /// transformers' layout of the same attention (`RTDetrSelfAttention`, DETR's attention): separate `q_proj`,
-    /// `k_proj`, `v_proj` linears (packed here into the one in-projection) and `out_proj`; `weightInit` for the four
-    /// weights (transformers: normal with the config's initializer_range), zero biases.
-    public init(_ w: WeightScope, embedDim e: Int, heads: Int, separateProjections weightInit: WeightInit) throws {
+    /// The separate-projection layout (`q_proj`, `k_proj`, `v_proj`, `out_proj`), each linear initialised by
+    /// `weightInit` / `biasInit`; `typeName` the reference's class name.
+    public init(_ w: WeightScope, embedDim e: Int, heads: Int, separateProjections typeName: String,
+                weightInit: WeightInit, biasInit: WeightInit = .zeros) throws {
+        guard heads > 0, e % heads == 0 else { throw ModuleInputError(typeName, "embed_dim (\(e)) must be divisible by num_heads (\(heads))") }
         embedDim = e
         self.heads = heads
-        let parts = try ["q_proj", "k_proj", "v_proj"].map { k in
-            (try w.tensor(k + ".weight", shape: [e, e], init: weightInit), try w.tensor(k + ".bias", shape: [e], init: .zeros))
+        inProjWeight = nil; inProjBias = nil
+        func proj(_ key: String) throws -> Child<Linear> {
+            try Child(w, key) { try Linear($0, in: e, out: e, weightInit: weightInit, biasInit: biasInit) }
         }
-        inProjWeight = concat(parts.map(\.0), axis: 0)
-        inProjBias = concat(parts.map(\.1), axis: 0)
-        outProj = try Child(w, "out_proj") { try Linear($0, in: e, out: e, weightInit: weightInit, biasInit: .zeros) }
+        qProj = try proj("q_proj"); kProj = try proj("k_proj"); vProj = try proj("v_proj")
+        outProj = try proj("out_proj")
+        name = typeName
     }
 
-    public var typeName: String { "MultiheadAttention" }
-    public var ownParameterCount: Int { inProjWeight.count + inProjBias.count }
+    public var typeName: String { name }
+    public var ownParameterCount: Int { (inProjWeight?.count ?? 0) + (inProjBias?.count ?? 0) }
 
     /// Inputs query [T, E], key [S, E], value [S, E] (one batch element); output [T, E], and `weights` [heads, T, S]
     /// in the extras.
     public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        let (heads, att) = attendHeads(query: inputs[0], key: inputs[1], value: inputs[2])
+        let (heads, att) = try attendHeads(query: inputs[0], key: inputs[1], value: inputs[2], ctx)
         return LayerOutput(try outProj(heads, ctx), extras: ["weights": att])
     }
 
-    /// query [T, E], key [S, E], value [S, E] (one batch element) -> (output [T, E], weights [heads, T, S]).
-    public func attend(query: Tensor, key: Tensor, value: Tensor) -> (Tensor, Tensor) {
-        let (heads, att) = attendHeads(query: query, key: key, value: value)
-        return (outProj.module(heads), att)
-    }
-
     /// The heads' outputs before out_proj [T, E], and the weights [heads, T, S].
-    func attendHeads(query: Tensor, key: Tensor, value: Tensor) -> (Tensor, Tensor) {
+    func attendHeads(query: Tensor, key: Tensor, value: Tensor, _ ctx: ForwardContext) throws -> (Tensor, Tensor) {
         let e = embedDim, h = heads, d = e / h
         let t = query.shape[0], s = key.shape[0]
-        let wq = slice(inProjWeight, axis: 0, range: 0 ..< e), wk = slice(inProjWeight, axis: 0, range: e ..< 2 * e)
-        let wv = slice(inProjWeight, axis: 0, range: 2 * e ..< 3 * e)
-        let bq = slice(inProjBias, axis: 0, range: 0 ..< e), bk = slice(inProjBias, axis: 0, range: e ..< 2 * e)
-        let bv = slice(inProjBias, axis: 0, range: 2 * e ..< 3 * e)
+        let pq: Tensor, pk: Tensor, pv: Tensor
+        if let qProj, let kProj, let vProj {
+            pq = try qProj(query, ctx); pk = try kProj(key, ctx); pv = try vProj(value, ctx)
+        } else {
+            let w = inProjWeight!, b = inProjBias!
+            pq = linear(query, weight: slice(w, axis: 0, range: 0 ..< e), bias: slice(b, axis: 0, range: 0 ..< e))
+            pk = linear(key, weight: slice(w, axis: 0, range: e ..< 2 * e), bias: slice(b, axis: 0, range: e ..< 2 * e))
+            pv = linear(value, weight: slice(w, axis: 0, range: 2 * e ..< 3 * e), bias: slice(b, axis: 0, range: 2 * e ..< 3 * e))
+        }
         // [T, E] -> [T, h, d] -> [h, T, d]
-        let q = permute(linear(query, weight: wq, bias: bq).reshaped([t, h, d]), [1, 0, 2]) * (1 / Float(d).squareRoot())
-        let k = permute(linear(key, weight: wk, bias: bk).reshaped([s, h, d]), [1, 0, 2])
-        let v = permute(linear(value, weight: wv, bias: bv).reshaped([s, h, d]), [1, 0, 2])
+        let q = permute(pq.reshaped([t, h, d]), [1, 0, 2]) * (1 / Float(d).squareRoot())
+        let k = permute(pk.reshaped([s, h, d]), [1, 0, 2])
+        let v = permute(pv.reshaped([s, h, d]), [1, 0, 2])
         let att = softmax(matmul(q, k, transposeB: true), axis: -1)          // [h, T, S]
         return (permute(matmul(att, v), [1, 0, 2]).reshaped([t, e]), att)    // [T, E]
     }
 
-    /// thop's nn.MultiheadAttention rule (the projections, QK^T and AV products, softmax) minus out_proj, which is
-    /// its child's.
+    /// Packed layout: thop's nn.MultiheadAttention rule (the projections, QK^T and AV products, softmax) minus
+    /// out_proj, which is its child's. Separate layout: the linears are children; the QK^T and AV products
+    /// (2 x T x S x E each).
     public func ownFlops(inputs: [[Int]], output: [Int]) -> Double {
-        flops(queries: inputs[0][0], keys: inputs[1][0]) - outProj.module.flops(tokens: inputs[0][0])
+        if inProjWeight == nil { return 2 * 2 * Double(inputs[0][0] * inputs[1][0] * embedDim) }
+        return flops(queries: inputs[0][0], keys: inputs[1][0]) - outProj.module.flops(tokens: inputs[0][0])
     }
 
     /// thop's nn.MultiheadAttention rule for T queries and S keys (one batch element), out_proj included.

@@ -38,7 +38,7 @@ public final class ModuleModel: DetectionModel {
             try NAM($0, channels: 64)
         },
         Spec(id: "msdeformattn", title: "MSDeformAttn", channels: 64, stride: 8, defaultImageSize: 256, arguments: "[64, 4, 8, 4]") {
-            StatedModule(UnaryGraphLayer(try MSDeformAttnLayer($0, dModel: 64, levels: 4, heads: 8, points: 4)), typeName: "MSDeformAttn")
+            try MSDeformAttnLayer($0, dModel: 64, levels: 4, heads: 8, points: 4)
         },
         Spec(id: "aifi", title: "AIFI", channels: 256, stride: 32, defaultImageSize: 640, arguments: "[256, 1024, 8]") {
             try AIFI($0, channels: 256, hidden: 1024, heads: 8)

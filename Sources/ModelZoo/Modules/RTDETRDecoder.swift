@@ -5,48 +5,49 @@ import Tensor
 /// queries (nn.MultiheadAttention, positions added to queries and keys), MSDeformAttn cross-attention into the
 /// multi-scale features around each query's reference box, a ReLU FFN; post-norm after each.
 /// Keys: `self_attn.*`, `norm1`, `cross_attn.*`, `norm2`, `linear1`, `linear2`, `norm3`.
-public struct RTDETRDecoderLayer: Sendable {
-    public let selfAttn: MultiheadAttention
-    public let crossAttn: MSDeformAttn
-    public let norm1: LayerNorm, norm2: LayerNorm, norm3: LayerNorm
-    public let linear1: Linear, linear2: Linear
+/// Inputs (one image): embed [Q, d], reference boxes [Q, 4], values [S, d] (the features after this layer's
+/// `cross_attn.value_proj`: the decoder projects them for all layers at once), queryPos [Q, d] -> [Q, d].
+public struct RTDETRDecoderLayer: Module {
+    let selfAttn: Child<MultiheadAttention>
+    let norm1: Child<LayerNorm>
+    let crossAttn: Child<MSDeformAttention>
+    let norm2: Child<LayerNorm>
+    let linear1: Child<Linear>, linear2: Child<Linear>
+    let norm3: Child<LayerNorm>
 
     public init(_ w: WeightScope, hidden d: Int, heads: Int, ffn: Int, levels: Int, points: Int) throws {
-        selfAttn = try MultiheadAttention(w.scope("self_attn"), embedDim: d, heads: heads)
-        norm1 = try LayerNorm(w.scope("norm1"), dim: d)
-        crossAttn = try MSDeformAttn(w.scope("cross_attn"), dModel: d, levels: levels, heads: heads, points: points)
-        norm2 = try LayerNorm(w.scope("norm2"), dim: d)
-        linear1 = try Linear(w.scope("linear1"), in: d, out: ffn)
-        linear2 = try Linear(w.scope("linear2"), in: ffn, out: d)
-        norm3 = try LayerNorm(w.scope("norm3"), dim: d)
+        selfAttn = try Child(w, "self_attn") { try MultiheadAttention($0, embedDim: d, heads: heads) }
+        norm1 = try Child(w, "norm1") { try LayerNorm($0, dim: d) }
+        crossAttn = try Child(w, "cross_attn") { try MSDeformAttention($0, dModel: d, levels: levels, heads: heads, points: points) }
+        norm2 = try Child(w, "norm2") { try LayerNorm($0, dim: d) }
+        linear1 = try Child(w, "linear1") { try Linear($0, in: d, out: ffn) }
+        linear2 = try Child(w, "linear2") { try Linear($0, in: ffn, out: d) }
+        norm3 = try Child(w, "norm3") { try LayerNorm($0, dim: d) }
     }
 
-    public var parameterCount: Int {
-        selfAttn.parameterCount + crossAttn.parameterCount + norm1.parameterCount + norm2.parameterCount
-            + norm3.parameterCount + linear1.parameterCount + linear2.parameterCount
-    }
+    public var typeName: String { "DeformableTransformerDecoderLayer" }
 
-    public func flops(queries q: Int, valueLength s: Int) -> Double {
-        let d = selfAttn.embedDim
-        return selfAttn.flops(queries: q, keys: q) + crossAttn.flops(queries: q, valueLength: s)
-            + 3 * norm1.flops(elements: q * d) + linear1.flops(tokens: q) + linear2.flops(tokens: q)
-    }
+    /// The layer's `cross_attn.value_proj` (its weights join the decoder's stacked projection).
+    var valueProj: Linear { crossAttn.module.valueProj!.module }
 
-    /// embed [Q, d], reference boxes [Q, 4], values [S, d] (the features after this layer's `cross_attn.value_proj`),
-    /// queryPos [Q, d] (one image) -> [Q, d].
-    func forward(embed: Tensor, reference: Tensor, values: Tensor, shapes: [GridSize], queryPos: Tensor,
-                 _ ctx: ForwardContext) throws -> Tensor {
+    /// Inputs: embed [Q, d], reference boxes [Q, 4], values [S, d] (projected), queryPos [Q, d], and the level
+    /// shapes as a [L, 2] tensor of (H, W) rows.
+    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        let embed = inputs[0], reference = inputs[1], values = inputs[2], queryPos = inputs[3]
+        let sd = inputs[4].data
+        let shapes = (0 ..< inputs[4].shape[0]).map { GridSize(Int(sd[2 * $0]), Int(sd[2 * $0 + 1])) }
         let qk = embed + queryPos
-        let (attended, weights) = selfAttn.attend(query: qk, key: qk, value: embed)
+        let att = try selfAttn([qk, qk, embed], ctx)
         let q = embed.shape[0]
-        ctx.probe("query self-attention per head [heads, Q, Q]", .attention(weights, query: GridSize(1, q), key: GridSize(1, q)), name: "self_attn")
-        var x = norm1(embed + attended)
+        if let weights = att.extras["weights"] {
+            ctx.probe("query self-attention per head [heads, Q, Q]", .attention(weights, query: GridSize(1, q), key: GridSize(1, q)), name: "self_attn")
+        }
+        var x = try norm1(embed + att.main, ctx)
         let d = x.shape[1]
-        let cross = try crossAttn.forward(query: (x + queryPos).reshaped([1, q, d]), reference: reference.reshaped([1, q, 4]),
-                                          value: values.reshaped([1, values.shape[0], d]), levelShapes: shapes, ctx.child("cross_attn"),
-                                          valueProjected: true)
-        x = norm2(x + cross.reshaped([q, d]))
-        return norm3(x + linear2(relu(linear1(x))))
+        let cross = try crossAttn(query: (x + queryPos).reshaped([1, q, d]), reference: reference.reshaped([1, q, 4]),
+                                  value: values.reshaped([1, values.shape[0], d]), levelShapes: shapes, ctx, valueProjected: true)
+        x = try norm2(x + cross.output.reshaped([q, d]), ctx)
+        return LayerOutput(try norm3(x + linear2(relu(linear1(x, ctx)), ctx), ctx))
     }
 }
 
@@ -69,19 +70,24 @@ public struct RTDETRDecoderLayer: Sendable {
 /// Probes (under `<path>`): `enc_topk` the selected token indices, `enc_bboxes` the initial boxes [nq, 4],
 /// `decoder.layers.{l}.cross_attn` sampling points of every query, `decoder.layers.{l}.self_attn` query
 /// self-attention [heads, nq, nq], `decoder.layers.{l}.boxes` the boxes after layer l [nq, 4].
-public struct RTDETRDecoder: Sendable {
+/// Params, output shape and FLOPs from the module tree and the shape pass: ultralytics' counter (thop, eval mode)
+/// sees the input projections (conv + BN), the encoder head over all tokens, the box MLPs and position MLP over
+/// the selected queries, the decoder layers (self-attention by the nn.MultiheadAttention rule, MSDeformAttn's
+/// linears, not its sampling) and only the last layer's score head (eval stops there), exactly the calls made.
+public struct RTDETRDecoder: Module {
     public let nc: Int, inputChannels: [Int], hidden: Int, queries: Int, heads: Int, points: Int
-    public let inputProj: [Conv]
-    public let layers: [RTDETRDecoderLayer]
+    let inputProj: [Child<Conv>]
+    let layers: [Child<RTDETRDecoderLayer>]
+    /// `denoising_class_embed.weight` [nc, hd] (an nn.Embedding used only in training; counted, as PyTorch does).
     public let denoisingClassEmbed: Tensor
-    public let queryPosHead: MLP
-    public let encOutput: Linear, encNorm: LayerNorm
-    public let encScoreHead: Linear
-    public let encBBoxHead: MLP
-    public let decScoreHead: [Linear]
-    public let decBBoxHead: [MLP]
+    let queryPosHead: Child<MLP>
+    let encOutput: Child<Linear>, encNorm: Child<LayerNorm>
+    let encScoreHead: Child<Linear>
+    let encBBoxHead: Child<MLP>
+    let decScoreHead: [Child<Linear>]
+    let decBBoxHead: [Child<MLP>]
     /// Every layer's `cross_attn.value_proj` stacked ([layers * hd, hd] and [layers * hd]): the features are projected
-    /// for all layers by one matrix product.
+    /// for all layers by one matrix product (the shape pass still records each layer's value_proj).
     let stackedValueProj: Linear
 
     /// ultralytics' signature: RTDETRDecoder(nc, ch, hd=256, nq=300, ndp=4, nh=8, ndl=6, d_ffn=1024). `bnEps` is the
@@ -96,58 +102,36 @@ public struct RTDETRDecoder: Sendable {
         queries = nq
         heads = nh
         points = ndp
-        inputProj = try channels.enumerated().map { i, c in
-            try Conv(w.scope("input_proj").scope(i), c1: c, c2: hd, k: 1, act: .identity, eps: bnEps, keys: ("0", "1"),
-                     weightInit: .xavierUniform(fanIn: c, fanOut: hd))
+        inputProj = try [Child](w, "input_proj", count: channels.count) { i, s in
+            try Conv(s, c1: channels[i], c2: hd, k: 1, act: .identity, eps: bnEps, keys: ("0", "1"),
+                     weightInit: .xavierUniform(fanIn: channels[i], fanOut: hd))
         }
-        layers = try (0 ..< ndl).map { l in
-            try RTDETRDecoderLayer(w.scope("decoder").scope("layers").scope(l), hidden: hd, heads: nh, ffn: ffn, levels: channels.count, points: ndp)
+        layers = try [Child](w, "decoder.layers", count: ndl) { _, s in
+            try RTDETRDecoderLayer(s, hidden: hd, heads: nh, ffn: ffn, levels: channels.count, points: ndp)
         }
         denoisingClassEmbed = try w.scope("denoising_class_embed").tensor("weight", shape: [nc, hd], init: .normal(mean: 0, std: 1))
-        queryPosHead = try MLP(w.scope("query_pos_head"), input: 4, hidden: 2 * hd, output: hd, layers: 2, inits: [
-            0: (.xavierUniform(fanIn: 4, fanOut: 2 * hd), .kaimingUniform(fanIn: 4)),
-            1: (.xavierUniform(fanIn: 2 * hd, fanOut: hd), .kaimingUniform(fanIn: 2 * hd)),
-        ])
+        queryPosHead = try Child(w, "query_pos_head") {
+            try MLP($0, input: 4, hidden: 2 * hd, output: hd, layers: 2, inits: [
+                0: (.xavierUniform(fanIn: 4, fanOut: 2 * hd), .kaimingUniform(fanIn: 4)),
+                1: (.xavierUniform(fanIn: 2 * hd, fanOut: hd), .kaimingUniform(fanIn: 2 * hd)),
+            ])
+        }
         // bias_init_with_prob(0.01) / 80 * nc
         let biasCls = -Foundation.log((1 - 0.01) / 0.01) / 80 * Float(nc)
-        encOutput = try Linear(w.scope("enc_output").scope("0"), in: hd, out: hd, weightInit: .xavierUniform(fanIn: hd, fanOut: hd))
-        encNorm = try LayerNorm(w.scope("enc_output").scope("1"), dim: hd)
-        encScoreHead = try Linear(w.scope("enc_score_head"), in: hd, out: nc, biasInit: .constant(biasCls))
+        encOutput = try Child(w, "enc_output.0") { try Linear($0, in: hd, out: hd, weightInit: .xavierUniform(fanIn: hd, fanOut: hd)) }
+        encNorm = try Child(w, "enc_output.1") { try LayerNorm($0, dim: hd) }
+        encScoreHead = try Child(w, "enc_score_head") { try Linear($0, in: hd, out: nc, biasInit: .constant(biasCls)) }
         let zeroLast: [Int: (WeightInit, WeightInit)] = [2: (.zeros, .zeros)]
-        encBBoxHead = try MLP(w.scope("enc_bbox_head"), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast)
-        decScoreHead = try (0 ..< ndl).map { try Linear(w.scope("dec_score_head").scope($0), in: hd, out: nc, biasInit: .constant(biasCls)) }
-        decBBoxHead = try (0 ..< ndl).map { try MLP(w.scope("dec_bbox_head").scope($0), input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast) }
-        stackedValueProj = Linear(weight: concat(layers.map { $0.crossAttn.valueProj.weight }, axis: 0),
-                                        bias: concat(layers.map { $0.crossAttn.valueProj.bias! }, axis: 0))
+        encBBoxHead = try Child(w, "enc_bbox_head") { try MLP($0, input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast) }
+        decScoreHead = try [Child](w, "dec_score_head", count: ndl) { _, s in try Linear(s, in: hd, out: nc, biasInit: .constant(biasCls)) }
+        decBBoxHead = try [Child](w, "dec_bbox_head", count: ndl) { _, s in
+            try MLP(s, input: hd, hidden: hd, output: 4, layers: 3, inits: zeroLast)
+        }
+        stackedValueProj = Linear(weight: concat(layers.map { $0.module.valueProj.weight }, axis: 0),
+                                  bias: concat(layers.map { $0.module.valueProj.bias! }, axis: 0))
     }
 
-    public var parameterCount: Int {
-        inputProj.reduce(0) { $0 + $1.parameterCount } + layers.reduce(0) { $0 + $1.parameterCount } + denoisingClassEmbed.count
-            + queryPosHead.parameterCount + encOutput.parameterCount + encNorm.parameterCount + encScoreHead.parameterCount
-            + encBBoxHead.parameterCount + decScoreHead.reduce(0) { $0 + $1.parameterCount } + decBBoxHead.reduce(0) { $0 + $1.parameterCount }
-    }
-
-    /// FLOPs for inputs of the given NCHW shapes, as ultralytics' counter (thop) counts them in eval mode: the input
-    /// projections (conv + BN), the encoder head over all tokens, the box MLPs and position MLP over the selected
-    /// queries, the decoder layers (self-attention by the nn.MultiheadAttention rule; MSDeformAttn's linears, not its
-    /// sampling), and only the last layer's score head (eval stops there).
-    public func flops(inputShapes: [[Int]]) -> Double {
-        var total = 0.0
-        var s = 0
-        for (i, shape) in inputShapes.enumerated() where i < inputProj.count {
-            total += inputProj[i].flops(height: shape[2], width: shape[3])
-            s += shape[2] * shape[3]
-        }
-        let q = min(queries, s)
-        total += encOutput.flops(tokens: s) + encNorm.flops(elements: s * hidden) + encScoreHead.flops(tokens: s)
-        total += encBBoxHead.flops(tokens: q)
-        for (l, layer) in layers.enumerated() {
-            total += queryPosHead.flops(tokens: q) + layer.flops(queries: q, valueLength: s) + decBBoxHead[l].flops(tokens: q)
-        }
-        total += decScoreHead[layers.count - 1].flops(tokens: q)
-        let batch = Double(inputShapes.first?.first ?? 1)
-        return batch * total
-    }
+    public var ownParameterCount: Int { denoisingClassEmbed.count }
 
     /// Anchors (logits, +inf where invalid) [S, 4] and the valid mask [S] for the level shapes.
     public static func anchors(shapes: [GridSize], gridSize: Float = 0.05, eps: Float = 0.01) -> (anchors: Tensor, valid: [Bool]) {
@@ -168,54 +152,57 @@ public struct RTDETRDecoder: Sendable {
     }
 
     /// xs: one [N, C_i, H_i, W_i] map per level -> [N, nq, 4 + nc].
-    public func forward(_ xs: [Tensor], _ ctx: ForwardContext) throws -> Tensor {
+    public func forward(_ xs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        let name = ctx.path.isEmpty ? "RTDETRDecoder" : "\(ctx.path) (RTDETRDecoder)"
         guard xs.count == inputProj.count else {
-            throw ModuleInputError("RTDETRDecoder", "expects \(inputProj.count) feature maps, got \(xs.count)")
+            throw ModuleInputError(name, "expects \(inputProj.count) feature maps, got \(xs.count)")
         }
         for (i, x) in xs.enumerated() {
             guard x.rank == 4, x.shape[1] == inputChannels[i], x.shape[0] == xs[0].shape[0] else {
-                throw ModuleInputError("RTDETRDecoder", "input \(i) must be [N, \(inputChannels[i]), H, W], got \(x.shape)")
+                throw ModuleInputError(name, "input \(i) must be [N, \(inputChannels[i]), H, W], got \(x.shape)")
             }
         }
         let n = xs[0].shape[0], d = hidden
         let shapes = xs.map { GridSize($0.shape[2], $0.shape[3]) }
-        let projected = zip(inputProj, xs).map { p, x in p(x) }
+        let projected = try zip(inputProj, xs).map { p, x in try p(x, ctx) }
         var outs: [Tensor] = []
         for b in 0 ..< n {
             // [C, H, W] per level -> [S, d]
             let feats = concat(projected.map { permute(slice($0, axis: 0, range: b ..< b + 1).reshaped([d, -1]), [1, 0]) }, axis: 0)
-            outs.append(try decode(feats: feats, shapes: shapes, b == 0 ? ctx : ForwardContext(trace: nil, path: ctx.path)))
+            // Only the first image is traced; the shape pass records every image's calls.
+            outs.append(try decode(feats: feats, shapes: shapes, b == 0 ? ctx : ForwardContext(trace: nil, path: ctx.path, recorder: ctx.recorder)))
             try ctx.checkCancelled()
         }
-        return concat(outs, axis: 0)
+        return LayerOutput(n == 1 ? outs[0] : concat(outs, axis: 0))
     }
 
     func decode(feats: Tensor, shapes: [GridSize], _ ctx: ForwardContext) throws -> Tensor {
         let s = feats.shape[0], d = hidden
-        let (anchors, valid) = RTDETRDecoder.anchors(shapes: shapes)
-        let mask = Tensor(shape: [s, 1], data: valid.map { $0 ? 1 : 0 })
-        let features = encNorm(encOutput(feats * mask))                           // [S, d]
-        let encScores = encScoreHead(features)                                     // [S, nc]
+        let shapePass = Tensor.isInShapePass
+        let (anchors, valid) = shapePass ? (Tensor(shapeOnly: [s, 4]), []) : RTDETRDecoder.anchors(shapes: shapes)
+        let masked = shapePass ? feats : feats * Tensor(shape: [s, 1], data: valid.map { $0 ? 1 : 0 })
+        let features = try encNorm(encOutput(masked, ctx), ctx)                  // [S, d]
+        let encScores = try encScoreHead(features, ctx)                            // [S, nc]
         let k = min(queries, s)
-        let best = max(encScores, axis: 1)                                         // [S]
-        let topIdx = topK(best, k: k).indices.data.map { Int($0) }
+        // The k tokens of highest class score (any k in a shape pass: only their count matters there).
+        let topIdx = shapePass ? Array(0 ..< k) : topK(max(encScores, axis: 1), k: k).indices.data.map { Int($0) }
         let topFeatures = indexSelect(features, axis: 0, indices: topIdx)          // [k, d]
-        let topAnchors = indexSelect(anchors, axis: 0, indices: topIdx)            // [k, 4]
-        var reference = sigmoid(encBBoxHead(topFeatures) + topAnchors)            // boxes in [0, 1]
+        let topAnchors = shapePass ? Tensor(shapeOnly: [k, 4]) : indexSelect(anchors, axis: 0, indices: topIdx)  // [k, 4]
+        var reference = sigmoid(try encBBoxHead(topFeatures, ctx) + topAnchors)   // boxes in [0, 1]
         ctx.probe("encoder top-k token indices (levels concatenated)", .tensor(Tensor(shape: [k], data: topIdx.map(Float.init))), name: "enc_topk")
         ctx.probe("initial reference boxes (cx, cy, w, h)", .tensor(reference), name: "enc_bboxes")
         let allValues = stackedValueProj(feats)                                    // [S, layers * d]
+        let levelShapes = Tensor(shape: [shapes.count, 2], data: shapes.flatMap { [Float($0.height), Float($0.width)] })
         var embed = topFeatures
         var scores = Tensor(zeros: [k, nc])
-        let dctx = ctx.child("decoder").child("layers")
         for (l, layer) in layers.enumerated() {
-            let lctx = dctx.child(l)
-            let pos = queryPosHead(reference)
+            let pos = try queryPosHead(reference, ctx)
             let values = slice(allValues, axis: 1, range: l * d ..< (l + 1) * d)
-            embed = try layer.forward(embed: embed, reference: reference, values: values, shapes: shapes, queryPos: pos, lctx)
-            reference = sigmoid(decBBoxHead[l](embed) + inverseSigmoid(reference))
+            embed = try layer([embed, reference, values, pos, levelShapes], ctx).main
+            let lctx = ctx.child(layer.key)
+            reference = sigmoid(try decBBoxHead[l](embed, ctx) + inverseSigmoid(reference))
             lctx.probe("boxes after layer \(l) (cx, cy, w, h)", .tensor(reference), name: "boxes")
-            if l == layers.count - 1 { scores = sigmoid(decScoreHead[l](embed)) }
+            if l == layers.count - 1 { scores = sigmoid(try decScoreHead[l](embed, ctx)) }
             try ctx.checkCancelled()
         }
         return concat([reference, scores], axis: 1).reshaped([1, k, 4 + nc])

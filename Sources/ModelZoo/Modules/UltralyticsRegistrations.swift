@@ -1,20 +1,6 @@
 import Foundation
 import Tensor
 
-/// A graph layer around RTDETRDecoder (several inputs, the `from` list).
-struct RTDETRDecoderGraphLayer: GraphLayer {
-    let decoder: RTDETRDecoder
-    var parameterCount: Int { decoder.parameterCount }
-    func outputShape(inputShapes: [[Int]]) -> [Int] {
-        let tokens = inputShapes.reduce(0) { $0 + $1[2] * $1[3] }
-        return [inputShapes.first?.first ?? 1, min(decoder.queries, tokens), 4 + decoder.nc]
-    }
-    func flops(inputShapes: [[Int]]) -> Double { decoder.flops(inputShapes: inputShapes) }
-    func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        LayerOutput(try decoder.forward(inputs, ctx))
-    }
-}
-
 /// ultralytics' `initialize_weights` sets the eps of every nn.BatchNorm2d in a model to 1e-3, the modules'
 /// own included, so modules built into an ultralytics graph use it.
 let ultralyticsBNEps: Float = 1e-3
@@ -79,7 +65,7 @@ extension UltralyticsRegistry {
                                           points: ndp, heads: nh, layers: ndl, ffn: ffn, bnEps: ultralyticsBNEps)
                 var printed = ctx.args.isEmpty ? [LayerArg.int(nc)] : ctx.args
                 printed.insert(.list(ctx.inputChannels.map { .int($0) }), at: 1)
-                return BuiltLayer(RTDETRDecoderGraphLayer(decoder: d), outputChannels: 4 + nc, arguments: printed,
+                return BuiltLayer(d, outputChannels: 4 + nc, arguments: printed,
                                   typeName: "ultralytics.nn.modules.head.RTDETRDecoder")
             } catch { throw wrap(error, ctx) }
         }
@@ -129,7 +115,7 @@ extension UltralyticsRegistry {
             let points = try ctx.int(2, default: 4, name: "n_points")
             do {
                 let m = try MSDeformAttnLayer(ctx.weights, dModel: ctx.c1, levels: levels, heads: heads, points: points)
-                return BuiltLayer(UnaryGraphLayer(m), outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(levels), .int(heads), .int(points)])
+                return BuiltLayer(m, outputChannels: ctx.c1, arguments: [.int(ctx.c1), .int(levels), .int(heads), .int(points)])
             } catch { throw wrap(error, ctx) }
         }
     }

@@ -15,61 +15,6 @@ public struct LayerOutput: Sendable {
     }
 }
 
-/// A module not yet written as a module tree (the attention modules, RTDETRDecoder): it states its own parameter
-/// count, output shape and FLOPs. `StatedModule` puts it in the tree as a leaf.
-public protocol GraphLayer: Sendable {
-    /// Parameters as PyTorch counts them for the reference module (`sum(p.numel() for p in m.parameters())`),
-    /// whatever the layer stores after folding.
-    var parameterCount: Int { get }
-    /// The output shape (batch dim included) for inputs of these shapes.
-    func outputShape(inputShapes: [[Int]]) -> [Int]
-    /// FLOPs for inputs of these shapes: multiply-adds counted as 2 (see FLOPS.md in this folder for the rules).
-    func flops(inputShapes: [[Int]]) -> Double
-    func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput
-}
-
-/// A `GraphLayer` as a leaf of the module tree: in a shape pass it answers with its stated output shape.
-public struct StatedModule: Module {
-    public let layer: any GraphLayer
-    public let typeName: String
-    public init(_ layer: any GraphLayer, typeName: String) {
-        self.layer = layer
-        self.typeName = typeName
-    }
-    public var ownParameterCount: Int { layer.parameterCount }
-    public func ownFlops(inputs: [[Int]], output: [Int]) -> Double { layer.flops(inputShapes: inputs) }
-    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        if Tensor.isInShapePass {
-            // The modules that state their own shapes (the attention modules not yet on the tree, RTDETRDecoder) all
-            // take feature maps: anything else is refused here, before their shape arithmetic reads it.
-            if let bad = inputs.first(where: { $0.rank != 4 }) {
-                throw ModuleInputError(ctx.path.isEmpty ? typeName : "\(ctx.path) (\(typeName))", "expects [N, C, H, W] feature maps, got \(bad.shape)")
-            }
-            return LayerOutput(Tensor(shapeOnly: layer.outputShape(inputShapes: inputs.map(\.shape))))
-        }
-        return try layer.forward(inputs, ctx)
-    }
-}
-
-/// Wraps a one-input `Layer` (e.g. an attention module) as a graph layer.
-public struct UnaryGraphLayer: GraphLayer {
-    public let layer: any Layer
-    public let shape: @Sendable ([Int]) -> [Int]
-
-    /// `outputShape` maps the input shape to the output shape (the identity for shape-preserving modules).
-    public init(_ layer: any Layer, outputShape: @escaping @Sendable ([Int]) -> [Int] = { $0 }) {
-        self.layer = layer
-        self.shape = outputShape
-    }
-
-    public var parameterCount: Int { layer.parameterCount }
-    public func outputShape(inputShapes: [[Int]]) -> [Int] { shape(inputShapes[0]) }
-    public func flops(inputShapes: [[Int]]) -> Double { layer.flops(inputShape: inputShapes[0]) }
-    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        LayerOutput(try layer.forward(inputs[0], ctx))
-    }
-}
-
 /// An error in building a model from its YAML: names the file, the row and the problem.
 public struct ModelBuildError: Error, CustomStringConvertible, Sendable {
     public let file: String
@@ -240,13 +185,6 @@ public struct BuiltLayer: Sendable {
         self.outputChannels = outputChannels
         self.printedArguments = arguments
         self.typeName = typeName
-    }
-
-    /// A module that states its own counts (`GraphLayer`), as a leaf named `typeName` (else the YAML name).
-    public init(_ layer: any GraphLayer, outputChannels: Int, arguments: [LayerArg], typeName: String? = nil) {
-        let inner: Any = (layer as? UnaryGraphLayer)?.layer ?? layer
-        self.init(StatedModule(layer, typeName: typeName.map { String($0.split(separator: ".").last ?? "") } ?? String(describing: type(of: inner))),
-                  outputChannels: outputChannels, arguments: arguments, typeName: typeName)
     }
 }
 
