@@ -190,3 +190,35 @@ final class HFDETRGoldenTests: XCTestCase {
         fails({ $0["d_model"] = 15 }, "d_model")
     }
 }
+
+/// The catalogue's Hugging Face entries: their transformers-form configs open through the registry, and the
+/// parameter counts equal transformers' (gen_hf_detr.py --params, counted on the meta device).
+final class HFDETRCatalogueTests: XCTestCase {
+    func testCatalogueParamsEqualTransformers() throws {
+        // (id, transformers' sum(p.numel() for p in model.parameters()))
+        for (id, want) in [("rtdetr-r18vd", 20_174_608), ("rtdetr-r34vd", 31_424_388), ("rtdetr-v2-r18vd", 20_174_608)] {
+            let entry = try XCTUnwrap(try Catalogue.load().entry(id), id)
+            XCTAssertTrue(entry.reference?.contains(grouped(want)) == true, "\(id): \(entry.reference ?? "")")
+            let dir = try HuggingFaceDirectory(configFile: Assets.url(entry.config).path)
+            let config = try RTDetrConfig(json: dir.config, file: dir.configPath)
+            // The structure alone: an empty checkpoint hands out zeros, unchecked.
+            let model = try HFRTDETR(config: config, store: WeightStore(.checkpoint(name: "structure", tensors: [:])), name: id, verify: false)
+            XCTAssertEqual(model.parameterCount, want, id)
+            XCTAssertEqual(model.classNames.first, "person", id)
+        }
+    }
+
+    func testDFineEntryNamesTheMissingFamily() throws {
+        XCTAssertThrowsError(try openModel("dfine-n")) { e in
+            XCTAssertTrue("\(e)".contains("'d_fine'") && "\(e)".contains("rt_detr_v2"), "\(e)")
+        }
+    }
+
+    func grouped(_ n: Int) -> String {
+        let f = NumberFormatter()
+        f.numberStyle = .decimal
+        f.groupingSeparator = ","
+        f.usesGroupingSeparator = true
+        return f.string(from: NSNumber(value: n)) ?? String(n)
+    }
+}
