@@ -8,6 +8,9 @@ public enum Preprocessing: Sendable, Equatable {
     case letterbox
     /// Ultralytics RT-DETR: stretch to a square (scale_fill), RGB / 255.
     case stretch
+    /// Hugging Face real-time DETRs (RTDetrImageProcessor): resize to the square (antialiased bilinear, as transformers'
+    /// torchvision backend), RGB / 255, then (x - mean) / std per channel when the processor normalises.
+    case resizeSquare(mean: [Float]?, std: [Float]?)
     /// Hugging Face DETR family: resize so the shortest edge is `size` (longest at most `maxSize`), ImageNet mean/std.
     case resizeNormalize(size: Int, maxSize: Int)
 }

@@ -56,6 +56,10 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
         if config.hasSuffix(".json"), entry.family == "Deformable DETR" {
             return try DeformableDETR.catalogue(id: entry.id, weights: weights.map { URL(fileURLWithPath: $0) }, seed: seed)
         }
+        if config.hasSuffix(".json") {
+            // A transformers config.json: the Hugging Face family its model_type names.
+            return try HuggingFaceFamilies.open(configFile: Assets.url(config).path, name: entry.id, weights: weights, seed: seed)
+        }
         throw FileFormatError(file: entry.id, problem: "config '\(config)' is neither an ultralytics model YAML, a module nor a Deformable DETR config")
     case .yaml(let path):
         // ModelSpec.load takes the scale letter from a name like yolov8s.yaml, as ultralytics does.
@@ -76,16 +80,8 @@ public func openModel(_ spec: String, weights: String? = nil, scale: String? = n
         try store.finish()
         return model
     case .huggingFace(let dir):
-        // Hugging Face model directories (config.json + model.safetensors): the Deformable DETR family.
-        let url = URL(fileURLWithPath: dir)
-        guard DeformableDETR.isModelDirectory(url) else {
-            throw FileFormatError(file: dir, problem: "a directory, but not a Hugging Face Deformable DETR model (config.json with model_type deformable_detr)")
-        }
-        if let weights {
-            let config = try DeformableDETRConfig.load(url.appendingPathComponent("config.json"))
-            return try DeformableDETR.open(config: config, weights: URL(fileURLWithPath: weights), name: url.lastPathComponent)
-        }
-        return try DeformableDETR.open(directory: url)
+        // Hugging Face model directories: the family is config.json's model_type (HuggingFaceFamilies).
+        return try HuggingFaceFamilies.open(directory: dir, weights: weights)
     case .onnx(let path):
         // The export holds its weights; a separate weights file has nothing to fill.
         if let weights {

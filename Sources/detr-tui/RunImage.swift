@@ -45,6 +45,9 @@ func prepareInput(for net: any DetectionModel, image: String?, input: String?, i
     case .stretch:
         resize = "stretch"
         how = "the image stretched to the \(size)x\(size) square" + (net.family == "RT-DETR" ? ", as ultralytics' predict for RT-DETR" : "")
+    case .resizeSquare(let mean, _):
+        resize = "resize-square"
+        how = "the image resized to the \(size)x\(size) square" + (mean == nil ? "" : ", normalised by the processor's mean and std") + ", as transformers' RTDetrImageProcessor"
     case .resizeNormalize(let shortest, let maxSize):
         resize = "shortest-edge"
         how = "the image's shortest edge resized to \(size), the longest at most \(Preprocess.longestEdge(for: size, default: shortest, defaultMax: maxSize)), as transformers' image processor"

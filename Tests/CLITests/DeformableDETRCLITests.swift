@@ -57,6 +57,6 @@ final class DeformableDETRCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let bad = try CLI.run(["run", fixture.path, "--input", fixture.appendingPathComponent("multi-scale-input.safetensors").path])
         XCTAssertNotEqual(bad.status, 0)
-        XCTAssertTrue(bad.stderr.contains("not a Hugging Face Deformable DETR model"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("without config.json"), bad.stderr)
     }
 }

@@ -27,6 +27,7 @@ public enum Preprocess {
         switch kind {
         case .letterbox: return letterbox(image, size: size, auto: !square, stride: stride)
         case .stretch: return stretch(image, size: size)
+        case .resizeSquare(let mean, let std): return resizeSquare(image, size: size, mean: mean, std: std)
         case .resizeNormalize(let shortest, let maxSize):
             return resizeNormalize(image, shortestEdge: size, longestEdge: longestEdge(for: size, default: shortest, defaultMax: maxSize))
         }
@@ -39,7 +40,7 @@ public enum Preprocess {
         case .letterbox:
             let g = letterboxGeometry(imageWidth: w, imageHeight: h, height: size, width: size, auto: !square, stride: stride)
             return GridSize(g.outputHeight, g.outputWidth)
-        case .stretch: return GridSize(size, size)
+        case .stretch, .resizeSquare: return GridSize(size, size)
         case .resizeNormalize(let shortest, let maxSize):
             let (oh, ow) = detrSize(height: h, width: w, shortestEdge: size, longestEdge: longestEdge(for: size, default: shortest, defaultMax: maxSize))
             return GridSize(oh, ow)
@@ -115,6 +116,15 @@ public enum Preprocess {
         let t = ImageTransform(scaleX: Float(size) / Float(image.width), scaleY: Float(size) / Float(image.height), padX: 0, padY: 0,
                                imageWidth: image.width, imageHeight: image.height, inputWidth: size, inputHeight: size)
         return PreparedInput(tensor: tensor(resized, mean: nil, std: nil), transform: t, image: resized)
+    }
+
+    /// transformers' RTDetrImageProcessor: resize to size x size (antialiased bilinear on 8-bit values, its torchvision
+    /// backend), RGB / 255, then (v - mean) / std when given.
+    public static func resizeSquare(_ image: RGBImage, size: Int, mean: [Float]?, std: [Float]?) -> PreparedInput {
+        let resized = ImageResize.bilinearPIL(image, width: size, height: size, precision: .torchvision)
+        let t = ImageTransform(scaleX: Float(size) / Float(image.width), scaleY: Float(size) / Float(image.height), padX: 0, padY: 0,
+                               imageWidth: image.width, imageHeight: image.height, inputWidth: size, inputHeight: size)
+        return PreparedInput(tensor: tensor(resized, mean: mean, std: std), transform: t, image: resized)
     }
 
     /// The output (height, width) of the Hugging Face DETR resize: shortest edge to `shortestEdge` unless the

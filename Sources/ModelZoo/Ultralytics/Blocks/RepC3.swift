@@ -3,10 +3,12 @@ import Tensor
 
 /// `RepConv` (as RT-DETR uses it, without the identity BN): 3x3 Conv+BN plus 1x1 Conv+BN, summed, then the
 /// activation. Both branches are folded into one 3x3 conv at load time; it counts as the two branches it runs as
-/// in the reference.
-func makeRepConv(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, g: Int = 1, act: Activation = .silu) throws -> Conv {
-    let a = try Conv(w.scope("conv1"), c1: c1, c2: c2, k: 3, s: s, p: 1, g: g, act: .identity)
-    let b = try Conv(w.scope("conv2"), c1: c1, c2: c2, k: 1, s: s, p: 0, g: g, act: .identity)
+/// in the reference. `norm` and `eps` name the branches' batch norm and its epsilon (transformers' RepVggBlock:
+/// `norm`, the config's batch_norm_eps).
+func makeRepConv(_ w: WeightScope, c1: Int, c2: Int, s: Int = 1, g: Int = 1, act: Activation = .silu,
+                 norm: String = "bn", eps: Float = 1e-3) throws -> Conv {
+    let a = try Conv(w.scope("conv1"), c1: c1, c2: c2, k: 3, s: s, p: 1, g: g, act: .identity, eps: eps, keys: ("conv", norm))
+    let b = try Conv(w.scope("conv2"), c1: c1, c2: c2, k: 1, s: s, p: 0, g: g, act: .identity, eps: eps, keys: ("conv", norm))
     // Pad the 1x1 kernel to 3x3 (its weight at the centre) and add.
     var wt = a.weight
     let per = c1 / g

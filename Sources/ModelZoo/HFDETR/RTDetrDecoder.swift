@@ -1,0 +1,219 @@
+import Foundation
+import Tensor
+
+// RT-DETR's decoder and query selection in transformers' layout (`RTDetrDecoder`, `RTDetrDecoderLayer`,
+// `RTDetrModel`'s two-stage selection; models/rt_detr/modeling_rt_detr.py).
+
+/// Level shapes as the [L, 2] tensor of (H, W) rows the RT-DETR modules take among their inputs (so that a module's
+/// call carries them, in the forward and in the shape pass alike).
+func levelShapesTensor(_ shapes: [GridSize]) -> Tensor {
+    Tensor(shape: [shapes.count, 2], data: shapes.flatMap { [Float($0.height), Float($0.width)] })
+}
+
+/// The level shapes back from that tensor (an error, not a crash, when a caller passed something else).
+func levelGrids(_ t: Tensor) throws -> [GridSize] {
+    guard !t.isShapeOnly, t.rank == 2, t.shape[1] == 2, t.count == t.data.count else {
+        throw ModuleInputError("level shapes", "expected an [L, 2] tensor of (H, W) rows with its values, got \(t.shape)\(t.isShapeOnly ? " (shape only)" : "")")
+    }
+    return (0 ..< t.shape[0]).map { GridSize(Int(t.data[2 * $0]), Int(t.data[2 * $0 + 1])) }
+}
+
+/// `RTDetrDecoderLayer`: self-attention among the queries (positions added to queries and keys), post-norm;
+/// deformable cross-attention into the encoder's levels around each query's box, post-norm; FFN, post-norm.
+/// Inputs: hidden [Q, d], query position [Q, d], reference boxes [Q, 4] (cx, cy, w, h in [0, 1]), memory [S, d],
+/// level shapes [L, 2]. RT-DETRv2's attention: per-level point counts, `decoder_offset_scale`, the `discrete` method
+/// and the `n_points_scale` buffer (the shared `MSDeformAttention` does all of them).
+/// Keys: `self_attn.{q,k,v,out}_proj`, `self_attn_layer_norm`, `encoder_attn.*`, `encoder_attn_layer_norm`,
+/// `fc1`, `fc2`, `final_layer_norm`. Probes: `self_attn` [heads, Q, Q]; `encoder_attn` (sampling points).
+public struct RTDetrDecoderLayer: Module {
+    let selfAttn: Child<MultiheadAttention>
+    let selfAttnLayerNorm: Child<LayerNorm>
+    let encoderAttn: Child<MSDeformAttention>
+    let encoderAttnLayerNorm: Child<LayerNorm>
+    let fc1: Child<Linear>, fc2: Child<Linear>
+    let finalLayerNorm: Child<LayerNorm>
+    let act: Activation
+
+    init(_ w: WeightScope, _ c: RTDetrConfig) throws {
+        let d = c.dModel, std = c.initializerRange
+        selfAttn = try Child(w, "self_attn") {
+            try MultiheadAttention($0, embedDim: d, heads: c.decoderAttentionHeads, separateProjections: "RTDetrSelfAttention",
+                                   weightInit: .normal(mean: 0, std: std))
+        }
+        selfAttnLayerNorm = try Child(w, "self_attn_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
+        let v2 = c.modelType == "rt_detr_v2"
+        encoderAttn = try Child(w, "encoder_attn") {
+            try MSDeformAttention($0, dModel: d, heads: c.decoderAttentionHeads,
+                                  pointsPerLevel: [Int](repeating: c.decoderPoints, count: c.numFeatureLevels),
+                                  offsetScale: v2 ? c.decoderOffsetScale : 0.5, method: c.decoderMethod == "discrete" ? .discrete : .bilinear,
+                                  pointsScaleKey: v2 ? "n_points_scale" : nil,
+                                  typeName: v2 ? "RTDetrV2MultiscaleDeformableAttention" : "RTDetrMultiscaleDeformableAttention")
+        }
+        encoderAttnLayerNorm = try Child(w, "encoder_attn_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
+        fc1 = try Child(w, "fc1") { try Linear($0, in: d, out: c.decoderFFNDim, weightInit: .normal(mean: 0, std: std), biasInit: .zeros) }
+        fc2 = try Child(w, "fc2") { try Linear($0, in: c.decoderFFNDim, out: d, weightInit: .normal(mean: 0, std: std), biasInit: .zeros) }
+        finalLayerNorm = try Child(w, "final_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
+        act = c.decoderActivation
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        let h = inputs[0], pos = inputs[1], ref = inputs[2], memory = inputs[3], shapes = try levelGrids(inputs[4])
+        let q = h.shape[0], d = h.shape[1]
+        let qk = h + pos
+        let sa = try selfAttn([qk, qk, h], ctx)
+        if let weights = sa.extras["weights"] {
+            ctx.probe("query self-attention per head [heads, Q, Q]", .attention(weights, query: GridSize(1, q), key: GridSize(1, q)), name: "self_attn")
+        }
+        var x = try selfAttnLayerNorm(h + sa.main, ctx)
+        let cross = try encoderAttn(query: (x + pos).reshaped([1, q, d]), reference: ref.reshaped([1, q, 4]),
+                                    value: memory.reshaped([1, memory.shape[0], d]), levelShapes: shapes, ctx).output
+        x = try encoderAttnLayerNorm(x + cross.reshaped([q, d]), ctx)
+        x = try finalLayerNorm(x + (try fc2(act.apply(try fc1(x, ctx)), ctx)), ctx)
+        return LayerOutput(x)
+    }
+}
+
+/// `RTDetrDecoder` with its heads: before each layer `query_pos_head` (MLP 4 -> 2d -> d) embeds the current boxes;
+/// after it `bbox_embed.{l}` refines them, `box = sigmoid(delta + inverse_sigmoid(box))`, and `class_embed.{l}` scores
+/// the queries. Inputs: target [Q, d], initial box logits [Q, 4], memory [S, d], level shapes [L, 2]; output the last layer's logits
+/// [Q, C], extras `pred_boxes` [Q, 4], `boxes.{l}` and `logits.{l}` per layer.
+/// Probes under `layers.{l}`: `boxes` the refined boxes after the layer [Q, 4], the layer's own probes.
+public struct RTDetrDecoder: Module {
+    let layers: [Child<RTDetrDecoderLayer>]
+    let queryPosHead: Child<MLP>
+    let classEmbed: [Child<Linear>]
+    let bboxEmbed: [Child<MLP>]
+    public var typeName: String { "RTDetrDecoder" }
+
+    init(_ w: WeightScope, _ c: RTDetrConfig) throws {
+        let d = c.dModel, n = c.decoderLayers
+        layers = try [Child](w, "layers", count: n) { _, s in try RTDetrDecoderLayer(s, c) }
+        queryPosHead = try Child(w, "query_pos_head") { try MLP($0, input: 4, hidden: 2 * d, output: d, layers: 2) }
+        // transformers' init: class heads xavier with the prior-probability bias; the box heads' last layer zero.
+        classEmbed = try [Child](w, "class_embed", count: n) { _, s in
+            try Linear(s, in: d, out: c.numLabels, weightInit: .xavierUniform(fanIn: d, fanOut: c.numLabels), biasInit: .constant(c.priorBias))
+        }
+        bboxEmbed = try [Child](w, "bbox_embed", count: n) { _, s in
+            try MLP(s, input: d, hidden: d, output: 4, layers: 3, inits: [2: (.zeros, .zeros)])
+        }
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        var h = inputs[0], memory = inputs[2]
+        var ref = sigmoid(inputs[1])
+        var extras: [String: Tensor] = [:]
+        var logits = h
+        memory = memory.reshaped([memory.shape[0], memory.shape[1]])
+        for (i, layer) in layers.enumerated() {
+            try ctx.checkCancelled()
+            let pos = try queryPosHead(ref, ctx)
+            h = try layer([h, pos, ref, memory, inputs[3]], ctx).main
+            let delta = try bboxEmbed[i](h, ctx)
+            ref = sigmoid(delta + inverseSigmoid(ref))
+            logits = try classEmbed[i](h, ctx)
+            extras["boxes.\(i)"] = ref
+            extras["logits.\(i)"] = logits
+            ctx.child(layer.key).probe("decoder layer \(i): refined boxes (cx, cy, w, h) after the layer", .tensor(ref), name: "boxes")
+        }
+        extras["pred_boxes"] = ref
+        return LayerOutput(logits, extras: extras)
+    }
+}
+
+/// RT-DETR's query selection (`RTDetrModel.forward`, two-stage): anchors at every cell of every level (size 0.05 x
+/// 2^level, logit space; cells with a coordinate outside (0.01, 0.99) invalid: their memory zeroed, their anchor the
+/// largest float), `enc_output` (Linear + LayerNorm), `enc_score_head`, `enc_bbox_head` + anchor; the num_queries
+/// tokens with the highest best-class score become the queries (their `enc_output` features, or the learned
+/// `weight_embedding` with learn_initial_query) and their boxes the initial references (logits).
+/// Inputs: memory [S, d], level shapes [L, 2]. Output: target [Q, d]; extras `reference_logits` [Q, 4], `indices` [Q] (into S),
+/// `enc_outputs_class` [S, C], `enc_outputs_coord_logits` [S, 4].
+public struct RTDetrQuerySelection: Module {
+    let encOutput: Child<Linear>
+    let encOutputNorm: Child<LayerNorm>
+    let encScoreHead: Child<Linear>
+    let encBBoxHead: Child<MLP>
+    let weightEmbedding: Tensor?
+    let queries: Int
+    let anchorImageSize: (Int, Int)?
+    let featStrides: [Int]
+    public var typeName: String { "RTDetrQuerySelection" }
+    public var ownParameterCount: Int { weightEmbedding?.count ?? 0 }
+
+    init(_ w: WeightScope, _ c: RTDetrConfig) throws {
+        let d = c.dModel, std = c.initializerRange
+        encOutput = try Child(w, "enc_output.0") { try Linear($0, in: d, out: d, weightInit: .normal(mean: 0, std: std), biasInit: .zeros) }
+        encOutputNorm = try Child(w, "enc_output.1") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
+        encScoreHead = try Child(w, "enc_score_head") {
+            try Linear($0, in: d, out: c.numLabels, weightInit: .xavierUniform(fanIn: d, fanOut: c.numLabels), biasInit: .constant(c.priorBias))
+        }
+        encBBoxHead = try Child(w, "enc_bbox_head") {
+            try MLP($0, input: d, hidden: d, output: 4, layers: 3,
+                    inits: Dictionary(uniqueKeysWithValues: (0 ..< 3).map { ($0, (WeightInit.normal(mean: 0, std: std), WeightInit.zeros)) }))
+        }
+        weightEmbedding = c.learnInitialQuery
+            ? try w.tensor("weight_embedding.weight", shape: [c.numQueries, d], init: .xavierUniform(fanIn: d, fanOut: c.numQueries)) : nil
+        queries = c.numQueries
+        anchorImageSize = c.anchorImageSize
+        featStrides = c.featStrides
+    }
+
+    /// Anchors [S, 4] (logits; invalid ones the largest float) and the valid mask [S, 1] for these level shapes.
+    public static func anchors(_ shapes: [GridSize], gridSize: Float = 0.05) -> (Tensor, Tensor) {
+        var a: [Float] = [], valid: [Float] = []
+        for (l, s) in shapes.enumerated() {
+            let wh = gridSize * Float(1 << l)
+            for y in 0 ..< s.height {
+                for x in 0 ..< s.width {
+                    let box = [(Float(x) + 0.5) / Float(s.width), (Float(y) + 0.5) / Float(s.height), wh, wh]
+                    let ok = box.allSatisfy { $0 > 0.01 && $0 < 0.99 }
+                    valid.append(ok ? 1 : 0)
+                    a += box.map { ok ? Foundation.log($0 / (1 - $0)) : Float.greatestFiniteMagnitude }
+                }
+            }
+        }
+        return (Tensor(shape: [valid.count, 4], data: a), Tensor(shape: [valid.count, 1], data: valid))
+    }
+
+    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        let source = inputs[0], levelShapes = try levelGrids(inputs[1])
+        let s = source.shape[0]
+        var shapes = levelShapes
+        if let (ih, iw) = anchorImageSize {
+            shapes = featStrides.map { GridSize(ih / $0, iw / $0) }
+            while shapes.count < levelShapes.count { shapes.append(levelShapes[shapes.count]) }
+            guard shapes == levelShapes else {
+                throw ModuleInputError(ctx.path, "anchor_image_size \(ih)x\(iw) gives levels \(shapes.map { "\($0.height)x\($0.width)" }) but the input gives \(levelShapes.map { "\($0.height)x\($0.width)" }): run at \(iw)x\(ih)")
+            }
+        }
+        guard queries <= s else {
+            throw ModuleInputError(ctx.path, "num_queries (\(queries)) is more than the \(s) encoder tokens of this input: use a larger input")
+        }
+        let (anchors, valid) = RTDetrQuerySelection.anchors(shapes)
+        let memory = source * valid
+        let out = try encOutputNorm(try encOutput(memory, ctx), ctx)
+        let cls = try encScoreHead(out, ctx)                                                  // [S, C]
+        let coord = try encBBoxHead(out, ctx) + anchors                                       // [S, 4]
+        let idx: [Int]
+        if Tensor.isInShapePass {
+            idx = Array(0 ..< queries)
+        } else {
+            idx = topK(max(cls, axis: 1), k: queries).indices.data.map { Int($0) }
+        }
+        let refLogits = indexSelect(coord, axis: 0, indices: idx)                              // [Q, 4]
+        let target = weightEmbedding ?? indexSelect(out, axis: 0, indices: idx)                // [Q, d]
+        let indices = Tensor(shape: [idx.count], data: idx.map(Float.init))
+        if ctx.trace != nil {
+            ctx.probe("top-\(queries) query selection: anchor indices into the encoder tokens", .tensor(indices), name: "topk_indices")
+            ctx.probe("top-\(queries) query selection: initial boxes (cx, cy, w, h)", .tensor(sigmoid(refLogits)), name: "topk_boxes")
+            let score = sigmoid(max(cls, axis: 1))
+            var start = 0
+            for (l, g) in shapes.enumerated() {
+                ctx.probe("encoder best-class score, level \(l)", .spatialWeights(slice(score, axis: 0, range: start ..< start + g.count).reshaped([g.height, g.width])),
+                          name: "scores.\(l)")
+                start += g.count
+            }
+        }
+        return LayerOutput(target, extras: ["reference_logits": refLogits, "indices": indices, "enc_outputs_class": cls,
+                                            "enc_outputs_coord_logits": coord])
+    }
+}
