@@ -107,6 +107,11 @@ final class UltralyticsGoldenTests: XCTestCase {
         // An end-to-end head's other (one-to-many) branch, as ultralytics decodes it.
         if let many = l.tensors["one2many"] {
             assertClose(try XCTUnwrap(out.extras["one2many"], "\(name): no one2many output"), many, "\(name) one2many")
+            // Untraced, the end-to-end head skips its one-to-many branch and gives the same answer.
+            let plain = try l.model.forward(images, trace: nil)
+            XCTAssertNil(plain.extras["one2many"], "\(name): the untraced run computed the one-to-many branch")
+            XCTAssertEqual(plain.output.shape, out.output.shape)
+            XCTAssertEqual(plain.output.data, out.output.data, "\(name): untraced output differs")
         }
         if let ref = l.tensors["output"], ref.rank == 3, ref.shape[2] == 6 {
             assertSameTopK(out.output, ref, "\(name) output")

@@ -151,17 +151,21 @@ public struct Detect: Module {
                 for yy in 0 ..< x.shape[2] { for xx in 0 ..< x.shape[3] { anchors.append((Float(xx) + 0.5, Float(yy) + 0.5, strides[i])) } }
             }
         }
-        let many = try run(inputs, box: cv2, cls: cv3, fused: firstConvs, ctx)
         guard isEndToEnd else {
+            let many = try run(inputs, box: cv2, cls: cv3, fused: firstConvs, ctx)
             // DFL: [1, 4, A] distances to the left, top, right, bottom.
             return LayerOutput(decode(try dfl?(many.boxes, ctx) ?? many.boxes, many.scores, anchors: anchors, xywh: true))
         }
+        // The one-to-many branch, which ultralytics' forward computes beside the one-to-one answer: run when a trace
+        // or the shape pass looks at it, skipped otherwise (an exported graph prunes it too).
+        let many = ctx.trace != nil || ctx.recorder != nil ? try run(inputs, box: cv2, cls: cv3, fused: firstConvs, ctx) : nil
         let one = try run(inputs, box: one2oneCv2, cls: one2oneCv3, fused: [], ctx)
         let y = decode(try dfl?(one.boxes, ctx) ?? one.boxes, one.scores, anchors: anchors, xywh: false)
         let k = min(Detect.maxDet, y.shape[2])
         if Tensor.isInShapePass { return LayerOutput(Tensor(shapeOnly: [1, k, 6])) }
         // The one-to-many branch as a plain Detect answers (its DFL run outside the recorded calls: the reference
         // decodes only the branch it selects).
+        guard let many else { return LayerOutput(Detect.topK(y, nc: nc, k: k)) }
         let manyDecoded = decode(try dfl.map { try $0.module.forward(many.boxes, ctx) } ?? many.boxes, many.scores, anchors: anchors, xywh: true)
         return LayerOutput(Detect.topK(y, nc: nc, k: k), extras: ["one2many": manyDecoded])
     }
