@@ -510,7 +510,7 @@ struct TensorReader {
             var entries: [String: String] = [:]
             for e in t.externalData { entries[e.key] = e.value }
             guard let location = entries["location"], !location.isEmpty else { throw fail("external data without a location") }
-            guard let directory else { throw fail("external data '\(location)' cannot be read here (no model folder)") }
+            guard directory != nil else { throw fail("external data '\(location)' cannot be read here (no model folder)") }
             let offset = try entries["offset"].map { s -> Int in
                 guard let v = Int(s), v >= 0 else { throw fail("external data offset '\(s)' is not a non-negative number") }
                 return v

@@ -11,7 +11,7 @@ import Tensor
 enum ConvTransposeOp {
     static let convTranspose: ONNXOpImplementation = { ctx in
         var x = try ctx.tensor(0), w = try ctx.tensor(1)
-        let b = try ctx.optional(2)?.tensor
+        let b = ctx.optional(2)?.tensor
         guard x.rank == 3 || x.rank == 4, w.rank == x.rank else {
             throw ctx.fail("only 1-D and 2-D transposed convolutions are supported: input \(x.shape), weight \(w.shape)")
         }

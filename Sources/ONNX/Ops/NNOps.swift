@@ -39,7 +39,7 @@ enum NNOps {
     /// explicit or automatic padding.
     static let conv: ONNXOpImplementation = { ctx in
         var x = try ctx.tensor(0), w = try ctx.tensor(1)
-        let b = try ctx.optional(2)?.tensor
+        let b = ctx.optional(2)?.tensor
         guard x.rank == 3 || x.rank == 4, w.rank == x.rank else {
             throw ctx.fail("only 1-D and 2-D convolutions are supported: input \(x.shape), weight \(w.shape)")
         }
