@@ -15,7 +15,7 @@ struct DDETREncoderLayer: DDETRFeedForwardLayer {
     let selfAttnLayerNorm: Child<LayerNorm>
     let fc1: Child<Linear>, fc2: Child<Linear>
     let finalLayerNorm: Child<LayerNorm>
-    let activation: String
+    let activation: Activation
 
     init(scope w: WeightScope, config c: DeformableDETRConfig) throws {
         selfAttn = try Child(w, "self_attn") {
@@ -23,7 +23,7 @@ struct DDETREncoderLayer: DDETRFeedForwardLayer {
         }
         selfAttnLayerNorm = try Child(w, "self_attn_layer_norm") { try LayerNorm($0, dim: c.dModel) }
         (fc1, fc2, finalLayerNorm) = try Self.feedForward(w, dModel: c.dModel, ffn: c.encoderFFNDim)
-        activation = c.activation
+        activation = Activation(huggingFaceName: c.activation) ?? .relu  // the config admits relu, gelu, silu only
     }
 
     var typeName: String { "DeformableDetrEncoderLayer" }

@@ -19,7 +19,7 @@ protocol DDETRFeedForwardLayer: Module {
     var fc1: Child<Linear> { get }
     var fc2: Child<Linear> { get }
     var finalLayerNorm: Child<LayerNorm> { get }
-    var activation: String { get }
+    var activation: Activation { get }
 }
 
 extension DDETRFeedForwardLayer {
@@ -30,26 +30,7 @@ extension DDETRFeedForwardLayer {
     }
 
     func feedForward(_ h: Tensor, _ ctx: ForwardContext) throws -> Tensor {
-        var f = try fc1(h, ctx)
-        ddetrActivate(&f, activation)
-        return try finalLayerNorm(h + fc2(f, ctx), ctx)
-    }
-}
-
-/// The activation named by `activation_function`.
-func ddetrActivate(_ x: inout Tensor, _ name: String) {
-    switch name {
-    case "gelu": x = gelu(x)
-    case "silu": x = silu(x)
-    default: ddetrReluInPlace(&x)
-    }
-}
-
-/// max(x, 0) in place (x is usually a fresh, uniquely owned result, so no copy is made).
-func ddetrReluInPlace(_ x: inout Tensor) {
-    if x.isShapeOnly { return }
-    x.data.withUnsafeMutableBufferPointer { p in
-        for i in p.indices { p[i] = p[i] < 0 ? 0 : p[i] }
+        try finalLayerNorm(h + fc2(activation.apply(fc1(h, ctx)), ctx), ctx)
     }
 }
 

@@ -66,15 +66,10 @@ struct HFConfigReader {
     /// A transformers activation name (ACT2FN) as the layer library's activation.
     func activation(_ key: String, _ def: String) throws -> Activation {
         let name = try string(key, def)
-        switch name {
-        case "relu": return .relu
-        case "silu", "swish": return .silu
-        case "gelu": return .gelu
-        case "sigmoid": return .sigmoid
-        case "hardswish": return .hardswish
-        case "linear", "identity": return .identity
-        default: throw problem(key, "names the activation '\(name)', which this tool does not implement (known: relu, silu, swish, gelu, sigmoid, hardswish, linear)")
+        guard let a = Activation(huggingFaceName: name) else {
+            throw problem(key, "names the activation '\(name)', which this tool does not implement (known: relu, silu, swish, gelu, sigmoid, hardswish, linear)")
         }
+        return a
     }
 }
 

@@ -287,6 +287,20 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// From a transformers config's activation name ("relu", "silu"/"swish", "gelu", "sigmoid", "hardswish",
+    /// "linear"/"identity").
+    public init?(huggingFaceName name: String) {
+        switch name {
+        case "relu": self = .relu
+        case "silu", "swish": self = .silu
+        case "gelu": self = .gelu
+        case "sigmoid": self = .sigmoid
+        case "hardswish": self = .hardswish
+        case "linear", "identity": self = .identity
+        default: return nil
+        }
+    }
+
     public var description: String {
         switch self {
         case .identity: return "Identity"
