@@ -119,7 +119,7 @@ public func visualSources(_ state: State) -> [VisualSource] {
         case .attention: return 2
         case .contextMap, .channelWeights, .spatialWeights: return 3
         case .featureMap: return 4
-        case .tensor: return 5
+        case .tensor, .refinedBoxes, .querySelection, .edgeDistributions: return 5
         }
     }
     let sorted = probeIDs.enumerated().sorted { a, b in
@@ -139,6 +139,9 @@ func probeTensor(_ data: ProbeData) -> Tensor? {
     switch data {
     case .featureMap(let t), .contextMap(let t, _), .channelWeights(let t), .spatialWeights(let t), .tensor(let t): return t
     case .attention(let t, _, _): return t
+    case .refinedBoxes(let r): return r.boxes
+    case .querySelection(let q): return q.boxes
+    case .edgeDistributions(let e): return e.probabilities
     case .sampling, .detections: return nil
     }
 }
@@ -216,6 +219,9 @@ public func currentVisualKind(_ state: State) -> VisualKind {
         case .tensor(let t):
             if t.rank == 3 || (t.rank == 4 && t.shape[0] == 1) { return .featureMap(t, signed: t.data.contains { $0 < 0 }) }
             return .other(t)
+        case .refinedBoxes(let r): return .other(r.boxes)
+        case .querySelection(let q): return .other(q.boxes)
+        case .edgeDistributions(let e): return .other(e.probabilities)
         }
     }
 }

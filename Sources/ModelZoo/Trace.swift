@@ -57,6 +57,63 @@ public struct SamplingPoints: Sendable {
     public var points: Int { locations.shape[3] }
 }
 
+/// The boxes a DETR decoder holds after one of its layers (box refinement), or before the first (`layer` -1: the
+/// boxes the query selection starts from).
+public struct RefinedBoxes: Sendable {
+    /// [Q, 4] (cx, cy, w, h), normalised to [0, 1] of the model input.
+    public var boxes: Tensor
+    /// The decoder layer these boxes leave (0-based); -1 for the initial boxes.
+    public var layer: Int
+    /// [Q] each query's best-class probability from this layer's class head, when the layer has one.
+    public var scores: Tensor?
+
+    public init(boxes: Tensor, layer: Int, scores: Tensor? = nil) {
+        self.boxes = boxes
+        self.layer = layer
+        self.scores = scores
+    }
+}
+
+/// Which encoder tokens became decoder queries (two-stage DETRs: top-k over the encoder's class scores).
+public struct QuerySelection: Sendable {
+    /// [K] indices into the encoder tokens, the levels' grids flattened row by row and concatenated in order.
+    public var indices: [Int]
+    /// [K, 4] the selected tokens' initial boxes (cx, cy, w, h), normalised to [0, 1] of the model input.
+    public var boxes: Tensor
+    /// [K] the score each selected token was ranked by.
+    public var scores: Tensor
+    /// Each level's (H, W), in the order the tokens are concatenated.
+    public var levelShapes: [GridSize]
+
+    public init(indices: [Int], boxes: Tensor, scores: Tensor, levelShapes: [GridSize]) {
+        self.indices = indices
+        self.boxes = boxes
+        self.scores = scores
+        self.levelShapes = levelShapes
+    }
+}
+
+/// D-FINE's fine-grained distribution refinement in one decoder layer: for every query, a distribution over bins
+/// for each of the box's four edges; the edge moves by the expectation of the weighting function under it.
+public struct EdgeDistributions: Sendable {
+    /// [Q, 4, bins], each row a softmax over the bins; edges in the order left, top, right, bottom.
+    public var probabilities: Tensor
+    /// [bins] the weighting function W(n): the offset each bin stands for, before the layer scales it by the
+    /// reference box's size.
+    public var binValues: Tensor
+    /// [Q, 4] (cx, cy, w, h) normalised, the boxes this layer leaves.
+    public var boxes: Tensor
+    /// The decoder layer (0-based).
+    public var layer: Int
+
+    public init(probabilities: Tensor, binValues: Tensor, boxes: Tensor, layer: Int) {
+        self.probabilities = probabilities
+        self.binValues = binValues
+        self.boxes = boxes
+        self.layer = layer
+    }
+}
+
 /// What a probe holds, typed by how the explorer draws it.
 public enum ProbeData: Sendable {
     /// [C, H, W] activations.
@@ -73,6 +130,12 @@ public enum ProbeData: Sendable {
     case sampling(SamplingPoints)
     /// Final detections; `inputSize` is the model input (H, W) the boxes were predicted in.
     case detections([Detection])
+    /// A decoder's boxes after one layer.
+    case refinedBoxes(RefinedBoxes)
+    /// The encoder tokens chosen as decoder queries.
+    case querySelection(QuerySelection)
+    /// D-FINE's per-edge distributions in one decoder layer.
+    case edgeDistributions(EdgeDistributions)
     /// Any other tensor worth keeping in a dump (e.g. refined reference boxes).
     case tensor(Tensor)
 }
@@ -212,6 +275,14 @@ extension ProbeData {
             var rows: [Float] = []
             for d in ds { rows += [d.x1, d.y1, d.x2, d.y2, d.score, Float(d.classIndex)] }
             return ["": Tensor(shape: [ds.count, 6], data: rows)]
+        case .refinedBoxes(let r):
+            var out = ["": r.boxes]
+            if let s = r.scores { out["scores"] = s }
+            return out
+        case .querySelection(let q):
+            return ["indices": Tensor(shape: [q.indices.count], data: q.indices.map(Float.init)), "boxes": q.boxes, "scores": q.scores]
+        case .edgeDistributions(let e):
+            return ["": e.probabilities, "boxes": e.boxes]
         }
     }
 }
