@@ -25,11 +25,16 @@ public enum InputSizeRule: Sendable, Equatable {
     case shortestEdge(size: Int, maxSize: Int)
     /// Any size (a module alone: its stem takes any side).
     case any
+    /// A static export: its own height and width only (a letterboxed input may be smaller, padded up to it); sides
+    /// of letterbox rectangles are multiples of `stride`.
+    case fixed(GridSize, stride: Int)
 
     /// The stride every input side must be a multiple of (1 when any side works).
     public var stride: Int {
-        if case .strideMultiple(let s) = self { return s }
-        return 1
+        switch self {
+        case .strideMultiple(let s), .fixed(_, let s): return s
+        case .shortestEdge, .any: return 1
+        }
     }
 
     /// The size a requested input size becomes, with a one-line warning when it changed: ultralytics'
@@ -47,12 +52,20 @@ public enum InputSizeRule: Sendable, Equatable {
         case .any:
             if requested >= 1 { return CheckedInputSize(size: requested, warning: nil) }
             return CheckedInputSize(size: 1, warning: "input size \(requested) must be at least 1: using 1")
+        case .fixed(let g, _):
+            let side = max(g.height, g.width)
+            if requested == side { return CheckedInputSize(size: side, warning: nil) }
+            return CheckedInputSize(size: side, warning: "this export takes \(g.width)x\(g.height) (width x height) inputs only: using \(side), not \(requested)")
         }
     }
 
     /// Why an input of height x width does not fit the rule, or nil when it does.
     public func problem(height: Int, width: Int) -> String? {
         guard height >= 1, width >= 1 else { return "an input of \(width)x\(height) pixels is empty" }
+        if case .fixed(let g, _) = self {
+            if height <= g.height, width <= g.width { return nil }
+            return "this export takes \(g.width)x\(g.height) (width x height) inputs, got \(width)x\(height)"
+        }
         let s = stride
         if s > 1, height % s != 0 || width % s != 0 {
             return "\(width)x\(height) (width x height) is not a multiple of the model's max stride \(s) on each side (ultralytics refuses such tensors too)"

@@ -77,4 +77,19 @@ final class ONNXDetectionModelTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("carries its own weights"), "\(e)")
         }
     }
+
+    /// A static export takes its own size: a requested size becomes the export's (with a warning that says so), and
+    /// an image letterboxed at it fits the export (smaller sides are padded up, as ultralytics' LetterBox pads).
+    func testStaticExportTakesItsOwnSize() throws {
+        let net = try openModel(ONNXFixtures.path("yolov8-simam-tiny.onnx"))
+        XCTAssertEqual(net.inputSizeRule, .fixed(GridSize(64, 64), stride: 32))
+        XCTAssertEqual(net.checkInputSize(200), CheckedInputSize(size: 64, warning: "this export takes 64x64 (width x height) inputs only: using 64, not 200"))
+        XCTAssertNil(net.checkInputSize(64).warning)
+        let image = try ImageIO.load(path: ONNXFixtures.directory.appendingPathComponent("../predict/coffee.png").path)
+        let prepared = Preprocess.prepare(image, for: net, size: 200)
+        XCTAssertLessThanOrEqual(prepared.tensor.shape[2], 64)
+        XCTAssertEqual(prepared.tensor.shape[3], 64)
+        XCTAssertNoThrow(try net.validateInput(prepared.tensor.shape))
+        XCTAssertNotNil(net.inputSizeRule.problem(height: 96, width: 64))
+    }
 }

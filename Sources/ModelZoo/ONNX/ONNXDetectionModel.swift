@@ -176,7 +176,7 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
     }
     public var isUntrained: Bool { false }
     public var preprocessing: Preprocessing { head == .rtdetr ? .stretch : .letterbox }
-    public var inputSizeRule: InputSizeRule { .strideMultiple(stride) }
+    public var inputSizeRule: InputSizeRule { fixedSize.map { .fixed($0, stride: stride) } ?? .strideMultiple(stride) }
     public var postprocessDefaults: PostprocessOptions { .ultralytics }
 
     /// [1, C, H, W]; a static export takes its own size, or (letterboxed YOLO inputs) anything up to it, which is
