@@ -319,13 +319,26 @@ public func toggleOwnRange(_ state: inout State) {
 // MARK: - Layout of the visual area
 
 /// The map area inside the visual pane (below its title line, above the colour bar, range and info lines).
-func mapArea(_ r: Rect) -> Rect { Rect(x: r.x, y: r.y + 1, width: r.width, height: r.height - 5) }
+func mapArea(_ r: Rect) -> Rect {
+    Rect(x: r.x, y: r.y + 1, width: r.width, height: r.height - 1 - VisualRows.lines(paneHeight: r.height))
+}
 
-/// The lines under the map: the colour bar, the range it shows, and two info lines.
+/// The lines under the map: the colour bar, the range it shows, and two info lines. A short pane (a small
+/// terminal) keeps the bar and its range, a very short one none, so that the map keeps rows; a line
+/// left out has row -1, where nothing is drawn.
 struct VisualRows {
     var bar: Int, range: Int, info: Int, info2: Int
+
+    /// How many lines under the map a pane of `height` inner rows keeps.
+    static func lines(paneHeight height: Int) -> Int { height >= 12 ? 4 : height >= 7 ? 2 : 0 }
+
     init(_ inner: Rect) {
-        bar = inner.maxY - 4; range = inner.maxY - 3; info = inner.maxY - 2; info2 = inner.maxY - 1
+        let y = inner.maxY
+        switch Self.lines(paneHeight: inner.height) {
+        case 4: (bar, range, info, info2) = (y - 4, y - 3, y - 2, y - 1)
+        case 2: (bar, range, info, info2) = (y - 2, y - 1, -1, -1)
+        default: (bar, range, info, info2) = (-1, -1, -1, -1)
+        }
     }
 }
 
@@ -401,7 +414,7 @@ func drawVisual(_ state: State, into screen: inout Screen, inner: Rect, paneRect
     let kind = currentVisualKind(state)
     let title = visualTitle(state, kind)
     screen.text(inner.x, inner.y, clip(title, inner.width), theme.style(.header), maxWidth: inner.width)
-    guard inner.height >= 7, inner.width >= 10 else { return }
+    guard inner.height >= 3, inner.width >= 10 else { return }
     let area = mapArea(inner)
     let rows = VisualRows(inner)
     switch kind {
@@ -525,6 +538,7 @@ func drawCentred(_ state: State, _ text: String, in rect: Rect, into screen: ino
 /// The colour bar on row `y` (low value, the colours, high value, the colormap's name, or the 8-colour ramp's
 /// colours) and on row `y + 1` the range it shows and the map's true min and max.
 func drawColorBar(_ state: State, _ cmap: Colormap, norm: Normalization, into screen: inout Screen, x: Int, y: Int, width: Int) {
+    guard y >= 0 else { return }
     if let v = norm.constantValue {
         screen.text(x, y, clip(constantText(v) + " (every cell, to 3 significant digits)", width), state.theme.style(.text))
         return

@@ -397,6 +397,20 @@ final class ViewTests: XCTestCase {
         XCTAssertTrue(screen.cells.contains { $0.bg == Theme(monochrome: false).style(.selected).bg })
     }
 
+    /// A short terminal (60x14 stacks the panes, leaving the visual 5 inner rows) still shows the map: the lines
+    /// under it go first (all of them, then at 16 rows the bar and its range come back).
+    func testShortTerminalKeepsTheMap() {
+        for (height, legend) in [(14, false), (16, true)] {
+            let text = view(Fixtures.loadedState(width: 60, height: height)).text
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let title = try? XCTUnwrap(lines.firstIndex { $0.contains("output feature map") })
+            guard let title else { return XCTFail(text) }
+            let below = lines[title + 1].filter { !" │".contains($0) }
+            XCTAssertFalse(below.isEmpty, "no map under the title at height \(height):\n\(text)")
+            XCTAssertEqual(text.contains("range p1–p99"), legend, text)
+        }
+    }
+
     func testNarrowLayoutStacksPanes() {
         let s = Fixtures.loadedState(width: 60, height: 30)
         let l = Layout(state: s)
