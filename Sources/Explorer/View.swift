@@ -561,7 +561,9 @@ func drawPrompt(_ state: State, _ p: Prompt, _ screen: inout Screen, _ r: Rect) 
     }
 }
 
-/// A module type without its Python package path (see `LayerRow.typeName`).
+/// A module type without its Python package path (see `LayerRow.typeName`); a Hugging Face row, named by its
+/// state-dict path and type ("model.encoder RTDetrHybridEncoder"), without the "model." every such row starts with.
 func shortModule(_ m: String) -> String {
-    LayerRow(index: 0, from: [], repeats: 1, params: 0, module: m, arguments: "", flops: 0, outputShape: []).typeName
+    if m.hasPrefix("model."), m.contains(" ") { return String(m.dropFirst("model.".count)) }
+    return LayerRow(index: 0, from: [], repeats: 1, params: 0, module: m, arguments: "", flops: 0, outputShape: []).typeName
 }
