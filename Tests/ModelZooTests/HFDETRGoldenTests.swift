@@ -133,13 +133,14 @@ final class HFDETRGoldenTests: XCTestCase {
     }
 
     /// A checker that `change` to a fixture's config.json makes RTDetrConfig refuse it with an error mentioning `mention`.
-    static func configRefusal(_ fixture: String) throws -> ((inout [String: Any]) -> Void, String) -> Void {
+    static func configRefusal(_ fixture: String) throws -> ((inout [String: Any]) -> Void, String) throws -> Void {
         let url = fixtures.appendingPathComponent("\(fixture)/config.json")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         return { change, mention in
             var j = json
             change(&j)
-            XCTAssertThrowsError(try RTDetrConfig(json: Self.parse(j), file: "config.json")) { e in
+            guard let value = try? Self.parse(j) else { return XCTFail("\(fixture): the changed config is not JSON") }
+            XCTAssertThrowsError(try RTDetrConfig(json: value, file: "config.json")) { e in
                 XCTAssertTrue("\(e)".contains(mention), "\(e)")
             }
         }
@@ -205,15 +206,16 @@ final class HFDETRGoldenTests: XCTestCase {
 
     func testDFineConfigFieldsAreCheckedWithClearErrors() throws {
         let fails = try Self.configRefusal("d-fine")
-        fails({ $0["eval_idx"] = 0 }, "eval_idx")
-        fails({ $0["max_num_bins"] = 7 }, "max_num_bins")
-        fails({ $0["decoder_n_points"] = [3, 6] }, "decoder_n_points")
-        fails({ $0["decoder_method"] = "nearest" }, "decoder_method")
-        fails({ $0["depth_mult"] = 0.1 }, "depth_mult")
-        fails({ $0["decoder_in_channels"] = [16, 16, 24] }, "decoder_in_channels")
-        fails({ var b = $0["backbone_config"] as! [String: Any]; b["stage_kernel_size"] = [3, 3]; $0["backbone_config"] = b }, "stage_kernel_size")
-        fails({ var b = $0["backbone_config"] as! [String: Any]; b["model_type"] = "resnet"; $0["backbone_config"] = b }, "hgnet_v2")
-        fails({ var b = $0["backbone_config"] as! [String: Any]; b["stage_in_channels"] = [16, 24, 33, 40]; $0["backbone_config"] = b }, "stage_in_channels")
+        try fails({ $0["eval_idx"] = 0 }, "eval_idx")
+        try fails({ $0["max_num_bins"] = 7 }, "max_num_bins")
+        try fails({ $0["decoder_n_points"] = [3, 6] }, "decoder_n_points")
+        try fails({ $0["decoder_method"] = "nearest" }, "decoder_method")
+        try fails({ $0["depth_mult"] = 0.1 }, "depth_mult")
+        try fails({ $0["decoder_in_channels"] = [16, 16, 24] }, "decoder_in_channels")
+        try fails({ var b = $0["backbone_config"] as! [String: Any]; b["stage_kernel_size"] = [3, 3]; $0["backbone_config"] = b }, "stage_kernel_size")
+        try fails({ var b = $0["backbone_config"] as! [String: Any]; b["model_type"] = "resnet"; $0["backbone_config"] = b }, "hgnet_v2")
+        try fails({ var b = $0["backbone_config"] as! [String: Any]; b["hidden_sizes"] = [24, 32, 44, 48]; $0["backbone_config"] = b }, "hidden_sizes")
+        try fails({ var b = $0["backbone_config"] as! [String: Any]; b["stage_in_channels"] = [16, 24, 33, 40]; $0["backbone_config"] = b }, "stage_in_channels")
     }
 
     func testDFineDefaultInitShowsTheSamplingGrid() throws {
@@ -333,10 +335,10 @@ final class HFDETRGoldenTests: XCTestCase {
 
     func testConfigFieldsAreCheckedWithClearErrors() throws {
         let fails = try Self.configRefusal("rt-detr")
-        fails({ $0["encoder_in_channels"] = [1, 2, 3] }, "encoder_in_channels")
-        fails({ $0["decoder_activation_function"] = "mish" }, "mish")
-        fails({ $0["with_box_refine"] = false }, "with_box_refine")
-        fails({ $0["d_model"] = 15 }, "d_model")
+        try fails({ $0["encoder_in_channels"] = [1, 2, 3] }, "encoder_in_channels")
+        try fails({ $0["decoder_activation_function"] = "mish" }, "mish")
+        try fails({ $0["with_box_refine"] = false }, "with_box_refine")
+        try fails({ $0["d_model"] = 15 }, "d_model")
     }
 }
 

@@ -67,6 +67,13 @@ public struct HGNetV2Config: Sendable, Equatable {
                 throw r.problem(p + "stage_in_channels", "(\(stageInChannels)): stage \(i) takes \(stageInChannels[i]) channels, but what comes before it gives \(expected)")
             }
         }
+        // transformers names the stages after `depths` and gives the detector's input projections the widths
+        // ([embedding_size] + hidden_sizes)[out_indices]: they must be the widths the stage lists build.
+        let hiddenSizes = try r.ints("hidden_sizes", [256, 512, 1024, 2048]), depths = try r.ints("depths", [3, 4, 6, 3])
+        guard depths.count == n, hiddenSizes.count == n else {
+            throw r.problem(p + "depths", "(\(depths.count) entries) and hidden_sizes (\(hiddenSizes.count)) must have one entry per stage (\(n))")
+        }
+        let embeddingSize = try r.int("embedding_size", 64)
         let stages = ["stem"] + (1 ... n).map { "stage\($0)" }
         if let names = r.value["out_features"]?.listValue?.compactMap(\.stringValue), !names.isEmpty {
             outIndices = try names.map { name in
@@ -78,6 +85,10 @@ public struct HGNetV2Config: Sendable, Equatable {
         }
         guard !outIndices.isEmpty, outIndices.allSatisfy({ $0 >= 0 && $0 <= n }) else {
             throw r.problem(p + "out_indices", "(\(outIndices)) must name the stem (0) or stages 1...\(n)")
+        }
+        let declared = ([embeddingSize] + hiddenSizes), built = [stemChannels[2]] + stageOutChannels
+        for i in outIndices where declared[i] != built[i] {
+            throw r.problem(p + (i == 0 ? "embedding_size" : "hidden_sizes"), "gives output \(i) \(declared[i]) channels, but the stage lists build \(built[i]): transformers sizes the detector's input projections by hidden_sizes")
         }
     }
 
