@@ -8,7 +8,9 @@
 #
 # Usage: scripts/bench/side_by_side_hf.sh MODEL [ROUNDS] [RUNS]
 # Needs a release build (swift build -c release) and python with torch and transformers (PYTHON=...).
-# THREADS (default: 2), BIN (default: .build/release/detr-tui) and IMGSZ (default: 640).
+# THREADS (default: 2), BIN (default: .build/release/detr-tui) and IMGSZ (default: 640); PEER (default
+# scripts/bench/torch_hf_detr.py: any script taking DIR --imgsz --runs --threads and printing "median N ms") and
+# GOAL (default 1.00) let side_by_side_deformable.sh run the same rounds.
 set -euo pipefail
 model_arg=${1:?usage: side_by_side_hf.sh MODEL_DIR|CONFIG.json|CATALOGUE_ID [ROUNDS] [RUNS]}
 rounds=${2:-3}
@@ -17,6 +19,8 @@ threads=${THREADS:-2}
 imgsz=${IMGSZ:-640}
 python=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")/../.." && pwd)
+peer=${PEER:-"$here/scripts/bench/torch_hf_detr.py"}
+goal=${GOAL:-1.00}
 bin=${BIN:-"$here/.build/release/detr-tui"}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -37,17 +41,17 @@ for r in $(seq "$rounds"); do
   json=$("$bin" bench "$model" --imgsz "$imgsz" --runs "$runs" --threads "$threads" --json 2>/dev/null)
   o=$(printf '%s' "$json" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])')
   t=$(printf '%s' "$json" | "$python" -c 'import json,sys; print(json.load(sys.stdin).get("traced_median_ms", 0))')
-  h=$("$python" "$here/scripts/bench/torch_hf_detr.py" "$model" --imgsz "$imgsz" --runs "$runs" --threads "$threads" 2>/dev/null \
+  h=$("$python" "$peer" "$model" --imgsz "$imgsz" --runs "$runs" --threads "$threads" 2>/dev/null \
       | tail -n 1 | sed -E 's/.*median ([0-9.]+) ms.*/\1/')
   printf 'round %d: detr-tui %.1f ms (traced %.1f), transformers %.1f ms\n' "$r" "$o" "$t" "$h"
   ours+=("$o"); traced+=("$t"); hf+=("$h")
 done
-"$python" - "$(basename "$model")" "$imgsz" "$threads" "${ours[*]}" "${traced[*]}" "${hf[*]}" <<'PY'
+"$python" - "$(basename "$model")" "$imgsz" "$threads" "$goal" "${ours[*]}" "${traced[*]}" "${hf[*]}" <<'PY'
 import statistics, sys
-name, imgsz, threads = sys.argv[1:4]
-o, t, h = ([float(v) for v in a.split()] for a in sys.argv[4:7])
+name, imgsz, threads, goal = sys.argv[1:5]
+o, t, h = ([float(v) for v in a.split()] for a in sys.argv[5:8])
 mo, mt, mh = (statistics.median(v) for v in (o, t, h))
 print(f"{name} at {imgsz}x{imgsz}, {threads} threads, median of {len(o)} round medians: "
       f"detr-tui {mo:.1f} ms, traced {mt:.1f} ms, transformers {mh:.1f} ms")
-print(f"detr-tui / transformers = {mo / mh:.2f}; traced: {mt / mh:.2f} (goal <= 1.00)")
+print(f"detr-tui / transformers = {mo / mh:.2f}; traced: {mt / mh:.2f} (goal <= {goal})")
 PY
