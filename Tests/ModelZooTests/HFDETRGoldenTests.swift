@@ -66,10 +66,41 @@ final class HFDETRGoldenTests: XCTestCase {
         let boxes = want["intermediate_reference_points"]!, logits = want["intermediate_logits"]!
         for l in 0 ..< net.config.decoderLayers {
             for s in ["sampling_locations", "attention_weights"] {
-                cmp("decoder.layers.\(l).\(s)", probes["model.decoder.layers.\(l).encoder_attn.\(s)"], want["decoder.layers.\(l).\(s)"])
+                let probe = probes["model.decoder.layers.\(l).encoder_attn.\(s)"]
+                cmp("decoder.layers.\(l).\(s)", probe.map { unpad($0, pointsPerLevel: net.config.decoderPointsPerLevel) }, want["decoder.layers.\(l).\(s)"])
+            }
+            if net.config.isDFine {
+                // Every layer's accumulated corner logits, their per-edge softmax and the boxes (the probes and the extras).
+                let layer = "model.decoder.layers.\(l)"
+                cmp("decoder.layers.\(l).pred_corners", out.extras["decoder.corners.\(l)"], want["decoder.layers.\(l).pred_corners"])
+                cmp("decoder.layers.\(l).distributions", probes["\(layer).distributions"], want["decoder.layers.\(l).distributions"])
+                cmp("decoder.layers.\(l).distributions.boxes", probes["\(layer).distributions.boxes"], want["decoder.layers.\(l).boxes"])
+                cmp("decoder.layers.\(l).boxes (refined boxes probe)", probes["\(layer).boxes"], want["decoder.layers.\(l).boxes"])
+                cmp("decoder.layers.\(l).boxes", out.extras["decoder.boxes.\(l)"], want["decoder.layers.\(l).boxes"])
+                if probes["\(layer).boxes.scores"]?.shape != [net.config.numQueries] { failures.append("\(layer).boxes: no [Q] scores") }
+                continue
             }
             cmp("intermediate_reference_points[\(l)]", out.extras["decoder.boxes.\(l)"], slice(boxes, axis: 1, range: l ..< l + 1))
             cmp("intermediate_logits[\(l)]", out.extras["decoder.logits.\(l)"], slice(logits, axis: 1, range: l ..< l + 1))
+        }
+        if net.config.isDFine {
+            // Eval mode keeps the eval layer's (the last) outputs only.
+            let last = net.config.evalIdx
+            cmp("intermediate_reference_points[eval]", out.extras["decoder.boxes.\(last)"], boxes)
+            cmp("intermediate_logits[eval]", out.extras["decoder.logits.\(last)"], logits)
+            cmp("intermediate_predicted_corners[eval]", out.extras["decoder.corners.\(last)"], want["intermediate_predicted_corners"])
+            cmp("decoder.initial_boxes (pre_bbox_head)", out.extras["decoder.initial_boxes"], want["decoder.initial_boxes"])
+            if case .edgeDistributions(let e)? = trace.snapshot.probes.first(where: { $0.path == "model.decoder.layers.0.distributions" })?.data {
+                cmp("decoder.project (W(n))", e.binValues, want["decoder.project"])
+            } else {
+                failures.append("model.decoder.layers.0.distributions: not an edge-distributions probe")
+            }
+        }
+        if case .querySelection(let q)? = trace.snapshot.probes.first(where: { $0.path == "model.query_selection" })?.data {
+            cmp("query_selection.indices", Tensor(shape: [q.indices.count], data: q.indices.map(Float.init)), want["enc_topk_indices"], rel: 0)
+            cmp("query_selection.boxes", q.boxes, sigmoid(want["init_reference_points"]!))
+        } else {
+            failures.append("model.query_selection: no query-selection probe")
         }
         cmp("logits", out.extras["logits"], want["logits"])
         cmp("pred_boxes", out.extras["pred_boxes"], want["pred_boxes"])
@@ -84,6 +115,37 @@ final class HFDETRGoldenTests: XCTestCase {
         return results
     }
 
+    /// The sampling probe's [1, Q, heads, L, maxP, (2)] (a level's unused slots padded) as the reference's
+    /// [1, Q, heads, sum(P_l), (2)]; unchanged when every level has the same count.
+    static func unpad(_ t: Tensor, pointsPerLevel: [Int]) -> Tensor {
+        guard Set(pointsPerLevel).count > 1 else { return t }
+        let q = t.shape[1], h = t.shape[2], levels = t.shape[3], maxP = t.shape[4], c = t.rank == 6 ? t.shape[5] : 1
+        var out: [Float] = []
+        for i in 0 ..< q * h {
+            for l in 0 ..< levels {
+                for p in 0 ..< pointsPerLevel[l] {
+                    let base = ((i * levels + l) * maxP + p) * c
+                    out += t.data[base ..< base + c]
+                }
+            }
+        }
+        return Tensor(shape: [1, q, h, pointsPerLevel.reduce(0, +)] + (t.rank == 6 ? [c] : []), data: out)
+    }
+
+    /// A checker that `change` to a fixture's config.json makes RTDetrConfig refuse it with an error mentioning `mention`.
+    static func configRefusal(_ fixture: String) throws -> ((inout [String: Any]) -> Void, String) throws -> Void {
+        let url = fixtures.appendingPathComponent("\(fixture)/config.json")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        return { change, mention in
+            var j = json
+            change(&j)
+            guard let value = try? Self.parse(j) else { return XCTFail("\(fixture): the changed config is not JSON") }
+            XCTAssertThrowsError(try RTDetrConfig(json: value, file: "config.json")) { e in
+                XCTAssertTrue("\(e)".contains(mention), "\(e)")
+            }
+        }
+    }
+
     func testRTDETRMatchesTransformersLayerByLayer() throws {
         let results = try Self.checkRTDETR("rt-detr")
         XCTAssertGreaterThan(results.count, 20)
@@ -94,6 +156,106 @@ final class HFDETRGoldenTests: XCTestCase {
         // decoder_offset_scale and the n_points_scale buffer of the shared attention.
         let results = try Self.checkRTDETR("rt-detr-v2", goldens: "rt-detr-v2")
         XCTAssertGreaterThan(results.count, 20)
+    }
+
+    func testDFineMatchesTransformersLayerByLayer() throws {
+        // D-FINE: HGNetV2 backbone with LAB, RepNCSPELAN4 / SCDown encoder blocks, per-level points [3, 6, 3] without
+        // value/output projections, the gate, fine-grained distribution refinement over 9 bins, pre_bbox_head and LQE;
+        // every layer's distributions and boxes (gen_hf_detr.py rebuilds them from transformers' own heads).
+        let results = try Self.checkRTDETR("d-fine", goldens: "d-fine")
+        XCTAssertGreaterThan(results.count, 30)
+        if let worst = results.max(by: { $0.1 < $1.1 }) {
+            print("d-fine: \(results.count) tensors, worst relative error \(worst.1) (\(worst.0))")
+        }
+        let model = try openModel(Self.fixtures.appendingPathComponent("d-fine").path)
+        XCTAssertEqual(model.family, "D-FINE")
+    }
+
+    func testDFineLayerTableAndShapePass() throws {
+        let model = try openModel(Self.fixtures.appendingPathComponent("d-fine").path) as! HFRTDETR
+        let rows = model.layerTable(inputSize: GridSize(64, 96))
+        XCTAssertEqual(rows.first?.module, "model.backbone.model HGNetV2Backbone")
+        XCTAssertEqual(rows.reduce(0) { $0 + $1.params }, 53_573)
+        let encoder = try XCTUnwrap(rows.first { $0.module.hasPrefix("model.encoder ") })
+        XCTAssertEqual(encoder.module, "model.encoder DFineHybridEncoder")
+        XCTAssertTrue(encoder.children.contains { $0.module.contains("DFineRepNCSPELAN4") }, "\(encoder.children.map(\.module))")
+        XCTAssertTrue(encoder.children.contains { $0.module.contains("DFineSCDown") }, "\(encoder.children.map(\.module))")
+        let decoder = try XCTUnwrap(rows.first { $0.module.hasPrefix("model.decoder ") })
+        XCTAssertEqual(decoder.module, "model.decoder DFineDecoder")
+        XCTAssertEqual(decoder.outputShape, [12, 5])
+        // d_model equals the encoder's width: decoder_input_proj is an identity, no rows.
+        XCTAssertFalse(rows.contains { $0.module.hasPrefix("model.decoder_input_proj") })
+        XCTAssertTrue(rows.dropLast().allSatisfy { $0.flops > 0 }, "\(rows.map { ($0.module, $0.flops) })")
+    }
+
+    func testDFineWeightingFunctionAndDistanceToBox() throws {
+        // W(n) for max_num_bins 32, up 0.5, reg_scale 4 (D-FINE's defaults): symmetric, 0 in the middle, +-4 outside.
+        let w = dFineWeightingFunction(maxNumBins: 32, up: 0.5, regScale: 4).data
+        XCTAssertEqual(w.count, 33)
+        XCTAssertEqual(w[16], 0)
+        XCTAssertEqual(w[0], -4)
+        XCTAssertEqual(w[32], 4)
+        for i in 0 ..< 16 { XCTAssertEqual(w[i], -w[32 - i], accuracy: 1e-6) }
+        XCTAssertTrue(zip(w, w.dropFirst()).allSatisfy { $0 < $1 })
+        // Zero distances leave a box unchanged; a distance of reg_scale / 2 on the right edge widens it by half its width.
+        let box = Tensor(shape: [1, 4], data: [0.5, 0.4, 0.2, 0.1])
+        for (a, b) in zip(dFineDistanceToBox(box, Tensor(shape: [1, 4], data: [0, 0, 0, 0]), regScale: 4).data, box.data) {
+            XCTAssertEqual(a, b, accuracy: 1e-6)
+        }
+        let wider = dFineDistanceToBox(box, Tensor(shape: [1, 4], data: [0, 0, 2, 0]), regScale: 4).data
+        XCTAssertEqual(wider[2], 0.3, accuracy: 1e-6)
+        XCTAssertEqual(wider[0], 0.55, accuracy: 1e-6)
+    }
+
+    func testDFineConfigFieldsAreCheckedWithClearErrors() throws {
+        let fails = try Self.configRefusal("d-fine")
+        try fails({ $0["eval_idx"] = 0 }, "eval_idx")
+        try fails({ $0["max_num_bins"] = 7 }, "max_num_bins")
+        try fails({ $0["decoder_n_points"] = [3, 6] }, "decoder_n_points")
+        try fails({ $0["decoder_method"] = "nearest" }, "decoder_method")
+        try fails({ $0["depth_mult"] = 0.1 }, "depth_mult")
+        try fails({ $0["decoder_in_channels"] = [16, 16, 24] }, "decoder_in_channels")
+        try fails({ var b = $0["backbone_config"] as! [String: Any]; b["stage_kernel_size"] = [3, 3]; $0["backbone_config"] = b }, "stage_kernel_size")
+        try fails({ var b = $0["backbone_config"] as! [String: Any]; b["model_type"] = "resnet"; $0["backbone_config"] = b }, "hgnet_v2")
+        try fails({ var b = $0["backbone_config"] as! [String: Any]; b["hidden_sizes"] = [24, 32, 44, 48]; $0["backbone_config"] = b }, "hidden_sizes")
+        try fails({ var b = $0["backbone_config"] as! [String: Any]; b["stage_in_channels"] = [16, 24, 33, 40]; $0["backbone_config"] = b }, "stage_in_channels")
+    }
+
+    func testDFineDefaultInitShowsTheSamplingGrid() throws {
+        // The seeded default init (transformers' _init_weights): zero offset weights and the grid bias, so that every
+        // query's points lie on rays around its box centre, per level 1 ... P_l steps of box size / P_l * offset scale / 2.
+        let dir = try HuggingFaceDirectory(Self.fixtures.appendingPathComponent("d-fine"))
+        let config = try RTDetrConfig(json: dir.config, file: dir.configPath)
+        let model = try HFRTDETR(config: config, store: WeightStore(.initialise(seed: 7)), name: "d-fine-init")
+        XCTAssertTrue(model.isUntrained)
+        XCTAssertEqual(model.parameterCount, 53_573)
+        let trace = Trace(keepTensors: true)
+        _ = try model.forward(Tensor(repeating: 0.5, shape: [1, 3, 64, 96]), trace: trace, postprocess: PostprocessOptions(confidence: 0))
+        guard case .sampling(let s)? = trace.snapshot.probes.first(where: { $0.path == "model.decoder.layers.0.encoder_attn" })?.data else {
+            return XCTFail("no sampling probe for decoder layer 0")
+        }
+        // Head 0 points along +x: y stays at the reference, x grows by equal steps within a level.
+        let loc = s.locations, ref = s.referencePoints
+        XCTAssertEqual(loc.shape, [12, 2, 3, 6, 2])
+        let rx = ref.data[0], ry = ref.data[1]
+        let x0 = loc.data[0] - rx, x1 = loc.data[2] - rx, x2 = loc.data[4] - rx
+        XCTAssertEqual(loc.data[1], ry, accuracy: 1e-6)
+        XCTAssertGreaterThan(x0, 0)
+        XCTAssertEqual(x1, 2 * x0, accuracy: 1e-5)
+        XCTAssertEqual(x2, 3 * x0, accuracy: 1e-5)
+    }
+
+    func testImageProcessorResizeMatchesTransformersOnARealImage() throws {
+        // RTDetrImageProcessor on coffee.png (600x400): stretched to the square (bilinear), rescaled, and normalised in
+        // the second case; pixel_values within 1e-4 of transformers' (gen_hf_detr.py --processor).
+        let want = try SafetensorsFile(path: Self.fixtures.appendingPathComponent("processor/coffee.safetensors").path).allTensors()
+        let image = try ImageIO.load(path: Self.fixtures.deletingLastPathComponent().appendingPathComponent("predict/coffee.png").path)
+        for (key, size, pre) in [("pixel_values.96", 96, ImageProcessorConfig().preprocessing),
+                                 ("pixel_values.160.norm", 160, Preprocessing.resizeSquare(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225]))] {
+            let got = Preprocess.prepare(image, pre, size: size).tensor
+            let err = try DeformableDETRGoldenTests.compare(key, got, want[key]!, rel: 1e-4)
+            XCTAssertLessThan(err, 1e-4, key)
+        }
     }
 
     func testRTDETRFromPytorchModelBin() throws {
@@ -175,19 +337,11 @@ final class HFDETRGoldenTests: XCTestCase {
     }
 
     func testConfigFieldsAreCheckedWithClearErrors() throws {
-        let url = Self.fixtures.appendingPathComponent("rt-detr/config.json")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-        func fails(_ change: (inout [String: Any]) -> Void, _ mention: String) {
-            var j = json
-            change(&j)
-            XCTAssertThrowsError(try RTDetrConfig(json: Self.parse(j), file: "config.json")) { e in
-                XCTAssertTrue("\(e)".contains(mention), "\(e)")
-            }
-        }
-        fails({ $0["encoder_in_channels"] = [1, 2, 3] }, "encoder_in_channels")
-        fails({ $0["decoder_activation_function"] = "mish" }, "mish")
-        fails({ $0["with_box_refine"] = false }, "with_box_refine")
-        fails({ $0["d_model"] = 15 }, "d_model")
+        let fails = try Self.configRefusal("rt-detr")
+        try fails({ $0["encoder_in_channels"] = [1, 2, 3] }, "encoder_in_channels")
+        try fails({ $0["decoder_activation_function"] = "mish" }, "mish")
+        try fails({ $0["with_box_refine"] = false }, "with_box_refine")
+        try fails({ $0["d_model"] = 15 }, "d_model")
     }
 }
 
@@ -208,10 +362,22 @@ final class HFDETRCatalogueTests: XCTestCase {
         }
     }
 
-    func testDFineEntryNamesTheMissingFamily() throws {
-        XCTAssertThrowsError(try openModel("dfine-n")) { e in
-            XCTAssertTrue("\(e)".contains("'d_fine'") && "\(e)".contains("rt_detr_v2"), "\(e)")
+    func testDFineEntriesOpenWithTransformersParams() throws {
+        // D-FINE n/s/m/l/x as transformers' conversion script configures them: params equal DFineForObjectDetection's
+        // (gen_hf_detr.py --params, counted on the meta device).
+        for (id, want) in [("dfine-n", 3_770_421), ("dfine-s", 10_309_605), ("dfine-m", 19_563_368), ("dfine-l", 31_244_152), ("dfine-x", 62_621_560)] {
+            let entry = try XCTUnwrap(try Catalogue.load().entry(id), id)
+            let dir = try HuggingFaceDirectory(configFile: Assets.url(entry.config).path)
+            let config = try RTDetrConfig(json: dir.config, file: dir.configPath)
+            // The seeded default init (an empty checkpoint's zeros would make reg_scale and up zero, refused).
+            let model = try HFRTDETR(config: config, store: WeightStore(.initialise(seed: 0)), name: id)
+            XCTAssertEqual(model.parameterCount, want, id)
+            XCTAssertEqual(model.family, "D-FINE", id)
+            XCTAssertTrue(entry.reference?.contains(grouped(want)) == true, "\(id): \(entry.reference ?? "")")
         }
+        // One opens through the registry with its seeded init.
+        let n = try openModel("dfine-n")
+        XCTAssertEqual(n.family, "D-FINE")
     }
 
     func grouped(_ n: Int) -> String {

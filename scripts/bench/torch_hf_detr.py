@@ -1,8 +1,12 @@
 #!/usr/bin/env python
-"""transformers' speed on a Hugging Face real-time DETR config (the peer of `detr-tui bench` for the catalogue's
-rtdetr-*/rtdetr-v2-* entries): the config.json (e.g. assets/models/rtdetr-r18vd.json) built with random init, eval,
-inference mode, N threads, one 1x3xSxS input; prints the best and median of the timed runs in ms."""
+"""transformers' speed on a Hugging Face real-time DETR (the peer of `detr-tui bench` for the catalogue's
+rtdetr-*/rtdetr-v2-*/dfine-* entries): a config.json (e.g. assets/models/dfine-s.json) built with random init, or a
+saved directory (config.json + model.safetensors) loaded with its weights; eval, inference mode, N threads, one
+1x3xSxS input; prints the best and median of the timed runs in ms.
+`--save DIR`: build the config with random init (seed 0), save_pretrained it to DIR and exit (both sides then run the
+same weights: scripts/bench/side_by_side_hf.sh)."""
 import argparse
+import os
 import statistics
 import time
 
@@ -10,14 +14,23 @@ import torch
 import transformers
 
 ap = argparse.ArgumentParser(description=__doc__)
-ap.add_argument("config")
+ap.add_argument("config", help="a config.json, or a directory saved by save_pretrained")
 ap.add_argument("--imgsz", type=int, default=640)
 ap.add_argument("--runs", type=int, default=5)
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--save", default=None, help="write the random-init model to this directory and exit")
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
-cfg = transformers.AutoConfig.from_pretrained(a.config)
-model = transformers.AutoModelForObjectDetection.from_config(cfg).eval()
+if os.path.isdir(a.config):
+    model = transformers.AutoModelForObjectDetection.from_pretrained(a.config).eval()
+    cfg = model.config
+else:
+    cfg = transformers.AutoConfig.from_pretrained(a.config)
+    torch.manual_seed(0)
+    model = transformers.AutoModelForObjectDetection.from_config(cfg).eval()
+if a.save:
+    model.save_pretrained(a.save, safe_serialization=True)
+    raise SystemExit(0)
 x = torch.rand(1, 3, a.imgsz, a.imgsz)
 times = []
 with torch.inference_mode():

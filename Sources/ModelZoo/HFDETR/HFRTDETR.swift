@@ -10,6 +10,11 @@ import Tensor
 /// [1, Q, 4 + C] (boxes cx, cy, w, h normalised, then sigmoid class scores), extras `logits` [1, Q, C], `pred_boxes`
 /// [1, Q, 4]; detections as `post_process_object_detection` (sigmoid top-k over queries x classes).
 ///
+/// D-FINE (Peng et al., arXiv 2410.13842; transformers' `DFineForObjectDetection`, models/d_fine/modeling_d_fine.py)
+/// is the same skeleton with its own parts: the HGNetV2 backbone, RepNCSPELAN4 / SCDown blocks in the hybrid encoder,
+/// `decoder_input_proj` as identities when d_model equals the encoder's width (extra levels each from the coarsest
+/// map), and its decoder (fine-grained distribution refinement, LQE).
+///
 /// Trace steps: `model.backbone.model`, `model.encoder_input_proj.{l}`, `model.encoder`, `model.decoder_input_proj.{l}`,
 /// `model` (query selection), `model.decoder`. Probes: each backbone stage and encoder output as feature maps, AIFI
 /// attention per head, the query selection (indices, boxes, per-level scores), each decoder layer's sampling points,
@@ -17,21 +22,24 @@ import Tensor
 public final class HFRTDETR: DetectionModel, @unchecked Sendable {
     public let name: String
     public let config: RTDetrConfig
-    public var family: String { config.modelType == "rt_detr_v2" ? "RT-DETRv2" : "RT-DETR" }
+    public var family: String { config.isDFine ? "D-FINE" : config.modelType == "rt_detr_v2" ? "RT-DETRv2" : "RT-DETR" }
     public var classNames: [String] { config.classNames }
     public let preprocessing: Preprocessing
     public let defaultInputSize: Int
-    public var inputChannels: Int { config.backbone.numChannels }
+    public var inputChannels: Int { config.numChannels }
     public let isUntrained: Bool
     public var inputSizeRule: InputSizeRule { .strideMultiple(config.featStrides.max() ?? 32) }
     public var postprocessDefaults: PostprocessOptions { PostprocessOptions(confidence: 0.5, iou: nil, maxDetections: config.numQueries) }
 
-    let backbone: RTDetrResNetBackbone
+    /// RTDetrResNetBackbone or HGNetV2Backbone.
+    let backbone: any Module
     let encoderInputProj: [Child<Conv>]
     let encoder: RTDetrHybridEncoder
+    /// D-FINE's are identities (empty) when d_model equals decoder_in_channels[-1].
     let decoderInputProj: [Child<Conv>]
     let selection: RTDetrQuerySelection
-    let decoder: RTDetrDecoder
+    /// RTDetrDecoder or DFineDecoder.
+    let decoder: any Module
     /// `denoising_class_embed` (training only; counted as transformers counts it).
     let denoisingParameters: Int
 
@@ -43,24 +51,29 @@ public final class HFRTDETR: DetectionModel, @unchecked Sendable {
         self.defaultInputSize = defaultInputSize
         isUntrained = store.isDefaultInit
         let m = store.root.scope("model")
-        backbone = try RTDetrResNetBackbone(m.scope("backbone.model"), c.backbone, frozen: c.freezeBackboneBatchNorms)
+        if let hg = c.hgnet {
+            backbone = try HGNetV2Backbone(m.scope("backbone.model"), hg, frozen: c.freezeBackboneBatchNorms, std: c.initializerRange)
+        } else {
+            backbone = try RTDetrResNetBackbone(m.scope("backbone.model"), c.backbone, frozen: c.freezeBackboneBatchNorms)
+        }
         encoderInputProj = try [Child](m, "encoder_input_proj", count: c.encoderInChannels.count) { i, s in
             try Conv(s, c1: c.encoderInChannels[i], c2: c.encoderHiddenDim, k: 1, act: .identity, eps: 1e-5, keys: ("0", "1"),
                      weightInit: .normal(mean: 0, std: c.initializerRange))
         }
         encoder = try RTDetrHybridEncoder(m.scope("encoder"), c)
         var inC = c.decoderInChannels.last!
-        decoderInputProj = try [Child](m, "decoder_input_proj", count: c.numFeatureLevels) { i, s in
+        let identity = c.isDFine && c.dModel == inC
+        decoderInputProj = identity ? [] : try [Child](m, "decoder_input_proj", count: c.numFeatureLevels) { i, s in
             if i < c.decoderInChannels.count {
                 return try Conv(s, c1: c.decoderInChannels[i], c2: c.dModel, k: 1, act: .identity, eps: c.batchNormEps, keys: ("0", "1"),
                                 weightInit: .normal(mean: 0, std: c.initializerRange))
             }
-            defer { inC = c.dModel }
+            defer { if !c.isDFine { inC = c.dModel } }   // D-FINE's extra levels all read the encoder's coarsest map
             return try Conv(s, c1: inC, c2: c.dModel, k: 3, s: 2, p: 1, act: .identity, eps: c.batchNormEps, keys: ("0", "1"),
                             weightInit: .normal(mean: 0, std: c.initializerRange))
         }
         selection = try RTDetrQuerySelection(m, c)
-        decoder = try RTDetrDecoder(m.scope("decoder"), c)
+        decoder = c.isDFine ? try DFineDecoder(m.scope("decoder"), c) : try RTDetrDecoder(m.scope("decoder"), c)
         if c.numDenoising > 0 {
             let t = try m.tensor("denoising_class_embed.weight", shape: [c.numLabels + 1, c.dModel], init: .xavierUniform(fanIn: c.dModel, fanOut: c.numLabels + 1))
             denoisingParameters = t.count
@@ -87,7 +100,7 @@ public final class HFRTDETR: DetectionModel, @unchecked Sendable {
     /// under its checkpoint path and recorded as a trace step.
     func run(_ input: Tensor, trace: Trace?, recorder: CallRecorder? = nil) throws -> Pass {
         let root = ForwardContext(trace: trace, path: "", recorder: recorder)
-        trace?.expectedSteps = 3 + encoderInputProj.count + decoderInputProj.count + 1
+        trace?.expectedSteps = 4 + encoderInputProj.count + decoderInputProj.count
         // Each step's FLOPs from one shape pass of the whole model (its modules take the level shapes as values).
         var stepFlops: [String: Double] = [:]
         if trace != nil, recorder == nil, let calls = shapePass(inputShape: input.shape)?.calls {
@@ -132,9 +145,11 @@ public final class HFRTDETR: DetectionModel, @unchecked Sendable {
             featureProbe("model.encoder.out.\(i)", "hybrid encoder output \(i)", e)
         }
         var sources: [Tensor] = []
-        for (i, p) in decoderInputProj.enumerated() {
-            let src = i < enc.count ? enc[i] : (i == enc.count ? enc[enc.count - 1] : sources[sources.count - 1])
-            sources.append(try step("model.decoder_input_proj.\(i)", p.module, [src], type: "Conv2d+BatchNorm2d").main)
+        for i in 0 ..< config.numFeatureLevels {
+            // RT-DETR chains its extra levels; D-FINE reads each from the encoder's coarsest map.
+            let src = i < enc.count ? enc[i] : (i == enc.count || config.isDFine ? enc[enc.count - 1] : sources[sources.count - 1])
+            guard i < decoderInputProj.count else { sources.append(src); continue }
+            sources.append(try step("model.decoder_input_proj.\(i)", decoderInputProj[i].module, [src], type: "Conv2d+BatchNorm2d").main)
         }
         let shapes = sources.map { GridSize($0.shape[2], $0.shape[3]) }
         let d = config.dModel
@@ -143,9 +158,22 @@ public final class HFRTDETR: DetectionModel, @unchecked Sendable {
         let shapeRows = levelShapesTensor(shapes)
         let chosen = try step("model", selection, [flat, shapeRows], type: "RTDetrQuerySelection")
         for k in ["reference_logits", "indices", "enc_outputs_class", "enc_outputs_coord_logits"] { extras[k] = chosen.extras[k] }
+        recordQuerySelection(chosen, shapes: shapes, trace: trace)
         let out = try step("model.decoder", decoder, [chosen.main, chosen.extras["reference_logits"]!, flat, shapeRows])
         for (k, v) in out.extras { extras["decoder." + k] = v }
         return Pass(logits: out.main, boxes: out.extras["pred_boxes"]!, extras: extras)
+    }
+
+    /// The selected queries as a `.querySelection` probe named `model.query_selection` (the indices into the encoder
+    /// tokens, their initial boxes, the sigmoid of the best-class logit they were ranked by, the level shapes), unless the
+    /// selection module recorded one itself.
+    func recordQuerySelection(_ chosen: LayerOutput, shapes: [GridSize], trace: Trace?) {
+        guard let trace, trace.keepTensors, !trace.probes.contains(where: { $0.path == "model.query_selection" }),
+              let idx = chosen.extras["indices"], let ref = chosen.extras["reference_logits"], let cls = chosen.extras["enc_outputs_class"] else { return }
+        let indices = idx.data.map { Int($0) }
+        let scores = sigmoid(indexSelect(max(cls, axis: 1), axis: 0, indices: indices))
+        trace.probe("model.query_selection", "top-\(indices.count) query selection: the encoder tokens that became queries, their initial boxes and scores",
+                    .querySelection(QuerySelection(indices: indices, boxes: sigmoid(ref), scores: scores, levelShapes: shapes)))
     }
 
     /// One shape pass of the whole model at an input shape: every module call with its shapes and FLOPs (nil when

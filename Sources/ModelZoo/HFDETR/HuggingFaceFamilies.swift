@@ -145,6 +145,7 @@ public enum HuggingFaceFamilies {
         },
         HuggingFaceFamily(modelType: "rt_detr", family: "RT-DETR", open: openRTDETR),
         HuggingFaceFamily(modelType: "rt_detr_v2", family: "RT-DETRv2", open: openRTDETR),
+        HuggingFaceFamily(modelType: "d_fine", family: "D-FINE", open: openRTDETR),
     ]
 
     static func openRTDETR(_ dir: HuggingFaceDirectory, _ weights: HuggingFaceWeights, _ name: String) throws -> any DetectionModel {

@@ -125,12 +125,15 @@ public struct RTDetrResNetConfig: Sendable, Equatable {
     public var outChannels: [Int] { outIndices.map { hiddenSizes[$0 - 1] } }
 }
 
-/// `RTDetrConfig` / `RTDetrV2Config` (model_type rt_detr, rt_detr_v2): every field the model reads, transformers'
-/// defaults when absent. Training-only fields (losses, matcher, denoising noise) are not read; `num_denoising` is,
-/// since it decides whether the checkpoint holds `denoising_class_embed`.
+/// `RTDetrConfig` / `RTDetrV2Config` / `DFineConfig` (model_type rt_detr, rt_detr_v2, d_fine): every field the model
+/// reads, transformers' defaults when absent. Training-only fields (losses, matcher, denoising noise) are not read;
+/// `num_denoising` is, since it decides whether the checkpoint holds `denoising_class_embed`.
 public struct RTDetrConfig: Sendable {
     public var modelType = "rt_detr"
+    /// RT-DETR's ResNet-vd (rt_detr, rt_detr_v2; its defaults when the model is D-FINE).
     public var backbone: RTDetrResNetConfig
+    /// D-FINE's HGNetV2 (d_fine), nil otherwise.
+    public var hgnet: HGNetV2Config?
     public var numLabels = 80
     public var classNames: [String] = []
     public var layerNormEps: Float = 1e-5
@@ -171,13 +174,49 @@ public struct RTDetrConfig: Sendable {
     public var decoderOffsetScale: Float = 0.5
     /// "default" (bilinear) or "discrete" (nearest cell).
     public var decoderMethod = "default"
+    /// Points per level (RT-DETRv2 and D-FINE take a list; one count is the same on every level).
+    public var decoderPointsPerLevel = [4, 4, 4]
+    // D-FINE: fine-grained distribution refinement and its heads.
+    /// Bins per edge minus one (`max_num_bins`): each edge's distribution has max_num_bins + 1 bins.
+    public var maxNumBins = 32
+    /// The weighting function's curvature and the distance scale (`reg_scale`).
+    public var regScale: Float = 4
+    /// The weighting function's upper bound (`up`): the outer bins stand for +-2 * up * reg_scale.
+    public var up: Float = 0.5
+    /// LQE: the top-k probabilities of each edge's distribution (`top_prob_values`) into an MLP of `lqe_layers`.
+    public var topProbValues = 4
+    public var lqeHiddenDim = 64
+    public var lqeLayers = 2
+    /// `depth_mult`: RepNCSPELAN4's CSP blocks have round(3 * depth_mult) RepVGG blocks each.
+    public var depthMult: Double = 1
+    /// `eval_idx` (resolved to 0 ... decoder_layers - 1): the layer whose boxes and scores are the output.
+    public var evalIdx = 5
+    public var layerScale: Double = 1
+
+    public var isDFine: Bool { modelType == "d_fine" }
+    /// The image channels the backbone takes.
+    public var numChannels: Int { hgnet?.numChannels ?? backbone.numChannels }
+    /// The channels of each backbone output.
+    public var backboneOutChannels: [Int] { hgnet?.outChannels ?? backbone.outChannels }
+    /// RepVGG blocks per CSP block of D-FINE's RepNCSPELAN4: Python's round(3 * depth_mult) (half to even).
+    public var elanBlocks: Int { Int((3 * depthMult).rounded(.toNearestOrEven)) }
 
     public init(json value: ConfigValue, file: String) throws {
         let r = HFConfigReader(value: value, file: file)
         modelType = try r.string("model_type", "rt_detr")
-        backbone = try RTDetrResNetConfig(r.sub("backbone_config"))
+        if modelType == "d_fine" {
+            backbone = try RTDetrResNetConfig(nil)
+            guard let b = r.sub("backbone_config") else {
+                throw r.problem("backbone_config", "is missing: D-FINE here takes an hgnet_v2 backbone_config")
+            }
+            let type = try b.string("model_type", "hgnet_v2")
+            guard type == "hgnet_v2" else { throw r.problem("backbone_config.model_type", "is '\(type)': D-FINE here takes the hgnet_v2 backbone") }
+            hgnet = try HGNetV2Config(b)
+        } else {
+            backbone = try RTDetrResNetConfig(r.sub("backbone_config"))
+        }
         if r.has("backbone") && !r.has("backbone_config") {
-            throw r.problem("backbone", "names a timm or Hub backbone ('\(try r.string("backbone", ""))'): only an rt_detr_resnet backbone_config is supported")
+            throw r.problem("backbone", "names a timm or Hub backbone ('\(try r.string("backbone", ""))'): only a backbone_config (rt_detr_resnet, hgnet_v2) is supported")
         }
         if let labels = value["id2label"]?.mapEntries {
             classNames = labels.compactMap { p in Int(p.key).map { ($0, p.value.stringValue ?? p.value.description) } }
@@ -208,7 +247,9 @@ public struct RTDetrConfig: Sendable {
         decoderInChannels = try r.ints("decoder_in_channels", decoderInChannels)
         decoderFFNDim = try r.int("decoder_ffn_dim", decoderFFNDim)
         numFeatureLevels = try r.int("num_feature_levels", numFeatureLevels)
-        decoderPoints = try r.int("decoder_n_points", decoderPoints)
+        decoderPointsPerLevel = try r.intOrInts("decoder_n_points", [decoderPoints])
+        if decoderPointsPerLevel.count == 1 { decoderPointsPerLevel = [Int](repeating: decoderPointsPerLevel[0], count: numFeatureLevels) }
+        decoderPoints = decoderPointsPerLevel.max() ?? decoderPoints
         decoderLayers = try r.int("decoder_layers", decoderLayers)
         decoderAttentionHeads = try r.int("decoder_attention_heads", decoderAttentionHeads)
         decoderActivation = try r.activation("decoder_activation_function", "relu")
@@ -223,13 +264,28 @@ public struct RTDetrConfig: Sendable {
         decoderLevels = try r.int("decoder_n_levels", 3)
         decoderOffsetScale = Float(try r.double("decoder_offset_scale", 0.5))
         decoderMethod = try r.string("decoder_method", "default")
+        if isDFine {
+            maxNumBins = try r.int("max_num_bins", maxNumBins)
+            regScale = Float(try r.double("reg_scale", 4))
+            up = Float(try r.double("up", 0.5))
+            topProbValues = try r.int("top_prob_values", topProbValues)
+            lqeHiddenDim = try r.int("lqe_hidden_dim", lqeHiddenDim)
+            lqeLayers = try r.int("lqe_layers", lqeLayers)
+            depthMult = try r.double("depth_mult", 1)
+            layerScale = try r.double("layer_scale", 1)
+            let idx = try r.int("eval_idx", -1)
+            evalIdx = idx >= 0 ? idx : decoderLayers + idx
+            guard evalIdx == decoderLayers - 1 else {
+                throw r.problem("eval_idx", "(\(idx)) does not name the last decoder layer: transformers' DFineDecoder then builds extra layers without box heads and cannot run them in eval either; only -1 (or decoder_layers - 1) is supported")
+            }
+        }
         try validate(r)
     }
 
     func validate(_ r: HFConfigReader) throws {
-        guard ["rt_detr", "rt_detr_v2"].contains(modelType) else { throw r.problem("model_type", "is '\(modelType)', not rt_detr or rt_detr_v2") }
-        guard encoderInChannels == backbone.outChannels else {
-            throw r.problem("encoder_in_channels", "(\(encoderInChannels)) must equal the backbone's output channels (\(backbone.outChannels))")
+        guard ["rt_detr", "rt_detr_v2", "d_fine"].contains(modelType) else { throw r.problem("model_type", "is '\(modelType)', not rt_detr, rt_detr_v2 or d_fine") }
+        guard encoderInChannels == backboneOutChannels else {
+            throw r.problem("encoder_in_channels", "(\(encoderInChannels)) must equal the backbone's output channels (\(backboneOutChannels))")
         }
         guard featStrides.count == encoderInChannels.count else {
             throw r.problem("feat_strides", "(\(featStrides)) must have one stride per encoder input (\(encoderInChannels.count))")
@@ -243,7 +299,8 @@ public struct RTDetrConfig: Sendable {
         guard dModel > 0, decoderAttentionHeads > 0, dModel % decoderAttentionHeads == 0 else {
             throw r.problem("d_model", "(\(dModel)) must be divisible by decoder_attention_heads (\(decoderAttentionHeads))")
         }
-        guard decoderInChannels.count == encoderInChannels.count, decoderInChannels.allSatisfy({ $0 == encoderHiddenDim }) else {
+        guard decoderInChannels.count == encoderInChannels.count, isDFine || decoderInChannels.allSatisfy({ $0 == encoderHiddenDim }),
+              !isDFine || decoderInChannels.last == encoderHiddenDim else {
             throw r.problem("decoder_in_channels", "(\(decoderInChannels)) must be the encoder's \(encoderInChannels.count) outputs of encoder_hidden_dim (\(encoderHiddenDim)) channels")
         }
         guard numFeatureLevels >= decoderInChannels.count else {
@@ -257,6 +314,28 @@ public struct RTDetrConfig: Sendable {
         }
         guard Int(Double(encoderHiddenDim) * hiddenExpansion) > 0 else {
             throw r.problem("hidden_expansion", "(\(hiddenExpansion)) leaves the CSP blocks without channels")
+        }
+        guard decoderPointsPerLevel.count == numFeatureLevels, decoderPointsPerLevel.allSatisfy({ $0 > 0 }) else {
+            throw r.problem("decoder_n_points", "(\(decoderPointsPerLevel)) must be one positive count, or one per feature level (\(numFeatureLevels))")
+        }
+        guard modelType != "rt_detr" || Set(decoderPointsPerLevel).count == 1 else {
+            throw r.problem("decoder_n_points", "(\(decoderPointsPerLevel)): RT-DETR takes one count for every level")
+        }
+        if isDFine {
+            guard ["default", "discrete"].contains(decoderMethod) else {
+                throw r.problem("decoder_method", "is '\(decoderMethod)' (known: default, discrete)")
+            }
+            guard maxNumBins >= 4, maxNumBins % 2 == 0 else {
+                throw r.problem("max_num_bins", "(\(maxNumBins)) must be even and at least 4 (the weighting function is symmetric around its middle bin)")
+            }
+            guard regScale != 0, up != 0 else { throw r.problem("reg_scale", "(\(regScale)) and up (\(up)) must be non-zero") }
+            guard topProbValues >= 1, topProbValues <= maxNumBins + 1, lqeLayers >= 1, lqeHiddenDim >= 1 else {
+                throw r.problem("top_prob_values", "(\(topProbValues)) must be 1 ... max_num_bins + 1, lqe_layers (\(lqeLayers)) and lqe_hidden_dim (\(lqeHiddenDim)) positive")
+            }
+            guard elanBlocks >= 1 else { throw r.problem("depth_mult", "(\(depthMult)) leaves RepNCSPELAN4 without RepVGG blocks") }
+            guard Int((hiddenExpansion * Double(encoderHiddenDim) / 2).rounded(.down)) > 0 else {
+                throw r.problem("hidden_expansion", "(\(hiddenExpansion)) leaves RepNCSPELAN4's branches without channels")
+            }
         }
         if modelType == "rt_detr_v2" {
             guard ["default", "discrete"].contains(decoderMethod) else {

@@ -18,21 +18,28 @@ func levelGrids(_ t: Tensor) throws -> [GridSize] {
     return (0 ..< t.shape[0]).map { GridSize(Int(t.data[2 * $0]), Int(t.data[2 * $0 + 1])) }
 }
 
-/// `RTDetrDecoderLayer`: self-attention among the queries (positions added to queries and keys), post-norm;
-/// deformable cross-attention into the encoder's levels around each query's box, post-norm; FFN, post-norm.
+/// `RTDetrDecoderLayer` (and `DFineDecoderLayer`): self-attention among the queries (positions added to queries and
+/// keys), post-norm; deformable cross-attention into the encoder's levels around each query's box, then post-norm
+/// (RT-DETR) or D-FINE's gate (`gateway`: sigmoid gates over [residual, attention], LayerNorm of their weighted
+/// sum); FFN, post-norm (D-FINE clamps to the float16 range before it).
 /// Inputs: hidden [Q, d], query position [Q, d], reference boxes [Q, 4] (cx, cy, w, h in [0, 1]), memory [S, d],
-/// level shapes [L, 2]. RT-DETRv2's attention: per-level point counts, `decoder_offset_scale`, the `discrete` method
-/// and the `n_points_scale` buffer (the shared `MSDeformAttention` does all of them).
-/// Keys: `self_attn.{q,k,v,out}_proj`, `self_attn_layer_norm`, `encoder_attn.*`, `encoder_attn_layer_norm`,
-/// `fc1`, `fc2`, `final_layer_norm`. Probes: `self_attn` [heads, Q, Q]; `encoder_attn` (sampling points).
+/// level shapes [L, 2]. RT-DETRv2's and D-FINE's attention: per-level point counts, `decoder_offset_scale`, the
+/// `discrete` method and the `n_points_scale` / `num_points_scale` buffer; D-FINE's has no value or output projection
+/// (the shared `MSDeformAttention` does all of them).
+/// Keys (as saved): `self_attn.{q,k,v,out}_proj`, `self_attn_layer_norm`, `encoder_attn.*`, `encoder_attn_layer_norm`
+/// or `gateway.{gate,norm}`, `fc1`, `fc2`, `final_layer_norm`. Probes: `self_attn` [heads, Q, Q]; `encoder_attn`
+/// (sampling points).
 public struct RTDetrDecoderLayer: Module {
     let selfAttn: Child<MultiheadAttention>
     let selfAttnLayerNorm: Child<LayerNorm>
     let encoderAttn: Child<MSDeformAttention>
-    let encoderAttnLayerNorm: Child<LayerNorm>
+    let encoderAttnLayerNorm: Child<LayerNorm>?
+    let gateway: Child<DFineGate>?
     let fc1: Child<Linear>, fc2: Child<Linear>
     let finalLayerNorm: Child<LayerNorm>
     let act: Activation
+    let clampsBeforeNorm: Bool
+    public var typeName: String { gateway == nil ? "RTDetrDecoderLayer" : "DFineDecoderLayer" }
 
     init(_ w: WeightScope, _ c: RTDetrConfig) throws {
         let d = c.dModel, std = c.initializerRange
@@ -41,15 +48,18 @@ public struct RTDetrDecoderLayer: Module {
                                    weightInit: .normal(mean: 0, std: std))
         }
         selfAttnLayerNorm = try Child(w, "self_attn_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
-        let v2 = c.modelType == "rt_detr_v2"
+        let v2 = c.modelType == "rt_detr_v2", fine = c.isDFine
         encoderAttn = try Child(w, "encoder_attn") {
-            try MSDeformAttention($0, dModel: d, heads: c.decoderAttentionHeads,
-                                  pointsPerLevel: [Int](repeating: c.decoderPoints, count: c.numFeatureLevels),
-                                  offsetScale: v2 ? c.decoderOffsetScale : 0.5, method: c.decoderMethod == "discrete" ? .discrete : .bilinear,
-                                  pointsScaleKey: v2 ? "n_points_scale" : nil,
-                                  typeName: v2 ? "RTDetrV2MultiscaleDeformableAttention" : "RTDetrMultiscaleDeformableAttention")
+            try MSDeformAttention($0, dModel: d, heads: c.decoderAttentionHeads, pointsPerLevel: c.decoderPointsPerLevel,
+                                  offsetScale: v2 || fine ? c.decoderOffsetScale : 0.5, method: c.decoderMethod == "discrete" ? .discrete : .bilinear,
+                                  valueProjection: !fine, outputProjection: !fine,
+                                  pointsScaleKey: v2 ? "n_points_scale" : fine ? "num_points_scale" : nil,
+                                  typeName: fine ? "DFineMultiscaleDeformableAttention"
+                                      : v2 ? "RTDetrV2MultiscaleDeformableAttention" : "RTDetrMultiscaleDeformableAttention")
         }
-        encoderAttnLayerNorm = try Child(w, "encoder_attn_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
+        encoderAttnLayerNorm = fine ? nil : try Child(w, "encoder_attn_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
+        gateway = fine ? try Child(w, "gateway") { try DFineGate($0, dModel: d, eps: c.layerNormEps) } : nil
+        clampsBeforeNorm = fine
         fc1 = try Child(w, "fc1") { try Linear($0, in: d, out: c.decoderFFNDim, weightInit: .normal(mean: 0, std: std), biasInit: .zeros) }
         fc2 = try Child(w, "fc2") { try Linear($0, in: c.decoderFFNDim, out: d, weightInit: .normal(mean: 0, std: std), biasInit: .zeros) }
         finalLayerNorm = try Child(w, "final_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
@@ -67,8 +77,13 @@ public struct RTDetrDecoderLayer: Module {
         var x = try selfAttnLayerNorm(h + sa.main, ctx)
         let cross = try encoderAttn(query: (x + pos).reshaped([1, q, d]), reference: ref.reshaped([1, q, 4]),
                                     value: memory.reshaped([1, memory.shape[0], d]), levelShapes: shapes, ctx).output
-        x = try encoderAttnLayerNorm(x + cross.reshaped([q, d]), ctx)
-        x = try finalLayerNorm(x + (try fc2(act.apply(try fc1(x, ctx)), ctx)), ctx)
+        if let gateway {
+            x = try gateway([x, cross.reshaped([q, d])], ctx).main
+        } else if let encoderAttnLayerNorm {
+            x = try encoderAttnLayerNorm(x + cross.reshaped([q, d]), ctx)
+        }
+        let ffn = x + (try fc2(act.apply(try fc1(x, ctx)), ctx))
+        x = try finalLayerNorm(clampsBeforeNorm ? clamp(ffn, min: -65504, max: 65504) : ffn, ctx)
         return LayerOutput(x)
     }
 }

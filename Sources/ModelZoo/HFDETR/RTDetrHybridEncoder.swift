@@ -5,10 +5,16 @@ import Tensor
 // AIFI (a transformer encoder on the coarsest map) and CCFM (a top-down FPN then a bottom-up PAN of CSP blocks).
 // Zhao et al., "DETRs Beat YOLOs on Real-time Object Detection" (arXiv 2304.08069).
 
-/// `RTDetrConvNormLayer`: Conv2d(bias=False, padding (k-1)/2) + BatchNorm2d (`conv`, `norm`) + activation, folded.
-func rtDetrConvNorm(_ w: WeightScope, _ c1: Int, _ c2: Int, k: Int, s: Int, act: Activation, eps: Float) throws -> Conv {
-    try Conv(w, c1: c1, c2: c2, k: k, s: s, p: (k - 1) / 2, act: act, eps: eps, keys: ("conv", "norm"),
-             weightInit: .kaimingUniform(fanIn: c1 * k * k))
+/// `RTDetrConvNormLayer` / `DFineConvNormLayer`: Conv2d(bias=False, padding (k-1)/2, groups) + BatchNorm2d (`conv`,
+/// `norm`) + activation, folded. Default init: PyTorch's (RT-DETR) or `std`'s normal (D-FINE's `_init_weights`).
+func rtDetrConvNorm(_ w: WeightScope, _ c1: Int, _ c2: Int, k: Int, s: Int, g: Int = 1, act: Activation, eps: Float, std: Float? = nil) throws -> Conv {
+    try Conv(w, c1: c1, c2: c2, k: k, s: s, p: (k - 1) / 2, g: g, act: act, eps: eps, keys: ("conv", "norm"),
+             weightInit: std.map { .normal(mean: 0, std: $0) } ?? .kaimingUniform(fanIn: c1 / g * k * k))
+}
+
+extension RTDetrConfig {
+    /// The conv init of the hybrid encoder's blocks: D-FINE's `_init_weights` draws normal(0, initializer_range).
+    var convInitStd: Float? { isDFine ? initializerRange : nil }
 }
 
 /// One `RTDetrEncoderLayer` (AIFI): multi-head self-attention with the 2-D sin-cos position embedding added to
@@ -92,21 +98,28 @@ public struct RTDetrAIFILayer: UnaryModule {
     }
 }
 
-/// `RTDetrCSPRepLayer`: conv1 -> 3 RepVGG blocks (3x3 + 1x1 conv-norm branches, summed, activation; folded into one
-/// 3x3 conv), plus conv2, summed, then conv3 (identity when hidden == out). [N, 2C, H, W] -> [N, C, H, W].
+/// `RTDetrCSPRepLayer` / `DFineCSPRepLayer`: conv1 -> `blocks` RepVGG blocks (3x3 + 1x1 conv-norm branches, summed,
+/// activation; folded into one 3x3 conv), plus conv2, summed, then conv3 (identity when hidden == out).
+/// [N, in, H, W] -> [N, out, H, W]; RT-DETR's hybrid encoder: in 2C, out C, 3 blocks, hidden_expansion.
 public struct RTDetrCSPRepLayer: UnaryModule {
     let conv1: Child<Conv>, conv2: Child<Conv>
     let bottlenecks: [Child<Conv>]
     let conv3: Child<Conv>?
+    public let typeName: String
 
     init(_ w: WeightScope, _ c: RTDetrConfig, blocks: Int = 3) throws {
-        let cin = 2 * c.encoderHiddenDim, cout = c.encoderHiddenDim, hidden = Int(Double(cout) * c.hiddenExpansion)
-        conv1 = try Child(w, "conv1") { try rtDetrConvNorm($0, cin, hidden, k: 1, s: 1, act: c.activation, eps: c.batchNormEps) }
-        conv2 = try Child(w, "conv2") { try rtDetrConvNorm($0, cin, hidden, k: 1, s: 1, act: c.activation, eps: c.batchNormEps) }
+        try self.init(w, c, in: 2 * c.encoderHiddenDim, out: c.encoderHiddenDim, blocks: blocks, expansion: c.hiddenExpansion)
+    }
+
+    init(_ w: WeightScope, _ c: RTDetrConfig, in cin: Int, out cout: Int, blocks: Int, expansion: Double) throws {
+        let hidden = Int(Double(cout) * expansion), std = c.convInitStd
+        conv1 = try Child(w, "conv1") { try rtDetrConvNorm($0, cin, hidden, k: 1, s: 1, act: c.activation, eps: c.batchNormEps, std: std) }
+        conv2 = try Child(w, "conv2") { try rtDetrConvNorm($0, cin, hidden, k: 1, s: 1, act: c.activation, eps: c.batchNormEps, std: std) }
         bottlenecks = try [Child](w, "bottlenecks", count: blocks) { _, s in
             try makeRepConv(s, c1: hidden, c2: hidden, act: c.activation, norm: "norm", eps: c.batchNormEps)
         }
-        conv3 = hidden != cout ? try Child(w, "conv3") { try rtDetrConvNorm($0, hidden, cout, k: 1, s: 1, act: c.activation, eps: c.batchNormEps) } : nil
+        conv3 = hidden != cout ? try Child(w, "conv3") { try rtDetrConvNorm($0, hidden, cout, k: 1, s: 1, act: c.activation, eps: c.batchNormEps, std: std) } : nil
+        typeName = c.isDFine ? "DFineCSPRepLayer" : "RTDetrCSPRepLayer"
     }
 
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
@@ -117,32 +130,86 @@ public struct RTDetrCSPRepLayer: UnaryModule {
     }
 }
 
-/// `RTDetrHybridEncoder`: AIFI on the maps `encode_proj_layers` names (`encoder.{i}` in the saved file), then CCFM:
-/// top-down, `lateral_convs.{i}` (1x1) on the coarser map, 2x nearest upsampling, concat with the finer map,
-/// `fpn_blocks.{i}`; bottom-up, `downsample_convs.{i}` (3x3/2), concat, `pan_blocks.{i}`.
+/// D-FINE's `DFineRepNCSPELAN4` (the CCFM block of its hybrid encoder): conv1 (1x1, 2C -> 2C) split in two halves;
+/// the second through csp_rep1 (C -> C4, `round(3 * depth_mult)` RepVGG blocks) and conv2 (3x3), then csp_rep2 and
+/// conv3 (3x3); both halves and both branch outputs concatenated, conv4 (1x1 -> C). SiLU throughout (the block's
+/// own default, whatever activation_function says; its CSP blocks use activation_function).
+/// C4 = round(hidden_expansion * C // 2). [N, 2C, H, W] -> [N, C, H, W].
+public struct DFineRepNCSPELAN4: UnaryModule {
+    let conv1: Child<Conv>
+    let cspRep1: Child<RTDetrCSPRepLayer>
+    let conv2: Child<Conv>
+    let cspRep2: Child<RTDetrCSPRepLayer>
+    let conv3: Child<Conv>, conv4: Child<Conv>
+    let half: Int
+    public var typeName: String { "DFineRepNCSPELAN4" }
+
+    init(_ w: WeightScope, _ c: RTDetrConfig) throws {
+        let d = c.encoderHiddenDim, c4 = Int((c.hiddenExpansion * Double(d) / 2).rounded(.down)), std = c.convInitStd
+        let eps = c.batchNormEps, n = c.elanBlocks
+        conv1 = try Child(w, "conv1") { try rtDetrConvNorm($0, 2 * d, 2 * d, k: 1, s: 1, act: .silu, eps: eps, std: std) }
+        cspRep1 = try Child(w, "csp_rep1") { try RTDetrCSPRepLayer($0, c, in: d, out: c4, blocks: n, expansion: 1) }
+        conv2 = try Child(w, "conv2") { try rtDetrConvNorm($0, c4, c4, k: 3, s: 1, act: .silu, eps: eps, std: std) }
+        cspRep2 = try Child(w, "csp_rep2") { try RTDetrCSPRepLayer($0, c, in: c4, out: c4, blocks: n, expansion: 1) }
+        conv3 = try Child(w, "conv3") { try rtDetrConvNorm($0, c4, c4, k: 3, s: 1, act: .silu, eps: eps, std: std) }
+        conv4 = try Child(w, "conv4") { try rtDetrConvNorm($0, 2 * d + 2 * c4, d, k: 1, s: 1, act: .silu, eps: eps, std: std) }
+        half = d
+    }
+
+    public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
+        let parts = split(try conv1(x, ctx), sizes: [half, half], axis: 1)
+        let b1 = try conv2(try cspRep1(parts[1], ctx), ctx)
+        let b2 = try conv3(try cspRep2(b1, ctx), ctx)
+        return try conv4(concat(parts + [b1, b2], axis: 1), ctx)
+    }
+}
+
+/// D-FINE's `DFineSCDown`: a 1x1 conv then a depthwise kxk strided conv, no activations. [N, C, H, W] -> [N, C, H/s, W/s].
+public struct DFineSCDown: UnaryModule {
+    let conv1: Child<Conv>, conv2: Child<Conv>
+    public var typeName: String { "DFineSCDown" }
+
+    init(_ w: WeightScope, _ c: RTDetrConfig, kernel k: Int, stride s: Int) throws {
+        let d = c.encoderHiddenDim, std = c.convInitStd
+        conv1 = try Child(w, "conv1") { try rtDetrConvNorm($0, d, d, k: 1, s: 1, act: .identity, eps: c.batchNormEps, std: std) }
+        conv2 = try Child(w, "conv2") { try rtDetrConvNorm($0, d, d, k: k, s: s, g: d, act: .identity, eps: c.batchNormEps, std: std) }
+    }
+
+    public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor { try conv2(try conv1(x, ctx), ctx) }
+}
+
+/// `RTDetrHybridEncoder` / `DFineHybridEncoder`: AIFI on the maps `encode_proj_layers` names (`encoder.{i}` in the
+/// saved file), then CCFM: top-down, `lateral_convs.{i}` (1x1; D-FINE's without activation) on the coarser map, 2x
+/// nearest upsampling, concat with the finer map, `fpn_blocks.{i}`; bottom-up, `downsample_convs.{i}` (3x3/2; D-FINE's
+/// SCDown), concat, `pan_blocks.{i}` (CSPRep blocks; D-FINE's RepNCSPELAN4).
 /// Inputs: the projected backbone maps, finest first, each [1, C, H_l, W_l]; outputs the same shapes (main: the
 /// coarsest, extras "0", "1", ... all of them).
 public struct RTDetrHybridEncoder: Module {
     let aifi: [Child<RTDetrAIFILayer>]
     let lateralConvs: [Child<Conv>]
-    let fpnBlocks: [Child<RTDetrCSPRepLayer>]
-    let downsampleConvs: [Child<Conv>]
-    let panBlocks: [Child<RTDetrCSPRepLayer>]
+    let fpnBlocks: [Child<AnyModule>]
+    let downsampleConvs: [Child<AnyModule>]
+    let panBlocks: [Child<AnyModule>]
     let encodeProjLayers: [Int]
-    public var typeName: String { "RTDetrHybridEncoder" }
+    public let typeName: String
 
     init(_ w: WeightScope, _ c: RTDetrConfig) throws {
-        let d = c.encoderHiddenDim, stages = c.encoderInChannels.count - 1
+        let d = c.encoderHiddenDim, stages = c.encoderInChannels.count - 1, fine = c.isDFine
         aifi = c.encoderLayers > 0 ? try [Child](w, "encoder", count: c.encodeProjLayers.count) { _, s in try RTDetrAIFILayer(s, c) } : []
         lateralConvs = try [Child](w, "lateral_convs", count: stages) { _, s in
-            try rtDetrConvNorm(s, d, d, k: 1, s: 1, act: c.activation, eps: c.batchNormEps)
+            try rtDetrConvNorm(s, d, d, k: 1, s: 1, act: fine ? .identity : c.activation, eps: c.batchNormEps, std: c.convInitStd)
         }
-        fpnBlocks = try [Child](w, "fpn_blocks", count: stages) { _, s in try RTDetrCSPRepLayer(s, c) }
+        func block(_ s: WeightScope) throws -> AnyModule {
+            fine ? AnyModule(try DFineRepNCSPELAN4(s, c)) : AnyModule(try RTDetrCSPRepLayer(s, c))
+        }
+        fpnBlocks = try [Child](w, "fpn_blocks", count: stages) { _, s in try block(s) }
         downsampleConvs = try [Child](w, "downsample_convs", count: stages) { _, s in
-            try rtDetrConvNorm(s, d, d, k: 3, s: 2, act: c.activation, eps: c.batchNormEps)
+            fine ? AnyModule(try DFineSCDown(s, c, kernel: 3, stride: 2))
+                 : AnyModule(try rtDetrConvNorm(s, d, d, k: 3, s: 2, act: c.activation, eps: c.batchNormEps))
         }
-        panBlocks = try [Child](w, "pan_blocks", count: stages) { _, s in try RTDetrCSPRepLayer(s, c) }
+        panBlocks = try [Child](w, "pan_blocks", count: stages) { _, s in try block(s) }
         encodeProjLayers = c.encodeProjLayers
+        typeName = fine ? "DFineHybridEncoder" : "RTDetrHybridEncoder"
     }
 
     public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
@@ -156,7 +223,7 @@ public struct RTDetrHybridEncoder: Module {
             let lower = maps[n - i - 1]
             let up = upsampleNearest(top, scale: 2)
             guard up.shape[2] == lower.shape[2], up.shape[3] == lower.shape[3] else {
-                throw ModuleInputError(ctx.path + " (RTDetrHybridEncoder)", "the upsampled map \(up.shape) does not match the finer map \(lower.shape): the input's sides must be multiples of the largest stride")
+                throw ModuleInputError(ctx.path + " (\(typeName))", "the upsampled map \(up.shape) does not match the finer map \(lower.shape): the input's sides must be multiples of the largest stride")
             }
             fpn.append(try fpnBlocks[i](concat([up, lower], axis: 1), ctx))
         }

@@ -117,7 +117,9 @@ public enum ImageResize {
             if mode == .torchvision {
                 let wmax = weights.flatMap { $0 }.max() ?? 1
                 precision = 0
-                while precision < 15, Int(0.5 + wmax * Double(1 << (precision + 1))) < (1 << 15) { precision += 1 }
+                // torchvision's _compute_indices_int16_weights_aa: the most bits (up to 22) that keep the largest weight
+                // within int16 (a cap of 15 instead differed by one step on 110 of 27,648 values of a 600x400 -> 96x96 resize).
+                while precision < 22, Int(0.5 + wmax * Double(1 << (precision + 1))) < (1 << 15) { precision += 1 }
             }
             let one = Double(1 << precision)
             let ks = weights.map { w in w.map { n in Int32(n < 0 ? Int(-0.5 + n * one) : Int(0.5 + n * one)) } }
