@@ -52,6 +52,17 @@ func splitForSideList(_ area: Rect, wanted: Int) -> (map: Rect, list: Rect?) {
             Rect(x: area.x + area.width - lw, y: area.y, width: lw, height: area.height))
 }
 
+/// The side list of the current DETR view in the visual pane `paneRect`: beside the image (the image fitted first,
+/// the list from two columns after it to the pane's edge); nil when there is no room for one.
+func sideListRect(_ state: State, _ kind: VisualKind, paneRect: Rect) -> Rect? {
+    let area = mapArea(paneRect.inset(1))
+    guard let list = splitForSideList(area, wanted: sideListWanted(kind)).list, let (geo, _) = visualGeometry(state, paneRect) else { return nil }
+    let x = min(list.x, geo.rect.maxX + 2)
+    // Level with the image's top when the list still fits below it.
+    let y = max(area.y, min(geo.rect.y, area.maxY - detrSideListRows(state, kind)))
+    return Rect(x: x, y: y, width: area.maxX - x, height: area.maxY - y)
+}
+
 /// The side list's wanted width for each DETR view.
 func sideListWanted(_ kind: VisualKind) -> Int {
     switch kind {
@@ -155,7 +166,7 @@ func drawRefinedBoxes(_ state: State, _ r: RefinedBoxes, into screen: inout Scre
     guard Q > 0 else { return }
     let q = viewQuery(state, queries: Q)
     drawInputImage(state, geo: geo, into: &screen)
-    let list = splitForSideList(mapArea(inner), wanted: sideListWanted(.refinedBoxes(r))).list
+    let list = sideListRect(state, .refinedBoxes(r), paneRect: paneRect)
     let style = state.theme.style(.text), dim = state.theme.style(.dim)
     if state.aggregate {
         // Every query of this layer at or above the threshold, the chosen one on top.
@@ -190,7 +201,7 @@ func drawRefinedBoxes(_ state: State, _ r: RefinedBoxes, into screen: inout Scre
                       color: layerColor(r.layer, of: layers), dim: false)
     if let list {
         screen.text(list.x, list.y, clip("q\(q): box after each layer", list.width), style)
-        screen.text(list.x, list.y + 1, clip("  layer centre,size px   score", list.width), dim)
+        screen.text(list.x, list.y + 1, clip("  lyr  " + "centre,size px".padding(toLength: 15, withPad: " ", startingAt: 0) + " score", list.width), dim)
         // Keep the current layer in view when the list is longer than the room.
         let room = max(0, list.height - 2)
         let current = chain.firstIndex { $0.layer == r.layer } ?? 0
@@ -200,7 +211,7 @@ func drawRefinedBoxes(_ state: State, _ r: RefinedBoxes, into screen: inout Scre
             let mark: Unicode.Scalar = b.layer == r.layer ? "▶" : "■"
             putSymbol(state, &screen, list.x, y, state.theme.monochrome ? (b.layer == r.layer ? ">" : " ") : mark, color: layerColor(b.layer, of: layers))
             let box = NormalizedBox(b.boxes, row: q).text(input)
-            let line = layerName(b.layer).padding(toLength: 5, withPad: " ", startingAt: 0) + box.padding(toLength: max(box.count, 17), withPad: " ", startingAt: 0)
+            let line = layerName(b.layer).padding(toLength: 5, withPad: " ", startingAt: 0) + box.padding(toLength: max(box.count, 15), withPad: " ", startingAt: 0)
                 + " " + scoreText(refinedScore(b, q))
             screen.text(list.x + 2, y, clip(line, list.width - 2), b.layer == r.layer ? state.theme.style(.selected) : style)
         }
@@ -282,7 +293,7 @@ func drawQuerySelection(_ state: State, _ sel: QuerySelection, into screen: inou
         cell.attrs = state.render.colorMode == .none ? [.bold, .reverse] : [.bold]
         screen[c, r] = cell
     }
-    if let list = splitForSideList(mapArea(inner), wanted: sideListWanted(.querySelection(sel))).list {
+    if let list = sideListRect(state, .querySelection(sel), paneRect: paneRect) {
         var y = list.y
         screen.text(list.x, y, clip("\(K) queries from \(sel.levelShapes.count) level\(sel.levelShapes.count == 1 ? "" : "s")", list.width), style)
         y += 1
@@ -361,7 +372,7 @@ func drawEdgeDistributions(_ state: State, _ e: EdgeDistributions, into screen: 
     drawNormalizedBox(state, &screen, geo: geo, box, label: "q\(q) L\(e.layer)", color: .rgb(255, 255, 255), dim: false)
     let w = e.binValues.data
     let expectations = (0 ..< 4).map { edgeExpectation(edgeProbabilities(e, query: q, edge: $0), w) }
-    if let list = splitForSideList(mapArea(inner), wanted: sideListWanted(.edgeDistributions(e))).list {
+    if let list = sideListRect(state, .edgeDistributions(e), paneRect: paneRect) {
         drawEdgeCharts(state, e, query: q, in: list, into: &screen)
         screen.text(inner.x, rows.bar, clip("E: the edge's move, the expectation of W(n) over the bins · n: the likeliest bin", inner.width), dim)
     } else {

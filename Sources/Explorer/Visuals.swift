@@ -376,8 +376,11 @@ func visualGeometry(_ state: State, _ paneRect: Rect) -> (MapGeometry, GridSize)
     case let kind where kind.isDETRView:
         // The image on the left, the side list beside it when there is room.
         let input = inputGrid(state) ?? GridSize(640, 640)
-        let map = splitForSideList(area, wanted: sideListWanted(kind)).map
-        return (MapGeometry.fit(width: input.width, height: input.height, in: map, inputSize: input), input)
+        let (map, list) = splitForSideList(area, wanted: sideListWanted(kind))
+        var geo = MapGeometry.fit(width: input.width, height: input.height, in: map, inputSize: input)
+        // With a side list the image keeps to the left, the list follows it (`sideListRect`).
+        if list != nil { geo.rect.x = map.x }
+        return (geo, input)
     default:
         return nil
     }

@@ -279,7 +279,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             queryPos = slice(posOut, axis: 1, range: 0 ..< d)
             target = slice(posOut, axis: 1, range: d ..< 2 * d)
             if let trace, trace.keepTensors {
-                ctx.probe("two-stage proposals: the top-\(k) encoder tokens by objectness (sigmoid of the first class logit)",
+                ctx.probe("two-stage proposals: the top-\(k) encoder tokens by objectness",
                           .querySelection(QuerySelection(indices: idx, boxes: reference, scores: initialScores!, levelShapes: grids)),
                           name: "two_stage.query_selection")
                 let obj = sigmoid(objectness)
@@ -326,7 +326,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
                 let delta = bboxEmbed[i](hidden)                                            // [Q, 4]
                 reference = DeformableDETR.refine(reference: reference, delta: delta)
                 // The layer's best-class score from its own class head (with box refinement every layer has one).
-                lctx.probe("decoder layer \(i): refined reference boxes (cx, cy, w, h)",
+                lctx.probe("decoder layer \(i): refined reference boxes",
                            .refinedBoxes(RefinedBoxes(boxes: reference, layer: i, scores: sigmoid(max(classEmbed[i](hidden), axis: 1)))), name: "boxes")
             }
         }

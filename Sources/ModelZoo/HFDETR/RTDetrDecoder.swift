@@ -113,7 +113,7 @@ public struct RTDetrDecoder: Module {
             logits = try classEmbed[i](h, ctx)
             extras["boxes.\(i)"] = ref
             extras["logits.\(i)"] = logits
-            ctx.child(layer.key).probe("decoder layer \(i): refined boxes (cx, cy, w, h) after the layer",
+            ctx.child(layer.key).probe("decoder layer \(i): boxes after the layer",
                                        .refinedBoxes(RefinedBoxes(boxes: ref, layer: i, scores: sigmoid(max(logits, axis: 1)))), name: "boxes")
         }
         extras["pred_boxes"] = ref
@@ -206,9 +206,9 @@ public struct RTDetrQuerySelection: Module {
         if ctx.trace?.keepTensors == true {
             let score = sigmoid(max(cls, axis: 1))
             let initial = sigmoid(refLogits), chosenScores = indexSelect(score, axis: 0, indices: idx)
-            ctx.probe("top-\(queries) query selection: the encoder tokens that became queries", .querySelection(
+            ctx.probe("query selection: the top-\(queries) encoder tokens", .querySelection(
                 QuerySelection(indices: idx, boxes: initial, scores: chosenScores, levelShapes: shapes)), name: "query_selection")
-            ctx.probe("initial boxes (cx, cy, w, h) of the \(queries) queries", .refinedBoxes(RefinedBoxes(boxes: initial, layer: -1, scores: chosenScores)),
+            ctx.probe("initial boxes of the \(queries) queries", .refinedBoxes(RefinedBoxes(boxes: initial, layer: -1, scores: chosenScores)),
                       name: "boxes")
             var start = 0
             for (l, g) in shapes.enumerated() {

@@ -193,9 +193,9 @@ public struct RTDETRDecoder: Module {
         let traced = ctx.trace?.keepTensors == true
         if traced {
             let chosen = sigmoid(indexSelect(max(encScores, axis: 1), axis: 0, indices: topIdx))
-            ctx.probe("top-\(k) query selection: the encoder tokens that became queries",
+            ctx.probe("query selection: the top-\(k) encoder tokens",
                       .querySelection(QuerySelection(indices: topIdx, boxes: reference, scores: chosen, levelShapes: shapes)), name: "query_selection")
-            ctx.probe("initial reference boxes (cx, cy, w, h)", .refinedBoxes(RefinedBoxes(boxes: reference, layer: -1, scores: chosen)), name: "enc_bboxes")
+            ctx.probe("initial boxes of the \(k) queries", .refinedBoxes(RefinedBoxes(boxes: reference, layer: -1, scores: chosen)), name: "enc_bboxes")
         }
         let allValues = stackedValueProj(feats)                                    // [S, layers * d]
         let levelShapes = Tensor(shape: [shapes.count, 2], data: shapes.flatMap { [Float($0.height), Float($0.width)] })
@@ -212,7 +212,7 @@ public struct RTDETRDecoder: Module {
                 // Every layer's best-class score for the view (eval runs only the last score head: the others outside
                 // the module tree, so the counted calls stay ultralytics').
                 let layerScores = l == layers.count - 1 ? scores : sigmoid(decScoreHead[l].module(embed))
-                lctx.probe("boxes after layer \(l) (cx, cy, w, h)",
+                lctx.probe("decoder layer \(l): boxes after the layer",
                            .refinedBoxes(RefinedBoxes(boxes: reference, layer: l, scores: max(layerScores, axis: 1))), name: "boxes")
             }
             try ctx.checkCancelled()
