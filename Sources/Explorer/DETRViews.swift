@@ -44,23 +44,34 @@ func sideListWidth(_ area: Rect, wanted: Int) -> Int {
     area.width >= wanted + 24 ? wanted : (area.width >= 44 ? area.width - 24 : 0)
 }
 
-/// `area` split into the image on the left and the side list on the right (with a column between them).
-func splitForSideList(_ area: Rect, wanted: Int) -> (map: Rect, list: Rect?) {
-    let lw = sideListWidth(area, wanted: wanted)
-    guard lw > 0 else { return (area, nil) }
-    return (Rect(x: area.x, y: area.y, width: area.width - lw - 1, height: area.height),
-            Rect(x: area.x + area.width - lw, y: area.y, width: lw, height: area.height))
+/// Where a DETR view puts the image and its side list in `area`: the list beside the image (the image to the left,
+/// the list from two columns after it, level with the image's top when it fits) or under it, whichever leaves the
+/// image larger; no list when neither has room.
+func detrLayout(_ state: State, _ kind: VisualKind, area: Rect, input: GridSize) -> (geo: MapGeometry, list: Rect?) {
+    let rows = detrSideListRows(state, kind)
+    var best: (geo: MapGeometry, list: Rect?)?
+    let lw = sideListWidth(area, wanted: sideListWanted(kind))
+    if lw > 0 {
+        var geo = MapGeometry.fit(width: input.width, height: input.height, in: Rect(x: area.x, y: area.y, width: area.width - lw - 1, height: area.height),
+                                  inputSize: input)
+        geo.rect.x = area.x
+        let x = geo.rect.maxX + 2, y = max(area.y, min(geo.rect.y, area.maxY - rows))
+        best = (geo, Rect(x: x, y: y, width: area.maxX - x, height: area.maxY - y))
+    }
+    if area.height - rows - 1 >= 4, area.width >= 30 {
+        var geo = MapGeometry.fit(width: input.width, height: input.height, in: Rect(x: area.x, y: area.y, width: area.width, height: area.height - rows - 1),
+                                  inputSize: input)
+        geo.rect.y = area.y
+        if best == nil || geo.rect.width * geo.rect.height > best!.geo.rect.width * best!.geo.rect.height {
+            best = (geo, Rect(x: area.x, y: geo.rect.maxY + 1, width: area.width, height: area.maxY - geo.rect.maxY - 1))
+        }
+    }
+    return best ?? (MapGeometry.fit(width: input.width, height: input.height, in: area, inputSize: input), nil)
 }
 
-/// The side list of the current DETR view in the visual pane `paneRect`: beside the image (the image fitted first,
-/// the list from two columns after it to the pane's edge); nil when there is no room for one.
+/// The side list of the current DETR view in the visual pane `paneRect`, if it has room.
 func sideListRect(_ state: State, _ kind: VisualKind, paneRect: Rect) -> Rect? {
-    let area = mapArea(paneRect.inset(1))
-    guard let list = splitForSideList(area, wanted: sideListWanted(kind)).list, let (geo, _) = visualGeometry(state, paneRect) else { return nil }
-    let x = min(list.x, geo.rect.maxX + 2)
-    // Level with the image's top when the list still fits below it.
-    let y = max(area.y, min(geo.rect.y, area.maxY - detrSideListRows(state, kind)))
-    return Rect(x: x, y: y, width: area.maxX - x, height: area.maxY - y)
+    detrLayout(state, kind, area: mapArea(paneRect.inset(1)), input: inputGrid(state) ?? GridSize(640, 640)).list
 }
 
 /// The side list's wanted width for each DETR view.

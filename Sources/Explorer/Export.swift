@@ -197,9 +197,11 @@ public enum Headless {
         if case .channelWeights = currentVisualKind(st) { mapRows = 12 }
         if case .other = currentVisualKind(st) { mapRows = 2 }
         let kind = currentVisualKind(st)
-        if kind.isDETRView, let (geo, _) = visualGeometry(st, Rect(x: 0, y: 0, width: w + 2, height: 1000)) {
+        if kind.isDETRView, let input = inputGrid(st) {
             // The image beside its side list: as many rows as the image needs at the width left to it, and enough
             // for the list (the edge charts, a query's layers).
+            let lw = sideListWidth(Rect(x: 0, y: 0, width: w, height: 1), wanted: sideListWanted(kind))
+            let geo = MapGeometry.fit(width: input.width, height: input.height, in: Rect(x: 0, y: 0, width: max(1, w - lw - 1), height: 1000))
             mapRows = max(geo.rect.height, detrSideListRows(st, kind))
         }
         let h = max(6, mapRows) + 5

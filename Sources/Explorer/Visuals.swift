@@ -376,11 +376,7 @@ func visualGeometry(_ state: State, _ paneRect: Rect) -> (MapGeometry, GridSize)
     case let kind where kind.isDETRView:
         // The image on the left, the side list beside it when there is room.
         let input = inputGrid(state) ?? GridSize(640, 640)
-        let (map, list) = splitForSideList(area, wanted: sideListWanted(kind))
-        var geo = MapGeometry.fit(width: input.width, height: input.height, in: map, inputSize: input)
-        // With a side list the image keeps to the left, the list follows it (`sideListRect`).
-        if list != nil { geo.rect.x = map.x }
-        return (geo, input)
+        return (detrLayout(state, kind, area: area, input: input).geo, input)
     default:
         return nil
     }
