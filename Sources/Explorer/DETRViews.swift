@@ -141,6 +141,36 @@ func detection(ofQuery q: Int, _ state: State) -> Detection? {
 
 // MARK: - Refined boxes
 
+/// The decoder layer a refined boxes or edge distributions visual shows, with the kind's name.
+func decoderLayerOfVisual(_ state: State) -> (kind: String, layer: Int)? {
+    switch currentVisualKind(state) {
+    case .refinedBoxes(let r): return ("boxes", r.layer)
+    case .edgeDistributions(let e): return ("edges", e.layer)
+    default: return nil
+    }
+}
+
+/// `{` `}` on refined boxes or edge distributions: the same view of the previous or next decoder layer among this
+/// row's visuals (a decoder recorded as one row holds every layer's); false when the visual is neither. At the first
+/// or last layer the status line says so and points to n/p.
+func stepDecoderLayer(_ state: inout State, _ delta: Int) -> Bool {
+    guard let (kind, layer) = decoderLayerOfVisual(state) else { return false }
+    var candidates: [(layer: Int, visual: Int)] = []
+    var probe = state
+    for i in visualSources(state).indices {
+        probe.visual = i
+        if let (k, l) = decoderLayerOfVisual(probe), k == kind { candidates.append((l, i)) }
+    }
+    let next = delta > 0 ? candidates.filter { $0.layer > layer }.min { $0.layer < $1.layer }
+                         : candidates.filter { $0.layer < layer }.max { $0.layer < $1.layer }
+    if let next {
+        state.visual = next.visual
+    } else {
+        state.notice = "\(layerName(layer)) is this row's \(delta > 0 ? "last" : "first") decoder layer (n/p: the next row)"
+    }
+    return true
+}
+
 /// Every decoder layer's boxes of the run for the decoder `r` comes from (the same number of queries), one per layer
 /// (-1, the initial boxes, first).
 func refinedChain(_ state: State, _ r: RefinedBoxes) -> [RefinedBoxes] {

@@ -217,7 +217,7 @@ public let keyBindings: [KeyBinding] = [
     KeyBinding(c("a"), .model, "a", "channel mode: single, grid, mean, max", just { $0.channelMode = $0.channelMode.next }),
     KeyBinding(c("]"), .model, "]", "next head (then all heads)", just { cycleHead(&$0, 1) }),
     KeyBinding(c("["), .model, "[", "previous head", just { cycleHead(&$0, -1) }),
-    KeyBinding(c("}"), .model, "}", "next level (then all levels); query selection: one level's tokens", just { cycleLevel(&$0, 1) }),
+    KeyBinding(c("}"), .model, "}", "next level (then all levels); query selection: one level's tokens; refined boxes, edge distributions: the next decoder layer of this row", just { cycleLevel(&$0, 1) }),
     KeyBinding(c("{"), .model, "{", "previous level", just { cycleLevel(&$0, -1) }),
     KeyBinding(c(">"), .model, ">", "next detection (its query, for sampling points, refined boxes, query selection, edge distributions)", just { cycleDetection(&$0, 1) }),
     KeyBinding(c("<"), .model, "<", "previous detection", just { cycleDetection(&$0, -1) }),
@@ -380,6 +380,7 @@ func cycleHead(_ s: inout State, _ delta: Int) {
 }
 
 func cycleLevel(_ s: inout State, _ delta: Int) {
+    if stepDecoderLayer(&s, delta) { return }
     let levels = levelCount(s)
     guard levels > 0 else { return }
     let cycle = levels + 1

@@ -106,6 +106,35 @@ final class DETRViewTests: XCTestCase {
         XCTAssertEqual(refinedQueriesShown(s, r0), [0, 1, 2])
     }
 
+    func testBracesStepTheDecoderLayerWithinARow() {
+        var s = Self.state(Self.refinedProbes)
+        Self.show(&s) { if case .refinedBoxes(let r) = $0 { return r.layer == -1 } else { return false } }
+        func layer() -> Int? { if case .refinedBoxes(let r) = currentVisualKind(s) { return r.layer } else { return nil } }
+        _ = update(&s, .key(.char("}")))
+        XCTAssertEqual(layer(), 0)
+        _ = update(&s, .key(.char("}")))
+        XCTAssertEqual(layer(), 1)
+        _ = update(&s, .key(.char("}")))
+        XCTAssertEqual(layer(), 1)
+        XCTAssertEqual(s.notice, "L1 is this row's last decoder layer (n/p: the next row)")
+        _ = update(&s, .key(.char("{")))
+        XCTAssertEqual(layer(), 0)
+        XCTAssertEqual(s.level, -1, "no level changed")
+    }
+
+    func testPixelGraphicsDrawTheImageAsAPictureAndTheBoxesAsText() throws {
+        var s = Self.state(Self.refinedProbes, width: 120, height: 40)
+        s.render.colorMode = .truecolor
+        s.render.pixels = PixelGraphics(proto: .kitty, cellWidth: 8, cellHeight: 16)
+        _ = update(&s, .finished(RunResult(trace: s.result!.trace, detections: s.result!.detections, image: Fixtures.image, seconds: 0)))
+        Self.show(&s) { if case .refinedBoxes(let r) = $0 { return r.layer == 1 } else { return false } }
+        let screen = view(s)
+        let img = try XCTUnwrap(screen.images.first, "the input image is a picture")
+        XCTAssertEqual(img.picture.width, img.rect.width * 8)
+        let inside = (img.rect.y ..< img.rect.maxY).flatMap { y in (img.rect.x ..< img.rect.maxX).map { screen[$0, y].symbol } }
+        XCTAssertEqual(inside.filter { $0 == "┌" }.count, 3, "one corner per layer's box, as text over the picture")
+    }
+
     func testSteppingRowsKeepsTheBoxesView() {
         // Two rows, each with its layer's boxes after a probe of another kind: stepping keeps the boxes.
         var s = State(catalogue: Fixtures.catalogue, images: [], render: RenderOptions(colorMode: .none, symbols: .half))
