@@ -263,7 +263,7 @@ func drawRefinedBoxes(_ state: State, _ r: RefinedBoxes, into screen: inout Scre
     screen.text(inner.x, rows.info, clip(info, inner.width), style)
     let legend = list == nil ? "boxes: dashed = other layers, solid = this layer" : ""
     screen.text(inner.x, rows.bar, clip(legend, inner.width), dim)
-    screen.text(inner.x, rows.info2, clip(withHints(state, "", "< > detection · ←→ query · n/p or v: layer · x: all queries ≥ conf"), inner.width), dim)
+    screen.text(inner.x, rows.info2, clip(withHints(state, "", "< > detection · ←→ query · { } layer · x: all queries ≥ conf"), inner.width), dim)
 }
 
 // MARK: - Query selection
@@ -421,7 +421,7 @@ func drawEdgeDistributions(_ state: State, _ e: EdgeDistributions, into screen: 
         screen.text(inner.x, rows.bar, clip("E[W]: " + line, inner.width), dim)
     }
     screen.text(inner.x, rows.info, clip("query \(q)/\(Q) · decoder layer \(e.layer) · box \(box.text(input)) · \(bins) bins per edge", inner.width), style)
-    screen.text(inner.x, rows.info2, clip(withHints(state, "", "< > detection · ←→ query · n/p or v: layer"), inner.width), dim)
+    screen.text(inner.x, rows.info2, clip(withHints(state, "", "< > detection · ←→ query · { } layer"), inner.width), dim)
 }
 
 /// The four distributions as bar charts in `rect`: per edge a title line (name, the expectation of W, the peak bin)

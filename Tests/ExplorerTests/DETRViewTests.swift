@@ -324,6 +324,30 @@ final class DETRViewTests: XCTestCase {
         assertSnapshot(Headless.screen(sel, width: 100), "deformable-two-stage-queries")
     }
 
+    func testDFINEEdgeDistributionsOnTheGoldenFixture() throws {
+        let (opened, result): (OpenedModel, RunResult)
+        do {
+            (opened, result) = try Self.run("hfdetr/d-fine", unnormalize: false)
+        } catch {
+            throw XCTSkip("the D-FINE fixture does not open in this build: \(error)")
+        }
+        let decoder = try XCTUnwrap(opened.rows.first { $0.module.hasPrefix("model.decoder ") }).index
+        let options = RenderOptions(colorMode: .none, symbols: .half)
+        let s = try Headless.state(opened: opened, result: result, spec: RenderSpec(what: .edges, layer: decoder, probe: 1), options: options)
+        guard case .edgeDistributions(let e) = currentVisualKind(s) else { return XCTFail("edge distributions expected") }
+        XCTAssertEqual(e.layer, 1)
+        let q = s.query, bins = e.binValues.count
+        XCTAssertEqual(q, result.detections.max { $0.score < $1.score }?.source, "the best detection's query")
+        // Each edge a distribution over the bins, and the view's numbers those of the probe.
+        for edge in 0 ..< 4 { XCTAssertEqual(edgeProbabilities(e, query: q, edge: edge).reduce(0, +), 1, accuracy: 1e-4) }
+        let json = try JSONSerialization.jsonObject(with: Headless.json(s)) as! [String: Any]
+        XCTAssertEqual((json["bin_values"] as! [Double]).count, bins)
+        assertSnapshot(Headless.screen(s, width: 100), "dfine-edges")
+        let boxes = try Headless.state(opened: opened, result: result, spec: RenderSpec(what: .boxes, layer: decoder), options: options)
+        guard case .refinedBoxes(let r) = currentVisualKind(boxes) else { return XCTFail("boxes expected") }
+        XCTAssertEqual(refinedChain(boxes, r).first?.layer, -1, "the initial boxes of the query selection start the chain")
+    }
+
     func testCompareShowsBothSidesOfADETRView() throws {
         var s = Self.state(Self.refinedProbes)
         Self.show(&s) { if case .refinedBoxes(let r) = $0 { return r.layer == 0 } else { return false } }
