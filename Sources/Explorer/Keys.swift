@@ -356,6 +356,7 @@ func cycleVisual(_ s: inout State, _ delta: Int) {
     let n = visualSources(s).count
     guard n > 0 else { return }
     s.visual = ((s.visual + delta) % n + n) % n
+    s.wantedKind = keptVisualKind(s)
     clampVisual(&s)
 }
 

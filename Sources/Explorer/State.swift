@@ -233,6 +233,8 @@ public struct State: Sendable {
     public var level = -1
     public var query = 0
     public var detectionPick = 0
+    /// The DETR view (or decoder sampling) the user is stepping rows with, kept across rows that have none of it.
+    public var wantedKind: String?
     public var aggregate = false
     public var overlay = false
     /// EigenCAM instead of the channel map on feature-map visuals (`E`; kept while stepping through layers).
@@ -494,6 +496,7 @@ func resetVisual(_ state: inout State) {
     state.level = -1
     state.query = 0
     state.detectionPick = 0
+    state.wantedKind = nil
     state.aggregate = false
 }
 
@@ -502,7 +505,7 @@ func stepLayer(_ state: inout State, _ delta: Int) {
     let n = state.layerRows.count
     guard n > 0 else { return }
     let old = state.layer
-    let kind = keptVisualKind(state)
+    let kind = keptVisualKind(state) ?? state.wantedKind
     state.layer = max(0, min(n - 1, state.layer + delta))
     if state.layer != old || state.child != nil {
         state.child = nil
@@ -527,7 +530,7 @@ func stepRow(_ state: inout State, _ delta: Int) {
     guard !lines.isEmpty else { return }
     let here = lines.firstIndex { $0.row == state.layer && $0.child == state.child } ?? 0
     let target = lines[max(0, min(lines.count - 1, here + delta))]
-    let kind = keptVisualKind(state)
+    let kind = keptVisualKind(state) ?? state.wantedKind
     if target.row != state.layer { stepLayer(&state, target.row - state.layer) }
     if state.child != target.child {
         state.child = target.child
@@ -549,9 +552,11 @@ func keptVisualKind(_ state: State) -> String? {
     }
 }
 
-/// The row's first visual of `kind` (as `keptVisualKind` names it), else its first visual.
+/// The row's first visual of `kind` (as `keptVisualKind` names it), else its first visual; the kind stays wanted
+/// for the rows after one without it.
 func selectVisual(_ state: inout State, like kind: String?) {
     state.visual = 0
+    state.wantedKind = kind
     guard let kind else { return }
     for i in visualSources(state).indices {
         state.visual = i

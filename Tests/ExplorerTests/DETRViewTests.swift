@@ -136,14 +136,15 @@ final class DETRViewTests: XCTestCase {
     }
 
     func testSteppingRowsKeepsTheBoxesView() {
-        // Two rows, each with its layer's boxes after a probe of another kind: stepping keeps the boxes.
+        // Two rows, each with its layer's boxes after a probe of another kind, and a row of neither between them:
+        // stepping keeps the boxes, across the row without them.
         var s = State(catalogue: Fixtures.catalogue, images: [], render: RenderOptions(colorMode: .none, symbols: .half))
         s.size = (100, 36)
         s.mode = .model
         s.modelID = "fixture"
-        let rows = (0 ..< 2).map { LayerRow(index: $0, from: [-1], repeats: 1, params: 0, module: "DecoderLayer", arguments: "", flops: 0, outputShape: [1, 3, 4]) }
+        let rows = (0 ..< 3).map { LayerRow(index: $0, from: [-1], repeats: 1, params: 0, module: "DecoderLayer", arguments: "", flops: 0, outputShape: [1, 3, 4]) }
         _ = update(&s, .opened(OpenedModel(name: "fixture", family: "test", rows: rows, inputSize: GridSize(64, 64), classNames: [])))
-        let steps = (0 ..< 2).map { TraceStep(index: $0, path: "decoder.layers.\($0)", moduleType: "DecoderLayer", inputShapes: [[1, 3, 4]], outputShape: [1, 3, 4],
+        let steps = (0 ..< 3).map { TraceStep(index: $0, path: ["decoder.layers.0", "bbox_head.0", "decoder.layers.1"][$0], moduleType: "DecoderLayer", inputShapes: [[1, 3, 4]], outputShape: [1, 3, 4],
                                              output: Tensor(repeating: Float($0), shape: [1, 3, 4]), params: 0, flops: 0, seconds: 0) }
         let probes = (0 ..< 2).flatMap { l -> [Probe] in
             [Probe(path: "decoder.layers.\(l).self_attn", label: "self-attention", data: .attention(Tensor(repeating: 1.0 / 3, shape: [1, 3, 3]), query: GridSize(1, 3), key: GridSize(1, 3))),
@@ -152,8 +153,15 @@ final class DETRViewTests: XCTestCase {
         _ = update(&s, .finished(RunResult(trace: TraceSnapshot(steps: steps, probes: probes), detections: [], image: nil, seconds: 0)))
         Self.show(&s) { if case .refinedBoxes = $0 { return true } else { return false } }
         _ = update(&s, .key(.char("n")))
+        XCTAssertEqual(currentSource(s), .output, "the row between has no boxes")
+        _ = update(&s, .key(.char("n")))
         guard case .refinedBoxes(let r) = currentVisualKind(s) else { return XCTFail("stepping lost the boxes view: \(currentVisualKind(s))") }
         XCTAssertEqual(r.layer, 1)
+        XCTAssertEqual(s.wantedKind, "refined boxes")
+        // v to another kind forgets it: attention is not a kind stepping keeps.
+        _ = update(&s, .key(.char("v")))
+        guard case .attention = currentVisualKind(s) else { return XCTFail("attention expected") }
+        XCTAssertNil(s.wantedKind)
     }
 
     func testQuerySelectionMarksEachTokenAtItsGridCell() throws {
