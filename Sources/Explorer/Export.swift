@@ -8,6 +8,12 @@ public enum RenderWhat: String, CaseIterable, Sendable {
     case featuremap, attention, sampling, detections
     /// EigenCAM of a feature map (its first principal component, over the input image).
     case cam
+    /// A DETR query's box after every decoder layer (iterative box refinement).
+    case boxes
+    /// The encoder tokens a two-stage DETR chose as decoder queries.
+    case queries
+    /// D-FINE's four edge distributions of a query in one decoder layer.
+    case edges
 }
 
 public struct RenderSpec: Sendable {
@@ -28,6 +34,8 @@ public struct RenderSpec: Sendable {
     public var camInBoxes: Bool
     /// With `what: .cam`: the component's sign rule.
     public var camSign: EigenCAM.Sign
+    /// With `what: .boxes`: every query of the layer scoring at or above the threshold instead of one query's layers.
+    public var allQueries: Bool = false
 
     public init(what: RenderWhat, layer: Int? = nil, channel: Int? = nil, head: Int? = nil, level: Int? = nil, query: Int? = nil,
                 probe: Int = 0, overImage: Bool = false, colormap: Colormap = .viridis, range: RangeMode = .percentile,
@@ -87,7 +95,8 @@ public enum Headless {
         for (i, _) in sources.enumerated() {
             s.visual = i
             switch (spec.what, currentVisualKind(s)) {
-            case (.featuremap, .featureMap), (.attention, .attention), (.sampling, .sampling), (.detections, .detections), (.cam, .featureMap):
+            case (.featuremap, .featureMap), (.attention, .attention), (.sampling, .sampling), (.detections, .detections), (.cam, .featureMap),
+                 (.boxes, .refinedBoxes), (.queries, .querySelection), (.edges, .edgeDistributions):
                 matches.append(i)
             case (.featuremap, .channelWeights), (.featuremap, .spatial):
                 matches.append(i)
@@ -109,6 +118,7 @@ public enum Headless {
         s.visual = matches[spec.probe]
         s.colormap = spec.colormap
         s.overlay = spec.overImage
+        s.aggregate = spec.allQueries
         if spec.what == .cam {
             s.cam = spec.camInBoxes ? .boxes : .cam
             s.camSign = spec.camSign
@@ -134,6 +144,10 @@ public enum Headless {
             case .sampling(let sp):
                 guard q >= 0, q < sp.queries else { throw ExportError("--query \(q): there are \(sp.queries) queries") }
                 s.query = q
+            case .refinedBoxes, .querySelection, .edgeDistributions:
+                let n = queryCountOfVisual(s)
+                guard q >= 0, q < n else { throw ExportError("--query \(q): there are \(n) queries") }
+                s.query = q
             case .attention(_, let grid, _):
                 guard q >= 0, q < grid.count else { throw ExportError("--query \(q): there are \(grid.count) queries") }
                 s.cursor = (q % grid.width, q / grid.width)
@@ -150,6 +164,8 @@ public enum Headless {
                   let best = result.detections.max(by: { $0.score < $1.score }) {
             // Default to the query of the strongest detection.
             s.query = min(sp.queries - 1, best.source)
+        } else if currentVisualKind(s).isDETRView, let best = result.detections.max(by: { $0.score < $1.score }) {
+            s.query = min(max(0, queryCountOfVisual(s) - 1), best.source)
         }
         return s
     }
@@ -162,6 +178,9 @@ public enum Headless {
         case .sampling: return "sampling"
         case .detections: return "detections"
         case .channelWeights, .spatial: return "featuremap"
+        case .refinedBoxes: return "boxes"
+        case .querySelection: return "queries"
+        case .edgeDistributions: return "edges"
         default: return "tensor"
         }
     }
@@ -177,6 +196,14 @@ public enum Headless {
         var mapRows = Int((Double(w) / (2 * aspect)).rounded())
         if case .channelWeights = currentVisualKind(st) { mapRows = 12 }
         if case .other = currentVisualKind(st) { mapRows = 2 }
+        let kind = currentVisualKind(st)
+        if kind.isDETRView, let input = inputGrid(st) {
+            // The image beside its side list: as many rows as the image needs at the width left to it, and enough
+            // for the list (the edge charts, a query's layers).
+            let lw = sideListWidth(Rect(x: 0, y: 0, width: w, height: 1), wanted: sideListWanted(kind))
+            let geo = MapGeometry.fit(width: input.width, height: input.height, in: Rect(x: 0, y: 0, width: max(1, w - lw - 1), height: 1000))
+            mapRows = max(geo.rect.height, detrSideListRows(st, kind))
+        }
         let h = max(6, mapRows) + 5
         st.size = (w, h)
         var screen = Screen(width: w, height: h)
@@ -223,6 +250,10 @@ public enum Headless {
         case .detections(let dets):
             var pic = image.map { Painter.image($0, width: input.width, height: input.height) } ?? Picture(width: input.width, height: input.height, fill: (32, 32, 32))
             drawDetectionPixels(&pic, dets)
+            return pic
+        case .refinedBoxes, .querySelection, .edgeDistributions:
+            var pic = image.map { Painter.image($0, width: input.width, height: input.height) } ?? Picture(width: input.width, height: input.height, fill: (32, 32, 32))
+            drawDETRPixels(&pic, s)
             return pic
         case .other, .none:
             return Picture(width: 1, height: 1)
@@ -393,6 +424,8 @@ public enum Headless {
                 ["class": d.className, "class_index": d.classIndex, "score": Double(d.score),
                  "box": [Double(d.x1), Double(d.y1), Double(d.x2), Double(d.y2)], "query": d.source]
             }
+        case .refinedBoxes, .querySelection, .edgeDistributions:
+            try detrJSON(s, into: &out)
         case .other(let t):
             out["what"] = "tensor"
             out["shape"] = t.shape

@@ -217,13 +217,14 @@ public let keyBindings: [KeyBinding] = [
     KeyBinding(c("a"), .model, "a", "channel mode: single, grid, mean, max", just { $0.channelMode = $0.channelMode.next }),
     KeyBinding(c("]"), .model, "]", "next head (then all heads)", just { cycleHead(&$0, 1) }),
     KeyBinding(c("["), .model, "[", "previous head", just { cycleHead(&$0, -1) }),
-    KeyBinding(c("}"), .model, "}", "next level (then all levels)", just { cycleLevel(&$0, 1) }),
+    KeyBinding(c("}"), .model, "}", "next level (then all levels); query selection: one level's tokens; refined boxes, edge distributions: the next decoder layer of this row", just { cycleLevel(&$0, 1) }),
     KeyBinding(c("{"), .model, "{", "previous level", just { cycleLevel(&$0, -1) }),
-    KeyBinding(c(">"), .model, ">", "next detection (its query, for sampling points)", just { cycleDetection(&$0, 1) }),
+    KeyBinding(c(">"), .model, ">", "next detection (its query, for sampling points, refined boxes, query selection, edge distributions)", just { cycleDetection(&$0, 1) }),
     KeyBinding(c("<"), .model, "<", "previous detection", just { cycleDetection(&$0, -1) }),
     KeyBinding(c("E"), .model, "E", "EigenCAM of a feature map over the image (its first principal component, as pytorch-grad-cam); again: renormalised in each detection box; again: off",
                just { toggleCAM(&$0) }),
-    KeyBinding(c("x"), .model, "x", "sampling: aggregated heatmap of all queries' point weights", just { $0.aggregate.toggle() }),
+    KeyBinding(c("x"), .model, "x", "sampling: aggregated heatmap of all queries' point weights; refined boxes: every query of the layer scoring ≥ the threshold",
+               just { $0.aggregate.toggle() }),
     KeyBinding(c("%"), .model, "%", "colour range: 1st-99th percentile (edge cells ignored), min-max, symmetric", just { cycleRange(&$0) }),
     KeyBinding(c("R"), .model, "R", "grid: one colour range for the page, or each thumbnail its own", just { toggleOwnRange(&$0) }),
     KeyBinding(c("o"), .model, "o", "lay the map over the input image (grey); sampling: the level's map under the points",
@@ -288,7 +289,16 @@ public var helpText: [String] {
     }
     out += ["Mouse: click a row or entry to select it, a map to move the cursor; the wheel scrolls the pane under it.",
             "Sampling points: the cross is the reference point, dots are sampling points",
-            "coloured by head and brighter for larger attention weights."]
+            "coloured by head and brighter for larger attention weights.",
+            "DETR views (v on a decoder row; they start on the best detection's query, ←→ < > pick another):",
+            "  refined boxes: the query's box after every decoder layer, coloured by layer (blue = initial,",
+            "    red = last), this layer solid; the side list gives each layer's box and score; x: every",
+            "    query of the layer scoring ≥ the threshold. { } step the highlighted layer through the decoder;",
+            "    stepping rows (n/p, or j/k in an expanded decoder) keeps the view.",
+            "  query selection: the encoder tokens chosen as queries, a dot at each one's grid cell coloured",
+            "    by level (the best five labelled with their score); the query's token and initial box in white.",
+            "  edge distributions (D-FINE): the query's box and its left/top/right/bottom distributions over",
+            "    the bins as bar charts, with the expectation of W(n) each edge moves by."]
     return out
 }
 
@@ -346,6 +356,7 @@ func cycleVisual(_ s: inout State, _ delta: Int) {
     let n = visualSources(s).count
     guard n > 0 else { return }
     s.visual = ((s.visual + delta) % n + n) % n
+    s.wantedKind = keptVisualKind(s)
     clampVisual(&s)
 }
 
@@ -370,6 +381,7 @@ func cycleHead(_ s: inout State, _ delta: Int) {
 }
 
 func cycleLevel(_ s: inout State, _ delta: Int) {
+    if stepDecoderLayer(&s, delta) { return }
     let levels = levelCount(s)
     guard levels > 0 else { return }
     let cycle = levels + 1

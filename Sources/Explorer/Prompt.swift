@@ -222,7 +222,7 @@ func commitPrompt(_ state: inout State, _ p: Prompt) -> Effect {
     case .number:
         guard let n = Int(p.text) else { return .none }
         switch currentVisualKind(state) {
-        case .sampling, .detections: state.query = n
+        case .sampling, .detections, .refinedBoxes, .querySelection, .edgeDistributions: state.query = n
         case .attention:
             if let (q, _, _) = attentionGrids(state), q.width > 0 { state.cursor = (n % q.width, n / q.width) }
         default: state.channel = n

@@ -233,6 +233,8 @@ public struct State: Sendable {
     public var level = -1
     public var query = 0
     public var detectionPick = 0
+    /// The DETR view (or decoder sampling) the user is stepping rows with, kept across rows that have none of it.
+    public var wantedKind: String?
     public var aggregate = false
     public var overlay = false
     /// EigenCAM instead of the channel map on feature-map visuals (`E`; kept while stepping through layers).
@@ -336,12 +338,16 @@ public struct TraceIndex: Sendable {
         var byIndex: [Int: Int] = [:]
         for (i, s) in trace.steps.enumerated() where byIndex[s.index] == nil { byIndex[s.index] = i }
         steps = rows.map { byIndex[$0.index] }
-        probes = steps.map { si in
-            guard let si else { return [] }
-            let path = trace.steps[si].path
-            return trace.probes.indices.filter {
-                let p = trace.probes[$0].path
-                return p == path || p.hasPrefix(path + ".")
+        // A probe belongs to the row of the longest step path it is recorded under (a query selection run as
+        // `model` does not take the probes of `model.decoder`).
+        let paths = steps.map { $0.map { trace.steps[$0].path } }
+        probes = paths.map { _ in [] }
+        for (i, p) in trace.probes.enumerated() {
+            var longest = -1
+            for case let path? in paths where path.count > longest && (p.path == path || p.path.hasPrefix(path + ".")) { longest = path.count }
+            guard longest >= 0 else { continue }
+            for (row, path) in paths.enumerated() where path?.count == longest && (p.path == path! || p.path.hasPrefix(path! + ".")) {
+                probes[row].append(i)
             }
         }
         // Final detections belong to the last layer (the head), wherever the model recorded them.
@@ -380,6 +386,12 @@ public func update(_ state: inout State, _ message: Message) -> Effect {
         state.result = r
         state.phase = .done
         state.index = TraceIndex(rows: state.layerRows, trace: r.trace)
+        // Decoder views start on the query of the best detection.
+        let dets = currentDetections(state)
+        if let best = dets.indices.max(by: { dets[$0].score < dets[$1].score }) {
+            state.detectionPick = best
+            state.query = dets[best].source
+        }
         let shown = currentDetections(state).count
         state.notice = String(format: "forward pass: %.2f s, %d detection%@ at conf %g", r.seconds, shown, shown == 1 ? "" : "s", confidenceThreshold(state))
         if runsUntrained(state) { state.notice! += " · untrained weights: detections are meaningless" }
@@ -484,6 +496,7 @@ func resetVisual(_ state: inout State) {
     state.level = -1
     state.query = 0
     state.detectionPick = 0
+    state.wantedKind = nil
     state.aggregate = false
 }
 
@@ -492,10 +505,11 @@ func stepLayer(_ state: inout State, _ delta: Int) {
     let n = state.layerRows.count
     guard n > 0 else { return }
     let old = state.layer
+    let kind = keptVisualKind(state) ?? state.wantedKind
     state.layer = max(0, min(n - 1, state.layer + delta))
     if state.layer != old || state.child != nil {
         state.child = nil
-        state.visual = 0
+        selectVisual(&state, like: kind)
         state.channel = min(state.channel, max(0, channelCount(state) - 1))
         clampVisual(&state)
     }
@@ -516,12 +530,39 @@ func stepRow(_ state: inout State, _ delta: Int) {
     guard !lines.isEmpty else { return }
     let here = lines.firstIndex { $0.row == state.layer && $0.child == state.child } ?? 0
     let target = lines[max(0, min(lines.count - 1, here + delta))]
+    let kind = keptVisualKind(state) ?? state.wantedKind
     if target.row != state.layer { stepLayer(&state, target.row - state.layer) }
     if state.child != target.child {
         state.child = target.child
-        state.visual = 0
+        selectVisual(&state, like: kind)
         clampVisual(&state)
     }
+}
+
+/// The kinds of visual that stepping to another row keeps showing when the row has one (so that stepping through
+/// decoder layers stays on their boxes, edge distributions or sampling points); nil for every other kind.
+func keptVisualKind(_ state: State) -> String? {
+    guard state.result != nil else { return nil }
+    switch currentVisualKind(state) {
+    case .refinedBoxes: return "refined boxes"
+    case .querySelection: return "query selection"
+    case .edgeDistributions: return "edge distributions"
+    case .sampling(let s) where s.queryLevels == nil: return "decoder sampling"
+    default: return nil
+    }
+}
+
+/// The row's first visual of `kind` (as `keptVisualKind` names it), else its first visual; the kind stays wanted
+/// for the rows after one without it.
+func selectVisual(_ state: inout State, like kind: String?) {
+    state.visual = 0
+    state.wantedKind = kind
+    guard let kind else { return }
+    for i in visualSources(state).indices {
+        state.visual = i
+        if keptVisualKind(state) == kind { return }
+    }
+    state.visual = 0
 }
 
 func moveCursor(_ state: inout State, _ dx: Int, _ dy: Int) {
@@ -530,9 +571,10 @@ func moveCursor(_ state: inout State, _ dx: Int, _ dy: Int) {
         if n > 0 { state.channel = max(0, min(n - 1, state.channel + dx + dy)) }
         return
     }
-    if case .sampling(let s) = currentVisualKind(state), s.queryLevels == nil {
+    let queries = queryCountOfVisual(state)
+    if queries > 0 {
         // Decoder queries: the cursor steps through queries.
-        state.query = max(0, min(s.queries - 1, state.query + dx + dy))
+        state.query = max(0, min(queries - 1, state.query + dx + dy))
         return
     }
     guard let g = cursorGrid(state) else { return }
@@ -556,6 +598,8 @@ func clampVisual(_ state: inout State) {
     if case .sampling(let s) = currentVisualKind(state) {
         state.query = max(0, min(s.queries - 1, state.query))
     }
+    let queries = queryCountOfVisual(state)
+    if queries > 0 { state.query = max(0, min(queries - 1, state.query)) }
     if let g = cursorGrid(state) {
         state.cursor.x = max(0, min(g.width - 1, state.cursor.x))
         state.cursor.y = max(0, min(g.height - 1, state.cursor.y))
@@ -611,7 +655,7 @@ func click(_ state: inout State, x: Int, y: Int) -> Effect {
         } else if layout.right.contains(x: x, y: y) {
             state.focus = .visual
             if let (geo, _) = visualGeometry(state, layout.right), let (mx, my) = geo.mapCoordinate(col: x, row: y) {
-                if case .sampling(let s) = currentVisualKind(state), s.queryLevels == nil {
+                if queryCountOfVisual(state) > 0 {
                     // Pick the detection nearest the click.
                     let dets = currentDetections(state)
                     if let best = nearestDetection(dets, x: mx, y: my, geo: geo) {

@@ -439,6 +439,9 @@ func modeText(_ state: State) -> String {
     case .spatial: return "spatial weights"
     case .sampling: return "sampling q\(state.query) " + (state.head >= 0 ? "h\(state.head)" : "h*") + " " + (state.level >= 0 ? "l\(state.level)" : "l*")
     case .detections: return "detections"
+    case .refinedBoxes(let r): return state.aggregate ? "boxes \(layerName(r.layer)) all ≥ conf" : "boxes q\(state.query) \(layerName(r.layer))"
+    case .querySelection: return "query selection q\(state.query)" + (state.level >= 0 ? " l\(state.level)" : "")
+    case .edgeDistributions(let e): return "edges q\(state.query) L\(e.layer)"
     case .other: return "tensor"
     case .none: return "—"
     }
@@ -474,7 +477,7 @@ func drawStatus(_ state: State, _ screen: inout Screen, _ r: Rect) {
         default: parts.append(modeText(state))
         }
         switch currentVisualKind(state) {
-        case .detections, .sampling:
+        case .detections, .sampling, .refinedBoxes, .querySelection, .edgeDistributions:
             if runsUntrained(state), state.result != nil { parts.append("untrained weights: detections are meaningless") }
         default: break
         }

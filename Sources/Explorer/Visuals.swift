@@ -23,6 +23,12 @@ public enum VisualKind: Sendable {
     case spatial(Tensor)
     case sampling(SamplingPoints)
     case detections([Detection])
+    /// A decoder's boxes after one layer (drawn with the same query's boxes after every other layer).
+    case refinedBoxes(RefinedBoxes)
+    /// The encoder tokens chosen as decoder queries.
+    case querySelection(QuerySelection)
+    /// D-FINE's per-edge distributions of one decoder layer.
+    case edgeDistributions(EdgeDistributions)
     /// Nothing drawable (a tensor of another rank); shown as its shape and statistics.
     case other(Tensor)
     case none(String)
@@ -115,11 +121,11 @@ public func visualSources(_ state: State) -> [VisualSource] {
     func rank(_ p: Probe) -> Int {
         switch p.data {
         case .detections: return 0
-        case .sampling: return 1
+        case .sampling, .refinedBoxes, .querySelection, .edgeDistributions: return 1
         case .attention: return 2
         case .contextMap, .channelWeights, .spatialWeights: return 3
         case .featureMap: return 4
-        case .tensor, .refinedBoxes, .querySelection, .edgeDistributions: return 5
+        case .tensor: return 5
         }
     }
     let sorted = probeIDs.enumerated().sorted { a, b in
@@ -139,10 +145,7 @@ func probeTensor(_ data: ProbeData) -> Tensor? {
     switch data {
     case .featureMap(let t), .contextMap(let t, _), .channelWeights(let t), .spatialWeights(let t), .tensor(let t): return t
     case .attention(let t, _, _): return t
-    case .refinedBoxes(let r): return r.boxes
-    case .querySelection(let q): return q.boxes
-    case .edgeDistributions(let e): return e.probabilities
-    case .sampling, .detections: return nil
+    case .sampling, .detections, .refinedBoxes, .querySelection, .edgeDistributions: return nil
     }
 }
 
@@ -219,9 +222,9 @@ public func currentVisualKind(_ state: State) -> VisualKind {
         case .tensor(let t):
             if t.rank == 3 || (t.rank == 4 && t.shape[0] == 1) { return .featureMap(t, signed: t.data.contains { $0 < 0 }) }
             return .other(t)
-        case .refinedBoxes(let r): return .other(r.boxes)
-        case .querySelection(let q): return .other(q.boxes)
-        case .edgeDistributions(let e): return .other(e.probabilities)
+        case .refinedBoxes(let r): return .refinedBoxes(r)
+        case .querySelection(let q): return .querySelection(q)
+        case .edgeDistributions(let e): return .edgeDistributions(e)
         }
     }
 }
@@ -243,8 +246,22 @@ func headCount(_ state: State) -> Int {
 }
 
 func levelCount(_ state: State) -> Int {
-    if case .sampling(let s) = currentVisualKind(state) { return s.levels }
-    return 0
+    switch currentVisualKind(state) {
+    case .sampling(let s): return s.levels
+    case .querySelection(let q): return q.levelShapes.count
+    default: return 0
+    }
+}
+
+/// The number of decoder queries the current visual picks one of (0: it has no query cursor).
+func queryCountOfVisual(_ state: State) -> Int {
+    switch currentVisualKind(state) {
+    case .sampling(let s): return s.queryLevels == nil ? s.queries : 0
+    case .refinedBoxes(let r): return queryCount(r.boxes)
+    case .querySelection(let q): return q.indices.count
+    case .edgeDistributions(let e): return queryCount(e.boxes)
+    default: return 0
+    }
 }
 
 func attentionGrids(_ state: State) -> (GridSize, GridSize, Tensor)? {
@@ -369,6 +386,10 @@ func visualGeometry(_ state: State, _ paneRect: Rect) -> (MapGeometry, GridSize)
     case .sampling, .detections:
         let input = inputGrid(state) ?? GridSize(640, 640)
         return (MapGeometry.fit(width: input.width, height: input.height, in: area, inputSize: input), input)
+    case let kind where kind.isDETRView:
+        // The image on the left, the side list beside it when there is room.
+        let input = inputGrid(state) ?? GridSize(640, 640)
+        return (detrLayout(state, kind, area: area, input: input).geo, input)
     default:
         return nil
     }
@@ -382,7 +403,7 @@ public func overlayShown(_ state: State) -> Bool {
     guard state.overlay, state.result?.image != nil else { return false }
     switch currentVisualKind(state) {
     case .featureMap: return state.channelMode != .grid
-    case .attention, .spatial, .sampling: return true
+    case .attention, .spatial, .sampling, .refinedBoxes, .querySelection, .edgeDistributions: return true
     default: return false
     }
 }
@@ -445,6 +466,12 @@ func drawVisual(_ state: State, into screen: inout Screen, inner: Rect, paneRect
         drawSampling(state, s, into: &screen, paneRect: paneRect, rows: rows)
     case .detections(let dets):
         drawDetections(state, dets, into: &screen, paneRect: paneRect, rows: rows)
+    case .refinedBoxes(let r):
+        drawRefinedBoxes(state, r, into: &screen, paneRect: paneRect, rows: rows)
+    case .querySelection(let q):
+        drawQuerySelection(state, q, into: &screen, paneRect: paneRect, rows: rows)
+    case .edgeDistributions(let e):
+        drawEdgeDistributions(state, e, into: &screen, paneRect: paneRect, rows: rows)
     }
 }
 

@@ -8,7 +8,7 @@ import Tensor
 struct RenderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "render",
-        abstract: "Render one layer's feature map, EigenCAM, attention, sampling points or detections.",
+        abstract: "Render one layer's feature map, EigenCAM, attention, sampling points, detections or DETR decoder views.",
         discussion: """
             Runs MODEL once on the image (or a preprocessed tensor) and draws what the explorer would show for \
             --layer. Examples:
@@ -16,6 +16,11 @@ struct RenderCommand: ParsableCommand {
               detr-tui render rtdetr-l --image cat.jpg --layer 28 --what sampling --head 2 --format png --out s.png
               detr-tui render yolov8n --image cat.jpg --layer 21 --what cam --format png --out cam.png
               detr-tui render rtdetr-l --compare rtdetr-l-cot --image cat.jpg --layer 5 --reduce mean
+              detr-tui render ./rtdetr_r18vd --image cat.jpg --layer 6 --what boxes --probe 3 --query 12
+              detr-tui render ./rtdetr_r18vd --image cat.jpg --layer 5 --what queries --level 1
+            --what boxes draws a DETR query's box after every decoder layer (--probe picks the layer shown \
+            solid; --all-queries draws every query of that layer scoring at least --conf), queries the encoder \
+            tokens a two-stage DETR chose as queries, edges D-FINE's four edge distributions of a query.
             """)
 
     @OptionGroup var source: ModelOptions
@@ -27,7 +32,7 @@ struct RenderCommand: ParsableCommand {
     @Option(name: .long, help: "The layer, numbered as in the layer table (default: the last).")
     var layer: Int?
 
-    @Option(name: .long, help: "What to draw: featuremap, cam (EigenCAM over the image), attention, sampling or detections.")
+    @Option(name: .long, help: "What to draw: featuremap, cam (EigenCAM over the image), attention, sampling, detections, boxes (a DETR query's box after every decoder layer), queries (the query selection) or edges (D-FINE's edge distributions).")
     var what: RenderWhat
 
     @Option(name: .long, help: "Feature map channel (default 0).")
@@ -39,10 +44,10 @@ struct RenderCommand: ParsableCommand {
     @Option(name: .long, help: "Attention head (default: all heads; -1 = all).")
     var head: Int?
 
-    @Option(name: .long, help: "Sampling level (default: all levels; -1 = all).")
+    @Option(name: .long, help: "Sampling level, or the one level --what queries shows (default: all levels; -1 = all).")
     var level: Int?
 
-    @Option(name: .long, help: "Query: a decoder query for sampling (default: the best detection's), or a flat query position for attention.")
+    @Option(name: .long, help: "Query: a decoder query for sampling, boxes, queries and edges (default: the best detection's), or a flat query position for attention.")
     var query: Int?
 
     @Option(name: .long, help: "Which of the layer's visuals of that kind, from 0 (e.g. the decoder layer for sampling).")
@@ -50,6 +55,9 @@ struct RenderCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Lay the map over the input image.")
     var overImage = false
+
+    @Flag(name: .long, help: "With --what boxes: every query of the layer scoring at least --conf, instead of one query's box after every layer.")
+    var allQueries = false
 
     @Flag(name: .long, help: "With --what cam: renormalise the CAM inside each detection box (zero outside them).")
     var inBoxes = false
@@ -90,6 +98,7 @@ struct RenderCommand: ParsableCommand {
         if width < 20 || width > 1000 { throw ValidationError("--width must be from 20 to 1000") }
         if let r = reduce, r != "mean", r != "max" { throw ValidationError("--reduce must be mean or max") }
         if inBoxes && what != .cam { throw ValidationError("--in-boxes goes with --what cam") }
+        if allQueries && what != .boxes { throw ValidationError("--all-queries goes with --what boxes") }
         if camSign != .lapack && what != .cam { throw ValidationError("--cam-sign goes with --what cam") }
         if compare != nil && what != .featuremap { throw ValidationError("--compare draws feature maps: use --what featuremap") }
         if compareWeights != nil && compare == nil { throw ValidationError("--compare-weights goes with --compare") }
@@ -127,8 +136,9 @@ struct RenderCommand: ParsableCommand {
         let request = RunRequest(model: try source.resolvedModel(), weights: source.weights, image: inputs.image, inputSize: inputs.imgsz)
         let (opened, result) = try Headless.run(request, backend: backend, postprocess: thresholds.options)
         if what == .detections, untrained.isSet { warn(untrainedNote) }
-        let spec = RenderSpec(what: what, layer: layer, channel: channel, head: head, level: level, query: query,
+        var spec = RenderSpec(what: what, layer: layer, channel: channel, head: head, level: level, query: query,
                               probe: probe, overImage: overImage, colormap: colormap, range: range, camInBoxes: inBoxes, camSign: camSign)
+        spec.allQueries = allQueries
         var options = display.renderOptions
         if out != nil && display.colors == nil && !display.noColor { options.colorMode = .truecolor }
         var state = try Headless.state(opened: opened, result: result, spec: spec, options: options)

@@ -153,7 +153,8 @@ final class CompareViewTests: XCTestCase {
         var s = comparing()
         _ = update(&s, .key(.char("G")))
         var text = cycleVisual(&s, until: "sampling points of A")
-        XCTAssertTrue(text.contains("query 0 · sampling points of A (cyan) and B (magenta), white where both"), text)
+        // The run starts on the query of the best detection (person 0.90, query 3).
+        XCTAssertTrue(text.contains("query 3 · sampling points of A (cyan) and B (magenta), white where both"), text)
         // The same model's points: every cell is both models' ('*' without colour), none A's or B's alone.
         XCTAssertTrue(text.contains("*") && text.contains("both"), text)
         let counts = try XCTUnwrap(text.firstMatch(of: /A (\d+) cells · B (\d+) cells · both (\d+)/), text)

@@ -60,7 +60,7 @@ final class DeformableDETRGoldenTests: XCTestCase {
         }
         let inter = expected["decoder.intermediate_reference_points"]!   // [1, layers, Q, 2|4]
         let hiddens = expected["decoder.intermediate_hidden_states"]!     // [1, layers, Q, d]
-        cmp("init_reference_points", probes["decoder.init_reference_points"], expected["init_reference_points"])
+        cmp("init_reference_points", probes[c.twoStage ? "two_stage.init_reference_points" : "reference_points.init"], expected["init_reference_points"])
         for l in 0 ..< c.decoderLayers {
             for s in ["sampling_locations", "attention_weights"] {
                 cmp("decoder.layers.\(l).\(s)", probes["decoder.layers.\(l).\(s)"], expected["decoder.layers.\(l).\(s)"])
@@ -68,7 +68,7 @@ final class DeformableDETRGoldenTests: XCTestCase {
             let step = trace.snapshot.steps.first { $0.path == "decoder.layers.\(l)" }
             cmp("decoder.intermediate_hidden_states[\(l)]", step?.output, slice(hiddens, axis: 1, range: l ..< l + 1))
             if c.withBoxRefine {
-                cmp("decoder.intermediate_reference_points[\(l)]", probes["decoder.layers.\(l).refined_reference_points"],
+                cmp("decoder.intermediate_reference_points[\(l)]", probes["decoder.layers.\(l).boxes"],
                     slice(inter, axis: 1, range: l ..< l + 1))
             }
         }
@@ -76,7 +76,7 @@ final class DeformableDETRGoldenTests: XCTestCase {
             // The proposal scores are the top-K of the first class logit, sorted, through a sigmoid.
             let first = (0 ..< cls.shape[1]).map { cls.data[$0 * cls.shape[2]] }.sorted(by: >).prefix(c.twoStageNumProposals)
             let want = Tensor(shape: [first.count], data: first.map { 1 / (1 + Foundation.exp(-$0)) })
-            cmp("two_stage.scores", probes["two_stage.scores"], want)
+            cmp("two_stage.scores", probes["two_stage.query_selection.scores"], want)
         }
         // Detections: the same (label, box, score) rows, in the same order.
         let dets = expected["detections"]!

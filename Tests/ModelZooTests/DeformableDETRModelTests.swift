@@ -158,11 +158,11 @@ final class DeformableDETRModelTests: XCTestCase {
         let trace = Trace(keepTensors: true)
         _ = try model.forward(Tensor(repeating: 0.3, shape: [1, 3, 128, 128]), trace: trace)
         let dumps = trace.snapshot.probeTensors
-        XCTAssertEqual(dumps["two_stage.proposals"]?.shape, [30, 4])
-        XCTAssertEqual(dumps["two_stage.scores"]?.shape, [30])
-        XCTAssertEqual(dumps["decoder.layers.0.refined_reference_points"]?.shape, [30, 4])
+        XCTAssertEqual(dumps["two_stage.query_selection.boxes"]?.shape, [30, 4])
+        XCTAssertEqual(dumps["two_stage.query_selection.scores"]?.shape, [30])
+        XCTAssertEqual(dumps["decoder.layers.0.boxes"]?.shape, [30, 4])
         XCTAssertEqual(dumps["decoder.layers.0.reference_points"]?.shape, [1, 30, 4])
-        let scores = try XCTUnwrap(dumps["two_stage.scores"]).data
+        let scores = try XCTUnwrap(dumps["two_stage.query_selection.scores"]).data
         XCTAssertEqual(scores, scores.sorted(by: >))
     }
 

@@ -259,6 +259,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         try ctx.checkCancelled()
         t0 = DispatchTime.now()
         var queryPos: Tensor, target: Tensor, reference: Tensor
+        var initialScores: Tensor?
         let q = c.queries
         if c.twoStage {
             let (proposalLogits, oq) = twoStageProposalInputs(memory: memory, levelShapes: levelShapes)
@@ -273,13 +274,14 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             let idx = top.indices.data.map { Int($0) }
             let topLogits = indexSelect(coordLogits, axis: 0, indices: idx)                 // [K, 4]
             reference = sigmoid(topLogits)
+            initialScores = sigmoid(top.values)
             let posOut = posTransNorm!(posTrans!(DDETRSinePositionEmbedding.proposals(topLogits, features: d / 2)))  // [K, 2d]
             queryPos = slice(posOut, axis: 1, range: 0 ..< d)
             target = slice(posOut, axis: 1, range: d ..< 2 * d)
             if let trace, trace.keepTensors {
-                ctx.probe("two-stage proposals: top-\(k) boxes (cx, cy, w, h)", .tensor(reference), name: "two_stage.proposals")
-                ctx.probe("two-stage proposal scores (sigmoid of the first class logit)", .tensor(sigmoid(top.values)), name: "two_stage.scores")
-                ctx.probe("two-stage proposal indices into the encoder tokens", .tensor(top.indices), name: "two_stage.indices")
+                ctx.probe("two-stage proposals: the top-\(k) encoder tokens by objectness",
+                          .querySelection(QuerySelection(indices: idx, boxes: reference, scores: initialScores!, levelShapes: grids)),
+                          name: "two_stage.query_selection")
                 let obj = sigmoid(objectness)
                 var start = 0
                 for (l, (h, w)) in levelShapes.enumerated() {
@@ -298,7 +300,9 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             record("reference_points", "Linear+sigmoid", [[q, d]], reference.reshaped([1, q, 2]),
                    params: qe.count + referencePoints!.parameterCount, flops: referencePoints!.flops(inputShape: [q, d]), since: t0)
         }
-        ctx.probe("initial reference points", .tensor(reference), name: "decoder.init_reference_points")
+        ctx.probe(c.twoStage ? "initial reference boxes: the two-stage proposals (cx, cy, w, h)" : "initial reference points: learned, one per query (x, y)",
+                  .refinedBoxes(RefinedBoxes(boxes: reference, layer: -1, scores: initialScores)),
+                  name: c.twoStage ? "two_stage.init_reference_points" : "reference_points.init")
 
         // 6. Decoder, refining the reference points layer by layer when with_box_refine.
         var hidden = target
@@ -321,7 +325,9 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             if refines {
                 let delta = bboxEmbed[i](hidden)                                            // [Q, 4]
                 reference = DeformableDETR.refine(reference: reference, delta: delta)
-                lctx.probe("decoder layer \(i): refined reference boxes (cx, cy, w, h)", .tensor(reference), name: "refined_reference_points")
+                // The layer's best-class score from its own class head (with box refinement every layer has one).
+                lctx.probe("decoder layer \(i): refined reference boxes",
+                           .refinedBoxes(RefinedBoxes(boxes: reference, layer: i, scores: sigmoid(max(classEmbed[i](hidden), axis: 1)))), name: "boxes")
             }
         }
 

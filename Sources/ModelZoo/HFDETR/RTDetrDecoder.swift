@@ -128,7 +128,8 @@ public struct RTDetrDecoder: Module {
             logits = try classEmbed[i](h, ctx)
             extras["boxes.\(i)"] = ref
             extras["logits.\(i)"] = logits
-            ctx.child(layer.key).probe("decoder layer \(i): refined boxes (cx, cy, w, h) after the layer", .tensor(ref), name: "boxes")
+            ctx.child(layer.key).probe("decoder layer \(i): boxes after the layer",
+                                       .refinedBoxes(RefinedBoxes(boxes: ref, layer: i, scores: sigmoid(max(logits, axis: 1)))), name: "boxes")
         }
         extras["pred_boxes"] = ref
         return LayerOutput(logits, extras: extras)
@@ -217,10 +218,13 @@ public struct RTDetrQuerySelection: Module {
         let refLogits = indexSelect(coord, axis: 0, indices: idx)                              // [Q, 4]
         let target = weightEmbedding ?? indexSelect(out, axis: 0, indices: idx)                // [Q, d]
         let indices = Tensor(shape: [idx.count], data: idx.map(Float.init))
-        if ctx.trace != nil {
-            ctx.probe("top-\(queries) query selection: anchor indices into the encoder tokens", .tensor(indices), name: "topk_indices")
-            ctx.probe("top-\(queries) query selection: initial boxes (cx, cy, w, h)", .tensor(sigmoid(refLogits)), name: "topk_boxes")
+        if ctx.trace?.keepTensors == true {
             let score = sigmoid(max(cls, axis: 1))
+            let initial = sigmoid(refLogits), chosenScores = indexSelect(score, axis: 0, indices: idx)
+            ctx.probe("query selection: the top-\(queries) encoder tokens", .querySelection(
+                QuerySelection(indices: idx, boxes: initial, scores: chosenScores, levelShapes: shapes)), name: "query_selection")
+            ctx.probe("initial boxes of the \(queries) queries", .refinedBoxes(RefinedBoxes(boxes: initial, layer: -1, scores: chosenScores)),
+                      name: "boxes")
             var start = 0
             for (l, g) in shapes.enumerated() {
                 ctx.probe("encoder best-class score, level \(l)", .spatialWeights(slice(score, axis: 0, range: start ..< start + g.count).reshaped([g.height, g.width])),

@@ -67,7 +67,8 @@ public struct RTDETRDecoderLayer: Module {
 /// 5. Eval output [N, nq, 4 + nc]: the last layer's boxes (cx, cy, w, h normalised to [0, 1]) and
 ///    sigmoid(dec_score_head[last]).
 ///
-/// Probes (under `<path>`): `enc_topk` the selected token indices, `enc_bboxes` the initial boxes [nq, 4],
+/// Probes (under `<path>`): `query_selection` the selected tokens (indices, initial boxes, scores), `enc_bboxes` the
+/// initial boxes [nq, 4] (refined boxes of layer -1),
 /// `decoder.layers.{l}.cross_attn` sampling points of every query, `decoder.layers.{l}.self_attn` query
 /// self-attention [heads, nq, nq], `decoder.layers.{l}.boxes` the boxes after layer l [nq, 4].
 /// Params, output shape and FLOPs from the module tree and the shape pass: ultralytics' counter (thop, eval mode)
@@ -189,8 +190,13 @@ public struct RTDETRDecoder: Module {
         let topFeatures = indexSelect(features, axis: 0, indices: topIdx)          // [k, d]
         let topAnchors = shapePass ? Tensor(shapeOnly: [k, 4]) : indexSelect(anchors, axis: 0, indices: topIdx)  // [k, 4]
         var reference = sigmoid(try encBBoxHead(topFeatures, ctx) + topAnchors)   // boxes in [0, 1]
-        ctx.probe("encoder top-k token indices (levels concatenated)", .tensor(Tensor(shape: [k], data: topIdx.map(Float.init))), name: "enc_topk")
-        ctx.probe("initial reference boxes (cx, cy, w, h)", .tensor(reference), name: "enc_bboxes")
+        let traced = ctx.trace?.keepTensors == true
+        if traced {
+            let chosen = sigmoid(indexSelect(max(encScores, axis: 1), axis: 0, indices: topIdx))
+            ctx.probe("query selection: the top-\(k) encoder tokens",
+                      .querySelection(QuerySelection(indices: topIdx, boxes: reference, scores: chosen, levelShapes: shapes)), name: "query_selection")
+            ctx.probe("initial boxes of the \(k) queries", .refinedBoxes(RefinedBoxes(boxes: reference, layer: -1, scores: chosen)), name: "enc_bboxes")
+        }
         let allValues = stackedValueProj(feats)                                    // [S, layers * d]
         let levelShapes = Tensor(shape: [shapes.count, 2], data: shapes.flatMap { [Float($0.height), Float($0.width)] })
         var embed = topFeatures
@@ -201,8 +207,14 @@ public struct RTDETRDecoder: Module {
             embed = try layer([embed, reference, values, pos, levelShapes], ctx).main
             let lctx = ctx.child(layer.key)
             reference = sigmoid(try decBBoxHead[l](embed, ctx) + inverseSigmoid(reference))
-            lctx.probe("boxes after layer \(l) (cx, cy, w, h)", .tensor(reference), name: "boxes")
             if l == layers.count - 1 { scores = sigmoid(try decScoreHead[l](embed, ctx)) }
+            if traced {
+                // Every layer's best-class score for the view (eval runs only the last score head: the others outside
+                // the module tree, so the counted calls stay ultralytics').
+                let layerScores = l == layers.count - 1 ? scores : sigmoid(decScoreHead[l].module(embed))
+                lctx.probe("decoder layer \(l): boxes after the layer",
+                           .refinedBoxes(RefinedBoxes(boxes: reference, layer: l, scores: max(layerScores, axis: 1))), name: "boxes")
+            }
             try ctx.checkCancelled()
         }
         return concat([reference, scores], axis: 1).reshaped([1, k, 4 + nc])
