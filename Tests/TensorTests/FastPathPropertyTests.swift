@@ -435,6 +435,72 @@ final class FastPathPropertyTests: XCTestCase {
         try XCTSkipIf(tested.isEmpty, "neither the AVX2 nor the AVX-512 kernels run here (CPU: \(CPUInfo.current.name); kernels in use: \(KernelSet.active.rawValue))")
     }
 
+    /// Softmax down columns and its expectation form (the DFL) on each kernel set the processor runs, against Double
+    /// math: 1 to 19 rows, column runs of every tail length for 8 and 16 lanes (starting past column 0 too), logits
+    /// up to +-40 (a large max subtracted), a column with NaN (NaN throughout, as torch) and one of all -inf; the
+    /// columns outside the run are left alone. Then softmax(_:axis:) on inner axes and softmaxExpectation against
+    /// the same math through the tensors.
+    func testSoftmaxColumnsMatchDoubleMath() throws {
+        var rng = SplitMix64(seed: 15)
+        var tested: [String] = []
+        for set in KernelSet.allCases where set.isSupported && set.isEnabled {
+            for trial in 0 ..< 60 {
+                let n = [1, 2, 3, 7, 16, 17, 19][trial % 7], ld = rng.int(1 ... 53)
+                let j0 = rng.int(0 ... Swift.min(3, ld - 1)), j1 = rng.int(j0 ... ld)
+                var x = (0 ..< n * ld).map { _ in rng.float() * 40 }
+                if trial % 5 == 4 && j1 > j0 { x[rng.int(0 ... n - 1) * ld + j0] = .nan }
+                if trial % 6 == 5 && j1 - j0 > 1 { for i in 0 ..< n { x[i * ld + j1 - 1] = -.infinity } }
+                let weights = (0 ..< n).map { _ in rng.float() * 5 }
+                var probs = [Float](repeating: -7, count: n * ld), expect = [Float](repeating: -7, count: ld)
+                x.withUnsafeBufferPointer { xp in
+                    probs.withUnsafeMutableBufferPointer { softmaxColumns(xp.baseAddress!, n: n, ld: ld, columns: j0 ..< j1, weights: nil, into: $0.baseAddress!, kernels: set) }
+                    weights.withUnsafeBufferPointer { wp in
+                        expect.withUnsafeMutableBufferPointer { softmaxColumns(xp.baseAddress!, n: n, ld: ld, columns: j0 ..< j1, weights: wp.baseAddress!, into: $0.baseAddress!, kernels: set) }
+                    }
+                }
+                let what = "\(set.rawValue) trial \(trial): \(n) rows, ld \(ld), columns \(j0) ..< \(j1)"
+                for j in 0 ..< ld {
+                    guard (j0 ..< j1).contains(j) else {
+                        XCTAssertEqual(expect[j], -7, "\(what): column \(j) outside the run written")
+                        for i in 0 ..< n { XCTAssertEqual(probs[i * ld + j], -7, "\(what): column \(j) outside the run written") }
+                        continue
+                    }
+                    let col = (0 ..< n).map { Double(x[$0 * ld + j]) }
+                    if col.contains(where: \.isNaN) || col.allSatisfy({ $0 == -.infinity }) {
+                        XCTAssertTrue(expect[j].isNaN, "\(what): column \(j) (NaN or all -inf) gives \(expect[j])")
+                        for i in 0 ..< n { XCTAssertTrue(probs[i * ld + j].isNaN, "\(what): column \(j) row \(i) gives \(probs[i * ld + j])") }
+                        continue
+                    }
+                    let m = col.max()!, e = col.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+                    for i in 0 ..< n where Swift.abs(Double(probs[i * ld + j]) - e[i] / z) > 1e-6 {
+                        XCTFail("\(what): softmax column \(j) row \(i) = \(probs[i * ld + j]), want \(e[i] / z)")
+                    }
+                    let want = zip(e, weights).map { $0 * Double($1) }.reduce(0, +) / z
+                    XCTAssertEqual(Double(expect[j]), want, accuracy: 1e-5 * 5, "\(what): expectation of column \(j)")
+                }
+            }
+            tested.append(set.rawValue)
+        }
+        // The tensor ops (the active set): softmax on an inner axis and the DFL's expectation, against Double math.
+        let x = rng.tensor([2, 4, 16, 301]).data.map { $0 * 20 }
+        let t = Tensor(shape: [2, 4, 16, 301], data: x)
+        let bins = (0 ..< 16).map(Float.init)
+        let sm = softmax(t, axis: 2), ex = softmaxExpectation(t, axis: 2, weights: bins)
+        XCTAssertEqual(ex.shape, [2, 4, 301])
+        for o in 0 ..< 8 {
+            for j in 0 ..< 301 {
+                let col = (0 ..< 16).map { Double(x[(o * 16 + $0) * 301 + j]) }
+                let m = col.max()!, e = col.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+                for i in 0 ..< 16 { XCTAssertEqual(Double(sm.data[(o * 16 + i) * 301 + j]), e[i] / z, accuracy: 1e-6) }
+                XCTAssertEqual(Double(ex.data[o * 301 + j]), zip(e, bins).map { $0 * Double($1) }.reduce(0, +) / z, accuracy: 1e-4)
+            }
+        }
+        XCTAssertEqual(tested.count, KernelSet.allCases.filter { $0.isSupported && $0.isEnabled }.count)
+        if tested.count < KernelSet.allCases.count {
+            print("testSoftmaxColumnsMatchDoubleMath: ran \(tested) only; the other kernel sets are not run here (CPU: \(CPUInfo.current.name); kernels in use: \(KernelSet.active.rawValue))")
+        }
+    }
+
     /// The 1x1 conv over a concatenation it never builds, against conv2d of the built concatenation.
     func testConv1x1OverPartsMatchesConvOfConcat() {
         var rng = SplitMix64(seed: 99)

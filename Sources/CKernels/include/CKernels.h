@@ -86,6 +86,14 @@ void ck_sigmoid_avx512(float *dst, const float *src, long n);
 void ck_silu_avx512(float *dst, const float *src, long n);
 void ck_bias_act_avx512(float *p, long n, float bias, int kind);
 
+/* Softmax down columns j0 ..< j1 of the n rows of s (ld floats apart; torch.softmax along a non-last axis), with the
+   exponential above (NaN in a column makes that column NaN, as torch): without `weights`, into d in the same layout
+   (d may equal s); with `weights` (n of them), only the expectation sum_i softmax_i * weights[i] of each column, into
+   d[j] (the DFL of a YOLO head: bin probabilities to a distance). Only call when ck_has_avx2_fma() (_avx2) or
+   ck_has_avx512() (_avx512) returned 1. */
+void ck_softmax_cols_avx2(const float *s, long n, long ld, long j0, long j1, const float *weights, float *d);
+void ck_softmax_cols_avx512(const float *s, long n, long ld, long j0, long j1, const float *weights, float *d);
+
 /* Winograd F(2x2, 3x3) transforms (see winograd.c): weights w [cout][cin][3][3] -> u [16][cout][cin] for
    outputs o0 ..< o1; input tiles t0 ..< t0 + tb of x [cin][h][w] -> v [16][cin][tb]; products m [16][cout][tb]
    -> the tiles' outputs in out [cout][out_h][out_w] for outputs o0 ..< o1. The _avx2 versions below lay u and v
