@@ -585,9 +585,9 @@ CK_AVX2 void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const 
    always for the last, partial panel (reading it in place could run past the end of the input), the 24
    columns are copied into `panel` (ck_conv_block_panels(k) * k * 24 floats) first. As above, blocks of
    panels with the output channels outside. */
-static inline CK_AVX2 void ck_conv1x1_panels(int wide, const float *x, long k, long plane, const float *ap, long m,
-                                             const float *bias, int act, float *out, long p0, long p1, int in_place,
-                                             float *panel) {
+static inline CK_AVX2 void ck_conv1x1_panels(int wide, const float *x, const float *const *rows, long k, long plane,
+                                             const float *ap, long m, const float *bias, int act, float *out, long p0,
+                                             long p1, int in_place, float *panel) {
     const long block = (wide ? ck_conv_block_panels_avx512(k) : ck_conv_block_panels(k)) * 24;
     for (long q0 = p0; q0 < p1; q0 += block) {
         const long nv = p1 - q0 < block ? p1 - q0 : block;
@@ -595,10 +595,12 @@ static inline CK_AVX2 void ck_conv1x1_panels(int wide, const float *x, long k, l
             const long cols = nv - q < 24 ? nv - q : 24;
             if (cols == 24 && in_place) continue;
             float *dst = panel + (q / 24) * k * 24;
-            const float *src = x + q0 + q;
+            /* input channel i's pixels from q0 + q: a row of x, or of its own tensor (rows[i]) */
+#define CK_ROW(i) (rows ? rows[i] + q0 + q : x + (i) * plane + q0 + q)
             if (cols == 24) {
                 /* inline: a memcpy call per 96 bytes cost a fifth of the kernel's time (128->80 at 80x80) */
-                for (long i = 0; i < k; i++, src += plane, dst += 24) {
+                for (long i = 0; i < k; i++, dst += 24) {
+                    const float *src = CK_ROW(i);
                     _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
                     _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(src + 8));
                     _mm256_storeu_ps(dst + 16, _mm256_loadu_ps(src + 16));
@@ -606,9 +608,10 @@ static inline CK_AVX2 void ck_conv1x1_panels(int wide, const float *x, long k, l
                 continue;
             }
             for (long i = 0; i < k; i++) {
-                memcpy(dst + i * 24, src + i * plane, (size_t)cols * sizeof(float));
+                memcpy(dst + i * 24, CK_ROW(i), (size_t)cols * sizeof(float));
                 ck_zero(dst + i * 24 + cols, 24 - cols);
             }
+#undef CK_ROW
         }
         for (long o = 0; o < m; o += wide ? 8 : 4) {
             for (long q = 0; q < nv;) {
@@ -628,12 +631,22 @@ static inline CK_AVX2 void ck_conv1x1_panels(int wide, const float *x, long k, l
 
 CK_AVX2 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
                                     int act, float *out, long p0, long p1, int in_place, float *panel) {
-    ck_conv1x1_panels(0, x, k, plane, ap, m, bias, act, out, p0, p1, in_place, panel);
+    ck_conv1x1_panels(0, x, 0, k, plane, ap, m, bias, act, out, p0, p1, in_place, panel);
 }
 
 CK_AVX2 void ck_conv1x1_panels_avx512(const float *x, long k, long plane, const float *ap, long m, const float *bias,
                                       int act, float *out, long p0, long p1, int in_place, float *panel) {
-    ck_conv1x1_panels(1, x, k, plane, ap, m, bias, act, out, p0, p1, in_place, panel);
+    ck_conv1x1_panels(1, x, 0, k, plane, ap, m, bias, act, out, p0, p1, in_place, panel);
+}
+
+CK_AVX2 void ck_conv1x1_rows_avx2(const float *const *rows, long k, const float *ap, long m, const float *bias, int act,
+                                  float *out, long plane, long p0, long p1, float *panel) {
+    ck_conv1x1_panels(0, 0, rows, k, plane, ap, m, bias, act, out, p0, p1, 0, panel);
+}
+
+CK_AVX2 void ck_conv1x1_rows_avx512(const float *const *rows, long k, const float *ap, long m, const float *bias, int act,
+                                    float *out, long plane, long p0, long p1, float *panel) {
+    ck_conv1x1_panels(1, 0, rows, k, plane, ap, m, bias, act, out, p0, p1, 0, panel);
 }
 
 static inline CK_AVX2 void ck_wino_gemm(int wide, const float *u, const float *v, long cout, long cin, long tb, long o0,
@@ -696,6 +709,14 @@ void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const float *a
 void ck_conv1x1_panels_avx512(const float *x, long k, long plane, const float *ap, long m, const float *bias,
                               int act, float *out, long p0, long p1, int in_place, float *panel) {
     (void)in_place; (void)x; (void)k; (void)plane; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
+}
+void ck_conv1x1_rows_avx2(const float *const *rows, long k, const float *ap, long m, const float *bias, int act,
+                          float *out, long plane, long p0, long p1, float *panel) {
+    (void)rows; (void)k; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)plane; (void)p0; (void)p1; (void)panel;
+}
+void ck_conv1x1_rows_avx512(const float *const *rows, long k, const float *ap, long m, const float *bias, int act,
+                            float *out, long plane, long p0, long p1, float *panel) {
+    (void)rows; (void)k; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)plane; (void)p0; (void)p1; (void)panel;
 }
 void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
     (void)u; (void)v; (void)cout; (void)cin; (void)tb; (void)o0; (void)o1; (void)m;

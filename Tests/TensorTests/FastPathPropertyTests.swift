@@ -502,10 +502,13 @@ final class FastPathPropertyTests: XCTestCase {
     }
 
     /// The 1x1 conv over a concatenation it never builds, against conv2d of the built concatenation.
+    /// On each kernel set the processor runs: the panels reading every channel's plane where it lies (AVX2, AVX-512:
+    /// output channels not a multiple of 4 or 8, pixel counts with partial panels and pairs) and the gemms (portable).
     func testConv1x1OverPartsMatchesConvOfConcat() {
         var rng = SplitMix64(seed: 99)
+        let sets = KernelSet.allCases.filter { $0.isSupported && $0.isEnabled }
         for (trial, (channels, cout, h, w)) in [([4, 3], 5, 7, 9), ([16, 8, 8], 24, 40, 41), ([64, 32, 32, 32], 48, 33, 35),
-                                               ([2], 3, 1, 1), ([32, 32], 64, 80, 80)].enumerated() {
+                                               ([2], 3, 1, 1), ([32, 32], 64, 80, 80), ([8, 24, 5], 13, 11, 13)].enumerated() {
             let n = trial == 1 ? 2 : 1
             let whole = channels.map { rng.tensor([n, $0 + 2, h, w]) }
             // Take all but the first and last channel of each part.
@@ -514,9 +517,13 @@ final class FastPathPropertyTests: XCTestCase {
             let wt = rng.tensor([cout, channels.reduce(0, +), 1, 1])
             let b = rng.tensor([cout])
             let act = Self.activations[trial % 4]
-            let fast = conv1x1(concatenating: parts, weight: wt, bias: b, activation: act)
             let ref = conv2dReference(built, weight: wt, bias: b, stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1)
-            assertClose(fast, referenceActivated(ref, act), "parts \(channels) -> \(cout) at \(h)x\(w), \(act)")
+            for set in sets {
+                let fast = conv1x1(concatenating: parts, weight: wt, bias: trial == 5 ? nil : b, activation: act, kernels: set)
+                let want = trial == 5 ? conv2dReference(built, weight: wt, bias: nil, stride: (1, 1), padding: (0, 0),
+                                                        dilation: (1, 1), groups: 1) : ref
+                assertClose(fast, referenceActivated(want, act), "\(set.rawValue): parts \(channels) -> \(cout) at \(h)x\(w), \(act)")
+            }
         }
     }
 

@@ -185,6 +185,12 @@ void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap,
 /* panel: scratch for ck_conv_block_panels_avx512(k) panels. */
 void ck_conv1x1_panels_avx512(const float *x, long k, long plane, const float *ap, long m, const float *bias,
                               int act, float *out, long p0, long p1, int in_place, float *panel);
+/* The same 1x1 convolution, pixels p0 ..< p1 of planes of `plane` floats, with input channel i read from rows[i] (its
+   plane, wherever it lies: the channels of a concatenation never built), always copied into panel (as above). */
+void ck_conv1x1_rows_avx2(const float *const *rows, long k, const float *ap, long m, const float *bias, int act,
+                          float *out, long plane, long p0, long p1, float *panel);
+void ck_conv1x1_rows_avx512(const float *const *rows, long k, const float *ap, long m, const float *bias, int act,
+                            float *out, long plane, long p0, long p1, float *panel);
 
 /* Runs fn(ctx, c) for c in 0 ..< chunks on the pool's workers and the calling thread, and returns when all
    are done. A call made while the pool runs another job (nested, or from another thread) runs its chunks
