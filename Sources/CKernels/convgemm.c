@@ -256,7 +256,7 @@ static CK_AVX512 __attribute__((noinline)) void ck_kernel_8x48(long k, const flo
                                                                const float *b0, const float *b1, long ldb,
                                                                const long *off, const float *bias, int act, long rows,
                                                                float *out, long ldo, long cols, float alpha,
-                                                               float beta) {
+                                                               float beta, const float *col_bias) {
     /* Every loop over the 24 accumulators is unrolled in full (constant bounds, no early exit), so that they stay in
        registers: with a `break` on `rows` in the epilogue clang kept them in a stack array, zeroed by a memset call
        and stored and reloaded around the K loop on every call (2% of yolov8n's time in memset alone). */
@@ -298,6 +298,7 @@ static CK_AVX512 __attribute__((noinline)) void ck_kernel_8x48(long k, const flo
                 x = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(v == 0 ? m0 : v == 1 ? m1 : m2, out + r * ldo + 16 * v),
                                     _mm512_set1_ps(beta), x);
             x = _mm512_add_ps(x, b);
+            if (col_bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(v == 0 ? m0 : v == 1 ? m1 : m2, col_bias + 16 * v));
             if (act == 3) x = ck_relu16(x);
             else if (act >= 0) x = ck_act16(x, act);
             c[r][v] = x;
@@ -321,7 +322,7 @@ static inline CK_AVX2 void ck_tile(int wide, long k, const float *ap, long o, lo
     const long rows = m - o < (wide ? 8 : 4) ? m - o : (wide ? 8 : 4);
     if (wide) {
         ck_kernel_8x48(k, ap + o * k, rows > 4 ? ap + (o + 4) * k : ap + o * k, b0, b1, ldb, off, bias ? bias + o : 0,
-                       act, rows, out + o * ldo, ldo, cols, 1.0f, 0.0f);
+                       act, rows, out + o * ldo, ldo, cols, 1.0f, 0.0f, 0);
     } else {
         ck_kernel_4x24(k, ap + o * k, b0, ldb, off, bias ? bias + o : 0, act, rows, out + o * ldo, ldo, cols);
     }
@@ -418,6 +419,11 @@ static inline CK_AVX2 void ck_pack_b24(int trans, const float *b, long ldb, long
 
 CK_AVX2 void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
                              const float *b, long ldb, float beta, float *c, long ldc) {
+    ck_sgemm_bias_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0);
+}
+
+CK_AVX2 void ck_sgemm_bias_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                                  const float *b, long ldb, float beta, float *c, long ldc, const float *col_bias) {
     if (m <= 0 || n <= 0) return;
     const long panels = (n + 23) / 24;
     const long kc_max = k < CK_GEMM_KC ? (k > 0 ? k : 1) : CK_GEMM_KC;
@@ -426,11 +432,14 @@ CK_AVX2 void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, f
     if (k <= 0) {
         /* no products: C = beta C */
         for (long i = 0; i < m; i++)
-            for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+            for (long j = 0; j < n; j++)
+                c[i * ldc + j] = (beta == 0.0f ? 0.0f : beta * c[i * ldc + j]) + (col_bias ? col_bias[j] : 0.0f);
     }
     for (long p0 = 0; p0 < k; p0 += CK_GEMM_KC) {
         const long kc = k - p0 < CK_GEMM_KC ? k - p0 : CK_GEMM_KC;
         const float bt = p0 == 0 ? beta : 1.0f;
+        /* the column bias with the last block's products */
+        const float *cb = p0 + kc >= k ? col_bias : 0;
         ck_pack_b24(trans_b, b, ldb, n, p0, kc, bp);
         for (long m0 = 0; m0 < m; m0 += CK_GEMM_MC) {
             const long mc = m - m0 < CK_GEMM_MC ? m - m0 : CK_GEMM_MC;
@@ -441,7 +450,7 @@ CK_AVX2 void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, f
                 for (long o = 0; o < mc; o += 8) {
                     const long rows = mc - o < 8 ? mc - o : 8;
                     ck_kernel_8x48(kc, ap + o * kc, rows > 4 ? ap + (o + 4) * kc : ap + o * kc, b0, b1, 24, 0, 0, -1,
-                                   rows, c + (m0 + o) * ldc + j0, ldc, cols, alpha, bt);
+                                   rows, c + (m0 + o) * ldc + j0, ldc, cols, alpha, bt, cb ? cb + j0 : 0);
                 }
             }
         }
@@ -697,6 +706,11 @@ void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, float alp
                      const float *b, long ldb, float beta, float *c, long ldc) {
     (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb;
     (void)beta; (void)c; (void)ldc;
+}
+void ck_sgemm_bias_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                          const float *b, long ldb, float beta, float *c, long ldc, const float *col_bias) {
+    (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb;
+    (void)beta; (void)c; (void)ldc; (void)col_bias;
 }
 void ck_conv_panels_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                            int act, float *out, long p0, long p1, float *panel) {

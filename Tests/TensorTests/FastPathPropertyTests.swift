@@ -338,14 +338,16 @@ final class FastPathPropertyTests: XCTestCase {
     /// The engine's AVX-512 gemm (ck_sgemm_avx512, what `sgemm` runs with the AVX-512 kernels) against a naive
     /// product in Double: both transposes, alpha and beta (0 with NaN in C beforehand, which must not leak), row lengths
     /// past the matrices' widths (whose extra columns must stay untouched), K over several blocks of 192, M over
-    /// several blocks of 144, N with every remainder of 24 and 48.
+    /// several blocks of 144, N with every remainder of 24 and 48; every other trial with a column bias
+    /// (ck_sgemm_bias_avx512: added once, in the last K block's epilogue), k = 0 among them.
     func testAVX512GemmMatchesNaive() throws {
         try requireKernels(.avx512)
         var rng = SplitMix64(seed: 41)
         for trial in 0 ..< 60 {
             let ta = rng.int(0 ... 1) == 1, tb = rng.int(0 ... 1) == 1
             let m = trial % 6 == 0 ? rng.int(140 ... 300) : rng.int(1 ... 40)
-            let n = rng.int(1 ... 100), k = trial % 5 == 0 ? rng.int(190 ... 420) : rng.int(1 ... 50)
+            let n = rng.int(1 ... 100), k = trial == 7 ? 0 : trial % 5 == 0 ? rng.int(190 ... 420) : rng.int(1 ... 50)
+            let columnBias: [Float]? = trial % 2 == 1 ? (0 ..< n).map { _ in rng.nextFloat() * 4 - 2 } : nil
             let alpha: Float = trial % 3 == 0 ? 1 : rng.nextFloat() + 0.5
             let beta: Float = [0, 1, -0.75][trial % 3]
             let lda = (ta ? m : k) + rng.int(0 ... 2), ldb = (tb ? k : n) + rng.int(0 ... 2), ldc = n + rng.int(0 ... 2)
@@ -356,8 +358,15 @@ final class FastPathPropertyTests: XCTestCase {
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in
                     c.withUnsafeMutableBufferPointer { cp in
-                        ck_sgemm_avx512(ta ? 1 : 0, tb ? 1 : 0, m, n, k, alpha, ap.baseAddress, lda, bp.baseAddress, ldb, beta,
-                                        cp.baseAddress, ldc)
+                        if let columnBias {
+                            columnBias.withUnsafeBufferPointer {
+                                ck_sgemm_bias_avx512(ta ? 1 : 0, tb ? 1 : 0, m, n, k, alpha, ap.baseAddress, lda, bp.baseAddress,
+                                                     ldb, beta, cp.baseAddress, ldc, $0.baseAddress)
+                            }
+                        } else {
+                            ck_sgemm_avx512(ta ? 1 : 0, tb ? 1 : 0, m, n, k, alpha, ap.baseAddress, lda, bp.baseAddress, ldb, beta,
+                                            cp.baseAddress, ldc)
+                        }
                     }
                 }
             }
@@ -373,12 +382,13 @@ final class FastPathPropertyTests: XCTestCase {
                         sum += Double(ta ? a[p * lda + i] : a[i * lda + p]) * Double(tb ? b[j * ldb + p] : b[p * ldb + j])
                     }
                     let want = Double(alpha) * sum + (beta == 0 ? 0 : Double(beta) * Double(c0[i * ldc + j]))
+                        + Double(columnBias?[j] ?? 0)
                     let err = Swift.abs(Double(c[i * ldc + j]) - want)
                     worst = err.isNaN ? .infinity : Swift.max(worst, err)
                 }
             }
             XCTAssertLessThanOrEqual(worst, 1e-4 * Double(Swift.max(k, 1)).squareRoot(),
-                                     "trial \(trial): transA \(ta) transB \(tb) m \(m) n \(n) k \(k) alpha \(alpha) beta \(beta)")
+                                     "trial \(trial): transA \(ta) transB \(tb) m \(m) n \(n) k \(k) alpha \(alpha) beta \(beta) column bias \(columnBias != nil)")
         }
     }
 

@@ -143,6 +143,10 @@ void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long cin, lo
    computes it, on the calling thread with the AVX-512 micro-kernel (beta 0: C is only written). */
 void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
                      const float *b, long ldb, float beta, float *c, long ldc);
+/* The same plus col_bias[j] on every row's column j (a linear layer's bias, in the micro-kernel's epilogue instead of a
+   pass of its own); col_bias may be NULL. */
+void ck_sgemm_bias_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                          const float *b, long ldb, float beta, float *c, long ldc, const float *col_bias);
 
 /* Convolution geometry of one image and one group for ck_conv_panels_avx2. */
 typedef struct {
