@@ -276,6 +276,34 @@ CK_AVX2 void ck_bias_act_avx2(float *p, long n, float bias, int kind) {
     }
 }
 
+/* The first n of eight lanes set (n clamped to 0 ... 8), for masked loads and stores. */
+static inline CK_AVX2 __m256i ck_lanes8(long n) {
+    const long c = n < 0 ? 0 : n > 8 ? 8 : n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+CK_AVX2 void ck_softmax_cols_avx2(const float *s, long n, long ld, long j0, long j1, const float *weights, float *d) {
+    for (long j = j0; j < j1; j += 8) {
+        const __m256i lanes = ck_lanes8(j1 - j);
+        __m256 m = _mm256_set1_ps(-INFINITY);
+        for (long i = 0; i < n; i++) m = _mm256_max_ps(m, _mm256_maskload_ps(s + i * ld + j, lanes));
+        __m256 z = _mm256_setzero_ps(), acc = _mm256_setzero_ps();
+        for (long i = 0; i < n; i++) {
+            const __m256 e = ck_act8(_mm256_sub_ps(_mm256_maskload_ps(s + i * ld + j, lanes), m), 0);
+            z = _mm256_add_ps(z, e);
+            if (weights) acc = _mm256_fmadd_ps(e, _mm256_set1_ps(weights[i]), acc);
+            else _mm256_maskstore_ps(d + i * ld + j, lanes, e);
+        }
+        if (weights) {
+            _mm256_maskstore_ps(d + j, lanes, _mm256_div_ps(acc, z));
+            continue;
+        }
+        const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), z);
+        for (long i = 0; i < n; i++)
+            _mm256_maskstore_ps(d + i * ld + j, lanes, _mm256_mul_ps(_mm256_maskload_ps(d + i * ld + j, lanes), inv));
+    }
+}
+
 /* The AVX-512 versions: sixteen lanes, the tail by masked loads and stores (no scalar loop, so every element goes
    through the same vector math). */
 static inline CK_AVX512 __m512 ck_act16_kind(__m512 x, int kind) {
@@ -300,6 +328,28 @@ CK_AVX512 void ck_exp_avx512(float *dst, const float *src, long n) { ck_act_avx5
 CK_AVX512 void ck_sigmoid_avx512(float *dst, const float *src, long n) { ck_act_avx512(dst, src, n, 0.0f, 1); }
 CK_AVX512 void ck_silu_avx512(float *dst, const float *src, long n) { ck_act_avx512(dst, src, n, 0.0f, 2); }
 CK_AVX512 void ck_bias_act_avx512(float *p, long n, float bias, int kind) { ck_act_avx512(p, p, n, bias, kind); }
+
+CK_AVX512 void ck_softmax_cols_avx512(const float *s, long n, long ld, long j0, long j1, const float *weights, float *d) {
+    for (long j = j0; j < j1; j += 16) {
+        const __mmask16 lanes = ck_lanes16(j1 - j);
+        __m512 m = _mm512_set1_ps(-INFINITY);
+        for (long i = 0; i < n; i++) m = _mm512_max_ps(m, _mm512_maskz_loadu_ps(lanes, s + i * ld + j));
+        __m512 z = _mm512_setzero_ps(), acc = _mm512_setzero_ps();
+        for (long i = 0; i < n; i++) {
+            const __m512 e = ck_act16(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, s + i * ld + j), m), 0);
+            z = _mm512_add_ps(z, e);
+            if (weights) acc = _mm512_fmadd_ps(e, _mm512_set1_ps(weights[i]), acc);
+            else _mm512_mask_storeu_ps(d + i * ld + j, lanes, e);
+        }
+        if (weights) {
+            _mm512_mask_storeu_ps(d + j, lanes, _mm512_div_ps(acc, z));
+            continue;
+        }
+        const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), z);
+        for (long i = 0; i < n; i++)
+            _mm512_mask_storeu_ps(d + i * ld + j, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, d + i * ld + j), inv));
+    }
+}
 
 /* Pixels p ..< p + 8 V of the 1x1 conv of ck_conv1x1_few_avx2 for COUT output channels. */
 static inline __attribute__((always_inline)) CK_AVX2 void ck_few_block(float *out, const float *x, const float *w, const float *bias,
@@ -377,6 +427,12 @@ void ck_exp_avx512(float *dst, const float *src, long n) { (void)dst; (void)src;
 void ck_sigmoid_avx512(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_silu_avx512(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 void ck_bias_act_avx512(float *p, long n, float bias, int kind) { (void)p; (void)n; (void)bias; (void)kind; }
+void ck_softmax_cols_avx2(const float *s, long n, long ld, long j0, long j1, const float *weights, float *d) {
+    (void)s; (void)n; (void)ld; (void)j0; (void)j1; (void)weights; (void)d;
+}
+void ck_softmax_cols_avx512(const float *s, long n, long ld, long j0, long j1, const float *weights, float *d) {
+    (void)s; (void)n; (void)ld; (void)j0; (void)j1; (void)weights; (void)d;
+}
 
 void ck_depthwise3x3s2_avx2(float *out, const float *x, long h, long w, const float *k, float bias,
                             const float *next) {

@@ -156,23 +156,27 @@ static inline CK_AVX2 void ck_tile_cols(const float *row, __m256 d[4]) {
     d[3] = ck_in_order(_mm256_shuffle_ps(a2, b2, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* The input rows y0 ..< y0 + 4 of a plane for one row of tiles: rp[r] points at row y0 + r copied into rows + r * len
-   (column k of the copy is input column k - pad_x; the columns around the row are zero as rows came from calloc and
-   are never written), or at the row of zeros at rows + 4 * len for rows outside the plane. */
+/* The input rows y0 ..< y0 + 4 of a plane for one row of tiles: rp[r] points at row y0 + r copied into rows + (y0 + r
+   mod 4) * len (column k of the copy is input column k - pad_x; the columns around the row are zero as rows came from
+   calloc and are never written), or at the row of zeros at rows + 4 * len for rows outside the plane. held[b] is the
+   input row buffer b holds (-1: none yet): the next row of tiles starts two input rows down, so half its rows are
+   there already and only the other two are copied. */
 static inline CK_AVX2 void ck_wino_pad_rows(const float *plane, long h, long w, long pad_x, long y0, float *rows, long len,
-                                            const float *rp[4]) {
+                                            long held[4], const float *rp[4]) {
     for (long r = 0; r < 4; r++) {
         const long y = y0 + r;
         if (y < 0 || y >= h) {
             rp[r] = rows + 4 * len;
             continue;
         }
-        float *buf = rows + r * len;
+        float *buf = rows + (y & 3) * len;
+        rp[r] = buf;
+        if (held[y & 3] == y) continue;
+        held[y & 3] = y;
         const float *src = plane + y * w;
         long k = 0;
         for (; k + 8 <= w; k += 8) _mm256_storeu_ps(buf + pad_x + k, _mm256_loadu_ps(src + k));
         for (; k < w; k++) buf[pad_x + k] = src[k];
-        rp[r] = buf;
     }
 }
 
@@ -209,9 +213,10 @@ static CK_AVX2 void ck_wino_input_groups(const float *x, long cin, long h, long 
     for (long c = 0; c < cin; c++) {
         const float *plane = x + c * h * w;
         float *vc = v + c * 24;
+        long held[4] = {-1, -1, -1, -1};
         for (long r0 = 0; r0 < nrows; r0++) {
             const float *rp[4];
-            ck_wino_pad_rows(plane, h, w, pad_x, 2 * (ty0 + r0) - pad_y, rows, len, rp);
+            ck_wino_pad_rows(plane, h, w, pad_x, 2 * (ty0 + r0) - pad_y, rows, len, held, rp);
             for (long tx = 0; tx < tiles_x; tx += group) {
                 if (tx + group > tiles_x) tx = tiles_x - group;
                 step(rp, tx, r0 * tiles_x + tx, vc, stride, panel_floats);

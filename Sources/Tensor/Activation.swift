@@ -135,25 +135,70 @@ public func softmax(_ x: Tensor, axis: Int) -> Tensor {
                     }
                 }
             } else {
-                Parallel.forEach(outer, cost: n * inner * 8) { blocks in
-                    var m = [Float](repeating: 0, count: inner)
-                    var total = [Float](repeating: 0, count: inner)
-                    for o in blocks {
-                        let s = src + o * n * inner, d = dst.base + o * n * inner
-                        for j in 0 ..< inner { m[j] = -.infinity; total[j] = 0 }
-                        for i in 0 ..< n { for j in 0 ..< inner where s[i * inner + j] > m[j] { m[j] = s[i * inner + j] } }
-                        for i in 0 ..< n {
-                            for j in 0 ..< inner {
-                                let e = expf(s[i * inner + j] - m[j])
-                                d[i * inner + j] = e
-                                total[j] += e
-                            }
-                        }
-                        for j in 0 ..< inner { total[j] = 1 / total[j] }
-                        for i in 0 ..< n { for j in 0 ..< inner { d[i * inner + j] *= total[j] } }
-                    }
-                }
+                softmaxColumnBlocks(src, n: n, inner: inner, outer: outer, weights: nil, into: dst)
             }
+        }
+    }
+}
+
+/// The expectation of `weights` (one per entry of `axis`) under softmax along `axis`: sum_i softmax(x)_i weights[i],
+/// the axis removed from the shape. What YOLO's DFL computes from each box side's bin logits (weights 0 ..< reg_max),
+/// in one pass over them, without writing the probabilities out.
+public func softmaxExpectation(_ x: Tensor, axis: Int, weights: [Float]) -> Tensor {
+    guard check(x.rank > 0, "softmaxExpectation: a scalar has no axis \(axis)") else { return .failedShape(rank: 0) }
+    let a = x.normalizedAxis(axis)
+    var shape = x.shape
+    let n = shape.remove(at: a)
+    guard check(weights.count == n, "softmaxExpectation: \(weights.count) weights for axis \(axis) of \(x.shape)")
+    else { return .failedShape(rank: shape.count) }
+    return Tensor(shape: shape) { out in
+        if out.count == 0 { return }
+        let inner = x.shape[(a + 1)...].reduce(1, *), outer = out.count / inner
+        x.data.withUnsafeBufferPointer { p in
+            weights.withUnsafeBufferPointer { w in
+                softmaxColumnBlocks(p.baseAddress!, n: n, inner: inner, outer: outer, weights: ConstPointer(w.baseAddress!),
+                                    into: SharedPointer(out.baseAddress!))
+            }
+        }
+    }
+}
+
+/// Softmax down the columns of `outer` blocks of n x inner floats (rows `inner` apart), or with `weights` each column's
+/// expectation (block o's into dst + o * inner), split across cores in runs of columns.
+func softmaxColumnBlocks(_ src: UnsafePointer<Float>, n: Int, inner: Int, outer: Int, weights: ConstPointer?,
+                         into dst: SharedPointer) {
+    let run = 256, runs = (inner + run - 1) / run
+    let s = ConstPointer(src)
+    Parallel.forEach(outer * runs, cost: n * Swift.min(inner, run) * 12) { items in
+        for item in items {
+            let o = item / runs, j0 = item % runs * run, j1 = Swift.min(inner, j0 + run)
+            softmaxColumns(s.base + o * n * inner, n: n, ld: inner, columns: j0 ..< j1, weights: weights?.base,
+                           into: dst.base + o * (weights == nil ? n * inner : inner))
+        }
+    }
+}
+
+/// Softmax down columns `columns` of the n rows of `s` (`ld` floats apart) into `d` (same layout), or with `weights`
+/// only each column's expectation sum_i softmax_i weights[i], into d[j]: by ck_softmax_cols of `kernels` (the active
+/// set unless a test chooses), or portably.
+func softmaxColumns(_ s: UnsafePointer<Float>, n: Int, ld: Int, columns: Range<Int>, weights: UnsafePointer<Float>?,
+                    into d: UnsafeMutablePointer<Float>, kernels: KernelSet = .active) {
+    switch kernels {
+    case .avx512: ck_softmax_cols_avx512(s, n, ld, columns.lowerBound, columns.upperBound, weights, d)
+    case .avx2: ck_softmax_cols_avx2(s, n, ld, columns.lowerBound, columns.upperBound, weights, d)
+    case .portable:
+        for j in columns {
+            var m = -Float.infinity
+            for i in 0 ..< n { m = Swift.max(m, s[i * ld + j]) }
+            var total: Float = 0, expectation: Float = 0
+            for i in 0 ..< n {
+                let e = expf(s[i * ld + j] - m)
+                total += e
+                if let weights { expectation += e * weights[i] } else { d[i * ld + j] = e }
+            }
+            if weights != nil { d[j] = expectation / total; continue }
+            let inv = 1 / total
+            for i in 0 ..< n { d[i * ld + j] *= inv }
         }
     }
 }

@@ -45,8 +45,11 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int
 /// the range of its channels to take), without building the concatenation: the product is summed over the
 /// parts, each against its block of weight columns, tile by tile, and bias and activation finish each tile.
 /// Equal to conv2d(concat(parts), weight:, bias:, activation:) up to float rounding.
+/// With the AVX2 or AVX-512 kernels (`kernels`: the active set unless a test chooses) it is the 1x1 panel conv with each
+/// input channel's plane read where it lies (ck_conv1x1_rows: weights packed once, bias and activation in registers);
+/// portably, one gemm per part into the output, then bias and activation.
 public func conv1x1(concatenating parts: [(Tensor, Range<Int>)], weight: Tensor, bias: Tensor?,
-                    activation act: ConvActivation = .identity) -> Tensor {
+                    activation act: ConvActivation = .identity, kernels: KernelSet = .active) -> Tensor {
     guard check(!parts.isEmpty && parts.allSatisfy { $0.0.rank == 4 }, "conv1x1(concatenating:): parts must be [N, C, H, W]")
     else { return .failedShape(rank: 4) }
     let first = parts[0].0
@@ -63,6 +66,11 @@ public func conv1x1(concatenating parts: [(Tensor, Range<Int>)], weight: Tensor,
     // Raw pointers to every part, kept alive by `parts` for the duration of the call.
     let pointers: [(ConstPointer, Int, Int, Int)] = parts.map { t, r in
         (ConstPointer(t.data.withUnsafeBufferPointer { $0.baseAddress! }), t.shape[1], r.lowerBound, r.count)
+    }
+    if kernels != .portable {
+        return withExtendedLifetime(parts) {
+            conv1x1Rows(pointers, n: n, h: h, w: w, weight: weight, bias: bias, activation: act, wide: kernels == .avx512)
+        }
     }
     return withExtendedLifetime(parts) {
         Tensor(shape: [n, cout, h, w]) { out in
@@ -89,6 +97,60 @@ public func conv1x1(concatenating parts: [(Tensor, Range<Int>)], weight: Tensor,
             }
         }
     }
+}
+
+/// conv1x1(concatenating:) by ck_conv1x1_rows: the input channels' planes (each part: its base, channel count, first
+/// channel and number of channels) for every image, the output pixels split across cores in whole panels, as panelConv.
+private func conv1x1Rows(_ parts: [(ConstPointer, Int, Int, Int)], n: Int, h: Int, w: Int, weight: Tensor, bias: Tensor?,
+                         activation act: ConvActivation, wide: Bool) -> Tensor {
+    let plane = h * w
+    let cout = weight.shape[0], kdim = weight.shape[1]
+    let groupFloats = (cout + 3) / 4 * 4 * kdim
+    let packed = weight.data.withUnsafeBufferPointer { wp in
+        WeightCache.shared.packed(weight.data, layout: .init(name: "panels", dims: [1, cout, kdim]), count: groupFloats) {
+            ck_pack_weights4(wp.baseAddress!, cout, kdim, $0)
+        }
+    }
+    let unit = wide ? 48 : 24, panels = (plane + unit - 1) / unit
+    let chunks = cout * plane * kdim < 1 << 18 ? 1 : Swift.min(Parallel.cores, panels)
+    let scratchPanels = wide ? ck_conv_block_panels_avx512(kdim) : ck_conv_block_panels(kdim)
+    let rowsFn = wide ? ck_conv1x1_rows_avx512 : ck_conv1x1_rows_avx2
+    return withExtendedLifetime(packed) {
+        Tensor(shape: [n, cout, h, w]) { out in
+            guard out.count > 0 else { return }
+            let d = SharedPointer(out.baseAddress!), ap = ConstPointer(packed.base)
+            withOptionalBuffer(bias) { bp in
+                let bc = bp.map { ConstPointer($0) }
+                for b in 0 ..< n {
+                    // Input channel i of image b: its plane in the part that holds it.
+                    var rows: [UnsafePointer<Float>?] = []
+                    rows.reserveCapacity(kdim)
+                    for (src, channels, start, count) in parts {
+                        for c in start ..< start + count { rows.append(src.base + (b * channels + c) * plane) }
+                    }
+                    rows.withUnsafeBufferPointer { rp in
+                        let rowPointers = RowPointers(base: rp.baseAddress!)
+                        Parallel.forEach(chunks, cost: Parallel.threshold) { range in
+                            let panel = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(kdim, 1) * 24 * scratchPanels)
+                            defer { panel.deallocate() }
+                            for part in range {
+                                let p0 = Swift.min(plane, panels * part / chunks * unit)
+                                let p1 = Swift.min(plane, panels * (part + 1) / chunks * unit)
+                                if p0 >= p1 { continue }
+                                rowsFn(rowPointers.base, kdim, ap.base, cout, bc?.base, act.kernelKind, d.base + b * cout * plane,
+                                       plane, p0, p1, panel)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The input planes' addresses for ck_conv1x1_rows, shared by the cores (read only).
+private struct RowPointers: @unchecked Sendable {
+    let base: UnsafePointer<UnsafePointer<Float>?>
 }
 
 /// Runs `body` over tiles of `plane` output pixels, each core taking a run of them (when `parallel`), the tiles

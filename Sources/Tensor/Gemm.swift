@@ -25,16 +25,18 @@ public enum BLASLibrary {
 /// C[m x n] = alpha * op(A) * op(B) + beta * C, all row-major, on the calling thread.
 /// op(A) is m x k (A is k x m when transA); op(B) is k x n (B is n x k when transB).
 /// With the AVX-512 kernels, by the engine's own micro-kernel (ck_sgemm_avx512; `ownGemm`), else by OpenBLAS.
+/// `columnBias` (n floats, only with `ownGemm`) is added to every row of C in the micro-kernel's epilogue.
 @inline(__always)
 func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+           beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, columnBias: UnsafePointer<Float>? = nil) {
     _ = blasSingleThreaded
     if m == 0 || n == 0 { return }
     if ownGemm {
-        ck_sgemm_avx512(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        ck_sgemm_bias_avx512(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, columnBias)
         return
     }
+    precondition(columnBias == nil, "sgemm: a column bias needs the engine's AVX-512 gemm")
     if k == 0 {
         for i in 0 ..< m { for j in 0 ..< n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
         return
@@ -51,16 +53,16 @@ let ownGemm = hasAVX512 && ProcessInfo.processInfo.environment["DETR_TUI_GEMM"] 
 /// The same product split across cores: by rows of C when it is taller than wide, else by columns.
 func parallelSgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
                    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, columnBias: UnsafePointer<Float>? = nil) {
     let work = m * n * Swift.max(k, 1)
     let parts = Swift.min(Parallel.cores, work < 1 << 18 ? 1 : Parallel.cores)
     if parts <= 1 || (m < 16 && n < 64) {
         sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-              beta: beta, c: c, ldc: ldc)
+              beta: beta, c: c, ldc: ldc, columnBias: columnBias)
         return
     }
     let out = SharedPointer(c)
-    let pa = ConstPointer(a), pb = ConstPointer(b)
+    let pa = ConstPointer(a), pb = ConstPointer(b), cb = columnBias.map { ConstPointer($0) }
     if m >= n {
         let blocks = (m + 7) / 8
         Parallel.forEach(parts, cost: Parallel.threshold) { range in
@@ -69,7 +71,7 @@ func parallelSgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k
                 if m0 >= m1 { continue }
                 sgemm(transA: transA, transB: transB, m: m1 - m0, n: n, k: k, alpha: alpha,
                       a: pa.base + (transA ? m0 : m0 * lda), lda: lda, b: pb.base, ldb: ldb,
-                      beta: beta, c: out.base + m0 * ldc, ldc: ldc)
+                      beta: beta, c: out.base + m0 * ldc, ldc: ldc, columnBias: cb?.base)
             }
         }
     } else {
@@ -80,7 +82,7 @@ func parallelSgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k
                 if n0 >= n1 { continue }
                 sgemm(transA: transA, transB: transB, m: m, n: n1 - n0, k: k, alpha: alpha,
                       a: pa.base, lda: lda, b: pb.base + (transB ? n0 * ldb : n0), ldb: ldb,
-                      beta: beta, c: out.base + n0, ldc: ldc)
+                      beta: beta, c: out.base + n0, ldc: ldc, columnBias: cb.map { $0.base + n0 })
             }
         }
     }
@@ -111,6 +113,18 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     shape[shape.count - 1] = outF
     return Tensor(shape: shape) { out in
         guard let c = out.baseAddress else { return }
+        // The engine's gemm adds the bias in its epilogue (no pass that writes it into every row first).
+        if ownGemm, inF > 0, let bias {
+            x.data.withUnsafeBufferPointer { xp in
+                weight.data.withUnsafeBufferPointer { wp in
+                    bias.data.withUnsafeBufferPointer { bp in
+                        parallelSgemm(transB: true, m: rows, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
+                                      b: wp.baseAddress!, ldb: inF, c: c, ldc: outF, columnBias: bp.baseAddress!)
+                    }
+                }
+            }
+            return
+        }
         if let bias {
             bias.data.withUnsafeBufferPointer { bp in
                 for r in 0 ..< rows { (c + r * outF).update(from: bp.baseAddress!, count: outF) }

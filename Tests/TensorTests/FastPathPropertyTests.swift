@@ -338,14 +338,16 @@ final class FastPathPropertyTests: XCTestCase {
     /// The engine's AVX-512 gemm (ck_sgemm_avx512, what `sgemm` runs with the AVX-512 kernels) against a naive
     /// product in Double: both transposes, alpha and beta (0 with NaN in C beforehand, which must not leak), row lengths
     /// past the matrices' widths (whose extra columns must stay untouched), K over several blocks of 192, M over
-    /// several blocks of 144, N with every remainder of 24 and 48.
+    /// several blocks of 144, N with every remainder of 24 and 48; every other trial with a column bias
+    /// (ck_sgemm_bias_avx512: added once, in the last K block's epilogue), k = 0 among them.
     func testAVX512GemmMatchesNaive() throws {
         try requireKernels(.avx512)
         var rng = SplitMix64(seed: 41)
         for trial in 0 ..< 60 {
             let ta = rng.int(0 ... 1) == 1, tb = rng.int(0 ... 1) == 1
             let m = trial % 6 == 0 ? rng.int(140 ... 300) : rng.int(1 ... 40)
-            let n = rng.int(1 ... 100), k = trial % 5 == 0 ? rng.int(190 ... 420) : rng.int(1 ... 50)
+            let n = rng.int(1 ... 100), k = trial == 7 ? 0 : trial % 5 == 0 ? rng.int(190 ... 420) : rng.int(1 ... 50)
+            let columnBias: [Float]? = trial % 2 == 1 ? (0 ..< n).map { _ in rng.nextFloat() * 4 - 2 } : nil
             let alpha: Float = trial % 3 == 0 ? 1 : rng.nextFloat() + 0.5
             let beta: Float = [0, 1, -0.75][trial % 3]
             let lda = (ta ? m : k) + rng.int(0 ... 2), ldb = (tb ? k : n) + rng.int(0 ... 2), ldc = n + rng.int(0 ... 2)
@@ -356,8 +358,15 @@ final class FastPathPropertyTests: XCTestCase {
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in
                     c.withUnsafeMutableBufferPointer { cp in
-                        ck_sgemm_avx512(ta ? 1 : 0, tb ? 1 : 0, m, n, k, alpha, ap.baseAddress, lda, bp.baseAddress, ldb, beta,
-                                        cp.baseAddress, ldc)
+                        if let columnBias {
+                            columnBias.withUnsafeBufferPointer {
+                                ck_sgemm_bias_avx512(ta ? 1 : 0, tb ? 1 : 0, m, n, k, alpha, ap.baseAddress, lda, bp.baseAddress,
+                                                     ldb, beta, cp.baseAddress, ldc, $0.baseAddress)
+                            }
+                        } else {
+                            ck_sgemm_avx512(ta ? 1 : 0, tb ? 1 : 0, m, n, k, alpha, ap.baseAddress, lda, bp.baseAddress, ldb, beta,
+                                            cp.baseAddress, ldc)
+                        }
                     }
                 }
             }
@@ -373,12 +382,13 @@ final class FastPathPropertyTests: XCTestCase {
                         sum += Double(ta ? a[p * lda + i] : a[i * lda + p]) * Double(tb ? b[j * ldb + p] : b[p * ldb + j])
                     }
                     let want = Double(alpha) * sum + (beta == 0 ? 0 : Double(beta) * Double(c0[i * ldc + j]))
+                        + Double(columnBias?[j] ?? 0)
                     let err = Swift.abs(Double(c[i * ldc + j]) - want)
                     worst = err.isNaN ? .infinity : Swift.max(worst, err)
                 }
             }
             XCTAssertLessThanOrEqual(worst, 1e-4 * Double(Swift.max(k, 1)).squareRoot(),
-                                     "trial \(trial): transA \(ta) transB \(tb) m \(m) n \(n) k \(k) alpha \(alpha) beta \(beta)")
+                                     "trial \(trial): transA \(ta) transB \(tb) m \(m) n \(n) k \(k) alpha \(alpha) beta \(beta) column bias \(columnBias != nil)")
         }
     }
 
@@ -435,11 +445,80 @@ final class FastPathPropertyTests: XCTestCase {
         try XCTSkipIf(tested.isEmpty, "neither the AVX2 nor the AVX-512 kernels run here (CPU: \(CPUInfo.current.name); kernels in use: \(KernelSet.active.rawValue))")
     }
 
+    /// Softmax down columns and its expectation form (the DFL) on each kernel set the processor runs, against Double
+    /// math: 1 to 19 rows, column runs of every tail length for 8 and 16 lanes (starting past column 0 too), logits
+    /// up to +-40 (a large max subtracted), a column with NaN (NaN throughout, as torch) and one of all -inf; the
+    /// columns outside the run are left alone. Then softmax(_:axis:) on inner axes and softmaxExpectation against
+    /// the same math through the tensors.
+    func testSoftmaxColumnsMatchDoubleMath() throws {
+        var rng = SplitMix64(seed: 15)
+        var tested: [String] = []
+        for set in KernelSet.allCases where set.isSupported && set.isEnabled {
+            for trial in 0 ..< 60 {
+                let n = [1, 2, 3, 7, 16, 17, 19][trial % 7], ld = rng.int(1 ... 53)
+                let j0 = rng.int(0 ... Swift.min(3, ld - 1)), j1 = rng.int(j0 ... ld)
+                var x = (0 ..< n * ld).map { _ in rng.float() * 40 }
+                if trial % 5 == 4 && j1 > j0 { x[rng.int(0 ... n - 1) * ld + j0] = .nan }
+                if trial % 6 == 5 && j1 - j0 > 1 { for i in 0 ..< n { x[i * ld + j1 - 1] = -.infinity } }
+                let weights = (0 ..< n).map { _ in rng.float() * 5 }
+                var probs = [Float](repeating: -7, count: n * ld), expect = [Float](repeating: -7, count: ld)
+                x.withUnsafeBufferPointer { xp in
+                    probs.withUnsafeMutableBufferPointer { softmaxColumns(xp.baseAddress!, n: n, ld: ld, columns: j0 ..< j1, weights: nil, into: $0.baseAddress!, kernels: set) }
+                    weights.withUnsafeBufferPointer { wp in
+                        expect.withUnsafeMutableBufferPointer { softmaxColumns(xp.baseAddress!, n: n, ld: ld, columns: j0 ..< j1, weights: wp.baseAddress!, into: $0.baseAddress!, kernels: set) }
+                    }
+                }
+                let what = "\(set.rawValue) trial \(trial): \(n) rows, ld \(ld), columns \(j0) ..< \(j1)"
+                for j in 0 ..< ld {
+                    guard (j0 ..< j1).contains(j) else {
+                        XCTAssertEqual(expect[j], -7, "\(what): column \(j) outside the run written")
+                        for i in 0 ..< n { XCTAssertEqual(probs[i * ld + j], -7, "\(what): column \(j) outside the run written") }
+                        continue
+                    }
+                    let col = (0 ..< n).map { Double(x[$0 * ld + j]) }
+                    if col.contains(where: \.isNaN) || col.allSatisfy({ $0 == -.infinity }) {
+                        XCTAssertTrue(expect[j].isNaN, "\(what): column \(j) (NaN or all -inf) gives \(expect[j])")
+                        for i in 0 ..< n { XCTAssertTrue(probs[i * ld + j].isNaN, "\(what): column \(j) row \(i) gives \(probs[i * ld + j])") }
+                        continue
+                    }
+                    let m = col.max()!, e = col.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+                    for i in 0 ..< n where Swift.abs(Double(probs[i * ld + j]) - e[i] / z) > 1e-6 {
+                        XCTFail("\(what): softmax column \(j) row \(i) = \(probs[i * ld + j]), want \(e[i] / z)")
+                    }
+                    let want = zip(e, weights).map { $0 * Double($1) }.reduce(0, +) / z
+                    XCTAssertEqual(Double(expect[j]), want, accuracy: 1e-5 * 5, "\(what): expectation of column \(j)")
+                }
+            }
+            tested.append(set.rawValue)
+        }
+        // The tensor ops (the active set): softmax on an inner axis and the DFL's expectation, against Double math.
+        let x = rng.tensor([2, 4, 16, 301]).data.map { $0 * 20 }
+        let t = Tensor(shape: [2, 4, 16, 301], data: x)
+        let bins = (0 ..< 16).map(Float.init)
+        let sm = softmax(t, axis: 2), ex = softmaxExpectation(t, axis: 2, weights: bins)
+        XCTAssertEqual(ex.shape, [2, 4, 301])
+        for o in 0 ..< 8 {
+            for j in 0 ..< 301 {
+                let col = (0 ..< 16).map { Double(x[(o * 16 + $0) * 301 + j]) }
+                let m = col.max()!, e = col.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
+                for i in 0 ..< 16 { XCTAssertEqual(Double(sm.data[(o * 16 + i) * 301 + j]), e[i] / z, accuracy: 1e-6) }
+                XCTAssertEqual(Double(ex.data[o * 301 + j]), zip(e, bins).map { $0 * Double($1) }.reduce(0, +) / z, accuracy: 1e-4)
+            }
+        }
+        XCTAssertEqual(tested.count, KernelSet.allCases.filter { $0.isSupported && $0.isEnabled }.count)
+        if tested.count < KernelSet.allCases.count {
+            print("testSoftmaxColumnsMatchDoubleMath: ran \(tested) only; the other kernel sets are not run here (CPU: \(CPUInfo.current.name); kernels in use: \(KernelSet.active.rawValue))")
+        }
+    }
+
     /// The 1x1 conv over a concatenation it never builds, against conv2d of the built concatenation.
+    /// On each kernel set the processor runs: the panels reading every channel's plane where it lies (AVX2, AVX-512:
+    /// output channels not a multiple of 4 or 8, pixel counts with partial panels and pairs) and the gemms (portable).
     func testConv1x1OverPartsMatchesConvOfConcat() {
         var rng = SplitMix64(seed: 99)
+        let sets = KernelSet.allCases.filter { $0.isSupported && $0.isEnabled }
         for (trial, (channels, cout, h, w)) in [([4, 3], 5, 7, 9), ([16, 8, 8], 24, 40, 41), ([64, 32, 32, 32], 48, 33, 35),
-                                               ([2], 3, 1, 1), ([32, 32], 64, 80, 80)].enumerated() {
+                                               ([2], 3, 1, 1), ([32, 32], 64, 80, 80), ([8, 24, 5], 13, 11, 13)].enumerated() {
             let n = trial == 1 ? 2 : 1
             let whole = channels.map { rng.tensor([n, $0 + 2, h, w]) }
             // Take all but the first and last channel of each part.
@@ -448,9 +527,13 @@ final class FastPathPropertyTests: XCTestCase {
             let wt = rng.tensor([cout, channels.reduce(0, +), 1, 1])
             let b = rng.tensor([cout])
             let act = Self.activations[trial % 4]
-            let fast = conv1x1(concatenating: parts, weight: wt, bias: b, activation: act)
             let ref = conv2dReference(built, weight: wt, bias: b, stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1)
-            assertClose(fast, referenceActivated(ref, act), "parts \(channels) -> \(cout) at \(h)x\(w), \(act)")
+            for set in sets {
+                let fast = conv1x1(concatenating: parts, weight: wt, bias: trial == 5 ? nil : b, activation: act, kernels: set)
+                let want = trial == 5 ? conv2dReference(built, weight: wt, bias: nil, stride: (1, 1), padding: (0, 0),
+                                                        dilation: (1, 1), groups: 1) : ref
+                assertClose(fast, referenceActivated(want, act), "\(set.rawValue): parts \(channels) -> \(cout) at \(h)x\(w), \(act)")
+            }
         }
     }
 

@@ -86,6 +86,14 @@ void ck_sigmoid_avx512(float *dst, const float *src, long n);
 void ck_silu_avx512(float *dst, const float *src, long n);
 void ck_bias_act_avx512(float *p, long n, float bias, int kind);
 
+/* Softmax down columns j0 ..< j1 of the n rows of s (ld floats apart; torch.softmax along a non-last axis), with the
+   exponential above (NaN in a column makes that column NaN, as torch): without `weights`, into d in the same layout
+   (d may equal s); with `weights` (n of them), only the expectation sum_i softmax_i * weights[i] of each column, into
+   d[j] (the DFL of a YOLO head: bin probabilities to a distance). Only call when ck_has_avx2_fma() (_avx2) or
+   ck_has_avx512() (_avx512) returned 1. */
+void ck_softmax_cols_avx2(const float *s, long n, long ld, long j0, long j1, const float *weights, float *d);
+void ck_softmax_cols_avx512(const float *s, long n, long ld, long j0, long j1, const float *weights, float *d);
+
 /* Winograd F(2x2, 3x3) transforms (see winograd.c): weights w [cout][cin][3][3] -> u [16][cout][cin] for
    outputs o0 ..< o1; input tiles t0 ..< t0 + tb of x [cin][h][w] -> v [16][cin][tb]; products m [16][cout][tb]
    -> the tiles' outputs in out [cout][out_h][out_w] for outputs o0 ..< o1. The _avx2 versions below lay u and v
@@ -135,6 +143,10 @@ void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long cin, lo
    computes it, on the calling thread with the AVX-512 micro-kernel (beta 0: C is only written). */
 void ck_sgemm_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
                      const float *b, long ldb, float beta, float *c, long ldc);
+/* The same plus col_bias[j] on every row's column j (a linear layer's bias, in the micro-kernel's epilogue instead of a
+   pass of its own); col_bias may be NULL. */
+void ck_sgemm_bias_avx512(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                          const float *b, long ldb, float beta, float *c, long ldc, const float *col_bias);
 
 /* Convolution geometry of one image and one group for ck_conv_panels_avx2. */
 typedef struct {
@@ -177,6 +189,12 @@ void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap,
 /* panel: scratch for ck_conv_block_panels_avx512(k) panels. */
 void ck_conv1x1_panels_avx512(const float *x, long k, long plane, const float *ap, long m, const float *bias,
                               int act, float *out, long p0, long p1, int in_place, float *panel);
+/* The same 1x1 convolution, pixels p0 ..< p1 of planes of `plane` floats, with input channel i read from rows[i] (its
+   plane, wherever it lies: the channels of a concatenation never built), always copied into panel (as above). */
+void ck_conv1x1_rows_avx2(const float *const *rows, long k, const float *ap, long m, const float *bias, int act,
+                          float *out, long plane, long p0, long p1, float *panel);
+void ck_conv1x1_rows_avx512(const float *const *rows, long k, const float *ap, long m, const float *bias, int act,
+                            float *out, long plane, long p0, long p1, float *panel);
 
 /* Runs fn(ctx, c) for c in 0 ..< chunks on the pool's workers and the calling thread, and returns when all
    are done. A call made while the pool runs another job (nested, or from another thread) runs its chunks

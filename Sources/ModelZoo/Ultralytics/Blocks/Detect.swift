@@ -16,27 +16,9 @@ public struct DFL: UnaryModule {
     /// thop: its 1x1 conv from reg_max bins to 1, for each of the 4 sides and A anchors.
     public func ownFlops(inputs: [[Int]], output: [Int]) -> Double { 2 * Double(output.reduce(1, *)) * Double(bins.count) }
 
+    /// Each side's softmax over its bins and the expectation of the bin values, in one pass (softmaxExpectation).
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
-        let r = bins.count, a = x.shape[2], bins = self.bins
-        return Tensor(shape: [x.shape[0], 4, a]) { out in
-            x.data.withUnsafeBufferPointer { bp in
-                for b in 0 ..< x.shape[0] {
-                    for side in 0 ..< 4 {
-                        let src = b * 4 * r * a + side * r * a, dst = (b * 4 + side) * a
-                        for j in 0 ..< a {
-                            var m = -Float.infinity
-                            for k in 0 ..< r { m = max(m, bp[src + k * a + j]) }
-                            var z: Float = 0, e: Float = 0
-                            for k in 0 ..< r {
-                                let v = expf(bp[src + k * a + j] - m)
-                                z += v; e += v * bins[k]
-                            }
-                            out[dst + j] = e / z
-                        }
-                    }
-                }
-            }
-        }
+        softmaxExpectation(x.reshaped([x.shape[0], 4, bins.count, x.shape[2]]), axis: 2, weights: bins)
     }
 }
 
