@@ -158,22 +158,9 @@ public final class HFRTDETR: DetectionModel, @unchecked Sendable {
         let shapeRows = levelShapesTensor(shapes)
         let chosen = try step("model", selection, [flat, shapeRows], type: "RTDetrQuerySelection")
         for k in ["reference_logits", "indices", "enc_outputs_class", "enc_outputs_coord_logits"] { extras[k] = chosen.extras[k] }
-        recordQuerySelection(chosen, shapes: shapes, trace: trace)
         let out = try step("model.decoder", decoder, [chosen.main, chosen.extras["reference_logits"]!, flat, shapeRows])
         for (k, v) in out.extras { extras["decoder." + k] = v }
         return Pass(logits: out.main, boxes: out.extras["pred_boxes"]!, extras: extras)
-    }
-
-    /// The selected queries as a `.querySelection` probe named `model.query_selection` (the indices into the encoder
-    /// tokens, their initial boxes, the sigmoid of the best-class logit they were ranked by, the level shapes), unless the
-    /// selection module recorded one itself.
-    func recordQuerySelection(_ chosen: LayerOutput, shapes: [GridSize], trace: Trace?) {
-        guard let trace, trace.keepTensors, !trace.probes.contains(where: { $0.path == "model.query_selection" }),
-              let idx = chosen.extras["indices"], let ref = chosen.extras["reference_logits"], let cls = chosen.extras["enc_outputs_class"] else { return }
-        let indices = idx.data.map { Int($0) }
-        let scores = sigmoid(indexSelect(max(cls, axis: 1), axis: 0, indices: indices))
-        trace.probe("model.query_selection", "top-\(indices.count) query selection: the encoder tokens that became queries, their initial boxes and scores",
-                    .querySelection(QuerySelection(indices: indices, boxes: sigmoid(ref), scores: scores, levelShapes: shapes)))
     }
 
     /// One shape pass of the whole model at an input shape: every module call with its shapes and FLOPs (nil when
