@@ -242,6 +242,9 @@ public final class ONNXInterpreter: @unchecked Sendable {
         return out.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
     }
 
+    /// A value known without any input (an initialiser a run node reads, or a folded node's output), or nil.
+    public func constant(_ name: String) -> ONNXValue? { constants[name] }
+
     /// Runs one node through the registry, checking what it returns.
     static func execute(_ n: ONNXNode, inputs: [ONNXValue?], opset: Int, folding: Bool = false) throws -> [ONNXValue] {
         let impl = ONNXOps.registry[n.opType]!
@@ -257,19 +260,24 @@ public final class ONNXInterpreter: @unchecked Sendable {
     /// Checks `tensors` against the declared inputs and binds symbolic dims ("height" takes the value it has in
     /// the first input that names it; a second input must agree).
     public func bindInputs(_ tensors: [String: Tensor]) throws -> [String: Int] {
+        try bindShapes(tensors.mapValues(\.shape))
+    }
+
+    /// `bindInputs` from the inputs' shapes alone.
+    public func bindShapes(_ shapes: [String: [Int]]) throws -> [String: Int] {
         var bound: [String: Int] = [:]
         for info in model.inputs {
-            guard let t = tensors[info.name] else {
+            guard let shape = shapes[info.name] else {
                 throw ONNXRunError(file: model.file, problem: "input '\(info.name)' \(info.shapeDescription) was not given")
             }
             guard let dims = info.dims else { continue }
-            guard dims.count == t.rank else {
-                throw ONNXRunError(file: model.file, problem: "input '\(info.name)' must be \(info.shapeDescription), got \(t.shape)")
+            guard dims.count == shape.count else {
+                throw ONNXRunError(file: model.file, problem: "input '\(info.name)' must be \(info.shapeDescription), got \(shape)")
             }
-            for (d, n) in zip(dims, t.shape) {
+            for (d, n) in zip(dims, shape) {
                 switch d {
                 case .value(let v) where v != n:
-                    throw ONNXRunError(file: model.file, problem: "input '\(info.name)' must be \(info.shapeDescription), got \(t.shape)")
+                    throw ONNXRunError(file: model.file, problem: "input '\(info.name)' must be \(info.shapeDescription), got \(shape)")
                 case .symbol(let s):
                     if let b = bound[s], b != n {
                         throw ONNXRunError(file: model.file, problem: "input '\(info.name)' has \(s) = \(n), another input bound it to \(b)")

@@ -72,6 +72,13 @@ final class ONNXModelTests: XCTestCase {
         XCTAssertTrue(simam.contains("Sigmoid") && simam.contains("ReduceMean") && simam.contains("Pow"), "\(simam)")
     }
 
+    /// ultralytics' RT-DETR layout in miniature (AIFI, RTDETRDecoder with GridSample sampling) at a static 64x96, and
+    /// a torch.onnx transformer-ish block over a map's tokens (two-grids-tiny): every output equals onnxruntime's.
+    func testTinyRTDETRAndTokenBlockMatchOnnxruntime() throws {
+        try checkAgainstOnnxruntime("rtdetr-tiny", input: "images", outputs: ["output0": [1, 10, 6]])
+        try checkAgainstOnnxruntime("two-grids-tiny", input: "images", outputs: ["tokens": [1, 32, 16], "columns": [1, 32, 16], "tall": [1, 16, 8, 4]])
+    }
+
     /// transformers' Deformable DETR (small multi-scale config, 4 levels) exported by torch.onnx: GroupNorm as
     /// InstanceNormalization, multi-scale deformable attention as 16 GridSamples, the box refinement's ScatterND;
     /// logits [1, 30, 5] and pred_boxes [1, 30, 4] equal onnxruntime's.
