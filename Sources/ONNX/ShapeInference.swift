@@ -171,6 +171,10 @@ enum ONNXShapeRules {
             guard a.count == 2, b.count == 2 else { throw ctx.fail("A \(a) and B \(b) must be matrices") }
             let ta = try ctx.int("transA", default: 0) != 0, tb = try ctx.int("transB", default: 0) != 0
             return [[ta ? a[1] : a[0], tb ? b[0] : b[1]]]
+        case "MatMul" where n.fusedLinear:
+            let x = try s(0), w = try s(1)
+            guard !x.isEmpty, w.count == 2, x[x.count - 1] == w[1] else { throw ctx.fail("inner dimensions differ: \(x) x \(w)ᵀ") }
+            return [Array(x.dropLast()) + [w[0]]]
         case "MatMul":
             var a = try s(0), b = try s(1)
             guard !a.isEmpty, !b.isEmpty else { throw ctx.fail("operands must not be scalars: \(a) x \(b)") }

@@ -137,6 +137,7 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
 
     /// The op type, with the activation a Conv runs fused ("Conv+SiLU").
     static func typeName(_ n: ONNXNode) -> String {
+        if n.fusedLinear { return n.opType + "+Add" }
         switch n.fusedActivation {
         case .silu?: return n.opType + "+SiLU"
         case .relu?: return n.opType + "+Relu"
@@ -278,7 +279,7 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
                 let n = nodes[k]
                 ops[n.opType, default: 0] += 1
                 var p = 0
-                for input in n.inputs {
+                for input in n.inputs.map(ONNXInterpreter.sourceName) {
                     if let w = model.initializers[input], [.float, .float16, .bfloat16, .double].contains(w.elementType) {
                         p += w.count
                         if counted.insert(input).inserted { params += w.count }

@@ -119,6 +119,13 @@ enum NNOps {
 
     /// MatMul with NumPy semantics: 1-D operands gain a dimension that is removed again, batch dims broadcast.
     static let matMul: ONNXOpImplementation = { ctx in
+        if ctx.node.fusedLinear {
+            // x [..., K] by weight [N, K] plus bias (the interpreter's MatMul+Add fusion).
+            let x = try ctx.tensor(0), w = try ctx.tensor(1), bias = try ctx.tensor(2)
+            guard x.rank >= 1, x.shape[x.rank - 1] == w.shape[1] else { throw ctx.fail("inner dimensions differ: \(x.shape) x \(w.shape)ᵀ") }
+            try ctx.checkSize(Array(x.shape.dropLast()) + [w.shape[0]])
+            return [ONNXValue(linear(x, weight: w, bias: bias.reshaped([bias.count])))]
+        }
         var a = try ctx.tensor(0), b = try ctx.tensor(1)
         guard a.rank >= 1, b.rank >= 1 else { throw ctx.fail("operands must not be scalars: \(a.shape) x \(b.shape)") }
         let vecA = a.rank == 1, vecB = b.rank == 1
