@@ -101,5 +101,10 @@ final class ONNXShapeInferenceTests: XCTestCase {
         XCTAssertGreaterThan(fromRun, 1e6)
         XCTAssertEqual(rows.reduce(0) { $0 + $1.flops }, fromRun)
         XCTAssertEqual(rows.first { $0.module == "model.6" }?.outputShape, [1, 32, 2, 3], "AIFI on the 2x3 stride-32 map")
+        // A traced run's row steps carry the rows' FLOPs (what `bench` sums and divides by the time).
+        let trace = Trace()
+        _ = try model.forward(Tensor(zeros: [1, 3, 64, 96]), trace: trace, postprocess: PostprocessOptions())
+        let rowSteps = Set(rows.map(\.module))
+        XCTAssertEqual(trace.snapshot.steps.filter { rowSteps.contains($0.path) }.reduce(0) { $0 + $1.flops }, fromRun)
     }
 }

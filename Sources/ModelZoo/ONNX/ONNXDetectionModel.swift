@@ -340,8 +340,11 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         var keptBytes = 0, tokenBytes = 0
         let keepBudget = Budget.physicalMemoryBytes / 8
         var position = 0
-        let probes = trace.map { $0.keepTensors } == true
-            ? ONNXProbes(nodes: nodes, grids: analysis(inputSize: GridSize(x.shape[2], x.shape[3]))?.grids ?? [:]) : nil
+        let graph = trace == nil ? nil : analysis(inputSize: GridSize(x.shape[2], x.shape[3]))
+        let probes = trace.map { $0.keepTensors } == true ? ONNXProbes(nodes: nodes, grids: graph?.grids ?? [:]) : nil
+        // Each row's FLOPs (the sum of its nodes', from the inferred shapes) on its step, as native rows carry theirs.
+        var rowFlops = [Double](repeating: 0, count: groups.count)
+        for (k, g) in groupOfNode.enumerated() { rowFlops[g] += graph?.stats[k].flops ?? 0 }
         let outputs = try interpreter.run([inputName: x]) { node, outs, time in
             defer { position += 1 }
             guard let trace else { return true }
@@ -367,7 +370,7 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
             if last[g] == k {
                 let path = self.groups[g].path
                 trace.record(TraceStep(index: self.rowIndex[g], path: path, moduleType: path, inputShapes: [], outputShape: y?.shape ?? [],
-                                       output: y, params: 0, flops: 0, seconds: seconds[g]))
+                                       output: y, params: 0, flops: rowFlops[g], seconds: seconds[g]))
                 if let y, y.rank == 4, y.shape[0] == 1 {
                     trace.probe(path, "output feature map", .featureMap(y.reshaped(Array(y.shape.dropFirst()))))
                 } else if let y, let (map, how) = probes?.tokenMap(y, name: node.outputs.first ?? "") {
