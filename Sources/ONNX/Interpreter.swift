@@ -190,7 +190,10 @@ public final class ONNXInterpreter: @unchecked Sendable {
             }
             run.append(n)
         }
-        if fuse { run = ONNXInterpreter.fuseActivations(run, keep: Set(model.outputs.map(\.name))) }
+        if fuse {
+            run = ONNXInterpreter.fuseActivations(run, keep: Set(model.outputs.map(\.name)))
+            run = try ONNXInterpreter.fuseLinear(run, keep: Set(model.outputs.map(\.name))) { try constant($0) } add: { constants[$0] = $1 }
+        }
         // Initialisers that only folded nodes read need not stay converted.
         var needed = Set(model.outputs.map(\.name))
         for n in run { for i in n.inputs where !i.isEmpty { needed.insert(i) } }
@@ -242,6 +245,45 @@ public final class ONNXInterpreter: @unchecked Sendable {
         return out.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
     }
 
+    /// A value known without any input (an initialiser a run node reads, or a folded node's output), or nil.
+    public func constant(_ name: String) -> ONNXValue? { constants[name] }
+
+    /// MatMul(x, W) -> Add(·, b) with W a constant [K, N] matrix and b a constant of N values, when nothing else
+    /// reads the product: one node running the engine's linear (the bias written first and the product added onto
+    /// it in the same pass), reading Wᵀ [N, K], made once here under the name "W#T" (`add`s it to the constants).
+    static func fuseLinear(_ nodes: [ONNXNode], keep: Set<String>, constant: (String) throws -> ONNXValue?,
+                           add: (String, ONNXValue) -> Void) throws -> [ONNXNode] {
+        var readers: [String: [Int]] = [:]
+        for (k, n) in nodes.enumerated() { for i in n.inputs where !i.isEmpty { readers[i, default: []].append(k) } }
+        var dropped = Set<Int>()
+        var out = nodes
+        var transposed: [String: String] = [:]
+        for (k, n) in nodes.enumerated() where n.opType == "MatMul" && n.domain.isEmpty && n.inputs.count == 2 && n.outputs.count == 1 {
+            let y = n.outputs[0]
+            guard !keep.contains(y), let users = readers[y], users.count == 1, !dropped.contains(users[0]) else { continue }
+            let a = nodes[users[0]]
+            guard a.opType == "Add", a.domain.isEmpty, a.inputs.count == 2, a.outputs.count == 1, a.inputs.contains(y) else { continue }
+            let biasName = a.inputs[0] == y ? a.inputs[1] : a.inputs[0]
+            guard biasName != y, let w = try constant(n.inputs[1]), w.type == .float, w.shape.count == 2,
+                  let b = try constant(biasName), b.type == .float, b.shape.last == w.shape[1], b.tensor.count == w.shape[1] else { continue }
+            let name: String
+            if let t = transposed[n.inputs[1]] { name = t } else {
+                name = n.inputs[1] + "#T"
+                add(name, ONNXValue(permute(w.tensor, [1, 0])))
+                transposed[n.inputs[1]] = name
+            }
+            out[k].inputs = [n.inputs[0], name, biasName]
+            out[k].outputs = a.outputs
+            out[k].fusedNodes.append(a.name)
+            out[k].fusedLinear = true
+            dropped.insert(users[0])
+        }
+        return out.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
+    }
+
+    /// The initialiser a run node's input stands for: "W" for the transposed "W#T" of a fused MatMul+Add.
+    public static func sourceName(of input: String) -> String { input.hasSuffix("#T") ? String(input.dropLast(2)) : input }
+
     /// Runs one node through the registry, checking what it returns.
     static func execute(_ n: ONNXNode, inputs: [ONNXValue?], opset: Int, folding: Bool = false) throws -> [ONNXValue] {
         let impl = ONNXOps.registry[n.opType]!
@@ -257,19 +299,24 @@ public final class ONNXInterpreter: @unchecked Sendable {
     /// Checks `tensors` against the declared inputs and binds symbolic dims ("height" takes the value it has in
     /// the first input that names it; a second input must agree).
     public func bindInputs(_ tensors: [String: Tensor]) throws -> [String: Int] {
+        try bindShapes(tensors.mapValues(\.shape))
+    }
+
+    /// `bindInputs` from the inputs' shapes alone.
+    public func bindShapes(_ shapes: [String: [Int]]) throws -> [String: Int] {
         var bound: [String: Int] = [:]
         for info in model.inputs {
-            guard let t = tensors[info.name] else {
+            guard let shape = shapes[info.name] else {
                 throw ONNXRunError(file: model.file, problem: "input '\(info.name)' \(info.shapeDescription) was not given")
             }
             guard let dims = info.dims else { continue }
-            guard dims.count == t.rank else {
-                throw ONNXRunError(file: model.file, problem: "input '\(info.name)' must be \(info.shapeDescription), got \(t.shape)")
+            guard dims.count == shape.count else {
+                throw ONNXRunError(file: model.file, problem: "input '\(info.name)' must be \(info.shapeDescription), got \(shape)")
             }
-            for (d, n) in zip(dims, t.shape) {
+            for (d, n) in zip(dims, shape) {
                 switch d {
                 case .value(let v) where v != n:
-                    throw ONNXRunError(file: model.file, problem: "input '\(info.name)' must be \(info.shapeDescription), got \(t.shape)")
+                    throw ONNXRunError(file: model.file, problem: "input '\(info.name)' must be \(info.shapeDescription), got \(shape)")
                 case .symbol(let s):
                     if let b = bound[s], b != n {
                         throw ONNXRunError(file: model.file, problem: "input '\(info.name)' has \(s) = \(n), another input bound it to \(b)")

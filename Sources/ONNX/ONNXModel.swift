@@ -110,6 +110,9 @@ public struct ONNXNode: Sendable {
     public var fusedActivation: ConvActivation? = nil
     /// The names of the nodes a fused node stands for, its own first.
     public var fusedNodes: [String] = []
+    /// Set by the interpreter on a MatMul by a constant matrix followed by the Add of a constant bias: the node
+    /// reads (x, weight [N, K] — the matrix transposed once —, bias [N]) and runs as the engine's linear.
+    public var fusedLinear = false
 
     /// The module path the exporter wrote into the node name: "/model.10/m/m.0/attn/Softmax" -> "model.10.m.0.attn";
     /// "" for a node outside any module.

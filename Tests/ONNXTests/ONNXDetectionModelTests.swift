@@ -61,7 +61,7 @@ final class ONNXDetectionModelTests: XCTestCase {
 
     /// Float initialisers no run node reads (folded into constants) are counted by the file, not by the rows.
     func unusedParameters(_ m: ONNXDetectionModel) -> Int {
-        let read = Set(m.interpreter.runNodes.flatMap(\.inputs))
+        let read = Set(m.interpreter.runNodes.flatMap(\.inputs).map(ONNXInterpreter.sourceName))
         return m.model.initializers.values.filter { !read.contains($0.name) && [.float, .float16, .bfloat16, .double].contains($0.elementType) }
             .reduce(0) { $0 + $1.count }
     }

@@ -72,6 +72,18 @@ final class ONNXModelTests: XCTestCase {
         XCTAssertTrue(simam.contains("Sigmoid") && simam.contains("ReduceMean") && simam.contains("Pow"), "\(simam)")
     }
 
+    /// ultralytics' RT-DETR layout in miniature (AIFI, RTDETRDecoder with GridSample sampling) at a static 64x96, and
+    /// a torch.onnx transformer-ish block over a map's tokens (two-grids-tiny): every output equals onnxruntime's.
+    func testTinyRTDETRAndTokenBlockMatchOnnxruntime() throws {
+        try checkAgainstOnnxruntime("rtdetr-tiny", input: "images", outputs: ["output0": [1, 10, 6]])
+        let model = try checkAgainstOnnxruntime("two-grids-tiny", input: "images", outputs: ["tokens": [1, 32, 16], "columns": [1, 32, 16], "tall": [1, 16, 8, 4]])
+        // The block's four Linear layers (MatMul by a constant matrix, then Add of a constant bias) each run as one
+        // fused node (the engine's linear); the outputs above were checked with the fusion on.
+        let fused = try ONNXInterpreter(model: model).runNodes.filter(\.fusedLinear)
+        XCTAssertEqual(fused.map(\.name), ["/block/q/MatMul", "/block/k/MatMul", "/block/v/MatMul", "/block/proj/MatMul"])
+        XCTAssertEqual(fused.map { $0.fusedNodes.count }, [2, 2, 2, 2])
+    }
+
     /// transformers' Deformable DETR (small multi-scale config, 4 levels) exported by torch.onnx: GroupNorm as
     /// InstanceNormalization, multi-scale deformable attention as 16 GridSamples, the box refinement's ScatterND;
     /// logits [1, 30, 5] and pred_boxes [1, 30, 4] equal onnxruntime's.

@@ -45,10 +45,76 @@ final class ONNXProbeTests: XCTestCase {
         probes.observe(ONNXNode(name: "/m/Conv", opType: "Conv", domain: "", inputs: [], outputs: ["a"], attributes: [:]), [ONNXValue(map)], path: "m.Conv", trace: trace)
         // tokens[n, c] = 10 n + c for n in 0..<6 (the 2x3 grid), c in 0..<2.
         let tokens = Tensor(shape: [1, 6, 2], data: (0 ..< 6).flatMap { n in (0 ..< 2).map { Float(10 * n + $0) } })
-        let m = try XCTUnwrap(probes.tokenMap(tokens))
+        let (m, how) = try XCTUnwrap(probes.tokenMap(tokens, name: "t"))
         XCTAssertEqual(m.shape, [2, 2, 3])
         XCTAssertEqual(m.data, [0, 10, 20, 30, 40, 50, 1, 11, 21, 31, 41, 51])
-        XCTAssertNil(probes.tokenMap(Tensor(zeros: [1, 5, 2])), "no 5-cell grid was seen")
+        XCTAssertTrue(how.contains("matched by size"), "no graph was given: the fallback, labelled")
+        XCTAssertNil(probes.tokenMap(Tensor(zeros: [1, 5, 2]), name: "t"), "no 5-cell grid was seen")
+        // The graph's word wins: the same tokens traced to a 3x2 grid in column-major order (n = w·3 + h).
+        let traced = ONNXProbes(nodes: [], grids: ["t": [ONNXGridAxes(kind: .flat(axis: 1, rowMajor: false), grid: GridSize(3, 2), source: "m")]])
+        let (c, how2) = try XCTUnwrap(traced.tokenMap(tokens, name: "t"))
+        XCTAssertEqual(c.shape, [2, 3, 2])
+        // Cell (h, w) holds token w·3 + h.
+        XCTAssertEqual(c.data, [0, 30, 10, 40, 20, 50, 1, 31, 11, 41, 21, 51])
+        XCTAssertTrue(how2.contains("traced") && how2.contains("column-major"), how2)
+    }
+
+    /// two-grids-tiny: a 4x8 map (`wide`) and then an 8x4 map (`tall`) of 32 cells each. The tokens of `wide`,
+    /// flattened row-major (`rows`, then the attention `block`) and column-major (`cols`), trace back through the
+    /// graph to `wide`'s 4x8 grid and lie back onto it exactly; size matching would have taken the later 8x4 grid.
+    /// The block's Softmax is attention over 4x8 keys and queries.
+    func testTokensTraceToTheirMapNotTheLatestGridOfEqualSize() throws {
+        let (snap, _) = try traced("two-grids-tiny.onnx", input: "two-grids-tiny.images")
+        let wide = try XCTUnwrap(snap.steps.first { $0.path == "wide" }?.output)
+        XCTAssertEqual(wide.shape, [1, 16, 4, 8])
+        XCTAssertEqual(snap.steps.first { $0.path == "tall" }?.outputShape, [1, 16, 8, 4])
+        func map(_ row: String) throws -> (Tensor, String) {
+            let p = try XCTUnwrap(snap.probes(under: row).first { if case .featureMap = $0.data { return $0.path == row } else { return false } }, row)
+            guard case .featureMap(let t) = p.data else { throw XCTSkip("unreachable") }
+            return (t, p.label)
+        }
+        for row in ["rows", "cols"] {
+            let (t, label) = try map(row)
+            XCTAssertEqual(t.shape, [16, 4, 8], row)
+            XCTAssertEqual(t.data, wide.data, "\(row): the tokens lie back exactly where the map had them")
+            XCTAssertTrue(label.contains("traced through the graph"), label)
+        }
+        XCTAssertTrue(try map("cols").1.contains("column-major"))
+        // Through LayerNorm, q/k/v, heads, Softmax, projection and the residual, the block's output is still 4x8.
+        XCTAssertEqual(try map("block").0.shape, [16, 4, 8])
+        let attn = snap.probes(under: "block").compactMap { p -> (Tensor, GridSize, GridSize, String)? in
+            if case .attention(let t, let q, let k) = p.data { return (t, q, k, p.label) } else { return nil }
+        }
+        XCTAssertEqual(attn.count, 1)
+        let (a, q, k, label) = try XCTUnwrap(attn.first)
+        XCTAssertEqual(a.shape, [2, 32, 32])
+        XCTAssertEqual(q, GridSize(4, 8))
+        XCTAssertEqual(k, GridSize(4, 8))
+        XCTAssertTrue(label.contains("traced"), label)
+    }
+
+    /// rtdetr-tiny (ultralytics' RT-DETR layout in miniature at 64x96): AIFI flattens the 2x3 stride-32 map
+    /// (flatten(2).permute(0, 2, 1)) and its encoder layer's sub-module outputs ([1, 6, 32] tokens, [1, 6, 64] in the
+    /// feed-forward) are laid back
+    /// onto that 2x3 grid, traced through the graph; the decoder's tokens (three levels concatenated) are not a grid.
+    func testAIFITokensTraceToTheStride32Map() throws {
+        let (snap, _) = try traced("rtdetr-tiny.onnx", input: "rtdetr-tiny.images")
+        let tokens = snap.probes(under: "model.6").compactMap { p -> (String, Tensor, String)? in
+            if case .featureMap(let t) = p.data, p.path != "model.6" { return (p.path, t, p.label) } else { return nil }
+        }
+        XCTAssertFalse(tokens.isEmpty, "\(snap.probes(under: "model.6").map(\.path))")
+        for (path, t, label) in tokens {
+            XCTAssertEqual(Array(t.shape.dropFirst()), [2, 3], path)
+            XCTAssertTrue([32, 64].contains(t.shape[0]), "d_model or the feed-forward width: \(path)")
+            XCTAssertTrue(label.contains("traced through the graph"), label)
+        }
+        let attn = snap.probes(under: "model.6").compactMap { p -> GridSize? in
+            if case .attention(_, _, let k) = p.data { return k } else { return nil }
+        }
+        XCTAssertEqual(attn, [GridSize(2, 3)])
+        XCTAssertTrue(snap.probes(under: "model.8").allSatisfy { p in
+            if case .featureMap(let t) = p.data { return t.rank == 3 && p.label.contains("feature map") || !p.label.contains("tokens") } else { return true }
+        })
     }
 
     /// SimAM's sigmoid over [1, C, H, W] is a gate map under its node path, in (0, 1).

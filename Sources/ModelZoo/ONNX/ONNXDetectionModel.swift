@@ -137,6 +137,7 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
 
     /// The op type, with the activation a Conv runs fused ("Conv+SiLU").
     static func typeName(_ n: ONNXNode) -> String {
+        if n.fusedLinear { return n.opType + "+Add" }
         switch n.fusedActivation {
         case .silu?: return n.opType + "+SiLU"
         case .relu?: return n.opType + "+Relu"
@@ -195,42 +196,49 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         }
     }
 
-    /// What the layer table shows of one run node at an input size: its first output's shape and its FLOPs.
+    /// What the layer table shows of one run node at an input size: its first output's shape and its FLOPs, nil
+    /// when the shape depends on data only a run computes (`unknown` says which node made it so).
     struct NodeStats: Sendable {
-        var shape: [Int]
-        var flops: Double
+        var shape: [Int]?
+        var flops: Double?
+        var unknown: String?
     }
-    private var statsCache: [GridSize: [NodeStats]] = [:]
+
+    /// The graph at one input size, before any run: every value's shape from static shape inference
+    /// (ONNXInterpreter.inferShapes), each node's stats, and the grids token values trace back to.
+    struct Analysis: Sendable {
+        var shapes: ONNXShapes
+        var stats: [NodeStats]
+        var grids: ONNXGridAxes.Table
+    }
+    private var analysisCache: [GridSize: Analysis] = [:]
     private let statsLock = NSLock()
 
-    /// Every run node's output shape and FLOPs at `inputSize` (a static export at its own size), from one run of
-    /// the graph on a zero image of that size, cached per size; nil when the graph cannot run at that size.
-    /// FLOPs count multiply-adds as 2 for Conv (with its fused activation), ConvTranspose, MatMul and Gemm, and 0
-    /// for the other ops, as the native tables count layers.
-    func nodeStats(inputSize: GridSize) -> [NodeStats]? {
+    /// The graph's analysis at `inputSize` (a static export at its own size), cached per size; nil when the size
+    /// does not fit the graph. No op runs on image data: shapes come from per-op rules and the folded shape
+    /// arithmetic. FLOPs count multiply-adds as 2 for Conv (with its fused activation), ConvTranspose, MatMul and
+    /// Gemm, and 0 for the other ops, as the native tables count layers.
+    func analysis(inputSize: GridSize) -> Analysis? {
         let size = fixedSize ?? inputSize
         statsLock.lock()
-        if let s = statsCache[size] { statsLock.unlock(); return s }
+        if let a = analysisCache[size] { statsLock.unlock(); return a }
         statsLock.unlock()
-        var shapes: [String: [Int]] = [:]
-        for (name, i) in model.initializers { shapes[name] = i.dims }
-        shapes[inputName] = [1, inputChannels, size.height, size.width]
-        var stats: [NodeStats] = []
-        do {
-            _ = try interpreter.run([inputName: Tensor(zeros: [1, inputChannels, size.height, size.width])]) { node, outs, _ in
-                for (name, v) in zip(node.outputs, outs) where !name.isEmpty { shapes[name] = v.shape }
-                let y = outs.first?.shape ?? []
-                stats.append(NodeStats(shape: y, flops: ONNXDetectionModel.flops(node, output: y) { shapes[$0] }))
-                return true
-            }
-        } catch {
-            return nil
+        guard let shapes = try? interpreter.inferShapes([inputName: [1, inputChannels, size.height, size.width]]) else { return nil }
+        var all: [String: [Int]] = shapes.shapes
+        for (name, i) in model.initializers where all[name] == nil { all[name] = i.dims }
+        let stats = interpreter.runNodes.enumerated().map { k, node -> NodeStats in
+            guard let y = shapes.nodeOutputs[k].first ?? nil else { return NodeStats(shape: nil, flops: nil, unknown: shapes.unknown[k]) }
+            return NodeStats(shape: y, flops: ONNXDetectionModel.flops(node, output: y) { all[$0] }, unknown: nil)
         }
+        let a = Analysis(shapes: shapes, stats: stats, grids: ONNXGridAxes.trace(interpreter, shapes: shapes))
         statsLock.lock()
-        statsCache[size] = stats
+        analysisCache[size] = a
         statsLock.unlock()
-        return stats
+        return a
     }
+
+    /// Every run node's stats at `inputSize` (see `analysis`).
+    func nodeStats(inputSize: GridSize) -> [NodeStats]? { analysis(inputSize: inputSize)?.stats }
 
     /// A node's FLOPs from its output shape and its inputs' shapes (`shape` of an input name, nil when unknown).
     static func flops(_ n: ONNXNode, output y: [Int], shape: (String) -> [Int]?) -> Double {
@@ -266,11 +274,12 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
             var params = 0
             var counted = Set<String>()
             var flops = 0.0
+            var unknown: [String] = []
             let children = g.nodes.enumerated().map { j, k -> LayerRow in
                 let n = nodes[k]
                 ops[n.opType, default: 0] += 1
                 var p = 0
-                for input in n.inputs {
+                for input in n.inputs.map(ONNXInterpreter.sourceName) {
                     if let w = model.initializers[input], [.float, .float16, .bfloat16, .double].contains(w.elementType) {
                         p += w.count
                         if counted.insert(input).inserted { params += w.count }
@@ -280,12 +289,21 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
                 let relative = full.hasPrefix(g.path + ".") ? String(full.dropFirst(g.path.count + 1)) : full
                 let s = stats?[k]
                 flops += s?.flops ?? 0
-                return LayerRow(index: j, from: [], repeats: 1, params: p,
-                                module: relative + " " + ONNXDetectionModel.typeName(n),
-                                arguments: "", flops: s?.flops ?? 0, outputShape: s?.shape ?? [])
+                // A shape only a run knows is shown as "?", never guessed.
+                var module = relative + " " + ONNXDetectionModel.typeName(n)
+                if let why = s?.unknown {
+                    module += " ?"
+                    unknown.append(why)
+                }
+                return LayerRow(index: j, from: [], repeats: 1, params: p, module: module,
+                                arguments: s?.unknown.map { "shape after a run: \($0)" } ?? "", flops: s?.flops ?? 0,
+                                outputShape: s?.shape ?? [])
             }
-            let summary = ops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            var summary = ops.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
                 .map { $0.value > 1 ? "\($0.key)x\($0.value)" : $0.key }.joined(separator: " ")
+            if let first = unknown.first {
+                summary += " · ? \(unknown.count) shape\(unknown.count == 1 ? "" : "s") known only after a run (\(first))"
+            }
             let shape = g.nodes.last.flatMap { stats?[$0].shape } ?? []
             return LayerRow(index: rowIndex[i], from: [-1], repeats: 1, params: params, module: g.path, arguments: summary,
                             flops: flops, outputShape: shape, children: children)
@@ -319,10 +337,14 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         trace?.expectedSteps = nodes.count + groups.count
         var pending: [[TraceStep]] = Array(repeating: [], count: groups.count)
         var seconds = [Double](repeating: 0, count: groups.count)
-        var keptBytes = 0
+        var keptBytes = 0, tokenBytes = 0
         let keepBudget = Budget.physicalMemoryBytes / 8
         var position = 0
-        let probes = trace.map { $0.keepTensors } == true ? ONNXProbes(nodes: nodes) : nil
+        let graph = trace == nil ? nil : analysis(inputSize: GridSize(x.shape[2], x.shape[3]))
+        let probes = trace.map { $0.keepTensors } == true ? ONNXProbes(nodes: nodes, grids: graph?.grids ?? [:]) : nil
+        // Each row's FLOPs (the sum of its nodes', from the inferred shapes) on its step, as native rows carry theirs.
+        var rowFlops = [Double](repeating: 0, count: groups.count)
+        for (k, g) in groupOfNode.enumerated() { rowFlops[g] += graph?.stats[k].flops ?? 0 }
         let outputs = try interpreter.run([inputName: x]) { node, outs, time in
             defer { position += 1 }
             guard let trace else { return true }
@@ -330,6 +352,13 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
             probes?.observe(node, outs, path: ONNXDetectionModel.nodePath(node), trace: trace)
             let k = position, g = self.groupOfNode[k]
             let y = outs.first?.tensor
+            // A sub-module's token output (its last node's, e.g. an encoder layer's norm) traced to a grid: a map too.
+            if let y, last[g] != k, k + 1 < nodes.count, nodes[k + 1].modulePath != node.modulePath,
+               let probes, probes.traced[node.outputs.first ?? ""] != nil, tokenBytes + y.count * 4 <= keepBudget / 4,
+               let (map, how) = probes.tokenMap(y, name: node.outputs.first ?? ""), !how.hasPrefix("grid matched") {
+                tokenBytes += y.count * 4
+                trace.probe(ONNXDetectionModel.nodePath(node), "tokens laid back onto their \(map.shape[1])x\(map.shape[2]) grid (\(how))", .featureMap(map))
+            }
             var kept: Tensor? = nil
             if let y, trace.keepTensors, keptBytes + y.count * 4 <= keepBudget {
                 kept = y
@@ -341,11 +370,11 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
             if last[g] == k {
                 let path = self.groups[g].path
                 trace.record(TraceStep(index: self.rowIndex[g], path: path, moduleType: path, inputShapes: [], outputShape: y?.shape ?? [],
-                                       output: y, params: 0, flops: 0, seconds: seconds[g]))
+                                       output: y, params: 0, flops: rowFlops[g], seconds: seconds[g]))
                 if let y, y.rank == 4, y.shape[0] == 1 {
                     trace.probe(path, "output feature map", .featureMap(y.reshaped(Array(y.shape.dropFirst()))))
-                } else if let y, let map = probes?.tokenMap(y) {
-                    trace.probe(path, "output tokens laid back onto their \(map.shape[1])x\(map.shape[2]) grid", .featureMap(map))
+                } else if let y, let (map, how) = probes?.tokenMap(y, name: node.outputs.first ?? "") {
+                    trace.probe(path, "output tokens laid back onto their \(map.shape[1])x\(map.shape[2]) grid (\(how))", .featureMap(map))
                 }
                 for s in pending[g] { trace.record(s) }
                 pending[g] = []

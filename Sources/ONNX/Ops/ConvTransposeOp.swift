@@ -9,13 +9,22 @@ import Tensor
 /// matmul) scattered into the output (col2im).
 /// Reference: the ONNX operator spec (ConvTranspose), torch.nn.ConvTranspose2d.
 enum ConvTransposeOp {
-    static let convTranspose: ONNXOpImplementation = { ctx in
-        var x = try ctx.tensor(0), w = try ctx.tensor(1)
-        let b = ctx.optional(2)?.tensor
-        guard x.rank == 3 || x.rank == 4, w.rank == x.rank else {
-            throw ctx.fail("only 1-D and 2-D transposed convolutions are supported: input \(x.shape), weight \(w.shape)")
+    /// What a ConvTranspose of input shape `x` by weight shape `w` computes, 1-D lifted to 2-D (height 1).
+    struct Geometry {
+        var strides: [Int], dilations: [Int], begin: [Int], group: Int
+        var n: Int, c: Int, h: Int, wd: Int, mg: Int, m: Int, kh: Int, kw: Int, oh: Int, ow: Int
+        var oneD: Bool
+        var outputShape: [Int] { oneD ? [n, m, ow] : [n, m, oh, ow] }
+    }
+
+    static func outputShape(_ ctx: ONNXOpContext, x: [Int], w: [Int]) throws -> [Int] { try geometry(ctx, x: x, w: w).outputShape }
+
+    static func geometry(_ ctx: ONNXOpContext, x xs: [Int], w ws: [Int]) throws -> Geometry {
+        var x = xs, w = ws
+        guard x.count == 3 || x.count == 4, w.count == x.count else {
+            throw ctx.fail("only 1-D and 2-D transposed convolutions are supported: input \(x), weight \(w)")
         }
-        let oneD = x.rank == 3
+        let oneD = x.count == 3
         let spatial = oneD ? 1 : 2
         func attr(_ name: String, _ d: Int) throws -> [Int] {
             let v = try ctx.ints(name) ?? [Int](repeating: d, count: spatial)
@@ -24,22 +33,21 @@ enum ConvTransposeOp {
         }
         let strides = try attr("strides", 1), dilations = try attr("dilations", 1), outputPadding = try attr("output_padding", 0)
         if oneD {
-            x = x.reshaped([x.shape[0], x.shape[1], 1, x.shape[2]])
-            w = w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]])
+            x = [x[0], x[1], 1, x[2]]
+            w = [w[0], w[1], 1, w[2]]
         }
         guard (strides + dilations).allSatisfy({ $0 >= 1 }), outputPadding.allSatisfy({ $0 >= 0 }) else {
             throw ctx.fail("strides \(strides) and dilations \(dilations) must be positive, output_padding \(outputPadding) not negative")
         }
         let group = try ctx.int("group", default: 1)
-        let n = x.shape[0], c = x.shape[1], h = x.shape[2], wd = x.shape[3]
-        guard group >= 1, c % group == 0, w.shape[0] == c else {
-            throw ctx.fail("weight \(w.shape) with group \(group) does not fit input \(x.shape)")
+        let n = x[0], c = x[1], h = x[2], wd = x[3]
+        guard group >= 1, c % group == 0, w[0] == c else {
+            throw ctx.fail("weight \(ws) with group \(group) does not fit input \(xs)")
         }
-        let mg = w.shape[1], m = mg * group, kh = w.shape[2], kw = w.shape[3]
+        let mg = w[1], m = mg * group, kh = w[2], kw = w[3]
         if let ks = try ctx.ints("kernel_shape"), ks != (oneD ? [kw] : [kh, kw]) {
-            throw ctx.fail("kernel_shape \(ks) differs from the weight \(w.shape)")
+            throw ctx.fail("kernel_shape \(ks) differs from the weight \(ws)")
         }
-        if let b { guard b.count == m else { throw ctx.fail("bias \(b.shape) for \(m) output channels") } }
         let inSizes = [h, wd], kernel = [kh, kw]
         var full = [0, 0]
         for a in 0 ..< 2 {
@@ -70,7 +78,23 @@ enum ConvTransposeOp {
             }
         }
         let oh = full[0] - begin[0] - end[0], ow = full[1] - begin[1] - end[1]
-        guard oh >= 0, ow >= 0 else { throw ctx.fail("padding \(begin) \(end) leaves no output for input \(x.shape) and weight \(w.shape)") }
+        guard oh >= 0, ow >= 0 else { throw ctx.fail("padding \(begin) \(end) leaves no output for input \(xs) and weight \(ws)") }
+        return Geometry(strides: strides, dilations: dilations, begin: begin, group: group, n: n, c: c, h: h, wd: wd, mg: mg, m: m,
+                        kh: kh, kw: kw, oh: oh, ow: ow, oneD: oneD)
+    }
+
+    static let convTranspose: ONNXOpImplementation = { ctx in
+        var x = try ctx.tensor(0), w = try ctx.tensor(1)
+        let b = ctx.optional(2)?.tensor
+        let g = try geometry(ctx, x: x.shape, w: w.shape)
+        let oneD = g.oneD
+        if oneD {
+            x = x.reshaped([x.shape[0], x.shape[1], 1, x.shape[2]])
+            w = w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]])
+        }
+        let (strides, dilations, begin, group) = (g.strides, g.dilations, g.begin, g.group)
+        let (n, c, h, wd, mg, m, kh, kw, oh, ow) = (g.n, g.c, g.h, g.wd, g.mg, g.m, g.kh, g.kw, g.oh, g.ow)
+        if let b { guard b.count == m else { throw ctx.fail("bias \(b.shape) for \(m) output channels") } }
         try ctx.checkSize([n, m, oh, ow])
         try ctx.checkSize([mg * kh * kw, h * wd])
         let cg = c / group, sh = strides[0], sw = strides[1], dh = dilations[0], dw = dilations[1]

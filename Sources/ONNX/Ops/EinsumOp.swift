@@ -67,24 +67,30 @@ enum EinsumOp {
     }
 
     static let einsum: ONNXOpImplementation = { ctx in
-        let equation = try ctx.string("equation", default: "")
         let xs = try (0 ..< ctx.inputs.count).map { try ctx.tensor($0) }
-        guard !xs.isEmpty else { throw ctx.fail("Einsum needs at least one operand") }
-        let eq = try parse(ctx, equation, ranks: xs.map(\.rank))
-        // The size of every symbol; size-1 dims broadcast.
+        let (eq, size, outShape) = try sizes(ctx, shapes: xs.map(\.shape))
+        try ctx.checkSize(outShape)
+        if xs.count == 2, let y = try matmulPath(ctx, eq, xs[0], xs[1], size: size) { return [ONNXValue(y)] }
+        return [ONNXValue(try direct(ctx, eq, xs, size: size, outShape: outShape))]
+    }
+
+    static func outputShape(_ ctx: ONNXOpContext, shapes: [[Int]]) throws -> [Int] { try sizes(ctx, shapes: shapes).2 }
+
+    /// The parsed equation, the size of every symbol (size-1 dims broadcast) and the output shape.
+    static func sizes(_ ctx: ONNXOpContext, shapes: [[Int]]) throws -> (Equation, [Character: Int], [Int]) {
+        let equation = try ctx.string("equation", default: "")
+        guard !shapes.isEmpty else { throw ctx.fail("Einsum needs at least one operand") }
+        let eq = try parse(ctx, equation, ranks: shapes.map(\.count))
         var size: [Character: Int] = [:]
-        for (t, x) in zip(eq.inputs, xs) {
-            for (l, d) in zip(t, x.shape) {
+        for (t, x) in zip(eq.inputs, shapes) {
+            for (l, d) in zip(t, x) {
                 if let s = size[l], s != d {
                     guard s == 1 || d == 1 else { throw ctx.fail("index '\(l)' of '\(equation)' is \(s) in one operand and \(d) in another") }
                     size[l] = Swift.max(s, d)
                 } else if size[l] == nil { size[l] = d }
             }
         }
-        let outShape = eq.output.map { size[$0]! }
-        try ctx.checkSize(outShape)
-        if xs.count == 2, let y = try matmulPath(ctx, eq, xs[0], xs[1], size: size) { return [ONNXValue(y)] }
-        return [ONNXValue(try direct(ctx, eq, xs, size: size, outShape: outShape))]
+        return (eq, size, eq.output.map { size[$0]! })
     }
 
     /// Two operands without repeated letters or broadcast size-1 dims: permute, reshape, one batched matmul.

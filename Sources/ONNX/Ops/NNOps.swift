@@ -119,6 +119,13 @@ enum NNOps {
 
     /// MatMul with NumPy semantics: 1-D operands gain a dimension that is removed again, batch dims broadcast.
     static let matMul: ONNXOpImplementation = { ctx in
+        if ctx.node.fusedLinear {
+            // x [..., K] by weight [N, K] plus bias (the interpreter's MatMul+Add fusion).
+            let x = try ctx.tensor(0), w = try ctx.tensor(1), bias = try ctx.tensor(2)
+            guard x.rank >= 1, x.shape[x.rank - 1] == w.shape[1] else { throw ctx.fail("inner dimensions differ: \(x.shape) x \(w.shape)ᵀ") }
+            try ctx.checkSize(Array(x.shape.dropLast()) + [w.shape[0]])
+            return [ONNXValue(linear(x, weight: w, bias: bias.reshaped([bias.count])))]
+        }
         var a = try ctx.tensor(0), b = try ctx.tensor(1)
         guard a.rank >= 1, b.rank >= 1 else { throw ctx.fail("operands must not be scalars: \(a.shape) x \(b.shape)") }
         let vecA = a.rank == 1, vecB = b.rank == 1
@@ -242,6 +249,35 @@ enum NNOps {
     static let globalAveragePool: ONNXOpImplementation = { ctx in try globalPool(ctx) { mean($0, axis: $1) } }
     static let globalMaxPool: ONNXOpImplementation = { ctx in try globalPool(ctx) { engineMax($0, axis: $1) } }
 
+    /// Scales over all 4 dims (the `axes` attribute's [2, 3] form widened).
+    static func resizeScales(_ ctx: ONNXOpContext, _ scales: [Float]?) -> [Float] {
+        guard let s = scales else { return [] }
+        return s.count == 2 ? [1, 1] + s : s
+    }
+
+    /// The output shape of a Resize of `x` (4-D) to `sizes` or by `scales` (floor of size times scale).
+    static func resizeShape(_ ctx: ONNXOpContext, x: [Int], scales scalesIn: [Float]?, sizes sizesIn: [Int]?) throws -> [Int] {
+        guard x.count == 4 else { throw ctx.fail("only [N, C, H, W] inputs are supported, got \(x)") }
+        var scales = scalesIn, sizes = sizesIn
+        if let a = try ctx.ints("axes"), a.map({ $0 < 0 ? $0 + 4 : $0 }) != [0, 1, 2, 3] {
+            guard a.count == 2, a.map({ $0 < 0 ? $0 + 4 : $0 }) == [2, 3] else { throw ctx.fail("axes \(a) are not supported") }
+            scales = scales.map { [1, 1] + $0 }
+            sizes = sizes.map { [x[0], x[1]] + $0 }
+        }
+        if let sizes {
+            guard sizes.count == 4, sizes[0] == x[0], sizes[1] == x[1], sizes[2] >= 0, sizes[3] >= 0 else {
+                throw ctx.fail("sizes \(sizes) must keep N and C of \(x)")
+            }
+            return sizes
+        } else if let scales {
+            guard scales.count == 4, scales[0] == 1, scales[1] == 1, scales[2] > 0, scales[3] > 0, scales[2] < 1e6, scales[3] < 1e6 else {
+                throw ctx.fail("scales \(scales) must be 1 for N and C and positive for H and W")
+            }
+            return [x[0], x[1], Int((Float(x[2]) * scales[2]).rounded(.down)), Int((Float(x[3]) * scales[3]).rounded(.down))]
+        }
+        throw ctx.fail("neither scales nor sizes is given")
+    }
+
     /// Resize of the last two dims of a 4-D tensor (N and C unscaled): nearest (every nearest_mode) or linear,
     /// with the coordinate transformation modes torch.onnx and ultralytics write.
     static let resize: ONNXOpImplementation = { ctx in
@@ -261,28 +297,11 @@ enum NNOps {
             if let s = ctx.optional(2), s.tensor.count > 0 { scales = s.tensor.data }
             if let s = ctx.optional(3), s.tensor.count > 0 { sizes = s.integers }
         }
-        if let a = try ctx.ints("axes"), a.map({ $0 < 0 ? $0 + 4 : $0 }) != [0, 1, 2, 3] {
-            guard a.count == 2, a.map({ $0 < 0 ? $0 + 4 : $0 }) == [2, 3] else { throw ctx.fail("axes \(a) are not supported") }
-            scales = scales.map { [1, 1] + $0 }
-            sizes = sizes.map { [x.shape[0], x.shape[1]] + $0 }
-        }
-        var outH: Int, outW: Int, scaleH: Float, scaleW: Float
-        if let sizes {
-            guard sizes.count == 4, sizes[0] == x.shape[0], sizes[1] == x.shape[1], sizes[2] >= 0, sizes[3] >= 0 else {
-                throw ctx.fail("sizes \(sizes) must keep N and C of \(x.shape)")
-            }
-            outH = sizes[2]; outW = sizes[3]
-            scaleH = Float(outH) / Float(x.shape[2]); scaleW = Float(outW) / Float(x.shape[3])
-        } else if let scales {
-            guard scales.count == 4, scales[0] == 1, scales[1] == 1, scales[2] > 0, scales[3] > 0, scales[2] < 1e6, scales[3] < 1e6 else {
-                throw ctx.fail("scales \(scales) must be 1 for N and C and positive for H and W")
-            }
-            scaleH = scales[2]; scaleW = scales[3]
-            outH = Int((Float(x.shape[2]) * scaleH).rounded(.down)); outW = Int((Float(x.shape[3]) * scaleW).rounded(.down))
-        } else {
-            throw ctx.fail("neither scales nor sizes is given")
-        }
-        try ctx.checkSize([x.shape[0], x.shape[1], outH, outW])
+        let out = try resizeShape(ctx, x: x.shape, scales: scales, sizes: sizes)
+        let outH = out[2], outW = out[3]
+        let scaleH = sizes == nil ? resizeScales(ctx, scales)[2] : Float(outH) / Float(x.shape[2])
+        let scaleW = sizes == nil ? resizeScales(ctx, scales)[3] : Float(outW) / Float(x.shape[3])
+        try ctx.checkSize(out)
         /// The source coordinate of output index i along an axis of input length n, output length m.
         func source(_ i: Int, n: Int, m: Int, scale: Float) throws -> Float {
             let fi = Float(i)

@@ -6,22 +6,30 @@ enum ReduceOps {
     /// A reduction over `axes` (all when none and noop_with_empty_axes is 0), one axis at a time from the last.
     static func reduce(_ ctx: ONNXOpContext, axesFromInput: Int, _ f: (Tensor, Int) -> Tensor, empty: String) throws -> [ONNXValue] {
         let x = try ctx.input(0)
-        let r = x.shape.count
-        let keep = try ctx.int("keepdims", default: 1) != 0
+        guard let axes = try reduceAxes(ctx, x.shape, axesFromInput: axesFromInput), !x.shape.isEmpty else { return [x] }
+        for a in axes where x.shape[a] == 0 { throw ctx.fail("cannot take the \(empty) of an empty axis \(a) of \(x.shape)") }
+        var y = x.tensor
+        for a in axes.sorted(by: >) { y = f(y, a) }
+        return [ONNXValue(y.reshaped(try reduceShape(ctx, x.shape, axesFromInput: axesFromInput)), x.type)]
+    }
+
+    /// The axes a reduction of `x` takes, or nil when it is a no-op (no axes and noop_with_empty_axes).
+    static func reduceAxes(_ ctx: ONNXOpContext, _ x: [Int], axesFromInput: Int) throws -> [Int]? {
+        let r = x.count
         let list = ctx.opset >= axesFromInput ? ctx.optional(1)?.integers : try ctx.ints("axes")
         var axes = try (list ?? []).map { try ctx.axis($0, rank: r) }
         if axes.isEmpty {
-            if try ctx.int("noop_with_empty_axes", default: 0) != 0 { return [x] }
+            if try ctx.int("noop_with_empty_axes", default: 0) != 0 { return nil }
             axes = Array(0 ..< r)
         }
         guard Set(axes).count == axes.count else { throw ctx.fail("axes \(list ?? []) repeat an axis") }
-        for a in axes where x.shape[a] == 0 { throw ctx.fail("cannot take the \(empty) of an empty axis \(a) of \(x.shape)") }
-        var y = x.tensor
-        if r == 0 { return [x] }
-        for a in axes.sorted(by: >) { y = f(y, a) }
-        let shape = keep ? x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
-                         : x.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
-        return [ONNXValue(y.reshaped(shape), x.type)]
+        return axes
+    }
+
+    static func reduceShape(_ ctx: ONNXOpContext, _ x: [Int], axesFromInput: Int) throws -> [Int] {
+        guard let axes = try reduceAxes(ctx, x, axesFromInput: axesFromInput), !x.isEmpty else { return x }
+        return try ctx.int("keepdims", default: 1) != 0 ? x.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+            : x.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
     }
 
     static let reduceSum: ONNXOpImplementation = { ctx in try reduce(ctx, axesFromInput: 13, { engineSum($0, $1) }, empty: "sum") }

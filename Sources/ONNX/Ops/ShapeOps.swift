@@ -17,7 +17,12 @@ enum ShapeOps {
 
     static let reshape: ONNXOpImplementation = { ctx in
         let x = try ctx.input(0)
-        let spec = try ctx.input(1).integers
+        return [ONNXValue(x.tensor.reshaped(try reshapeTarget(ctx, x.shape, spec: try ctx.input(1).integers)), x.type)]
+    }
+
+    /// The shape a Reshape of `x` to `spec` makes (0 copies a dim unless allowzero, one -1 is inferred).
+    static func reshapeTarget(_ ctx: ONNXOpContext, _ x: [Int], spec: [Int]) throws -> [Int] {
+        let count = Tensor.count(of: x)
         let allowZero = try ctx.int("allowzero", default: 0) != 0
         var shape: [Int] = []
         var infer: Int? = nil
@@ -26,8 +31,8 @@ enum ShapeOps {
                 guard infer == nil else { throw ctx.fail("shape \(spec) has more than one -1") }
                 infer = i; shape.append(1)
             } else if d == 0 && !allowZero {
-                guard i < x.shape.count else { throw ctx.fail("shape \(spec) copies dimension \(i) of \(x.shape), which has none") }
-                shape.append(x.shape[i])
+                guard i < x.count else { throw ctx.fail("shape \(spec) copies dimension \(i) of \(x), which has none") }
+                shape.append(x[i])
             } else {
                 guard d >= 0 else { throw ctx.fail("shape \(spec) has a negative dimension") }
                 shape.append(d)
@@ -35,80 +40,110 @@ enum ShapeOps {
         }
         guard let known = Budget.product(shape) else { throw ctx.fail("shape \(spec) overflows") }
         if let infer {
-            guard known > 0, x.tensor.count % known == 0 else { throw ctx.fail("cannot reshape \(x.shape) to \(spec)") }
-            shape[infer] = x.tensor.count / known
+            guard known > 0, count % known == 0 else { throw ctx.fail("cannot reshape \(x) to \(spec)") }
+            shape[infer] = count / known
         }
-        guard Tensor.count(of: shape) == x.tensor.count else { throw ctx.fail("cannot reshape \(x.shape) (\(x.tensor.count) values) to \(spec)") }
-        return [ONNXValue(x.tensor.reshaped(shape), x.type)]
+        guard Tensor.count(of: shape) == count else { throw ctx.fail("cannot reshape \(x) (\(count) values) to \(spec)") }
+        return shape
     }
 
     static let flatten: ONNXOpImplementation = { ctx in
         let x = try ctx.input(0)
+        return [ONNXValue(x.tensor.reshaped(try flattenShape(ctx, x.shape)), x.type)]
+    }
+
+    static func flattenShape(_ ctx: ONNXOpContext, _ x: [Int]) throws -> [Int] {
         var axis = try ctx.int("axis", default: 1)
-        if axis < 0 { axis += x.shape.count }
-        guard axis >= 0, axis <= x.shape.count else { throw ctx.fail("axis out of range for \(x.shape)") }
-        let outer = x.shape[..<axis].reduce(1, *)
-        return [ONNXValue(x.tensor.reshaped([outer, x.shape[axis...].reduce(1, *)]), x.type)]
+        if axis < 0 { axis += x.count }
+        guard axis >= 0, axis <= x.count else { throw ctx.fail("axis out of range for \(x)") }
+        return [x[..<axis].reduce(1, *), x[axis...].reduce(1, *)]
     }
 
     static let squeeze: ONNXOpImplementation = { ctx in
         let x = try ctx.input(0)
-        var shape = x.shape
-        if let axes = try axes(ctx, inputFrom: 13) {
-            let a = try Set(axes.map { try ctx.axis($0, rank: x.shape.count) })
-            for i in a { guard x.shape[i] == 1 else { throw ctx.fail("cannot squeeze axis \(i) of \(x.shape): its size is not 1") } }
-            shape = x.shape.enumerated().filter { !a.contains($0.offset) }.map(\.element)
-        } else {
-            shape = x.shape.filter { $0 != 1 }
-        }
-        return [ONNXValue(x.tensor.reshaped(shape), x.type)]
+        return [ONNXValue(x.tensor.reshaped(try squeezeShape(ctx, x.shape)), x.type)]
+    }
+
+    static func squeezeShape(_ ctx: ONNXOpContext, _ x: [Int]) throws -> [Int] {
+        guard let axes = try axes(ctx, inputFrom: 13) else { return x.filter { $0 != 1 } }
+        let a = try Set(axes.map { try ctx.axis($0, rank: x.count) })
+        for i in a { guard x[i] == 1 else { throw ctx.fail("cannot squeeze axis \(i) of \(x): its size is not 1") } }
+        return x.enumerated().filter { !a.contains($0.offset) }.map(\.element)
     }
 
     static let unsqueeze: ONNXOpImplementation = { ctx in
         let x = try ctx.input(0)
+        return [ONNXValue(x.tensor.reshaped(try unsqueezeShape(ctx, x.shape)), x.type)]
+    }
+
+    static func unsqueezeShape(_ ctx: ONNXOpContext, _ x: [Int]) throws -> [Int] {
         guard let list = try axes(ctx, inputFrom: 13) else { throw ctx.fail("axes are required") }
-        let rank = x.shape.count + list.count
+        let rank = x.count + list.count
         let a = try Set(list.map { try ctx.axis($0, rank: rank) })
         guard a.count == list.count else { throw ctx.fail("axes \(list) repeat an axis") }
-        var shape: [Int] = [], it = x.shape.makeIterator()
+        var shape: [Int] = [], it = x.makeIterator()
         for i in 0 ..< rank { shape.append(a.contains(i) ? 1 : it.next()!) }
-        return [ONNXValue(x.tensor.reshaped(shape), x.type)]
+        return shape
     }
 
     static let transpose: ONNXOpImplementation = { ctx in
         let x = try ctx.input(0)
-        let r = x.shape.count
-        let perm = try ctx.ints("perm") ?? Array((0 ..< r).reversed())
-        guard perm.count == r, Set(perm).count == r, perm.allSatisfy({ $0 >= 0 && $0 < r }) else {
-            throw ctx.fail("perm \(perm) is not a permutation of \(r) dimensions")
-        }
+        let perm = try transposePerm(ctx, rank: x.shape.count)
         let shape = perm.map { x.shape[$0] }
         return [ONNXValue(result(permute(x.tensor, perm), shape: shape), x.type)]
     }
 
+    /// The `perm` attribute, checked (reversed axes when absent).
+    static func transposePerm(_ ctx: ONNXOpContext, rank r: Int) throws -> [Int] {
+        let perm = try ctx.ints("perm") ?? Array((0 ..< r).reversed())
+        guard perm.count == r, Set(perm).count == r, perm.allSatisfy({ $0 >= 0 && $0 < r }) else {
+            throw ctx.fail("perm \(perm) is not a permutation of \(r) dimensions")
+        }
+        return perm
+    }
+
     static let concat: ONNXOpImplementation = { ctx in
         let xs = try (0 ..< ctx.inputs.count).map { try ctx.input($0) }
-        guard let first = xs.first else { throw ctx.fail("no inputs") }
-        let r = first.shape.count
-        let axis = try ctx.axis(try ctx.int("axis") ?? { throw ctx.fail("attribute 'axis' is required") }(), rank: r)
-        var shape = first.shape
-        shape[axis] = 0
-        for x in xs {
-            guard x.shape.count == r, (0 ..< r).allSatisfy({ $0 == axis || x.shape[$0] == first.shape[$0] }) else {
-                throw ctx.fail("shapes \(xs.map(\.shape)) differ off axis \(axis)")
-            }
-            shape[axis] += x.shape[axis]
-        }
+        let shape = try concatShape(ctx, xs.map(\.shape))
         try ctx.checkSize(shape)
+        let axis = try ctx.axis(try ctx.int("axis")!, rank: shape.count)
         let parts = xs.map(\.tensor).filter { $0.count > 0 }
         let y = parts.isEmpty ? Tensor(zeros: shape) : engineConcat(parts, axis: axis)
-        return [ONNXValue(y.reshaped(shape), first.type)]
+        return [ONNXValue(y.reshaped(shape), xs[0].type)]
+    }
+
+    static func concatShape(_ ctx: ONNXOpContext, _ xs: [[Int]]) throws -> [Int] {
+        guard let first = xs.first else { throw ctx.fail("no inputs") }
+        let r = first.count
+        let axis = try ctx.axis(try ctx.int("axis") ?? { throw ctx.fail("attribute 'axis' is required") }(), rank: r)
+        var shape = first
+        shape[axis] = 0
+        for x in xs {
+            guard x.count == r, (0 ..< r).allSatisfy({ $0 == axis || x[$0] == first[$0] }) else {
+                throw ctx.fail("shapes \(xs) differ off axis \(axis)")
+            }
+            shape[axis] += x[axis]
+        }
+        return shape
     }
 
     static let split: ONNXOpImplementation = { ctx in
         let x = try ctx.input(0)
-        let axis = try ctx.axis(try ctx.int("axis", default: 0), rank: x.shape.count)
-        let n = x.shape[axis], outputs = ctx.node.outputs.count
+        let (axis, sizes) = try splitSizes(ctx, x.shape)
+        var start = 0
+        return sizes.map { s in
+            var shape = x.shape
+            shape[axis] = s
+            let y = result(engineSlice(x.tensor, axis: axis, range: start ..< start + s), shape: shape)
+            start += s
+            return ONNXValue(y, x.type)
+        }
+    }
+
+    /// The axis a Split cuts and the size of each part.
+    static func splitSizes(_ ctx: ONNXOpContext, _ x: [Int]) throws -> (Int, [Int]) {
+        let axis = try ctx.axis(try ctx.int("axis", default: 0), rank: x.count)
+        let n = x[axis], outputs = ctx.node.outputs.count
         var sizes: [Int]
         if ctx.opset < 13, let s = try ctx.ints("split") {
             sizes = s
@@ -121,16 +156,9 @@ enum ShapeOps {
             sizes = (0 ..< parts).map { Swift.max(0, Swift.min(each, n - $0 * each)) }
         }
         guard sizes.allSatisfy({ $0 >= 0 }), sizes.reduce(0, +) == n, sizes.count == outputs else {
-            throw ctx.fail("split \(sizes) does not divide axis \(axis) of \(x.shape) into \(outputs) outputs")
+            throw ctx.fail("split \(sizes) does not divide axis \(axis) of \(x) into \(outputs) outputs")
         }
-        var start = 0
-        return sizes.map { s in
-            var shape = x.shape
-            shape[axis] = s
-            let y = result(engineSlice(x.tensor, axis: axis, range: start ..< start + s), shape: shape)
-            start += s
-            return ONNXValue(y, x.type)
-        }
+        return (axis, sizes)
     }
 
     /// The indices a Slice takes along an axis of length n (ONNX's clamping rules, any step but 0).
@@ -148,6 +176,30 @@ enum ShapeOps {
 
     static let slice: ONNXOpImplementation = { ctx in
         let x = try ctx.input(0)
+        var y = x.tensor
+        for (a, idx, step) in try sliceAxes(ctx, x.shape) {
+            if idx.count == y.shape[a], idx.first == 0, idx.last == y.shape[a] - 1 || idx.isEmpty { continue }
+            var shape = y.shape
+            shape[a] = idx.count
+            if Tensor.count(of: shape) == 0 {
+                y = Tensor(zeros: shape)
+            } else if let f = idx.first, step == 1 {
+                y = engineSlice(y, axis: a, range: f ..< f + idx.count)
+            } else {
+                y = indexSelect(y, axis: a, indices: idx)
+            }
+        }
+        return [ONNXValue(y, x.type)]
+    }
+
+    static func sliceShape(_ ctx: ONNXOpContext, _ x: [Int]) throws -> [Int] {
+        var shape = x
+        for (a, idx, _) in try sliceAxes(ctx, x) { shape[a] = idx.count }
+        return shape
+    }
+
+    /// Each sliced axis of `x` with the indices it keeps and its step.
+    static func sliceAxes(_ ctx: ONNXOpContext, _ x: [Int]) throws -> [(Int, [Int], Int)] {
         let starts: [Int], ends: [Int], axesList: [Int]?, steps: [Int]?
         if ctx.opset < 10 {
             starts = try ctx.ints("starts") ?? []; ends = try ctx.ints("ends") ?? []
@@ -156,26 +208,15 @@ enum ShapeOps {
             starts = try ctx.input(1).integers; ends = try ctx.input(2).integers
             axesList = ctx.optional(3)?.integers; steps = ctx.optional(4)?.integers
         }
-        let r = x.shape.count
+        let r = x.count
         let axes = try (axesList ?? Array(0 ..< starts.count)).map { try ctx.axis($0, rank: r) }
         guard starts.count == ends.count, axes.count == starts.count, steps == nil || steps!.count == starts.count, Set(axes).count == axes.count else {
             throw ctx.fail("starts \(starts), ends \(ends), axes \(axesList ?? []), steps \(steps ?? []) do not line up")
         }
-        var y = x.tensor
-        for (k, a) in axes.enumerated() {
-            let idx = Array(try sliceIndices(ctx, start: starts[k], end: ends[k], step: steps?[k] ?? 1, n: y.shape[a]))
-            if idx.count == y.shape[a], idx.first == 0, idx.last == y.shape[a] - 1 || idx.isEmpty { continue }
-            var shape = y.shape
-            shape[a] = idx.count
-            if Tensor.count(of: shape) == 0 {
-                y = Tensor(zeros: shape)
-            } else if let f = idx.first, (steps?[k] ?? 1) == 1 {
-                y = engineSlice(y, axis: a, range: f ..< f + idx.count)
-            } else {
-                y = indexSelect(y, axis: a, indices: idx)
-            }
+        return try axes.enumerated().map { k, a in
+            let step = steps?[k] ?? 1
+            return (a, Array(try sliceIndices(ctx, start: starts[k], end: ends[k], step: step, n: x[a])), step)
         }
-        return [ONNXValue(y, x.type)]
     }
 
     /// Indices as whole numbers inside 0..<n (negative ones count from the end), or an error naming the bad one.
@@ -266,11 +307,15 @@ enum ShapeOps {
     }
 
     static let shape: ONNXOpImplementation = { ctx in
-        let s = try ctx.input(0).shape
+        [ONNXValue.ints(try shapeSlice(ctx, try ctx.input(0).shape))]
+    }
+
+    /// The dims of `s` a Shape node returns (its start and end attributes).
+    static func shapeSlice(_ ctx: ONNXOpContext, _ s: [Int]) throws -> [Int] {
         let r = s.count
         func clampAxis(_ a: Int) -> Int { Swift.min(Swift.max(a < 0 ? a + r : a, 0), r) }
         let start = clampAxis(try ctx.int("start", default: 0)), end = clampAxis(try ctx.int("end", default: r))
-        return [ONNXValue.ints(start < end ? Array(s[start ..< end]) : [])]
+        return start < end ? Array(s[start ..< end]) : []
     }
 
     static let size: ONNXOpImplementation = { ctx in
@@ -317,7 +362,19 @@ enum ShapeOps {
     /// Pad, constant mode (non-negative pads).
     static let pad: ONNXOpImplementation = { ctx in
         let x = try ctx.input(0)
-        let r = x.shape.count
+        let (before, after, value) = try padAmounts(ctx, x.shape)
+        try ctx.checkSize((0 ..< x.shape.count).map { x.shape[$0] + before[$0] + after[$0] })
+        return [ONNXValue(padConstant(x.tensor, before: before, after: after, value: value), x.type)]
+    }
+
+    static func padShape(_ ctx: ONNXOpContext, _ x: [Int]) throws -> [Int] {
+        let (before, after, _) = try padAmounts(ctx, x)
+        return (0 ..< x.count).map { x[$0] + before[$0] + after[$0] }
+    }
+
+    /// The padding before and after each axis and the constant.
+    static func padAmounts(_ ctx: ONNXOpContext, _ x: [Int]) throws -> ([Int], [Int], Float) {
+        let r = x.count
         let mode = try ctx.string("mode", default: "constant")
         guard mode == "constant" else { throw ctx.fail("mode '\(mode)' is not supported (constant)") }
         var pads: [Int], value: Float = 0
@@ -332,8 +389,7 @@ enum ShapeOps {
         let axes = try (ctx.opset >= 18 ? ctx.optional(3)?.integers : nil).map { try $0.map { try ctx.axis($0, rank: r) } } ?? Array(0 ..< r)
         guard pads.count == 2 * axes.count, pads.allSatisfy({ $0 >= 0 }) else { throw ctx.fail("pads \(pads) for \(axes.count) axes (negative pads are not supported)") }
         for (k, a) in axes.enumerated() { before[a] = pads[k]; after[a] = pads[k + axes.count] }
-        try ctx.checkSize((0 ..< r).map { x.shape[$0] + before[$0] + after[$0] })
-        return [ONNXValue(padConstant(x.tensor, before: before, after: after, value: value), x.type)]
+        return (before, after, value)
     }
 }
 
