@@ -92,4 +92,41 @@ final class ONNXDetectionModelTests: XCTestCase {
         XCTAssertNoThrow(try net.validateInput(prepared.tensor.shape))
         XCTAssertNotNil(net.inputSizeRule.problem(height: 96, width: 64))
     }
+
+    /// Exports whose graph ends in post-processed rows [1, k, 6] give the rows above the threshold as detections:
+    /// YOLO26's end-to-end head (x1, y1, x2, y2 in input pixels) and ultralytics 8.4's RT-DETR (normalised cx, cy, w, h),
+    /// each checked against onnxruntime's rows.
+    func testPostprocessedRowsBecomeDetections() throws {
+        let goldens = try SafetensorsFile(path: ONNXFixtures.path("goldens.safetensors"))
+        for (name, size, normalised) in [("yolo26-tiny", GridSize(64, 64), false), ("rtdetr-tiny", GridSize(64, 96), true)] {
+            let net = try openModel(ONNXFixtures.path(name + ".onnx"))
+            let model = try XCTUnwrap(net as? ONNXDetectionModel)
+            XCTAssertEqual(model.head, normalised ? .rtdetr : .endToEnd, name)
+            let rows = try goldens.tensor(name + ".output0")
+            // A threshold between the 3rd and 4th best score keeps exactly three rows.
+            let conf = (rows.data[2 * 6 + 4] + rows.data[3 * 6 + 4]) / 2
+            XCTAssertGreaterThan(rows.data[2 * 6 + 4], rows.data[3 * 6 + 4], "\(name): distinct scores around the threshold")
+            let out = try net.forward(try goldens.tensor(name + ".images"), trace: nil, postprocess: PostprocessOptions(confidence: conf))
+            XCTAssertEqual(out.detections.count, 3, name)
+            for (i, d) in out.detections.enumerated() {
+                let r = Array(rows.data[i * 6 ..< i * 6 + 6])
+                var want = [r[0], r[1], r[2], r[3]]
+                if normalised {
+                    let W = Float(size.width), H = Float(size.height)
+                    let (cx, cy, w, h) = (r[0] * W, r[1] * H, r[2] * W, r[3] * H)
+                    want = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+                }
+                XCTAssertEqual(d.classIndex, Int(r[5]), name)
+                XCTAssertEqual(d.className, ["person", "car", "dog"][Int(r[5])], name)
+                XCTAssertEqual(d.score, r[4], accuracy: 1e-4, name)
+                for (a, b) in zip([d.x1, d.y1, d.x2, d.y2], want) { XCTAssertEqual(a, b, accuracy: 1e-3 * Swift.max(1, abs(b)), name) }
+            }
+        }
+        // Two classes make raw RT-DETR scores 6 wide too: rows are told apart by whole class indices, best first.
+        let raw = Tensor(shape: [1, 2, 6], data: [0.5, 0.5, 0.2, 0.2, 0.3, 0.9, 0.4, 0.4, 0.1, 0.1, 0.8, 0.1])
+        let rows = Tensor(shape: [1, 2, 6], data: [0.5, 0.5, 0.2, 0.2, 0.9, 1, 0.4, 0.4, 0.1, 0.1, 0.8, 0])
+        XCTAssertFalse(ONNXDetectionModel.holdsRTDETRRows(raw, classes: 2))
+        XCTAssertTrue(ONNXDetectionModel.holdsRTDETRRows(rows, classes: 2))
+        XCTAssertTrue(ONNXDetectionModel.holdsRTDETRRows(rows, classes: 3))
+    }
 }

@@ -93,6 +93,36 @@ final class ONNXModelTests: XCTestCase {
         XCTAssertEqual(model.nodes.filter { $0.opType == "GridSample" }.count, 16)
     }
 
+    /// YOLO26 exported with its end-to-end head (`nms=False`): the one-to-one branch, then the head's own top-k in the
+    /// graph; the rows [1, 84, 6] are onnxruntime's. Random weights make many scores agree to 1e-8, and such near
+    /// ties may come in either order (float sums differ in their last bits), and at the 84th score either of two tied
+    /// candidates may be the one kept, so the check is: the score column equal row by row, and every row scoring above
+    /// the last kept score equal to one of onnxruntime's rows, each used once.
+    func testTinyYOLO26EndToEndMatchesOnnxruntime() throws {
+        let model = try ONNXModel.load(path: ONNXFixtures.path("yolo26-tiny.onnx"))
+        XCTAssertEqual(model.metadata["end2end"], "True")
+        XCTAssertTrue(model.nodes.contains { $0.opType == "TopK" })
+        let goldens = try SafetensorsFile(path: ONNXFixtures.path("goldens.safetensors"))
+        let want = try goldens.tensor("yolo26-tiny.output0")
+        let got = try XCTUnwrap(try ONNXInterpreter(model: model).run(["images": try goldens.tensor("yolo26-tiny.images")])["output0"]).tensor
+        XCTAssertEqual(got.shape, [1, 84, 6])
+        let tolerance = 1e-4 * want.maxAbs
+        let rows = (0 ..< 84).map { Array(got.data[$0 * 6 ..< $0 * 6 + 6]) }
+        var left = (0 ..< 84).map { Array(want.data[$0 * 6 ..< $0 * 6 + 6]) }
+        let cut = want.data[83 * 6 + 4]
+        var matched = 0
+        for (i, r) in rows.enumerated() {
+            XCTAssertEqual(r[4], want.data[i * 6 + 4], accuracy: 1e-6, "score of row \(i)")
+            guard r[4] > cut + 1e-6 else { continue }
+            matched += 1
+            guard let j = left.firstIndex(where: { w in zip(r, w).allSatisfy { Swift.abs($0 - $1) <= tolerance } }) else {
+                XCTFail("row \(i) \(r) is none of onnxruntime's rows"); continue
+            }
+            left.remove(at: j)
+        }
+        XCTAssertGreaterThan(matched, 40, "rows above the tie at the cut")
+    }
+
     /// Opt-in (`gen_onnx_models.py --full`, not committed): the full-size yolov8n and rtdetr-l exported by ultralytics at
     /// 640x640 (random init) equal onnxruntime's outputs within 1e-4 of their largest value; skipped when absent.
     func testFullSizeExportsMatchOnnxruntime() throws {

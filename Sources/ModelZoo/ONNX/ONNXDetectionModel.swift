@@ -18,7 +18,9 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
     public let model: ONNXModel
     let interpreter: ONNXInterpreter
     public let classNames: [String]
-    public enum Head: Sendable { case yolo, rtdetr, none }
+    /// `endToEnd`: an NMS-free YOLO head (YOLOv10, YOLO26 exported with `nms=False`) whose graph ends in its own
+    /// top-k rows [1, k, 6].
+    public enum Head: Sendable { case yolo, endToEnd, rtdetr, none }
     public let head: Head
     let inputName: String
     public let inputChannels: Int
@@ -56,12 +58,12 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
             return v
         }
         switch meta["head"] {
-        case "Detect": head = .yolo
+        case "Detect", "v10Detect": head = meta["end2end"] == "True" ? .endToEnd : .yolo
         case "RTDETRDecoder": head = .rtdetr
         default:
             if !names.isEmpty, dim(1) == names.count + 4 { head = .yolo } else if !names.isEmpty, dim(2) == names.count + 4 { head = .rtdetr } else { head = .none }
         }
-        let nc = head == .yolo ? dim(1).map { $0 - 4 } : head == .rtdetr ? dim(2).map { $0 - 4 } : nil
+        let nc = head == .yolo ? dim(1).map { $0 - 4 } : head == .rtdetr && dim(2) != 6 ? dim(2).map { $0 - 4 } : nil
         if !names.isEmpty {
             classNames = names
         } else if let nc, nc > 0 {
@@ -171,6 +173,7 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
     public var family: String {
         switch head {
         case .yolo: return "YOLOv8"
+        case .endToEnd: return "YOLO (end-to-end)"
         case .rtdetr: return "RT-DETR"
         case .none: return "ONNX"
         }
@@ -411,6 +414,19 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
         return ModelOutput(output: main.tensor, extras: extras, detections: dets)
     }
 
+    /// Whether an RT-DETR export's output [1, k, 6] holds post-processed rows (cx, cy, w, h, score, class) rather than
+    /// raw [1, queries, 4 + nc] scores: by the shape, and for 2 classes (where both are 6 wide) by the rows themselves:
+    /// whole class indices and scores best first.
+    static func holdsRTDETRRows(_ y: Tensor, classes: Int) -> Bool {
+        guard y.rank == 3, y.shape[2] == 6 else { return false }
+        guard classes == 2 else { return true }
+        let k = y.shape[1]
+        return (0 ..< k).allSatisfy { i in
+            let c = y.data[i * 6 + 5]
+            return (c == 0 || c == 1) && (i == 0 || y.data[i * 6 + 4] <= y.data[(i - 1) * 6 + 4])
+        }
+    }
+
     public func detections(from output: ModelOutput, inputSize: GridSize, options: PostprocessOptions) -> [Detection] {
         let o = options.filled(from: postprocessDefaults)
         let y = output.output
@@ -419,9 +435,19 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
             // [1, 4+nc, anchors]: xywh in input pixels and class scores, as ultralytics' Detect exports it.
             guard y.rank == 3, y.shape[1] == 4 + classNames.count else { return [] }
             return UltralyticsModel.yoloPostprocess(y, classNames: classNames, confidence: o.confidence!, iou: o.iou!, maxDetections: o.maxDetections!)
+        case .endToEnd:
+            // [1, k, 6]: x1, y1, x2, y2 in input pixels, score, class; best first.
+            return UltralyticsModel.endToEndPostprocess(y, classNames: classNames, confidence: o.confidence!, maxDetections: o.maxDetections!)
         case .rtdetr:
-            // [1, queries, 4+nc]: normalised cxcywh and class scores, as RTDETRDecoder exports it.
-            guard y.rank == 3, y.shape[2] == 4 + classNames.count else { return [] }
+            guard y.rank == 3 else { return [] }
+            if Self.holdsRTDETRRows(y, classes: classNames.count) {
+                // [1, k, 6]: ultralytics 8.4's export runs RTDETRDecoder.postprocess in the graph (normalised cxcywh,
+                // score, class; best first).
+                return UltralyticsModel.endToEndPostprocess(y, classNames: classNames, confidence: o.confidence!, maxDetections: o.maxDetections!,
+                                                            normalisedCentres: inputSize)
+            }
+            // [1, queries, 4+nc]: normalised cxcywh and class scores, as RTDETRDecoder exported it before.
+            guard y.shape[2] == 4 + classNames.count else { return [] }
             return UltralyticsModel.rtdetrPostprocess(y, classNames: classNames, inputSize: inputSize, confidence: o.confidence!,
                                                       maxDetections: o.maxDetections!)
         case .none:

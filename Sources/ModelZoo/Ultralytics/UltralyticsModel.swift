@@ -133,13 +133,21 @@ public final class UltralyticsModel: DetectionModel {
     /// An end-to-end head's rows [1, k, 6] (x1, y1, x2, y2 in input pixels, score, class), best first: the rows whose
     /// score is above `confidence`, at most `maxDetections`, as ultralytics' non_max_suppression does for end-to-end
     /// models (no NMS).
-    static func endToEndPostprocess(_ y: Tensor, classNames: [String], confidence: Float, maxDetections: Int) -> [Detection] {
+    /// With `normalisedCentres`, the rows' boxes are (cx, cy, w, h) normalised to that input size instead, as
+    /// ultralytics' RTDETRDecoder.postprocess writes them into an export.
+    static func endToEndPostprocess(_ y: Tensor, classNames: [String], confidence: Float, maxDetections: Int,
+                                    normalisedCentres inputSize: GridSize? = nil) -> [Detection] {
         guard y.rank == 3, y.shape[2] == 6 else { return [] }
         var out: [Detection] = []
         for i in 0 ..< y.shape[1] where out.count < maxDetections {
-            let r = Array(y.data[(i * 6) ..< (i * 6 + 6)])
+            var r = Array(y.data[(i * 6) ..< (i * 6 + 6)])
             let cls = Int(r[5])
             guard r[4] > confidence, classNames.indices.contains(cls) else { continue }
+            if let s = inputSize {
+                let W = Float(s.width), H = Float(s.height)
+                let (cx, cy, w, h) = (r[0] * W, r[1] * H, r[2] * W, r[3] * H)
+                r[0] = cx - w / 2; r[1] = cy - h / 2; r[2] = cx + w / 2; r[3] = cy + h / 2
+            }
             out.append(Detection(classIndex: cls, className: classNames[cls], score: r[4], x1: r[0], y1: r[1], x2: r[2], y2: r[3], source: i))
         }
         return out
