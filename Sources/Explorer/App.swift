@@ -328,7 +328,7 @@ public enum App {
         var ahead: [State] = []
         var download: DownloadCancellation?
         // EigenCAMs being computed off the UI thread, by cache key.
-        var camsInFlight: Set<[Int]> = []
+        var camsInFlight: Set<StorageKey> = []
         func handle(_ m: Message) {
             if case .camReady(let key) = m { camsInFlight.remove(key) }
             switch update(&state, m) {

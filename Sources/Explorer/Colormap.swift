@@ -371,9 +371,7 @@ public enum Painter {
     /// An RGB image tensor [1, 3, H, W] or [3, H, W] with values in [0, 1] scaled to `width` x `height`
     /// (nearest neighbour; remembered for the last few sizes, since the same image is drawn at every keypress).
     public static func image(_ rgb: Tensor, width: Int, height: Int) -> Picture {
-        let key = rgb.data.withUnsafeBufferPointer { p in
-            [Int(bitPattern: p.baseAddress), p.count, width, height]
-        }
+        let key = StorageKey([rgb.data], [width, height])
         if let hit = imageCache.get(key) { return hit }
         var pic = Picture(width: width, height: height)
         guard let (C, H, W) = ScalarMap.chw(rgb), C >= 1, width > 0, height > 0 else { return pic }
@@ -401,14 +399,12 @@ public enum Painter {
         return pic
     }
 
-    static let imageCache = LRUCache<[Int], Picture>(capacity: 4)
+    static let imageCache = LRUCache<StorageKey, Picture>(capacity: 4)
 
     /// The image as `image` draws it, in grey (Rec. 709 luminance): what a map is laid over, so that the
     /// colours on screen are the colormap's and not the photo's.
     public static func greyImage(_ rgb: Tensor, width: Int, height: Int) -> Picture {
-        let key = rgb.data.withUnsafeBufferPointer { p in
-            [Int(bitPattern: p.baseAddress), p.count, width, height]
-        }
+        let key = StorageKey([rgb.data], [width, height])
         if let hit = greyCache.get(key) { return hit }
         var pic = image(rgb, width: width, height: height)
         pic.rgba.withUnsafeMutableBufferPointer { p in
@@ -422,7 +418,7 @@ public enum Painter {
         return pic
     }
 
-    static let greyCache = LRUCache<[Int], Picture>(capacity: 4)
+    static let greyCache = LRUCache<StorageKey, Picture>(capacity: 4)
 
     /// `top` blended over `base` with opacity `alpha` (same sizes), in 8-bit fixed point.
     public static func blend(_ base: Picture, _ top: Picture, alpha: Float) -> Picture {
@@ -520,6 +516,23 @@ public enum HeadColors {
         func ch(_ shift: UInt32) -> UInt8 { UInt8((Float((c >> shift) & 0xff) * s).rounded()) }
         return .rgb(ch(16), ch(8), ch(0))
     }
+}
+
+/// A cache key that names tensors by their storage (each buffer's address and length) and other numbers. It keeps
+/// the buffers alive as long as it exists, so no other tensor can be given one of those addresses while a cache
+/// entry names it: an address alone names whatever the allocator puts there next (a second model's image of the
+/// same size was drawn from the first one's cached picture).
+public struct StorageKey: Hashable, Sendable {
+    public let numbers: [Int]
+    private let buffers: [[Float]]
+
+    public init(_ arrays: [[Float]], _ extra: [Int] = []) {
+        buffers = arrays
+        numbers = arrays.map { a in a.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) } } + arrays.map(\.count) + extra
+    }
+
+    public static func == (a: StorageKey, b: StorageKey) -> Bool { a.numbers == b.numbers }
+    public func hash(into hasher: inout Hasher) { hasher.combine(numbers) }
 }
 
 /// A small thread-safe least-recently-used cache (memoises pure rendering steps).

@@ -75,7 +75,7 @@ public enum Message: Sendable {
     /// A timer tick (play mode).
     case tick
     /// An EigenCAM computed off the UI thread is in the cache (its key): draw again.
-    case camReady([Int])
+    case camReady(StorageKey)
     /// Params and FLOPs of a catalogue entry, from its model's layer table (computed in the background).
     case described(id: String, figures: ModelFigures)
     /// Compare mode: model B opened, ran, or failed (the same steps as A's, from the second runner).

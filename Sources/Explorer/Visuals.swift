@@ -159,8 +159,7 @@ func sameTensor(_ a: Tensor, _ b: Tensor) -> Bool {
 /// `ids` without the probes whose tensor equals the step's output or an earlier probe's (remembered per
 /// layer: the views ask on every frame).
 func distinctProbes(_ trace: TraceSnapshot, _ ids: [Int], output: Tensor?) -> [Int] {
-    func address(_ t: Tensor?) -> Int { t?.data.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) } ?? 0 }
-    let key = [address(output)] + ids + ids.map { address(probeTensor(trace.probes[$0].data)) }
+    let key = StorageKey(([output] + ids.map { probeTensor(trace.probes[$0].data) }).map { $0?.data ?? [] }, ids)
     if let hit = distinctProbeCache.get(key) { return hit }
     var kept: [Int] = []
     var seen: [Tensor] = output.map { [$0] } ?? []
@@ -174,7 +173,7 @@ func distinctProbes(_ trace: TraceSnapshot, _ ids: [Int], output: Tensor?) -> [I
     return kept
 }
 
-let distinctProbeCache = LRUCache<[Int], [Int]>(capacity: 16)
+let distinctProbeCache = LRUCache<StorageKey, [Int]>(capacity: 16)
 
 func currentSource(_ state: State) -> VisualSource? {
     let s = visualSources(state)
@@ -693,7 +692,7 @@ struct GridPage: Equatable {
     func start(of channel: Int) -> Int { (channel / perPage) * perPage }
 }
 
-let gridRangeCache = LRUCache<[Int], Normalization>(capacity: 8)
+let gridRangeCache = LRUCache<StorageKey, Normalization>(capacity: 8)
 
 /// The grid page of the current feature map in the explorer's visual pane (nil when it shows none).
 func currentGridPage(_ state: State) -> (GridPage, channels: Int)? {
@@ -714,8 +713,7 @@ func drawChannelGrid(_ state: State, _ t: Tensor, C: Int, H: Int, W: Int, signed
         maps.append((c, m))
     }
     // The page's shared range, remembered: every key press redraws the same page.
-    let key = t.data.withUnsafeBufferPointer { [Int(bitPattern: $0.baseAddress), $0.count] } + [start, maps.count, signed ? 1 : 0,
-                                                                                              RangeMode.allCases.firstIndex(of: state.rangeMode)!]
+    let key = StorageKey([t.data], [start, maps.count, signed ? 1 : 0, RangeMode.allCases.firstIndex(of: state.rangeMode)!])
     let shared = gridRangeCache.get(key) ?? Normalization.fit(maps.map(\.1), mode: state.rangeMode)
     gridRangeCache.put(key, shared)
     let cmap = effectiveColormap(state, signed: shared.signed)
@@ -1053,7 +1051,7 @@ public func toggleCAM(_ state: inout State) {
     }
 }
 
-let camCache = LRUCache<[Int], CAMComponent>(capacity: 8)
+let camCache = LRUCache<StorageKey, CAMComponent>(capacity: 8)
 
 /// A feature map's first principal component, or why it could not be computed.
 enum CAMComponent {
@@ -1062,8 +1060,8 @@ enum CAMComponent {
 }
 
 /// The cache key of `t`'s component.
-public func camKey(_ t: Tensor, sign: EigenCAM.Sign = .lapack) -> [Int] {
-    t.data.withUnsafeBufferPointer { [Int(bitPattern: $0.baseAddress), $0.count] } + t.shape + [EigenCAM.Sign.allCases.firstIndex(of: sign)!]
+public func camKey(_ t: Tensor, sign: EigenCAM.Sign = .lapack) -> StorageKey {
+    StorageKey([t.data], t.shape + [EigenCAM.Sign.allCases.firstIndex(of: sign)!])
 }
 
 /// The first principal component of `t` (remembered per tensor: every key press redraws the same layer); computed

@@ -232,7 +232,30 @@ final class RenderingTests: XCTestCase {
         XCTAssertTrue(g.cell(x: 105, y: 45)! == (10, 2))
         XCTAssertTrue(g.cell(normalizedX: 0.25, normalizedY: 0.75)! == (16, 12))
     }
+
+    /// A cache key names a tensor's storage and keeps it alive: while the key exists, no new array of the same size
+    /// gets that address (an address-only key gave a second model's image the first one's cached picture), and the
+    /// cached picture is the image it was made from.
+    func testStorageKeysKeepTheirBuffersAlive() {
+        var a: [Float]? = (0 ..< 3 * 8 * 8).map { Float($0) / 192 }
+        let key = StorageKey([a!], [8, 8])
+        let address = key.numbers[0]
+        a = nil
+        withExtendedLifetime(key) {
+            var others: [[Float]] = []
+            for i in 0 ..< 64 {
+                let b = [Float](repeating: Float(i), count: 3 * 8 * 8)
+                XCTAssertNotEqual(b.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) }, address)
+                others.append(b)
+            }
+        }
+        let first = Painter.image(Tensor(shape: [3, 8, 8], data: [Float](repeating: 0, count: 192)), width: 8, height: 8)
+        let second = Painter.image(Tensor(shape: [3, 8, 8], data: [Float](repeating: 1, count: 192)), width: 8, height: 8)
+        XCTAssertEqual(first.rgba[0], 0)
+        XCTAssertEqual(second.rgba[0], 255, "the second image's own picture, not the first one's from the cache")
+    }
 }
 
 private func == (a: (UInt8, UInt8, UInt8), b: (UInt8, UInt8, UInt8)) -> Bool { a.0 == b.0 && a.1 == b.1 && a.2 == b.2 }
-private func == (a: (col: Int, row: Int), b: (Int, Int)) -> Bool { a.col == b.0 && a.row == b.1 }
+private func == (a: (col: Int, row: Int), b: (Int, Int)) -> Bool { a.col == b.0 && a.row == b.1 
+}
