@@ -214,6 +214,7 @@ final class HFDETRGoldenTests: XCTestCase {
         try fails({ $0["decoder_n_points"] = [3, 6] }, "decoder_n_points")
         try fails({ $0["decoder_method"] = "nearest" }, "decoder_method")
         try fails({ $0["depth_mult"] = 0.1 }, "depth_mult")
+        try fails({ $0["depth_mult"] = 1e30 }, "depth_mult")
         try fails({ $0["decoder_in_channels"] = [16, 16, 24] }, "decoder_in_channels")
         try fails({ var b = $0["backbone_config"] as! [String: Any]; b["stage_kernel_size"] = [3, 3]; $0["backbone_config"] = b }, "stage_kernel_size")
         try fails({ var b = $0["backbone_config"] as! [String: Any]; b["model_type"] = "resnet"; $0["backbone_config"] = b }, "hgnet_v2")
@@ -342,6 +343,10 @@ final class HFDETRGoldenTests: XCTestCase {
         try fails({ $0["decoder_activation_function"] = "mish" }, "mish")
         try fails({ $0["with_box_refine"] = false }, "with_box_refine")
         try fails({ $0["d_model"] = 15 }, "d_model")
+        // Checked before a per-level list is sized by it (a negative count trapped, a huge one would allocate terabytes).
+        try fails({ $0["num_feature_levels"] = -1_099_511_627_776 }, "num_feature_levels")
+        try fails({ $0["num_feature_levels"] = 1_099_511_627_776 }, "num_feature_levels")
+        try fails({ $0["hidden_expansion"] = 1e30 }, "hidden_expansion")
     }
 }
 

@@ -242,11 +242,19 @@ public struct RTDetrConfig: Sendable {
         evalSize = r.has("eval_size") ? try r.int("eval_size", 0) : nil
         normalizeBefore = try r.bool("normalize_before", false)
         hiddenExpansion = try r.double("hidden_expansion", 1)
+        // Checked before it sizes anything (a channel count is Int(expansion * width), which traps on 1e30 or NaN).
+        guard hiddenExpansion.isFinite, hiddenExpansion > 0, hiddenExpansion <= 64 else {
+            throw r.problem("hidden_expansion", "(\(hiddenExpansion)) must be a number above 0 and at most 64")
+        }
         dModel = try r.int("d_model", dModel)
         numQueries = try r.int("num_queries", numQueries)
         decoderInChannels = try r.ints("decoder_in_channels", decoderInChannels)
         decoderFFNDim = try r.int("decoder_ffn_dim", decoderFFNDim)
         numFeatureLevels = try r.int("num_feature_levels", numFeatureLevels)
+        // Checked before anything is sized by it (a per-level list is made from it just below).
+        guard (1 ... 64).contains(numFeatureLevels) else {
+            throw r.problem("num_feature_levels", "(\(numFeatureLevels)) must be between 1 and 64")
+        }
         decoderPointsPerLevel = try r.intOrInts("decoder_n_points", [decoderPoints])
         if decoderPointsPerLevel.count == 1 { decoderPointsPerLevel = [Int](repeating: decoderPointsPerLevel[0], count: numFeatureLevels) }
         decoderPoints = decoderPointsPerLevel.max() ?? decoderPoints
@@ -272,6 +280,9 @@ public struct RTDetrConfig: Sendable {
             lqeHiddenDim = try r.int("lqe_hidden_dim", lqeHiddenDim)
             lqeLayers = try r.int("lqe_layers", lqeLayers)
             depthMult = try r.double("depth_mult", 1)
+            guard depthMult.isFinite, depthMult > 0, depthMult <= 64 else {
+                throw r.problem("depth_mult", "(\(depthMult)) must be a number above 0 and at most 64")
+            }
             layerScale = try r.double("layer_scale", 1)
             let idx = try r.int("eval_idx", -1)
             evalIdx = idx >= 0 ? idx : decoderLayers + idx
