@@ -184,6 +184,8 @@ final class DeformableDETRModelTests: XCTestCase {
         XCTAssertTrue(error(#"{"d_model": "big"}"#).contains("'d_model' must be an integer"))
         XCTAssertTrue(error(#"{"backbone": "vit_base"}"#).contains("timm backbone 'vit_base' is not supported"))
         XCTAssertTrue(error(#"{"backbone_config": {"model_type": "resnet", "out_features": ["stage9"]}}"#).contains("'stage9' is not a stage"))
+        XCTAssertTrue(error(#"{"decoder_layers": 1099511627776}"#).contains("decoder_layers 1099511627776 is more than this tool builds"))
+        XCTAssertTrue(error(#"{"encoder_n_points": 1099511627776}"#).contains("encoder_n_points"))
     }
 
     func testMissingWeightsAndWrongInput() throws {

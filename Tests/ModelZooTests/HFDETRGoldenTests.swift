@@ -215,6 +215,7 @@ final class HFDETRGoldenTests: XCTestCase {
         try fails({ $0["decoder_method"] = "nearest" }, "decoder_method")
         try fails({ $0["depth_mult"] = 0.1 }, "depth_mult")
         try fails({ $0["depth_mult"] = 1e30 }, "depth_mult")
+        try fails({ $0["lqe_layers"] = 1_099_511_627_776 }, "lqe_layers")
         try fails({ $0["decoder_in_channels"] = [16, 16, 24] }, "decoder_in_channels")
         try fails({ var b = $0["backbone_config"] as! [String: Any]; b["stage_kernel_size"] = [3, 3]; $0["backbone_config"] = b }, "stage_kernel_size")
         try fails({ var b = $0["backbone_config"] as! [String: Any]; b["model_type"] = "resnet"; $0["backbone_config"] = b }, "hgnet_v2")
@@ -347,6 +348,9 @@ final class HFDETRGoldenTests: XCTestCase {
         try fails({ $0["num_feature_levels"] = -1_099_511_627_776 }, "num_feature_levels")
         try fails({ $0["num_feature_levels"] = 1_099_511_627_776 }, "num_feature_levels")
         try fails({ $0["hidden_expansion"] = 1e30 }, "hidden_expansion")
+        try fails({ $0["encoder_layers"] = 1_000_000 }, "encoder_layers")
+        try fails({ $0["decoder_layers"] = 1_099_511_627_776 }, "decoder_layers")
+        try fails({ $0["decoder_n_points"] = 1_099_511_627_776 }, "decoder_n_points")
     }
 }
 

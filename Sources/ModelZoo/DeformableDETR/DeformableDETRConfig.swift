@@ -137,6 +137,13 @@ public struct DeformableDETRConfig: Sendable, Equatable {
         if !["relu", "gelu", "silu"].contains(c.activation) { throw fail("activation_function '\(c.activation)' is not supported (relu, gelu, silu)") }
         if c.encoderLayers < 0 || c.decoderLayers < 1 { throw fail("decoder_layers must be at least 1") }
         if c.queries < 1 { throw fail("the number of queries must be at least 1") }
+        // Counts bounded before anything is built from them (2^40 layers or points aborted in an allocation); the
+        // bounds are far above any published model's.
+        for (key, n, most) in [("encoder_layers", c.encoderLayers, 100), ("decoder_layers", c.decoderLayers, 100),
+                               ("encoder_n_points", c.encoderPoints, 256), ("decoder_n_points", c.decoderPoints, 256),
+                               ("num_queries", c.numQueries, 100_000)] where n > most {
+            throw fail("\(key) \(n) is more than this tool builds (at most \(most))")
+        }
         return c
     }
 

@@ -298,6 +298,13 @@ public struct RTDetrConfig: Sendable {
         guard encoderInChannels == backboneOutChannels else {
             throw r.problem("encoder_in_channels", "(\(encoderInChannels)) must equal the backbone's output channels (\(backboneOutChannels))")
         }
+        // Counts bounded before anything is built from them: 10^6 layers took minutes to build, 2^40 layers or points
+        // aborted in an allocation. The bounds are far above any published model's.
+        for (key, n, most) in [("encoder_layers", encoderLayers, 100), ("decoder_layers", decoderLayers, 100),
+                               ("num_queries", numQueries, 100_000), ("decoder_n_points", decoderPointsPerLevel.max() ?? 0, 256),
+                               ("lqe_layers", lqeLayers, 100)] {
+            guard n <= most else { throw r.problem(key, "(\(n)) is more than this tool builds (at most \(most))") }
+        }
         guard featStrides.count == encoderInChannels.count else {
             throw r.problem("feat_strides", "(\(featStrides)) must have one stride per encoder input (\(encoderInChannels.count))")
         }
