@@ -255,12 +255,6 @@ public struct HGNetV2Backbone: Module {
     }
 
     public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        var y = try embedder(inputs[0], ctx)
-        var outs: [Tensor] = outIndices.contains(0) ? [y] : []
-        for (i, s) in stages.enumerated() {
-            y = try s(y, ctx)
-            if outIndices.contains(i + 1) { outs.append(y) }
-        }
-        return LayerOutput(outs.last ?? y, extras: Dictionary(uniqueKeysWithValues: outs.enumerated().map { (String($0), $1) }))
+        try stagedBackboneOutput(try embedder(inputs[0], ctx), stages, outIndices: outIndices, ctx)
     }
 }

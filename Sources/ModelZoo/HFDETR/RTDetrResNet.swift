@@ -131,14 +131,20 @@ public struct RTDetrResNetBackbone: Module {
 
     /// Input [N, 3, H, W]; main output the last feature map, extras "0", "1", ... every output map in order.
     public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        var y = try embedder(inputs[0], ctx)
-        var outs: [Tensor] = []
-        for (i, s) in stages.enumerated() {
-            y = try s(y, ctx)
-            if outIndices.contains(i + 1) { outs.append(y) }
-        }
-        return LayerOutput(outs.last ?? y, extras: Dictionary(uniqueKeysWithValues: outs.enumerated().map { (String($0), $1) }))
+        try stagedBackboneOutput(try embedder(inputs[0], ctx), stages, outIndices: outIndices, ctx)
     }
+}
+
+/// A transformers backbone's forward after its stem: the stages in turn, keeping the maps `outIndices` names (0 the
+/// stem, i the i-th stage); the main output is the last kept map, extras "0", "1", ... every kept map in order.
+func stagedBackboneOutput<Stage: UnaryModule>(_ stem: Tensor, _ stages: [Child<Stage>], outIndices: [Int], _ ctx: ForwardContext) throws -> LayerOutput {
+    var y = stem
+    var outs: [Tensor] = outIndices.contains(0) ? [y] : []
+    for (i, s) in stages.enumerated() {
+        y = try s(y, ctx)
+        if outIndices.contains(i + 1) { outs.append(y) }
+    }
+    return LayerOutput(outs.last ?? y, extras: Dictionary(uniqueKeysWithValues: outs.enumerated().map { (String($0), $1) }))
 }
 
 extension LayerOutput {
