@@ -39,7 +39,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
     let encOutput: Linear?, encOutputNorm: LayerNorm?
     let posTrans: Linear?, posTransNorm: LayerNorm?
     let encoderLayers: [DDETREncoderLayer]
-    let decoderLayers: [DDETRDecoderLayer]
+    let decoderLayers: [DETRDecoderLayer]
     /// The heads per prediction (decoder layers, + 1 for the two-stage proposals), tied as transformers ties them.
     let classEmbed: [Linear]
     let bboxEmbed: [MLP]
@@ -104,7 +104,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             encOutput = nil; encOutputNorm = nil; posTrans = nil; posTransNorm = nil
         }
         encoderLayers = try (0 ..< c.encoderLayers).map { try DDETREncoderLayer(scope: model.scope("encoder").scope("layers").scope($0), config: c) }
-        decoderLayers = try (0 ..< c.decoderLayers).map { try DDETRDecoderLayer(scope: model.scope("decoder").scope("layers").scope($0), config: c) }
+        decoderLayers = try (0 ..< c.decoderLayers).map { try ddetrDecoderLayer(model.scope("decoder").scope("layers").scope($0), c) }
 
         // Heads, tied as transformers ties them (the saved file holds only the source of each tie):
         //   plain:      class_embed.i = class_embed.0,                bbox_embed.i = bbox_embed.0
@@ -234,7 +234,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         record("level_embed", "PositionEmbedding+LevelEmbed", levelShapes.map { [1, d, $0.0, $0.1] }, posFlat.reshaped([1, s, d]),
                params: levelEmbed.count, flops: 0, since: t0)
         let encoderReference = DeformableDETR.encoderReferencePoints(levelShapes)          // [S, 2]
-        let shapesTensor = ddetrLevelShapes(levelShapes)
+        let shapesTensor = levelShapesTensor(grids)
 
         // 4. Encoder.
         for (i, layer) in encoderLayers.enumerated() {
@@ -318,9 +318,6 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             lctx.probe("decoder layer \(i): cross-attention sampling of each query",
                 .sampling(SamplingPoints(referencePoints: reference, locations: loc.reshaped(Array(loc.shape.dropFirst())),
                                          weights: wts.reshaped(Array(wts.shape.dropFirst())), levelShapes: grids)))
-            if let sa = out.extras["self_attention"] {
-                lctx.probe("decoder layer \(i): query self-attention", .attention(sa, query: GridSize(1, q), key: GridSize(1, q)), name: "self_attn")
-            }
             lastReference = reference
             if refines {
                 let delta = bboxEmbed[i](hidden)                                            // [Q, 4]
@@ -537,7 +534,7 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             last = add("input_proj.\(l)", "Conv2d(\(proj.inChannels), \(d), k\(proj.kernel), s\(proj.stride)) + GroupNorm(32)", proj, [Tensor(shapeOnly: src)])
         }
         let s = shapes.reduce(0) { $0 + $1.0 * $1.1 }
-        let levels = ddetrLevelShapes(shapes)
+        let levels = levelShapesTensor(shapes.map { GridSize($0.0, $0.1) })
         add("level_embed", "sine position + level embedding [\(c.numFeatureLevels), \(d)]", params: levelEmbed.count, flops: 0, shape: [1, s, d])
         for (i, layer) in encoderLayers.enumerated() {
             let a = layer.attention

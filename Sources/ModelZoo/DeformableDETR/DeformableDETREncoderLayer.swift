@@ -10,7 +10,7 @@ import Tensor
 /// the attention's probe, under `<path>.self_attn` (the layer table's sub-row).
 /// FLOPs: its children's (the attention's linears and sampling, the FFN linears, the layer norms) and its own two
 /// residual sums.
-struct DDETREncoderLayer: DDETRFeedForwardLayer {
+struct DDETREncoderLayer: Module {
     let selfAttn: Child<MSDeformAttention>
     let selfAttnLayerNorm: Child<LayerNorm>
     let fc1: Child<Linear>, fc2: Child<Linear>
@@ -22,7 +22,9 @@ struct DDETREncoderLayer: DDETRFeedForwardLayer {
             try ddetrDeformableAttention($0, dModel: c.dModel, heads: c.encoderHeads, levels: c.numFeatureLevels, points: c.encoderPoints)
         }
         selfAttnLayerNorm = try Child(w, "self_attn_layer_norm") { try LayerNorm($0, dim: c.dModel) }
-        (fc1, fc2, finalLayerNorm) = try Self.feedForward(w, dModel: c.dModel, ffn: c.encoderFFNDim)
+        fc1 = try Child(w, "fc1") { try ddetrLinear($0, in: c.dModel, out: c.encoderFFNDim) }
+        fc2 = try Child(w, "fc2") { try ddetrLinear($0, in: c.encoderFFNDim, out: c.dModel) }
+        finalLayerNorm = try Child(w, "final_layer_norm") { try LayerNorm($0, dim: c.dModel) }
         activation = Activation(huggingFaceName: c.activation) ?? .relu  // the config admits relu, gelu, silu only
     }
 
@@ -33,9 +35,10 @@ struct DDETREncoderLayer: DDETRFeedForwardLayer {
 
     func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
         let x = inputs[0], pos = inputs[1], reference = inputs[2]
-        let shapes = ddetrLevelShapes(inputs[3]).map { GridSize($0.0, $0.1) }
+        let shapes = try levelGrids(inputs[3])
         let attn = try selfAttn(query: x + pos, reference: reference, value: x, levelShapes: shapes, ctx, queryLevels: shapes)
-        let out = try feedForward(selfAttnLayerNorm(x + attn.output, ctx), ctx)
+        let h = try selfAttnLayerNorm(x + attn.output, ctx)
+        let out = try finalLayerNorm(h + fc2(activation.apply(fc1(h, ctx)), ctx), ctx)
         return LayerOutput(out, extras: ["sampling_locations": attn.locations, "attention_weights": attn.weights])
     }
 }

@@ -100,7 +100,7 @@ public func dFineDistanceToBox(_ points: Tensor, _ distance: Tensor, regScale: F
 /// each query's best-class probability of that layer's class head and LQE), the layer's own probes.
 /// Own parameters: `reg_scale` and `up` (transformers' non-trainable nn.Parameters, counted by parameters()).
 public struct DFineDecoder: Module {
-    let layers: [Child<RTDetrDecoderLayer>]
+    let layers: [Child<DETRDecoderLayer>]
     let queryPosHead: Child<MLP>
     let preBboxHead: Child<MLP>
     let classEmbed: [Child<Linear>]
@@ -119,7 +119,7 @@ public struct DFineDecoder: Module {
         let normal = { (layers: Int) in
             Dictionary(uniqueKeysWithValues: (0 ..< layers).map { ($0, (WeightInit.normal(mean: 0, std: std), WeightInit.zeros)) })
         }
-        layers = try [Child](w, "layers", count: n) { _, s in try RTDetrDecoderLayer(s, c) }
+        layers = try [Child](w, "layers", count: n) { _, s in try rtDetrDecoderLayer(s, c) }
         queryPosHead = try Child(w, "query_pos_head") { try MLP($0, input: 4, hidden: 2 * d, output: d, layers: 2, inits: normal(2)) }
         preBboxHead = try Child(w, "pre_bbox_head") { try MLP($0, input: d, hidden: d, output: 4, layers: 3, inits: normal(3)) }
         classEmbed = try [Child](w, "class_embed", count: n) { _, s in

@@ -4,87 +4,22 @@ import Tensor
 // RT-DETR's decoder and query selection in transformers' layout (`RTDetrDecoder`, `RTDetrDecoderLayer`,
 // `RTDetrModel`'s two-stage selection; models/rt_detr/modeling_rt_detr.py).
 
-/// Level shapes as the [L, 2] tensor of (H, W) rows the RT-DETR modules take among their inputs (so that a module's
-/// call carries them, in the forward and in the shape pass alike).
-func levelShapesTensor(_ shapes: [GridSize]) -> Tensor {
-    Tensor(shape: [shapes.count, 2], data: shapes.flatMap { [Float($0.height), Float($0.width)] })
-}
-
-/// The level shapes back from that tensor (an error, not a crash, when a caller passed something else).
-func levelGrids(_ t: Tensor) throws -> [GridSize] {
-    guard !t.isShapeOnly, t.rank == 2, t.shape[1] == 2, t.count == t.data.count else {
-        throw ModuleInputError("level shapes", "expected an [L, 2] tensor of (H, W) rows with its values, got \(t.shape)\(t.isShapeOnly ? " (shape only)" : "")")
-    }
-    return (0 ..< t.shape[0]).map { GridSize(Int(t.data[2 * $0]), Int(t.data[2 * $0 + 1])) }
-}
-
-/// `RTDetrDecoderLayer` (and `DFineDecoderLayer`): self-attention among the queries (positions added to queries and
-/// keys), post-norm; deformable cross-attention into the encoder's levels around each query's box, then post-norm
-/// (RT-DETR) or D-FINE's gate (`gateway`: sigmoid gates over [residual, attention], LayerNorm of their weighted
-/// sum); FFN, post-norm (D-FINE clamps to the float16 range before it).
-/// Inputs: hidden [Q, d], query position [Q, d], reference boxes [Q, 4] (cx, cy, w, h in [0, 1]), memory [S, d],
-/// level shapes [L, 2]. RT-DETRv2's and D-FINE's attention: per-level point counts, `decoder_offset_scale`, the
-/// `discrete` method and the `n_points_scale` / `num_points_scale` buffer; D-FINE's has no value or output projection
-/// (the shared `MSDeformAttention` does all of them).
-/// Keys (as saved): `self_attn.{q,k,v,out}_proj`, `self_attn_layer_norm`, `encoder_attn.*`, `encoder_attn_layer_norm`
-/// or `gateway.{gate,norm}`, `fc1`, `fc2`, `final_layer_norm`. Probes: `self_attn` [heads, Q, Q]; `encoder_attn`
-/// (sampling points).
-public struct RTDetrDecoderLayer: Module {
-    let selfAttn: Child<MultiheadAttention>
-    let selfAttnLayerNorm: Child<LayerNorm>
-    let encoderAttn: Child<MSDeformAttention>
-    let encoderAttnLayerNorm: Child<LayerNorm>?
-    let gateway: Child<DFineGate>?
-    let fc1: Child<Linear>, fc2: Child<Linear>
-    let finalLayerNorm: Child<LayerNorm>
-    let act: Activation
-    let clampsBeforeNorm: Bool
-    public var typeName: String { gateway == nil ? "RTDetrDecoderLayer" : "DFineDecoderLayer" }
-
-    init(_ w: WeightScope, _ c: RTDetrConfig) throws {
-        let d = c.dModel, std = c.initializerRange
-        selfAttn = try Child(w, "self_attn") {
-            try MultiheadAttention($0, embedDim: d, heads: c.decoderAttentionHeads, separateProjections: "RTDetrSelfAttention",
-                                   weightInit: .normal(mean: 0, std: std))
-        }
-        selfAttnLayerNorm = try Child(w, "self_attn_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
-        let v2 = c.modelType == "rt_detr_v2", fine = c.isDFine
-        encoderAttn = try Child(w, "encoder_attn") {
-            try MSDeformAttention($0, dModel: d, heads: c.decoderAttentionHeads, pointsPerLevel: c.decoderPointsPerLevel,
-                                  offsetScale: v2 || fine ? c.decoderOffsetScale : 0.5, method: c.decoderMethod == "discrete" ? .discrete : .bilinear,
-                                  valueProjection: !fine, outputProjection: !fine,
-                                  pointsScaleKey: v2 ? "n_points_scale" : fine ? "num_points_scale" : nil,
-                                  typeName: fine ? "DFineMultiscaleDeformableAttention"
-                                      : v2 ? "RTDetrV2MultiscaleDeformableAttention" : "RTDetrMultiscaleDeformableAttention")
-        }
-        encoderAttnLayerNorm = fine ? nil : try Child(w, "encoder_attn_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
-        gateway = fine ? try Child(w, "gateway") { try DFineGate($0, dModel: d, eps: c.layerNormEps) } : nil
-        clampsBeforeNorm = fine
-        fc1 = try Child(w, "fc1") { try Linear($0, in: d, out: c.decoderFFNDim, weightInit: .normal(mean: 0, std: std), biasInit: .zeros) }
-        fc2 = try Child(w, "fc2") { try Linear($0, in: c.decoderFFNDim, out: d, weightInit: .normal(mean: 0, std: std), biasInit: .zeros) }
-        finalLayerNorm = try Child(w, "final_layer_norm") { try LayerNorm($0, dim: d, eps: c.layerNormEps) }
-        act = c.decoderActivation
-    }
-
-    public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
-        let h = inputs[0], pos = inputs[1], ref = inputs[2], memory = inputs[3], shapes = try levelGrids(inputs[4])
-        let q = h.shape[0], d = h.shape[1]
-        let qk = h + pos
-        let sa = try selfAttn([qk, qk, h], ctx)
-        if let weights = sa.extras["weights"] {
-            ctx.probe("query self-attention per head [heads, Q, Q]", .attention(weights, query: GridSize(1, q), key: GridSize(1, q)), name: "self_attn")
-        }
-        var x = try selfAttnLayerNorm(h + sa.main, ctx)
-        let cross = try encoderAttn(query: (x + pos).reshaped([1, q, d]), reference: ref.reshaped([1, q, 4]),
-                                    value: memory.reshaped([1, memory.shape[0], d]), levelShapes: shapes, ctx).output
-        if let gateway {
-            x = try gateway([x, cross.reshaped([q, d])], ctx).main
-        } else if let encoderAttnLayerNorm {
-            x = try encoderAttnLayerNorm(x + cross.reshaped([q, d]), ctx)
-        }
-        let ffn = x + (try fc2(act.apply(try fc1(x, ctx)), ctx))
-        x = try finalLayerNorm(clampsBeforeNorm ? clamp(ffn, min: -65504, max: 65504) : ffn, ctx)
-        return LayerOutput(x)
+/// `RTDetrDecoderLayer` (RT-DETRv2's too) and `DFineDecoderLayer`: the shared `DETRDecoderLayer` with
+/// RT-DETRv2's and D-FINE's attention options (per-level point counts, `decoder_offset_scale`, the `discrete` method,
+/// the `n_points_scale` / `num_points_scale` buffer; D-FINE's without value or output projection) and D-FINE's gate.
+func rtDetrDecoderLayer(_ w: WeightScope, _ c: RTDetrConfig) throws -> DETRDecoderLayer {
+    let v2 = c.modelType == "rt_detr_v2", fine = c.isDFine
+    let options = DETRDecoderLayer.Options(dModel: c.dModel, heads: c.decoderAttentionHeads, ffnDim: c.decoderFFNDim,
+                                           activation: c.decoderActivation, layerNormEps: c.layerNormEps, initStd: c.initializerRange,
+                                           selfAttentionType: "RTDetrSelfAttention", gated: fine,
+                                           typeName: fine ? "DFineDecoderLayer" : "RTDetrDecoderLayer")
+    return try DETRDecoderLayer(w, options) {
+        try MSDeformAttention($0, dModel: c.dModel, heads: c.decoderAttentionHeads, pointsPerLevel: c.decoderPointsPerLevel,
+                              offsetScale: v2 || fine ? c.decoderOffsetScale : 0.5, method: c.decoderMethod == "discrete" ? .discrete : .bilinear,
+                              valueProjection: !fine, outputProjection: !fine,
+                              pointsScaleKey: v2 ? "n_points_scale" : fine ? "num_points_scale" : nil,
+                              typeName: fine ? "DFineMultiscaleDeformableAttention"
+                                  : v2 ? "RTDetrV2MultiscaleDeformableAttention" : "RTDetrMultiscaleDeformableAttention")
     }
 }
 
@@ -94,7 +29,7 @@ public struct RTDetrDecoderLayer: Module {
 /// [Q, C], extras `pred_boxes` [Q, 4], `boxes.{l}` and `logits.{l}` per layer.
 /// Probes under `layers.{l}`: `boxes` the refined boxes after the layer [Q, 4], the layer's own probes.
 public struct RTDetrDecoder: Module {
-    let layers: [Child<RTDetrDecoderLayer>]
+    let layers: [Child<DETRDecoderLayer>]
     let queryPosHead: Child<MLP>
     let classEmbed: [Child<Linear>]
     let bboxEmbed: [Child<MLP>]
@@ -102,7 +37,7 @@ public struct RTDetrDecoder: Module {
 
     init(_ w: WeightScope, _ c: RTDetrConfig) throws {
         let d = c.dModel, n = c.decoderLayers
-        layers = try [Child](w, "layers", count: n) { _, s in try RTDetrDecoderLayer(s, c) }
+        layers = try [Child](w, "layers", count: n) { _, s in try rtDetrDecoderLayer(s, c) }
         queryPosHead = try Child(w, "query_pos_head") { try MLP($0, input: 4, hidden: 2 * d, output: d, layers: 2) }
         // transformers' init: class heads xavier with the prior-probability bias; the box heads' last layer zero.
         classEmbed = try [Child](w, "class_embed", count: n) { _, s in

@@ -34,8 +34,12 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
     /// Each row's index in the layer table and the trace.
     let rowIndex: [Int]
 
-    public init(path: String) throws {
-        let model = try ONNXModel.load(path: path)
+    public convenience init(path: String) throws {
+        try self.init(model: ONNXModel.load(path: path), path: path)
+    }
+
+    /// The detector of a loaded graph (`path` names it in messages and gives the row names' file).
+    init(model: ONNXModel, path: String) throws {
         self.model = model
         self.file = path
         name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
