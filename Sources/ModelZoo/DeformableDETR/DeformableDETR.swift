@@ -33,17 +33,12 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
 
     let backbone: DDETRResNetBackbone
     let inputProj: [DDETRInputProjection]
-    let levelEmbed: Tensor
-    let queryPositionEmbeddings: Tensor?
-    let referencePoints: Linear?
-    let encOutput: Linear?, encOutputNorm: LayerNorm?
-    let posTrans: Linear?, posTransNorm: LayerNorm?
+    let levelEmbedding: DDETRLevelEmbedding
     let encoderLayers: [DDETREncoderLayer]
-    let decoderLayers: [DETRDecoderLayer]
-    /// The heads per prediction (decoder layers, + 1 for the two-stage proposals), tied as transformers ties them.
-    let classEmbed: [Linear]
-    let bboxEmbed: [MLP]
-    /// Whether the decoder refines its reference points with `bboxEmbed` (with_box_refine).
+    let queries: DDETRQueries
+    let decoderLayers: [DDETRDecoderStep]
+    let classHead: DDETRHead, boxHead: DDETRHead
+    /// Whether the decoder refines its reference points with its box heads (with_box_refine).
     var refines: Bool { config.withBoxRefine }
 
     /// Builds the model from `store` (a checkpoint, strict, or the seeded default init). Throws a `WeightError`
@@ -88,23 +83,11 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             projs.append(try DDETRInputProjection(scope: model.scope("input_proj").scope(0), in: outC.last!, out: d, downsample: false))
         }
         inputProj = projs
-        levelEmbed = try model.tensor("level_embed", shape: [c.numFeatureLevels, d], init: .normal(mean: 0, std: 1))
-
-        if c.twoStage {
-            queryPositionEmbeddings = nil
-            referencePoints = nil
-            encOutput = try ddetrLinear(model.scope("enc_output"), in: d, out: d)
-            encOutputNorm = try LayerNorm(model.scope("enc_output_norm"), dim: d)
-            posTrans = try ddetrLinear(model.scope("pos_trans"), in: 2 * d, out: 2 * d)
-            posTransNorm = try LayerNorm(model.scope("pos_trans_norm"), dim: 2 * d)
-        } else {
-            queryPositionEmbeddings = try model.tensor("query_position_embeddings.weight", shape: [c.numQueries, 2 * d], init: .normal(mean: 0, std: 0.02))
-            referencePoints = try ddetrLinear(model.scope("reference_points"), in: d, out: 2,
-                                              weightInit: .xavierUniform(fanIn: d, fanOut: 2), biasInit: .zeros)
-            encOutput = nil; encOutputNorm = nil; posTrans = nil; posTransNorm = nil
-        }
+        levelEmbedding = DDETRLevelEmbedding(levelEmbed: try model.tensor("level_embed", shape: [c.numFeatureLevels, d], init: .normal(mean: 0, std: 1)))
+        // Built in the reference's order of parameters (the seeded default init draws them in this order).
+        var queries = try DDETRQueries(model, c)
         encoderLayers = try (0 ..< c.encoderLayers).map { try DDETREncoderLayer(scope: model.scope("encoder").scope("layers").scope($0), config: c) }
-        decoderLayers = try (0 ..< c.decoderLayers).map { try ddetrDecoderLayer(model.scope("decoder").scope("layers").scope($0), c) }
+        let layers = try (0 ..< c.decoderLayers).map { try ddetrDecoderLayer(model.scope("decoder").scope("layers").scope($0), c) }
 
         // Heads, tied as transformers ties them (the saved file holds only the source of each tie):
         //   plain:      class_embed.i = class_embed.0,                bbox_embed.i = bbox_embed.0
@@ -119,17 +102,26 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
             }
             return DeformableDETR.scope(root, canonical)
         }
-        var classes: [Linear] = [], boxes: [MLP] = []
+        var classEmbed: [Linear] = [], bboxEmbed: [MLP] = []
         for i in 0 ..< numPred {
             let classCanon = c.twoStage ? "model.decoder.class_embed.\(i)" : "class_embed.0"
             let boxCanon = (c.withBoxRefine || c.twoStage) ? "model.decoder.bbox_embed.\(i)" : "bbox_embed.0"
             let cs = try resolve("class_embed.\(i)", classCanon, probe: "weight")
             let bs = try resolve("bbox_embed.\(i)", boxCanon, probe: "layers.0.weight")
-            classes.append(try ddetrLinear(cs, in: d, out: c.numLabels))
-            boxes.append(try ddetrPredictionHead(bs, input: d, hidden: d, output: 4, layers: 3))
+            classEmbed.append(try ddetrLinear(cs, in: d, out: c.numLabels))
+            bboxEmbed.append(try ddetrPredictionHead(bs, input: d, hidden: d, output: 4, layers: 3))
         }
-        classEmbed = classes
-        bboxEmbed = boxes
+        if c.twoStage { (queries.proposalClass, queries.proposalBox) = (classEmbed[c.decoderLayers], bboxEmbed[c.decoderLayers]) }
+        self.queries = queries
+        let refines = c.withBoxRefine
+        decoderLayers = layers.enumerated().map { i, layer in
+            DDETRDecoderStep(layer: layer, refineBox: refines ? bboxEmbed[i] : nil, scoreHead: refines ? classEmbed[i] : nil, index: i)
+        }
+        // Each tied group counted once, as `model.parameters()` counts them.
+        let classParams = classEmbed[0].parameterCount * (c.twoStage ? numPred : 1)
+        let boxParams = bboxEmbed[0].parameterCount * (c.withBoxRefine || c.twoStage ? numPred : 1)
+        classHead = DDETRHead(head: classEmbed[c.decoderLayers - 1], ownParameterCount: classParams, typeName: "Linear")
+        boxHead = DDETRHead(head: bboxEmbed[c.decoderLayers - 1], ownParameterCount: boxParams, typeName: "MLPPredictionHead")
         if verify { try store.finish() }
     }
 
@@ -147,65 +139,48 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
 
     /// Each level's (H, W) for an input (h, w).
     public func levelShapes(inputHeight h: Int, inputWidth w: Int) -> [(Int, Int)] {
-        var (sh, sw) = backbone.stem.outputSize(h, w)
-        var stageShapes: [(Int, Int)] = []
-        for stage in backbone.stages {
-            for b in stage.blocks {
-                for conv in b.module.convs { (sh, sw) = conv.module.outputSize(sh, sw) }
-            }
-            stageShapes.append((sh, sw))
-        }
-        var shapes = config.backbone.outStages.map { stageShapes[$0 - 1] }
-        if config.numFeatureLevels > 1 {
-            while shapes.count < config.numFeatureLevels {
-                let (a, b) = shapes.last!
-                shapes.append(inputProj[shapes.count].outputSize(a, b))
-            }
-        }
-        return shapes
+        guard let calls = shapePass(inputShape: [1, inputChannels, h, w])?.calls else { return [] }
+        return calls.filter { $0.depth == 0 && $0.path.hasPrefix("input_proj.") && $0.output.count == 4 }.map { ($0.output[2], $0.output[3]) }
     }
 
     // MARK: - Forward
 
-    public func forward(_ input: Tensor, trace: Trace?, postprocess: PostprocessOptions) throws -> ModelOutput {
-        try validateInput(input.shape)
+    /// What one forward pass leaves.
+    struct Pass {
+        var logits: Tensor, boxes: Tensor
+        var memory: Tensor, hidden: Tensor
+    }
+
+    /// The forward pass (and, inside `Tensor.shapePass` with a recorder, the shape pass): each step a module of the
+    /// tree, run under its path and recorded as a trace step, with its FLOPs from one shape pass of the whole model.
+    func run(_ input: Tensor, trace: Trace?, recorder: CallRecorder? = nil) throws -> Pass {
         let c = config, d = c.dModel
-        let inH = input.shape[2], inW = input.shape[3]
-        guard inH >= 32, inW >= 32 else {
-            throw FileFormatError(file: name, problem: "input \(inW)x\(inH) is too small (at least 32x32)")
-        }
-        let ctx = ForwardContext(trace: trace, path: "")
+        let root = ForwardContext(trace: trace, path: "", recorder: recorder)
         trace?.expectedSteps = 1 + backbone.stages.count + inputProj.count + 1 + encoderLayers.count + 1 + decoderLayers.count + 2
-        var stepIndex = 0
-        func record(_ path: String, _ type: String, _ inputs: [[Int]], _ out: Tensor, params: Int, flops: Double, since t0: DispatchTime) {
-            guard let trace else { return }
-            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
-            trace.record(TraceStep(index: stepIndex, path: path, moduleType: type, inputShapes: inputs, outputShape: out.shape,
-                                   output: trace.keepTensors ? out : nil, params: params, flops: flops, seconds: secs))
-            stepIndex += 1
+        var stepFlops: [String: Double] = [:]
+        if trace != nil, recorder == nil, let calls = shapePass(inputShape: input.shape)?.calls {
+            for call in calls where call.depth == 0 { stepFlops[call.path] = call.flops }
         }
-        /// Runs a module of the tree as the step `path` and records it: params from the tree, FLOPs from a shape pass
-        /// of it at these inputs.
-        func step(_ m: any Module, _ path: String, _ inputs: [Tensor], type: String? = nil, extraFlops: Double = 0) throws -> LayerOutput {
-            try ctx.checkCancelled()
-            let t0 = DispatchTime.now()
-            let out = try ForwardContext(trace: trace, path: path).call(m, key: nil, inputs)
-            if trace != nil {
-                let secs = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e9
-                let flops = DeformableDETR.measure(m, path: path, inputs.map(DeformableDETR.shapeOf)).flops + extraFlops
-                trace!.record(TraceStep(index: stepIndex, path: path, moduleType: type ?? m.typeName, inputShapes: inputs.map(\.shape),
-                                        outputShape: out.main.shape, output: trace!.keepTensors ? out.main : nil, params: m.parameterCount,
-                                        flops: flops, seconds: secs))
-                stepIndex += 1
+        var stepIndex = 0
+        func step(_ path: String, _ module: any Module, _ inputs: [Tensor]) throws -> LayerOutput {
+            try root.checkCancelled()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let out = try root.call(module, key: path, inputs)
+            if let trace {
+                let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                trace.record(TraceStep(index: stepIndex, path: path, moduleType: module.typeName, inputShapes: inputs.map(\.shape),
+                                       outputShape: out.main.shape, output: trace.keepTensors ? out.main : nil,
+                                       params: module.parameterCount, flops: stepFlops[path] ?? 0, seconds: secs))
             }
+            stepIndex += 1
             return out
         }
 
         // 1. Backbone: stem, then the stages; keep the outputs of the stages feeding the projections.
-        var x = try step(backbone.stem, "backbone.embedder", [input]).main
+        var x = try step("backbone.embedder", backbone.stem, [input]).main
         var features: [Tensor] = []
         for (s, stage) in backbone.stages.enumerated() {
-            x = try step(stage, "backbone.stages.\(s)", [x]).main
+            x = try step("backbone.stages.\(s)", stage, [x]).main
             if c.backbone.outStages.contains(s + 1) { features.append(x) }
         }
 
@@ -213,147 +188,92 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         var sources: [Tensor] = []
         for (l, proj) in inputProj.enumerated() {
             let src = l < features.count ? features[l] : (l == features.count ? features.last! : sources.last!)
-            sources.append(try step(proj, "input_proj.\(l)", [src]).main)
+            sources.append(try step("input_proj.\(l)", proj, [src]).main)
         }
-        let levelShapes = sources.map { ($0.shape[2], $0.shape[3]) }
-        let grids = levelShapes.map { GridSize($0.0, $0.1) }
+        let grids = sources.map { GridSize($0.shape[2], $0.shape[3]) }
+        let shapes = levelShapesTensor(grids)
 
         // 3. Flatten levels: tokens [S, d]; position = sine + level embedding; reference points = pixel centres.
-        var t0 = DispatchTime.now()
-        var tokens: [Tensor] = [], pos: [Tensor] = []
-        for (l, src) in sources.enumerated() {
-            let (h, w) = levelShapes[l]
-            tokens.append(transpose(src.reshaped([d, h * w]), 0, 1))                       // [HW, d]
-            let sine = DDETRSinePositionEmbedding.flattened(height: h, width: w, features: d / 2)
-            pos.append(sine + slice(levelEmbed, axis: 0, range: l ..< l + 1))              // [HW, d]
-        }
-        var memory = concat(tokens, axis: 0)                                                // [S, d]
-        let posFlat = concat(pos, axis: 0)
+        var memory = concat(sources.map { transpose($0.reshaped([d, $0.shape[2] * $0.shape[3]]), 0, 1) }, axis: 0)  // [S, d]
         let s = memory.shape[0]
-        // The layer table's level_embed row: the position + level embedding every encoder query carries.
-        record("level_embed", "PositionEmbedding+LevelEmbed", levelShapes.map { [1, d, $0.0, $0.1] }, posFlat.reshaped([1, s, d]),
-               params: levelEmbed.count, flops: 0, since: t0)
-        let encoderReference = DeformableDETR.encoderReferencePoints(levelShapes)          // [S, 2]
-        let shapesTensor = levelShapesTensor(grids)
+        let pos = try step("level_embed", levelEmbedding, [shapes]).main                            // [1, S, d]
+        let encoderReference = Tensor.isInShapePass ? Tensor(shapeOnly: [s, 2]) : DeformableDETR.encoderReferencePoints(grids)
 
         // 4. Encoder.
         for (i, layer) in encoderLayers.enumerated() {
-            let out = try step(layer, "encoder.layers.\(i)", [memory.reshaped([1, s, d]), posFlat.reshaped([1, s, d]),
-                                                              encoderReference.reshaped([1, s, 2]), shapesTensor])
+            let out = try step("encoder.layers.\(i)", layer, [memory.reshaped([1, s, d]), pos, encoderReference.reshaped([1, s, 2]), shapes])
             memory = out.main.reshaped([s, d])
-            let loc = out.extras["sampling_locations"]!, wts = out.extras["attention_weights"]!
-            ctx.child("encoder.layers.\(i)").probe("encoder layer \(i): deformable self-attention sampling of every pixel query",
-                .sampling(SamplingPoints(referencePoints: encoderReference, locations: loc.reshaped(Array(loc.shape.dropFirst())),
-                                         weights: wts.reshaped(Array(wts.shape.dropFirst())), levelShapes: grids, queryLevels: grids)))
+            if trace != nil, let loc = out.extras["sampling_locations"], let wts = out.extras["attention_weights"] {
+                root.child("encoder.layers.\(i)").probe("encoder layer \(i): deformable self-attention sampling of every pixel query",
+                    .sampling(SamplingPoints(referencePoints: encoderReference, locations: loc.reshaped(Array(loc.shape.dropFirst())),
+                                             weights: wts.reshaped(Array(wts.shape.dropFirst())), levelShapes: grids, queryLevels: grids)))
+            }
         }
         if let trace, trace.keepTensors {
             var start = 0
-            for (l, (h, w)) in levelShapes.enumerated() {
-                let part = slice(memory, axis: 0, range: start ..< start + h * w)          // [HW, d]
-                ctx.probe("encoder output, level \(l) (\(h)x\(w))", .featureMap(transpose(part, 0, 1).reshaped([d, h, w])), name: "encoder.output.\(l)")
-                start += h * w
+            for (l, g) in grids.enumerated() {
+                let part = slice(memory, axis: 0, range: start ..< start + g.count)                 // [HW, d]
+                root.probe("encoder output, level \(l) (\(g.height)x\(g.width))", .featureMap(transpose(part, 0, 1).reshaped([d, g.height, g.width])),
+                           name: "encoder.output.\(l)")
+                start += g.count
             }
         }
 
         // 5. Decoder queries: learned (query_position_embeddings split into query_pos and target) or two-stage proposals.
-        try ctx.checkCancelled()
-        t0 = DispatchTime.now()
-        var queryPos: Tensor, target: Tensor, reference: Tensor
-        var initialScores: Tensor?
-        let q = c.queries
-        if c.twoStage {
-            let (proposalLogits, oq) = twoStageProposalInputs(memory: memory, levelShapes: levelShapes)
-            let encClass = classEmbed[c.decoderLayers](oq)                                  // [S, C]
-            let coordLogits = bboxEmbed[c.decoderLayers](oq) + proposalLogits               // [S, 4]
-            let objectness = slice(encClass, axis: 1, range: 0 ..< 1).reshaped([s])
-            let k = min(c.twoStageNumProposals, s)
-            guard k == q else {
-                throw FileFormatError(file: name, problem: "two_stage_num_proposals \(q) exceeds the \(s) encoder tokens at input \(inW)x\(inH)")
-            }
-            let top = topK(objectness, k: k)
-            let idx = top.indices.data.map { Int($0) }
-            let topLogits = indexSelect(coordLogits, axis: 0, indices: idx)                 // [K, 4]
-            reference = sigmoid(topLogits)
-            initialScores = sigmoid(top.values)
-            let posOut = posTransNorm!(posTrans!(DDETRSinePositionEmbedding.proposals(topLogits, features: d / 2)))  // [K, 2d]
-            queryPos = slice(posOut, axis: 1, range: 0 ..< d)
-            target = slice(posOut, axis: 1, range: d ..< 2 * d)
-            if let trace, trace.keepTensors {
-                ctx.probe("two-stage proposals: the top-\(k) encoder tokens by objectness",
-                          .querySelection(QuerySelection(indices: idx, boxes: reference, scores: initialScores!, levelShapes: grids)),
-                          name: "two_stage.query_selection")
-                let obj = sigmoid(objectness)
-                var start = 0
-                for (l, (h, w)) in levelShapes.enumerated() {
-                    ctx.probe("two-stage objectness, level \(l)", .spatialWeights(slice(obj, axis: 0, range: start ..< start + h * w).reshaped([h, w])),
-                              name: "two_stage.objectness.\(l)")
-                    start += h * w
-                }
-            }
-            record("two_stage", "TwoStageProposals", [[1, s, d]], reference.reshaped([1, k, 4]),
-                   params: twoStageParameters, flops: twoStageFlops(tokens: s, proposals: k), since: t0)
-        } else {
-            let qe = queryPositionEmbeddings!
-            queryPos = slice(qe, axis: 1, range: 0 ..< d)
-            target = slice(qe, axis: 1, range: d ..< 2 * d)
-            reference = sigmoid(referencePoints!(queryPos))                                 // [Q, 2]
-            record("reference_points", "Linear+sigmoid", [[q, d]], reference.reshaped([1, q, 2]),
-                   params: qe.count + referencePoints!.parameterCount, flops: referencePoints!.flops(inputShape: [q, d]), since: t0)
+        if c.twoStage, c.twoStageNumProposals > s {
+            throw FileFormatError(file: name, problem: "two_stage_num_proposals \(c.twoStageNumProposals) exceeds the \(s) encoder tokens of a \(input.shape[3])x\(input.shape[2]) input: use a larger input")
         }
-        ctx.probe(c.twoStage ? "initial reference boxes: the two-stage proposals (cx, cy, w, h)" : "initial reference points: learned, one per query (x, y)",
-                  .refinedBoxes(RefinedBoxes(boxes: reference, layer: -1, scores: initialScores)),
-                  name: c.twoStage ? "two_stage.init_reference_points" : "reference_points.init")
+        let chosen = try step(c.twoStage ? "two_stage" : "reference_points", queries, [memory.reshaped([1, s, d]), shapes])
+        var reference = chosen.main.reshaped(Array(chosen.main.shape.dropFirst()))                 // [Q, 2 or 4]
+        let queryPos = chosen.extras["query_pos"]!.reshaped([1, c.queries, d])
 
         // 6. Decoder, refining the reference points layer by layer when with_box_refine.
-        var hidden = target
+        var hidden = chosen.extras["target"]!.reshaped([1, c.queries, d])
         var lastReference = reference
-        let memory3 = memory.reshaped([1, s, d]), queryPos3 = queryPos.reshaped([1, q, d])
+        let memory3 = memory.reshaped([1, s, d])
         for (i, layer) in decoderLayers.enumerated() {
-            let out = try step(layer, "decoder.layers.\(i)", [hidden.reshaped([1, q, d]), queryPos3, reference.reshaped([1] + reference.shape),
-                                                              memory3, shapesTensor],
-                               extraFlops: refines ? bboxEmbed[i].flops(inputShape: [q, d]) : 0)
-            hidden = out.main.reshaped([q, d])
-            let lctx = ctx.child("decoder.layers.\(i)")
-            let loc = out.extras["sampling_locations"]!, wts = out.extras["attention_weights"]!
-            lctx.probe("decoder layer \(i): cross-attention sampling of each query",
-                .sampling(SamplingPoints(referencePoints: reference, locations: loc.reshaped(Array(loc.shape.dropFirst())),
-                                         weights: wts.reshaped(Array(wts.shape.dropFirst())), levelShapes: grids)))
-            lastReference = reference
-            if refines {
-                let delta = bboxEmbed[i](hidden)                                            // [Q, 4]
-                reference = DeformableDETR.refine(reference: reference, delta: delta)
-                // The layer's best-class score from its own class head (with box refinement every layer has one).
-                lctx.probe("decoder layer \(i): refined reference boxes",
-                           .refinedBoxes(RefinedBoxes(boxes: reference, layer: i, scores: sigmoid(max(classEmbed[i](hidden), axis: 1)))), name: "boxes")
+            let out = try step("decoder.layers.\(i)", layer, [hidden, queryPos, reference.reshaped([1] + reference.shape), memory3, shapes])
+            hidden = out.main
+            if trace != nil, let loc = out.extras["sampling_locations"], let wts = out.extras["attention_weights"] {
+                root.child("decoder.layers.\(i)").probe("decoder layer \(i): cross-attention sampling of each query",
+                    .sampling(SamplingPoints(referencePoints: reference, locations: loc.reshaped(Array(loc.shape.dropFirst())),
+                                             weights: wts.reshaped(Array(wts.shape.dropFirst())), levelShapes: grids)))
             }
+            lastReference = reference
+            if let refined = out.extras["reference"] { reference = refined }
         }
 
         // 7. Heads on the last layer: its reference is the one the last layer sampled around.
-        try ctx.checkCancelled()
-        t0 = DispatchTime.now()
-        let last = c.decoderLayers - 1
-        let logits = classEmbed[last](hidden)                                               // [Q, C]
-        record("class_embed", "Linear", [[1, q, d]], logits.reshaped([1, q, c.numLabels]), params: uniqueClassParameters,
-               flops: classEmbed[last].flops(inputShape: [q, d]), since: t0)
-        t0 = DispatchTime.now()
-        let predBoxes = DeformableDETR.boxes(delta: bboxEmbed[last](hidden), reference: lastReference)   // [Q, 4]
-        record("bbox_embed", "MLPPredictionHead", [[1, q, d]], predBoxes.reshaped([1, q, 4]), params: uniqueBoxParameters,
-               flops: bboxEmbed[last].flops(inputShape: [q, d]), since: t0)
+        let logits = try step("class_embed", classHead, [hidden]).main                            // [1, Q, C]
+        let boxes = try step("bbox_embed", boxHead, [hidden, lastReference.reshaped([1] + lastReference.shape)]).main   // [1, Q, 4]
+        return Pass(logits: logits, boxes: boxes, memory: memory3, hidden: hidden)
+    }
 
-        let scores = sigmoid(logits)
+    /// One shape pass of the whole model at an input shape: every module call with its shapes and FLOPs (nil when
+    /// the input does not fit the model).
+    func shapePass(inputShape: [Int]) -> CallRecorder? {
+        let recorder = CallRecorder()
+        guard (try? Tensor.shapePass({ try run(Tensor(shapeOnly: inputShape), trace: nil, recorder: recorder) })) != nil else { return nil }
+        return recorder
+    }
+
+    public func forward(_ input: Tensor, trace: Trace?, postprocess: PostprocessOptions) throws -> ModelOutput {
+        try validateInput(input.shape)
+        let inH = input.shape[2], inW = input.shape[3]
+        guard inH >= 32, inW >= 32 else {
+            throw FileFormatError(file: name, problem: "input \(inW)x\(inH) is too small (at least 32x32)")
+        }
+        let pass = try run(input, trace: trace)
         var output = ModelOutput(
-            output: concat([predBoxes, scores], axis: 1).reshaped([1, q, 4 + c.numLabels]),
-            extras: [
-                "logits": logits.reshaped([1, q, c.numLabels]),
-                "pred_boxes": predBoxes.reshaped([1, q, 4]),
-                "encoder.last_hidden_state": memory.reshaped([1, s, d]),
-                "decoder.last_hidden_state": hidden.reshaped([1, q, d]),
-            ],
+            output: concat([pass.boxes, sigmoid(pass.logits)], axis: 2),
+            extras: ["logits": pass.logits, "pred_boxes": pass.boxes, "encoder.last_hidden_state": pass.memory,
+                     "decoder.last_hidden_state": pass.hidden],
             detections: [])
         let o = postprocess.filled(from: postprocessDefaults)
         output.detections = detections(from: output, inputSize: GridSize(inH, inW), options: o)
-        ctx.probe(String(format: "detections: top %d of sigmoid(logits) over queries x classes, score above %.2f", o.maxDetections!, o.confidence!),
-                  .detections(output.detections), name: "detections")
+        ForwardContext(trace: trace, path: "").probe(
+            String(format: "detections: top %d of sigmoid(logits) over queries x classes, score above %.2f", o.maxDetections!, o.confidence!),
+            .detections(output.detections), name: "detections")
         return output
     }
 
@@ -371,51 +291,25 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
     }
 
     /// Pixel-centre reference points of every level's tokens: ((x + 0.5) / W, (y + 0.5) / H) -> [S, 2].
-    static func encoderReferencePoints(_ shapes: [(Int, Int)]) -> Tensor {
+    static func encoderReferencePoints(_ shapes: [GridSize]) -> Tensor {
         var out: [Float] = []
-        out.reserveCapacity(shapes.reduce(0) { $0 + $1.0 * $1.1 } * 2)
-        for (h, w) in shapes {
-            for y in 0 ..< h {
-                for x in 0 ..< w {
-                    out.append((Float(x) + 0.5) / Float(w))
-                    out.append((Float(y) + 0.5) / Float(h))
+        out.reserveCapacity(shapes.reduce(0) { $0 + $1.count } * 2)
+        for g in shapes {
+            for y in 0 ..< g.height {
+                for x in 0 ..< g.width {
+                    out.append((Float(x) + 0.5) / Float(g.width))
+                    out.append((Float(y) + 0.5) / Float(g.height))
                 }
             }
         }
         return Tensor(shape: [out.count / 2, 2], data: out)
     }
 
-    /// Two-stage inputs (transformers' `gen_encoder_output_proposals`): per-pixel proposals
-    /// (centre, 0.05 * 2^level wide and high) as logits, +inf where a coordinate is outside (0.01, 0.99); the
-    /// object queries `enc_output_norm(enc_output(memory))` with invalid rows zeroed first.
-    func twoStageProposalInputs(memory: Tensor, levelShapes: [(Int, Int)]) -> (Tensor, Tensor) {
-        let s = memory.shape[0], d = config.dModel
-        var props = [Float](repeating: 0, count: s * 4)
-        var valid = [Bool](repeating: true, count: s)
-        var n = 0
-        for (l, (h, w)) in levelShapes.enumerated() {
-            let wh = Float(0.05) * Float(Foundation.pow(2.0, Double(l)))
-            for y in 0 ..< h {
-                for x in 0 ..< w {
-                    let p = [(Float(x) + 0.5) / Float(w), (Float(y) + 0.5) / Float(h), wh, wh]
-                    valid[n] = p.allSatisfy { $0 > 0.01 && $0 < 0.99 }
-                    for j in 0 ..< 4 { props[n * 4 + j] = valid[n] ? Foundation.log(p[j] / (1 - p[j])) : Float.infinity }
-                    n += 1
-                }
-            }
-        }
-        var masked = memory
-        masked.data.withUnsafeMutableBufferPointer { m in
-            for i in 0 ..< s where !valid[i] { for j in 0 ..< d { m[i * d + j] = 0 } }
-        }
-        let oq = encOutputNorm!(encOutput!(masked))
-        return (Tensor(shape: [s, 4], data: props), oq)
-    }
-
     /// One refinement step: 4-d references: sigmoid(delta + inverse_sigmoid(ref)); 2-d: the centre is refined and
     /// the size taken from delta -> [Q, 4].
     static func refine(reference: Tensor, delta: Tensor) -> Tensor {
         if reference.shape[1] == 4 { return sigmoid(delta + inverseSigmoid(reference)) }
+        if Tensor.isInShapePass { return Tensor(shapeOnly: delta.shape) }
         let q = reference.shape[0]
         let inv = inverseSigmoid(reference)
         var t = delta
@@ -425,9 +319,6 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         }
         return sigmoid(t)
     }
-
-    /// Boxes from the head's delta and the layer's reference (transformers' `DeformableDetrForObjectDetection`).
-    static func boxes(delta: Tensor, reference: Tensor) -> Tensor { refine(reference: reference, delta: delta) }
 
     /// transformers' `post_process_object_detection` before its threshold: the top `count` of the class
     /// probabilities [Q, C] (sigmoid(logits)) over queries x classes, boxes (cx, cy, w, h) -> corners in pixels of a
@@ -453,114 +344,46 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
 
     // MARK: - Parameters and layer table
 
-    /// Parameters of the class heads, each tied group counted once (as `model.parameters()` does).
-    var uniqueClassParameters: Int {
-        let per = classEmbed.first?.parameterCount ?? 0
-        return config.twoStage ? per * classEmbed.count : per
-    }
-
-    var uniqueBoxParameters: Int {
-        let per = bboxEmbed.first?.parameterCount ?? 0
-        return (config.withBoxRefine || config.twoStage) ? per * bboxEmbed.count : per
-    }
-
     /// Parameters as transformers counts them (`sum(p.numel() for p in model.parameters())`: frozen batch norms
     /// are buffers, tied heads count once).
     public var parameterCount: Int {
-        var n = backbone.parameterCount + inputProj.reduce(0) { $0 + $1.parameterCount } + levelEmbed.count
-        n += encoderLayers.reduce(0) { $0 + $1.parameterCount } + decoderLayers.reduce(0) { $0 + $1.parameterCount }
-        if let qe = queryPositionEmbeddings { n += qe.count }
-        if let r = referencePoints { n += r.parameterCount }
-        if config.twoStage { n += twoStageParameters }
-        return n + uniqueClassParameters + uniqueBoxParameters
+        backbone.parameterCount + inputProj.reduce(0) { $0 + $1.parameterCount } + levelEmbedding.parameterCount
+            + encoderLayers.reduce(0) { $0 + $1.parameterCount } + queries.parameterCount
+            + decoderLayers.reduce(0) { $0 + $1.parameterCount } + classHead.parameterCount + boxHead.parameterCount
     }
 
-    var twoStageParameters: Int {
-        guard let encOutput, let encOutputNorm, let posTrans, let posTransNorm else { return 0 }
-        return encOutput.parameterCount + encOutputNorm.parameterCount + posTrans.parameterCount + posTransNorm.parameterCount
-    }
-
-    /// The two-stage proposals: enc_output + its norm and the proposal heads over every token, pos_trans + its norm
-    /// over the selected proposals.
-    func twoStageFlops(tokens s: Int, proposals k: Int) -> Double {
-        guard let encOutput, let encOutputNorm, let posTrans, let posTransNorm else { return 0 }
-        let d = config.dModel
-        return encOutput.flops(inputShape: [s, d]) + encOutputNorm.flops(inputShape: [s, d]) + posTrans.flops(inputShape: [k, 2 * d])
-            + posTransNorm.flops(inputShape: [k, 2 * d]) + bboxEmbed[config.decoderLayers].flops(inputShape: [s, d])
-            + classEmbed[config.decoderLayers].flops(inputShape: [s, d])
-    }
-
-    /// A tensor of `t`'s shape for a shape pass: shape-only, but the level-shapes input ([L, 2], read by the layers)
-    /// kept with its values.
-    static func shapeOf(_ t: Tensor) -> Tensor {
-        t.rank == 2 && t.shape[1] == 2 && t.count <= 16 ? t : Tensor(shapeOnly: t.shape)
-    }
-
-    /// FLOPs, output shape and sub-rows of one module on these inputs (shape-only, see `shapeOf`), from a shape pass
-    /// of it alone under `path`.
-    static func measure(_ m: any Module, path: String, _ inputs: [Tensor]) -> (flops: Double, output: [Int], rows: [LayerRow]) {
-        let recorder = CallRecorder()
-        let ctx = ForwardContext(trace: nil, path: path, recorder: recorder)
-        guard (try? Tensor.shapePass({ try ctx.call(m, key: nil, inputs) })) != nil, let call = recorder.calls.first else { return (0, [], []) }
-        return (call.flops, call.output, recorder.rows(under: 0))
-    }
-
+    /// One row per step, from one shape pass of the model: FLOPs, output shape and sub-rows from the tree.
     public func layerTable(inputSize: GridSize) -> [LayerRow] {
+        guard let recorder = shapePass(inputShape: [1, inputChannels, inputSize.height, inputSize.width]) else { return [] }
         let c = config, d = c.dModel
+        func arguments(_ path: String) -> String {
+            let parts = path.split(separator: ".")
+            let i = parts.count > 1 ? Int(parts[parts.count - 1]) ?? 0 : 0
+            switch parts.first.map(String.init) ?? "" {
+            case "backbone" where path == "backbone.embedder": return "ResNetEmbeddings conv7x7/2 \(c.backbone.embeddingSize) + maxpool3x3/2"
+            case "backbone": return "ResNetStage \(c.backbone.hiddenSizes[i]) x\(backbone.stages[i].blocks.count)"
+            case "input_proj":
+                let p = inputProj[i]
+                return "Conv2d(\(p.inChannels), \(d), k\(p.kernel), s\(p.stride)) + GroupNorm(32)"
+            case "level_embed": return "sine position + level embedding [\(c.numFeatureLevels), \(d)]"
+            case "encoder":
+                let a = encoderLayers[i].attention
+                return "MSDeformAttn(d \(d), heads \(a.heads), levels \(a.levels), points \(a.pointsPerLevel[0])) + FFN \(c.encoderFFNDim)"
+            case "two_stage": return "enc_output + norm, per-pixel proposals, top-\(c.queries), pos_trans + norm"
+            case "reference_points": return "query_position_embeddings [\(c.queries), \(2 * d)] + Linear(\(d), 2) + sigmoid"
+            case "decoder":
+                return "self-attn(heads \(c.decoderHeads)) + MSDeformAttn(points \(decoderLayers[i].attention.pointsPerLevel[0])) + FFN \(c.decoderFFNDim)"
+                    + (refines ? " + box refine" : "")
+            case "class_embed": return "Linear(\(d), \(c.numLabels))" + (c.twoStage ? " x\(c.decoderLayers + 1)" : "")
+            case "bbox_embed": return "MLP(\(d), \(d), 4, 3 layers)" + (c.withBoxRefine || c.twoStage ? " x\(c.twoStage ? c.decoderLayers + 1 : c.decoderLayers)" : "")
+            default: return ""
+            }
+        }
         var rows: [LayerRow] = []
-        func add(_ module: String, _ args: String, params: Int, flops: Double, shape: [Int], children: [LayerRow] = []) {
-            rows.append(LayerRow(index: rows.count, from: [-1], repeats: 1, params: params, module: module, arguments: args,
-                                 flops: flops, outputShape: shape, children: children))
+        for (i, call) in recorder.calls.enumerated() where call.depth == 0 {
+            rows.append(LayerRow(index: rows.count, from: [-1], repeats: 1, params: call.parameters, module: call.path, arguments: arguments(call.path),
+                                 flops: call.flops, outputShape: call.output, children: recorder.rows(under: i)))
         }
-        /// A row measured by the shape pass: FLOPs, output shape and sub-rows from the tree.
-        @discardableResult
-        func add(_ module: String, _ args: String, _ m: any Module, _ inputs: [Tensor], extraFlops: Double = 0) -> [Int] {
-            let r = DeformableDETR.measure(m, path: module, inputs)
-            add(module, args, params: m.parameterCount, flops: r.flops + extraFlops, shape: r.output, children: r.rows)
-            return r.output
-        }
-        var x = add("backbone.embedder", "ResNetEmbeddings conv7x7/2 \(c.backbone.embeddingSize) + maxpool3x3/2", backbone.stem,
-                    [Tensor(shapeOnly: [1, c.backbone.numChannels, inputSize.height, inputSize.width])])
-        var stageOutputs: [[Int]] = []
-        for (s, stage) in backbone.stages.enumerated() {
-            x = add("backbone.stages.\(s)", "ResNetStage \(c.backbone.hiddenSizes[s]) x\(stage.blocks.count)", stage, [Tensor(shapeOnly: x)])
-            stageOutputs.append(x)
-        }
-        let shapes = levelShapes(inputHeight: inputSize.height, inputWidth: inputSize.width)
-        let outs = c.backbone.outStages.map { stageOutputs[$0 - 1] }
-        var last: [Int] = []
-        for (l, proj) in inputProj.enumerated() {
-            let src = l < outs.count ? outs[l] : (l == outs.count ? outs.last! : last)
-            last = add("input_proj.\(l)", "Conv2d(\(proj.inChannels), \(d), k\(proj.kernel), s\(proj.stride)) + GroupNorm(32)", proj, [Tensor(shapeOnly: src)])
-        }
-        let s = shapes.reduce(0) { $0 + $1.0 * $1.1 }
-        let levels = levelShapesTensor(shapes.map { GridSize($0.0, $0.1) })
-        add("level_embed", "sine position + level embedding [\(c.numFeatureLevels), \(d)]", params: levelEmbed.count, flops: 0, shape: [1, s, d])
-        for (i, layer) in encoderLayers.enumerated() {
-            let a = layer.attention
-            add("encoder.layers.\(i)", "MSDeformAttn(d \(d), heads \(a.heads), levels \(a.levels), points \(a.pointsPerLevel[0])) + FFN \(c.encoderFFNDim)",
-                layer, [Tensor(shapeOnly: [1, s, d]), Tensor(shapeOnly: [1, s, d]), Tensor(shapeOnly: [1, s, 2]), levels])
-        }
-        let q = c.queries
-        if c.twoStage {
-            add("two_stage", "enc_output + norm, per-pixel proposals, top-\(q), pos_trans + norm", params: twoStageParameters,
-                flops: twoStageFlops(tokens: s, proposals: q), shape: [1, q, 4])
-        } else {
-            add("reference_points", "query_position_embeddings [\(q), \(2 * d)] + Linear(\(d), 2) + sigmoid",
-                params: queryPositionEmbeddings!.count + referencePoints!.parameterCount, flops: referencePoints!.flops(inputShape: [q, d]), shape: [1, q, 2])
-        }
-        let refDims = c.twoStage ? 4 : 2
-        for (i, layer) in decoderLayers.enumerated() {
-            let a = layer.attention
-            add("decoder.layers.\(i)", "self-attn(heads \(c.decoderHeads)) + MSDeformAttn(points \(a.pointsPerLevel[0])) + FFN \(c.decoderFFNDim)\(refines ? " + box refine" : "")",
-                layer, [Tensor(shapeOnly: [1, q, d]), Tensor(shapeOnly: [1, q, d]), Tensor(shapeOnly: [1, q, refines && i > 0 ? 4 : refDims]),
-                        Tensor(shapeOnly: [1, s, d]), levels],
-                extraFlops: refines ? bboxEmbed[i].flops(inputShape: [q, d]) : 0)
-        }
-        add("class_embed", "Linear(\(d), \(c.numLabels))\(classEmbed.count > 1 && c.twoStage ? " x\(classEmbed.count)" : "")", params: uniqueClassParameters,
-            flops: classEmbed[c.decoderLayers - 1].flops(inputShape: [q, d]), shape: [1, q, c.numLabels])
-        add("bbox_embed", "MLP(\(d), \(d), 4, 3 layers)\((c.withBoxRefine || c.twoStage) ? " x\(bboxEmbed.count)" : "")", params: uniqueBoxParameters,
-            flops: bboxEmbed[c.decoderLayers - 1].flops(inputShape: [q, d]), shape: [1, q, 4])
         return rows
     }
 }

@@ -24,7 +24,5 @@ struct DDETRInputProjection: UnaryModule {
     var stride: Int { conv.module.stride }
     var inChannels: Int { conv.module.c1 }
 
-    func outputSize(_ h: Int, _ w: Int) -> (Int, Int) { conv.module.outputSize(h, w) }
-
     func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor { try norm(conv(x, ctx), ctx) }
 }

@@ -95,12 +95,6 @@ struct DDETRResNetStem: UnaryModule {
     func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
         maxPool2d(try conv(x, ctx), kernel: 3, stride: 2, padding: 1)
     }
-
-    /// Spatial size after the conv and the max pool for an input (h, w).
-    func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
-        let (a, b) = conv.module.outputSize(h, w)
-        return ((a + 2 - 3) / 2 + 1, (b + 2 - 3) / 2 + 1)
-    }
 }
 
 /// One ResNet stage: its blocks in order (`layers.{b}` in transformers, `{b}` under timm's `layer{s}`).

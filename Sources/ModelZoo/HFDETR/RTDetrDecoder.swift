@@ -108,8 +108,9 @@ public struct RTDetrQuerySelection: Module {
         featStrides = c.featStrides
     }
 
-    /// Anchors [S, 4] (logits; invalid ones the largest float) and the valid mask [S, 1] for these level shapes.
-    public static func anchors(_ shapes: [GridSize], gridSize: Float = 0.05) -> (Tensor, Tensor) {
+    /// Anchors [S, 4] (logits; invalid ones `invalid`: RT-DETR's the largest float, Deformable DETR's +inf) and the
+    /// valid mask [S, 1] for these level shapes.
+    public static func anchors(_ shapes: [GridSize], gridSize: Float = 0.05, invalid: Float = .greatestFiniteMagnitude) -> (Tensor, Tensor) {
         var a: [Float] = [], valid: [Float] = []
         for (l, s) in shapes.enumerated() {
             let wh = gridSize * Float(1 << l)
@@ -118,7 +119,7 @@ public struct RTDetrQuerySelection: Module {
                     let box = [(Float(x) + 0.5) / Float(s.width), (Float(y) + 0.5) / Float(s.height), wh, wh]
                     let ok = box.allSatisfy { $0 > 0.01 && $0 < 0.99 }
                     valid.append(ok ? 1 : 0)
-                    a += box.map { ok ? Foundation.log($0 / (1 - $0)) : Float.greatestFiniteMagnitude }
+                    a += box.map { ok ? Foundation.log($0 / (1 - $0)) : invalid }
                 }
             }
         }
