@@ -25,7 +25,8 @@ bench: build
 # every target in turn; RUNS=1000000 stops each after that many inputs). The libFuzzer targets in Tests/Fuzz are executable targets that Package.swift declares only
 # when DETR_TUI_FUZZ is set (a nested package depending on this one by path would have to resolve the dependencies
 # again); they are built with swiftc's -sanitize=fuzzer,address in their own scratch path, .build-fuzz, and each
-# runs on a working copy of its seed corpus (Tests/Fuzz/Corpus/<target>), whose inputs it extends.
+# runs on a working copy of its seed corpus (Tests/Fuzz/Corpus/<target>; the onnx target also starts from the op
+# fixtures and the smallest whole-model golden), whose inputs it extends.
 FUZZ_TARGETS := unpickler torchzip safetensors yaml image onnx
 TARGET ?= all
 SECONDS ?= 60
@@ -38,6 +39,7 @@ fuzz: bootstrap
 	done
 	@for t in $(FUZZ_RUN); do \
 		mkdir -p .build-fuzz/corpus/$$t .build-fuzz/artifacts && cp -n Tests/Fuzz/Corpus/$$t/* .build-fuzz/corpus/$$t/ ; \
+		if [ $$t = onnx ]; then cp -n Tests/Fixtures/onnx/ops/*.onnx Tests/Fixtures/onnx/two-grids-tiny.onnx .build-fuzz/corpus/onnx/; fi; \
 		echo "== fuzz-$$t for $(SECONDS) s"; \
 		LSAN_OPTIONS=suppressions=Tests/Fuzz/lsan.supp .build-fuzz/release/fuzz-$$t -artifact_prefix=.build-fuzz/artifacts/ -max_total_time=$(SECONDS) -runs=$(RUNS) -timeout=10 -rss_limit_mb=4096 -max_len=65536 \
 			-print_final_stats=1 .build-fuzz/corpus/$$t || exit 1; \

@@ -61,7 +61,7 @@ if ProcessInfo.processInfo.environment["DETR_TUI_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Tests/Fuzz/Support"))
     for (name, dir, deps) in [("fuzz-unpickler", "Unpickler", ["ModelZoo"]), ("fuzz-torchzip", "TorchZip", ["ModelZoo"]),
                               ("fuzz-safetensors", "Safetensors", ["Tensor"]), ("fuzz-yaml", "ModelYAML", ["ModelZoo"]),
-                              ("fuzz-image", "Image", ["ModelZoo"]), ("fuzz-onnx", "ONNX", ["ONNX"])] {
+                              ("fuzz-image", "Image", ["ModelZoo"]), ("fuzz-onnx", "ONNX", ["ONNX", "ModelZoo"])] {
         package.targets.append(.executableTarget(name: name, dependencies: (deps + ["FuzzSupport"]).map { .target(name: $0) }, path: "Tests/Fuzz/\(dir)",
                                                  swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
         package.products.append(.executable(name: name, targets: [name]))
