@@ -34,9 +34,9 @@ final class DeformableDETRCLITests: XCTestCase {
         XCTAssertEqual(shape("logits"), [1, 30, 5])
         XCTAssertEqual(shape("pred_boxes"), [1, 30, 4])
         for l in 0 ..< 2 {
-            XCTAssertEqual(shape("decoder.layers.\(l).sampling_locations"), [1, 30, 4, 4, 2, 2])
-            XCTAssertEqual(shape("decoder.layers.\(l).attention_weights"), [1, 30, 4, 4, 2])
-            XCTAssertEqual(shape("encoder.layers.\(l).sampling_locations"), [1, 340, 4, 4, 2, 2])
+            XCTAssertEqual(shape("decoder.layers.\(l).encoder_attn.sampling_locations"), [1, 30, 4, 4, 2, 2])
+            XCTAssertEqual(shape("decoder.layers.\(l).encoder_attn.attention_weights"), [1, 30, 4, 4, 2])
+            XCTAssertEqual(shape("encoder.layers.\(l).self_attn.sampling_locations"), [1, 340, 4, 4, 2, 2])
         }
         XCTAssertEqual(shape("encoder.output.0"), [32, 16, 16])
     }

@@ -55,7 +55,7 @@ final class DeformableDETRGoldenTests: XCTestCase {
         let c = model.config
         for l in 0 ..< c.encoderLayers {
             for s in ["sampling_locations", "attention_weights"] {
-                cmp("encoder.layers.\(l).\(s)", probes["encoder.layers.\(l).\(s)"], expected["encoder.layers.\(l).\(s)"])
+                cmp("encoder.layers.\(l).\(s)", probes["encoder.layers.\(l).self_attn.\(s)"], expected["encoder.layers.\(l).\(s)"])
             }
         }
         let inter = expected["decoder.intermediate_reference_points"]!   // [1, layers, Q, 2|4]
@@ -63,7 +63,7 @@ final class DeformableDETRGoldenTests: XCTestCase {
         cmp("init_reference_points", probes[c.twoStage ? "two_stage.init_reference_points" : "reference_points.init"], expected["init_reference_points"])
         for l in 0 ..< c.decoderLayers {
             for s in ["sampling_locations", "attention_weights"] {
-                cmp("decoder.layers.\(l).\(s)", probes["decoder.layers.\(l).\(s)"], expected["decoder.layers.\(l).\(s)"])
+                cmp("decoder.layers.\(l).\(s)", probes["decoder.layers.\(l).encoder_attn.\(s)"], expected["decoder.layers.\(l).\(s)"])
             }
             let step = trace.snapshot.steps.first { $0.path == "decoder.layers.\(l)" }
             cmp("decoder.intermediate_hidden_states[\(l)]", step?.output, slice(hiddens, axis: 1, range: l ..< l + 1))

@@ -89,8 +89,8 @@ final class DeformableDETRModelTests: XCTestCase {
         let input = Tensor(shape: [1, 3, 96, 128], data: (0 ..< 3 * 96 * 128).map { _ in rng.nextNormal() })
         let out = try model.forward(input, trace: trace, postprocess: PostprocessOptions(confidence: 0))
         let snap = trace.snapshot
-        guard case .sampling(let s) = try XCTUnwrap(snap.probes.first { $0.path == "encoder.layers.0" }).data else {
-            return XCTFail("encoder.layers.0 is not a sampling probe")
+        guard case .sampling(let s) = try XCTUnwrap(snap.probes.first { $0.path == "encoder.layers.0.self_attn" }).data else {
+            return XCTFail("encoder.layers.0.self_attn is not a sampling probe")
         }
         let shapes = model.levelShapes(inputHeight: 96, inputWidth: 128)
         XCTAssertEqual(s.levelShapes, shapes.map { GridSize($0.0, $0.1) })
@@ -113,12 +113,6 @@ final class DeformableDETRModelTests: XCTestCase {
                 }
             }
         }
-        // The attention's own probe, under its sub-row's path (the explorer's sub-row), holds the same points.
-        guard case .sampling(let own) = try XCTUnwrap(snap.probes.first { $0.path == "encoder.layers.0.self_attn" }).data else {
-            return XCTFail("encoder.layers.0.self_attn is not a sampling probe")
-        }
-        XCTAssertEqual(own.locations, s.locations)
-        XCTAssertEqual(own.queryLevels, s.queryLevels)
         XCTAssertNotNil(snap.probes.first { $0.path == "decoder.layers.1.encoder_attn" })
         // The first pixel's reference is the centre of the top-left cell of level 0.
         XCTAssertEqual(s.referencePoints[0, 0], 0.5 / Float(shapes[0].1), accuracy: 1e-7)
@@ -134,8 +128,8 @@ final class DeformableDETRModelTests: XCTestCase {
         XCTAssertEqual(out.extras["decoder.last_hidden_state"]?.shape, [1, 30, 32])
         XCTAssertEqual(out.output.shape, [1, 30, 7])
         let dumps = snap.probeTensors
-        XCTAssertEqual(dumps["decoder.layers.1.sampling_locations"]?.shape, [1, 30, 4, 4, 2, 2])
-        XCTAssertEqual(dumps["decoder.layers.1.attention_weights"]?.shape, [1, 30, 4, 4, 2])
+        XCTAssertEqual(dumps["decoder.layers.1.encoder_attn.sampling_locations"]?.shape, [1, 30, 4, 4, 2, 2])
+        XCTAssertEqual(dumps["decoder.layers.1.encoder_attn.attention_weights"]?.shape, [1, 30, 4, 4, 2])
         XCTAssertEqual(dumps["encoder.output.0"]?.shape, [32, shapes[0].0, shapes[0].1])
         XCTAssertEqual(out.detections.count, 90)   // min(100, 30 queries x 3 classes), threshold 0
         // transformers' default threshold 0.5 keeps the rows above it, in the same order.
@@ -161,7 +155,7 @@ final class DeformableDETRModelTests: XCTestCase {
         XCTAssertEqual(dumps["two_stage.query_selection.boxes"]?.shape, [30, 4])
         XCTAssertEqual(dumps["two_stage.query_selection.scores"]?.shape, [30])
         XCTAssertEqual(dumps["decoder.layers.0.boxes"]?.shape, [30, 4])
-        XCTAssertEqual(dumps["decoder.layers.0.reference_points"]?.shape, [1, 30, 4])
+        XCTAssertEqual(dumps["decoder.layers.0.encoder_attn.reference_points"]?.shape, [1, 30, 4])
         let scores = try XCTUnwrap(dumps["two_stage.query_selection.scores"]).data
         XCTAssertEqual(scores, scores.sorted(by: >))
     }

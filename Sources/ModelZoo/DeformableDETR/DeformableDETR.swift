@@ -203,11 +203,6 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         for (i, layer) in encoderLayers.enumerated() {
             let out = try step("encoder.layers.\(i)", layer, [memory.reshaped([1, s, d]), pos, encoderReference.reshaped([1, s, 2]), shapes])
             memory = out.main.reshaped([s, d])
-            if trace != nil, let loc = out.extras["sampling_locations"], let wts = out.extras["attention_weights"] {
-                root.child("encoder.layers.\(i)").probe("encoder layer \(i): deformable self-attention sampling of every pixel query",
-                    .sampling(SamplingPoints(referencePoints: encoderReference, locations: loc.reshaped(Array(loc.shape.dropFirst())),
-                                             weights: wts.reshaped(Array(wts.shape.dropFirst())), levelShapes: grids, queryLevels: grids)))
-            }
         }
         if let trace, trace.keepTensors {
             var start = 0
@@ -234,11 +229,6 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         for (i, layer) in decoderLayers.enumerated() {
             let out = try step("decoder.layers.\(i)", layer, [hidden, queryPos, reference.reshaped([1] + reference.shape), memory3, shapes])
             hidden = out.main
-            if trace != nil, let loc = out.extras["sampling_locations"], let wts = out.extras["attention_weights"] {
-                root.child("decoder.layers.\(i)").probe("decoder layer \(i): cross-attention sampling of each query",
-                    .sampling(SamplingPoints(referencePoints: reference, locations: loc.reshaped(Array(loc.shape.dropFirst())),
-                                             weights: wts.reshaped(Array(wts.shape.dropFirst())), levelShapes: grids)))
-            }
             lastReference = reference
             if let refined = out.extras["reference"] { reference = refined }
         }
