@@ -16,7 +16,7 @@ import ModelZoo
 
 /// The model a command works on (`run`, `info`, `render`): MODEL and --weights.
 struct ModelOptions: ParsableArguments {
-    @Argument(help: "A catalogue id (see `detr-tui list`), a model YAML, a checkpoint or a Hugging Face model directory.")
+    @Argument(help: "A catalogue id (see `detr-tui list`), a model YAML, a checkpoint, a Hugging Face model directory or an ONNX export.")
     var model: String
 
     @Option(help: "A weights file (ultralytics .pt, .pth or safetensors), loaded strictly; default: the seeded initialisation.")

@@ -10,7 +10,7 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Compare a model with its variant layer by layer: the table diff and where their outputs diverge.",
         discussion: """
-        A and B are catalogue ids, model YAMLs, checkpoints or Hugging Face directories (e.g. rtdetr-l and \
+        A and B are catalogue ids, model YAMLs, checkpoints, Hugging Face directories or ONNX exports (e.g. rtdetr-l and \
         rtdetr-l-cot, or a checkpoint before and after fine-tuning). Rows are aligned by module type where the \
         architectures match; a block only in B is `added`, only in A `removed`, the same type with other \
         arguments `changed`. With --image both run on it at the same input size, and each aligned pair gets \

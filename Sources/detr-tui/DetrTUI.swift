@@ -8,11 +8,11 @@ import Tensor
 struct DetrTUI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "detr-tui",
-        abstract: "Look inside detection models (RT-DETR, YOLOv8, Deformable DETR) from a terminal.",
+        abstract: "Look inside detection models (YOLOv8 to YOLO26, RT-DETR, D-FINE, Deformable DETR, ONNX exports) from a terminal.",
         discussion: """
         Run with no subcommand to open the interactive explorer on the catalogue, or with MODEL to open it straight \
         on that model (a checkpoint .pt/.pth, a model YAML, a .safetensors with --weights, a Hugging Face \
-        directory or a catalogue id) and run it on --image (default: the first sample image). Press ? inside for the keys; \
+        directory, an ONNX export or a catalogue id) and run it on --image (default: the first sample image). Press ? inside for the keys; \
         `detr-tui explore --help` lists the explorer's options.
         """,
         version: ModelZoo.version,
@@ -57,7 +57,7 @@ struct ExploreCommand: ParsableCommand {
         abstract: "The interactive explorer (the default command): the catalogue, or MODEL opened and run at once."
     )
 
-    @Argument(help: "A model to open at once: a checkpoint, a model YAML, a Hugging Face directory or a catalogue id (see `detr-tui list`).")
+    @Argument(help: "A model to open at once: a checkpoint, a model YAML, a Hugging Face directory, an ONNX export or a catalogue id (see `detr-tui list`).")
     var model: String?
 
     @Option(help: "A weights file for MODEL (ultralytics .pt, .pth or safetensors), loaded strictly.")

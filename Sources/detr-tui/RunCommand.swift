@@ -10,7 +10,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Run a model once on an image or a preprocessed tensor; print detections, optionally dump the trace.",
         discussion: """
         MODEL is a catalogue id (e.g. yolov8n, rtdetr-l), a model YAML, a checkpoint (an ultralytics .pt carries \
-        its YAML and class names) or a Hugging Face model directory. --input reads the tensor stored under \
+        its YAML and class names), a Hugging Face model directory or an ONNX export. --input reads the tensor stored under \
         `images` ([1, 3, H, W], already preprocessed). --dump writes safetensors: `layers.{i}` (each top-level \
         layer's output), `output` (the model's eval output), every probe under its dotted path and the model's \
         extra outputs by name. Boxes are printed in the pixels of the image (of the tensor with --input).
