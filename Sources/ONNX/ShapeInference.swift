@@ -145,25 +145,7 @@ enum ONNXShapeRules {
         }
         switch n.opType {
         case "Conv":
-            let x = try s(0), w = try s(1)
-            guard x.count == 3 || x.count == 4, w.count == x.count else {
-                throw ctx.fail("only 1-D and 2-D convolutions are supported: input \(x), weight \(w)")
-            }
-            let spatial = x.count - 2
-            let k = Array(w[2...]), sizes = Array(x[2...])
-            let strides = try ctx.ints("strides") ?? [Int](repeating: 1, count: spatial)
-            let dilations = try ctx.ints("dilations") ?? [Int](repeating: 1, count: spatial)
-            guard strides.count == spatial, dilations.count == spatial, (strides + dilations).allSatisfy({ $0 >= 1 }) else {
-                throw ctx.fail("strides \(strides) and dilations \(dilations) must be \(spatial) positive numbers")
-            }
-            let pads = try NNOps.padding(ctx, spatial: spatial, sizes: sizes, kernel: k, strides: strides, dilations: dilations)
-            var y = [x[0], w[0]]
-            for a in 0 ..< spatial {
-                let span: Int = (k[a] - 1) * dilations[a] + 1
-                let padded: Int = sizes[a] + pads[a].0 + pads[a].1
-                y.append((padded - span) / strides[a] + 1)
-            }
-            return [y]
+            return [try NNOps.convGeometry(ctx, x: try s(0), w: try s(1)).output]
         case "ConvTranspose":
             return [try ConvTransposeOp.outputShape(ctx, x: try s(0), w: try s(1))]
         case "Gemm":
@@ -190,14 +172,7 @@ enum ONNXShapeRules {
             let ranks = try (0 ..< shapes.count).map { try s($0) }
             return [try EinsumOp.outputShape(ctx, shapes: ranks)]
         case "MaxPool", "AveragePool":
-            let x = try s(0)
-            guard x.count == 4 else { throw ctx.fail("only 2-D pooling of [N, C, H, W] is supported, got \(x)") }
-            guard let k = try ctx.ints("kernel_shape"), k.count == 2 else { throw ctx.fail("kernel_shape must be two positive numbers") }
-            let strides = try ctx.ints("strides") ?? [1, 1], dilations = try ctx.ints("dilations") ?? [1, 1]
-            let pads = try NNOps.padding(ctx, spatial: 2, sizes: [x[2], x[3]], kernel: k, strides: strides, dilations: dilations)
-            let sizes = SamplingOps.outputSizes(sizes: [x[2], x[3]], kernel: k, strides: strides, dilations: dilations, pads: pads,
-                                                ceil: try ctx.int("ceil_mode", default: 0) != 0)
-            return [[x[0], x[1]] + sizes]
+            return [try NNOps.poolGeometry(ctx, shape: try s(0)).output]
         case "GlobalAveragePool", "GlobalMaxPool":
             let x = try s(0)
             guard x.count >= 3 else { throw ctx.fail("input must be [N, C, ...], got \(x)") }

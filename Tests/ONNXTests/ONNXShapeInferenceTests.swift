@@ -85,6 +85,30 @@ final class ONNXShapeInferenceTests: XCTestCase {
         XCTAssertTrue(rows[2].children[0].arguments.contains("TopK '/model.1/TopK'"), rows[2].children[0].arguments)
     }
 
+    /// Found by fuzz-onnx: an AveragePool with one stride ([41725] for two spatial axes) trapped in the pooling shape
+    /// rule, which read strides[1]; opening the file in the explorer or `info` crashed. The rule and the op now check
+    /// the node with one function and refuse it with the same message; so do Conv's.
+    func testPoolAndConvShapeRulesCheckTheNodeAsTheOpsDo() throws {
+        let path = ONNXFixtures.path("hostile/fuzz-crash-pool-shape-rule.onnx")
+        let model = try ONNXDetectionModel(path: path)
+        XCTAssertThrowsError(try model.interpreter.inferShapes(["x": [1, 2, 11, 7]])) { XCTAssertTrue("\($0)".contains("strides [41725] must be two positive numbers"), "\($0)") }
+        XCTAssertThrowsError(try model.interpreter.run(["x": Tensor(repeating: 1, shape: [1, 2, 11, 7])])) {
+            XCTAssertTrue("\($0)".contains("strides [41725] must be two positive numbers"), "\($0)")
+        }
+        let rows = model.layerTable(inputSize: GridSize(11, 7))
+        XCTAssertEqual(rows.map(\.outputShape), [[]], "the row, with no shape")
+        XCTAssertTrue(rows[0].arguments.contains("no shapes at 7x11:") && rows[0].arguments.contains("strides [41725]"), rows[0].arguments)
+        // A Conv whose kernel is larger than its padded input: refused by both, no negative output size.
+        var weight = Onnx_TensorProto()
+        weight.name = "w"; weight.dataType = 1; weight.dims = [1, 1, 5, 5]; weight.floatData = [Float](repeating: 1, count: 25)
+        let data = ONNXBuilder.model(nodes: [.init(op: "Conv", name: "/model.0/Conv", inputs: ["x", "w"], outputs: ["y"])],
+                                     inputs: [("x", [1, 1, 3, 3])], outputs: ["y"], initializers: [weight])
+        let interpreter = try ONNXInterpreter(model: try ONNXModel(data: data, file: "conv.onnx", directory: nil))
+        for attempt in [{ _ = try interpreter.inferShapes(["x": [1, 1, 3, 3]]) }, { _ = try interpreter.run(["x": Tensor(repeating: 1, shape: [1, 1, 3, 3])]) }] {
+            XCTAssertThrowsError(try attempt()) { XCTAssertTrue("\($0)".contains("is larger than the padded input"), "\($0)") }
+        }
+    }
+
     /// The table's FLOPs come from the inferred shapes: rtdetr-tiny's Convs and MatMuls at 64x96 sum to the FLOPs
     /// counted from a real run's shapes.
     func testFLOPsFromInferredShapesEqualThoseOfARun() throws {

@@ -276,6 +276,14 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
     public func layerTable(inputSize: GridSize) -> [LayerRow] {
         let nodes = interpreter.runNodes
         let stats = nodeStats(inputSize: inputSize)
+        // When the graph does not fit the size, the first row says why (the run would stop with the same error).
+        var problem: String? = nil
+        if stats == nil {
+            let size = fixedSize ?? inputSize
+            do { _ = try interpreter.inferShapes([inputName: [1, inputChannels, size.height, size.width]]) } catch {
+                problem = "no shapes at \(size.width)x\(size.height): \(error)"
+            }
+        }
         return groups.enumerated().map { i, g in
             var ops: [String: Int] = [:]
             var params = 0
@@ -311,6 +319,7 @@ public final class ONNXDetectionModel: DetectionModel, @unchecked Sendable {
             if let first = unknown.first {
                 summary += " · ? \(unknown.count) shape\(unknown.count == 1 ? "" : "s") known only after a run (\(first))"
             }
+            if i == 0, let problem { summary += " · " + problem }
             let shape = g.nodes.last.flatMap { stats?[$0].shape } ?? []
             return LayerRow(index: rowIndex[i], from: [-1], repeats: 1, params: params, module: g.path, arguments: summary,
                             flops: flops, outputShape: shape, children: children)

@@ -9,7 +9,9 @@ enum NNOps {
                         dilations: [Int]) throws -> [(Int, Int)] {
         let autoPad = try ctx.string("auto_pad", default: "NOTSET")
         let pads = try ctx.ints("pads") ?? [Int](repeating: 0, count: 2 * spatial)
-        guard pads.count == 2 * spatial, pads.allSatisfy({ $0 >= 0 }) else { throw ctx.fail("pads \(pads) for \(spatial) spatial axes") }
+        guard pads.count == 2 * spatial, pads.allSatisfy({ $0 >= 0 && $0 <= Int(Int32.max) }) else {
+            throw ctx.fail("pads \(pads) for \(spatial) spatial axes")
+        }
         var out: [(Int, Int)] = []
         for d in 0 ..< spatial {
             let effective = (kernel[d] - 1) * dilations[d] + 1
@@ -37,46 +39,54 @@ enum NNOps {
 
     /// Conv (1-D and 2-D; a 1-D conv runs as 2-D with height 1). Bias and groups as the spec; dilation, stride,
     /// explicit or automatic padding.
+    /// A 1-D or 2-D convolution node's geometry for input and weight shapes, every attribute checked against them:
+    /// strides, dilations, (begin, end) pads per spatial axis, the group and the output shape. The op and its shape
+    /// rule both use it.
+    static func convGeometry(_ ctx: ONNXOpContext, x: [Int], w: [Int]) throws
+        -> (strides: [Int], dilations: [Int], pads: [(Int, Int)], group: Int, output: [Int]) {
+        guard x.count == 3 || x.count == 4, w.count == x.count else {
+            throw ctx.fail("only 1-D and 2-D convolutions are supported: input \(x), weight \(w)")
+        }
+        let spatial = x.count - 2
+        let k = Array(w[2...]), sizes = Array(x[2...])
+        if let ks = try ctx.ints("kernel_shape"), ks != k { throw ctx.fail("kernel_shape \(ks) differs from the weight \(w)") }
+        let strides = try ctx.ints("strides") ?? [Int](repeating: 1, count: spatial)
+        let dilations = try ctx.ints("dilations") ?? [Int](repeating: 1, count: spatial)
+        guard strides.count == spatial, dilations.count == spatial, (strides + dilations).allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) }) else {
+            throw ctx.fail("strides \(strides) and dilations \(dilations) must be \(spatial) positive numbers")
+        }
+        let group = try ctx.int("group", default: 1)
+        let cin = x[1], cout = w[0]
+        guard group >= 1, cin % group == 0, cout % group == 0, w[1] * group == cin else {
+            throw ctx.fail("weight \(w) with group \(group) does not fit input \(x)")
+        }
+        let pads = try padding(ctx, spatial: spatial, sizes: sizes, kernel: k, strides: strides, dilations: dilations)
+        var output = [x[0], cout]
+        for a in 0 ..< spatial {
+            let effective = sizes[a] == 0 ? 0 : (k[a] - 1) * dilations[a] + 1
+            guard sizes[a] + pads[a].0 + pads[a].1 >= effective, k[a] >= 1 else {
+                throw ctx.fail("kernel \(w) is larger than the padded input \(x)")
+            }
+            output.append((sizes[a] + pads[a].0 + pads[a].1 - effective) / strides[a] + 1)
+        }
+        try ctx.checkSize(output)
+        return (strides, dilations, pads, group, output)
+    }
+
     static let conv: ONNXOpImplementation = { ctx in
         var x = try ctx.tensor(0), w = try ctx.tensor(1)
         let b = ctx.optional(2)?.tensor
-        guard x.rank == 3 || x.rank == 4, w.rank == x.rank else {
-            throw ctx.fail("only 1-D and 2-D convolutions are supported: input \(x.shape), weight \(w.shape)")
-        }
+        let (strides, dilations, geometryPads, group, _) = try convGeometry(ctx, x: x.shape, w: w.shape)
+        let cout = w.shape[0]
+        if let b { guard b.count == cout else { throw ctx.fail("bias \(b.shape) for \(cout) output channels") } }
         let oneD = x.rank == 3
         if oneD {
             x = x.reshaped([x.shape[0], x.shape[1], 1, x.shape[2]])
             w = w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]])
         }
-        let spatial = oneD ? 1 : 2
-        let group = try ctx.int("group", default: 1)
-        let kernel = Array(w.shape[2...])
-        let k = oneD ? [kernel[1]] : kernel
-        if let ks = try ctx.ints("kernel_shape"), ks != k { throw ctx.fail("kernel_shape \(ks) differs from the weight \(w.shape)") }
-        let strides = try ctx.ints("strides") ?? [Int](repeating: 1, count: spatial)
-        let dilations = try ctx.ints("dilations") ?? [Int](repeating: 1, count: spatial)
-        guard strides.count == spatial, dilations.count == spatial, (strides + dilations).allSatisfy({ $0 >= 1 }) else {
-            throw ctx.fail("strides \(strides) and dilations \(dilations) must be \(spatial) positive numbers")
-        }
-        let cin = x.shape[1], cout = w.shape[0]
-        guard group >= 1, cin % group == 0, cout % group == 0, w.shape[1] * group == cin else {
-            throw ctx.fail("weight \(w.shape) with group \(group) does not fit input \(x.shape)")
-        }
-        if let b { guard b.count == cout else { throw ctx.fail("bias \(b.shape) for \(cout) output channels") } }
-        let sizes = oneD ? [x.shape[3]] : [x.shape[2], x.shape[3]]
-        var pads = try padding(ctx, spatial: spatial, sizes: sizes, kernel: k, strides: strides, dilations: dilations)
-        if oneD { pads = [(0, 0)] + pads }
+        let pads = oneD ? [(0, 0)] + geometryPads : geometryPads
         let s2 = oneD ? [1] + strides : strides, d2 = oneD ? [1] + dilations : dilations
-        for a in 0 ..< 2 {
-            let effective = (x.shape[2 + a] == 0 ? 0 : (w.shape[2 + a] - 1) * d2[a] + 1)
-            guard x.shape[2 + a] + pads[a].0 + pads[a].1 >= effective, w.shape[2 + a] >= 1 else {
-                throw ctx.fail("kernel \(w.shape) is larger than the padded input \(x.shape)")
-            }
-        }
         let (xp, p) = symmetric(x, pads, value: 0)
-        var outShape = [x.shape[0], cout]
-        for a in 0 ..< 2 { outShape.append((xp.shape[2 + a] + 2 * p[a] - ((w.shape[2 + a] - 1) * d2[a] + 1)) / s2[a] + 1) }
-        try ctx.checkSize(outShape)
         var y = conv2d(xp, weight: w, bias: b, stride: (s2[0], s2[1]), padding: (p[0], p[1]),
                        dilation: (d2[0], d2[1]), groups: group, activation: ctx.node.fusedActivation ?? .identity)
         if oneD { y = y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) }
@@ -197,31 +207,41 @@ enum NNOps {
         return [ONNXValue(Tensor(shape: x.shape, data: out))]
     }
 
-    /// Pooling of [N, C, H, W]: the engine's square, symmetric pooling when kernel, stride and padding are one number
-    /// each, else the general loop (rectangular kernels, asymmetric pads, dilations; SamplingOps.pool).
-    static func pool(_ ctx: ONNXOpContext, max: Bool) throws -> Tensor {
-        let x = try ctx.tensor(0)
-        guard x.rank == 4 else { throw ctx.fail("only 2-D pooling of [N, C, H, W] is supported, got \(x.shape)") }
+    /// A 2-D pooling node's geometry for an input of `shape` [N, C, H, W], every attribute checked: kernel, strides,
+    /// dilations, (begin, end) pads, ceil mode and the output shape. The op and its shape rule both use it.
+    static func poolGeometry(_ ctx: ONNXOpContext, shape: [Int]) throws
+        -> (kernel: [Int], strides: [Int], dilations: [Int], pads: [(Int, Int)], ceil: Bool, output: [Int]) {
+        guard shape.count == 4 else { throw ctx.fail("only 2-D pooling of [N, C, H, W] is supported, got \(shape)") }
         guard let k = try ctx.ints("kernel_shape"), k.count == 2, k.allSatisfy({ $0 >= 1 }) else {
             throw ctx.fail("kernel_shape must be two positive numbers")
         }
         let strides = try ctx.ints("strides") ?? [1, 1]
         let dilations = try ctx.ints("dilations") ?? [1, 1]
-        guard strides.count == 2, strides.allSatisfy({ $0 >= 1 }) else { throw ctx.fail("strides \(strides) must be two positive numbers") }
-        guard dilations.count == 2, dilations.allSatisfy({ $0 >= 1 }) else { throw ctx.fail("dilations \(dilations) must be two positive numbers") }
-        let pads = try padding(ctx, spatial: 2, sizes: [x.shape[2], x.shape[3]], kernel: k, strides: strides, dilations: dilations)
+        let small = { (v: [Int]) in v.count == 2 && v.allSatisfy { $0 >= 1 && $0 <= Int(Int32.max) } }
+        guard small(k) else { throw ctx.fail("kernel_shape \(k) must be two positive numbers") }
+        guard small(strides) else { throw ctx.fail("strides \(strides) must be two positive numbers") }
+        guard small(dilations) else { throw ctx.fail("dilations \(dilations) must be two positive numbers") }
+        let pads = try padding(ctx, spatial: 2, sizes: [shape[2], shape[3]], kernel: k, strides: strides, dilations: dilations)
         let ceil = try ctx.int("ceil_mode", default: 0) != 0
-        let includePad = try ctx.int("count_include_pad", default: 0) != 0
         for a in 0 ..< 2 {
-            guard x.shape[2 + a] + pads[a].0 + pads[a].1 >= (k[a] - 1) * dilations[a] + 1 else {
-                throw ctx.fail("kernel \(k) with dilations \(dilations) and pads \(pads.map { [$0.0, $0.1] }) does not fit input \(x.shape)")
+            guard shape[2 + a] + pads[a].0 + pads[a].1 >= (k[a] - 1) * dilations[a] + 1 else {
+                throw ctx.fail("kernel \(k) with dilations \(dilations) and pads \(pads.map { [$0.0, $0.1] }) does not fit input \(shape)")
             }
             guard pads[a].0 < (k[a] - 1) * dilations[a] + 1, pads[a].1 < (k[a] - 1) * dilations[a] + 1 else {
                 throw ctx.fail("pads \(pads.map { [$0.0, $0.1] }) must be smaller than the kernel \(k)")
             }
         }
-        let sizes = SamplingOps.outputSizes(sizes: [x.shape[2], x.shape[3]], kernel: k, strides: strides, dilations: dilations, pads: pads, ceil: ceil)
-        try ctx.checkSize([x.shape[0], x.shape[1]] + sizes)
+        let sizes = SamplingOps.outputSizes(sizes: [shape[2], shape[3]], kernel: k, strides: strides, dilations: dilations, pads: pads, ceil: ceil)
+        try ctx.checkSize([shape[0], shape[1]] + sizes)
+        return (k, strides, dilations, pads, ceil, [shape[0], shape[1]] + sizes)
+    }
+
+    /// Pooling of [N, C, H, W]: the engine's square, symmetric pooling when kernel, stride and padding are one number
+    /// each, else the general loop (rectangular kernels, asymmetric pads, dilations; SamplingOps.pool).
+    static func pool(_ ctx: ONNXOpContext, max: Bool) throws -> Tensor {
+        let x = try ctx.tensor(0)
+        let (k, strides, dilations, pads, ceil, _) = try poolGeometry(ctx, shape: x.shape)
+        let includePad = try ctx.int("count_include_pad", default: 0) != 0
         let p = pads[0].0
         if k[0] == k[1], strides[0] == strides[1], dilations == [1, 1], Set(pads.flatMap { [$0.0, $0.1] }).count == 1, p * 2 <= k[0] {
             return max ? maxPool2d(x, kernel: k[0], stride: strides[0], padding: p, ceilMode: ceil)
