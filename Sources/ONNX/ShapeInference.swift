@@ -92,6 +92,8 @@ extension ONNXInterpreter {
         }
         let ctx = ONNXOpContext(node: n, opset: opset, inputs: values)
         let outs = try ONNXShapeRules.outputShapes(ctx, shapes: shapes)
+        // As a run checks every output: no negative dimension, nothing past the tensor budget.
+        for case let shape? in outs { try ctx.checkSize(shape) }
         // Shape and Size know their value from the shape alone (the start of every shape subgraph).
         if n.opType == "Shape" || n.opType == "Size", let s = shapes.first ?? nil, let name = n.outputs.first, !name.isEmpty {
             known[name] = n.opType == "Size" ? ONNXValue(Tensor(scalar: Float(s.reduce(1, *))), .int64)
@@ -226,9 +228,7 @@ enum ONNXShapeRules {
         case "Expand":
             return [try ElementwiseOps.broadcastShape(ctx, try s(0), try required(1, "shape").integers)]
         case "Tile":
-            let x = try s(0), repeats = try required(1, "repeats").integers
-            guard repeats.count == x.count, repeats.allSatisfy({ $0 >= 0 }) else { throw ctx.fail("repeats \(repeats) for input \(x)") }
-            return [zip(x, repeats).map { $0 * $1 }]
+            return [try ShapeOps.tileShape(ctx, try s(0), repeats: try required(1, "repeats").integers)]
         case "Shape":
             return [[try ShapeOps.shapeSlice(ctx, try s(0)).count]]
         case "Size":

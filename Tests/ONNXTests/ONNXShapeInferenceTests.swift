@@ -107,6 +107,15 @@ final class ONNXShapeInferenceTests: XCTestCase {
         for attempt in [{ _ = try interpreter.inferShapes(["x": [1, 1, 3, 3]]) }, { _ = try interpreter.run(["x": Tensor(repeating: 1, shape: [1, 1, 3, 3])]) }] {
             XCTAssertThrowsError(try attempt()) { XCTAssertTrue("\($0)".contains("is larger than the padded input"), "\($0)") }
         }
+        // A Tile whose repeats multiply past 64 bits: an error from the rule and the op, not an overflow trap.
+        var repeats = Onnx_TensorProto()
+        repeats.name = "r"; repeats.dataType = 7; repeats.dims = [4]; repeats.int64Data = [1, 1, 1 << 62, 1]
+        let tileData = ONNXBuilder.model(nodes: [.init(op: "Tile", name: "/model.0/Tile", inputs: ["x", "r"], outputs: ["y"])],
+                                         inputs: [("x", [1, 1, 3, 3])], outputs: ["y"], initializers: [repeats])
+        let tile = try ONNXInterpreter(model: try ONNXModel(data: tileData, file: "tile.onnx", directory: nil))
+        for attempt in [{ _ = try tile.inferShapes(["x": [1, 1, 3, 3]]) }, { _ = try tile.run(["x": Tensor(repeating: 1, shape: [1, 1, 3, 3])]) }] {
+            XCTAssertThrowsError(try attempt()) { XCTAssertTrue("\($0)".contains("overflow"), "\($0)") }
+        }
     }
 
     /// The table's FLOPs come from the inferred shapes: rtdetr-tiny's Convs and MatMuls at 64x96 sum to the FLOPs

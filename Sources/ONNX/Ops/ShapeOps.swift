@@ -291,12 +291,22 @@ enum ShapeOps {
         return [ONNXValue(result(broadcast(x.tensor, to: shape), shape: shape), x.type)]
     }
 
+    /// Tile's output shape (the op and its shape rule): each axis times its repeat, checked.
+    static func tileShape(_ ctx: ONNXOpContext, _ x: [Int], repeats: [Int]) throws -> [Int] {
+        guard repeats.count == x.count, repeats.allSatisfy({ $0 >= 0 }) else { throw ctx.fail("repeats \(repeats) for input \(x)") }
+        let shape = try zip(x, repeats).map { a, r in
+            let (y, overflow) = a.multipliedReportingOverflow(by: r)
+            guard !overflow else { throw ctx.fail("repeats \(repeats) for input \(x) overflow") }
+            return y
+        }
+        try ctx.checkSize(shape)
+        return shape
+    }
+
     static let tile: ONNXOpImplementation = { ctx in
         let x = try ctx.input(0)
         let repeats = try ctx.input(1).integers
-        guard repeats.count == x.shape.count, repeats.allSatisfy({ $0 >= 0 }) else { throw ctx.fail("repeats \(repeats) for input \(x.shape)") }
-        let shape = zip(x.shape, repeats).map { $0 * $1 }
-        try ctx.checkSize(shape)
+        let shape = try tileShape(ctx, x.shape, repeats: repeats)
         if Tensor.count(of: shape) == 0 { return [ONNXValue(Tensor(zeros: shape), x.type)] }
         var y = x.tensor
         for (a, r) in repeats.enumerated() where r != 1 {
