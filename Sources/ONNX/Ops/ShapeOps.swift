@@ -352,6 +352,7 @@ enum ShapeOps {
         let steps = ((limit - start) / delta).rounded(.up)
         guard steps < Float(Budget.tensorBytes / 4) else { throw ctx.fail("\(steps) values from \(start) to \(limit) by \(delta) are too many") }
         let n = Swift.max(Int(steps), 0)
+        try ctx.checkSize([n])   // and, while folding, a large range is left to run time
         return [ONNXValue(Tensor(shape: [n], data: (0 ..< n).map { start + Float($0) * delta }), s.type)]
     }
 
