@@ -180,6 +180,8 @@ final class DeformableDETRModelTests: XCTestCase {
         XCTAssertTrue(error(#"{"backbone_config": {"model_type": "resnet", "out_features": ["stage9"]}}"#).contains("'stage9' is not a stage"))
         XCTAssertTrue(error(#"{"decoder_layers": 1099511627776}"#).contains("decoder_layers 1099511627776 is more than this tool builds"))
         XCTAssertTrue(error(#"{"encoder_n_points": 1099511627776}"#).contains("encoder_n_points"))
+        // A million levels built a million input projections for minutes (found by scripts/fuzz/hf_config_fields.py).
+        XCTAssertTrue(error(#"{"num_feature_levels": 1000000}"#).contains("num_feature_levels 1000000 is more than this tool builds"))
     }
 
     func testMissingWeightsAndWrongInput() throws {

@@ -141,7 +141,7 @@ public struct DeformableDETRConfig: Sendable, Equatable {
         // bounds are far above any published model's.
         for (key, n, most) in [("encoder_layers", c.encoderLayers, 100), ("decoder_layers", c.decoderLayers, 100),
                                ("encoder_n_points", c.encoderPoints, 256), ("decoder_n_points", c.decoderPoints, 256),
-                               ("num_queries", c.numQueries, 100_000)] where n > most {
+                               ("num_queries", c.numQueries, 100_000), ("num_feature_levels", c.numFeatureLevels, 64)] where n > most {
             throw fail("\(key) \(n) is more than this tool builds (at most \(most))")
         }
         return c
