@@ -119,16 +119,26 @@ public final class UltralyticsModel: DetectionModel {
         guard y.rank == 3, y.shape[1] > 4 else { return [] }
         let nc = y.shape[1] - 4, a = y.shape[2]
         var cands: [Detection] = []
+        // Each anchor's best class (the first on ties), class by class down the rows of scores: runs of anchors in a
+        // row, not a stride of A floats between the classes of one anchor.
+        var best = [Float](repeating: -1, count: a), bestClass = [Int32](repeating: 0, count: a)
         y.data.withUnsafeBufferPointer { p in
-            for j in 0 ..< a {
-                var best: Float = -1, cls = 0
-                for c in 0 ..< nc {
-                    let s = p[(4 + c) * a + j]
-                    if s > best { best = s; cls = c }
+            best.withUnsafeMutableBufferPointer { b in
+                bestClass.withUnsafeMutableBufferPointer { k in
+                    for c in 0 ..< nc {
+                        let row = p.baseAddress! + (4 + c) * a
+                        let ci = Int32(c)
+                        for j in 0 ..< a {   // selects, not branches: a vector loop
+                            let v = row[j], better = v > b[j]
+                            b[j] = better ? v : b[j]; k[j] = better ? ci : k[j]
+                        }
+                    }
                 }
-                guard best > confidence else { continue }
+            }
+            for j in 0 ..< a where best[j] > confidence {
+                let cls = Int(bestClass[j])
                 let cx = p[j], cy = p[a + j], w = p[2 * a + j], h = p[3 * a + j]
-                cands.append(Detection(classIndex: cls, className: classNames[cls], score: best,
+                cands.append(Detection(classIndex: cls, className: classNames[cls], score: best[j],
                                        x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: j))
             }
         }
