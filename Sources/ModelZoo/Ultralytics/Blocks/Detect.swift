@@ -32,7 +32,8 @@ public struct DFL: UnaryModule {
 /// branch post-processed as ultralytics' `Detect.postprocess` does, no NMS: the top k = min(300, anchors) anchors by
 /// their best class score, then the top k (anchor, class) pairs among them, as [1, k, 6] rows (x1, y1, x2, y2 in
 /// input pixels, score, class). The one-to-many branch's decoded output [1, 4 + nc, anchors] (xywh) is the extra
-/// `one2many`.
+/// `one2many`, computed only under a trace that keeps tensors (the unfused reference computes it; its fused eval
+/// model and exports do not).
 public struct Detect: Module {
     public let nc: Int, regMax: Int
     let cv2: [Child<Sequential>], cv3: [Child<Sequential>]
