@@ -87,6 +87,20 @@ final class UltralyticsGoldenTests: XCTestCase {
         }
     }
 
+    /// The per-shape record of passed shape checks keeps what a check returned, never a check that threw, and starts
+    /// over past its capacity.
+    func testFittedShapesKeepsOnlyPassedChecks() throws {
+        struct Refused: Error {}
+        let cache = FittedShapes()
+        var runs = 0
+        XCTAssertThrowsError(try cache.flops(for: [1, 3, 8, 8]) { runs += 1; throw Refused() })
+        XCTAssertEqual(cache.flops(for: [1, 3, 8, 8]) { runs += 1; return [1, 2] }, [1, 2])
+        XCTAssertEqual(cache.flops(for: [1, 3, 8, 8]) { runs += 1; return [3] }, [1, 2])
+        XCTAssertEqual(runs, 2)
+        for i in 0 ..< FittedShapes.capacity { _ = cache.flops(for: [i]) { [Double(i)] } }
+        XCTAssertEqual(cache.flops(for: [1, 3, 8, 8]) { [4] }, [4], "past its capacity it starts over")
+    }
+
     func check(_ name: String, dir: URL = UltralyticsGoldenTests.dir, permutable: Bool = false) throws {
         let l = try load(name, dir: dir)
         let images = try XCTUnwrap(l.tensors["images"])
@@ -112,6 +126,10 @@ final class UltralyticsGoldenTests: XCTestCase {
             XCTAssertNil(plain.extras["one2many"], "\(name): the untraced run computed the one-to-many branch")
             XCTAssertEqual(plain.output.shape, out.output.shape)
             XCTAssertEqual(plain.output.data, out.output.data, "\(name): untraced output differs")
+            // Nor does a trace of shapes and times only (what `bench` times): only a trace that keeps tensors shows it.
+            let timed = try l.model.forward(images, trace: Trace(keepTensors: false))
+            XCTAssertNil(timed.extras["one2many"], "\(name): a shapes-only trace computed the one-to-many branch")
+            XCTAssertEqual(timed.output.data, out.output.data, "\(name): output under a shapes-only trace differs")
         }
         if let ref = l.tensors["output"], ref.rank == 3, ref.shape[2] == 6 {
             assertSameTopK(out.output, ref, "\(name) output")
@@ -126,6 +144,15 @@ final class UltralyticsGoldenTests: XCTestCase {
         // Shapes predicted without running agree with the run.
         let table = l.model.layerTable(inputSize: GridSize(images.shape[2], images.shape[3]))
         XCTAssertEqual(table.map(\.outputShape), steps.map(\.outputShape), "\(name): predicted shapes")
+        // The steps' FLOPs come from the shape pass the forward ran once for this input shape: each is its layer's
+        // own count (a shape pass of that layer alone), and a second forward (the shape pass not run again) records
+        // the same and answers the same.
+        XCTAssertEqual(steps.map(\.flops), zip(l.model.graph.nodes, steps).map { l.model.graph.flops($0, inputShapes: $1.inputShapes) },
+                       "\(name): FLOPs per step")
+        let again = Trace(keepTensors: false)
+        let second = try l.model.forward(images, trace: again)
+        XCTAssertEqual(again.snapshot.steps.map(\.flops), steps.map(\.flops), "\(name): FLOPs per step, second run")
+        XCTAssertEqual(second.output.data, out.output.data, "\(name): second run's output")
     }
 
     func testYOLOv8TinyMatchesUltralytics() throws { try check("yolov8-tiny") }

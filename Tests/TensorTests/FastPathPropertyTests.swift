@@ -191,7 +191,8 @@ final class FastPathPropertyTests: XCTestCase {
     }
 
     /// The implicit-gemm path (CKernels/convgemm.c) on its own, whatever the rule that picks it: panels filled
-    /// from rows with padding, stride 2 (gathered) and 3 and dilation, panels read in place (stride 1 away from the
+    /// from rows with padding (up to 3 around a 3x3 kernel: whole rows and columns of taps in the padding), stride 2
+    /// (gathered, kernels 3 and 5, odd and even widths) and 3 and dilation, panels read in place (stride 1 away from the
     /// border), stride 2 from parity-split bands (few channels at any width, more channels on rows of 128 and
     /// more; odd and even widths, kernels 1, 3 and 5, padding 0-2), 1x1 read in place or copied and its partial
     /// last panel, output channels not a multiple of 4.
@@ -224,6 +225,8 @@ final class FastPathPropertyTests: XCTestCase {
             (130, 9, 1, 1, 1, 0, 1, 1, 11, 13), (3, 8, 3, 3, 2, 1, 1, 1, 61, 130), (2, 5, 5, 5, 2, 2, 1, 1, 40, 121),
             (3, 4, 3, 3, 2, 0, 2, 1, 30, 117), (12, 10, 1, 1, 1, 0, 1, 1, 30, 41), (12, 8, 3, 3, 2, 1, 1, 1, 30, 50),
             (10, 6, 3, 3, 2, 1, 1, 1, 9, 260), (9, 5, 3, 3, 2, 0, 1, 1, 12, 259), (8, 6, 3, 3, 2, 1, 1, 2, 20, 40),
+            (10, 9, 5, 5, 2, 2, 1, 1, 27, 45), (16, 5, 3, 3, 2, 0, 1, 1, 19, 37), (9, 4, 3, 3, 1, 3, 1, 1, 7, 11),
+            (11, 6, 3, 3, 2, 1, 1, 1, 40, 81),
         ]
         XCTAssertTrue(usesStride2Band(ConvProblem(Tensor(zeros: [1, 10, 9, 260]), Tensor(zeros: [6, 10, 3, 3]), nil,
                                                   (2, 2), (1, 1), (1, 1), 1)), "the wide band cases would not test it")

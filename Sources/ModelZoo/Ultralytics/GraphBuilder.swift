@@ -173,16 +173,19 @@ public struct UltralyticsGraph: Sendable {
 
     /// Runs the layers in order on `input`, each reading the outputs its `from` names, under the paths `model.{i}`:
     /// the forward pass, and (on a shape-only input inside `Tensor.shapePass`, with a recorder) the shape pass.
-    /// Each top-level layer is recorded in `trace` as a step, with its output as a feature-map probe.
-    func run(_ input: Tensor, trace: Trace?, recorder: CallRecorder? = nil) throws -> LayerOutput {
+    /// Each top-level layer is recorded in `trace` as a step, with its output as a feature-map probe; `flops`: each
+    /// layer's FLOPs at this input shape when the caller has them from a shape pass (`checkFits`), else every traced
+    /// step runs a shape pass of its layer to count them.
+    func run(_ input: Tensor, trace: Trace?, recorder: CallRecorder? = nil, flops layerFlops: [Double]? = nil) throws -> LayerOutput {
         trace?.expectedSteps = nodes.count
         let saved = Set(save)
         let keep = trace?.keepTensors ?? false
+        let layerFlops = layerFlops?.count == nodes.count ? layerFlops : nil
         var ys: [Tensor?] = []
         ys.reserveCapacity(nodes.count)
         var x = input
         var extras: [String: Tensor] = [:]
-        for node in nodes {
+        for (position, node) in nodes.enumerated() {
             let ctx = ForwardContext(trace: trace, path: "model.\(node.index)", recorder: recorder)
             try ctx.checkCancelled()
             var inputs: [Tensor]
@@ -216,7 +219,8 @@ public struct UltralyticsGraph: Sendable {
                 let shapes = inputs.map(\.shape)
                 trace.record(TraceStep(index: node.index, path: ctx.path, moduleType: node.module, inputShapes: shapes,
                                        outputShape: x.shape, output: x, params: node.params,
-                                       flops: flops(node, inputShapes: shapes), seconds: seconds))
+                                       flops: layerFlops.map { $0[position] } ?? flops(node, inputShapes: shapes),
+                                       seconds: seconds))
                 if x.rank == 4 {
                     let fm = x.reshaped(Array(x.shape.dropFirst()))
                     ctx.probe("output feature map", .featureMap(fm))
@@ -262,8 +266,10 @@ public struct UltralyticsGraph: Sendable {
     }
 
     /// Throws when the parameters plus every layer's output at `inputShape` (Float32) pass `Budget.modelBytes`, or
-    /// when a layer's output would be empty, naming the file, the sizes and the machine's memory.
-    public func checkFits(inputShape: [Int], parameters: Int) throws {
+    /// when a layer's output would be empty, naming the file, the sizes and the machine's memory. Returns the shape
+    /// pass it ran.
+    @discardableResult
+    public func checkFits(inputShape: [Int], parameters: Int) throws -> Shapes {
         let budget = max(Budget.modelBytes / MemoryLayout<Float>.size - parameters, 0)
         let size = inputShape.dropFirst(2).map(String.init).joined(separator: "x")
         func tooLarge(_ at: String) -> ModelBuildError {
@@ -273,6 +279,7 @@ public struct UltralyticsGraph: Sendable {
         do {
             let s = try shapes(inputShape: inputShape, limit: budget)
             guard s.values <= budget - n else { throw tooLarge("all layers together") }
+            return s
         } catch let e as EmptyOutputError {
             throw ModelBuildError(file: spec.source, row: layerIndex(e.path), problem: "at \(size) \(e.path) (\(e.module)) would output \(e.shape): the input is too small for the model's kernels and strides")
         } catch let e as ShapePassTooLarge {

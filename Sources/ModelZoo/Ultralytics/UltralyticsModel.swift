@@ -15,6 +15,8 @@ public final class UltralyticsModel: DetectionModel {
     /// largest downsampling of the graph (256 / the smallest map of a 256x256 shape pass).
     public let maxStride: Int
     public let isUntrained: Bool
+    /// The input shapes this model has passed `checkFits` at, with their per-layer FLOPs.
+    private let fittedShapes = FittedShapes()
 
     /// Builds the graph from a spec; `weights` supplies the tensors (call `weights.finish()` afterwards for
     /// strict loading). `names` are the class names (defaults to COCO's when nc is 80, else "class{i}").
@@ -86,9 +88,12 @@ public final class UltralyticsModel: DetectionModel {
     public func forward(_ input: Tensor, trace: Trace?, postprocess: PostprocessOptions) throws -> ModelOutput {
         try validateInput(input.shape)
         // The shape pass first: an input whose layers do not fit together, or that does not fit the machine, is an
-        // error before anything runs.
-        try graph.checkFits(inputShape: input.shape, parameters: parameterCount)
-        let out = try graph.run(input, trace: trace)
+        // error before anything runs. It runs once per input shape (a whole pass of Swift bookkeeping: 7% of
+        // yolo26n's forward at one thread, perf); its per-layer FLOPs serve the trace's steps.
+        let flops = try fittedShapes.flops(for: input.shape) {
+            try graph.checkFits(inputShape: input.shape, parameters: parameterCount).nodes.map(\.flops)
+        }
+        let out = try graph.run(input, trace: trace, flops: flops)
         let output = ModelOutput(output: out.main, extras: out.extras, detections: [])
         let detections = self.detections(from: output, inputSize: GridSize(input.shape[2], input.shape[3]), options: postprocess)
         if let trace, trace.keepTensors, head != .none {
@@ -114,16 +119,26 @@ public final class UltralyticsModel: DetectionModel {
         guard y.rank == 3, y.shape[1] > 4 else { return [] }
         let nc = y.shape[1] - 4, a = y.shape[2]
         var cands: [Detection] = []
+        // Each anchor's best class (the first on ties), class by class down the rows of scores: runs of anchors in a
+        // row, not a stride of A floats between the classes of one anchor.
+        var best = [Float](repeating: -1, count: a), bestClass = [Int32](repeating: 0, count: a)
         y.data.withUnsafeBufferPointer { p in
-            for j in 0 ..< a {
-                var best: Float = -1, cls = 0
-                for c in 0 ..< nc {
-                    let s = p[(4 + c) * a + j]
-                    if s > best { best = s; cls = c }
+            best.withUnsafeMutableBufferPointer { b in
+                bestClass.withUnsafeMutableBufferPointer { k in
+                    for c in 0 ..< nc {
+                        let row = p.baseAddress! + (4 + c) * a
+                        let ci = Int32(c)
+                        for j in 0 ..< a {   // selects, not branches: a vector loop
+                            let v = row[j], better = v > b[j]
+                            b[j] = better ? v : b[j]; k[j] = better ? ci : k[j]
+                        }
+                    }
                 }
-                guard best > confidence else { continue }
+            }
+            for j in 0 ..< a where best[j] > confidence {
+                let cls = Int(bestClass[j])
                 let cx = p[j], cy = p[a + j], w = p[2 * a + j], h = p[3 * a + j]
-                cands.append(Detection(classIndex: cls, className: classNames[cls], score: best,
+                cands.append(Detection(classIndex: cls, className: classNames[cls], score: best[j],
                                        x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: j))
             }
         }
@@ -218,3 +233,25 @@ public let cocoClassNames: [String] = [
     "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
     "hair drier", "toothbrush",
 ]
+
+/// The per-layer FLOPs of the shape passes a model passed, by input shape (the graph and the machine's memory do not
+/// change, so neither does the outcome). Holds the last few shapes only: a run over images of many sizes starts over.
+final class FittedShapes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byShape: [[Int]: [Double]] = [:]
+    static let capacity = 8
+
+    /// The FLOPs recorded for `shape`, or `check`'s, kept when it returns (a shape that throws is checked again).
+    func flops(for shape: [Int], _ check: () throws -> [Double]) rethrows -> [Double] {
+        lock.lock()
+        let known = byShape[shape]
+        lock.unlock()
+        if let known { return known }
+        let flops = try check()
+        lock.lock()
+        if byShape.count >= Self.capacity { byShape.removeAll() }
+        byShape[shape] = flops
+        lock.unlock()
+        return flops
+    }
+}

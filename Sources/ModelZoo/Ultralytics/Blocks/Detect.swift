@@ -32,7 +32,8 @@ public struct DFL: UnaryModule {
 /// branch post-processed as ultralytics' `Detect.postprocess` does, no NMS: the top k = min(300, anchors) anchors by
 /// their best class score, then the top k (anchor, class) pairs among them, as [1, k, 6] rows (x1, y1, x2, y2 in
 /// input pixels, score, class). The one-to-many branch's decoded output [1, 4 + nc, anchors] (xywh) is the extra
-/// `one2many`.
+/// `one2many`, computed only under a trace that keeps tensors (the unfused reference computes it; its fused eval
+/// model and exports do not).
 public struct Detect: Module {
     public let nc: Int, regMax: Int
     let cv2: [Child<Sequential>], cv3: [Child<Sequential>]
@@ -138,18 +139,21 @@ public struct Detect: Module {
             // DFL: [1, 4, A] distances to the left, top, right, bottom.
             return LayerOutput(decode(try dfl?(many.boxes, ctx) ?? many.boxes, many.scores, anchors: anchors, xywh: true))
         }
-        // The one-to-many branch, which ultralytics' forward computes beside the one-to-one answer: run when a trace
-        // or the shape pass looks at it, skipped otherwise (an exported graph prunes it too).
-        let many = ctx.trace != nil || ctx.recorder != nil ? try run(inputs, box: cv2, cls: cv3, fused: firstConvs, ctx) : nil
+        // The one-to-many branch, which ultralytics' unfused forward computes beside the one-to-one answer: run when a
+        // trace keeps tensors (the explorer and dumps show it as `one2many`) or the shape pass counts it; skipped
+        // otherwise, as the fused eval model (Detect.fuse() drops it) and an exported graph skip it. A trace of shapes
+        // and times only (`bench`) does not need it.
+        let many = ctx.trace?.keepTensors == true || ctx.recorder != nil
+            ? try run(inputs, box: cv2, cls: cv3, fused: firstConvs, ctx) : nil
         let one = try run(inputs, box: one2oneCv2, cls: one2oneCv3, fused: [], ctx)
         let y = decode(try dfl?(one.boxes, ctx) ?? one.boxes, one.scores, anchors: anchors, xywh: false)
         let k = min(Detect.maxDet, y.shape[2])
         if Tensor.isInShapePass { return LayerOutput(Tensor(shapeOnly: [1, k, 6])) }
         // The one-to-many branch as a plain Detect answers (its DFL run outside the recorded calls: the reference
         // decodes only the branch it selects).
-        guard let many else { return LayerOutput(Detect.topK(y, nc: nc, k: k)) }
+        guard let many else { return LayerOutput(Detect.postprocess(y, nc: nc, k: k)) }
         let manyDecoded = decode(try dfl.map { try $0.module.forward(many.boxes, ctx) } ?? many.boxes, many.scores, anchors: anchors, xywh: true)
-        return LayerOutput(Detect.topK(y, nc: nc, k: k), extras: ["one2many": manyDecoded])
+        return LayerOutput(Detect.postprocess(y, nc: nc, k: k), extras: ["one2many": manyDecoded])
     }
 
     /// Distances [1, 4, A] and scores [1, nc, A] -> [1, 4 + nc, A]: boxes in input pixels (xywh, or x1y1x2y2 for the
@@ -179,23 +183,31 @@ public struct Detect: Module {
     }
 
     /// ultralytics' `Detect.postprocess` on [1, 4 + nc, A] (boxes x1y1x2y2): the k anchors with the best top class
-    /// score, then the k best (anchor, class) pairs among them, best first (ties by lower index, as a stable sort):
-    /// [1, k, 6] rows of x1, y1, x2, y2, score, class.
-    static func topK(_ y: Tensor, nc: Int, k: Int) -> Tensor {
+    /// score, then the k best (anchor, class) pairs among them, best first (ties by lower index, as a stable sort; NaN
+    /// counts as the largest score, as torch.topk): [1, k, 6] rows of x1, y1, x2, y2, score, class.
+    /// Both selections are `topK`'s partial ones (a sorted buffer of the best k), not sorts of all A anchors and all
+    /// k x nc pairs.
+    static func postprocess(_ y: Tensor, nc: Int, k: Int) -> Tensor {
         let a = y.shape[2]
         return y.data.withUnsafeBufferPointer { p -> Tensor in
             var best = [Float](repeating: -.infinity, count: a)
-            for c in 0 ..< nc { for j in 0 ..< a { best[j] = max(best[j], p[(4 + c) * a + j]) } }
-            let anchors = (0 ..< a).sorted { best[$0] != best[$1] ? best[$0] > best[$1] : $0 < $1 }.prefix(k)
-            var pairs: [(score: Float, flat: Int, anchor: Int, cls: Int)] = []
-            pairs.reserveCapacity(k * nc)
-            for (r, j) in anchors.enumerated() { for c in 0 ..< nc { pairs.append((p[(4 + c) * a + j], r * nc + c, j, c)) } }
-            pairs.sort { $0.score != $1.score ? $0.score > $1.score : $0.flat < $1.flat }
+            best.withUnsafeMutableBufferPointer { b in
+                for c in 0 ..< nc {
+                    // `v > best ? v : best` (a NaN score leaves the best as it was): a vector max over the anchors.
+                    for j in 0 ..< a { let v = p[(4 + c) * a + j]; b[j] = v > b[j] ? v : b[j] }
+                }
+            }
+            let anchors = topK(Tensor(shape: [a], data: best), k: k).indices.data.map { Int($0) }
+            // The pairs of the chosen anchors in rank order: pair r * nc + c is anchor anchors[r], class c.
+            var pairScores = [Float](repeating: 0, count: k * nc)
+            for (r, j) in anchors.enumerated() { for c in 0 ..< nc { pairScores[r * nc + c] = p[(4 + c) * a + j] } }
+            let pairs = topK(Tensor(shape: [k * nc], data: pairScores), k: k)
             var out = [Float](repeating: 0, count: k * 6)
-            for (i, t) in pairs.prefix(k).enumerated() {
-                for b in 0 ..< 4 { out[i * 6 + b] = p[b * a + t.anchor] }
-                out[i * 6 + 4] = t.score
-                out[i * 6 + 5] = Float(t.cls)
+            for i in 0 ..< k {
+                let flat = Int(pairs.indices.data[i]), j = anchors[flat / nc]
+                for b in 0 ..< 4 { out[i * 6 + b] = p[b * a + j] }
+                out[i * 6 + 4] = pairs.values.data[i]
+                out[i * 6 + 5] = Float(flat % nc)
             }
             return Tensor(shape: [1, k, 6], data: out)
         }
