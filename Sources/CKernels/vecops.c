@@ -5,8 +5,8 @@
 
    NaN behaves as in torch: maximum/minimum and amax/amin give NaN when either operand or any element is NaN; a
    softmax row with a NaN (or all -inf) is NaN throughout. Every sum is taken in one fixed order for a given length
-   (lane-wise partial sums, then the lanes in order), so a kernel set gives the same bits whatever the split of the
-   work across cores. */
+   (lane-wise partial sums, then the lanes combined in a fixed tree: ck_fold16, ck_fold8), so a kernel set gives the
+   same bits whatever the split of the work across cores. */
 #include "CKernels.h"
 #include <math.h>
 
@@ -85,14 +85,6 @@ CK_AVX512 void ck_binary_avx512(int op, const float *x, long sx, const float *y,
     CK_BINARY_ENTRY(ck_binary16);
 }
 
-/* The sixteen lanes of v added in order (lane 0 first). */
-CK_INLINE CK_AVX512 float ck_hsum16(__m512 v) {
-    float t[16], s = 0;
-    _mm512_storeu_ps(t, v);
-    for (int k = 0; k < 16; k++) s += t[k];
-    return s;
-}
-
 /* acc combined with v (CK_RED_*): the sum, or the larger (smaller) with a NaN v taken, as torch.amax. */
 CK_INLINE CK_AVX512 __m512 ck_red16(__m512 acc, __m512 v, const int op) {
     if (op == CK_RED_SUM) return _mm512_add_ps(acc, v);
@@ -100,10 +92,13 @@ CK_INLINE CK_AVX512 __m512 ck_red16(__m512 acc, __m512 v, const int op) {
     return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
 }
 
-CK_INLINE float ck_red1(float acc, float v, const int op) {
-    if (op == CK_RED_SUM) return acc + v;
-    if (v != v) return v;
-    return op == CK_RED_MAX ? (v > acc ? v : acc) : (v < acc ? v : acc);
+/* The sixteen lanes of a combined by ck_red16 in a fixed tree (halves, quarters, pairs, neighbours): a NaN lane wins. */
+CK_INLINE CK_AVX512 float ck_fold16(__m512 a, const int op) {
+    a = ck_red16(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(1, 0, 3, 2)), op);
+    a = ck_red16(a, _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(2, 3, 0, 1)), op);
+    a = ck_red16(a, _mm512_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)), op);
+    a = ck_red16(a, _mm512_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1)), op);
+    return _mm512_cvtss_f32(a);
 }
 
 CK_INLINE float ck_red_identity(const int op) { return op == CK_RED_SUM ? 0.0f : op == CK_RED_MAX ? -INFINITY : INFINITY; }
@@ -123,12 +118,7 @@ CK_INLINE CK_AVX512 void ck_reduce_rows16(const int op, const float *x, long row
             a3 = ck_red16(a3, _mm512_loadu_ps(s + i + 48), op);
         }
         for (; i < n; i += 16) a0 = ck_red16(a0, _mm512_mask_loadu_ps(id, ck_lanes16(n - i), s + i), op);
-        const __m512 a = ck_red16(ck_red16(a0, a1, op), ck_red16(a2, a3, op), op);
-        float t[16];
-        _mm512_storeu_ps(t, a);
-        float v = t[0];
-        for (int k = 1; k < 16; k++) v = ck_red1(v, t[k], op);
-        out[r] = v;
+        out[r] = ck_fold16(ck_red16(ck_red16(a0, a1, op), ck_red16(a2, a3, op), op), op);
     }
 }
 
@@ -180,7 +170,7 @@ CK_INLINE CK_AVX512 float ck_sum16(const float *x, long n, float c, const int sq
         const __m512 v = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), cv);
         s0 = squared ? _mm512_fmadd_ps(v, v, s0) : _mm512_add_ps(s0, v);
     }
-    return ck_hsum16(_mm512_add_ps(s0, s1));
+    return ck_fold16(_mm512_add_ps(s0, s1), CK_RED_SUM);
 }
 
 CK_AVX512 void ck_softmax_rows_avx512(const float *x, long rows, long n, float *out) {
@@ -206,7 +196,7 @@ CK_AVX512 void ck_softmax_rows_avx512(const float *x, long rows, long n, float *
             _mm512_mask_storeu_ps(d + i, lanes, e);
             z0 = _mm512_add_ps(z0, e);
         }
-        const __m512 inv = _mm512_set1_ps(1.0f / ck_hsum16(_mm512_add_ps(z0, z1)));
+        const __m512 inv = _mm512_set1_ps(1.0f / ck_fold16(_mm512_add_ps(z0, z1), CK_RED_SUM));
         for (i = 0; i < n; i += 16) {
             const __mmask16 lanes = ck_lanes16(n - i);
             _mm512_mask_storeu_ps(d + i, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, d + i), inv));
@@ -329,17 +319,18 @@ CK_AVX2 void ck_binary_avx2(int op, const float *x, long sx, const float *y, lon
     CK_BINARY_ENTRY(ck_binary8);
 }
 
-CK_INLINE CK_AVX2 float ck_hsum8(__m256 v) {
-    float t[8], s = 0;
-    _mm256_storeu_ps(t, v);
-    for (int k = 0; k < 8; k++) s += t[k];
-    return s;
-}
-
 CK_INLINE CK_AVX2 __m256 ck_red8(__m256 acc, __m256 v, const int op) {
     if (op == CK_RED_SUM) return _mm256_add_ps(acc, v);
     const __m256 m = op == CK_RED_MAX ? _mm256_max_ps(v, acc) : _mm256_min_ps(v, acc);
     return _mm256_blendv_ps(m, v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+/* ck_fold16 on eight lanes. */
+CK_INLINE CK_AVX2 float ck_fold8(__m256 a, const int op) {
+    a = ck_red8(a, _mm256_permute2f128_ps(a, a, 1), op);
+    a = ck_red8(a, _mm256_permute_ps(a, _MM_SHUFFLE(1, 0, 3, 2)), op);
+    a = ck_red8(a, _mm256_permute_ps(a, _MM_SHUFFLE(2, 3, 0, 1)), op);
+    return _mm256_cvtss_f32(a);
 }
 
 CK_INLINE CK_AVX2 void ck_reduce_rows8(const int op, const float *x, long rows, long n, float *out) {
@@ -356,12 +347,7 @@ CK_INLINE CK_AVX2 void ck_reduce_rows8(const int op, const float *x, long rows, 
         }
         for (; i + 8 <= n; i += 8) a0 = ck_red8(a0, _mm256_loadu_ps(s + i), op);
         if (i < n) a0 = ck_red8(a0, ck_load_first8(s + i, n - i, id), op);
-        const __m256 a = ck_red8(ck_red8(a0, a1, op), ck_red8(a2, a3, op), op);
-        float t[8];
-        _mm256_storeu_ps(t, a);
-        float v = t[0];
-        for (int k = 1; k < 8; k++) v = ck_red1(v, t[k], op);
-        out[r] = v;
+        out[r] = ck_fold8(ck_red8(ck_red8(a0, a1, op), ck_red8(a2, a3, op), op), op);
     }
 }
 
@@ -419,7 +405,7 @@ CK_INLINE CK_AVX2 float ck_sum8(const float *x, long n, float c, const int squar
         const __m256 v = _mm256_sub_ps(n - i >= 8 ? _mm256_loadu_ps(x + i) : ck_load_first8(x + i, n - i, cv), cv);
         s0 = squared ? _mm256_fmadd_ps(v, v, s0) : _mm256_add_ps(s0, v);
     }
-    return ck_hsum8(_mm256_add_ps(s0, s1));
+    return ck_fold8(_mm256_add_ps(s0, s1), CK_RED_SUM);
 }
 
 CK_AVX2 void ck_softmax_rows_avx2(const float *x, long rows, long n, float *out) {
@@ -450,7 +436,7 @@ CK_AVX2 void ck_softmax_rows_avx2(const float *x, long rows, long n, float *out)
             ck_store_first8(d + i, e, n - i);
             z0 = _mm256_add_ps(z0, e);
         }
-        const __m256 inv = _mm256_set1_ps(1.0f / ck_hsum8(_mm256_add_ps(z0, z1)));
+        const __m256 inv = _mm256_set1_ps(1.0f / ck_fold8(_mm256_add_ps(z0, z1), CK_RED_SUM));
         for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), inv));
         if (i < n) ck_store_first8(d + i, _mm256_mul_ps(ck_load_first8(d + i, n - i, zero), inv), n - i);
     }

@@ -377,7 +377,10 @@ public enum OpsBenchmark {
                 }
             })
         }
-        // Every vector op on every kernel set this process may run, one sample each per round, the sets in turn.
+        // Every vector op on every kernel set this process may run, one sample each per round, the sets in turn and
+        // starting with the next one each round; every sample after one untimed call, so each set finds the operands
+        // where the one before left them (the first set of a fixed order was timed with them colder: 2x on the large
+        // element-wise ops).
         let sets = KernelSet.allCases.filter(\.isEnabled)
         let vops = vectorOps(matching: filter)
         let convProbes = probes.count
@@ -385,14 +388,20 @@ public enum OpsBenchmark {
             let r = Swift.max(1, 2_000_000 / Swift.max(op.elements, 1))
             for set in sets {
                 op.run(set)
-                probes.append(Probe(label: "\(op.label) (\(set.rawValue))") { timed { for _ in 0 ..< r { op.run(set) } } / Double(r) })
+                probes.append(Probe(label: "\(op.label) (\(set.rawValue))") {
+                    op.run(set)
+                    return timed { for _ in 0 ..< r { op.run(set) } } / Double(r)
+                })
             }
         }
         var best = [Double](repeating: .infinity, count: probes.count)
         for round in 0 ..< Swift.max(1, runs) {
-            for (i, probe) in probes.enumerated() {
-                progress?("[round \(round + 1)/\(Swift.max(1, runs))] \(probe.label)")
-                best[i] = Swift.min(best[i], probe.sample())
+            for i in 0 ..< probes.count {
+                // the vector ops' sets rotated by the round
+                let j = i < convProbes ? i
+                    : convProbes + (i - convProbes) / sets.count * sets.count + ((i - convProbes) % sets.count + round) % sets.count
+                progress?("[round \(round + 1)/\(Swift.max(1, runs))] \(probes[j].label)")
+                best[j] = Swift.min(best[j], probes[j].sample())
             }
         }
         let rate = gemmFlops / best[0] / 1e9, ownRate = gemmFlops / best[1] / 1e9
