@@ -103,13 +103,15 @@ final class VectorKernelTests: XCTestCase {
 
     /// sum, mean, max and min along the last axis (rows of every length), the first (columns of every width: the
     /// 64-column blocks and their tails) and a middle one, against Double sums (|error| <= 1e-6 * sum of |x|) and
-    /// exact extremes; a NaN anywhere in a row or column makes its max and min NaN.
+    /// exact extremes; a NaN anywhere in a row or column makes its max and min NaN. The last block reduced alone gives
+    /// the same bits as among the others (the order of a sum does not depend on the split across cores).
     func checkReductions(_ set: KernelSet) throws {
         try require(set)
         var rng = SplitMix64(seed: 42)
         for n in Self.lengths {
             let m = rng.int(1 ... 70)
-            for (shape, axis) in [([m, n], 1), ([n, m], 0), ([2, n, m], 1), ([3, m, n], 2), ([n], 0), ([n, 1], 0)] {
+            // [2000, n] along 1: enough work to be split across cores
+            for (shape, axis) in [([m, n], 1), ([n, m], 0), ([2, n, m], 1), ([3, m, n], 2), ([n], 0), ([n, 1], 0), ([2000, n], 1)] {
                 let count = shape.reduce(1, *)
                 let x = Tensor(shape: shape, data: values(count, &rng, specials: false).enumerated().map { i, v in
                     // a NaN in some rows or columns only, so that others stay finite
@@ -120,6 +122,21 @@ final class VectorKernelTests: XCTestCase {
                                ("mean", reduceAxis(x, axis: axis, keepDims: false, MeanReduce.self, kernels: set)),
                                ("max", reduceAxis(x, axis: axis, keepDims: false, MaxReduce.self, kernels: set)),
                                ("min", reduceAxis(x, axis: axis, keepDims: false, MinReduce.self, kernels: set))]
+                // the last block alone gives the same bits as among the others (however the rows were split across cores)
+                let lastBlock = Tensor(shape: [1, len, inner], data: Array(x.data[(outer - 1) * len * inner ..< count]))
+                for (name, t) in results {
+                    let op: (Tensor) -> Tensor = switch name {
+                    case "sum": { reduceAxis($0, axis: 1, keepDims: false, SumReduce.self, kernels: set) }
+                    case "mean": { reduceAxis($0, axis: 1, keepDims: false, MeanReduce.self, kernels: set) }
+                    case "max": { reduceAxis($0, axis: 1, keepDims: false, MaxReduce.self, kernels: set) }
+                    default: { reduceAxis($0, axis: 1, keepDims: false, MinReduce.self, kernels: set) }
+                    }
+                    let alone = op(lastBlock)
+                    for j in 0 ..< inner {
+                        let a = alone.data[j], b = t.data[(outer - 1) * inner + j]
+                        XCTAssertTrue(a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN), "\(set.rawValue) \(name) of \(shape) along \(axis): the last block alone differs at \(j)")
+                    }
+                }
                 for o in 0 ..< outer {
                     for j in 0 ..< inner {
                         let col = (0 ..< len).map { x.data[(o * len + $0) * inner + j] }
@@ -193,18 +210,21 @@ final class VectorKernelTests: XCTestCase {
     // MARK: norms
 
     /// Layer norm (with and without weight and bias; rows offset by up to 100 so the mean matters), batch norm and
-    /// group norm against Double math.
+    /// group norm against Double math; a layer-norm row alone gives the same bits as among rows split across cores.
     func checkNorms(_ set: KernelSet) throws {
         try require(set)
         var rng = SplitMix64(seed: 44)
         for n in Self.lengths + [256] {
-            let rows = rng.int(1 ... 9)
+            let rows = rng.int(1 ... 9) + 8192 / n   // enough work to be split across cores
             let offsets = (0 ..< rows).map { _ in rng.float() * 100 }
             let x = Tensor(shape: [rows, n], data: (0 ..< rows * n).map { offsets[$0 / n] + rng.float() * 3 })
             let w = rng.tensor([n]), b = rng.tensor([n])
             for (trial, (wt, bt)) in [(w, b), (nil, nil), (w, nil), (nil, b)].enumerated() {
                 let eps: Float = trial == 1 ? 1e-6 : 1e-5
                 let y = layerNorm(x, weight: wt, bias: bt, eps: eps, kernels: set)
+                let last = layerNorm(Tensor(shape: [1, n], data: Array(x.data[(rows - 1) * n ..< rows * n])), weight: wt, bias: bt, eps: eps, kernels: set)
+                XCTAssertEqual(last.data.map(\.bitPattern), y.data[(rows - 1) * n ..< rows * n].map(\.bitPattern),
+                               "\(set.rawValue) layer norm n \(n): the last row alone differs")
                 for r in 0 ..< rows {
                     let row = (0 ..< n).map { Double(x.data[r * n + $0]) }
                     let m = row.reduce(0, +) / Double(n), v = row.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(n)
