@@ -225,12 +225,13 @@ void ck_shape_pass_fail(const char *message);
 const char *ck_shape_pass_problem(void);
 void ck_shape_pass_clear(void);
 
-/* ---- kernels.c: depthwise on sixteen lanes (AVX-512), bias and activation (kind as ck_bias_act: -1 none, 1 sigmoid,
-   2 SiLU, 3 ReLU) applied before the store ---- */
-/* ck_depthwise_plane_avx2 with the activation fused. */
+/* ---- kernels.c: depthwise on sixteen lanes (AVX-512) with bias and activation (kind as ck_bias_act: -1 none,
+   1 sigmoid, 2 SiLU, 3 ReLU): the activation applied before the store when the output width is a multiple of 16,
+   else in a pass over the plane ---- */
+/* ck_depthwise_plane_avx2 with the activation. */
 void ck_depthwise_plane_avx512(float *out, const float *in, long ld, const float *k, float bias, int act,
                                long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw);
-/* ck_depthwise3x3s2_avx2 with the activation fused (h rows, w even columns, read in place; padding 1). */
+/* ck_depthwise3x3s2_avx2 with the activation (h rows, w even columns, read in place; padding 1). */
 void ck_depthwise3x3s2_avx512(float *out, const float *x, long h, long w, const float *k, float bias, int act,
                               const float *next);
 
