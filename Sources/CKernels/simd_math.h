@@ -63,6 +63,12 @@ static inline CK_AVX2 __m256 ck_relu8(__m256 x) {
     return _mm256_blendv_ps(zero, x, _mm256_cmp_ps(x, zero, _CMP_NLE_UQ));
 }
 
+/* The first n of eight lanes set (n clamped to 0 ... 8), for masked loads and stores. */
+static inline CK_AVX2 __m256i ck_lanes8(long n) {
+    const long c = n < 0 ? 0 : n > 8 ? 8 : n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 #define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 
 /* ck_exp8 on sixteen lanes. */

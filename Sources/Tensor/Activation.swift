@@ -55,6 +55,7 @@ public func relu(_ x: Tensor) -> Tensor { broadcastBinary(x, Tensor(scalar: 0), 
 /// max(x, y) with a NaN x kept (ReLU as max(x, 0)): one comparison, false for a NaN x, so a select and no branch.
 enum MaxKeepNaNOp: BinaryElementOp {
     @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { y > x ? y : x }
+    static var kernelOp: Int32 { CK_BIN_MAX_KEEP_X }
 }
 public func leakyRelu(_ x: Tensor, slope: Float) -> Tensor { mapParallel(x, cost: 1) { $0 >= 0 ? $0 : $0 * slope } }
 public func sigmoid(_ x: Tensor) -> Tensor {
@@ -107,7 +108,11 @@ func rowMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     return m
 }
 
-public func softmax(_ x: Tensor, axis: Int) -> Tensor {
+public func softmax(_ x: Tensor, axis: Int) -> Tensor { softmax(x, axis: axis, kernels: .active) }
+
+/// softmax(_:axis:) on `kernels`: along the last axis ck_softmax_rows (AVX-512, AVX2) or the Swift loop (portable);
+/// down columns softmaxColumnBlocks.
+func softmax(_ x: Tensor, axis: Int, kernels: KernelSet) -> Tensor {
     if x.count == 0 { return x }
     let a = x.normalizedAxis(axis)
     let n = x.shape[a]
@@ -119,23 +124,22 @@ public func softmax(_ x: Tensor, axis: Int) -> Tensor {
             let src = p.baseAddress!
             if inner == 1 {
                 Parallel.forEach(outer, cost: n * 8) { rows in
+                    if kernels != .portable {
+                        let s = src + rows.lowerBound * n, d = dst.base + rows.lowerBound * n
+                        if kernels == .avx512 { ck_softmax_rows_avx512(s, rows.count, n, d) } else { ck_softmax_rows_avx2(s, rows.count, n, d) }
+                        return
+                    }
                     for r in rows {
                         let s = src + r * n, d = dst.base + r * n
                         let m = rowMax(s, n)
                         var total: Float = 0
-                        if hasAVX2FMA {
-                            for i in 0 ..< n { d[i] = s[i] - m }
-                            if hasAVX512 { ck_exp_avx512(d, d, n) } else { ck_exp_avx2(d, d, n) }
-                            total = rowSum(d, n, around: 0, squared: false)
-                        } else {
-                            for i in 0 ..< n { let e = expf(s[i] - m); d[i] = e; total += e }
-                        }
+                        for i in 0 ..< n { let e = expf(s[i] - m); d[i] = e; total += e }
                         let inv = 1 / total
                         for i in 0 ..< n { d[i] *= inv }
                     }
                 }
             } else {
-                softmaxColumnBlocks(src, n: n, inner: inner, outer: outer, weights: nil, into: dst)
+                softmaxColumnBlocks(src, n: n, inner: inner, outer: outer, weights: nil, into: dst, kernels: kernels)
             }
         }
     }
@@ -166,14 +170,14 @@ public func softmaxExpectation(_ x: Tensor, axis: Int, weights: [Float]) -> Tens
 /// Softmax down the columns of `outer` blocks of n x inner floats (rows `inner` apart), or with `weights` each column's
 /// expectation (block o's into dst + o * inner), split across cores in runs of columns.
 func softmaxColumnBlocks(_ src: UnsafePointer<Float>, n: Int, inner: Int, outer: Int, weights: ConstPointer?,
-                         into dst: SharedPointer) {
+                         into dst: SharedPointer, kernels: KernelSet = .active) {
     let run = 256, runs = (inner + run - 1) / run
     let s = ConstPointer(src)
     Parallel.forEach(outer * runs, cost: n * Swift.min(inner, run) * 12) { items in
         for item in items {
             let o = item / runs, j0 = item % runs * run, j1 = Swift.min(inner, j0 + run)
             softmaxColumns(s.base + o * n * inner, n: n, ld: inner, columns: j0 ..< j1, weights: weights?.base,
-                           into: dst.base + o * (weights == nil ? n * inner : inner))
+                           into: dst.base + o * (weights == nil ? n * inner : inner), kernels: kernels)
         }
     }
 }

@@ -335,10 +335,12 @@ func convForward(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Flo
 
 /// Depthwise convolution (groups == input channels; each input channel feeds cout / cin outputs).
 /// Each input plane is copied once into a zero-padded buffer, so the sliding window needs no bounds
-/// tests; eight output pixels are accumulated at a time in SIMD registers over all kernel taps (stride 2
-/// picks the even lanes of two loads). Planes are spread across cores.
+/// tests; eight output pixels (sixteen with AVX-512) are accumulated at a time in SIMD registers over all kernel taps
+/// (stride 2 picks the even lanes of two loads). Planes are spread across cores. `kernels`: the active set unless a
+/// test chooses; the AVX-512 kernels apply bias and activation to the sums before storing them, the others in a pass
+/// over each plane after it.
 func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                   activation act: ConvActivation = .identity, out: UnsafeMutablePointer<Float>) {
+                   activation act: ConvActivation = .identity, out: UnsafeMutablePointer<Float>, kernels: KernelSet = .active) {
     let g = p.g
     let oh = g.outH, ow = g.outW, taps = g.kh * g.kw
     let mult = p.coutG
@@ -346,16 +348,20 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
     let slack = 32   // SIMD loads at the end of the last row may reach past it (the lanes are unused)
     let s = ConstPointer(x), wp = ConstPointer(w), d = SharedPointer(out)
     let b = bias.map { ConstPointer($0) }
-    if usesDirectStride2(p) {
+    if usesDirectStride2(p, kernels: kernels) {
         // 3x3 stride 2 (the downsampling depthwise convs) read straight from the input: the padded copy of each
         // plane was a pass of its own over an input that only streams through (see usesDirectStride2).
         Parallel.forEach(p.n * p.cout, cost: oh * ow * taps * 2) { planes in
             func input(_ pl: Int) -> UnsafePointer<Float> { s.base + (pl / p.cout * p.cin + pl % p.cout / mult) * p.inPlane }
             for pl in planes {
                 let dst = d.base + pl * oh * ow, o = pl % p.cout
-                ck_depthwise3x3s2_avx2(dst, input(pl), g.h, g.w, wp.base + o * taps, b?.base[o] ?? 0,
-                                       pl + 1 < planes.upperBound ? input(pl + 1) : nil)
-                biasActivate(dst, oh * ow, 0, act)
+                let next = pl + 1 < planes.upperBound ? input(pl + 1) : nil
+                if kernels == .avx512 {
+                    ck_depthwise3x3s2_avx512(dst, input(pl), g.h, g.w, wp.base + o * taps, b?.base[o] ?? 0, act.kernelKind, next)
+                } else {
+                    ck_depthwise3x3s2_avx2(dst, input(pl), g.h, g.w, wp.base + o * taps, b?.base[o] ?? 0, next)
+                    biasActivate(dst, oh * ow, 0, act)
+                }
             }
         }
         return
@@ -370,7 +376,7 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
             let plane = n * p.cin + o / mult
             if plane != loaded {
                 let src = s.base + plane * p.inPlane
-                if hasAVX2FMA {
+                if kernels != .portable {
                     ck_copy_plane_avx2(padded, wpad, src, g.h, g.w, g.ph, g.pw)
                 } else {
                     for y in 0 ..< g.h { (padded + (y + g.ph) * wpad + g.pw).update(from: src + y * g.w, count: g.w) }
@@ -380,7 +386,11 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
             let dst = d.base + pl * oh * ow
             let kern = wp.base + o * taps
             let b0 = b?.base[o] ?? 0
-            if hasAVX2FMA {
+            if kernels == .avx512 {
+                ck_depthwise_plane_avx512(dst, padded, wpad, kern, b0, act.kernelKind, oh, ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw)
+                continue
+            }
+            if kernels == .avx2 {
                 ck_depthwise_plane_avx2(dst, padded, wpad, kern, b0, oh, ow, g.kh, g.kw, g.sh, g.sw, g.dh, g.dw)
             } else {
                 switch (g.kw, g.sw, g.dw, g.dh) {
@@ -396,15 +406,15 @@ func depthwiseConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<F
     }
 }
 
-/// Whether a depthwise conv runs by ck_depthwise3x3s2_avx2: 3x3, stride 2, padding 1, dilation 1, on planes of
-/// an even width of 16 or more. Measured with `bench ops` against the padded copies, alternating, best of rounds of
+/// Whether a depthwise conv runs by ck_depthwise3x3s2_avx2 (or _avx512) on `kernels`: 3x3, stride 2, padding 1,
+/// dilation 1, on planes of an even width (AVX2: of 16 or more; the AVX-512 kernel masks its tails). Measured with `bench ops` against the padded copies, alternating, best of rounds of
 /// ten: 1024 planes of 40x40 0.19-0.24 vs 0.31-0.35 ms, 512 of 80x80 0.35-0.52 vs 0.41-0.57, 128 of 160x160
 /// 0.45-0.52 vs 0.48-0.65 (the kernel walks each plane in strips; the one it replaced, by rows, lost to the copies
 /// on 160x160).
-func usesDirectStride2(_ p: ConvProblem) -> Bool {
+func usesDirectStride2(_ p: ConvProblem, kernels: KernelSet = .active) -> Bool {
     let g = p.g
-    return hasAVX2FMA && g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.ph == 1 && g.pw == 1 && g.dh == 1
-        && g.dw == 1 && g.w % 2 == 0 && g.w >= 16
+    return kernels != .portable && g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.ph == 1 && g.pw == 1 && g.dh == 1
+        && g.dw == 1 && g.w % 2 == 0 && g.w >= (kernels == .avx512 ? 2 : 16)
 }
 
 /// im2col tile budget (floats) and minimum tile width (pixels): 512 KB tiles measured as good as

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Element-wise arithmetic with NumPy broadcasting.
@@ -31,25 +32,54 @@ func broadcastStrides(_ shape: [Int], to outShape: [Int]) -> [Int] {
 /// A binary element-wise operation as a type: the loops of `broadcastBinary` are specialised for it and inline
 /// it (a closure there was called through a pointer for every element: 1.5 ns an element where the loop
 /// runs at memory speed).
-protocol BinaryElementOp { static func apply(_ x: Float, _ y: Float) -> Float }
-enum AddOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x + y } }
-enum SubOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x - y } }
-enum MulOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x * y } }
-enum DivOp: BinaryElementOp { @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x / y } }
+/// `kernelOp`: the operation's CK_BIN_* code in CKernels' vecops.c (AVX-512 and AVX2 loops), or -1 for none.
+protocol BinaryElementOp {
+    static func apply(_ x: Float, _ y: Float) -> Float
+    static var kernelOp: Int32 { get }
+}
+extension BinaryElementOp { static var kernelOp: Int32 { -1 } }
+enum AddOp: BinaryElementOp {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x + y }
+    static var kernelOp: Int32 { CK_BIN_ADD }
+}
+enum SubOp: BinaryElementOp {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x - y }
+    static var kernelOp: Int32 { CK_BIN_SUB }
+}
+enum MulOp: BinaryElementOp {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x * y }
+    static var kernelOp: Int32 { CK_BIN_MUL }
+}
+enum DivOp: BinaryElementOp {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x / y }
+    static var kernelOp: Int32 { CK_BIN_DIV }
+}
 /// NaN propagates, as in torch.maximum / torch.minimum.
 /// Written as selects, not `||`, which compiled to branches (mispredicted on data that goes either way).
 enum MaxOp: BinaryElementOp {
     @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { let m = x > y ? x : y; return x != x ? x : (y != y ? y : m) }
+    static var kernelOp: Int32 { CK_BIN_MAX }
 }
 enum MinOp: BinaryElementOp {
     @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { let m = x < y ? x : y; return x != x ? x : (y != y ? y : m) }
+    static var kernelOp: Int32 { CK_BIN_MIN }
+}
+
+/// d[i] = x[i * sx] op y[i * sy] for i < n (strides 0 or 1) by ck_binary of `kernels` (AVX-512 or AVX2).
+@inline(__always)
+func binaryKernel(_ kernels: KernelSet, _ op: Int32, _ x: UnsafePointer<Float>, _ sx: Int, _ y: UnsafePointer<Float>, _ sy: Int,
+                  _ d: UnsafeMutablePointer<Float>, _ n: Int) {
+    if kernels == .avx512 { ck_binary_avx512(op, x, sx, y, sy, d, n) } else { ck_binary_avx2(op, x, sx, y, sy, d, n) }
 }
 
 /// Applies `Op` to broadcast pairs. Dimensions are merged where both operands stay contiguous, so the
 /// inner loop is as long as possible; the common cases (same shape, a scalar, a per-channel vector)
-/// become one or two plain loops. Large outputs are split across cores by outer rows.
+/// become one or two plain loops. Large outputs are split across cores by outer rows. Add, subtract, multiply, divide,
+/// maximum and minimum run on the vector loops of `kernels` (the active set unless a test chooses) wherever the
+/// inner run reads each operand contiguously or as one number: same shapes, a scalar, a row or a per-channel vector.
 @inline(__always)
-func broadcastBinary<Op: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _: Op.Type) -> Tensor {
+func broadcastBinary<Op: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _: Op.Type, kernels: KernelSet = .active) -> Tensor {
+    let useKernel = kernels != .portable && Op.kernelOp >= 0
     // Same shapes, or one operand a single number (its stride 0): one flat loop split across cores.
     let scalarA = a.count == 1 && a.rank <= b.rank, scalarB = b.count == 1 && b.rank <= a.rank
     if a.shape == b.shape || (scalarB && a.count > 0) || (scalarA && b.count > 0) {
@@ -60,7 +90,11 @@ func broadcastBinary<Op: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _: Op.Type) 
                 b.data.withUnsafeBufferPointer { pb in
                     let x = ConstPointer(pa.baseAddress!), y = ConstPointer(pb.baseAddress!)
                     Parallel.forEach(out.count, cost: 2) { r in
-                        if scalarB {
+                        if useKernel {
+                            let lo = r.lowerBound
+                            binaryKernel(kernels, Op.kernelOp, x.base + (scalarA ? 0 : lo), scalarA ? 0 : 1,
+                                         y.base + (scalarB ? 0 : lo), scalarB ? 0 : 1, d.base + lo, r.count)
+                        } else if scalarB {
                             let v = y.base[0]
                             for i in r { d.base[i] = Op.apply(x.base[i], v) }
                         } else if scalarA {
@@ -99,6 +133,8 @@ func broadcastBinary<Op: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _: Op.Type) 
                 let r = dims.count
                 let inner = dims[r - 1], ia = sa[r - 1], ib = sb[r - 1]
                 let outer = out.count / inner
+                // The vector loops for inner runs of eight or more that read each operand in place or as one number.
+                let rowKernel = useKernel && inner >= 8 && (ia == 0 || ia == 1) && (ib == 0 || ib == 1)
                 let x = ConstPointer(pa.baseAddress!), y = ConstPointer(pb.baseAddress!), d = SharedPointer(out.baseAddress!)
                 Parallel.forEach(outer, cost: inner * 2) { rows in
                     // Multi-index and offsets of the first outer row of this range.
@@ -110,10 +146,15 @@ func broadcastBinary<Op: BinaryElementOp>(_ a: Tensor, _ b: Tensor, _: Op.Type) 
                     }
                     var o = rows.lowerBound * inner
                     for _ in rows {
-                        var ja = offA, jb = offB
-                        for _ in 0 ..< inner {
-                            d.base[o] = Op.apply(x.base[ja], y.base[jb])
-                            o += 1; ja += ia; jb += ib
+                        if rowKernel {
+                            binaryKernel(kernels, Op.kernelOp, x.base + offA, ia, y.base + offB, ib, d.base + o, inner)
+                            o += inner
+                        } else {
+                            var ja = offA, jb = offB
+                            for _ in 0 ..< inner {
+                                d.base[o] = Op.apply(x.base[ja], y.base[jb])
+                                o += 1; ja += ia; jb += ib
+                            }
                         }
                         var q = r - 2
                         while q >= 0 {

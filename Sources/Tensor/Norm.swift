@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Normalisation layers (inference).
@@ -21,8 +22,23 @@ public func foldBatchNorm(weight: Tensor, bias: Tensor?, gamma: Tensor, beta: Te
     return (w, Tensor(shape: [cout], data: b))
 }
 
+/// out[i] = x[i] * scale + shift for i < n: ck_affine of `kernels` (one rounding) or a Swift loop (portable, two).
+@inline(__always)
+func affine(_ x: UnsafePointer<Float>, _ n: Int, _ scale: Float, _ shift: Float, _ out: UnsafeMutablePointer<Float>, _ kernels: KernelSet) {
+    switch kernels {
+    case .avx512: ck_affine_avx512(x, n, scale, shift, out)
+    case .avx2: ck_affine_avx2(x, n, scale, shift, out)
+    case .portable: for i in 0 ..< n { out[i] = x[i] * scale + shift }
+    }
+}
+
 /// Inference batch norm over dimension 1 of [N, C, ...].
 public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor, eps: Float) -> Tensor {
+    batchNorm(x, gamma: gamma, beta: beta, mean: mean, variance: variance, eps: eps, kernels: .active)
+}
+
+/// batchNorm on `kernels` (a test's choice).
+func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor, eps: Float, kernels: KernelSet) -> Tensor {
     guard check(x.rank >= 2, "batchNorm: input needs [N, C, ...], got \(x.shape)") else { return .failedShape(rank: 2) }
     let c = x.shape[1]
     check(gamma.count == c && beta.count == c && mean.count == c && variance.count == c,
@@ -43,8 +59,7 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, va
                     Parallel.forEach(x.shape[0] * c, cost: inner * 2) { planes in
                         for pl in planes {
                             let ch = pl % c, base = pl * inner
-                            let s = sc.base[ch], t = sh.base[ch]
-                            for i in 0 ..< inner { d.base[base + i] = src.base[base + i] * s + t }
+                            affine(src.base + base, inner, sc.base[ch], sh.base[ch], d.base + base, kernels)
                         }
                     }
                 }
@@ -55,6 +70,11 @@ public func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, va
 
 /// Layer norm over the last dimension (biased variance, as torch).
 public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+    layerNorm(x, weight: weight, bias: bias, eps: eps, kernels: .active)
+}
+
+/// layerNorm on `kernels`: ck_layernorm (AVX-512, AVX2) or the Swift loops (portable).
+func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float, kernels: KernelSet) -> Tensor {
     guard check(x.rank >= 1, "layerNorm: scalar input") else { return .failedShape(rank: 1) }
     let d = x.shape[x.rank - 1]
     if let weight { check(weight.count == d, "layerNorm: weight \(weight.shape) for last dimension \(d)") }
@@ -67,6 +87,15 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -
                 withOptionalBuffer(bias) { bp in
                     guard let src = p.baseAddress else { return }
                     Parallel.forEach(rows, cost: d * 4) { range in
+                        if kernels != .portable {
+                            let s = src + range.lowerBound * d, o = dst.base + range.lowerBound * d
+                            if kernels == .avx512 {
+                                ck_layernorm_avx512(s, range.count, d, wp, bp, eps, o)
+                            } else {
+                                ck_layernorm_avx2(s, range.count, d, wp, bp, eps, o)
+                            }
+                            return
+                        }
                         for r in range {
                             let s = src + r * d, o = dst.base + r * d
                             let m = rowSum(s, d, around: 0, squared: false) / Float(d)
@@ -117,6 +146,12 @@ func rowSum(_ p: UnsafePointer<Float>, _ n: Int, around c: Float, squared: Bool)
 
 /// Group norm over [N, C, ...]: statistics per (image, group of C / groups channels); affine per channel.
 public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+    groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, kernels: .active)
+}
+
+/// groupNorm on `kernels`: statistics by ck_moments and the per-channel step by ck_affine (AVX-512, AVX2), or Swift
+/// loops (portable); both take the statistics in Double.
+func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float, kernels: KernelSet) -> Tensor {
     guard check(x.rank >= 2, "groupNorm: input needs [N, C, ...], got \(x.shape)") else { return .failedShape(rank: 2) }
     let n = x.shape[0], c = x.shape[1]
     guard check(groups > 0 && c % groups == 0, "groupNorm: \(groups) groups do not divide \(c) channels") else { return .failedShape(rank: x.rank) }
@@ -136,20 +171,24 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, 
                         for ng in range {
                             let s = src + ng * size, o = dst.base + ng * size
                             // Two-pass statistics in Double for stability on large groups.
-                            var m: Double = 0
-                            for i in 0 ..< size { m += Double(s[i]) }
-                            m /= Double(size)
-                            var v: Double = 0
-                            for i in 0 ..< size { let t = Double(s[i]) - m; v += t * t }
-                            let inv = Float(1 / (v / Double(size) + Double(eps)).squareRoot())
+                            var m: Double = 0, v: Double = 0
+                            switch kernels {
+                            case .avx512: ck_moments_avx512(s, size, &m, &v)
+                            case .avx2: ck_moments_avx2(s, size, &m, &v)
+                            case .portable:
+                                for i in 0 ..< size { m += Double(s[i]) }
+                                m /= Double(size)
+                                for i in 0 ..< size { let t = Double(s[i]) - m; v += t * t }
+                                v /= Double(size)
+                            }
+                            let inv = Float(1 / (v + Double(eps)).squareRoot())
                             let mf = Float(m)
                             let gi = ng % groups
                             for cc in 0 ..< cg {
                                 let ch = gi * cg + cc
                                 let a = inv * (wp?[ch] ?? 1)
                                 let b = (bp?[ch] ?? 0) - mf * a
-                                let so = s + cc * inner, oo = o + cc * inner
-                                for i in 0 ..< inner { oo[i] = so[i] * a + b }
+                                affine(s + cc * inner, inner, a, b, o + cc * inner, kernels)
                             }
                         }
                     }

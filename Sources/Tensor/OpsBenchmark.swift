@@ -151,6 +151,14 @@ public enum OpsBenchmark {
         public var depthwiseTimeShare: Double
     }
 
+    /// One vector op (element-wise, norm, softmax, reduction, depthwise conv) timed on every kernel set this process
+    /// may run, side by side in the same rounds.
+    public struct VectorOpRow: Sendable, Codable {
+        public var op: String
+        /// Wall time of one call (best of the rounds), by kernel set ("AVX-512", "AVX2", "portable").
+        public var ms: [String: Double]
+    }
+
     public struct Report: Sendable, Codable {
         /// OpenBLAS 1024^3 sgemm on all cores, wall clock.
         public var sgemmGflopsPerSecond: Double
@@ -164,6 +172,92 @@ public enum OpsBenchmark {
         public var machine: MachineReport
         public var rows: [Row]
         public var models: [ModelSummary]
+        /// The vector ops (those matching the filter), each on every kernel set.
+        public var vectorOps: [VectorOpRow]
+    }
+
+    /// A vector op of the models at 640x640, run on a given kernel set; `elements`: the floats it writes (for the
+    /// repeat count of a sample).
+    struct VectorOp {
+        var label: String
+        var elements: Int
+        var run: (KernelSet) -> Void
+    }
+
+    /// The element-wise, norm, softmax and reduction shapes RT-DETR-l's AIFI and decoder, the YOLOs' attention blocks
+    /// and their post-processing run, and the depthwise convs of yolo11n (Detect's DWConvs, C2PSA's positional conv)
+    /// and RT-DETR-l (the 5x5 and stride-2 3x3 ones).
+    static func vectorOps() -> [VectorOp] {
+        var ops: [VectorOp] = []
+        func binary(_ label: String, _ sa: [Int], _ sb: [Int], _ f: @escaping (Tensor, Tensor, KernelSet) -> Tensor) {
+            let a = randomTensor(sa, seed: UInt64(ops.count) + 300), b = randomTensor(sb, seed: UInt64(ops.count) + 400)
+            ops.append(VectorOp(label: label, elements: broadcastShape(sa, sb).reduce(1, *)) { _ = f(a, b, $0) })
+        }
+        binary("add [8400,256] + [8400,256]", [8400, 256], [8400, 256]) { broadcastBinary($0, $1, AddOp.self, kernels: $2) }
+        binary("add [8400,256] + [256]", [8400, 256], [256]) { broadcastBinary($0, $1, AddOp.self, kernels: $2) }
+        binary("mul [1,256,80,80] * [1,256,1,1]", [1, 256, 80, 80], [1, 256, 1, 1]) { broadcastBinary($0, $1, MulOp.self, kernels: $2) }
+        binary("mul [1,64,160,160] * scalar", [1, 64, 160, 160], [1]) { broadcastBinary($0, $1, MulOp.self, kernels: $2) }
+        binary("maximum [300,256] [300,256]", [300, 256], [300, 256]) { broadcastBinary($0, $1, MaxOp.self, kernels: $2) }
+        binary("relu [1,256,40,40]", [1, 256, 40, 40], [1]) { a, _, k in broadcastBinary(a, Tensor(scalar: 0), MaxKeepNaNOp.self, kernels: k) }
+        for (rows, d) in [(8400, 256), (400, 256), (300, 256)] {
+            let x = randomTensor([rows, d], seed: 500), w = randomTensor([d], seed: 501), b = randomTensor([d], seed: 502)
+            ops.append(VectorOp(label: "layer norm [\(rows),\(d)]", elements: rows * d) { _ = layerNorm(x, weight: w, bias: b, eps: 1e-5, kernels: $0) })
+        }
+        for shape in [[8, 400, 400], [8, 300, 300], [2, 400, 400], [8400, 80]] {
+            let x = randomTensor(shape, seed: 600)
+            ops.append(VectorOp(label: "softmax [\(shape.map(String.init).joined(separator: ","))] last axis", elements: x.count) { _ = softmax(x, axis: -1, kernels: $0) })
+        }
+        do {
+            let scores = randomTensor([8400, 80], seed: 700), planes = randomTensor([1, 256, 6400], seed: 701)
+            let cols = randomTensor([80, 8400], seed: 702)
+            ops.append(VectorOp(label: "max [8400,80] axis 1", elements: 8400) { _ = reduceAxis(scores, axis: 1, keepDims: false, MaxReduce.self, kernels: $0) })
+            ops.append(VectorOp(label: "mean [1,256,6400] axis 2", elements: 256 * 64) { _ = reduceAxis(planes, axis: 2, keepDims: false, MeanReduce.self, kernels: $0) })
+            ops.append(VectorOp(label: "sum [80,8400] axis 0", elements: 8400 * 8) { _ = reduceAxis(cols, axis: 0, keepDims: false, SumReduce.self, kernels: $0) })
+        }
+        do {
+            let x = randomTensor([1, 64, 160, 160], seed: 800), c = randomTensor([64], seed: 801)
+            let v = Tensor(shape: [64], data: c.data.map { Swift.abs($0) + 0.1 })
+            ops.append(VectorOp(label: "batch norm [1,64,160,160]", elements: x.count) {
+                _ = batchNorm(x, gamma: c, beta: c, mean: c, variance: v, eps: 1e-5, kernels: $0)
+            })
+            let g = randomTensor([1, 256, 80, 80], seed: 802), w = randomTensor([256], seed: 803)
+            ops.append(VectorOp(label: "group norm [1,256,80,80] 32 groups", elements: g.count) {
+                _ = groupNorm(g, groups: 32, weight: w, bias: w, eps: 1e-5, kernels: $0)
+            })
+        }
+        // Depthwise convs with SiLU (Conv's activation), on each kernel set.
+        for (c, k, s, hw) in [(64, 3, 1, 80), (80, 3, 1, 80), (128, 3, 1, 40), (256, 3, 1, 20), (128, 3, 1, 20),
+                              (192, 5, 1, 40), (384, 5, 1, 20), (512, 3, 2, 80), (1024, 3, 2, 40), (128, 3, 2, 160)] {
+            let x = randomTensor([1, c, hw, hw], seed: 900), wt = randomTensor([c, 1, k, k], seed: 901), b = randomTensor([c], seed: 902)
+            let p = ConvProblem(x, wt, b, (s, s), (k / 2, k / 2), (1, 1), c)
+            let out = Tensor(zeros: [1, c, p.g.outH, p.g.outW])
+            let o = SharedPointer(UnsafeMutablePointer(mutating: out.data.withUnsafeBufferPointer { $0.baseAddress! }))
+            ops.append(VectorOp(label: "depthwise \(c) k\(k) s\(s) \(hw)x\(hw) silu", elements: out.count) { set in
+                withExtendedLifetime(out) {
+                    x.data.withUnsafeBufferPointer { xp in
+                        wt.data.withUnsafeBufferPointer { wp in
+                            b.data.withUnsafeBufferPointer { bp in
+                                depthwiseConv(p, x: xp.baseAddress!, w: wp.baseAddress!, bias: bp.baseAddress!, activation: .silu,
+                                              out: o.base, kernels: set)
+                            }
+                        }
+                    }
+                }
+            })
+        }
+        return ops
+    }
+
+    /// The vector ops whose label contains `filter` (all for nil or "").
+    static func vectorOps(matching filter: String?) -> [VectorOp] {
+        let all = vectorOps()
+        guard let filter, !filter.isEmpty else { return all }
+        return all.filter { $0.label.contains(filter) }
+    }
+
+    /// Whether `filter` selects anything: a conv shape or a vector op.
+    public static func selectsAnything(_ filter: String?) -> Bool {
+        !shapes(matching: filter).isEmpty || !vectorOps(matching: filter).isEmpty
     }
 
     static func randomTensor(_ shape: [Int], seed: UInt64) -> Tensor {
@@ -283,11 +377,31 @@ public enum OpsBenchmark {
                 }
             })
         }
+        // Every vector op on every kernel set this process may run, one sample each per round, the sets in turn and
+        // starting with the next one each round; every sample after one untimed call, so each set finds the operands
+        // where the one before left them (the first set of a fixed order was timed with them colder: 2x on the large
+        // element-wise ops).
+        let sets = KernelSet.allCases.filter(\.isEnabled)
+        let vops = vectorOps(matching: filter)
+        let convProbes = probes.count
+        for op in vops {
+            let r = Swift.max(1, 2_000_000 / Swift.max(op.elements, 1))
+            for set in sets {
+                op.run(set)
+                probes.append(Probe(label: "\(op.label) (\(set.rawValue))") {
+                    op.run(set)
+                    return timed { for _ in 0 ..< r { op.run(set) } } / Double(r)
+                })
+            }
+        }
         var best = [Double](repeating: .infinity, count: probes.count)
         for round in 0 ..< Swift.max(1, runs) {
-            for (i, probe) in probes.enumerated() {
-                progress?("[round \(round + 1)/\(Swift.max(1, runs))] \(probe.label)")
-                best[i] = Swift.min(best[i], probe.sample())
+            for i in 0 ..< probes.count {
+                // the vector ops' sets rotated by the round
+                let j = i < convProbes ? i
+                    : convProbes + (i - convProbes) / sets.count * sets.count + ((i - convProbes) % sets.count + round) % sets.count
+                progress?("[round \(round + 1)/\(Swift.max(1, runs))] \(probes[j].label)")
+                best[j] = Swift.min(best[j], probes[j].sample())
             }
         }
         let rate = gemmFlops / best[0] / 1e9, ownRate = gemmFlops / best[1] / 1e9
@@ -320,9 +434,15 @@ public enum OpsBenchmark {
             models.append(ModelSummary(model: model, convGflops: flops, convMs: time, gflopsPerSecond: r,
                                        percentOfSgemm: 100 * r / rate, depthwiseFlopShare: dwFlops, depthwiseTimeShare: dwTime))
         }
+        var vectorRows: [VectorOpRow] = []
+        for (i, op) in vops.enumerated() {
+            var ms: [String: Double] = [:]
+            for (k, set) in sets.enumerated() { ms[set.rawValue] = best[convProbes + i * sets.count + k] * 1e3 }
+            vectorRows.append(VectorOpRow(op: op.label, ms: ms))
+        }
         return Report(sgemmGflopsPerSecond: rate, matmulGflopsPerSecond: ownRate,
                       sgemmSize: 1024, cores: Parallel.cores, runs: runs, loadAverage: loadAverage(), machine: machine,
-                      rows: rows, models: models)
+                      rows: rows, models: models, vectorOps: vectorRows)
     }
 
     /// The 1-minute load average, where the system reports it.
@@ -375,6 +495,18 @@ public enum OpsBenchmark {
             for row in costly {
                 lines.append("  \(row.model) \(row.shape): \(f(row.costRatio!, 2))x (at least \(f(row.costRatioAtFloor!, 2))x)")
             }
+        }
+        if !r.vectorOps.isEmpty {
+            let sets = KernelSet.allCases.map(\.rawValue).filter { s in r.vectorOps.contains { $0.ms[s] != nil } }
+            lines.append("")
+            lines.append(pad("vector op (ms, best of rounds)", 42, left: true) + sets.map { pad($0, 10) }.joined()
+                + (sets.count > 1 ? pad("\(sets[sets.count - 1]) / \(sets[0])", 22) : ""))
+            for row in r.vectorOps {
+                let first = row.ms[sets[0]] ?? .nan, last = row.ms[sets[sets.count - 1]] ?? .nan
+                lines.append(pad(row.op, 42, left: true) + sets.map { pad(row.ms[$0].map { f($0, 3) } ?? "", 10) }.joined()
+                    + (sets.count > 1 ? pad(f(last / first, 2) + "x", 22) : ""))
+            }
+            lines.append("")
         }
         lines.append("GB/s: input, weights and output (each once) per second of the conv.")
         lines.append("floor: ms to read the input and weights and write the output once, with no arithmetic, timed as "

@@ -1,21 +1,26 @@
+import CKernels
 import Foundation
 
 // Reductions along one axis: the tensor is viewed as [outer, n, inner].
 
 /// A reduction as a type, so that `reduceAxis` is specialised for it and inlines `combine` (a closure captured by
 /// the loops that run on the pool was called through a pointer for every element).
+/// `kernelOp`: the CK_RED_* code of ck_reduce_rows / ck_reduce_cols (vecops.c) that computes `combine`.
 protocol ReduceOp {
     static var initial: Float { get }
+    static var kernelOp: Int32 { get }
     static func combine(_ acc: Float, _ v: Float) -> Float
     static func finish(_ acc: Float, _ n: Int) -> Float
 }
 enum SumReduce: ReduceOp {
     static var initial: Float { 0 }
+    static var kernelOp: Int32 { CK_RED_SUM }
     @inline(__always) static func combine(_ acc: Float, _ v: Float) -> Float { acc + v }
     @inline(__always) static func finish(_ acc: Float, _ n: Int) -> Float { acc }
 }
 enum MeanReduce: ReduceOp {
     static var initial: Float { 0 }
+    static var kernelOp: Int32 { CK_RED_SUM }
     @inline(__always) static func combine(_ acc: Float, _ v: Float) -> Float { acc + v }
     @inline(__always) static func finish(_ acc: Float, _ n: Int) -> Float { n == 0 ? .nan : acc / Float(n) }
 }
@@ -23,19 +28,23 @@ enum MeanReduce: ReduceOp {
 /// the max of each row of 8400x80).
 enum MaxReduce: ReduceOp {
     static var initial: Float { -.infinity }
+    static var kernelOp: Int32 { CK_RED_MAX }
     @inline(__always) static func combine(_ acc: Float, _ v: Float) -> Float { let m = v > acc ? v : acc; return v != v ? v : m }
     @inline(__always) static func finish(_ acc: Float, _ n: Int) -> Float { acc }
 }
 enum MinReduce: ReduceOp {
     static var initial: Float { .infinity }
+    static var kernelOp: Int32 { CK_RED_MIN }
     @inline(__always) static func combine(_ acc: Float, _ v: Float) -> Float { let m = v < acc ? v : acc; return v != v ? v : m }
     @inline(__always) static func finish(_ acc: Float, _ n: Int) -> Float { acc }
 }
 
 /// Rows of outer are split across cores. Along the last axis (inner 1) each row is folded in eight running values,
 /// combined at the end: one value kept in memory made every element wait on the one before (8400x80 max 3.4 ms).
+/// With the AVX-512 or AVX2 `kernels` (the active set unless a test chooses) the rows of a range go to
+/// ck_reduce_rows in one call (inner 1) and each block of n x inner to ck_reduce_cols.
 @inline(__always)
-func reduceAxis<Op: ReduceOp>(_ x: Tensor, axis: Int, keepDims: Bool, _: Op.Type) -> Tensor {
+func reduceAxis<Op: ReduceOp>(_ x: Tensor, axis: Int, keepDims: Bool, _: Op.Type, kernels: KernelSet = .active) -> Tensor {
     let initial = Op.initial
     let a = x.normalizedAxis(axis)
     let n = x.shape[a]
@@ -49,6 +58,22 @@ func reduceAxis<Op: ReduceOp>(_ x: Tensor, axis: Int, keepDims: Bool, _: Op.Type
         x.data.withUnsafeBufferPointer { p in
             let src = p.baseAddress
             Parallel.forEach(outer, cost: Swift.max(n * inner, 1)) { rows in
+                if kernels != .portable, let src {
+                    let d = dst.base + rows.lowerBound * inner, s = src + rows.lowerBound * n * inner
+                    if inner == 1 {
+                        if kernels == .avx512 { ck_reduce_rows_avx512(Op.kernelOp, s, rows.count, n, d) } else { ck_reduce_rows_avx2(Op.kernelOp, s, rows.count, n, d) }
+                    } else {
+                        for r in 0 ..< rows.count {
+                            if kernels == .avx512 {
+                                ck_reduce_cols_avx512(Op.kernelOp, s + r * n * inner, n, inner, d + r * inner)
+                            } else {
+                                ck_reduce_cols_avx2(Op.kernelOp, s + r * n * inner, n, inner, d + r * inner)
+                            }
+                        }
+                    }
+                    for j in 0 ..< rows.count * inner { d[j] = Op.finish(d[j], n) }
+                    return
+                }
                 for o in rows {
                     let d = dst.base + o * inner
                     if inner == 1, let src {

@@ -54,8 +54,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func runOps() throws {
-        if OpsBenchmark.shapes(matching: filter).isEmpty {
-            throw ValidationError("no conv shape matches --filter \(filter ?? ""); labels look like '256->256 k3 s1 80x80'")
+        if !OpsBenchmark.selectsAnything(filter) {
+            throw ValidationError("no conv shape or vector op matches --filter \(filter ?? ""); labels look like '256->256 k3 s1 80x80' or 'layer norm [8400,256]'")
         }
         let report = OpsBenchmark.run(runs: runs, filter: filter, machine: LaunchEnvironment.machineReport()) { line in
             if !json { FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8)) }

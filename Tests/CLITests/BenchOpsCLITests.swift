@@ -71,6 +71,29 @@ final class BenchOpsCLITests: XCTestCase {
     func testBenchFilterWithoutMatchFails() throws {
         let r = try CLI.run(["bench", "ops", "--filter", "no such shape", "--runs", "1"])
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("no conv shape matches"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("no conv shape or vector op matches"), r.stderr)
+    }
+
+    /// A vector op alone (--filter on its label): no conv rows, the op timed on every kernel set the process may run
+    /// (the processor's widest and the narrower ones; portable alone under DETR_TUI_NO_AVX2=1), and the table row.
+    func testBenchOpsVectorOpOnEveryKernelSet() throws {
+        for env in [[String: String](), ["DETR_TUI_NO_AVX2": "1"]] {
+            let r = try CLI.run(["bench", "ops", "--json", "--runs", "1", "--filter", "layer norm [300,256]"], environment: env,
+                                unsetting: ["DETR_TUI_NO_AVX512", "DETR_TUI_NO_AVX2"].filter { env[$0] == nil })
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: r.stdoutData) as? [String: Any], r.stdout)
+            XCTAssertEqual((obj["rows"] as? [Any])?.count, 0)
+            let kernels = try XCTUnwrap((obj["machine"] as? [String: Any])?["kernels"] as? String)
+            let ops = try XCTUnwrap(obj["vectorOps"] as? [[String: Any]], r.stdout)
+            XCTAssertEqual(ops.count, 1)
+            XCTAssertEqual(ops.first?["op"] as? String, "layer norm [300,256]")
+            let ms = try XCTUnwrap(ops.first?["ms"] as? [String: Double])
+            let want = ["AVX-512": ["AVX-512", "AVX2", "portable"], "AVX2": ["AVX2", "portable"], "portable": ["portable"]][kernels]
+            XCTAssertEqual(Set(ms.keys), Set(try XCTUnwrap(want)), "\(env)")
+            for (set, t) in ms { XCTAssertGreaterThan(t, 0, set) }
+        }
+        let table = try CLI.run(["bench", "ops", "--runs", "1", "--filter", "softmax [8,300,300]"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.contains("softmax [8,300,300] last axis"), table.stdout)
     }
 }

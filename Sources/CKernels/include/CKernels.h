@@ -225,6 +225,58 @@ void ck_shape_pass_fail(const char *message);
 const char *ck_shape_pass_problem(void);
 void ck_shape_pass_clear(void);
 
+/* ---- kernels.c: depthwise on sixteen lanes (AVX-512) with bias and activation (kind as ck_bias_act: -1 none,
+   1 sigmoid, 2 SiLU, 3 ReLU): the activation applied before the store when the output width is a multiple of 16,
+   else in a pass over the plane ---- */
+/* ck_depthwise_plane_avx2 with the activation. */
+void ck_depthwise_plane_avx512(float *out, const float *in, long ld, const float *k, float bias, int act,
+                               long oh, long ow, long kh, long kw, long sh, long sw, long dh, long dw);
+/* ck_depthwise3x3s2_avx2 with the activation (h rows, w even columns, read in place; padding 1). */
+void ck_depthwise3x3s2_avx512(float *out, const float *x, long h, long w, const float *k, float bias, int act,
+                              const float *next);
+
+/* ---- vecops.c: element-wise, row softmax, layer norm, batch/group norm, reductions (AVX-512 and AVX2) ---- */
+
+/* Binary operations: x + y, x - y, x * y, x / y, maximum and minimum (NaN wins, as torch), and max(x, y) with a
+   NaN x kept (ReLU as max(x, 0)). */
+#define CK_BIN_ADD 0
+#define CK_BIN_SUB 1
+#define CK_BIN_MUL 2
+#define CK_BIN_DIV 3
+#define CK_BIN_MAX 4
+#define CK_BIN_MIN 5
+#define CK_BIN_MAX_KEEP_X 6
+/* d[i] = x[i * sx] op y[i * sy] for i < n; sx and sy are 1 (contiguous) or 0 (the one number x or y points at). */
+void ck_binary_avx512(int op, const float *x, long sx, const float *y, long sy, float *d, long n);
+void ck_binary_avx2(int op, const float *x, long sx, const float *y, long sy, float *d, long n);
+
+/* Reductions: sum, max and min (NaN wins, as torch.amax / amin). */
+#define CK_RED_SUM 0
+#define CK_RED_MAX 1
+#define CK_RED_MIN 2
+/* out[r] = the reduction of row r of rows x n floats (n = 0: 0, -inf or +inf). */
+void ck_reduce_rows_avx512(int op, const float *x, long rows, long n, float *out);
+void ck_reduce_rows_avx2(int op, const float *x, long rows, long n, float *out);
+/* out[j] = the reduction of x[i * inner + j] over i < n, for j < inner. */
+void ck_reduce_cols_avx512(int op, const float *x, long n, long inner, float *out);
+void ck_reduce_cols_avx2(int op, const float *x, long n, long inner, float *out);
+
+/* Softmax of each row of rows x n floats (max subtracted; a row with NaN, or all -inf, gives NaN). */
+void ck_softmax_rows_avx512(const float *x, long rows, long n, float *out);
+void ck_softmax_rows_avx2(const float *x, long rows, long n, float *out);
+
+/* Layer norm of each row of rows x n floats (biased variance), times w and plus b where given (NULL: none). */
+void ck_layernorm_avx512(const float *x, long rows, long n, const float *w, const float *b, float eps, float *out);
+void ck_layernorm_avx2(const float *x, long rows, long n, const float *w, const float *b, float eps, float *out);
+
+/* out[i] = x[i] * scale + shift (one rounding), i < n: batch norm's and group norm's per-channel step. */
+void ck_affine_avx512(const float *x, long n, float scale, float shift, float *out);
+void ck_affine_avx2(const float *x, long n, float scale, float shift, float *out);
+
+/* The mean and biased variance of x[0 ..< n] (n > 0), two passes in double: group norm's statistics. */
+void ck_moments_avx512(const float *x, long n, double *mean, double *variance);
+void ck_moments_avx2(const float *x, long n, double *mean, double *variance);
+
 #ifdef __cplusplus
 }
 #endif
