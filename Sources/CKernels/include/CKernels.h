@@ -277,6 +277,27 @@ void ck_affine_avx2(const float *x, long n, float scale, float shift, float *out
 void ck_moments_avx512(const float *x, long n, double *mean, double *variance);
 void ck_moments_avx2(const float *x, long n, double *mean, double *variance);
 
+/* --- Multi-scale deformable attention's sampling (msda.c) --- */
+
+/* One sampling problem (one batch element). value: token t, head h at value + t * ld + h * dh (dh floats);
+   shapes: levels x (H, W); starts: each level's first token; loc: [Q][heads][levels][points][2] (x, y) in [0, 1];
+   weight: [Q][heads][levels][points]; out: query q, head h at out + q * ldo + h * dh. */
+typedef struct {
+    const float *value;
+    long ld, heads, dh, levels, points;
+    const long *shapes, *starts;
+    const float *loc, *weight;
+    float *out;
+    long ldo;
+} ck_msda_problem;
+
+/* Queries q0 ..< q1: out = sum over levels and points of weight * bilinear sample of the level at loc
+   (grid_sample's align_corners false, zeros outside; taps outside the map are not read). _avx512 only when
+   ck_has_avx512() returned 1, _avx2 only when ck_has_avx2_fma() returned 1; _portable anywhere. */
+void ck_msda_avx512(const ck_msda_problem *p, long q0, long q1);
+void ck_msda_avx2(const ck_msda_problem *p, long q0, long q1);
+void ck_msda_portable(const ck_msda_problem *p, long q0, long q1);
+
 #ifdef __cplusplus
 }
 #endif

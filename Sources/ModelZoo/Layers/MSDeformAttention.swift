@@ -165,6 +165,7 @@ public struct MSDeformAttention: Module {
         let base: MSDeformAttention
         let levelShapes: [GridSize]
         var valueProjected = false
+        var valueColumns: Range<Int>? = nil
         var queryLevels: [GridSize]? = nil
         var probeName: String? = nil
         var recordsProbe = true
@@ -175,8 +176,8 @@ public struct MSDeformAttention: Module {
         var children: [(key: String, module: any Module)] { base.children }
         func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
             let o = try base.attend(query: inputs[0], reference: inputs[1], value: inputs[2], levelShapes: levelShapes, ctx,
-                                    valueProjected: valueProjected, queryLevels: queryLevels, probeName: probeName,
-                                    recordsProbe: recordsProbe)
+                                    valueProjected: valueProjected, valueColumns: valueColumns, queryLevels: queryLevels,
+                                    probeName: probeName, recordsProbe: recordsProbe)
             return LayerOutput(o.output, extras: ["sampling_locations": o.locations, "attention_weights": o.weights])
         }
     }
@@ -186,13 +187,17 @@ public struct MSDeformAttention: Module {
     /// under `ctx` (or its child `probeName`) unless `recordsProbe` is false (a caller that records them its own way).
     /// `valueProjected`: `value` already went through `value_proj` (RT-DETR's
     /// decoder projects the features for all its layers in one product); in a shape pass `value_proj` is still
-    /// recorded on the value's shape, as the reference runs it.
+    /// recorded on the value's shape, as the reference runs it. `valueColumns` (with `valueProjected`): value is
+    /// [N, S, C] holding several layers' projected values side by side and this call's are these `dModel` columns,
+    /// read in place.
     public func attend(query: Tensor, reference: Tensor, value: Tensor, levelShapes: [GridSize], _ ctx: ForwardContext,
-                       valueProjected: Bool = false, queryLevels: [GridSize]? = nil, probeName: String? = nil,
-                       recordsProbe: Bool = true) throws -> Output {
+                       valueProjected: Bool = false, valueColumns: Range<Int>? = nil, queryLevels: [GridSize]? = nil,
+                       probeName: String? = nil, recordsProbe: Bool = true) throws -> Output {
         guard query.rank == 3, query.shape[2] == dModel else { throw ModuleInputError(typeName, "query must be [N, Q, \(dModel)], got \(query.shape)") }
-        guard value.rank == 3, value.shape[2] == dModel, value.shape[0] == query.shape[0] else {
-            throw ModuleInputError(typeName, "value must be [N, S, \(dModel)], got \(value.shape)")
+        let columns = valueProjected ? valueColumns : nil
+        guard value.rank == 3, value.shape[0] == query.shape[0],
+              columns.map({ $0.count == dModel && $0.lowerBound >= 0 && $0.upperBound <= value.shape[2] }) ?? (value.shape[2] == dModel) else {
+            throw ModuleInputError(typeName, "value must be [N, S, \(dModel)]\(columns.map { " (columns \($0) of [N, S, C])" } ?? ""), got \(value.shape)")
         }
         guard levelShapes.count == levels else { throw ModuleInputError(typeName, "expects \(levels) levels, got \(levelShapes.count)") }
         guard levelShapes.allSatisfy({ $0.height > 0 && $0.width > 0 }) else {
@@ -207,14 +212,19 @@ public struct MSDeformAttention: Module {
               reference.rank == 3 || (reference.rank == 4 && reference.shape[2] == levels) else {
             throw ModuleInputError(typeName, "reference points must be [N, Q, 2 or 4] or [N, Q, \(levels), 2 or 4], got \(reference.shape)")
         }
-        if valueProjected && valueProj != nil && Tensor.isInShapePass { _ = try valueProj!(value, ctx) }
+        if valueProjected && valueProj != nil && Tensor.isInShapePass {
+            _ = try valueProj!(columns == nil ? value : Tensor(shapeOnly: [n, total, dModel]), ctx)
+        }
         let projected = valueProjected ? value : try valueProj.map { try $0(value, ctx) } ?? value
         let h = heads, tp = totalPoints, dh = dModel / heads
-        let v = projected.reshaped([n, total, h, dh])
+        // [N, S, d] -> [N, S, h, dh]; columns of a wider value are read in place by the bilinear kernel, cut out for the others
+        let inPlace = columns != nil && method == .bilinear && uniformPoints != nil
+        let v = inPlace ? projected : (columns.map { slice(projected, axis: 2, range: $0) } ?? projected).reshaped([n, total, h, dh])
         let offsets = try samplingOffsets(query, ctx)                                           // [N, Q, h * tp * 2]
         let weights = softmax(try attentionWeights(query, ctx).reshaped([n, q, h, tp]), axis: -1) // [N, Q, h, tp]
         let locations = samplingLocations(offsets: offsets, reference: reference, levelShapes: levelShapes)  // [N, Q, h, tp, 2]
-        var sampled = sample(value: v, levelShapes: levelShapes, locations: locations, weights: weights)       // [N, Q, d]
+        var sampled = sample(value: v, levelShapes: levelShapes, locations: locations, weights: weights,
+                             columns: inPlace ? columns : nil)                                            // [N, Q, d]
         if let outputProj { sampled = try outputProj(sampled, ctx) }
         var out = Output(output: sampled, locations: locations, weights: weights)
         if let p = uniformPoints {
@@ -269,15 +279,15 @@ public struct MSDeformAttention: Module {
         }
     }
 
-    /// The weighted reads: value [N, S, heads, headDim], locations [N, Q, heads, sum(P_l), 2], weights
-    /// [N, Q, heads, sum(P_l)] -> [N, Q, d].
-    func sample(value v: Tensor, levelShapes: [GridSize], locations: Tensor, weights: Tensor) -> Tensor {
+    /// The weighted reads: value [N, S, heads, headDim] (or [N, S, C] and its `columns`: bilinear sampling with the
+    /// same points on every level only), locations [N, Q, heads, sum(P_l), 2], weights [N, Q, heads, sum(P_l)] -> [N, Q, d].
+    func sample(value v: Tensor, levelShapes: [GridSize], locations: Tensor, weights: Tensor, columns: Range<Int>? = nil) -> Tensor {
         let n = v.shape[0], q = locations.shape[1], h = heads
         let shapes = levelShapes.map { ($0.height, $0.width) }
         if method == .discrete { return MSDeformAttention.discreteSample(value: v, levelShapes: shapes, locations: locations, weights: weights, pointsPerLevel: pointsPerLevel) }
         if let p = uniformPoints {
             return multiScaleDeformableAttention(value: v, levelShapes: shapes, samplingLocations: locations.reshaped([n, q, h, levels, p, 2]),
-                                                 attentionWeights: weights.reshaped([n, q, h, levels, p]))
+                                                 attentionWeights: weights.reshaped([n, q, h, levels, p]), columns: columns)
         }
         // Levels of different point counts: one kernel call per level on its own values, summed.
         var sum: Tensor? = nil
@@ -371,12 +381,13 @@ public struct MSDeformAttention: Module {
 extension Child where M == MSDeformAttention {
     /// Runs the attention as this child (recorded by the shape pass with its linears as sub-rows): query [N, Q, d],
     /// reference [N, Q, (L,) 2 or 4], value [N, S, d] over `levelShapes` -> output [N, Q, d], locations, weights.
-    /// See `MSDeformAttention.attend` for `valueProjected`, `queryLevels` (the probe's) and `probeName`.
+    /// See `MSDeformAttention.attend` for `valueProjected`, `valueColumns`, `queryLevels` (the probe's) and `probeName`.
     public func callAsFunction(query: Tensor, reference: Tensor, value: Tensor, levelShapes: [GridSize], _ ctx: ForwardContext,
-                               valueProjected: Bool = false, queryLevels: [GridSize]? = nil,
+                               valueProjected: Bool = false, valueColumns: Range<Int>? = nil, queryLevels: [GridSize]? = nil,
                                probeName: String? = nil, recordsProbe: Bool = true) throws -> MSDeformAttention.Output {
         let call = MSDeformAttention.Call(base: module, levelShapes: levelShapes, valueProjected: valueProjected,
-                                          queryLevels: queryLevels, probeName: probeName, recordsProbe: recordsProbe)
+                                          valueColumns: valueColumns, queryLevels: queryLevels, probeName: probeName,
+                                          recordsProbe: recordsProbe)
         let out = try ctx.call(call, key: key, [query, reference, value])
         return MSDeformAttention.Output(output: out.main, locations: out.extras["sampling_locations"]!,
                                         weights: out.extras["attention_weights"]!)

@@ -6,7 +6,8 @@ import Tensor
 /// multi-scale features around each query's reference box, a ReLU FFN; post-norm after each.
 /// Keys: `self_attn.*`, `norm1`, `cross_attn.*`, `norm2`, `linear1`, `linear2`, `norm3`.
 /// Inputs (one image): embed [Q, d], reference boxes [Q, 4], values [S, d] (the features after this layer's
-/// `cross_attn.value_proj`: the decoder projects them for all layers at once), queryPos [Q, d] -> [Q, d].
+/// `cross_attn.value_proj`: the decoder projects them for all layers at once; see `Call` for reading them in place
+/// from the stacked product), queryPos [Q, d] -> [Q, d].
 public struct RTDETRDecoderLayer: Module {
     let selfAttn: Child<MultiheadAttention>
     let norm1: Child<LayerNorm>
@@ -33,6 +34,25 @@ public struct RTDETRDecoderLayer: Module {
     /// Inputs: embed [Q, d], reference boxes [Q, 4], values [S, d] (projected), queryPos [Q, d], and the level
     /// shapes as a [L, 2] tensor of (H, W) rows.
     public func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+        try forward(inputs, valueColumns: nil, ctx)
+    }
+
+    /// The layer reading its values as `valueColumns` of a wider [S, C] input (every layer's projected values side by
+    /// side), in place: one call of the layer as a module of the tree.
+    struct Call: Module {
+        let base: RTDETRDecoderLayer
+        let valueColumns: Range<Int>?
+
+        var typeName: String { base.typeName }
+        var ownParameterCount: Int { base.ownParameterCount }
+        func ownFlops(inputs: [[Int]], output: [Int]) -> Double { base.ownFlops(inputs: inputs, output: output) }
+        var children: [(key: String, module: any Module)] { base.children }
+        func forward(_ inputs: [Tensor], _ ctx: ForwardContext) throws -> LayerOutput {
+            try base.forward(inputs, valueColumns: valueColumns, ctx)
+        }
+    }
+
+    func forward(_ inputs: [Tensor], valueColumns: Range<Int>?, _ ctx: ForwardContext) throws -> LayerOutput {
         let embed = inputs[0], reference = inputs[1], values = inputs[2], queryPos = inputs[3]
         let sd = inputs[4].data
         let shapes = (0 ..< inputs[4].shape[0]).map { GridSize(Int(sd[2 * $0]), Int(sd[2 * $0 + 1])) }
@@ -45,7 +65,8 @@ public struct RTDETRDecoderLayer: Module {
         var x = try norm1(embed + att.main, ctx)
         let d = x.shape[1]
         let cross = try crossAttn(query: (x + queryPos).reshaped([1, q, d]), reference: reference.reshaped([1, q, 4]),
-                                  value: values.reshaped([1, values.shape[0], d]), levelShapes: shapes, ctx, valueProjected: true)
+                                  value: values.reshaped([1] + values.shape), levelShapes: shapes, ctx, valueProjected: true,
+                                  valueColumns: valueColumns)
         x = try norm2(x + cross.output.reshaped([q, d]), ctx)
         return LayerOutput(try norm3(x + linear2(relu(linear1(x, ctx)), ctx), ctx))
     }
@@ -88,7 +109,8 @@ public struct RTDETRDecoder: Module {
     let decScoreHead: [Child<Linear>]
     let decBBoxHead: [Child<MLP>]
     /// Every layer's `cross_attn.value_proj` stacked ([layers * hd, hd] and [layers * hd]): the features are projected
-    /// for all layers by one matrix product (the shape pass still records each layer's value_proj).
+    /// for all layers by one matrix product (the shape pass still records each layer's value_proj), whose columns each
+    /// layer reads in place.
     let stackedValueProj: Linear
 
     /// ultralytics' signature: RTDETRDecoder(nc, ch, hd=256, nq=300, ndp=4, nh=8, ndl=6, d_ffn=1024). `bnEps` is the
@@ -197,14 +219,16 @@ public struct RTDETRDecoder: Module {
                       .querySelection(QuerySelection(indices: topIdx, boxes: reference, scores: chosen, levelShapes: shapes)), name: "query_selection")
             ctx.probe("initial boxes of the \(k) queries", .refinedBoxes(RefinedBoxes(boxes: reference, layer: -1, scores: chosen)), name: "enc_bboxes")
         }
-        let allValues = stackedValueProj(feats)                                    // [S, layers * d]
+        let allValues = shapePass ? Tensor(shapeOnly: [s, d]) : stackedValueProj(feats)   // [S, layers * d]
         let levelShapes = Tensor(shape: [shapes.count, 2], data: shapes.flatMap { [Float($0.height), Float($0.width)] })
         var embed = topFeatures
         var scores = Tensor(zeros: [k, nc])
         for (l, layer) in layers.enumerated() {
             let pos = try queryPosHead(reference, ctx)
-            let values = slice(allValues, axis: 1, range: l * d ..< (l + 1) * d)
-            embed = try layer([embed, reference, values, pos, levelShapes], ctx).main
+            // Layer l reads its columns of the stacked product in place (the shape pass records [S, d] values, as the
+            // reference passes them).
+            let call = RTDETRDecoderLayer.Call(base: layer.module, valueColumns: shapePass ? nil : l * d ..< (l + 1) * d)
+            embed = try ctx.call(call, key: layer.key, [embed, reference, allValues, pos, levelShapes]).main
             let lctx = ctx.child(layer.key)
             reference = sigmoid(try decBBoxHead[l](embed, ctx) + inverseSigmoid(reference))
             if l == layers.count - 1 { scores = sigmoid(try decScoreHead[l](embed, ctx)) }
