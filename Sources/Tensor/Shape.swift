@@ -20,18 +20,44 @@ public func concat(_ xs: [Tensor], axis: Int) -> Tensor {
     let inner = first.shape[(a + 1)...].reduce(1, *)
     let outer = first.shape[..<a].reduce(1, *)
     return Tensor(shape: shape) { out in
+        guard let dst = out.baseAddress else { return }
         let rowOut = total * inner
+        // Each input's block of each outer row, cut into pieces of at most 64K floats that the cores copy in
+        // parallel (the channel concatenations of large maps, e.g. HGStem's 64x320x320, were one thread's memcpy).
+        let piece = 1 << 16
+        var jobs: [(input: Int, from: Int, to: Int, count: Int)] = []
         var offset = 0
-        for t in xs {
+        for (i, t) in xs.enumerated() {
             let block = t.shape[a] * inner
-            t.data.withUnsafeBufferPointer { p in
-                for o in 0 ..< outer {
-                    (out.baseAddress! + o * rowOut + offset).update(from: p.baseAddress! + o * block, count: block)
+            for o in 0 ..< outer {
+                for start in stride(from: 0, to: block, by: piece) {
+                    jobs.append((i, o * block + start, o * rowOut + offset + start, Swift.min(piece, block - start)))
                 }
             }
             offset += block
         }
+        withBaseAddresses(xs) { sources in
+            let d = SharedPointer(dst), src = sources.map(ConstPointer.init)
+            Parallel.forEach(jobs.count, cost: rowOut * outer / Swift.max(jobs.count, 1)) { range in
+                for j in range {
+                    let job = jobs[j]
+                    (d.base + job.to).update(from: src[job.input].base + job.from, count: job.count)
+                }
+            }
+        }
     }
+}
+
+/// Runs `body` with the base address of each tensor's values (a valid pointer even for an empty tensor), all alive
+/// for the call.
+func withBaseAddresses<R>(_ xs: [Tensor], _ body: ([UnsafePointer<Float>]) -> R) -> R {
+    func from(_ i: Int, _ bases: [UnsafePointer<Float>]) -> R {
+        if i == xs.count { return body(bases) }
+        return xs[i].data.withUnsafeBufferPointer { p in
+            from(i + 1, bases + [p.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!])
+        }
+    }
+    return from(0, [])
 }
 
 /// A contiguous range of indices along `axis`.
@@ -269,27 +295,33 @@ public func padConstant(_ x: Tensor, before: [Int], after: [Int], value: Float =
                 "padConstant: pads \(before) / \(after) for shape \(x.shape)") else { return .failedShape(rank: x.rank) }
     let shape = (0 ..< x.rank).map { x.shape[$0] + before[$0] + after[$0] }
     let r = x.rank
-    var out = Tensor(repeating: value, shape: shape)
-    if x.count == 0 { return out }
-    let os = out.strides
-    var start = 0
-    for d in 0 ..< r { start += before[d] * os[d] }
-    out.data.withUnsafeMutableBufferPointer { o in
+    if r == 0 || x.count == 0 { return Tensor(repeating: value, shape: shape) }
+    // Each output row (all dimensions but the last) is written once, the rows split across cores: the pad value,
+    // or the pad value around one input row.
+    let inner = x.shape[r - 1], outInner = shape[r - 1]
+    var rowStride = [Int](repeating: 1, count: r - 1)   // input rows per step of each leading dimension
+    for d in stride(from: r - 3, through: 0, by: -1) { rowStride[d] = rowStride[d + 1] * x.shape[d + 1] }
+    return Tensor(shape: shape) { out in
+        guard let base = out.baseAddress else { return }
+        let o = SharedPointer(base)
         x.data.withUnsafeBufferPointer { p in
-            let inner = x.shape[r - 1]
-            var idx = [Int](repeating: 0, count: Swift.max(r - 1, 0))
-            for row in 0 ..< x.count / Swift.max(inner, 1) {
-                var off = start
-                for d in 0 ..< r - 1 { off += idx[d] * os[d] }
-                (o.baseAddress! + off).update(from: p.baseAddress! + row * inner, count: inner)
-                var q = r - 2
-                while q >= 0 {
-                    idx[q] += 1
-                    if idx[q] < x.shape[q] { break }
-                    idx[q] = 0; q -= 1
+            let src = ConstPointer(p.baseAddress!)
+            Parallel.forEach(out.count / outInner, cost: outInner) { rows in
+                for row in rows {
+                    let dst = o.base + row * outInner
+                    var rest = row, from = 0, inside = true
+                    for d in stride(from: r - 2, through: 0, by: -1) {
+                        let i = rest % shape[d] - before[d]
+                        rest /= shape[d]
+                        if i < 0 || i >= x.shape[d] { inside = false; break }
+                        from += i * rowStride[d]
+                    }
+                    guard inside else { dst.update(repeating: value, count: outInner); continue }
+                    dst.update(repeating: value, count: before[r - 1])
+                    (dst + before[r - 1]).update(from: src.base + from * inner, count: inner)
+                    (dst + before[r - 1] + inner).update(repeating: value, count: after[r - 1])
                 }
             }
         }
     }
-    return out
 }

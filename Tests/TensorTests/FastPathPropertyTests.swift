@@ -678,4 +678,43 @@ extension SplitMix64 {
     mutating func tensor(_ shape: [Int]) -> Tensor {
         Tensor(shape: shape, data: (0 ..< shape.reduce(1, *)).map { _ in float() })
     }
+    /// padConstant (rows split across cores) and concat (pieces of 64K floats split across cores) against element-by-
+    /// element references, over random ranks 1-4, pads on every dimension and sizes large enough to run in parallel.
+    func testPadAndConcatMatchElementwiseReferences() throws {
+        var rng = SplitMix64(seed: 31)
+        func int(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+        for trial in 0 ..< 40 {
+            let r = 1 + trial % 4
+            let shape = (0 ..< r).map { d in d == r - 1 ? 1 + int(300) : 1 + int(trial < 20 ? 4 : 40) }
+            let x = Tensor(shape: shape, data: (0 ..< shape.reduce(1, *)).map { _ in rng.nextFloat() * 2 - 1 })
+            let before = (0 ..< r).map { _ in int(3) }, after = (0 ..< r).map { _ in int(3) }
+            let y = padConstant(x, before: before, after: after, value: -7)
+            let outShape = (0 ..< r).map { shape[$0] + before[$0] + after[$0] }
+            XCTAssertEqual(y.shape, outShape)
+            var idx = [Int](repeating: 0, count: r)
+            for flat in 0 ..< y.count {
+                var rest = flat
+                for d in stride(from: r - 1, through: 0, by: -1) { idx[d] = rest % outShape[d]; rest /= outShape[d] }
+                let src = (0 ..< r).map { idx[$0] - before[$0] }
+                let inside = (0 ..< r).allSatisfy { src[$0] >= 0 && src[$0] < shape[$0] }
+                let want = inside ? x.data[src.enumerated().reduce(0) { $0 * shape[$1.offset] + $1.element }] : -7
+                guard y.data[flat] == want else { return XCTFail("pad \(shape) \(before) \(after): index \(idx) is \(y.data[flat]), expected \(want)") }
+            }
+            // Concatenate it with a copy of itself and a third part along a random axis.
+            let axis = int(r)
+            var third = shape
+            third[axis] = 1 + int(3)
+            let z = Tensor(shape: third, data: (0 ..< third.reduce(1, *)).map { _ in rng.nextFloat() })
+            let c = concat([x, x, z], axis: axis)
+            let inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
+            var want: [Float] = []
+            for o in 0 ..< outer {
+                for t in [x, x, z] {
+                    let block = t.shape[axis] * inner
+                    want += t.data[o * block ..< (o + 1) * block]
+                }
+            }
+            XCTAssertEqual(c.data, want, "concat of \(shape) and \(third) along \(axis)")
+        }
+    }
 }

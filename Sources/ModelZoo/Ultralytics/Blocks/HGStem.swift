@@ -2,21 +2,7 @@ import Foundation
 import Tensor
 
 /// Zero padding of one row at the bottom and one column at the right (F.pad(x, [0, 1, 0, 1])).
-func padRightBottom(_ x: Tensor) -> Tensor {
-    let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-    return Tensor(shape: [n, c, h + 1, w + 1]) { out in
-        x.data.withUnsafeBufferPointer { src in
-            for pl in 0 ..< n * c {
-                let s = pl * h * w, d = pl * (h + 1) * (w + 1)
-                for i in 0 ..< h {
-                    for j in 0 ..< w { out[d + i * (w + 1) + j] = src[s + i * w + j] }
-                    out[d + i * (w + 1) + w] = 0
-                }
-                for j in 0 ... w { out[d + h * (w + 1) + j] = 0 }
-            }
-        }
-    }
-}
+func padRightBottom(_ x: Tensor) -> Tensor { padConstant(x, before: [0, 0, 0, 0], after: [0, 0, 1, 1]) }
 
 /// `HGStem` (PPHGNetV2 stem), ReLU throughout: stem1 (3x3/2), then a 2x2 conv pair and a 2x2 max pool side by
 /// side on the padded map, concatenated, stem3 (3x3/2) and stem4 (1x1).
