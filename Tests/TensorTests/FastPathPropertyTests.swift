@@ -668,16 +668,7 @@ final class FastPathPropertyTests: XCTestCase {
             }
         }
     }
-}
 
-/// Seeded shapes and values, the same on every run.
-extension SplitMix64 {
-    mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
-    /// Uniform in [-1, 1).
-    mutating func float() -> Float { nextFloat() * 2 - 1 }
-    mutating func tensor(_ shape: [Int]) -> Tensor {
-        Tensor(shape: shape, data: (0 ..< shape.reduce(1, *)).map { _ in float() })
-    }
     /// padConstant (rows split across cores) and concat (pieces of 64K floats split across cores) against element-by-
     /// element references, over random ranks 1-4, pads on every dimension and sizes large enough to run in parallel.
     func testPadAndConcatMatchElementwiseReferences() throws {
@@ -716,5 +707,15 @@ extension SplitMix64 {
             }
             XCTAssertEqual(c.data, want, "concat of \(shape) and \(third) along \(axis)")
         }
+    }
+}
+
+/// Seeded shapes and values, the same on every run.
+extension SplitMix64 {
+    mutating func int(_ r: ClosedRange<Int>) -> Int { r.lowerBound + Int(next() % UInt64(r.count)) }
+    /// Uniform in [-1, 1).
+    mutating func float() -> Float { nextFloat() * 2 - 1 }
+    mutating func tensor(_ shape: [Int]) -> Tensor {
+        Tensor(shape: shape, data: (0 ..< shape.reduce(1, *)).map { _ in float() })
     }
 }
