@@ -299,3 +299,61 @@ extension TraceSnapshot {
         return out
     }
 }
+
+/// What a model computed once per input shape (the outcome of a shape pass: the graph and the machine's memory do not
+/// change, so neither does it), for the last few shapes: a run over images of many sizes starts over.
+final class ShapeCache<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byShape: [[Int]: Value] = [:]
+    static var capacity: Int { 8 }
+
+    /// The value kept for `shape`, or `make`'s, kept when it returns (a shape whose `make` throws is tried again).
+    func value(for shape: [Int], _ make: () throws -> Value) rethrows -> Value {
+        lock.lock()
+        let known = byShape[shape]
+        lock.unlock()
+        if let known { return known }
+        let value = try make()
+        lock.lock()
+        if byShape.count >= Self.capacity { byShape.removeAll() }
+        byShape[shape] = value
+        lock.unlock()
+        return value
+    }
+}
+
+/// A model's top-level modules run as the steps of a trace (the Hugging Face DETRs): each under its path through the
+/// root context (so a shape pass's recorder sees it), after a cancellation check, timed and recorded with its FLOPs
+/// from the model's shape pass (`flops`, by path; empty when nothing is traced).
+struct TraceSteps {
+    let root: ForwardContext
+    let flops: [String: Double]
+    private var index = 0
+
+    init(root: ForwardContext, flops: [String: Double]) {
+        self.root = root
+        self.flops = flops
+    }
+
+    /// Runs `module` as the step `path` (`type`: the name the layer table shows, the module's type by default).
+    mutating func callAsFunction(_ path: String, _ module: any Module, _ inputs: [Tensor], type: String? = nil) throws -> LayerOutput {
+        try root.checkCancelled()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let out = try root.call(module, key: path, inputs)
+        if let trace = root.trace {
+            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            trace.record(TraceStep(index: index, path: path, moduleType: type ?? module.typeName, inputShapes: inputs.map(\.shape),
+                                   outputShape: out.main.shape, output: trace.keepTensors ? out.main : nil,
+                                   params: module.parameterCount, flops: flops[path] ?? 0, seconds: secs))
+        }
+        index += 1
+        return out
+    }
+
+    /// Each top-level step's FLOPs from a shape pass's calls, by path.
+    static func flops(_ recorder: CallRecorder?) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for call in recorder?.calls ?? [] where call.depth == 0 { out[call.path] = call.flops }
+        return out
+    }
+}

@@ -91,14 +91,14 @@ final class UltralyticsGoldenTests: XCTestCase {
     /// over past its capacity.
     func testFittedShapesKeepsOnlyPassedChecks() throws {
         struct Refused: Error {}
-        let cache = FittedShapes()
+        let cache = ShapeCache<[Double]>()
         var runs = 0
-        XCTAssertThrowsError(try cache.flops(for: [1, 3, 8, 8]) { runs += 1; throw Refused() })
-        XCTAssertEqual(cache.flops(for: [1, 3, 8, 8]) { runs += 1; return [1, 2] }, [1, 2])
-        XCTAssertEqual(cache.flops(for: [1, 3, 8, 8]) { runs += 1; return [3] }, [1, 2])
+        XCTAssertThrowsError(try cache.value(for: [1, 3, 8, 8]) { runs += 1; throw Refused() })
+        XCTAssertEqual(cache.value(for: [1, 3, 8, 8]) { runs += 1; return [1, 2] }, [1, 2])
+        XCTAssertEqual(cache.value(for: [1, 3, 8, 8]) { runs += 1; return [3] }, [1, 2])
         XCTAssertEqual(runs, 2)
-        for i in 0 ..< FittedShapes.capacity { _ = cache.flops(for: [i]) { [Double(i)] } }
-        XCTAssertEqual(cache.flops(for: [1, 3, 8, 8]) { [4] }, [4], "past its capacity it starts over")
+        for i in 0 ..< ShapeCache<[Double]>.capacity { _ = cache.value(for: [i]) { [Double(i)] } }
+        XCTAssertEqual(cache.value(for: [1, 3, 8, 8]) { [4] }, [4], "past its capacity it starts over")
     }
 
     func check(_ name: String, dir: URL = UltralyticsGoldenTests.dir, permutable: Bool = false) throws {

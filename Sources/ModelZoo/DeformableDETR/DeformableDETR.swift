@@ -40,6 +40,8 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
     let classHead: DDETRHead, boxHead: DDETRHead
     /// Whether the decoder refines its reference points with its box heads (with_box_refine).
     var refines: Bool { config.withBoxRefine }
+    /// Each top-level step's FLOPs by input shape (a traced forward's steps show them).
+    private let stepFlops = ShapeCache<[String: Double]>()
 
     /// Builds the model from `store` (a checkpoint, strict, or the seeded default init). Throws a `WeightError`
     /// naming every missing, unused or wrong-shape key.
@@ -157,24 +159,8 @@ public final class DeformableDETR: DetectionModel, @unchecked Sendable {
         let c = config, d = c.dModel
         let root = ForwardContext(trace: trace, path: "", recorder: recorder)
         trace?.expectedSteps = 1 + backbone.stages.count + inputProj.count + 1 + encoderLayers.count + 1 + decoderLayers.count + 2
-        var stepFlops: [String: Double] = [:]
-        if trace != nil, recorder == nil, let calls = shapePass(inputShape: input.shape)?.calls {
-            for call in calls where call.depth == 0 { stepFlops[call.path] = call.flops }
-        }
-        var stepIndex = 0
-        func step(_ path: String, _ module: any Module, _ inputs: [Tensor]) throws -> LayerOutput {
-            try root.checkCancelled()
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let out = try root.call(module, key: path, inputs)
-            if let trace {
-                let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-                trace.record(TraceStep(index: stepIndex, path: path, moduleType: module.typeName, inputShapes: inputs.map(\.shape),
-                                       outputShape: out.main.shape, output: trace.keepTensors ? out.main : nil,
-                                       params: module.parameterCount, flops: stepFlops[path] ?? 0, seconds: secs))
-            }
-            stepIndex += 1
-            return out
-        }
+        let flops = trace == nil || recorder != nil ? [:] : stepFlops.value(for: input.shape) { TraceSteps.flops(shapePass(inputShape: input.shape)) }
+        var step = TraceSteps(root: root, flops: flops)
 
         // 1. Backbone: stem, then the stages; keep the outputs of the stages feeding the projections.
         var x = try step("backbone.embedder", backbone.stem, [input]).main

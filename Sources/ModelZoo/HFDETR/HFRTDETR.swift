@@ -42,6 +42,8 @@ public final class HFRTDETR: DetectionModel, @unchecked Sendable {
     let decoder: any Module
     /// `denoising_class_embed` (training only; counted as transformers counts it).
     let denoisingParameters: Int
+    /// Each top-level step's FLOPs by input shape (a traced forward's steps show them).
+    private let stepFlops = ShapeCache<[String: Double]>()
 
     public init(config c: RTDetrConfig, store: WeightStore, name: String, preprocessing: Preprocessing = .stretch,
                 defaultInputSize: Int = 640, verify: Bool = true) throws {
@@ -101,27 +103,11 @@ public final class HFRTDETR: DetectionModel, @unchecked Sendable {
     func run(_ input: Tensor, trace: Trace?, recorder: CallRecorder? = nil) throws -> Pass {
         let root = ForwardContext(trace: trace, path: "", recorder: recorder)
         trace?.expectedSteps = 4 + encoderInputProj.count + decoderInputProj.count
-        // Each step's FLOPs from one shape pass of the whole model (its modules take the level shapes as values).
-        var stepFlops: [String: Double] = [:]
-        if trace != nil, recorder == nil, let calls = shapePass(inputShape: input.shape)?.calls {
-            for c in calls where c.depth == 0 { stepFlops[c.path] = c.flops }
-        }
-        var stepIndex = 0
+        // Each step's FLOPs from one shape pass of the whole model (its modules take the level shapes as values), once
+        // per input shape.
+        let flops = trace == nil || recorder != nil ? [:] : stepFlops.value(for: input.shape) { TraceSteps.flops(shapePass(inputShape: input.shape)) }
+        var step = TraceSteps(root: root, flops: flops)
         var extras: [String: Tensor] = [:]
-        func step(_ path: String, _ module: any Module, _ inputs: [Tensor], type: String? = nil) throws -> LayerOutput {
-            try root.checkCancelled()
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let out = try root.call(module, key: path, inputs)
-            if let trace {
-                let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-                let shapes = inputs.map(\.shape)
-                trace.record(TraceStep(index: stepIndex, path: path, moduleType: type ?? module.typeName, inputShapes: shapes,
-                                       outputShape: out.main.shape, output: out.main, params: module.parameterCount,
-                                       flops: stepFlops[path] ?? 0, seconds: secs))
-            }
-            stepIndex += 1
-            return out
-        }
         func featureProbe(_ path: String, _ label: String, _ t: Tensor) {
             guard t.rank == 4, t.shape[0] == 1 else { return }
             root.child(path).probe(label, .featureMap(t.reshaped(Array(t.shape.dropFirst()))))

@@ -16,7 +16,7 @@ public final class UltralyticsModel: DetectionModel {
     public let maxStride: Int
     public let isUntrained: Bool
     /// The input shapes this model has passed `checkFits` at, with their per-layer FLOPs.
-    private let fittedShapes = FittedShapes()
+    private let fittedShapes = ShapeCache<[Double]>()
 
     /// Builds the graph from a spec; `weights` supplies the tensors (call `weights.finish()` afterwards for
     /// strict loading). `names` are the class names (defaults to COCO's when nc is 80, else "class{i}").
@@ -90,7 +90,7 @@ public final class UltralyticsModel: DetectionModel {
         // The shape pass first: an input whose layers do not fit together, or that does not fit the machine, is an
         // error before anything runs. It runs once per input shape (a whole pass of Swift bookkeeping: 7% of
         // yolo26n's forward at one thread, perf); its per-layer FLOPs serve the trace's steps.
-        let flops = try fittedShapes.flops(for: input.shape) {
+        let flops = try fittedShapes.value(for: input.shape) {
             try graph.checkFits(inputShape: input.shape, parameters: parameterCount).nodes.map(\.flops)
         }
         let out = try graph.run(input, trace: trace, flops: flops)
@@ -233,25 +233,3 @@ public let cocoClassNames: [String] = [
     "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
     "hair drier", "toothbrush",
 ]
-
-/// The per-layer FLOPs of the shape passes a model passed, by input shape (the graph and the machine's memory do not
-/// change, so neither does the outcome). Holds the last few shapes only: a run over images of many sizes starts over.
-final class FittedShapes: @unchecked Sendable {
-    private let lock = NSLock()
-    private var byShape: [[Int]: [Double]] = [:]
-    static let capacity = 8
-
-    /// The FLOPs recorded for `shape`, or `check`'s, kept when it returns (a shape that throws is checked again).
-    func flops(for shape: [Int], _ check: () throws -> [Double]) rethrows -> [Double] {
-        lock.lock()
-        let known = byShape[shape]
-        lock.unlock()
-        if let known { return known }
-        let flops = try check()
-        lock.lock()
-        if byShape.count >= Self.capacity { byShape.removeAll() }
-        byShape[shape] = flops
-        lock.unlock()
-        return flops
-    }
-}
