@@ -530,6 +530,89 @@ CK_AVX2 void ck_moments_avx2(const float *x, long n, double *mean, double *varia
     *variance = sq / (double)n;
 }
 
+/* ---- Exact GELU, x * Phi(x) (Phi the standard normal CDF), on sixteen and eight lanes ----
+   |x| <= 1: Phi(x) = 0.5 + x * R(x^2), R a degree-6 polynomial.
+   |x| > 1: q = Phi(-|x|) = 0.5 * exp(-x^2 / 2) * erfcx(|x| / sqrt 2), erfcx(a) = t * P(t) with t = 1 / (1 + p a) and P of
+   degree 8; x^2 as a float plus its exact rounding error lo (an FMA), exp(-x^2 / 2) as exp(-hi / 2) * (1 - lo / 2), so
+   the tail keeps its relative precision (erfc's argument is never rounded). x < -1: (x * 0.5 * tP * (1 - lo/2)) *
+   exp(-hi / 2), the tiny exponential applied last so a subnormal result is rounded once; x > 1: x * (1 - q).
+   Coefficients: weighted least-squares fits made for this kernel (rounded to float). Measured against double
+   precision: within 5 ulp over GeluKernelTests' sweep; below -13.2136, where the result is under 4.9e-39,
+   exp's flush to zero gives -0. NaN stays NaN (every branch multiplies by x), +inf gives +inf and
+   -inf NaN (-inf * 0), as x * Phi(x) written out. */
+#define CK_GELU_T 1.0f
+#define CK_GELU_P 0.4949747323989868f       /* p / sqrt 2: t from |x| directly */
+#define CK_GELU_CLAMP 14.5f                 /* beyond, exp(-x^2 / 2) is 0 in float */
+#define CK_GELU_S0 0.3989422917366028f
+#define CK_GELU_S1 -0.06649038195610046f
+#define CK_GELU_S2 0.009973556734621525f
+#define CK_GELU_S3 -0.0011873269686475396f
+#define CK_GELU_S4 0.00011542973516043276f
+#define CK_GELU_S5 -9.434028470423073e-06f
+#define CK_GELU_S6 6.532225711453066e-07f
+#define CK_GELU_L0 0.39495033025741577f
+#define CK_GELU_L1 0.39436325430870056f
+#define CK_GELU_L2 0.30593544244766235f
+#define CK_GELU_L3 0.046292904764413834f
+#define CK_GELU_L4 0.14983110129833221f
+#define CK_GELU_L5 -0.9472030401229858f
+#define CK_GELU_L6 1.0709266662597656f
+#define CK_GELU_L7 -0.4936361312866211f
+#define CK_GELU_L8 0.07777628302574158f
+
+/* The GELU of one vector, written once for both widths: V the vector type, PS the intrinsics' prefix (_mm512 /
+   _mm256), EXP the exponential, SEL(c, a, b) "c ? a : b" for a compare C(a, b, predicate). */
+#define CK_GELU_VECTOR(V, PS, EXP, C, SEL, x) ({ \
+    const V ax_ = PS##_min_ps(PS##_andnot_ps(PS##_set1_ps(-0.0f), (x)), PS##_set1_ps(CK_GELU_CLAMP)); \
+    const V s_ = PS##_mul_ps((x), (x)); \
+    V r_ = PS##_set1_ps(CK_GELU_S6); \
+    r_ = PS##_fmadd_ps(r_, s_, PS##_set1_ps(CK_GELU_S5)); r_ = PS##_fmadd_ps(r_, s_, PS##_set1_ps(CK_GELU_S4)); \
+    r_ = PS##_fmadd_ps(r_, s_, PS##_set1_ps(CK_GELU_S3)); r_ = PS##_fmadd_ps(r_, s_, PS##_set1_ps(CK_GELU_S2)); \
+    r_ = PS##_fmadd_ps(r_, s_, PS##_set1_ps(CK_GELU_S1)); r_ = PS##_fmadd_ps(r_, s_, PS##_set1_ps(CK_GELU_S0)); \
+    const V small_ = PS##_mul_ps((x), PS##_fmadd_ps((x), r_, PS##_set1_ps(0.5f))); \
+    const V t_ = PS##_div_ps(PS##_set1_ps(1.0f), PS##_fmadd_ps(ax_, PS##_set1_ps(CK_GELU_P), PS##_set1_ps(1.0f))); \
+    V p_ = PS##_set1_ps(CK_GELU_L8); \
+    p_ = PS##_fmadd_ps(p_, t_, PS##_set1_ps(CK_GELU_L7)); p_ = PS##_fmadd_ps(p_, t_, PS##_set1_ps(CK_GELU_L6)); \
+    p_ = PS##_fmadd_ps(p_, t_, PS##_set1_ps(CK_GELU_L5)); p_ = PS##_fmadd_ps(p_, t_, PS##_set1_ps(CK_GELU_L4)); \
+    p_ = PS##_fmadd_ps(p_, t_, PS##_set1_ps(CK_GELU_L3)); p_ = PS##_fmadd_ps(p_, t_, PS##_set1_ps(CK_GELU_L2)); \
+    p_ = PS##_fmadd_ps(p_, t_, PS##_set1_ps(CK_GELU_L1)); p_ = PS##_fmadd_ps(p_, t_, PS##_set1_ps(CK_GELU_L0)); \
+    const V hi_ = PS##_mul_ps(ax_, ax_); \
+    const V lo_ = PS##_fmsub_ps(ax_, ax_, hi_); \
+    const V e_ = EXP(PS##_mul_ps(hi_, PS##_set1_ps(-0.5f))); \
+    const V m_ = PS##_mul_ps(PS##_mul_ps(PS##_fnmadd_ps(lo_, PS##_set1_ps(0.5f), PS##_set1_ps(1.0f)), \
+                                         PS##_set1_ps(0.5f)), PS##_mul_ps(t_, p_)); \
+    const V neg_ = PS##_mul_ps(PS##_mul_ps((x), m_), e_); \
+    const V pos_ = PS##_mul_ps((x), PS##_fnmadd_ps(m_, e_, PS##_set1_ps(1.0f))); \
+    const V large_ = SEL(C((x), PS##_setzero_ps(), _CMP_GT_OQ), pos_, neg_); \
+    SEL(C(ax_, PS##_set1_ps(CK_GELU_T), _CMP_LE_OQ), small_, large_); \
+})
+
+#define CK_SEL16(c, a, b) _mm512_mask_blend_ps((c), (b), (a))
+#define CK_SEL8(c, a, b) _mm256_blendv_ps((b), (a), (c))
+
+/* The first n (< 16 / < 8) floats at p, the other lanes 0; and the first n lanes of v stored at d. */
+CK_INLINE CK_AVX512 __m512 ck_gelu_load16(const float *p, long n) { return _mm512_maskz_loadu_ps(ck_lanes16(n), p); }
+CK_INLINE CK_AVX512 void ck_gelu_store16(float *d, __m512 v, long n) { _mm512_mask_storeu_ps(d, ck_lanes16(n), v); }
+CK_INLINE CK_AVX2 __m256 ck_gelu_load8(const float *p, long n) { return ck_load_first8(p, n, _mm256_setzero_ps()); }
+
+/* dst[i] = GELU(src[i]), i < n: W lanes at a time, the tail by LOAD_TAIL / STORE_TAIL. */
+#define CK_GELU_DRIVER(NAME, ATTR, V, W, PS, EXP, C, SEL, LOAD_TAIL, STORE_TAIL) \
+    ATTR void NAME(float *dst, const float *src, long n) { \
+        long i = 0; \
+        for (; i + (W) <= n; i += (W)) { \
+            const V x = PS##_loadu_ps(src + i); \
+            PS##_storeu_ps(dst + i, CK_GELU_VECTOR(V, PS, EXP, C, SEL, x)); \
+        } \
+        if (i < n) { \
+            const V x = LOAD_TAIL(src + i, n - i); \
+            STORE_TAIL(dst + i, CK_GELU_VECTOR(V, PS, EXP, C, SEL, x), n - i); \
+        } \
+    }
+
+CK_GELU_DRIVER(ck_gelu_avx512, CK_AVX512, __m512, 16, _mm512, ck_exp16, _mm512_cmp_ps_mask, CK_SEL16, ck_gelu_load16,
+               ck_gelu_store16)
+CK_GELU_DRIVER(ck_gelu_avx2, CK_AVX2, __m256, 8, _mm256, ck_exp8, _mm256_cmp_ps, CK_SEL8, ck_gelu_load8, ck_store_first8)
+
 #else
 
 /* Not x86-64: the callers never choose these (KernelSet.active is portable). */
@@ -555,5 +638,7 @@ void ck_affine_avx512(const float *x, long n, float scale, float shift, float *o
 void ck_affine_avx2(const float *x, long n, float scale, float shift, float *out) { (void)x; (void)n; (void)scale; (void)shift; (void)out; }
 void ck_moments_avx512(const float *x, long n, double *mean, double *variance) { (void)x; (void)n; (void)mean; (void)variance; }
 void ck_moments_avx2(const float *x, long n, double *mean, double *variance) { (void)x; (void)n; (void)mean; (void)variance; }
+void ck_gelu_avx512(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
+void ck_gelu_avx2(float *dst, const float *src, long n) { (void)dst; (void)src; (void)n; }
 
 #endif

@@ -66,9 +66,19 @@ public func silu(_ x: Tensor) -> Tensor {
     hasAVX512 ? mapKernel(x) { ck_silu_avx512($0, $1, $2) }
         : hasAVX2FMA ? mapKernel(x) { ck_silu_avx2($0, $1, $2) } : mapParallel(x) { $0 * sigmoidScalar($0) }
 }
-/// Exact GELU: x * Phi(x) (torch's default, approximate="none"); written with erfc, which keeps its
-/// precision in the negative tail where 1 + erf cancels.
-public func gelu(_ x: Tensor) -> Tensor { mapParallel(x, cost: 16) { 0.5 * $0 * erfcf(-$0 * 0.70710678118654752) } }
+/// Exact GELU: x * Phi(x) (torch's default, approximate="none"). AVX-512 and AVX2: ck_gelu (a polynomial for
+/// |x| <= 1, exp(-x^2/2) times a fit of erfcx beyond, within a few ulp); portable: erfc, which keeps its precision in
+/// the negative tail where 1 + erf cancels.
+public func gelu(_ x: Tensor) -> Tensor { gelu(x, kernels: .active) }
+
+/// gelu(_:) on `kernels` (the active set unless a test chooses).
+func gelu(_ x: Tensor, kernels: KernelSet) -> Tensor {
+    switch kernels {
+    case .avx512: mapKernel(x) { ck_gelu_avx512($0, $1, $2) }
+    case .avx2: mapKernel(x) { ck_gelu_avx2($0, $1, $2) }
+    case .portable: mapParallel(x, cost: 16) { 0.5 * $0 * erfcf(-$0 * 0.70710678118654752) }
+    }
+}
 /// x * relu6(x + 3) / 6.
 public func hardswish(_ x: Tensor) -> Tensor {
     mapParallel(x, cost: 1) { v in v * Swift.min(Swift.max(v + 3, 0), 6) / 6 }

@@ -298,6 +298,14 @@ void ck_msda_avx512(const ck_msda_problem *p, long q0, long q1);
 void ck_msda_avx2(const ck_msda_problem *p, long q0, long q1);
 void ck_msda_portable(const ck_msda_problem *p, long q0, long q1);
 
+/* --- Exact GELU, x * Phi(x) (vecops.c; branch rtdetr) --- */
+
+/* dst[i] = src[i] * Phi(src[i]) for i < n, Phi the standard normal CDF (torch's gelu, approximate="none"), within a
+   few ulp of the double-precision value (below about -13.2, where it is under 5e-39: -0). _avx512 only when
+   ck_has_avx512() returned 1, _avx2 only when ck_has_avx2_fma() returned 1. */
+void ck_gelu_avx512(float *dst, const float *src, long n);
+void ck_gelu_avx2(float *dst, const float *src, long n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -69,6 +69,9 @@ public struct MultiheadAttention: Module {
     public let qProj: Child<Linear>?, kProj: Child<Linear>?, vProj: Child<Linear>?
     public let outProj: Child<Linear>
     let name: String
+    /// The packed projection cut once into its query-and-key rows [2E, E] and value rows [E, E] (with their biases),
+    /// so a call neither copies slices of it nor runs two products where one does.
+    let packedQK: Linear?, packedV: Linear?
 
     /// nn.MultiheadAttention's layout and init.
     public init(_ w: WeightScope, embedDim e: Int, heads: Int) throws {
@@ -81,6 +84,9 @@ public struct MultiheadAttention: Module {
         qProj = nil; kProj = nil; vProj = nil
         outProj = try Child(w, "out_proj") { try Linear($0, in: e, out: e, weightInit: .kaimingUniform(fanIn: e), biasInit: .zeros) }
         name = "MultiheadAttention"
+        let weight = inProjWeight!, bias = inProjBias!
+        packedQK = Linear(weight: slice(weight, axis: 0, range: 0 ..< 2 * e), bias: slice(bias, axis: 0, range: 0 ..< 2 * e))
+        packedV = Linear(weight: slice(weight, axis: 0, range: 2 * e ..< 3 * e), bias: slice(bias, axis: 0, range: 2 * e ..< 3 * e))
     }
 
     /// The separate-projection layout (`q_proj`, `k_proj`, `v_proj`, `out_proj`), each linear initialised by
@@ -97,6 +103,7 @@ public struct MultiheadAttention: Module {
         qProj = try proj("q_proj"); kProj = try proj("k_proj"); vProj = try proj("v_proj")
         outProj = try proj("out_proj")
         name = typeName
+        packedQK = nil; packedV = nil
     }
 
     public var typeName: String { name }
@@ -116,18 +123,30 @@ public struct MultiheadAttention: Module {
         let pq: Tensor, pk: Tensor, pv: Tensor
         if let qProj, let kProj, let vProj {
             pq = try qProj(query, ctx); pk = try kProj(key, ctx); pv = try vProj(value, ctx)
+        } else if let packedQK, let packedV {
+            pv = packedV(value)
+            if sameStorage(query, key) {
+                // The query is the key (self-attention with positions added to both, AIFI's and RT-DETR's): one
+                // [T, E] x [E, 2E] product, its halves cut apart.
+                let both = packedQK(query)
+                pq = slice(both, axis: 1, range: 0 ..< e); pk = slice(both, axis: 1, range: e ..< 2 * e)
+            } else {
+                let w = packedQK.weight, b = packedQK.bias!
+                pq = linear(query, weight: slice(w, axis: 0, range: 0 ..< e), bias: slice(b, axis: 0, range: 0 ..< e))
+                pk = linear(key, weight: slice(w, axis: 0, range: e ..< 2 * e), bias: slice(b, axis: 0, range: e ..< 2 * e))
+            }
         } else {
-            let w = inProjWeight!, b = inProjBias!
-            pq = linear(query, weight: slice(w, axis: 0, range: 0 ..< e), bias: slice(b, axis: 0, range: 0 ..< e))
-            pk = linear(key, weight: slice(w, axis: 0, range: e ..< 2 * e), bias: slice(b, axis: 0, range: e ..< 2 * e))
-            pv = linear(value, weight: slice(w, axis: 0, range: 2 * e ..< 3 * e), bias: slice(b, axis: 0, range: 2 * e ..< 3 * e))
+            preconditionFailure("MultiheadAttention: neither layout's weights")
         }
         // [T, E] -> [T, h, d] -> [h, T, d]
         let q = permute(pq.reshaped([t, h, d]), [1, 0, 2]) * (1 / Float(d).squareRoot())
         let k = permute(pk.reshaped([s, h, d]), [1, 0, 2])
         let v = permute(pv.reshaped([s, h, d]), [1, 0, 2])
         let att = softmax(matmul(q, k, transposeB: true), axis: -1)          // [h, T, S]
-        return (permute(matmul(att, v), [1, 0, 2]).reshaped([t, e]), att)    // [T, E]
+        // AV as (V^T A^T)^T: [h, d, S] x [h, S, T] -> [h, d, T], so the product is d (32) rows by T columns, not T rows
+        // by d columns (a third of the micro-kernel's 48 columns idle); then [h, d, T] -> [T, h, d].
+        let heads = matmul(v, att, transposeA: true, transposeB: true)
+        return (permute(heads, [2, 0, 1]).reshaped([t, e]), att)             // [T, E]
     }
 
     /// Packed layout: thop's nn.MultiheadAttention rule (the projections, QK^T and AV products, softmax) minus
@@ -146,4 +165,10 @@ public struct MultiheadAttention: Module {
         let soft = Double(heads) * td * (3 * sd - 1)
         return 2 * (projections + attention + soft)
     }
+}
+
+/// Whether two tensors of one shape hold the same values by sharing one buffer (one tensor passed twice).
+private func sameStorage(_ a: Tensor, _ b: Tensor) -> Bool {
+    guard a.shape == b.shape else { return false }
+    return a.data.withUnsafeBufferPointer { pa in b.data.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress } }
 }

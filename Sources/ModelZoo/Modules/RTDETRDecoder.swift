@@ -208,13 +208,14 @@ public struct RTDETRDecoder: Module {
         let encScores = try encScoreHead(features, ctx)                            // [S, nc]
         let k = min(queries, s)
         // The k tokens of highest class score (any k in a shape pass: only their count matters there).
-        let topIdx = shapePass ? Array(0 ..< k) : topK(max(encScores, axis: 1), k: k).indices.data.map { Int($0) }
+        let best = shapePass ? Tensor(shapeOnly: [s]) : max(encScores, axis: 1)   // [S] each token's best class logit
+        let topIdx = shapePass ? Array(0 ..< k) : topK(best, k: k).indices.data.map { Int($0) }
         let topFeatures = indexSelect(features, axis: 0, indices: topIdx)          // [k, d]
         let topAnchors = shapePass ? Tensor(shapeOnly: [k, 4]) : indexSelect(anchors, axis: 0, indices: topIdx)  // [k, 4]
         var reference = sigmoid(try encBBoxHead(topFeatures, ctx) + topAnchors)   // boxes in [0, 1]
         let traced = ctx.trace?.keepTensors == true
         if traced {
-            let chosen = sigmoid(indexSelect(max(encScores, axis: 1), axis: 0, indices: topIdx))
+            let chosen = sigmoid(indexSelect(best, axis: 0, indices: topIdx))
             ctx.probe("query selection: the top-\(k) encoder tokens",
                       .querySelection(QuerySelection(indices: topIdx, boxes: reference, scores: chosen, levelShapes: shapes)), name: "query_selection")
             ctx.probe("initial boxes of the \(k) queries", .refinedBoxes(RefinedBoxes(boxes: reference, layer: -1, scores: chosen)), name: "enc_bboxes")
