@@ -143,10 +143,7 @@ public struct MultiheadAttention: Module {
         let k = permute(pk.reshaped([s, h, d]), [1, 0, 2])
         let v = permute(pv.reshaped([s, h, d]), [1, 0, 2])
         let att = softmax(matmul(q, k, transposeB: true), axis: -1)          // [h, T, S]
-        // AV as (V^T A^T)^T: [h, d, S] x [h, S, T] -> [h, d, T], so the product is d (32) rows by T columns, not T rows
-        // by d columns (a third of the micro-kernel's 48 columns idle); then [h, d, T] -> [T, h, d].
-        let heads = matmul(v, att, transposeA: true, transposeB: true)
-        return (permute(heads, [2, 0, 1]).reshaped([t, e]), att)             // [T, E]
+        return (permute(matmul(att, v), [1, 0, 2]).reshaped([t, e]), att)    // [T, E]
     }
 
     /// Packed layout: thop's nn.MultiheadAttention rule (the projections, QK^T and AV products, softmax) minus
