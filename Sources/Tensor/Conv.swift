@@ -581,6 +581,7 @@ func usesPanels(_ p: ConvProblem) -> Bool {
     case "all": return true
     default:
         let k = p.cinG * p.kernelSize
+        if bandMode == "all" && usesRowBands(p) { return true }
         return k <= 1152 && (p.outPlane >= 1024 || (isPointwise(p.g) && k <= 128))
     }
 }
@@ -640,15 +641,43 @@ func panelsInPlace(_ p: ConvProblem) -> Bool {
 
 let panelMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_PANELS"] ?? ""
 
+/// Whether a conv on the panels runs by ck_conv_bands_avx2 (or _avx512): dilation 1, stride 1 or 2 alike along both
+/// axes, not a plain 1x1. The output rows go in bands, each band's padded input copied once (split by row and column
+/// parity for stride 2) into rows as long as a row of the output grid plus the kernel's reach, so that every panel
+/// reads its taps in place and runs across output rows: no gathers, and no mostly empty last panel of a narrow row.
+/// DETR_TUI_CONV_BANDS=0 turns it off (the gathers and ck_conv_s2band as before), =s2 keeps it to stride 2, =all
+/// also takes the small-map stride-2 and k x k convs that otherwise go to im2col + sgemm.
+func usesRowBands(_ p: ConvProblem) -> Bool {
+    let g = p.g
+    guard hasAVX2FMA && bandMode != "0" && g.dh == 1 && g.dw == 1 && g.sh == g.sw && !isPointwise(g) else { return false }
+    switch g.sh {
+    case 2: return true
+    case 1: return bandMode != "s2"
+    default: return false
+    }
+}
+
+let bandMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_BANDS"] ?? ""
+
+/// Output rows per band of ck_conv_bands: the band's copy of the input within about 256 KB (in L2 while every block of
+/// output channels reads it), at least one row.
+func bandRows(_ geom: ck_conv_geom) -> Int {
+    var geo = geom
+    let perRow = geom.cin * geom.sw * geom.sw * ck_bands_ld(&geo)
+    return Swift.max(1, Swift.min(geom.out_h, (1 << 16) / Swift.max(perRow, 1)))
+}
+
 /// The conv by ck_conv_panels_avx2: weights packed in panels of four output channels (once per weight array when
 /// `weights` is given: `WeightCache`), the
 /// output pixels split across cores in whole panels of 24, each core with its own K x 24 panel buffer; or, for
 /// the stride-2 convs of `usesStride2Band`, by ck_conv_s2band_avx2, the output rows split across cores.
 /// `kernels`: the micro-kernel's set, AVX2 (4 x 24 blocks) or AVX-512 (8 x 48, the pixels split across cores in
-/// pairs of panels); the active one unless a test chooses.
+/// pairs of panels); the active one unless a test chooses. `rowBands` (dilation 1, stride 1 or 2 alike on both axes,
+/// not a plain 1x1): whether ck_conv_bands runs it, as `usesRowBands` decides unless a test chooses, and
+/// `rowsPerBand` its output rows per band (`bandRows` unless a test chooses).
 func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                activation act: ConvActivation, out: UnsafeMutablePointer<Float>, kernels: KernelSet = .active,
-               weights: [Float]? = nil) {
+               weights: [Float]? = nil, rowBands: Bool? = nil, rowsPerBand: Int? = nil) {
     let g = p.g
     let kdim = p.cinG * p.kernelSize, plane = p.outPlane, m = p.coutG
     let groupFloats = (m + 3) / 4 * 4 * kdim
@@ -674,13 +703,29 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
     let work = m * plane * Swift.max(kdim, 1)
     let parts = work < 1 << 18 ? 1 : Swift.min(Parallel.cores, panels)
     let kind = act.kernelKind
-    let banded = usesStride2Band(p)
+    let rowBands = rowBands ?? usesRowBands(p)
+    let banded = !rowBands && usesStride2Band(p)
+    let bands = wide ? ck_conv_bands_avx512 : ck_conv_bands_avx2
     for gi in 0 ..< p.groups {
         let ap = ConstPointer(packedWeights.base + gi * groupFloats)
         let bg = bias.map { ConstPointer($0 + gi * m) }
         for b in 0 ..< p.n {
             let src = ConstPointer(x + (b * p.cin + gi * p.cinG) * p.inPlane)
             let dst = SharedPointer(out + (b * p.cout + gi * m) * plane)
+            if rowBands {
+                let rowsParts = Swift.min(parts, g.outH)
+                let rows = rowsPerBand ?? Swift.min(bandRows(geom), (g.outH + rowsParts - 1) / rowsParts)
+                Parallel.forEach(rowsParts, cost: Parallel.threshold) { range in
+                    var geo = geom
+                    let band = UnsafeMutablePointer<Float>.allocate(capacity: ck_bands_floats(&geo, rows))
+                    defer { band.deallocate() }
+                    for part in range {
+                        bands(src.base, &geo, ap.base, m, bg?.base, kind, dst.base,
+                              g.outH * part / rowsParts, g.outH * (part + 1) / rowsParts, rows, band)
+                    }
+                }
+                continue
+            }
             if banded {
                 let rowsParts = Swift.min(parts, g.outH)
                 Parallel.forEach(rowsParts, cost: Parallel.threshold) { range in

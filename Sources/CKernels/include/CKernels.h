@@ -298,6 +298,20 @@ void ck_msda_avx512(const ck_msda_problem *p, long q0, long q1);
 void ck_msda_avx2(const ck_msda_problem *p, long q0, long q1);
 void ck_msda_portable(const ck_msda_problem *p, long q0, long q1);
 
+/* --- Row-band convolutions (convgemm.c, branch conv) --- */
+
+/* Output rows i0 ..< i1 of a conv with dilation 1 and stride 1 or 2 (sh == sw), as ck_conv_panels_avx2 computes it,
+   in bands of `rows` output rows: each band's padded input copied once into band (scratch of
+   ck_bands_floats(g, rows) floats), split by row and column parity for stride 2, in rows of ck_bands_ld(g) floats,
+   so that every panel reads its taps in place across output rows. Only call when ck_has_avx2_fma() (_avx512:
+   ck_has_avx512()) returned 1. */
+long ck_bands_ld(const ck_conv_geom *g);
+long ck_bands_floats(const ck_conv_geom *g, long rows);
+void ck_conv_bands_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                        int act, float *out, long i0, long i1, long rows, float *band);
+void ck_conv_bands_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                          int act, float *out, long i0, long i1, long rows, float *band);
+
 #ifdef __cplusplus
 }
 #endif
