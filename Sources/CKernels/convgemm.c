@@ -607,6 +607,24 @@ long ck_bands_floats(const ck_conv_geom *g, long rows) {
     return g->cin * s * s * (rows + (g->kh - 1) / s) * ck_bands_ld(g) + 64;
 }
 
+long ck_bands_rows(const ck_conv_geom *g, long part_rows, int wide, long budget) {
+    const long s = g->sw, L = ck_bands_ld(g), step = wide ? 48 : 24, per_row = g->cin * s * s * L;
+    long most = budget / (per_row > 0 ? per_row : 1);
+    if (most > part_rows) most = part_rows;
+    if (most < 1) most = 1;
+    long best = 1, best_tiles = -1;
+    for (long r = 1; r <= most; r++) {
+        /* tiles over the part's rows in bands of r (the last band shorter): fewest, then the longest bands */
+        const long full = part_rows / r, rest = part_rows % r;
+        const long tiles = full * ((r * L + step - 1) / step) + (rest * L + step - 1) / step;
+        if (best_tiles < 0 || tiles <= best_tiles) {
+            best = r;
+            best_tiles = tiles;
+        }
+    }
+    return best;
+}
+
 /* Padded input row Y (input row Y - ph; zeros outside the plane) of channel c, columns 0 ..< ld, stride 1. */
 static inline CK_AVX2 void ck_padded_row(const float *x, const ck_conv_geom *g, long c, long Y, long ld, float *dst) {
     const long y = Y - g->ph;
@@ -830,6 +848,10 @@ void ck_conv1x1_rows_avx512(const float *const *rows, long k, const float *ap, l
 }
 long ck_bands_ld(const ck_conv_geom *g) { (void)g; return 0; }
 long ck_bands_floats(const ck_conv_geom *g, long rows) { (void)g; (void)rows; return 0; }
+long ck_bands_rows(const ck_conv_geom *g, long part_rows, int wide, long budget) {
+    (void)g; (void)part_rows; (void)wide; (void)budget;
+    return 1;
+}
 void ck_conv_bands_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                         int act, float *out, long i0, long i1, long rows, float *band) {
     (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)i0; (void)i1; (void)rows; (void)band;

@@ -307,6 +307,10 @@ void ck_msda_portable(const ck_msda_problem *p, long q0, long q1);
    ck_has_avx512()) returned 1. */
 long ck_bands_ld(const ck_conv_geom *g);
 long ck_bands_floats(const ck_conv_geom *g, long rows);
+/* Output rows per band for parts of part_rows output rows: at most as many as keep a band's copy within `budget`
+   floats, the fewest tiles of 24 (48 when wide) lanes over the part (a band's last tile is partly empty), then the
+   longest bands. */
+long ck_bands_rows(const ck_conv_geom *g, long part_rows, int wide, long budget);
 void ck_conv_bands_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                         int act, float *out, long i0, long i1, long rows, float *band);
 void ck_conv_bands_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
