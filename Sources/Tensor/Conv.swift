@@ -652,7 +652,9 @@ let panelMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_PANELS"] ?? "
 /// Measured on one core's CPU time (best of 8-15, the gathered panels / ck_conv_s2band / the bands, AVX-512, outputs
 /// bit-identical): 16->32 k3 s2 from 320x320 2.6-3.7 / 2.6-3.1 / 1.7-2.5 ms, 64->64 k3 s2 from 80x80 0.85-1.05 /
 /// 0.81-1.08 / 0.65-0.85, 16->16 k3 at 160x160 1.00-1.06 / - / 0.64-0.68, 32->32 k3 at 80x80 0.99-1.32 / - / 0.56-0.68;
-/// the 3->16 stem from 640x640 even with ck_conv_s2band (1.27 both).
+/// the 3->16 stem from 640x640 even with ck_conv_s2band (1.27 both). Whole models, 2 threads, alternating with the
+/// build before the bands, medians of the round medians on a loaded machine (load 4-5 on 2 vCPUs): yolov8n 107.6 vs
+/// 114.9 ms (12 rounds), yolo11n 87.0 vs 95.9, yolo26n 78.4 vs 100.8 (6 rounds); rtdetr-l within its noise.
 /// DETR_TUI_CONV_BANDS=0 turns it off (the gathers and ck_conv_s2band as before), =s2 keeps it to stride 2.
 func usesRowBands(_ p: ConvProblem) -> Bool {
     let g = p.g
