@@ -528,11 +528,12 @@ long ck_s2band_ld(const ck_conv_geom *g) { return g->out_w + g->kw / 2 + 25; }
 
 /* Padded input row Y (input row Y - ph, zero outside the plane and its columns) split by column parity:
    e[t] = P[2t], o[t] = P[2t + 1] for t < ld, P[k] = row[k - pw]. */
-static inline CK_AVX2 void ck_band_row(const float *x, const ck_conv_geom *g, long c, long Y, long ld, float *e) {
-    float *o = e + ld;
+static inline CK_AVX2 void ck_band_row(const float *x, const ck_conv_geom *g, long c, long Y, long ld, float *e,
+                                       float *o) {
     const long y = Y - g->ph;
     if (y < 0 || y >= g->h) {
-        ck_zero(e, 2 * ld);
+        ck_zero(e, ld);
+        ck_zero(o, ld);
         return;
     }
     const float *row = x + (c * g->h + y) * g->w;
@@ -566,7 +567,10 @@ static inline CK_AVX2 void ck_conv_s2band(int wide, const float *x, const ck_con
     const long step = wide ? 48 : 24;
     for (long i = i0; i < i1; i++) {
         for (long c = 0; c < g->cin; c++)
-            for (long ki = 0; ki < g->kh; ki++) ck_band_row(x, g, c, 2 * i + ki, ld, band + (c * g->kh + ki) * 2 * ld);
+            for (long ki = 0; ki < g->kh; ki++) {
+                float *e = band + (c * g->kh + ki) * 2 * ld;
+                ck_band_row(x, g, c, 2 * i + ki, ld, e, e + ld);
+            }
         for (long o = 0; o < m; o += wide ? 8 : 4) {
             for (long j = 0; j < ow; j += step) {
                 const long cols = ow - j < step ? ow - j : step;
@@ -586,6 +590,116 @@ CK_AVX2 void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const fl
 CK_AVX2 void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                                    int act, float *out, long i0, long i1, float *band) {
     ck_conv_s2band(1, x, g, ap, m, bias, act, out, i0, i1, band);
+}
+
+/* Row bands: output rows in bands of `rows`, each band's input copied once (zero padding included) into
+   sub-planes whose rows are as long as a row of a grid of output pixels, L = out_w + (kw - 1) / s wide (s = the
+   stride, 1 or 2; stride 2 splits the padded input by row and column parity, so that every tap reads stride 1).
+   Output pixel (i, j) of the band is lane i * L + j of the grid, and tap (c, ki, kj) of lane q is
+   sub-plane (c, ki % s, kj % s) at row ki / s, column kj / s, plus q: one offset per tap, so every panel of 24
+   lanes reads in place, across output rows (a 48-lane tile covers 1.2 rows of 40 instead of one row and a mostly
+   empty panel). The last (kw - 1) / s lanes of each grid row are not output pixels: tiles that hold them, or that
+   cross a row, are written to a scratch tile and their output pixels copied out. */
+long ck_bands_ld(const ck_conv_geom *g) { return g->out_w + (g->kw - 1) / g->sw; }
+
+long ck_bands_floats(const ck_conv_geom *g, long rows) {
+    const long s = g->sw;
+    return g->cin * s * s * (rows + (g->kh - 1) / s) * ck_bands_ld(g) + 64;
+}
+
+long ck_bands_rows(const ck_conv_geom *g, long part_rows, int wide, long budget) {
+    const long s = g->sw, L = ck_bands_ld(g), step = wide ? 48 : 24, per_row = g->cin * s * s * L;
+    long most = budget / (per_row > 0 ? per_row : 1);
+    if (most > part_rows) most = part_rows;
+    if (most < 1) most = 1;
+    long best = 1, best_tiles = -1;
+    for (long r = 1; r <= most; r++) {
+        /* tiles over the part's rows in bands of r (the last band shorter): fewest, then the longest bands */
+        const long full = part_rows / r, rest = part_rows % r;
+        const long tiles = full * ((r * L + step - 1) / step) + (rest * L + step - 1) / step;
+        if (best_tiles < 0 || tiles <= best_tiles) {
+            best = r;
+            best_tiles = tiles;
+        }
+    }
+    return best;
+}
+
+/* Padded input row Y (input row Y - ph; zeros outside the plane) of channel c, columns 0 ..< ld, stride 1. */
+static inline CK_AVX2 void ck_padded_row(const float *x, const ck_conv_geom *g, long c, long Y, long ld, float *dst) {
+    const long y = Y - g->ph;
+    if (y < 0 || y >= g->h) {
+        ck_zero(dst, ld);
+        return;
+    }
+    const float *row = x + (c * g->h + y) * g->w;
+    const long pw = g->pw, n = g->w < ld - pw ? g->w : ld - pw;
+    ck_zero(dst, pw < ld ? pw : ld);
+    if (n > 0) memcpy(dst + pw, row, (size_t)n * sizeof(float));
+    if (pw + n < ld) ck_zero(dst + pw + (n > 0 ? n : 0), ld - pw - (n > 0 ? n : 0));
+}
+
+static inline CK_AVX2 void ck_conv_bands(int wide, const float *x, const ck_conv_geom *g, const float *ap, long m,
+                                         const float *bias, int act, float *out, long i0, long i1, long rows,
+                                         float *band) {
+    const long s = g->sw, L = ck_bands_ld(g), k = g->cin * g->kh * g->kw, ow = g->out_w, plane = g->out_h * ow;
+    const long rr = rows + (g->kh - 1) / s, sub = rr * L, step = wide ? 48 : 24, mr = wide ? 8 : 4;
+    /* lanes past a band's last grid row (the last tile's) read up to 64 floats past the sub-planes: all zero once */
+    memset(band, 0, (size_t)ck_bands_floats(g, rows) * sizeof(float));
+    long *off = malloc((size_t)k * sizeof(long));
+    long r = 0;
+    for (long c = 0; c < g->cin; c++)
+        for (long ki = 0; ki < g->kh; ki++)
+            for (long kj = 0; kj < g->kw; kj++) off[r++] = ((c * s + ki % s) * s + kj % s) * sub + ki / s * L + kj / s;
+    float tile[8 * 48];
+    for (long b0 = i0; b0 < i1; b0 += rows) {
+        const long nr = i1 - b0 < rows ? i1 - b0 : rows, filled = nr + (g->kh - 1) / s, lanes = nr * L;
+        for (long c = 0; c < g->cin; c++) {
+            for (long a = 0; a < s; a++) {
+                float *dst = band + (c * s + a) * s * sub;
+                for (long ra = 0; ra < filled; ra++) {
+                    const long Y = s * (b0 + ra) + a;
+                    if (s == 1) ck_padded_row(x, g, c, Y, L, dst + ra * L);
+                    else ck_band_row(x, g, c, Y, L, dst + ra * L, dst + sub + ra * L);
+                }
+            }
+        }
+        for (long o = 0; o < m; o += mr) {
+            const long nrow = m - o < mr ? m - o : mr;
+            for (long q = 0; q < lanes; q += step) {
+                const long cols = lanes - q < step ? lanes - q : step, i = q / L, j = q % L;
+                const float *b0p = band + q, *b1p = cols > 24 ? band + q + 24 : band + q;
+                if (j + cols <= ow) {
+                    ck_tile(wide, k, ap, o, m, b0p, b1p, 0, off, bias, act, out + (b0 + i) * ow + j, plane, cols);
+                    continue;
+                }
+                ck_tile(wide, k, ap + o * k, 0, nrow, b0p, b1p, 0, off, bias ? bias + o : 0, act, tile, 48, cols);
+                /* the tile's output pixels, row by row of the grid */
+                for (long t = 0; t < cols;) {
+                    const long qi = (q + t) / L, qj = (q + t) % L;
+                    const long run = L - qj < cols - t ? L - qj : cols - t;
+                    if (qj < ow) {
+                        const long n = ow - qj < run ? ow - qj : run;
+                        float *dst = out + o * plane + (b0 + qi) * ow + qj;
+                        for (long rw = 0; rw < nrow; rw++)
+                            memcpy(dst + rw * plane, tile + rw * 48 + t, (size_t)n * sizeof(float));
+                    }
+                    t += run;
+                }
+            }
+        }
+    }
+    free(off);
+}
+
+CK_AVX2 void ck_conv_bands_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                int act, float *out, long i0, long i1, long rows, float *band) {
+    ck_conv_bands(0, x, g, ap, m, bias, act, out, i0, i1, rows, band);
+}
+
+CK_AVX2 void ck_conv_bands_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                                  int act, float *out, long i0, long i1, long rows, float *band) {
+    ck_conv_bands(1, x, g, ap, m, bias, act, out, i0, i1, rows, band);
 }
 
 /* The 1x1 case needs no im2col: row k of the product's right side is input channel k. With `in_place` the
@@ -731,6 +845,20 @@ void ck_conv1x1_rows_avx2(const float *const *rows, long k, const float *ap, lon
 void ck_conv1x1_rows_avx512(const float *const *rows, long k, const float *ap, long m, const float *bias, int act,
                             float *out, long plane, long p0, long p1, float *panel) {
     (void)rows; (void)k; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)plane; (void)p0; (void)p1; (void)panel;
+}
+long ck_bands_ld(const ck_conv_geom *g) { (void)g; return 0; }
+long ck_bands_floats(const ck_conv_geom *g, long rows) { (void)g; (void)rows; return 0; }
+long ck_bands_rows(const ck_conv_geom *g, long part_rows, int wide, long budget) {
+    (void)g; (void)part_rows; (void)wide; (void)budget;
+    return 1;
+}
+void ck_conv_bands_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                        int act, float *out, long i0, long i1, long rows, float *band) {
+    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)i0; (void)i1; (void)rows; (void)band;
+}
+void ck_conv_bands_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                          int act, float *out, long i0, long i1, long rows, float *band) {
+    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)i0; (void)i1; (void)rows; (void)band;
 }
 void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
     (void)u; (void)v; (void)cout; (void)cin; (void)tb; (void)o0; (void)o1; (void)m;

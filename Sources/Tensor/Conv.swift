@@ -573,6 +573,11 @@ let winogradKernel = ProcessInfo.processInfo.environment["DETR_TUI_WINOGRAD_SGEM
 /// - about even (within this machine's noise) on the wider convs of 40x40 and 80x80 maps;
 /// - loses where a panel of im2col columns outgrows the caches (K = cin * kh * kw above ~1152: 512->64 k3 at
 ///   20x20 65 vs 98) and on k x k convs of maps under 32x32 (64->64 k3 at 20x20 71 vs 85), which keep OpenBLAS.
+/// With the row bands (`usesRowBands`: no gathers) also the k x k convs of smaller maps up to the same K: measured on
+/// one core's CPU time against the gathered panels and OpenBLAS (best of 10): 128->128 k3 s2 from 40x40 0.66-0.72 ms
+/// vs 0.76-0.90 and 0.87-1.31, 32->32 k3 at 20x20 0.048 vs 0.091 and 0.146; yolov8n's layers 7 and 19 (128->256 and
+/// 128->128 k3 s2 from 40x40), 2 threads, medians of 10 rounds on a loaded machine, 1.56 / 0.73 ms vs 2.00 / 1.25.
+/// Above K = 1152 (256->256 k3 s2) bands, gathers and OpenBLAS were even, and OpenBLAS keeps them.
 /// DETR_TUI_CONV_PANELS=0 turns it off, =all uses it for every conv that is neither depthwise nor Winograd.
 func usesPanels(_ p: ConvProblem) -> Bool {
     guard hasAVX2FMA else { return false }
@@ -581,7 +586,7 @@ func usesPanels(_ p: ConvProblem) -> Bool {
     case "all": return true
     default:
         let k = p.cinG * p.kernelSize
-        return k <= 1152 && (p.outPlane >= 1024 || (isPointwise(p.g) && k <= 128))
+        return k <= 1152 && (p.outPlane >= 1024 || (isPointwise(p.g) && k <= 128) || usesRowBands(p))
     }
 }
 
@@ -640,15 +645,48 @@ func panelsInPlace(_ p: ConvProblem) -> Bool {
 
 let panelMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_PANELS"] ?? ""
 
+/// Whether a conv on the panels runs by ck_conv_bands_avx2 (or _avx512): dilation 1, stride 1 or 2 alike along both
+/// axes, not a plain 1x1. The output rows go in bands, each band's padded input copied once (split by row and column
+/// parity for stride 2) into rows as long as a row of the output grid plus the kernel's reach, so that every panel
+/// reads its taps in place and runs across output rows: no gathers, and no mostly empty last panel of a narrow row.
+/// Measured on one core's CPU time (best of 8-15, the gathered panels / ck_conv_s2band / the bands, AVX-512, outputs
+/// bit-identical): 16->32 k3 s2 from 320x320 2.6-3.7 / 2.6-3.1 / 1.7-2.5 ms, 64->64 k3 s2 from 80x80 0.85-1.05 /
+/// 0.81-1.08 / 0.65-0.85, 16->16 k3 at 160x160 1.00-1.06 / - / 0.64-0.68, 32->32 k3 at 80x80 0.99-1.32 / - / 0.56-0.68;
+/// the 3->16 stem from 640x640 even with ck_conv_s2band (1.27 both). Whole models, 2 threads, alternating with the
+/// build before the bands, medians of the round medians on a loaded machine (load 4-5 on 2 vCPUs): yolov8n 107.6 vs
+/// 114.9 ms (12 rounds), yolo11n 87.0 vs 95.9, yolo26n 78.4 vs 100.8 (6 rounds); rtdetr-l within its noise.
+/// DETR_TUI_CONV_BANDS=0 turns it off (the gathers and ck_conv_s2band as before), =s2 keeps it to stride 2.
+func usesRowBands(_ p: ConvProblem) -> Bool {
+    let g = p.g
+    guard hasAVX2FMA && bandMode != "0" && g.dh == 1 && g.dw == 1 && g.sh == g.sw && !isPointwise(g) else { return false }
+    switch g.sh {
+    case 2: return true
+    case 1: return bandMode != "s2"
+    default: return false
+    }
+}
+
+let bandMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_BANDS"] ?? ""
+
+/// Output rows per band of ck_conv_bands for parts of `partRows` rows (ck_bands_rows): the band's copy of the input
+/// within about 512 KB (in L2 while every block of output channels reads it; 256 KB measured no better: 16->32 k3 s2
+/// from 320x320 2.5 vs 1.7 ms, 64->64 from 80x80 0.85 vs 0.65), the fewest tiles over the part.
+func bandRows(_ geom: ck_conv_geom, partRows: Int, wide: Bool) -> Int {
+    var geo = geom
+    return ck_bands_rows(&geo, partRows, wide ? 1 : 0, 1 << 17)
+}
+
 /// The conv by ck_conv_panels_avx2: weights packed in panels of four output channels (once per weight array when
 /// `weights` is given: `WeightCache`), the
 /// output pixels split across cores in whole panels of 24, each core with its own K x 24 panel buffer; or, for
 /// the stride-2 convs of `usesStride2Band`, by ck_conv_s2band_avx2, the output rows split across cores.
 /// `kernels`: the micro-kernel's set, AVX2 (4 x 24 blocks) or AVX-512 (8 x 48, the pixels split across cores in
-/// pairs of panels); the active one unless a test chooses.
+/// pairs of panels); the active one unless a test chooses. `rowBands` (dilation 1, stride 1 or 2 alike on both axes,
+/// not a plain 1x1): whether ck_conv_bands runs it, as `usesRowBands` decides unless a test chooses, and
+/// `rowsPerBand` its output rows per band (`bandRows` unless a test chooses).
 func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                activation act: ConvActivation, out: UnsafeMutablePointer<Float>, kernels: KernelSet = .active,
-               weights: [Float]? = nil) {
+               weights: [Float]? = nil, rowBands: Bool? = nil, rowsPerBand: Int? = nil) {
     let g = p.g
     let kdim = p.cinG * p.kernelSize, plane = p.outPlane, m = p.coutG
     let groupFloats = (m + 3) / 4 * 4 * kdim
@@ -674,13 +712,29 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
     let work = m * plane * Swift.max(kdim, 1)
     let parts = work < 1 << 18 ? 1 : Swift.min(Parallel.cores, panels)
     let kind = act.kernelKind
-    let banded = usesStride2Band(p)
+    let rowBands = rowBands ?? usesRowBands(p)
+    let banded = !rowBands && usesStride2Band(p)
+    let bands = wide ? ck_conv_bands_avx512 : ck_conv_bands_avx2
     for gi in 0 ..< p.groups {
         let ap = ConstPointer(packedWeights.base + gi * groupFloats)
         let bg = bias.map { ConstPointer($0 + gi * m) }
         for b in 0 ..< p.n {
             let src = ConstPointer(x + (b * p.cin + gi * p.cinG) * p.inPlane)
             let dst = SharedPointer(out + (b * p.cout + gi * m) * plane)
+            if rowBands {
+                let rowsParts = Swift.min(parts, g.outH)
+                let rows = rowsPerBand ?? bandRows(geom, partRows: (g.outH + rowsParts - 1) / rowsParts, wide: wide)
+                Parallel.forEach(rowsParts, cost: Parallel.threshold) { range in
+                    var geo = geom
+                    let band = UnsafeMutablePointer<Float>.allocate(capacity: ck_bands_floats(&geo, rows))
+                    defer { band.deallocate() }
+                    for part in range {
+                        bands(src.base, &geo, ap.base, m, bg?.base, kind, dst.base,
+                              g.outH * part / rowsParts, g.outH * (part + 1) / rowsParts, rows, band)
+                    }
+                }
+                continue
+            }
             if banded {
                 let rowsParts = Swift.min(parts, g.outH)
                 Parallel.forEach(rowsParts, cost: Parallel.threshold) { range in

@@ -190,7 +190,8 @@ final class FastPathPropertyTests: XCTestCase {
         }
     }
 
-    /// The implicit-gemm path (CKernels/convgemm.c) on its own, whatever the rule that picks it: panels filled
+    /// The implicit-gemm path (CKernels/convgemm.c) on its own, whatever the rule that picks it (the row bands, which
+    /// would take the stride-1 and stride-2 cases by default, are tested by testRowBandsMatchReference in ConvBandTests.swift): panels filled
     /// from rows with padding (up to 3 around a 3x3 kernel: whole rows and columns of taps in the padding), stride 2
     /// (gathered, kernels 3 and 5, odd and even widths) and 3 and dilation, panels read in place (stride 1 away from the
     /// border), stride 2 from parity-split bands (few channels at any width, more channels on rows of 128 and
@@ -243,7 +244,7 @@ final class FastPathPropertyTests: XCTestCase {
                     wt.data.withUnsafeBufferPointer { wp in
                         withOptionalBuffer(b) { bp in
                             panelConv(p, x: xp.baseAddress!, w: wp.baseAddress!, bias: bp, activation: act, out: out.baseAddress!,
-                                      kernels: kernels)
+                                      kernels: kernels, rowBands: false)
                         }
                     }
                 }

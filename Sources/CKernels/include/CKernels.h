@@ -305,6 +305,23 @@ void ck_msda_portable(const ck_msda_problem *p, long q0, long q1);
    ck_has_avx512() returned 1, _avx2 only when ck_has_avx2_fma() returned 1. */
 void ck_gelu_avx512(float *dst, const float *src, long n);
 void ck_gelu_avx2(float *dst, const float *src, long n);
+/* --- Row-band convolutions (convgemm.c, branch conv) --- */
+
+/* Output rows i0 ..< i1 of a conv with dilation 1 and stride 1 or 2 (sh == sw), as ck_conv_panels_avx2 computes it,
+   in bands of `rows` output rows: each band's padded input copied once into band (scratch of
+   ck_bands_floats(g, rows) floats), split by row and column parity for stride 2, in rows of ck_bands_ld(g) floats,
+   so that every panel reads its taps in place across output rows. Only call when ck_has_avx2_fma() (_avx512:
+   ck_has_avx512()) returned 1. */
+long ck_bands_ld(const ck_conv_geom *g);
+long ck_bands_floats(const ck_conv_geom *g, long rows);
+/* Output rows per band for parts of part_rows output rows: at most as many as keep a band's copy within `budget`
+   floats, the fewest tiles of 24 (48 when wide) lanes over the part (a band's last tile is partly empty), then the
+   longest bands. */
+long ck_bands_rows(const ck_conv_geom *g, long part_rows, int wide, long budget);
+void ck_conv_bands_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                        int act, float *out, long i0, long i1, long rows, float *band);
+void ck_conv_bands_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
+                          int act, float *out, long i0, long i1, long rows, float *band);
 
 #ifdef __cplusplus
 }
