@@ -305,6 +305,7 @@ void ck_msda_portable(const ck_msda_problem *p, long q0, long q1);
    ck_has_avx512() returned 1, _avx2 only when ck_has_avx2_fma() returned 1. */
 void ck_gelu_avx512(float *dst, const float *src, long n);
 void ck_gelu_avx2(float *dst, const float *src, long n);
+
 /* --- Row-band convolutions (convgemm.c, branch conv) --- */
 
 /* Output rows i0 ..< i1 of a conv with dilation 1 and stride 1 or 2 (sh == sw), as ck_conv_panels_avx2 computes it,
