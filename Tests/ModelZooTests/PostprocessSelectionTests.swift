@@ -24,8 +24,9 @@ final class PostprocessSelectionTests: XCTestCase {
         let nc = 80, a = 8400
         let y = output([1, 4 + nc, a], seed: 5) { r, _ in r >= 4 }
         let names = (0 ..< nc).map { "c\($0)" }
-        for confidence: Float in [0.5, 0.9] {
-            let got = UltralyticsModel.yoloPostprocess(y, classNames: names, confidence: confidence, iou: 0.7, maxDetections: 300)
+        // NMS as the heads run it, then with nothing suppressed and no cap: every candidate anchor compared.
+        for (confidence, iou, most): (Float, Float, Int) in [(0.5, 0.7, 300), (0.9, 1, 100_000)] {
+            let got = UltralyticsModel.yoloPostprocess(y, classNames: names, confidence: confidence, iou: iou, maxDetections: most)
             var cands: [Detection] = []
             for j in 0 ..< a {
                 var best: Float = -1, cls = 0
@@ -36,7 +37,7 @@ final class PostprocessSelectionTests: XCTestCase {
                                        x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2, source: j))
             }
             XCTAssertGreaterThan(cands.count, 1000)
-            let want = nonMaxSuppression(cands, iou: 0.7, maxDetections: 300, maxCandidates: 30000)
+            let want = nonMaxSuppression(cands, iou: iou, maxDetections: most, maxCandidates: 30000)
             XCTAssertEqual(got.count, want.count, "confidence \(confidence)")
             XCTAssertEqual(got, want, "confidence \(confidence)")
         }
