@@ -35,16 +35,8 @@ public struct HGBlock: UnaryModule {
         try expectNCHW(x, channels: c1, typeName)
         var ys = [x]
         for b in m { ys.append(try b(ys[ys.count - 1], ctx)) }
-        let squeeze = sc.module
-        let squeezed: Tensor
-        if let act = squeeze.act.fused, ctx.recorder == nil {
-            // sc reads the input and each conv's output where they lie: no concat of all of them (rtdetr-l's first
-            // HGBlock: 352 channels at 160x160, 36 MB written and read again).
-            squeezed = conv1x1(concatenating: ys.map { ($0, 0 ..< $0.shape[1]) }, weight: squeeze.weight, bias: squeeze.bias, activation: act)
-        } else {
-            squeezed = try sc(concat(ys, axis: 1), ctx)
-        }
-        var y = try ec(squeezed, ctx)
+        // No concat of all of them (rtdetr-l's first HGBlock: 352 channels at 160x160, 36 MB written and read again).
+        var y = try ec(sc.overChannels(of: ys, ctx), ctx)
         if let nam { y = try nam(y, ctx) }
         return add ? y + x : y
     }

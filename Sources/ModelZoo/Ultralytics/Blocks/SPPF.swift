@@ -17,14 +17,7 @@ public struct SPPF: UnaryModule {
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
         var ys = [try cv1(x, ctx)]
         for _ in 0 ..< n { ys.append(maxPool2d(ys[ys.count - 1], kernel: k, stride: 1, padding: k / 2)) }
-        let conv = cv2.module
-        let y: Tensor
-        if let act = conv.act.fused, ctx.recorder == nil {
-            // cv2 reads cv1's output and each pool's where they lie (no concat copy), as C2f's cv2 does.
-            y = conv1x1(concatenating: ys.map { ($0, 0 ..< $0.shape[1]) }, weight: conv.weight, bias: conv.bias, activation: act)
-        } else {
-            y = try cv2(concat(ys, axis: 1), ctx)
-        }
+        let y = try cv2.overChannels(of: ys, ctx)
         return add ? y + x : y
     }
 
