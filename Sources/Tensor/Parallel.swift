@@ -45,6 +45,13 @@ public enum Parallel {
         }
     }
 
+    /// `forEach` for the modules built on the tensor engine (post-processing scans of a model's output): `body` runs
+    /// over contiguous ranges of `0..<count` on all cores when `count * costPerItem` float operations pay for it, else
+    /// inline. The ranges are disjoint; `body` must only write what its range owns.
+    public static func forRanges(_ count: Int, cost costPerItem: Int, _ body: (Range<Int>) -> Void) {
+        forEach(count, cost: costPerItem, body)
+    }
+
     /// One parallel loop as the pool's C callback sees it.
     private struct Job {
         let count: Int

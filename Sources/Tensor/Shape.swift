@@ -21,29 +21,45 @@ public func concat(_ xs: [Tensor], axis: Int) -> Tensor {
     let outer = first.shape[..<a].reduce(1, *)
     return Tensor(shape: shape) { out in
         guard let dst = out.baseAddress else { return }
+        // Each input's block of each outer row.
         let rowOut = total * inner
-        // Each input's block of each outer row, cut into pieces of at most 64K floats that the cores copy in
-        // parallel (the channel concatenations of large maps, e.g. HGStem's 64x320x320, were one thread's memcpy).
-        let piece = 1 << 16
-        var jobs: [(input: Int, from: Int, to: Int, count: Int)] = []
+        var blocks: [CopyBlock] = []
+        blocks.reserveCapacity(xs.count * outer)
         var offset = 0
         for (i, t) in xs.enumerated() {
             let block = t.shape[a] * inner
-            for o in 0 ..< outer {
-                for start in stride(from: 0, to: block, by: piece) {
-                    jobs.append((i, o * block + start, o * rowOut + offset + start, Swift.min(piece, block - start)))
-                }
-            }
+            for o in 0 ..< outer { blocks.append(CopyBlock(source: i, from: o * block, to: o * rowOut + offset, count: block)) }
             offset += block
         }
-        withBaseAddresses(xs) { sources in
-            let d = SharedPointer(dst), src = sources.map(ConstPointer.init)
-            Parallel.forEach(jobs.count, cost: rowOut * outer / Swift.max(jobs.count, 1)) { range in
-                for j in range {
-                    let job = jobs[j]
-                    (d.base + job.to).update(from: src[job.input].base + job.from, count: job.count)
-                }
+        withBaseAddresses(xs) { copyBlocks(blocks, from: $0, to: dst) }
+    }
+}
+
+/// A run of floats to copy: `count` values from offset `from` of source `source` to offset `to` of the destination.
+struct CopyBlock {
+    var source: Int, from: Int, to: Int, count: Int
+}
+
+/// Copies the blocks on every core, each block cut into pieces of at most 64K floats (the channel concatenations
+/// of large maps, e.g. HGStem's 64x320x320, and the channel slices of C2f's and Detect's inputs were one thread's
+/// memcpy while the other core waited). The blocks must not overlap in the destination.
+func copyBlocks(_ blocks: [CopyBlock], from sources: [UnsafePointer<Float>], to dst: UnsafeMutablePointer<Float>) {
+    let piece = 1 << 16
+    let total = blocks.reduce(0) { $0 + $1.count }
+    var pieces = blocks
+    if blocks.contains(where: { $0.count > piece }) {
+        pieces = []
+        for b in blocks {
+            for start in stride(from: 0, to: b.count, by: piece) {
+                pieces.append(CopyBlock(source: b.source, from: b.from + start, to: b.to + start, count: Swift.min(piece, b.count - start)))
             }
+        }
+    }
+    let d = SharedPointer(dst), src = sources.map(ConstPointer.init)
+    Parallel.forEach(pieces.count, cost: total / Swift.max(pieces.count, 1)) { range in
+        for j in range {
+            let p = pieces[j]
+            (d.base + p.to).update(from: src[p.source].base + p.from, count: p.count)
         }
     }
 }
@@ -71,11 +87,9 @@ public func slice(_ x: Tensor, axis: Int, range: Range<Int>) -> Tensor {
     let outer = x.shape[..<a].reduce(1, *)
     let rowIn = x.shape[a] * inner, block = range.count * inner
     return Tensor(shape: shape) { out in
-        x.data.withUnsafeBufferPointer { p in
-            for o in 0 ..< outer {
-                (out.baseAddress! + o * block).update(from: p.baseAddress! + o * rowIn + range.lowerBound * inner, count: block)
-            }
-        }
+        guard let dst = out.baseAddress else { return }
+        let blocks = (0 ..< outer).map { CopyBlock(source: 0, from: $0 * rowIn + range.lowerBound * inner, to: $0 * block, count: block) }
+        withBaseAddresses([x]) { copyBlocks(blocks, from: $0, to: dst) }
     }
 }
 

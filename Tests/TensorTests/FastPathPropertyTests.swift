@@ -709,6 +709,44 @@ final class FastPathPropertyTests: XCTestCase {
             XCTAssertEqual(c.data, want, "concat of \(shape) and \(third) along \(axis)")
         }
     }
+
+    /// slice, split and concat on blocks above the 64K-float pieces the cores copy (copyBlocks): odd sizes, so that
+    /// pieces end inside rows and the last piece of a block is partial; every value against index arithmetic.
+    func testSliceSplitAndConcatOfLargeBlocksMatchIndexing() {
+        var rng = SplitMix64(seed: 45)
+        for trial in 0 ..< 8 {
+            let shape = [1 + trial % 2, rng.int(5 ... 9), rng.int(97 ... 170), rng.int(101 ... 163)]
+            let x = rng.tensor(shape)
+            let plane = shape[2] * shape[3], c = shape[1]
+            // Channels lo..<hi of every batch: one block of (hi - lo) planes per batch.
+            let lo = rng.int(0 ... 2), hi = c - rng.int(0 ... 1)
+            let s = slice(x, axis: 1, range: lo ..< hi)
+            XCTAssertEqual(s.shape, [shape[0], hi - lo, shape[2], shape[3]])
+            var want: [Float] = []
+            for b in 0 ..< shape[0] { want += x.data[(b * c + lo) * plane ..< (b * c + hi) * plane] }
+            XCTAssertEqual(s.data, want, "slice \(lo)..<\(hi) of \(shape)")
+            // Split along the rows and put back together: the input again.
+            let first = rng.int(1 ... shape[2] - 1)
+            let parts = split(x, sizes: [first, shape[2] - first], axis: 2)
+            for (p, part) in parts.enumerated() {
+                let rows = p == 0 ? 0 ..< first : first ..< shape[2]
+                for pl in 0 ..< shape[0] * c {
+                    let got = Array(part.data[pl * rows.count * shape[3] ..< (pl + 1) * rows.count * shape[3]])
+                    let ref = Array(x.data[pl * plane + rows.lowerBound * shape[3] ..< pl * plane + rows.upperBound * shape[3]])
+                    guard got == ref else { return XCTFail("split \(shape) at row \(first): part \(p), plane \(pl) differs") }
+                }
+            }
+            XCTAssertEqual(concat(parts, axis: 2).data, x.data, "split and concat of \(shape) at row \(first)")
+            // Channels concatenated with the slice: x's planes of each batch, then the slice's.
+            let cat = concat([x, s], axis: 1)
+            var catWant: [Float] = []
+            for b in 0 ..< shape[0] {
+                catWant += x.data[b * c * plane ..< (b + 1) * c * plane]
+                catWant += s.data[b * (hi - lo) * plane ..< (b + 1) * (hi - lo) * plane]
+            }
+            XCTAssertEqual(cat.data, catWant, "concat of \(shape) and its channels \(lo)..<\(hi)")
+        }
+    }
 }
 
 /// Seeded shapes and values, the same on every run.

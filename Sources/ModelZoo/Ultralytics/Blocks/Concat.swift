@@ -41,3 +41,16 @@ public struct Upsample: UnaryModule {
         return BuiltLayer(Upsample(scale: Int(s)), outputChannels: ctx.c1, arguments: ctx.args)
     }
 }
+
+extension Child where M == Conv {
+    /// This 1x1 conv on the channel concatenation of `parts` ([N, C_i, H, W] each). In a forward pass with a fused
+    /// activation it reads every part where it lies (conv1x1 over parts: SPPF's cv2, HGBlock's sc), without writing the
+    /// concatenation; otherwise (the shape pass, other activations) it runs on the concat.
+    func overChannels(of parts: [Tensor], _ ctx: ForwardContext) throws -> Tensor {
+        let conv = module
+        guard let act = conv.act.fused, conv.k == 1, conv.s == 1, conv.p == 0, conv.g == 1, conv.d == 1, ctx.recorder == nil else {
+            return try self(concat(parts, axis: 1), ctx)
+        }
+        return conv1x1(concatenating: parts.map { ($0, 0 ..< $0.shape[1]) }, weight: conv.weight, bias: conv.bias, activation: act)
+    }
+}

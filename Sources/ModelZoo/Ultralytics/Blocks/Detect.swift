@@ -159,8 +159,8 @@ public struct Detect: Module {
     /// Distances [1, 4, A] and scores [1, nc, A] -> [1, 4 + nc, A]: boxes in input pixels (xywh, or x1y1x2y2 for the
     /// end-to-end branch, as dist2bbox), then the scores.
     func decode(_ dist: Tensor, _ scores: Tensor, anchors: [(x: Float, y: Float, stride: Float)], xywh: Bool) -> Tensor {
-        let a = dist.shape[2], nc = self.nc
-        return Tensor(shape: [1, 4 + nc, a]) { out in
+        let a = dist.shape[2]
+        let boxes = Tensor(shape: [1, 4, a]) { out in
             dist.data.withUnsafeBufferPointer { d in
                 for j in 0 ..< a {
                     let an = anchors[j]
@@ -176,10 +176,10 @@ public struct Detect: Module {
                     }
                 }
             }
-            scores.data.withUnsafeBufferPointer { cp in
-                (out.baseAddress! + 4 * a).update(from: cp.baseAddress!, count: nc * a)
-            }
         }
+        // The scores after the boxes: concat copies them on every core (one thread's copy of nc x A floats was a
+        // serial section of every forward).
+        return concat([boxes, scores], axis: 1)
     }
 
     /// ultralytics' `Detect.postprocess` on [1, 4 + nc, A] (boxes x1y1x2y2): the k anchors with the best top class

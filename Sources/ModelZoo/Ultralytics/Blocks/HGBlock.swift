@@ -35,7 +35,8 @@ public struct HGBlock: UnaryModule {
         try expectNCHW(x, channels: c1, typeName)
         var ys = [x]
         for b in m { ys.append(try b(ys[ys.count - 1], ctx)) }
-        var y = try ec(sc(concat(ys, axis: 1), ctx), ctx)
+        // No concat of all of them (rtdetr-l's first HGBlock: 352 channels at 160x160, 36 MB written and read again).
+        var y = try ec(sc.overChannels(of: ys, ctx), ctx)
         if let nam { y = try nam(y, ctx) }
         return add ? y + x : y
     }

@@ -17,7 +17,7 @@ public struct SPPF: UnaryModule {
     public func forward(_ x: Tensor, _ ctx: ForwardContext) throws -> Tensor {
         var ys = [try cv1(x, ctx)]
         for _ in 0 ..< n { ys.append(maxPool2d(ys[ys.count - 1], kernel: k, stride: 1, padding: k / 2)) }
-        let y = try cv2(concat(ys, axis: 1), ctx)
+        let y = try cv2.overChannels(of: ys, ctx)
         return add ? y + x : y
     }
 
