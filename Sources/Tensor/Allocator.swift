@@ -16,10 +16,15 @@ public enum Allocator {
         _ = applied
     }
 
+    /// The largest buffer (bytes) the tuned heap serves, glibc's ceiling for the mmap threshold on 64-bit. Larger
+    /// ones are fresh mappings whose every page is faulted in and zeroed again on each pass, so a pass that can
+    /// choose its buffers' sizes keeps them at most this big.
+    public static let heapBlockBytes = 32 << 20
+
     private static let applied: Bool = {
         let env = ProcessInfo.processInfo.environment
         func setting(_ key: String, _ value: Int) -> Int { env[key] == nil ? value : -1 }
-        return ck_malloc_tune(setting("MALLOC_MMAP_THRESHOLD_", 32 << 20), setting("MALLOC_TRIM_THRESHOLD_", 1 << 30),
+        return ck_malloc_tune(setting("MALLOC_MMAP_THRESHOLD_", heapBlockBytes), setting("MALLOC_TRIM_THRESHOLD_", 1 << 30),
                               setting("MALLOC_TOP_PAD_", 64 << 20)) == 1
     }()
 }

@@ -102,12 +102,17 @@ func withBlasThreads<R>(_ threads: Int, _ body: () -> R) -> R {
 }
 
 /// x [..., in] times weight [out, in] transposed, plus bias [out].
-public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+/// `outputs`: only those output features (rows of `weight`, entries of `bias`), read in place: a block of a stacked
+/// projection without copying its weights out.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?, outputs: Range<Int>? = nil) -> Tensor {
     guard check(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)") else { return .failedShape(rank: Swift.max(x.rank, 1)) }
-    let outF = weight.shape[0], inF = weight.shape[1]
-    guard check(x.rank >= 1 && x.shape[x.rank - 1] == inF, "linear: input \(x.shape) does not end in \(inF)")
+    let allOut = weight.shape[0], inF = weight.shape[1]
+    let rowsOut = outputs ?? 0 ..< allOut
+    guard check(rowsOut.lowerBound >= 0 && rowsOut.upperBound <= allOut, "linear: outputs \(rowsOut) of \(allOut)"),
+          check(x.rank >= 1 && x.shape[x.rank - 1] == inF, "linear: input \(x.shape) does not end in \(inF)")
     else { return .failedShape(rank: Swift.max(x.rank, 1)) }
-    if let bias { check(bias.count == outF, "linear: bias \(bias.shape) for \(outF) outputs") }
+    if let bias { check(bias.count == allOut, "linear: bias \(bias.shape) for \(allOut) outputs") }
+    let outF = rowsOut.count, w0 = rowsOut.lowerBound * inF, b0 = rowsOut.lowerBound
     let rows = x.count / Swift.max(inF, 1)
     var shape = x.shape
     shape[shape.count - 1] = outF
@@ -119,7 +124,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
                 weight.data.withUnsafeBufferPointer { wp in
                     bias.data.withUnsafeBufferPointer { bp in
                         parallelSgemm(transB: true, m: rows, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
-                                      b: wp.baseAddress!, ldb: inF, c: c, ldc: outF, columnBias: bp.baseAddress!)
+                                      b: wp.baseAddress! + w0, ldb: inF, c: c, ldc: outF, columnBias: bp.baseAddress! + b0)
                     }
                 }
             }
@@ -127,7 +132,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         }
         if let bias {
             bias.data.withUnsafeBufferPointer { bp in
-                for r in 0 ..< rows { (c + r * outF).update(from: bp.baseAddress!, count: outF) }
+                for r in 0 ..< rows { (c + r * outF).update(from: bp.baseAddress! + b0, count: outF) }
             }
         } else if inF == 0 {
             out.initialize(repeating: 0)
@@ -136,7 +141,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in
                 parallelSgemm(transB: true, m: rows, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
-                      b: wp.baseAddress!, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
+                      b: wp.baseAddress! + w0, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
             }
         }
     }

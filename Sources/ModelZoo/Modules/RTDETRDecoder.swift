@@ -109,9 +109,13 @@ public struct RTDETRDecoder: Module {
     let decScoreHead: [Child<Linear>]
     let decBBoxHead: [Child<MLP>]
     /// Every layer's `cross_attn.value_proj` stacked ([layers * hd, hd] and [layers * hd]): the features are projected
-    /// for all layers by one matrix product (the shape pass still records each layer's value_proj), whose columns each
-    /// layer reads in place.
+    /// for several layers by one matrix product (the shape pass still records each layer's value_proj), whose columns
+    /// each layer reads in place. As many layers share a product as keep it within `valueBlockBytes`, the heap's largest block (three at
+    /// 640x640: [8400, 768]); the six side by side, 52 MB, were a fresh mapping faulted in on every pass (most of
+    /// rtdetr-l's page faults).
     let stackedValueProj: Linear
+    /// The byte limit of one value product (a test sets a smaller one to split the layers into groups at small sizes).
+    var valueBlockBytes = Allocator.heapBlockBytes
 
     /// ultralytics' signature: RTDETRDecoder(nc, ch, hd=256, nq=300, ndp=4, nh=8, ndl=6, d_ffn=1024). `bnEps` is the
     /// input projections' batch-norm eps: 1e-5 standalone, 1e-3 inside an ultralytics model (`initialize_weights`).
@@ -220,7 +224,9 @@ public struct RTDETRDecoder: Module {
                       .querySelection(QuerySelection(indices: topIdx, boxes: reference, scores: chosen, levelShapes: shapes)), name: "query_selection")
             ctx.probe("initial boxes of the \(k) queries", .refinedBoxes(RefinedBoxes(boxes: reference, layer: -1, scores: chosen)), name: "enc_bboxes")
         }
-        let allValues = shapePass ? Tensor(shapeOnly: [s, d]) : stackedValueProj(feats)   // [S, layers * d]
+        // Layers per value product: as many as fit the heap's largest block, at least one.
+        let group = max(1, min(layers.count, valueBlockBytes / max(1, s * d * MemoryLayout<Float>.size)))
+        var values = Tensor(shapeOnly: [s, d])                                       // [S, group * d] outside a shape pass
         let levelShapes = Tensor(shape: [shapes.count, 2], data: shapes.flatMap { [Float($0.height), Float($0.width)] })
         var embed = topFeatures
         var scores = Tensor(zeros: [k, nc])
@@ -228,8 +234,13 @@ public struct RTDETRDecoder: Module {
             let pos = try queryPosHead(reference, ctx)
             // Layer l reads its columns of the stacked product in place (the shape pass records [S, d] values, as the
             // reference passes them).
-            let call = RTDETRDecoderLayer.Call(base: layer.module, valueColumns: shapePass ? nil : l * d ..< (l + 1) * d)
-            embed = try ctx.call(call, key: layer.key, [embed, reference, allValues, pos, levelShapes]).main
+            if !shapePass && l % group == 0 {
+                let w = stackedValueProj.weight, b = stackedValueProj.bias
+                values = linear(feats, weight: w, bias: b, outputs: l * d ..< min(l + group, layers.count) * d)
+            }
+            let column = l % group * d
+            let call = RTDETRDecoderLayer.Call(base: layer.module, valueColumns: shapePass ? nil : column ..< column + d)
+            embed = try ctx.call(call, key: layer.key, [embed, reference, values, pos, levelShapes]).main
             let lctx = ctx.child(layer.key)
             reference = sigmoid(try decBBoxHead[l](embed, ctx) + inverseSigmoid(reference))
             if l == layers.count - 1 { scores = sigmoid(try decScoreHead[l](embed, ctx)) }
