@@ -577,7 +577,11 @@ let winogradKernel = ProcessInfo.processInfo.environment["DETR_TUI_WINOGRAD_SGEM
 /// one core's CPU time against the gathered panels and OpenBLAS (best of 10): 128->128 k3 s2 from 40x40 0.66-0.72 ms
 /// vs 0.76-0.90 and 0.87-1.31, 32->32 k3 at 20x20 0.048 vs 0.091 and 0.146; yolov8n's layers 7 and 19 (128->256 and
 /// 128->128 k3 s2 from 40x40), 2 threads, medians of 10 rounds on a loaded machine, 1.56 / 0.73 ms vs 2.00 / 1.25.
-/// Above K = 1152 (256->256 k3 s2) bands, gathers and OpenBLAS were even, and OpenBLAS keeps them.
+/// Since the products outside the panels run on the engine's own gemm rather than OpenBLAS (AVX-512), which packs the
+/// whole weight matrix again for every tile of pixels, also the banded convs of any K and every 1x1: rtdetr-l, 2 threads,
+/// two alternating rounds of five runs against the K <= 1152 limit (Zen 5, medians ms): 256->256 k3 s2 from 80x80
+/// 7.07 / 6.06 vs 8.20 / 8.26, from 40x40 1.64 / 1.44 vs 2.37 / 2.19, the 2048->256 1x1 at 20x20 1.29 / 1.34 vs
+/// 1.40 / 1.51, the last HGBlock 16.6 / 16.1 vs 18.0 / 17.8, the last RepC3 4.5 / 4.0 vs 5.2 / 4.9; yolov8n even.
 /// DETR_TUI_CONV_PANELS=0 turns it off, =all uses it for every conv that is neither depthwise nor Winograd.
 func usesPanels(_ p: ConvProblem) -> Bool {
     guard hasAVX2FMA else { return false }
@@ -586,7 +590,7 @@ func usesPanels(_ p: ConvProblem) -> Bool {
     case "all": return true
     default:
         let k = p.cinG * p.kernelSize
-        return k <= 1152 && (p.outPlane >= 1024 || (isPointwise(p.g) && k <= 128) || usesRowBands(p))
+        return isPointwise(p.g) || usesRowBands(p) || (k <= 1152 && p.outPlane >= 1024)
     }
 }
 

@@ -32,7 +32,7 @@ extension FastPathPropertyTests {
         XCTAssertTrue(usesPanels(s1) && usesRowBands(s1) && !usesWinograd(s1), "16->16 3x3 s1 at 160x160")
         let small = problem(128, 128, 40, stride: 2)
         XCTAssertTrue(usesPanels(small) && usesRowBands(small), "128->128 3x3 s2 at 40x40")
-        XCTAssertFalse(usesPanels(problem(256, 256, 40, stride: 2)), "256->256 3x3 s2 at 40x40 (K above 1152)")
+        XCTAssertTrue(usesPanels(problem(256, 256, 40, stride: 2)), "256->256 3x3 s2 at 40x40 (K above 1152)")
         XCTAssertFalse(usesRowBands(problem(16, 16, 160, stride: 1, dilation: 2)), "dilation 2")
         XCTAssertFalse(usesRowBands(ConvProblem(Tensor(zeros: [1, 8, 20, 20]), Tensor(zeros: [8, 8, 1, 1]), nil, (1, 1),
                                                 (0, 0), (1, 1), 1)), "a plain 1x1")
@@ -49,6 +49,7 @@ extension FastPathPropertyTests {
             (1, 9, 1, 1, 2, 0, 0, 9, 1, nil), (2, 3, 3, 3, 1, 1, 1, 1, 1, nil), (4, 5, 5, 5, 2, 2, 2, 15, 3, 2),
             (70, 11, 3, 3, 2, 1, 1, 13, 47, 4), (6, 10, 1, 1, 1, 1, 1, 7, 23, nil), (9, 12, 3, 5, 1, 1, 2, 11, 29, 5),
             (8, 15, 5, 3, 2, 0, 1, 19, 33, nil), (3, 8, 3, 3, 2, 2, 0, 9, 64, 2),
+            (160, 12, 3, 3, 2, 1, 1, 11, 9, nil), (300, 9, 3, 3, 1, 1, 1, 6, 7, 2),   // K 1440 and 2700
         ]
         for _ in 0 ..< 26 {
             let k = [1, 2, 3, 3, 3, 5][rng.int(0 ... 6 - 1)], s = 1 + rng.int(0 ... 2 - 1), ph = rng.int(0 ... 3 - 1), pw = rng.int(0 ... 3 - 1)
