@@ -524,8 +524,6 @@ CK_AVX2 void ck_conv_panels_avx512(const float *x, const ck_conv_geom *g, const 
     ck_conv_panels(1, x, g, ap, m, bias, act, out, p0, p1, panel);
 }
 
-long ck_s2band_ld(const ck_conv_geom *g) { return g->out_w + g->kw / 2 + 25; }
-
 /* Padded input row Y (input row Y - ph, zero outside the plane and its columns) split by column parity:
    e[t] = P[2t], o[t] = P[2t + 1] for t < ld, P[k] = row[k - pw]. */
 static inline CK_AVX2 void ck_band_row(const float *x, const ck_conv_geom *g, long c, long Y, long ld, float *e,
@@ -554,42 +552,6 @@ static inline CK_AVX2 void ck_band_row(const float *x, const ck_conv_geom *g, lo
         e[t] = k < w ? row[k] : 0.0f;
         o[t] = k + 1 < w ? row[k + 1] : 0.0f;
     }
-}
-
-static inline CK_AVX2 void ck_conv_s2band(int wide, const float *x, const ck_conv_geom *g, const float *ap, long m,
-                                          const float *bias, int act, float *out, long i0, long i1, float *band) {
-    const long k = g->cin * g->kh * g->kw, ld = ck_s2band_ld(g), plane = g->out_h * g->out_w, ow = g->out_w;
-    long *off = malloc((size_t)k * sizeof(long));
-    long r = 0;
-    for (long c = 0; c < g->cin; c++)
-        for (long ki = 0; ki < g->kh; ki++)
-            for (long kj = 0; kj < g->kw; kj++) off[r++] = (c * g->kh + ki) * 2 * ld + (kj & 1) * ld + kj / 2;
-    const long step = wide ? 48 : 24;
-    for (long i = i0; i < i1; i++) {
-        for (long c = 0; c < g->cin; c++)
-            for (long ki = 0; ki < g->kh; ki++) {
-                float *e = band + (c * g->kh + ki) * 2 * ld;
-                ck_band_row(x, g, c, 2 * i + ki, ld, e, e + ld);
-            }
-        for (long o = 0; o < m; o += wide ? 8 : 4) {
-            for (long j = 0; j < ow; j += step) {
-                const long cols = ow - j < step ? ow - j : step;
-                ck_tile(wide, k, ap, o, m, band + j, cols > 24 ? band + j + 24 : band + j, 0, off, bias, act,
-                        out + i * ow + j, plane, cols);
-            }
-        }
-    }
-    free(off);
-}
-
-CK_AVX2 void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                                 int act, float *out, long i0, long i1, float *band) {
-    ck_conv_s2band(0, x, g, ap, m, bias, act, out, i0, i1, band);
-}
-
-CK_AVX2 void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                                   int act, float *out, long i0, long i1, float *band) {
-    ck_conv_s2band(1, x, g, ap, m, bias, act, out, i0, i1, band);
 }
 
 /* Row bands: output rows in bands of `rows`, each band's input copied once (zero padding included) into
@@ -800,11 +762,6 @@ CK_AVX2 void ck_wino_gemm_avx512(const float *u, const float *v, long cout, long
 
 #else
 
-long ck_s2band_ld(const ck_conv_geom *g) { (void)g; return 0; }
-void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                         int act, float *out, long i0, long i1, float *band) {
-    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)i0; (void)i1; (void)band;
-}
 
 void ck_wino_gemm_avx2(const float *u, const float *v, long cout, long cin, long tb, long o0, long o1, float *m) {
     (void)u; (void)v; (void)cout; (void)cin; (void)tb; (void)o0; (void)o1; (void)m;
@@ -829,10 +786,6 @@ void ck_sgemm_bias_avx512(int trans_a, int trans_b, long m, long n, long k, floa
 void ck_conv_panels_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                            int act, float *out, long p0, long p1, float *panel) {
     (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)p0; (void)p1; (void)panel;
-}
-void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                           int act, float *out, long i0, long i1, float *band) {
-    (void)x; (void)g; (void)ap; (void)m; (void)bias; (void)act; (void)out; (void)i0; (void)i1; (void)band;
 }
 void ck_conv1x1_panels_avx512(const float *x, long k, long plane, const float *ap, long m, const float *bias,
                               int act, float *out, long p0, long p1, int in_place, float *panel) {

@@ -626,19 +626,6 @@ func isPointwise(_ g: Window) -> Bool {
     g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1
 }
 
-/// Whether a conv on the panels runs by ck_conv_s2band_avx2 (stride 2, dilation 1): every panel read in place from
-/// a parity-split band of the input instead of gathered. Measured with `bench ops` against the gathers, alternating,
-/// best of four rounds of six: on output rows of 128 and more (64->32 at 320x320 105 vs 97 GFLOP/s, 32->64 144 vs
-/// 127, 3->32 at 640x640 108 vs 99), while on narrower ones a row's last panel is mostly empty and the gathers do
-/// better (64->128 at 160x160 106 vs 149, 128->256 at 80x80 113 vs 158); from few input channels (the stems of
-/// smaller images) at any width, where it is even with the whole-input parity split it replaced (3->16 at 224x224
-/// 0.47-0.51 vs 0.49-0.56 ms).
-func usesStride2Band(_ p: ConvProblem) -> Bool {
-    let g = p.g
-    guard hasAVX2FMA && g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && !isPointwise(g) else { return false }
-    return g.outW >= 128 || p.cinG <= 8
-}
-
 /// Whether the 1x1 panels read the input in place rather than copied (see ck_conv1x1_panels_avx2): only for
 /// the fewest input channels. Since the copy is inline vector moves, measured alternating (nine rounds of six):
 /// the DFL's 16->1 15-17 GFLOP/s in place vs 12 copied, while 32->48 at 160x160 108-113 vs 127-130 and 128->80 at
@@ -659,7 +646,8 @@ let panelMode = ProcessInfo.processInfo.environment["DETR_TUI_CONV_PANELS"] ?? "
 /// the 3->16 stem from 640x640 even with ck_conv_s2band (1.27 both). Whole models, 2 threads, alternating with the
 /// build before the bands, medians of the round medians on a loaded machine (load 4-5 on 2 vCPUs): yolov8n 107.6 vs
 /// 114.9 ms (12 rounds), yolo11n 87.0 vs 95.9, yolo26n 78.4 vs 100.8 (6 rounds); rtdetr-l within its noise.
-/// DETR_TUI_CONV_BANDS=0 turns it off (the gathers and ck_conv_s2band as before), =s2 keeps it to stride 2.
+/// They replaced ck_conv_s2band (one output row per band, wasting most of a 48-wide panel on rows under 128).
+/// DETR_TUI_CONV_BANDS=0 turns it off (the gathered panels), =s2 keeps it to stride 2.
 func usesRowBands(_ p: ConvProblem) -> Bool {
     let g = p.g
     guard hasAVX2FMA && bandMode != "0" && g.dh == 1 && g.dw == 1 && g.sh == g.sw && !isPointwise(g) else { return false }
@@ -683,7 +671,7 @@ func bandRows(_ geom: ck_conv_geom, partRows: Int, wide: Bool) -> Int {
 /// The conv by ck_conv_panels_avx2: weights packed in panels of four output channels (once per weight array when
 /// `weights` is given: `WeightCache`), the
 /// output pixels split across cores in whole panels of 24, each core with its own K x 24 panel buffer; or, for
-/// the stride-2 convs of `usesStride2Band`, by ck_conv_s2band_avx2, the output rows split across cores.
+/// the convs of `usesRowBands`, by ck_conv_bands, the output rows split across cores.
 /// `kernels`: the micro-kernel's set, AVX2 (4 x 24 blocks) or AVX-512 (8 x 48, the pixels split across cores in
 /// pairs of panels); the active one unless a test chooses. `rowBands` (dilation 1, stride 1 or 2 alike on both axes,
 /// not a plain 1x1): whether ck_conv_bands runs it, as `usesRowBands` decides unless a test chooses, and
@@ -710,14 +698,12 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
     let panels = (plane + unit - 1) / unit
     let pointwise = isPointwise(g), inPlace: Int32 = panelsInPlace(p) ? 1 : 0
     let scratchPanels = wide ? ck_conv_block_panels_avx512(kdim) : ck_conv_block_panels(kdim)
-    let s2band = wide ? ck_conv_s2band_avx512 : ck_conv_s2band_avx2
     let panels1x1 = wide ? ck_conv1x1_panels_avx512 : ck_conv1x1_panels_avx2
     let panelsKxK = wide ? ck_conv_panels_avx512 : ck_conv_panels_avx2
     let work = m * plane * Swift.max(kdim, 1)
     let parts = work < 1 << 18 ? 1 : Swift.min(Parallel.cores, panels)
     let kind = act.kernelKind
     let rowBands = rowBands ?? usesRowBands(p)
-    let banded = !rowBands && usesStride2Band(p)
     let bands = wide ? ck_conv_bands_avx512 : ck_conv_bands_avx2
     for gi in 0 ..< p.groups {
         let ap = ConstPointer(packedWeights.base + gi * groupFloats)
@@ -735,19 +721,6 @@ func panelConv(_ p: ConvProblem, x: UnsafePointer<Float>, w: UnsafePointer<Float
                     for part in range {
                         bands(src.base, &geo, ap.base, m, bg?.base, kind, dst.base,
                               g.outH * part / rowsParts, g.outH * (part + 1) / rowsParts, rows, band)
-                    }
-                }
-                continue
-            }
-            if banded {
-                let rowsParts = Swift.min(parts, g.outH)
-                Parallel.forEach(rowsParts, cost: Parallel.threshold) { range in
-                    var geo = geom
-                    let band = UnsafeMutablePointer<Float>.allocate(capacity: p.cinG * g.kh * 2 * ck_s2band_ld(&geo))
-                    defer { band.deallocate() }
-                    for part in range {
-                        s2band(src.base, &geo, ap.base, m, bg?.base, kind, dst.base,
-                                            g.outH * part / rowsParts, g.outH * (part + 1) / rowsParts, band)
                     }
                 }
                 continue

@@ -194,9 +194,8 @@ final class FastPathPropertyTests: XCTestCase {
     /// would take the stride-1 and stride-2 cases by default, are tested by testRowBandsMatchReference in ConvBandTests.swift): panels filled
     /// from rows with padding (up to 3 around a 3x3 kernel: whole rows and columns of taps in the padding), stride 2
     /// (gathered, kernels 3 and 5, odd and even widths) and 3 and dilation, panels read in place (stride 1 away from the
-    /// border), stride 2 from parity-split bands (few channels at any width, more channels on rows of 128 and
-    /// more; odd and even widths, kernels 1, 3 and 5, padding 0-2), 1x1 read in place or copied and its partial
-    /// last panel, output channels not a multiple of 4.
+    /// border), 1x1 read in place or copied and its partial last panel, output channels not a multiple of 4; the row
+    /// bands off (ConvBandTests tests them), so that the gathers stay tested.
     func testPanelConvsMatchReference() throws {
         try checkPanelConvs(.avx2)
     }
@@ -229,10 +228,6 @@ final class FastPathPropertyTests: XCTestCase {
             (10, 9, 5, 5, 2, 2, 1, 1, 27, 45), (16, 5, 3, 3, 2, 0, 1, 1, 19, 37), (9, 4, 3, 3, 1, 3, 1, 1, 7, 11),
             (11, 6, 3, 3, 2, 1, 1, 1, 40, 81), (1400, 10, 1, 1, 1, 0, 1, 1, 5, 7),
         ]
-        XCTAssertTrue(usesStride2Band(ConvProblem(Tensor(zeros: [1, 10, 9, 260]), Tensor(zeros: [6, 10, 3, 3]), nil,
-                                                  (2, 2), (1, 1), (1, 1), 1)), "the wide band cases would not test it")
-        XCTAssertFalse(usesStride2Band(ConvProblem(Tensor(zeros: [1, 12, 30, 50]), Tensor(zeros: [8, 12, 3, 3]), nil,
-                                                   (2, 2), (1, 1), (1, 1), 1)), "nor the gathers")
         for (i, c) in cases.enumerated() {
             let act = Self.activations[i % 4]
             let x = rng.tensor([1 + i % 2, c.cin, c.h, c.w])

@@ -171,17 +171,6 @@ void ck_conv_panels_avx2(const float *x, const ck_conv_geom *g, const float *ap,
 void ck_conv_panels_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
                            int act, float *out, long p0, long p1, float *panel);
 
-/* Output rows i0 ..< i1 of a stride-2 conv (dilation 1), as ck_conv_panels_avx2 computes it, from a band of the
-   padded input split by column parity per output row: band (scratch, cin * kh * 2 * ck_s2band_ld(g) floats)
-   holds the cin x kh padded input rows of one output row, even columns then odd, so that every panel of 24
-   output pixels reads its taps in place (no gathers, no border panels). Only call when ck_has_avx2_fma()
-   returned 1. */
-long ck_s2band_ld(const ck_conv_geom *g);
-void ck_conv_s2band_avx2(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                         int act, float *out, long i0, long i1, float *band);
-void ck_conv_s2band_avx512(const float *x, const ck_conv_geom *g, const float *ap, long m, const float *bias,
-                           int act, float *out, long i0, long i1, float *band);
-
 /* The same for a 1x1 convolution (stride 1, no padding) of x [k][plane], read in place when in_place is 1,
    else copied into panel (scratch for ck_conv_block_panels(k) * k * 24 floats) 24 pixels at a time. */
 void ck_conv1x1_panels_avx2(const float *x, long k, long plane, const float *ap, long m, const float *bias,
