@@ -582,6 +582,8 @@ let winogradKernel = ProcessInfo.processInfo.environment["DETR_TUI_WINOGRAD_SGEM
 /// two alternating rounds of five runs against the K <= 1152 limit (Zen 5, medians ms): 256->256 k3 s2 from 80x80
 /// 7.07 / 6.06 vs 8.20 / 8.26, from 40x40 1.64 / 1.44 vs 2.37 / 2.19, the 2048->256 1x1 at 20x20 1.29 / 1.34 vs
 /// 1.40 / 1.51, the last HGBlock 16.6 / 16.1 vs 18.0 / 17.8, the last RepC3 4.5 / 4.0 vs 5.2 / 4.9; yolov8n even.
+/// The bands up to K = 4608 (ResNet-50's 512-channel 3x3 s2 as fast as before): Deformable DETR's 2048->256 3x3 s2
+/// from 20x20 (K = 18432, a panel of 3.5 MB) took 11.0 ms on them against 6.5-7.0 as im2col tiles.
 /// DETR_TUI_CONV_PANELS=0 turns it off, =all uses it for every conv that is neither depthwise nor Winograd.
 func usesPanels(_ p: ConvProblem) -> Bool {
     guard hasAVX2FMA else { return false }
@@ -590,7 +592,7 @@ func usesPanels(_ p: ConvProblem) -> Bool {
     case "all": return true
     default:
         let k = p.cinG * p.kernelSize
-        return isPointwise(p.g) || usesRowBands(p) || (k <= 1152 && p.outPlane >= 1024)
+        return isPointwise(p.g) || (k <= 4608 && usesRowBands(p)) || (k <= 1152 && p.outPlane >= 1024)
     }
 }
 

@@ -33,6 +33,7 @@ extension FastPathPropertyTests {
         let small = problem(128, 128, 40, stride: 2)
         XCTAssertTrue(usesPanels(small) && usesRowBands(small), "128->128 3x3 s2 at 40x40")
         XCTAssertTrue(usesPanels(problem(256, 256, 40, stride: 2)), "256->256 3x3 s2 at 40x40 (K above 1152)")
+        XCTAssertFalse(usesPanels(problem(2048, 256, 20, stride: 2)), "2048->256 3x3 s2 at 20x20 (K above 4608)")
         XCTAssertFalse(usesRowBands(problem(16, 16, 160, stride: 1, dilation: 2)), "dilation 2")
         XCTAssertFalse(usesRowBands(ConvProblem(Tensor(zeros: [1, 8, 20, 20]), Tensor(zeros: [8, 8, 1, 1]), nil, (1, 1),
                                                 (0, 0), (1, 1), 1)), "a plain 1x1")
