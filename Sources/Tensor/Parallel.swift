@@ -21,8 +21,10 @@ public enum Parallel {
     /// Below this much work (float ops) the loop runs on the calling thread.
     static let threshold = 1 << 15
 
+    /// `body` over contiguous, disjoint ranges of `0..<count`, on all cores when `count * costPerItem` float operations
+    /// pay for it, else inline; `body` must only write what its range owns.
     @inline(__always)
-    static func forEach(_ count: Int, cost costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+    public static func forEach(_ count: Int, cost costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
         if count <= 0 { return }
         let work = count &* Swift.max(1, costPerItem)
         let chunks = Swift.min(count, cores)
@@ -43,13 +45,6 @@ public enum Parallel {
                 }, ptr)
             }
         }
-    }
-
-    /// `forEach` for the modules built on the tensor engine (post-processing scans of a model's output): `body` runs
-    /// over contiguous ranges of `0..<count` on all cores when `count * costPerItem` float operations pay for it, else
-    /// inline. The ranges are disjoint; `body` must only write what its range owns.
-    public static func forRanges(_ count: Int, cost costPerItem: Int, _ body: (Range<Int>) -> Void) {
-        forEach(count, cost: costPerItem, body)
     }
 
     /// One parallel loop as the pool's C callback sees it.

@@ -69,9 +69,6 @@ public struct MultiheadAttention: Module {
     public let qProj: Child<Linear>?, kProj: Child<Linear>?, vProj: Child<Linear>?
     public let outProj: Child<Linear>
     let name: String
-    /// The packed projection cut once into its query-and-key rows [2E, E] and value rows [E, E] (with their biases),
-    /// so a call neither copies slices of it nor runs two products where one does.
-    let packedQK: Linear?, packedV: Linear?
 
     /// nn.MultiheadAttention's layout and init.
     public init(_ w: WeightScope, embedDim e: Int, heads: Int) throws {
@@ -84,9 +81,6 @@ public struct MultiheadAttention: Module {
         qProj = nil; kProj = nil; vProj = nil
         outProj = try Child(w, "out_proj") { try Linear($0, in: e, out: e, weightInit: .kaimingUniform(fanIn: e), biasInit: .zeros) }
         name = "MultiheadAttention"
-        let weight = inProjWeight!, bias = inProjBias!
-        packedQK = Linear(weight: slice(weight, axis: 0, range: 0 ..< 2 * e), bias: slice(bias, axis: 0, range: 0 ..< 2 * e))
-        packedV = Linear(weight: slice(weight, axis: 0, range: 2 * e ..< 3 * e), bias: slice(bias, axis: 0, range: 2 * e ..< 3 * e))
     }
 
     /// The separate-projection layout (`q_proj`, `k_proj`, `v_proj`, `out_proj`), each linear initialised by
@@ -103,7 +97,6 @@ public struct MultiheadAttention: Module {
         qProj = try proj("q_proj"); kProj = try proj("k_proj"); vProj = try proj("v_proj")
         outProj = try proj("out_proj")
         name = typeName
-        packedQK = nil; packedV = nil
     }
 
     public var typeName: String { name }
@@ -123,20 +116,19 @@ public struct MultiheadAttention: Module {
         let pq: Tensor, pk: Tensor, pv: Tensor
         if let qProj, let kProj, let vProj {
             pq = try qProj(query, ctx); pk = try kProj(key, ctx); pv = try vProj(value, ctx)
-        } else if let packedQK, let packedV {
-            pv = packedV(value)
+        } else {
+            // The packed projection's rows read in place: query, key and value rows [E, E] each.
+            let w = inProjWeight!, b = inProjBias
+            pv = linear(value, weight: w, bias: b, outputs: 2 * e ..< 3 * e)
             if sameStorage(query, key) {
                 // The query is the key (self-attention with positions added to both, AIFI's and RT-DETR's): one
                 // [T, E] x [E, 2E] product, its halves cut apart.
-                let both = packedQK(query)
+                let both = linear(query, weight: w, bias: b, outputs: 0 ..< 2 * e)
                 pq = slice(both, axis: 1, range: 0 ..< e); pk = slice(both, axis: 1, range: e ..< 2 * e)
             } else {
-                let w = packedQK.weight, b = packedQK.bias!
-                pq = linear(query, weight: slice(w, axis: 0, range: 0 ..< e), bias: slice(b, axis: 0, range: 0 ..< e))
-                pk = linear(key, weight: slice(w, axis: 0, range: e ..< 2 * e), bias: slice(b, axis: 0, range: e ..< 2 * e))
+                pq = linear(query, weight: w, bias: b, outputs: 0 ..< e)
+                pk = linear(key, weight: w, bias: b, outputs: e ..< 2 * e)
             }
-        } else {
-            preconditionFailure("MultiheadAttention: neither layout's weights")
         }
         // [T, E] -> [T, h, d] -> [h, T, d]
         let q = permute(pq.reshaped([t, h, d]), [1, 0, 2]) * (1 / Float(d).squareRoot())

@@ -126,7 +126,7 @@ public final class UltralyticsModel: DetectionModel {
         y.data.withUnsafeBufferPointer { p in
             best.withUnsafeMutableBufferPointer { b in
                 bestClass.withUnsafeMutableBufferPointer { k in
-                    Parallel.forRanges(a, cost: nc) { anchors in
+                    Parallel.forEach(a, cost: nc) { anchors in
                         for c in 0 ..< nc {
                             let row = p.baseAddress! + (4 + c) * a
                             let ci = Int32(c)
